@@ -1,0 +1,38 @@
+# One command per task. `make plan` and `make test` work on a fresh machine: they install
+# what they need first (virtualenvs from pinned requirements, the npm lock file, rsync).
+STACK ?= vision-team
+PYTHON ?= python3
+VENV := .venv
+E2E_VENV := .venv-e2e
+
+.PHONY: plan test check lint
+
+plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, no credentials)
+	$(VENV)/bin/python -m offline.plan $(STACK)
+
+test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync  ## the whole suite, e2e included
+	$(VENV)/bin/python -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+$(VENV)/.runtime: requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+$(E2E_VENV)/.installed: requirements-e2e.txt constraints-e2e.txt
+	$(PYTHON) -m venv $(E2E_VENV)
+	$(E2E_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-e2e.txt -c constraints-e2e.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+/usr/bin/rsync:
+	apt-get update -qq && apt-get install -y -qq rsync

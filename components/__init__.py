@@ -1,0 +1,1 @@
+"""mlops-ci components: one ComponentResource per concern."""

@@ -1,0 +1,40 @@
+"""CI files rendered from the readable templates in `templates/`, byte-identical on every run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jinja2
+
+from components.settings import Settings
+
+TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE_NAMES = {"github": "github-workflow.yaml.j2", "gitlab": "gitlab-ci.yml.j2"}
+
+# GitHub (`${{ }}`) and GitLab (`$VAR`) syntax stays literal: template fields use [[ ]] and [% %].
+_environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,
+    variable_start_string="[[",
+    variable_end_string="]]",
+    block_start_string="[%",
+    block_end_string="%]",
+)
+# A double-quoted JSON string is a valid YAML scalar, whatever it holds.
+_environment.filters["yaml"] = json.dumps
+
+
+def render_ci_file(settings: Settings) -> str:
+    """The CI file the stack commits for `settings.platform`."""
+    template = _environment.get_template(TEMPLATE_NAMES[settings.platform])
+    return template.render(
+        stack=settings.stack,
+        branch=settings.branch,
+        dvc_remote_url=settings.dvc_remote_url,
+        python_version=settings.python_version,
+        requirements_file=settings.requirements_file,
+        secret_name=settings.secret_name,
+    )

@@ -1,0 +1,95 @@
+"""The CI identity: a service account, its bucket-scoped grants, and its key."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from typing import TypedDict
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.settings import Access
+
+# Bucket roles per access preset. Each is granted on the bucket only, never on the project.
+ACCESS_ROLES: dict[Access, tuple[str, ...]] = {
+    "pull": ("roles/storage.objectViewer",),
+    "push": ("roles/storage.objectViewer", "roles/storage.objectCreator"),
+    "admin": ("roles/storage.objectAdmin",),
+}
+
+
+class CiIdentityArgs(TypedDict):
+    project: str
+    """Google Cloud project id."""
+    account_id: str
+    """Service-account id (the part before `@`)."""
+    display_name: str
+    """Display name; says which repository the account serves."""
+    bucket: pulumi.Input[str]
+    """Bucket the grants are scoped to."""
+    access: Access
+    """Access preset: which bucket roles the account gets."""
+    create_key: bool
+    """Create a service-account key (auth mode `key`)."""
+    key_rotation: str
+    """Keeper of the key: changing it replaces the key, new before old."""
+    after: Sequence[pulumi.Resource]
+    """Resources that must exist first (the IAM API)."""
+
+
+def minified_key_json(private_key: str) -> str:
+    """The key file JSON on one line: GitHub redacts secrets line by line."""
+    return json.dumps(json.loads(base64.b64decode(private_key)), separators=(",", ":"))
+
+
+class CiIdentity(pulumi.ComponentResource):
+    """Service account with non-authoritative, bucket-scoped grants (`BucketIAMMember`):
+    grants made elsewhere on the bucket are left alone."""
+
+    account: gcp.serviceaccount.Account
+    grants: list[gcp.storage.BucketIAMMember]
+    key: gcp.serviceaccount.Key | None
+    email: pulumi.Output[str]
+    key_base64: pulumi.Output[str] | None
+    """The key file, base64 (GitLab's masked-variable alphabet); always secret."""
+    key_json: pulumi.Output[str] | None
+    """The key file JSON, minified to one line; always secret."""
+
+    def __init__(self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops-ci:identity:CiIdentity", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.account = gcp.serviceaccount.Account(
+            f"{name}-account",
+            project=args["project"],
+            account_id=args["account_id"],
+            display_name=args["display_name"],
+            description="Managed by mlops-ci: CI access to the DVC remote bucket.",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args["after"])),
+        )
+        self.email = self.account.email
+        self.grants = [
+            gcp.storage.BucketIAMMember(
+                f"{name}-{role.rsplit('.', 1)[1].lower()}",
+                bucket=args["bucket"],
+                role=role,
+                member=self.account.member,
+                opts=child,
+            )
+            for role in ACCESS_ROLES[args["access"]]
+        ]
+        self.key = None
+        self.key_base64 = None
+        self.key_json = None
+        if args["create_key"]:
+            self.key = gcp.serviceaccount.Key(
+                f"{name}-key",
+                service_account_id=self.account.name,
+                keepers={"rotation": args["key_rotation"]},
+                opts=child,
+            )
+            # The provider marks private_key secret, but nothing downstream may depend on that.
+            self.key_base64 = pulumi.Output.secret(self.key.private_key)
+            self.key_json = pulumi.Output.secret(self.key_base64.apply(minified_key_json))
+        self.register_outputs({"email": self.email})

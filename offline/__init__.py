@@ -1,0 +1,1 @@
+"""Offline evaluation of the stack: the same program as `pulumi up`, against Pulumi's mocks."""

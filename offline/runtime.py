@@ -1,0 +1,225 @@
+"""Evaluate the real Pulumi program with no CLI and no cloud: Pulumi's mock runtime, plus a
+monitor that records every resource registration as the engine would receive it.
+
+Used by the offline plan, the batch check and the tests alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import json
+import runpy
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "__main__.py"
+PROJECT = "mlops-ci"
+
+
+# Pulumi's wire format marks a secret as {sig_key: secret_sig, "value": v}. The SDK keeps these
+# constants private; they are part of the stable engine protocol.
+def is_secret_value(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def reveal(value: Any) -> Any:
+    """The value with every secret marker removed (for comparisons)."""
+    if is_secret_value(value):
+        return reveal(value["value"])
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """One `RegisterResource` request: what `pulumi up` would send to the engine."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    inputs: dict[str, Any]
+    """Wire inputs (camelCase); secrets keep their marker, see `is_secret_value`."""
+    outputs: dict[str, Any]
+    """What the mocks answered for the cloud (computed outputs included)."""
+    dependencies: tuple[str, ...]
+    """URNs this resource waits for (explicit `depends_on` and inputs from other resources)."""
+    provider: str
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    replace_on_changes: tuple[str, ...]
+
+    def plain(self, key: str) -> Any:
+        return reveal(self.inputs.get(key))
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also keeps each registration request, in order."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=request.custom,
+                    parent=request.parent,
+                    inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                    outputs=self.resources[response.urn].state,
+                    dependencies=tuple(request.dependencies),
+                    provider=request.provider,
+                    protect=request.protect,
+                    retain_on_delete=request.retainOnDelete,
+                    delete_before_replace=request.deleteBeforeReplace,
+                    replace_on_changes=tuple(request.replaceOnChanges),
+                )
+            )
+        return response
+
+
+class OfflineMocks(pulumi.runtime.Mocks):
+    """Answers for the outputs the cloud would compute, deterministic for a given input."""
+
+    def key_file(self, email: str, project: str) -> dict[str, str]:
+        """The JSON key file Google would return; here a placeholder without key material."""
+        digest = hashlib.sha256(email.encode()).hexdigest()
+        return {
+            "type": "service_account",
+            "project_id": project,
+            "private_key_id": digest[:40],
+            "private_key": f"offline-placeholder-{digest[40:]}",
+            "client_email": email,
+            "client_id": str(int(digest[:16], 16)),
+            "token_uri": "https://oauth2.googleapis.com/token",
+        }
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        inputs = reveal(args.inputs)
+        if args.typ == "gcp:serviceaccount/account:Account":
+            email = f"{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
+            outputs |= {
+                "email": email,
+                "name": f"projects/{inputs['project']}/serviceAccounts/{email}",
+                "member": f"serviceAccount:{email}",
+                "uniqueId": str(int(hashlib.sha256(email.encode()).hexdigest()[:20], 16)),
+            }
+        elif args.typ == "gcp:storage/bucket:Bucket":
+            outputs |= {"url": f"gs://{inputs['name']}", "selfLink": f"storage/v1/b/{inputs['name']}"}
+        elif args.typ == "gcp:serviceaccount/key:Key":
+            account_name = inputs["serviceAccountId"]
+            project, email = account_name.split("/")[1], account_name.rsplit("/", 1)[1]
+            key_file = json.dumps(self.key_file(email, project), indent=2)
+            outputs |= {"privateKey": base64.b64encode(key_file.encode()).decode()}
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
+        return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """One run of the program: its registrations, in order, and its stack exports."""
+
+    stack: str
+    registrations: list[Registration]
+    exports: dict[str, Any]
+    secret_exports: frozenset[str]
+
+    def find(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def one(self, type_: str) -> Registration:
+        found = self.find(type_)
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.registrations if r.urn == urn)
+
+    def waits_for(self, registration: Registration) -> list[Registration]:
+        """Resources that must exist before this one: its dependencies and its provider."""
+        urns = set(registration.dependencies)
+        if registration.provider:
+            # A provider reference is "<urn>::<id>".
+            urns.add(registration.provider.rsplit("::", 1)[0])
+        return sorted((self.by_urn(urn) for urn in urns), key=lambda r: r.name)
+
+    def steps(self) -> list[list[Registration]]:
+        """Custom resources grouped by the step `pulumi up` can create them in: each waits only
+        for resources of earlier steps; a step's resources can be created in parallel."""
+        step_of: dict[str, int] = {}
+
+        def step(registration: Registration) -> int:
+            if registration.urn not in step_of:
+                before = [step(r) for r in self.waits_for(registration) if r.custom]
+                step_of[registration.urn] = 1 + max(before, default=0)
+            return step_of[registration.urn]
+
+        steps: list[list[Registration]] = []
+        for registration in self.registrations:
+            if registration.custom:
+                index = step(registration)
+                steps.extend([] for _ in range(index - len(steps)))
+                steps[index - 1].append(registration)
+        return [sorted(group, key=lambda r: (r.type, r.name)) for group in steps]
+
+
+def evaluate(
+    stack: str,
+    config: dict[str, str],
+    secret_keys: tuple[str, ...] = (),
+    mocks: pulumi.runtime.Mocks | None = None,
+    program: Path = PROGRAM,
+) -> Evaluation:
+    """Run `program` as `pulumi up` would for `stack` with `config`, against mocks."""
+    if str(program.parent) not in sys.path:
+        sys.path.insert(0, str(program.parent))
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    runtime_settings.ROOT.set(None)
+    monitor = RecordingMonitor(mocks or OfflineMocks())
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+    exports: dict[str, Any] = {}
+    secret_exports: set[str] = set()
+
+    async def collect_exports() -> None:
+        root = runtime_settings.get_root_resource()
+        for name, value in (root.outputs if root else {}).items():
+            output = pulumi.Output.from_input(value)
+            exports[name] = await output.future()
+            if await output.is_secret():
+                secret_exports.add(name)
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        runpy.run_path(str(program), run_name="__main__")
+        return collect_exports()
+
+    try:
+        run()
+    finally:
+        asyncio.get_event_loop().close()
+    return Evaluation(stack, list(monitor.registrations), exports, frozenset(secret_exports))

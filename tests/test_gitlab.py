@@ -1,0 +1,79 @@
+"""GitLab delivery: a masked, raw, base64 CI/CD variable, and `.gitlab-ci.yml` committed after it."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from offline.runtime import is_secret_value
+from tests.conftest import CountingMocks, run
+
+VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
+CI_FILE = "gitlab:index/repositoryFile:RepositoryFile"
+GRANT = "gcp:storage/bucketIAMMember:BucketIAMMember"
+KEY = "gcp:serviceaccount/key:Key"
+
+
+def test_variable_is_masked_raw_unprotected_and_secret() -> None:
+    evaluation = run("gitlab")
+    variable = evaluation.one(VARIABLE)
+    assert variable.plain("project") == "acme-ml/research/churn-model"
+    assert variable.plain("key") == "GOOGLE_SERVICE_ACCOUNT_KEY"
+    assert variable.plain("masked") is True
+    assert variable.plain("raw") is True
+    assert variable.plain("protected") is False
+    assert variable.plain("variableType") == "env_var"
+    assert variable.plain("environmentScope") == "*"
+    assert is_secret_value(variable.inputs["value"])
+    # Exactly the key's base64 form: one line, in GitLab's mask alphabet.
+    assert variable.plain("value") == evaluation.one(KEY).outputs["privateKey"]
+
+
+def test_protected_variable_follows_the_config() -> None:
+    assert run("gitlab", protectedVariable="true").one(VARIABLE).plain("protected") is True
+
+
+def test_ci_file_is_committed_after_the_variable_and_every_grant() -> None:
+    evaluation = run("gitlab", access="admin", branch="develop", ciFile="ci/mlops.yml")
+    ci_file = evaluation.one(CI_FILE)
+    waits = {r.urn for r in evaluation.waits_for(ci_file)}
+    assert evaluation.one(VARIABLE).urn in waits
+    assert {g.urn for g in evaluation.find(GRANT)} <= waits
+    assert ci_file.plain("filePath") == "ci/mlops.yml"
+    assert ci_file.plain("branch") == "develop"
+    assert ci_file.plain("encoding") == "text"
+    assert ci_file.plain("project") == "acme-ml/research/churn-model"
+    assert "dvc repro --pull" in ci_file.plain("content")
+
+
+def test_self_managed_gitlab_and_token_reach_the_provider() -> None:
+    evaluation = run(
+        "gitlab",
+        gitlab__baseUrl="https://gitlab.example.com/api/v4/",
+        gitlab__token="glpat-example",
+        secret_keys=("gitlab:token",),
+    )
+    provider = evaluation.one("pulumi:providers:gitlab")
+    assert provider.plain("baseUrl") == "https://gitlab.example.com/api/v4/"
+    assert is_secret_value(provider.inputs["token"])
+    assert evaluation.one(VARIABLE).provider.startswith(provider.urn)
+
+
+class UnmaskableKeyMocks(CountingMocks):
+    """A key whose value GitLab could not mask (a raw JSON file instead of base64)."""
+
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        resource_id, outputs = super().new_resource(args)
+        if args.typ == KEY:
+            outputs["privateKey"] = base64.b64decode(outputs["privateKey"]).decode()
+        return resource_id, outputs
+
+
+def test_unmaskable_value_is_refused_naming_the_key_and_no_variable_is_created() -> None:
+    mocks = UnmaskableKeyMocks()
+    with pytest.raises(Exception, match=r"mlops-ci:secretName 'GOOGLE_SERVICE_ACCOUNT_KEY': the value cannot be masked"):
+        run("gitlab", mocks=mocks)
+    assert not [c for c in mocks.created if c.startswith(VARIABLE)]
+    assert not [c for c in mocks.created if c.startswith(CI_FILE)]

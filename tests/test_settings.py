@@ -1,0 +1,139 @@
+"""Validation: every rule rejects a bad value before any resource is registered, all at once."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components import settings as s
+from components.settings import ConfigError
+from tests.conftest import CountingMocks, run
+
+# (platform, overrides, key named in the error, words of the rule)
+BAD_VALUES = [
+    ("github", {"gcp__project": "Acme"}, "gcp:project", "6-30 characters"),
+    ("github", {"gcp__project": None}, "gcp:project", "required"),
+    ("github", {"platform": "bitbucket"}, "mlops-ci:platform", "one of github, gitlab"),
+    ("github", {"platform": None}, "mlops-ci:platform", "required"),
+    ("github", {"repository": None}, "mlops-ci:repository", "required"),
+    ("github", {"repository": "just-a-name"}, "mlops-ci:repository", "owner/name"),
+    ("github", {"repository": "acme/ml/deep"}, "mlops-ci:repository", "owner/name"),
+    ("github", {"repository": "-acme/ml"}, "mlops-ci:repository", "owner/name"),
+    ("gitlab", {"repository": "project-only"}, "mlops-ci:repository", "group[/subgroup...]/project"),
+    ("gitlab", {"repository": "group/-bad"}, "mlops-ci:repository", "group[/subgroup...]/project"),
+    ("gitlab", {"repository": "group/repo.git"}, "mlops-ci:repository", "not ending in .git"),
+    ("github", {"branch": "feature..x"}, "mlops-ci:branch", "no '..'"),
+    ("github", {"branch": "bad branch"}, "mlops-ci:branch", "a branch name"),
+    ("github", {"branch": "release.lock"}, "mlops-ci:branch", ".lock"),
+    ("github", {"branch": 'x"y'}, "mlops-ci:branch", "a branch name"),
+    ("github", {"bucketName": "UPPER"}, "mlops-ci:bucketName", "lowercase letters"),
+    ("github", {"bucketName": "ab"}, "mlops-ci:bucketName", "3-63 characters"),
+    ("github", {"bucketName": "x" * 64}, "mlops-ci:bucketName", "3-63 characters"),
+    ("github", {"bucketName": "192.168.5.4"}, "mlops-ci:bucketName", "not an IP address"),
+    ("github", {"bucketName": "goog-data"}, "mlops-ci:bucketName", "no 'goog' prefix"),
+    ("github", {"bucketName": "my-google-data"}, "mlops-ci:bucketName", "no 'google'"),
+    ("github", {"bucketName": "-data"}, "mlops-ci:bucketName", "starting and ending"),
+    ("github", {"bucketName": "a." + "b" * 64}, "mlops-ci:bucketName", "each dot-separated part 1-63"),
+    ("github", {"bucketLocation": "europe west6"}, "mlops-ci:bucketLocation", "a location"),
+    ("github", {"dvcRemotePath": "../escape"}, "mlops-ci:dvcRemotePath", "relative path"),
+    ("github", {"dvcRemotePath": "/abs"}, "mlops-ci:dvcRemotePath", "relative path"),
+    ("github", {"serviceAccountId": "ci"}, "mlops-ci:serviceAccountId", "6-30 characters"),
+    ("github", {"serviceAccountId": "1-ci-account"}, "mlops-ci:serviceAccountId", "[a-z][a-z0-9-]*[a-z0-9]"),
+    ("github", {"serviceAccountId": "ci-account-"}, "mlops-ci:serviceAccountId", "[a-z][a-z0-9-]*[a-z0-9]"),
+    ("github", {"serviceAccountId": "a" * 31}, "mlops-ci:serviceAccountId", "6-30 characters"),
+    ("github", {"access": "write"}, "mlops-ci:access", "one of pull, push, admin"),
+    ("github", {"auth": "password"}, "mlops-ci:auth", "one of key, workload-identity"),
+    ("github", {"secretName": "GITHUB_KEY"}, "mlops-ci:secretName", "GITHUB_"),
+    ("github", {"secretName": "1KEY"}, "mlops-ci:secretName", "do not start with a digit"),
+    ("github", {"secretName": "MY-KEY"}, "mlops-ci:secretName", "letters, digits and '_'"),
+    ("gitlab", {"secretName": "MY-KEY"}, "mlops-ci:secretName", "GitLab variable keys"),
+    ("gitlab", {"secretName": "K" * 256}, "mlops-ci:secretName", "1-255"),
+    ("github", {"ciFile": ".github/mlops.yaml"}, "mlops-ci:ciFile", ".github/workflows/"),
+    ("github", {"ciFile": ".github/workflows/mlops.txt"}, "mlops-ci:ciFile", ".yml or .yaml"),
+    ("gitlab", {"ciFile": "../ci.yml"}, "mlops-ci:ciFile", "relative path"),
+    ("gitlab", {"ciFile": "ci/pipeline.json"}, "mlops-ci:ciFile", ".yml or .yaml"),
+    ("github", {"pythonVersion": "python3.13"}, "mlops-ci:pythonVersion", "such as 3.13"),
+    ("github", {"pythonVersion": "2.7"}, "mlops-ci:pythonVersion", "such as 3.13"),
+    ("github", {"requirementsFile": "req uirements.txt"}, "mlops-ci:requirementsFile", "relative path"),
+    ("github", {"protectBucket": "yes"}, "mlops-ci:protectBucket", "true or false"),
+    ("gitlab", {"protectedVariable": "1"}, "mlops-ci:protectedVariable", "true or false"),
+    ("github", {"protectedVariable": "true"}, "mlops-ci:protectedVariable", "gitlab only"),
+    ("github", {"bucketname": "x-data"}, "mlops-ci:bucketname", "unknown key (did you mean bucketName?)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("platform", "overrides", "key", "rule"), BAD_VALUES, ids=[f"{c[2]}={next(iter(c[1].values()))!r}"[:60] for c in BAD_VALUES]
+)
+def test_bad_value_is_rejected_before_any_resource(platform: str, overrides: dict[str, str], key: str, rule: str) -> None:
+    mocks = CountingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run(platform, mocks=mocks, **overrides)
+    assert len(raised.value.problems) == 1, raised.value.problems
+    problem = raised.value.problems[0]
+    assert problem.startswith(key), problem
+    assert rule in problem
+    assert mocks.created == []
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    mocks = CountingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run("github", mocks=mocks, bucketName="UP", access="all", secretName="GITHUB_X", gcp__project=None)
+    keys = sorted(p.split(" ")[0].rstrip(":") for p in raised.value.problems)
+    assert keys == ["gcp:project", "mlops-ci:access", "mlops-ci:bucketName", "mlops-ci:secretName"]
+    message = str(raised.value)
+    assert "stack 'team-a' has 4 configuration problems; nothing was created" in message
+    assert mocks.created == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"branch": "release/2026.11"},
+        {"bucketName": "team.data.example"},
+        {"bucketName": "a_b-c"},
+        {"serviceAccountId": "ml-ci-runner"},
+        {"dvcRemotePath": "teams/vision/dvc"},
+        {"requirementsFile": "ci/requirements-ci.txt"},
+        {"pythonVersion": "3.11"},
+        {"ciFile": ".github/workflows/repro.yml"},
+        {"secretName": "GCP_KEY_2"},
+        {"repository": "a/b.c_d-e"},
+        {"access": "admin", "protectBucket": "false", "keyRotation": "2026-11"},
+    ],
+)
+def test_valid_values_are_accepted(overrides: dict[str, str]) -> None:
+    run("github", **overrides)
+
+
+def test_gitlab_accepts_deep_paths_and_custom_ci_file() -> None:
+    run("gitlab", repository="a/b/c/d.e_f-g", ciFile="ci/mlops.yml", protectedVariable="true")
+
+
+stack_names = st.from_regex(r"[A-Za-z0-9_.-]{1,100}", fullmatch=True)
+project_ids = st.from_regex(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", fullmatch=True)
+
+
+@given(project=project_ids, stack=stack_names)
+def test_derived_names_always_satisfy_the_rules(project: str, stack: str) -> None:
+    assert s.bucket_name_problem(s.derive_bucket_name(project, stack)) is None
+    assert s.service_account_id_problem(s.derive_service_account_id(stack)) is None
+
+
+@given(first=stack_names, second=stack_names)
+def test_distinct_stacks_get_distinct_derived_names(first: str, second: str) -> None:
+    if first != second:
+        assert s.derive_service_account_id(first) != s.derive_service_account_id(second)
+        assert s.derive_bucket_name("acme-ml", first) != s.derive_bucket_name("acme-ml", second)
+
+
+def test_derived_names_are_readable_for_plain_stack_names() -> None:
+    assert s.derive_bucket_name("acme-ml", "vision") == "acme-ml-vision-dvc"
+    assert s.derive_service_account_id("vision") == "dvc-ci-vision"
+
+
+def test_odd_stack_names_still_evaluate() -> None:
+    evaluation = run("github", stack="Team.Google_Research-2026-with-a-very-long-stack-name-indeed")
+    assert s.bucket_name_problem(evaluation.exports["bucketName"]) is None
