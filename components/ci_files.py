@@ -27,6 +27,11 @@ _environment = jinja2.Environment(
 _environment.filters["yaml"] = json.dumps
 
 
+# Non-secret CI variables that carry the keyless settings (auth mode `workload-identity`).
+PROVIDER_VARIABLE = "GCP_WORKLOAD_IDENTITY_PROVIDER"
+SERVICE_ACCOUNT_VARIABLE = "GCP_SERVICE_ACCOUNT"
+
+
 def render_ci_file(settings: Settings) -> str:
     """The CI file the stack commits for `settings.platform`."""
     template = _environment.get_template(TEMPLATE_NAMES[settings.platform])
@@ -36,5 +41,9 @@ def render_ci_file(settings: Settings) -> str:
         dvc_remote_url=settings.dvc_remote_url,
         python_version=settings.python_version,
         requirements_file=settings.requirements_file,
+        auth=settings.auth,
         secret_name=settings.secret_name,
+        provider_variable=PROVIDER_VARIABLE,
+        service_account_variable=SERVICE_ACCOUNT_VARIABLE,
+        oidc_audience=settings.oidc_audience,
     )

@@ -158,6 +158,8 @@ class Settings:
     """Retain the bucket on `pulumi destroy`."""
     protected_variable: bool
     """GitLab: protected variable."""
+    platform_url: str | None
+    """`github:baseUrl` / `gitlab:baseUrl` of the platform in use; None for github.com / gitlab.com."""
 
     @property
     def dvc_remote_url(self) -> str:
@@ -165,8 +167,17 @@ class Settings:
 
     @property
     def google_apis(self) -> tuple[str, ...]:
-        """Google APIs the stack's resources need."""
-        return ("storage.googleapis.com", "iam.googleapis.com")
+        """Google APIs the stack's resources need; keyless CI also exchanges tokens (STS) and
+        impersonates the service account (IAM Credentials)."""
+        apis = ("storage.googleapis.com", "iam.googleapis.com")
+        if self.auth == "workload-identity":
+            apis += ("sts.googleapis.com", "iamcredentials.googleapis.com")
+        return apis
+
+    @property
+    def oidc_audience(self) -> str:
+        """Audience of the GitLab ID token; the federation accepts only this one."""
+        return f"mlops-ci/{self.gcp_project}/{self.stack}"
 
     @property
     def labels(self) -> dict[str, str]:
@@ -196,6 +207,7 @@ _BRANCH_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _LOCATION = re.compile(r"[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]")
 _PYTHON_VERSION = re.compile(r"3\.[0-9]{1,2}")
 _VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
+_BASE_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?")
 
 
 def gcp_project_problem(value: str) -> str | None:
@@ -429,8 +441,18 @@ def load_settings() -> Settings:
     check(f"{PROJECT}:access", access, _one_of(ACCESS_PRESETS))
     auth = text("auth")
     check(f"{PROJECT}:auth", auth, _one_of(AUTH_MODES))
+    platform_url = pulumi.Config(platform).get("baseUrl") if platform in PLATFORMS else None
+    if platform_url:
+        check(f"{platform}:baseUrl", platform_url, _matches(_BASE_URL, "an https:// URL such as https://gitlab.example.com"))
     if auth == "workload-identity":
-        problems.append(f"{PROJECT}:auth = 'workload-identity': keyless mode is not built yet; use key")
+        for key_only in ("secretName", "keyRotation", "protectedVariable"):
+            if config.get(key_only) is not None:
+                problems.append(f"{PROJECT}:{key_only}: applies to auth key only; workload-identity creates no key")
+        if platform == "github" and platform_url:
+            problems.append(
+                "github:baseUrl: workload-identity trusts github.com's OIDC issuer only;"
+                " use auth key with GitHub Enterprise Server"
+            )
 
     secret_name = text("secretName")
     ci_file = text("ciFile")
@@ -479,4 +501,5 @@ def load_settings() -> Settings:
         key_rotation=text("keyRotation"),
         protect_bucket=protect_bucket,
         protected_variable=protected_variable,
+        platform_url=platform_url or None,
     )

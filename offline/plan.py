@@ -59,11 +59,18 @@ def ci_files(evaluation: Evaluation) -> dict[str, str]:
     }
 
 
+def credential_mode(evaluation: Evaluation) -> str:
+    if "workloadIdentityProvider" in evaluation.exports:
+        return "auth workload-identity (keyless: no key, CI exchanges its OIDC token)"
+    return f"auth key (service-account key in {evaluation.exports['secretName']})"
+
+
 def render_plan(evaluation: Evaluation, stack_file: Path, written: dict[str, Path]) -> str:
     steps = evaluation.steps()
     lines = [
         f"mlops-ci offline plan for stack {evaluation.stack} ({stack_file.name})",
         "No Pulumi CLI, no credentials, no cloud call: the program ran against Pulumi's mock runtime.",
+        f"Credential: {credential_mode(evaluation)}",
         "",
         f"Resources `pulumi up` would create: {sum(map(len, steps))}, in {len(steps)} steps"
         " (a step's resources are created in parallel, each after what it waits for).",

@@ -98,6 +98,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+def numeric_id(*names: str) -> int:
+    """A stand-in for a server-assigned number, stable for the same names."""
+    return int(hashlib.sha256("/".join(names).encode()).hexdigest()[:10], 16)
+
+
 class OfflineMocks(pulumi.runtime.Mocks):
     """Answers for the outputs the cloud would compute, deterministic for a given input."""
 
@@ -127,6 +132,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
             }
         elif args.typ == "gcp:storage/bucket:Bucket":
             outputs |= {"url": f"gs://{inputs['name']}", "selfLink": f"storage/v1/b/{inputs['name']}"}
+        elif args.typ == "gcp:iam/workloadIdentityPool:WorkloadIdentityPool":
+            outputs["name"] = self._pool_name(inputs)
+        elif args.typ == "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider":
+            outputs["name"] = f"{self._pool_name(inputs)}/providers/{inputs['workloadIdentityPoolProviderId']}"
         elif args.typ == "gcp:serviceaccount/key:Key":
             account_name = inputs["serviceAccountId"]
             project, email = account_name.split("/")[1], account_name.rsplit("/", 1)[1]
@@ -134,8 +143,23 @@ class OfflineMocks(pulumi.runtime.Mocks):
             outputs |= {"privateKey": base64.b64encode(key_file.encode()).decode()}
         return f"{args.name}-id", outputs
 
+    @staticmethod
+    def _pool_name(inputs: dict[str, Any]) -> str:
+        number = numeric_id(inputs["project"])
+        return f"projects/{number}/locations/global/workloadIdentityPools/{inputs['workloadIdentityPoolId']}"
+
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
-        return {}
+        """Platform look-ups: numeric ids of repositories, owners and projects."""
+        if args.token == "github:index/getRepository:getRepository":
+            return {"fullName": args.args["fullName"], "repoId": numeric_id("github", args.args["fullName"])}
+        if args.token == "github:index/getUser:getUser":
+            return {"username": args.args["username"], "id": str(numeric_id("github", args.args["username"]))}
+        if args.token == "gitlab:index/getProject:getProject":
+            path = args.args["pathWithNamespace"]
+            group = path.rsplit("/", 1)[0]
+            namespace = {"id": numeric_id("gitlab", group), "fullPath": group, "kind": "group", "name": group, "path": group}
+            return {"pathWithNamespace": path, "id": str(numeric_id("gitlab", path)), "namespaces": [namespace]}
+        raise NotImplementedError(f"no offline answer for {args.token}")
 
 
 @dataclasses.dataclass(frozen=True)

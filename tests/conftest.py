@@ -61,6 +61,7 @@ def make_settings(base: str = "github", **fields: Any) -> Settings:
         key_rotation="",
         protect_bucket=True,
         protected_variable=False,
+        platform_url=None,
     )
     return dataclasses.replace(defaults, **fields)
 
@@ -89,10 +90,12 @@ def run(
 
 
 def key_material(evaluation: Evaluation) -> list[str]:
-    """Every form the key takes: the base64 file, its private key and key id fields."""
-    key_b64 = evaluation.one("gcp:serviceaccount/key:Key").outputs["privateKey"]
-    key_file = decode_key_file(key_b64)
-    return [key_b64, key_file["private_key"], key_file["private_key_id"]]
+    """Every form the key takes: the base64 file, its private key and key id fields (none keyless)."""
+    material = []
+    for key in evaluation.find("gcp:serviceaccount/key:Key"):
+        key_file = decode_key_file(key.outputs["privateKey"])
+        material += [key.outputs["privateKey"], key_file["private_key"], key_file["private_key_id"]]
+    return material
 
 
 def secret_paths(value: Any, path: str = "") -> list[tuple[str, bool, Any]]:

@@ -22,6 +22,7 @@ VARIANTS = [
     {},
     {"branch": "release/2026.11", "python_version": "3.11", "requirements_file": "ci/requirements-ci.txt"},
     {"secret_name": "GCP_DVC_KEY", "stack": "Team.A"},
+    {"auth": "workload-identity"},
 ]
 
 

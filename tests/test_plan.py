@@ -27,7 +27,7 @@ def test_plan_lists_every_resource_and_writes_the_committed_ci_file(stack_file: 
     for path, content in plan.ci_files(evaluation).items():
         assert (tmp_path / stack.stack / path).read_text() == content
         assert f"{path} -> {tmp_path / stack.stack / path}" in output
-    assert "[secret]" in output
+    assert ("[secret]" in output) == bool(key_material(evaluation))
     assert not any(m in output for m in key_material(evaluation))
     for name, value in evaluation.exports.items():
         assert f"  {name} = {value}\n" in output
@@ -38,6 +38,11 @@ def test_plan_shows_what_each_resource_waits_for(tmp_path: Path) -> None:
     ci_file_block = output.split("github:index/repositoryFile:RepositoryFile  github-ci-file")[1]
     assert "waits for: ci-identity-objectviewer, github-provider, github-secret" in ci_file_block
     assert "options: retain_on_delete" in output.split("dvc-remote-bucket")[1].split("  + ")[0]
+
+
+@pytest.mark.parametrize(("stack", "mode"), [("vision-team", "auth key"), ("recsys-team", "auth workload-identity")])
+def test_plan_shows_the_credential_mode(stack: str, mode: str, tmp_path: Path) -> None:
+    assert f"Credential: {mode} (" in plan.plan(stack, tmp_path)
 
 
 def test_bad_stack_file_gets_the_same_error_as_pulumi_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,13 +20,22 @@ SECRET = "github:index/actionsSecret:ActionsSecret"
 GITHUB_FILE = "github:index/repositoryFile:RepositoryFile"
 GITLAB_VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
 GITLAB_FILE = "gitlab:index/repositoryFile:RepositoryFile"
+POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
 
 
 @pytest.mark.parametrize("stack_file", stack_files(), ids=lambda p: p.name)
 def test_every_stack_file_evaluates(stack_file) -> None:
     stack = load_stack_file(stack_file)
     evaluation = evaluate(stack.stack, stack.config, stack.secret_keys)
-    assert set(evaluation.exports) == {"bucketName", "bucketUrl", "dvcRemoteUrl", "serviceAccountEmail", "ciFile", "secretName"}
+    credential_export = "workloadIdentityProvider" if evaluation.find(POOL_PROVIDER) else "secretName"
+    assert set(evaluation.exports) == {
+        "bucketName",
+        "bucketUrl",
+        "dvcRemoteUrl",
+        "serviceAccountEmail",
+        "ciFile",
+        credential_export,
+    }
     for type_ in (BUCKET, ACCOUNT, GRANT):
         assert evaluation.find(type_), type_
 

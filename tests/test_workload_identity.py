@@ -1,0 +1,215 @@
+"""Keyless mode: a federation that trusts one repository, pinned to numeric ids; no key anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from google.auth import identity_pool
+
+from components.ci_files import render_ci_file
+from components.settings import ConfigError
+from components.workload_identity import federation_id
+from offline.runtime import numeric_id
+from tests.conftest import CountingMocks, make_settings, run
+
+POOL = "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"
+PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+ACCOUNT_BINDING = "gcp:serviceaccount/iAMMember:IAMMember"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+KEY = "gcp:serviceaccount/key:Key"
+GITHUB_VARIABLE = "github:index/actionsVariable:ActionsVariable"
+GITLAB_VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
+CI_FILES = {"github": "github:index/repositoryFile:RepositoryFile", "gitlab": "gitlab:index/repositoryFile:RepositoryFile"}
+GRANT = "gcp:storage/bucketIAMMember:BucketIAMMember"
+
+
+def keyless(base: str, **overrides: Any):
+    return run(base, auth="workload-identity", **overrides)
+
+
+@pytest.mark.parametrize("base", ["github", "gitlab"])
+def test_no_key_and_no_secret_exist_in_keyless_mode(base: str) -> None:
+    evaluation = keyless(base)
+    types = {r.type for r in evaluation.registrations}
+    assert KEY not in types
+    assert "github:index/actionsSecret:ActionsSecret" not in types
+    assert not [r for r in evaluation.find(GITLAB_VARIABLE) if r.plain("masked")]
+    assert not [
+        r
+        for r in evaluation.registrations
+        for value in r.inputs.values()
+        if isinstance(value, dict) and "4dabf18193072939515e22adb298388d" in value
+    ]
+    assert "secretName" not in evaluation.exports
+
+
+def test_github_condition_is_pinned_to_repository_and_owner_ids() -> None:
+    provider = keyless("github").one(PROVIDER)
+    repository_id = numeric_id("github", "acme-ml/churn-model")
+    owner_id = numeric_id("github", "acme-ml")
+    assert provider.plain("attributeCondition") == (
+        f'assertion.repository_id == "{repository_id}" && assertion.repository_owner_id == "{owner_id}"'
+    )
+    assert provider.plain("oidc") == {"issuerUri": "https://token.actions.githubusercontent.com"}
+    mapping = provider.plain("attributeMapping")
+    assert mapping["attribute.repository_id"] == "assertion.repository_id"
+    assert mapping["attribute.repository_owner_id"] == "assertion.repository_owner_id"
+    assert mapping["google.subject"] == "assertion.sub"
+
+
+def test_gitlab_condition_is_pinned_to_project_and_namespace_ids() -> None:
+    provider = keyless("gitlab").one(PROVIDER)
+    project_id = numeric_id("gitlab", "acme-ml/research/churn-model")
+    namespace_id = numeric_id("gitlab", "acme-ml/research")
+    assert provider.plain("attributeCondition") == (
+        f'assertion.project_id == "{project_id}" && assertion.namespace_id == "{namespace_id}"'
+    )
+    assert provider.plain("oidc") == {"issuerUri": "https://gitlab.com", "allowedAudiences": ["mlops-ci/acme-ml-test/team-a"]}
+    assert provider.plain("attributeMapping")["attribute.project_id"] == "assertion.project_id"
+
+
+def test_self_managed_gitlab_is_the_issuer() -> None:
+    provider = keyless("gitlab", gitlab__baseUrl="https://gitlab.acme.example/api/v4/").one(PROVIDER)
+    assert provider.plain("oidc")["issuerUri"] == "https://gitlab.acme.example"
+
+
+@pytest.mark.parametrize(
+    ("base", "attribute", "path"),
+    [
+        ("github", "repository_id", "acme-ml/churn-model"),
+        ("gitlab", "project_id", "acme-ml/research/churn-model"),
+    ],
+)
+def test_only_the_repository_principal_set_may_impersonate_the_account(base: str, attribute: str, path: str) -> None:
+    evaluation = keyless(base)
+    binding = evaluation.one(ACCOUNT_BINDING)
+    pool_name = evaluation.one(POOL).outputs["name"]
+    assert binding.plain("role") == "roles/iam.workloadIdentityUser"
+    assert (
+        binding.plain("member") == f"principalSet://iam.googleapis.com/{pool_name}/attribute.{attribute}/{numeric_id(base, path)}"
+    )
+    assert binding.plain("serviceAccountId") == evaluation.one(ACCOUNT).outputs["name"]
+    iam_types = {r.type for r in evaluation.registrations if "iam" in r.type.lower() and "workloadIdentityPool" not in r.type}
+    assert iam_types == {GRANT, ACCOUNT_BINDING}, "no project-level, binding or policy resource"
+
+
+@pytest.mark.parametrize(
+    ("base", "variable_type", "name_key"),
+    [
+        ("github", GITHUB_VARIABLE, "variableName"),
+        ("gitlab", GITLAB_VARIABLE, "key"),
+    ],
+)
+def test_keyless_settings_reach_ci_as_plain_variables_before_the_ci_file(base: str, variable_type: str, name_key: str) -> None:
+    evaluation = keyless(base)
+    variables = {r.plain(name_key): r for r in evaluation.find(variable_type)}
+    assert {name: v.plain("value") for name, v in variables.items()} == {
+        "GCP_WORKLOAD_IDENTITY_PROVIDER": evaluation.one(PROVIDER).outputs["name"],
+        "GCP_SERVICE_ACCOUNT": evaluation.exports["serviceAccountEmail"],
+    }
+    assert evaluation.exports["workloadIdentityProvider"] == evaluation.one(PROVIDER).outputs["name"]
+    waits = {r.urn for r in evaluation.waits_for(evaluation.one(CI_FILES[base]))}
+    assert {v.urn for v in variables.values()} | {evaluation.one(ACCOUNT_BINDING).urn} <= waits
+    assert {g.urn for g in evaluation.find(GRANT)} <= waits
+
+
+def test_extra_google_apis_are_enabled() -> None:
+    services = {r.plain("service") for r in keyless("github").find("gcp:projects/service:Service")}
+    assert services == {"storage.googleapis.com", "iam.googleapis.com", "sts.googleapis.com", "iamcredentials.googleapis.com"}
+
+
+class RecreatedAccountMocks(CountingMocks):
+    """The service account as `pulumi up` after `pulumi destroy` finds it: a new unique id."""
+
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        resource_id, outputs = super().new_resource(args)
+        if args.typ == ACCOUNT:
+            outputs["uniqueId"] = "1" + outputs["uniqueId"]
+        return resource_id, outputs
+
+
+def test_ids_are_stable_per_stack_life_and_new_after_destroy() -> None:
+    first, again = keyless("github").one(POOL), keyless("github").one(POOL)
+    recreated = keyless("github", mocks=RecreatedAccountMocks()).one(POOL)
+    assert first.plain("workloadIdentityPoolId") == again.plain("workloadIdentityPoolId")
+    assert first.plain("workloadIdentityPoolId") != recreated.plain("workloadIdentityPoolId")
+
+
+@pytest.mark.parametrize("unique_id", ["1", "103944778899001122334", "x" * 40])
+def test_federation_ids_satisfy_google_rules(unique_id: str) -> None:
+    pool_id = federation_id("Some.Team_Stack", unique_id)
+    assert 4 <= len(pool_id) <= 32
+    assert pool_id[0].isalpha()
+    assert not pool_id.startswith("gcp-")
+    assert set(pool_id) <= set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"secretName": "MY_KEY"}, "mlops-ci:secretName: applies to auth key only"),
+        ({"keyRotation": "2026-11"}, "mlops-ci:keyRotation: applies to auth key only"),
+        ({"github__baseUrl": "https://github.acme.example/api/v3/"}, "github:baseUrl: workload-identity trusts github.com"),
+    ],
+)
+def test_combinations_that_cannot_work_are_rejected(overrides: dict[str, str], problem: str) -> None:
+    mocks = CountingMocks()
+    with pytest.raises(ConfigError) as raised:
+        keyless("github", mocks=mocks, **overrides)
+    assert [p for p in raised.value.problems if p.startswith(problem)], raised.value.problems
+    assert mocks.created == []
+
+
+def test_gitlab_base_url_must_be_https() -> None:
+    with pytest.raises(ConfigError, match=r"gitlab:baseUrl = 'gitlab.acme.example': an https:// URL"):
+        keyless("gitlab", gitlab__baseUrl="gitlab.acme.example")
+
+
+def test_github_workflow_requests_an_id_token_and_uses_the_federation() -> None:
+    workflow = yaml.safe_load(render_ci_file(make_settings("github", auth="workload-identity")))
+    assert workflow["permissions"] == {"contents": "read", "id-token": "write"}
+    auth = workflow["jobs"]["reproduce"]["steps"][3]
+    assert auth["uses"].startswith("google-github-actions/auth@")
+    assert auth["with"] == {
+        "workload_identity_provider": "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
+        "service_account": "${{ vars.GCP_SERVICE_ACCOUNT }}",
+    }
+
+
+def run_credential_steps(tmp_path: Path, provider_name: str, email: str) -> Path:
+    """Run the GitLab job's credential commands in a shell, as the runner would."""
+    job = yaml.safe_load(render_ci_file(make_settings("gitlab", auth="workload-identity")))["reproduce"]
+    assert job["id_tokens"] == {"GCP_ID_TOKEN": {"aud": "mlops-ci/acme-ml-test/team-a"}}
+    project_dir = tmp_path / "project"
+    project_dir.mkdir()
+    credentials = job["variables"]["GOOGLE_APPLICATION_CREDENTIALS"].replace("$CI_PROJECT_DIR", str(project_dir))
+    steps = [c for c in job["before_script"] if "venv" not in c and "pip install" not in c]
+    env = {
+        "PATH": os.environ["PATH"],
+        "GCP_ID_TOKEN": "header.payload.signature",
+        "GCP_WORKLOAD_IDENTITY_PROVIDER": provider_name,
+        "GCP_SERVICE_ACCOUNT": email,
+        "GOOGLE_APPLICATION_CREDENTIALS": credentials,
+    }
+    subprocess.run(["bash", "-euc", "\n".join(steps)], env=env, check=True, timeout=30)
+    assert not list(project_dir.iterdir()), "nothing is written into the project directory"
+    return Path(credentials)
+
+
+def test_gitlab_credential_configuration_is_accepted_by_google_auth(tmp_path: Path) -> None:
+    evaluation = keyless("gitlab")
+    provider_name = evaluation.one(PROVIDER).outputs["name"]
+    email = evaluation.exports["serviceAccountEmail"]
+    path = run_credential_steps(tmp_path, provider_name, email)
+    info = json.loads(path.read_text())
+    credentials = identity_pool.Credentials.from_file(str(path))
+    assert credentials._audience == f"//iam.googleapis.com/{provider_name}"
+    assert credentials.service_account_email == email
+    assert info["token_url"] == "https://sts.googleapis.com/v1/token"
+    assert Path(info["credential_source"]["file"]).read_text() == "header.payload.signature"
