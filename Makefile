@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
 
-.PHONY: plan test check lint
+.PHONY: plan test check lint bench
 
 plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m offline.plan $(STACK)
@@ -13,12 +13,23 @@ plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, 
 test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync  ## the whole suite, e2e included
 	$(VENV)/bin/python -m pytest
 
+check: $(VENV)/.policy  ## every stack file: configuration rules and the policy pack, offline (no CLI, no credentials)
+	$(VENV)/bin/python -m offline.check
+
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.policy  ## one stack vs 100 stacks through the offline check (wall time, peak memory)
+	bench/run.sh
 
 $(VENV)/.runtime: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+$(VENV)/.policy: $(VENV)/.runtime policy/requirements.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r policy/requirements.txt -c constraints.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt

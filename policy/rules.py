@@ -1,0 +1,168 @@
+"""The guardrails every mlops-ci stack must pass, whatever its configuration.
+
+Each rule is a named function with the signature pulumi_policy calls; `POLICIES` gives them names,
+descriptions and mandatory enforcement. A rule reads the resource's inputs in Pulumi's camelCase
+wire names (`uniformBucketLevelAccess`), as the engine hands them to a policy pack.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+BUCKET = "gcp:storage/bucket:Bucket"
+GITLAB_VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
+SERVICE_ACCOUNT_KEY = "gcp:serviceaccount/key:Key"
+WORKLOAD_IDENTITY_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+
+REQUIRED_BUCKET_LABELS = ("managed-by", "stack")
+PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
+
+# Type tokens are `gcp:<module>/<camelName>:<Name>`; the provider spells IAM both `IAM` and `Iam`.
+# IAM on a project, folder or organization (members, bindings, policies, removals, custom roles,
+# audit configs): a team stack may only grant on the resources it owns.
+_HIERARCHY_IAM = re.compile(r"gcp:(projects|folder|organizations)/iam\w*:\w+", re.IGNORECASE)
+# Authoritative IAM on any resource: a binding replaces every member of its role, a policy every
+# grant, wiping access granted elsewhere.
+_AUTHORITATIVE_IAM = re.compile(r"gcp:\w+/\w+:\w*iam(binding|policy)", re.IGNORECASE)
+# Resources that grant one role (`role` input).
+_ROLE_GRANT = re.compile(r"gcp:\w+/\w+:\w*iam(member|binding)", re.IGNORECASE)
+
+# The public identifiers keyless CI reads from unmasked variables: the workload identity provider's
+# resource name and the service account's email. They grant nothing without a token from the
+# trusted repository's CI.
+_PROVIDER_RESOURCE_NAME = re.compile(
+    r"projects/[a-z0-9-]+/locations/global/workloadIdentityPools/[a-z0-9-]{4,32}/providers/[a-z0-9-]{4,32}"
+)
+_SERVICE_ACCOUNT_EMAIL = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.iam\.gserviceaccount\.com")
+
+
+def carries_credential(value: Any) -> bool:
+    """Whether a CI variable's value must be treated as a credential: anything but one of keyless
+    CI's public identifiers. Deny by default: a value of a new kind counts as a credential until
+    this function learns otherwise.
+
+    The engine hands a policy pack secret values unwrapped, so the value's shape decides. Where a
+    value still carries its secret marker (Pulumi's wire marker `{sig: secret, value}` in raw
+    registrations, or pulumi_policy's `Secret` in remediation props) it is not a string, and so a
+    credential: a value the program marked secret is never judged public."""
+    if not isinstance(value, str):
+        return True
+    return not (_PROVIDER_RESOURCE_NAME.fullmatch(value) or _SERVICE_ACCOUNT_EMAIL.fullmatch(value))
+
+
+def is_hierarchy_or_authoritative_iam(resource_type: str) -> bool:
+    return bool(_HIERARCHY_IAM.fullmatch(resource_type) or _AUTHORITATIVE_IAM.fullmatch(resource_type))
+
+
+def bucket_private(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != BUCKET:
+        return
+    uniform = args.props.get("uniformBucketLevelAccess")
+    if uniform is not True:
+        report_violation(f"uniformBucketLevelAccess is {uniform!r}, must be true (object ACLs could grant access)", None)
+    prevention = args.props.get("publicAccessPrevention")
+    if prevention != "enforced":
+        report_violation(f"publicAccessPrevention is {prevention!r}, must be 'enforced' (the bucket could be made public)", None)
+
+
+def bucket_labelled(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != BUCKET:
+        return
+    labels = args.props.get("labels")
+    present = labels if isinstance(labels, Mapping) else {}
+    missing = [label for label in REQUIRED_BUCKET_LABELS if not present.get(label)]
+    if missing:
+        report_violation(f"missing label(s) {', '.join(missing)}: the bucket's owner and stack must be findable", None)
+
+
+def no_hierarchy_or_authoritative_iam(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if is_hierarchy_or_authoritative_iam(args.resource_type):
+        report_violation(
+            f"{args.resource_type} is project/folder/organization-level or authoritative IAM;"
+            " grant with a non-authoritative member resource on the stack's own resource (e.g. BucketIAMMember)",
+            None,
+        )
+
+
+def no_primitive_roles(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if not _ROLE_GRANT.fullmatch(args.resource_type):
+        return
+    role = args.props.get("role")
+    if role in PRIMITIVE_ROLES:
+        report_violation(f"role {role} is a primitive role; grant a predefined role such as roles/storage.objectViewer", None)
+
+
+def gitlab_credential_variables_masked(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != GITLAB_VARIABLE:
+        return
+    masked = args.props.get("masked")
+    if carries_credential(args.props.get("value")) and masked is not True:
+        report_violation(
+            f"variable {args.props.get('key')!r} carries a credential and masked is {masked!r}:"
+            " it would be printed in job logs; set masked: true",
+            None,
+        )
+
+
+def no_key_with_workload_identity(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    if not any(resource.resource_type == WORKLOAD_IDENTITY_PROVIDER for resource in args.resources):
+        return
+    for resource in args.resources:
+        if resource.resource_type == SERVICE_ACCOUNT_KEY:
+            report_violation(
+                f"{resource.name}: the stack is keyless (it has a workload identity provider) but creates a"
+                " service-account key, a long-lived credential that keyless mode exists to avoid",
+                resource.urn,
+            )
+
+
+POLICIES: list[Policy] = [
+    ResourceValidationPolicy(
+        name="gcs-bucket-private",
+        description="GCS buckets have uniform bucket-level access and enforced public access prevention.",
+        validate=bucket_private,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name="gcs-bucket-labelled",
+        description="GCS buckets carry the labels managed-by and stack.",
+        validate=bucket_labelled,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name="no-project-level-or-authoritative-iam",
+        description="No IAM on a project, folder or organization, and no authoritative IAM binding or policy anywhere.",
+        validate=no_hierarchy_or_authoritative_iam,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name="no-primitive-roles",
+        description="No IAM grant of roles/owner, roles/editor or roles/viewer.",
+        validate=no_primitive_roles,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name="gitlab-credential-variables-masked",
+        description="A GitLab CI/CD variable that carries a credential is masked.",
+        validate=gitlab_credential_variables_masked,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name="no-key-with-workload-identity",
+        description="A keyless stack (with a workload identity provider) creates no service-account key.",
+        validate=no_key_with_workload_identity,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+]

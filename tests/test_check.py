@@ -1,0 +1,179 @@
+"""The batch check: every stack file through configuration rules and policies, one report, one
+failing stack never stopping the others."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from offline import check
+from offline.runtime import Evaluation, evaluate
+from offline.stacks import STACKS_DIR, stack_files
+
+ROOT = Path(__file__).resolve().parent.parent
+# In-process runs stay sequential: this process already runs the SDK's threads, and forking a
+# threaded process is unsafe. The command's parallel path is tested in a fresh process below.
+SEQUENTIAL = ["--jobs", "1"]
+BUCKET = "gcp:storage/bucket:Bucket"
+BROKEN_CONFIG = (
+    "config:\n  gcp:project: acme-ml\n  mlops-ci:platform: github\n  mlops-ci:repository: nope\n  mlops-ci:access: all\n"
+)
+
+
+@pytest.fixture
+def stacks(tmp_path: Path) -> Path:
+    """A stacks folder: the vision team's real file, a copy of it as the leaky team, a bad config, a bad file."""
+    shutil.copy(STACKS_DIR / "Pulumi.vision-team.yaml", tmp_path)
+    shutil.copy(STACKS_DIR / "Pulumi.vision-team.yaml", tmp_path / "Pulumi.leaky-team.yaml")
+    (tmp_path / "Pulumi.broken-team.yaml").write_text(BROKEN_CONFIG)
+    (tmp_path / "Pulumi.garbled-team.yaml").write_text("config: [not, a, mapping]\n")
+    return tmp_path
+
+
+def public_bucket_for_leaky_team(stack: str, *args: Any, **kwargs: Any) -> Evaluation:
+    """The real evaluation, except that the leaky team's program (as if regressed) makes its bucket public."""
+    evaluation = evaluate(stack, *args, **kwargs)
+    if stack != "leaky-team":
+        return evaluation
+    registrations = [
+        dataclasses.replace(r, inputs=r.inputs | {"publicAccessPrevention": "inherited"}) if r.type == BUCKET else r
+        for r in evaluation.registrations
+    ]
+    return dataclasses.replace(evaluation, registrations=registrations)
+
+
+def test_every_stack_of_the_repository_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert check.main(SEQUENTIAL) == 0
+    output = capsys.readouterr().out
+    for stack_file in stack_files():
+        assert f"OK    {stack_file.name.removeprefix('Pulumi.').removesuffix('.yaml')}\n" in output
+    assert f"{len(stack_files())} stacks checked: {len(stack_files())} OK, 0 failed" in output
+
+
+def test_each_failing_stack_is_reported_by_stack_and_rule_and_the_others_still_run(
+    stacks: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(check, "evaluate", public_bucket_for_leaky_team)
+    assert check.main([*SEQUENTIAL, "--stacks", str(stacks)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    # The settings' own wording of a rule is theirs to change; which stack, rule and key is this report's.
+    assert lines[0].startswith("FAIL  broken-team  [config]  Pulumi.broken-team.yaml: mlops-ci:repository = 'nope': ")
+    assert lines[1:] == [
+        "FAIL  broken-team  [config]  Pulumi.broken-team.yaml: mlops-ci:access = 'all': one of pull, push, admin",
+        f"FAIL  garbled-team  [stack-file]  Pulumi.garbled-team.yaml: {stacks / 'Pulumi.garbled-team.yaml'}:"
+        " expected a mapping with a 'config:' mapping",
+        "FAIL  leaky-team  [gcs-bucket-private]  dvc-remote-bucket (gcp:storage/bucket:Bucket):"
+        " publicAccessPrevention is 'inherited', must be 'enforced' (the bucket could be made public)",
+        "OK    vision-team",
+        "4 stacks checked: 1 OK, 3 failed",
+    ]
+
+
+def test_an_unexpected_failure_of_one_program_is_that_stacks_finding(
+    stacks: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def crash_for_leaky_team(stack: str, *args: Any, **kwargs: Any) -> Evaluation:
+        if stack == "leaky-team":
+            raise KeyError("privateKey")
+        return evaluate(stack, *args, **kwargs)
+
+    monkeypatch.setattr(check, "evaluate", crash_for_leaky_team)
+    assert check.main([*SEQUENTIAL, "--stacks", str(stacks)]) == 1
+    output = capsys.readouterr().out
+    assert "FAIL  leaky-team  [program]  Pulumi.leaky-team.yaml: KeyError: 'privateKey'\n" in output
+    assert "OK    vision-team\n" in output
+
+
+def test_a_folder_without_stack_files_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check.main([*SEQUENTIAL, "--stacks", str(tmp_path)]) == 2
+    assert f"error: no Pulumi.<stack>.yaml in {tmp_path}" in capsys.readouterr().err
+
+
+def test_check_command_in_parallel_reports_what_a_sequential_check_reports(
+    stacks: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert check.main([*SEQUENTIAL, "--stacks", str(stacks)]) == 1
+    sequential = capsys.readouterr().out
+    result = subprocess.run(
+        [sys.executable, "-m", "offline.check", "--stacks", str(stacks), "--jobs", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == sequential
+    assert "FAIL  broken-team  [config]  Pulumi.broken-team.yaml: mlops-ci:access = 'all'" in result.stdout
+    assert "OK    leaky-team\n" in result.stdout  # without the monkeypatch, the copy is as good as the original
+    assert "4 stacks checked: 2 OK, 2 failed" in result.stdout
+
+
+def test_workers_only_for_batches_large_enough_to_repay_their_warm_up() -> None:
+    cpus = len(os.sched_getaffinity(0))
+    assert check.default_jobs(4) == 1
+    assert check.default_jobs(2 * check.MIN_STACKS_PER_WORKER - 1) == 1
+    assert check.default_jobs(100 * check.MIN_STACKS_PER_WORKER) == cpus
+
+
+# --- the example CI workflow that runs the check on pull requests ---
+
+WORKFLOW = ROOT / ".github/workflows/check-stacks.yaml"
+CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
+
+
+def validate_workflow(content: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "check-stacks.yaml"
+    path.write_text(content)
+    command = [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-workflows", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_workflow_passes_the_github_workflow_schema(tmp_path: Path) -> None:
+    result = validate_workflow(WORKFLOW.read_text(), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflow_schema_check_can_fail(tmp_path: Path) -> None:
+    broken = WORKFLOW.read_text().replace("runs-on: ubuntu-latest", "runs-on: 7").replace("contents: read", "contents: all")
+    assert validate_workflow(broken, tmp_path).returncode != 0
+
+
+def workflow() -> dict[Any, Any]:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def test_workflow_runs_make_check_on_pull_requests_with_read_only_access() -> None:
+    document = workflow()
+    assert set(document[True]) == {"pull_request"}  # YAML 1.1 reads the key `on` as true
+    assert document["permissions"] == {"contents": "read"}
+    steps = document["jobs"]["check"]["steps"]
+    assert [step.get("uses", "").split("@")[0] for step in steps] == ["actions/checkout", "actions/setup-python", ""]
+    assert steps[-1]["run"] == "make check"
+
+
+def covered(path: str, patterns: list[str]) -> bool:
+    """GitHub's `paths` filter for the two pattern forms used: `folder/**` and an exact file."""
+    return any(path.startswith(p.removesuffix("**")) if p.endswith("/**") else path == p for p in patterns)
+
+
+def test_workflow_triggers_on_every_repository_file_the_check_reads(capsys: pytest.CaptureFixture[str]) -> None:
+    patterns = workflow()[True]["pull_request"]["paths"]
+    check.main(SEQUENTIAL)
+    capsys.readouterr()
+    # What `make check` reads besides Python modules: program, project file, pins, the recipe, this workflow.
+    program = [ROOT / name for name in ("__main__.py", "Pulumi.yaml", "requirements.txt", "constraints.txt", "Makefile")]
+    program += [ROOT / "policy/requirements.txt", WORKFLOW, *(ROOT / "components/templates").iterdir()]
+    imported = [Path(m.__file__) for m in list(sys.modules.values()) if getattr(m, "__file__", None)]
+    read = {p.relative_to(ROOT).as_posix() for p in [*program, *imported, *stack_files()] if p.is_relative_to(ROOT)}
+    read = {p for p in read if not p.startswith((".venv", "tests/"))}
+    assert {"stacks/Pulumi.vision-team.yaml", "offline/check.py", "policy/rules.py", "components/settings.py"} <= read
+    assert sorted(p for p in read if not covered(p, patterns)) == []
+    assert [pattern for pattern in patterns if not any(covered(p, [pattern]) for p in read)] == [], "stale patterns"
