@@ -1,0 +1,152 @@
+"""Fixtures of the end-to-end proof. Servers bind 127.0.0.1 on free ports and stop when their
+test ends, pass or fail; the project, keys and job workspaces live in pytest's tmp dirs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from . import sample_project as sample
+from .commands import E2E_VENV, NODE_BIN, ROOT, host_env, run
+from .servers import StorageEmulator, TokenEndpoint
+from .stack import STACKS, Deployment, deploy, service_account_key
+
+CONSTRAINTS = ROOT / "constraints-e2e.txt"
+WHEELHOUSES = ROOT / "build" / "e2e-wheelhouse"
+WHEEL_TIMEOUT = 900
+
+
+@pytest.fixture(scope="session")
+def e2e_tools() -> None:
+    """A proof that cannot run must not pass: missing tools fail, with the way to get them."""
+    tools = (E2E_VENV / "bin/dvc", E2E_VENV / "bin/gcp-storage-emulator", NODE_BIN / "gitlab-ci-local")
+    missing = [str(tool) for tool in tools if not tool.exists()]
+    missing += [tool for tool in ("rsync", "git", "python3") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: `make test` installs them (.venv-e2e, npm ci, rsync)")
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(e2e_tools: None) -> Path:
+    """Wheels for the sample project's requirements, so a job's `pip install` reads local files
+    (seconds) instead of PyPI (network, minutes). Built once and kept in build/, under a digest
+    of everything that decides its content."""
+    digest = hashlib.sha256(
+        "\0".join((sample.REQUIREMENTS, CONSTRAINTS.read_text(), (E2E_VENV / "pyvenv.cfg").read_text())).encode()
+    ).hexdigest()[:16]
+    target = WHEELHOUSES / digest
+    if not target.is_dir():
+        staging = WHEELHOUSES / f"{digest}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        requirements = staging / "requirements.txt"
+        requirements.write_text(sample.REQUIREMENTS)
+        # This machine's pip configuration (index, certificates) applies: this step downloads.
+        pip_wheel = [E2E_VENV / "bin/pip", "wheel", "--quiet", "--wheel-dir", staging, "-r", requirements]
+        run([*pip_wheel, "--constraint", CONSTRAINTS], cwd=ROOT, env=os.environ, timeout=WHEEL_TIMEOUT)
+        requirements.unlink()
+        staging.rename(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def sample_project(e2e_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The team's project, every stage run once, committed; built once per session."""
+    project = tmp_path_factory.mktemp("sample-project")
+    sample.build(project, host_env(tmp_path_factory.mktemp("sample-env")))
+    return project
+
+
+@pytest.fixture
+def token_endpoint() -> Iterator[TokenEndpoint]:
+    endpoint = TokenEndpoint()
+    endpoint.start()
+    try:
+        yield endpoint
+    finally:
+        endpoint.stop()
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[StorageEmulator]:
+    emulator = StorageEmulator(tmp_path / "storage-emulator.log")
+    try:
+        emulator.start()
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def runner_env(tmp_path: Path, storage: StorageEmulator, wheelhouse: Path) -> dict[str, str]:
+    """The CI runner's environment: this machine's, without credentials or virtualenvs, with
+    Cloud Storage served by the emulator and pip reading the wheelhouse only."""
+    return host_env(tmp_path) | {
+        "STORAGE_EMULATOR_HOST": storage.url,
+        # Without it, gcsfs with real credentials tries gRPC and hangs on timeouts.
+        "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheelhouse),
+        "PIP_CONSTRAINT": str(CONSTRAINTS),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+
+
+@pytest.fixture(params=sorted(STACKS))
+def platform(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def deployment(platform: str, token_endpoint: TokenEndpoint) -> Deployment:
+    """`pulumi up` of the platform's example stack; Google knows (trusts) the key it created."""
+    deployment = deploy(platform, token_endpoint.url)
+    token_endpoint.trust(deployment.account_email, deployment.public_key)
+    return deployment
+
+
+def push_as_maintainer(
+    project: Path, deployment: Deployment, token_endpoint: TokenEndpoint, env: dict[str, str], key_dir: Path
+) -> None:
+    """`dvc push` by a team maintainer, with a key of their own: the CI account stays unused
+    until the job runs, so every token it gets is the job's."""
+    email = f"maintainer@{deployment.gcp_project}.iam.gserviceaccount.com"
+    key_file, public_key = service_account_key(email, deployment.gcp_project, token_endpoint.url)
+    token_endpoint.trust(email, public_key)
+    key_dir.mkdir()
+    (key_dir / "key.json").write_text(json.dumps(key_file))
+    sample.dvc(project, env | {"GOOGLE_APPLICATION_CREDENTIALS": str(key_dir / "key.json")}, "push", "--quiet")
+
+
+@pytest.fixture
+def workspace(
+    deployment: Deployment,
+    sample_project: Path,
+    storage: StorageEmulator,
+    token_endpoint: TokenEndpoint,
+    runner_env: dict[str, str],
+    tmp_path: Path,
+) -> Path:
+    """A fresh clone of the team's repository after `pulumi up`: the DVC remote is the stack's
+    bucket, holding the data a maintainer pushed, and the CI file is committed as the program
+    commits it. The clone has neither the data nor any output."""
+    project = tmp_path / "project"
+    shutil.copytree(sample_project, project, symlinks=True)
+    sample.git(project, runner_env, "branch", "--move", "--force", deployment.branch)
+    sample.dvc(project, runner_env, "remote", "add", "--default", "storage", deployment.remote_url)
+    sample.commit_all(project, runner_env, "DVC remote: the stack's bucket")
+    ci_file = project / deployment.ci_file
+    ci_file.parent.mkdir(parents=True, exist_ok=True)
+    ci_file.write_text(deployment.ci_content)
+    sample.commit_all(project, runner_env, f"mlops-ci: reproduce the experiment in CI ({deployment.ci_file})")
+    storage.create_bucket(deployment.bucket, deployment.gcp_project)
+    push_as_maintainer(project, deployment, token_endpoint, runner_env, tmp_path / "maintainer")
+    workspace = tmp_path / "workspace"
+    sample.git(tmp_path, runner_env, "clone", "--quiet", project, workspace)
+    return workspace

@@ -1,0 +1,177 @@
+"""The two Google services a CI job talks to, served on 127.0.0.1: Cloud Storage (the
+gcp-storage-emulator, as a subprocess of .venv-e2e) and the OAuth 2.0 token endpoint that
+exchanges a service-account key's signed assertion for an access token (in-process)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from .commands import E2E_VENV, stop_process
+
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# The audience Google requires in an access-token request; google-auth sends it whatever the
+# key file's `token_uri` says.
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+STARTUP_TIMEOUT = 15.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Exchange:
+    """One token request: the account whose key claims to have signed it, and the answer."""
+
+    issuer: str
+    scope: str
+    granted: bool
+    reason: str = ""
+
+
+class TokenEndpoint:
+    """Google's token endpoint for service-account keys (RFC 7523 JWT-bearer grant): verifies
+    the RS256 signature against the public key of the issuing account's trusted key, and checks
+    audience, issuer and expiry. Anything it cannot verify gets 400 `invalid_grant`, as Google
+    answers. Every request is recorded."""
+
+    def __init__(self) -> None:
+        self.trusted: dict[str, RSAPublicKey] = {}
+        self.exchanges: list[Exchange] = []
+        self.on_grant = lambda: None
+        """Called while the requester waits for its token (a CI job holds its key file then)."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/token"
+
+    def trust(self, email: str, public_key: RSAPublicKey) -> None:
+        self.trusted[email] = public_key
+
+    def granted_to(self, email: str) -> list[Exchange]:
+        return [e for e in self.exchanges if e.issuer == email and e.granted]
+
+    def rejected_for(self, email: str) -> list[Exchange]:
+        return [e for e in self.exchanges if e.issuer == email and not e.granted]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def exchange(self, form: dict[str, str]) -> tuple[HTTPStatus, dict[str, Any]]:
+        """The token response to a form-encoded token request."""
+        if form.get("grant_type") != JWT_BEARER_GRANT:
+            return HTTPStatus.BAD_REQUEST, {"error": "unsupported_grant_type"}
+        assertion = form.get("assertion", "")
+        try:
+            claimed = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError as error:
+            self.exchanges.append(Exchange("", "", granted=False, reason=str(error)))
+            return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant", "error_description": "Invalid JWT."}
+        issuer, scope = str(claimed.get("iss", "")), str(claimed.get("scope", ""))
+        try:
+            jwt.decode(
+                assertion,
+                self.trusted[issuer],
+                algorithms=["RS256"],
+                audience=GOOGLE_TOKEN_AUDIENCE,
+                issuer=issuer,
+                options={"require": ["iss", "aud", "iat", "exp"]},
+            )
+        except (jwt.PyJWTError, KeyError) as error:
+            self.exchanges.append(Exchange(issuer, scope, granted=False, reason=f"{type(error).__name__}: {error}"))
+            return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+        self.on_grant()
+        self.exchanges.append(Exchange(issuer, scope, granted=True))
+        return HTTPStatus.OK, {"access_token": secrets.token_urlsafe(32), "expires_in": 3599, "token_type": "Bearer"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                status, payload = endpoint.exchange(dict(urllib.parse.parse_qsl(body)))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # `exchanges` is the log
+
+        return Handler
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class StorageEmulator:
+    """gcp-storage-emulator in memory on a free port; its log goes to a file (a pipe nobody
+    reads would block it once full)."""
+
+    def __init__(self, log_file: Path) -> None:
+        self.port = free_port()
+        self.log_file = log_file
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log_file.open("wb") as log:
+            self._process = subprocess.Popen(
+                [E2E_VENV / "bin/gcp-storage-emulator", "start", "--host", "127.0.0.1", f"--port={self.port}", "--in-memory"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self._answers():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the storage emulator did not start:\n{self.log_file.read_text()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            stop_process(self._process)
+
+    def create_bucket(self, name: str, project: str) -> None:
+        request = urllib.request.Request(
+            f"{self.url}/storage/v1/b?project={project}",
+            data=json.dumps({"name": name}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/storage/v1/b?project=probe", timeout=1):
+                return True
+        except OSError:  # refused, reset or timed out: not listening yet
+            return False

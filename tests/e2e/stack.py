@@ -1,0 +1,118 @@
+"""`pulumi up` of an example stack, offline: the real program under Pulumi's mocks, with a
+Key resource that returns a real RSA key, as Google would. What the program sends to the CI
+platform (the key as a secret, the CI file) is taken from its resource registrations."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from offline.runtime import OfflineMocks, evaluate, is_secret_value
+from offline.stacks import STACKS_DIR, load_stack_file
+
+# The example stack of each platform.
+STACKS = {"gitlab": "nlp-team", "github": "vision-team"}
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformResources:
+    """Resource types and input names of the credential and the CI file on one platform."""
+
+    secret_type: str
+    secret_name_input: str
+    ci_file_type: str
+    ci_path_input: str
+
+
+RESOURCES = {
+    "gitlab": PlatformResources(
+        "gitlab:index/projectVariable:ProjectVariable", "key", "gitlab:index/repositoryFile:RepositoryFile", "filePath"
+    ),
+    "github": PlatformResources(
+        "github:index/actionsSecret:ActionsSecret", "secretName", "github:index/repositoryFile:RepositoryFile", "file"
+    ),
+}
+
+
+def service_account_key(email: str, project: str, token_uri: str) -> tuple[dict[str, str], rsa.RSAPublicKey]:
+    """A key file as Google returns it, with a fresh RSA key (never stored), and its public key."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    key_file = OfflineMocks().key_file(email, project) | {
+        "private_key_id": secrets.token_hex(20),
+        "private_key": pem,
+        "token_uri": token_uri,
+    }
+    return key_file, private_key.public_key()
+
+
+class RealKeyMocks(OfflineMocks):
+    """OfflineMocks whose service-account Key carries a real key pointing at `token_uri`."""
+
+    def __init__(self, token_uri: str) -> None:
+        self.token_uri = token_uri
+        self.issued: dict[str, tuple[dict[str, str], rsa.RSAPublicKey]] = {}
+
+    def key_file(self, email: str, project: str) -> dict[str, str]:
+        self.issued[email] = service_account_key(email, project, self.token_uri)
+        return self.issued[email][0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Deployment:
+    """One stack's `pulumi up`, as the CI platform and Google Cloud would receive it."""
+
+    repository: str
+    gcp_project: str
+    branch: str
+    bucket: str
+    remote_url: str
+    account_email: str
+    public_key: rsa.RSAPublicKey
+    private_key_pem: str
+    secret_name: str
+    secret_value: str
+    secret_marked: bool
+    """Whether the program registered the value as a Pulumi secret (kept out of state and logs)."""
+    ci_file: str
+    ci_content: str
+
+    @property
+    def key_needles(self) -> tuple[str, ...]:
+        """Fragments of the key that any copy of it contains: a line from the middle of the PEM
+        (key file JSON and PEM alike) and a slice of the secret value (its base64 form)."""
+        pem_lines = self.private_key_pem.splitlines()
+        middle = len(self.secret_value) // 2
+        return pem_lines[len(pem_lines) // 2], self.secret_value[middle : middle + 64]
+
+
+def deploy(platform: str, token_uri: str) -> Deployment:
+    """Evaluate the platform's example stack with a freshly generated service-account key."""
+    stack_config = load_stack_file(STACKS_DIR / f"Pulumi.{STACKS[platform]}.yaml")
+    mocks = RealKeyMocks(token_uri)
+    evaluation = evaluate(stack_config.stack, stack_config.config, stack_config.secret_keys, mocks)
+    resources = RESOURCES[platform]
+    secret = evaluation.one(resources.secret_type)
+    ci_file = evaluation.one(resources.ci_file_type)
+    exports = evaluation.exports
+    key_file, public_key = mocks.issued[exports["serviceAccountEmail"]]
+    return Deployment(
+        repository=stack_config.config["mlops-ci:repository"],
+        gcp_project=stack_config.config["gcp:project"],
+        branch=ci_file.plain("branch"),
+        bucket=exports["bucketName"],
+        remote_url=exports["dvcRemoteUrl"],
+        account_email=exports["serviceAccountEmail"],
+        public_key=public_key,
+        private_key_pem=key_file["private_key"],
+        secret_name=secret.plain(resources.secret_name_input),
+        secret_value=secret.plain("value"),
+        secret_marked=is_secret_value(secret.inputs["value"]),
+        ci_file=ci_file.plain(resources.ci_path_input),
+        ci_content=ci_file.plain("content"),
+    )
