@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import (
-    EnforcementLevel,
     Policy,
     ReportViolation,
     ResourceValidationArgs,
@@ -128,41 +127,36 @@ def no_key_with_workload_identity(args: StackValidationArgs, report_violation: R
             )
 
 
+# Every rule is mandatory: the pack (policy/__main__.py) sets the level for all of them.
 POLICIES: list[Policy] = [
     ResourceValidationPolicy(
         name="gcs-bucket-private",
         description="GCS buckets have uniform bucket-level access and enforced public access prevention.",
         validate=bucket_private,
-        enforcement_level=EnforcementLevel.MANDATORY,
     ),
     ResourceValidationPolicy(
         name="gcs-bucket-labelled",
         description="GCS buckets carry the labels managed-by and stack.",
         validate=bucket_labelled,
-        enforcement_level=EnforcementLevel.MANDATORY,
     ),
     ResourceValidationPolicy(
         name="no-project-level-or-authoritative-iam",
         description="No IAM on a project, folder or organization, and no authoritative IAM binding or policy anywhere.",
         validate=no_hierarchy_or_authoritative_iam,
-        enforcement_level=EnforcementLevel.MANDATORY,
     ),
     ResourceValidationPolicy(
         name="no-primitive-roles",
         description="No IAM grant of roles/owner, roles/editor or roles/viewer.",
         validate=no_primitive_roles,
-        enforcement_level=EnforcementLevel.MANDATORY,
     ),
     ResourceValidationPolicy(
         name="gitlab-credential-variables-masked",
         description="A GitLab CI/CD variable that carries a credential is masked.",
         validate=gitlab_credential_variables_masked,
-        enforcement_level=EnforcementLevel.MANDATORY,
     ),
     StackValidationPolicy(
         name="no-key-with-workload-identity",
         description="A keyless stack (with a workload identity provider) creates no service-account key.",
         validate=no_key_with_workload_identity,
-        enforcement_level=EnforcementLevel.MANDATORY,
     ),
 ]
