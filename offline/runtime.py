@@ -68,6 +68,11 @@ class Registration:
     def plain(self, key: str) -> Any:
         return reveal(self.inputs.get(key))
 
+    @property
+    def provider_urn(self) -> str | None:
+        """URN of the explicit provider, if any (a provider reference is "<urn>::<id>")."""
+        return self.provider.rsplit("::", 1)[0] if self.provider else None
+
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that also keeps each registration request, in order."""
@@ -201,9 +206,8 @@ class Evaluation:
     def waits_for(self, registration: Registration) -> list[Registration]:
         """Resources that must exist before this one: its dependencies and its provider."""
         urns = set(registration.dependencies)
-        if registration.provider:
-            # A provider reference is "<urn>::<id>".
-            urns.add(registration.provider.rsplit("::", 1)[0])
+        if registration.provider_urn:
+            urns.add(registration.provider_urn)
         return sorted((self.by_urn(urn) for urn in urns), key=lambda r: r.name)
 
     def steps(self) -> list[list[Registration]]:

@@ -85,10 +85,9 @@ class _Stack:
         self.by_urn = {registration.urn: registration for registration in registrations}
 
     def provider(self, registration: Registration) -> PolicyProviderResource | None:
-        if not registration.provider:
+        if not registration.provider_urn:
             return None
-        # A provider reference is "<urn>::<id>".
-        provider = self.by_urn[registration.provider.rsplit("::", 1)[0]]
+        provider = self.by_urn[registration.provider_urn]
         return PolicyProviderResource(provider.type, policy_props(provider.inputs), provider.urn, provider.name)
 
     def resource_args(self, registration: Registration) -> ResourceValidationArgs:
