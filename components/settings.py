@@ -355,6 +355,12 @@ def derive_service_account_id(stack: str) -> str:
 _KEYS_BY_NAME = {key.name: key for key in CONFIG_KEYS}
 
 
+def _default_text(name: str) -> str:
+    """The declared default as the CLI hands it to the program (`true`, `''`)."""
+    default = _KEYS_BY_NAME[name].default
+    return str(default).lower() if isinstance(default, bool) else str(default)
+
+
 def _present_keys() -> set[str]:
     # Pulumi offers no public listing of config keys; the runtime keeps them in these two places.
     return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
@@ -446,7 +452,8 @@ def load_settings() -> Settings:
         check(f"{platform}:baseUrl", platform_url, _matches(_BASE_URL, "an https:// URL such as https://gitlab.example.com"))
     if auth == "workload-identity":
         for key_only in ("secretName", "keyRotation", "protectedVariable"):
-            if config.get(key_only) is not None:
+            # The CLI merges every declared default into the config: "set" means "not the default".
+            if config.get(key_only) not in (None, _default_text(key_only)):
                 problems.append(f"{PROJECT}:{key_only}: applies to auth key only; workload-identity creates no key")
         if platform == "github" and platform_url:
             problems.append(

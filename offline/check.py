@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from components.settings import ConfigError
+from offline.project_config import ProjectConfigError
 from offline.runtime import evaluate
 from offline.stacks import STACKS_DIR, StackFileError, load_stack_file, stack_files, stack_name
 from policy.analyzer import analyze
@@ -60,6 +61,8 @@ def check_stack(path: Path) -> StackReport:
         return StackReport(stack, [Finding("stack-file", path.name, str(error))])
     except ConfigError as error:
         return StackReport(stack, [Finding("config", path.name, problem) for problem in error.problems])
+    except ProjectConfigError as error:
+        return StackReport(stack, [Finding("config", path.name, str(error))])
     except Exception as error:  # noqa: BLE001 - whatever breaks one team's program is that stack's finding; the rest still run
         return StackReport(stack, [Finding("program", path.name, f"{type(error).__name__}: {error}")])
     violations = analyze(evaluation.registrations, POLICIES)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from components.settings import ConfigError
+from offline.project_config import ProjectConfigError
 from offline.runtime import Evaluation, Registration, evaluate, is_secret_value
 from offline.stacks import STACKS_DIR, StackFileError, load_stack_file
 
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         sys.stdout.write(plan(args.stack, args.out))
-    except (ConfigError, StackFileError) as error:
+    except (ConfigError, ProjectConfigError, StackFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

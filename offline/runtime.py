@@ -22,6 +22,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
+from offline.project_config import apply_project_config
+
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
 PROJECT = "mlops-ci"
@@ -237,7 +239,9 @@ def evaluate(
     mocks: pulumi.runtime.Mocks | None = None,
     program: Path = PROGRAM,
 ) -> Evaluation:
-    """Run `program` as `pulumi up` would for `stack` with `config`, against mocks."""
+    """Run `program` as `pulumi up` would for `stack` with `config`, against mocks: first the CLI's
+    merge of the project's config declarations (`ProjectConfigError` where the CLI would refuse)."""
+    config = apply_project_config(stack, config, secret_keys)
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))
     loop = asyncio.new_event_loop()

@@ -1,4 +1,5 @@
-"""Read `stacks/Pulumi.<stack>.yaml` files into the flat config the Pulumi runtime receives."""
+"""Read `stacks/Pulumi.<stack>.yaml` files into the flat config the Pulumi CLI hands the program
+(the project's declared defaults merged in)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from offline.project_config import apply_project_config
 
 STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
 # Offline there is no passphrase or cloud key to decrypt `secure:` values; the program only
@@ -59,4 +62,5 @@ def load_stack_file(path: Path) -> StackConfig:
             config[key] = _wire_value(value)
     if problems:
         raise StackFileError(f"{path}:\n" + "\n".join(f"  - {p}" for p in problems))
-    return StackConfig(stack_name(path), config, tuple(secret_keys))
+    stack = stack_name(path)
+    return StackConfig(stack, apply_project_config(stack, config, tuple(secret_keys)), tuple(secret_keys))

@@ -14,9 +14,9 @@ from tests.conftest import CountingMocks, run
 BAD_VALUES = [
     ("github", {"gcp__project": "Acme"}, "gcp:project", "6-30 characters"),
     ("github", {"gcp__project": None}, "gcp:project", "required"),
+    ("github", {"platform": ""}, "mlops-ci:platform", "required"),
+    ("github", {"repository": ""}, "mlops-ci:repository", "required"),
     ("github", {"platform": "bitbucket"}, "mlops-ci:platform", "one of github, gitlab"),
-    ("github", {"platform": None}, "mlops-ci:platform", "required"),
-    ("github", {"repository": None}, "mlops-ci:repository", "required"),
     ("github", {"repository": "just-a-name"}, "mlops-ci:repository", "owner/name"),
     ("github", {"repository": "acme/ml/deep"}, "mlops-ci:repository", "owner/name"),
     ("github", {"repository": "-acme/ml"}, "mlops-ci:repository", "owner/name"),
@@ -56,8 +56,6 @@ BAD_VALUES = [
     ("github", {"pythonVersion": "python3.13"}, "mlops-ci:pythonVersion", "such as 3.13"),
     ("github", {"pythonVersion": "2.7"}, "mlops-ci:pythonVersion", "such as 3.13"),
     ("github", {"requirementsFile": "req uirements.txt"}, "mlops-ci:requirementsFile", "relative path"),
-    ("github", {"protectBucket": "yes"}, "mlops-ci:protectBucket", "true or false"),
-    ("gitlab", {"protectedVariable": "1"}, "mlops-ci:protectedVariable", "true or false"),
     ("github", {"protectedVariable": "true"}, "mlops-ci:protectedVariable", "gitlab only"),
     ("github", {"bucketname": "x-data"}, "mlops-ci:bucketname", "unknown key (did you mean bucketName?)"),
 ]

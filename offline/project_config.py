@@ -1,0 +1,79 @@
+"""What the Pulumi CLI does to a stack's configuration before the program runs, done offline.
+
+The CLI (`sdk/go/common/workspace/config.go`, `mergeConfig`) adds every key declared under
+`config:` in Pulumi.yaml with a `default:` (or `value:`) that the stack does not set, as text
+(`fmt.Sprintf("%v")`: `true`, `''`); refuses a stack that lacks a project-namespace key with
+neither; then checks each declared type and `secret: true`. The mock runtime does none of it, so
+`evaluate` calls `apply_project_config` first: the program sees what `pulumi up` would hand it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+
+
+class ProjectConfigError(Exception):
+    """The error the CLI gives before the program runs, in the CLI's words."""
+
+
+def _text(value: Any) -> str:
+    # Go's "%v" of a YAML primitive: booleans lowercase, numbers as written, strings unchanged.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _conforms(type_: str, text: str) -> bool:
+    # The CLI's type check of a primitive (`ValidateConfigValue`) for the types Pulumi.yaml uses.
+    if type_ == "boolean":
+        return text in ("true", "false")
+    if type_ == "integer":
+        return text.lstrip("-").isdigit()
+    return True
+
+
+def declarations(project_file: Path = PROJECT_FILE) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The project's name and its `config:` declarations, as written in Pulumi.yaml."""
+    project = yaml.safe_load(project_file.read_text())
+    return project["name"], dict(project.get("config") or {})
+
+
+def apply_project_config(
+    stack: str,
+    config: Mapping[str, str],
+    secret_keys: tuple[str, ...] = (),
+    project_file: Path = PROJECT_FILE,
+) -> dict[str, str]:
+    """`config` with the project's defaults merged in, or the CLI's error for a missing or mistyped key."""
+    project, declared = declarations(project_file)
+    merged = dict(config)
+    missing: list[str] = []
+    for name in sorted(declared):
+        declaration = declared[name]
+        key = name if ":" in name else f"{project}:{name}"
+        if key in merged:
+            continue
+        fallback = declaration.get("default", declaration.get("value"))
+        if fallback is None:
+            if key.startswith(f"{project}:"):
+                missing.append(name)
+            continue
+        merged[key] = _text(fallback)
+    if missing:
+        noun = "value" if len(missing) == 1 else "values"
+        listed = f"'{missing[0]}'" if len(missing) == 1 else ", ".join(f"'{m}'" for m in missing[:-1]) + f" and '{missing[-1]}'"
+        raise ProjectConfigError(f"Stack '{stack}' is missing configuration {noun} {listed}")
+    for name in sorted(declared):
+        declaration = declared[name]
+        key = name if ":" in name else f"{project}:{name}"
+        if declaration.get("secret") and key not in secret_keys:
+            raise ProjectConfigError(f"Stack '{stack}' with configuration key '{name}' must be encrypted as it's secret")
+        if not _conforms(declaration.get("type", "string"), merged[key]):
+            raise ProjectConfigError(f"Stack '{stack}' with configuration key '{name}' must be of type '{declaration['type']}'")
+    return merged
