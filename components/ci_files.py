@@ -10,7 +10,6 @@ import jinja2
 from components.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
-TEMPLATE_NAMES = {"github": "github-workflow.yaml.j2", "gitlab": "gitlab-ci.yml.j2"}
 
 # GitHub (`${{ }}`) and GitLab (`$VAR`) syntax stays literal: template fields use [[ ]] and [% %].
 _environment = jinja2.Environment(
@@ -34,7 +33,7 @@ SERVICE_ACCOUNT_VARIABLE = "GCP_SERVICE_ACCOUNT"
 
 def render_ci_file(settings: Settings) -> str:
     """The CI file the stack commits for `settings.platform`."""
-    template = _environment.get_template(TEMPLATE_NAMES[settings.platform])
+    template = _environment.get_template(settings.platform.template)
     return template.render(
         stack=settings.stack,
         branch=settings.branch,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Sequence
 from typing import TypedDict
 
@@ -39,11 +37,6 @@ class CiIdentityArgs(TypedDict):
     """Resources that must exist first (the IAM API)."""
 
 
-def minified_key_json(private_key: str) -> str:
-    """The key file JSON on one line: GitHub redacts secrets line by line."""
-    return json.dumps(json.loads(base64.b64decode(private_key)), separators=(",", ":"))
-
-
 class CiIdentity(pulumi.ComponentResource):
     """Service account with non-authoritative, bucket-scoped grants (`BucketIAMMember`):
     grants made elsewhere on the bucket are left alone."""
@@ -53,9 +46,7 @@ class CiIdentity(pulumi.ComponentResource):
     key: gcp.serviceaccount.Key | None
     email: pulumi.Output[str]
     key_base64: pulumi.Output[str] | None
-    """The key file, base64 (GitLab's masked-variable alphabet); always secret."""
-    key_json: pulumi.Output[str] | None
-    """The key file JSON, minified to one line; always secret."""
+    """The key file, base64 (as Google returns it); always secret. Each platform delivers it in its own form."""
 
     def __init__(self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-ci:identity:CiIdentity", name, {}, opts)
@@ -81,7 +72,6 @@ class CiIdentity(pulumi.ComponentResource):
         ]
         self.key = None
         self.key_base64 = None
-        self.key_json = None
         if args["create_key"]:
             self.key = gcp.serviceaccount.Key(
                 f"{name}-key",
@@ -91,5 +81,4 @@ class CiIdentity(pulumi.ComponentResource):
             )
             # The provider marks private_key secret, but nothing downstream may depend on that.
             self.key_base64 = pulumi.Output.secret(self.key.private_key)
-            self.key_json = pulumi.Output.secret(self.key_base64.apply(minified_key_json))
         self.register_outputs({"email": self.email})

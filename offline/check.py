@@ -20,10 +20,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from components.settings import ConfigError
+from offline.analyzer import analyze
 from offline.project_config import ProjectConfigError
 from offline.runtime import evaluate
 from offline.stacks import STACKS_DIR, StackFileError, load_stack_file, stack_files, stack_name
-from policy.analyzer import analyze
 from policy.rules import POLICIES
 
 # Below this many stacks per worker, a worker's warm-up costs more than its share of stacks saves.
@@ -35,7 +35,8 @@ class Finding:
     """One reason a stack fails: the rule it breaks and what breaks it."""
 
     rule: str
-    """A policy name, or `config` (the program's settings), `stack-file` or `program` (any other failure)."""
+    """A policy name, or `config` (the program's settings), `stack-file` or `program` (any other failure,
+    a rule that raises included)."""
     subject: str
     """What the finding is about: a resource, a config key, the stack file."""
     message: str
@@ -57,15 +58,15 @@ def check_stack(path: Path) -> StackReport:
     try:
         stack_config = load_stack_file(path)
         evaluation = evaluate(stack_config.stack, stack_config.config, stack_config.secret_keys)
+        violations = analyze(evaluation.registrations, POLICIES)
     except StackFileError as error:
         return StackReport(stack, [Finding("stack-file", path.name, str(error))])
     except ConfigError as error:
         return StackReport(stack, [Finding("config", path.name, problem) for problem in error.problems])
     except ProjectConfigError as error:
         return StackReport(stack, [Finding("config", path.name, str(error))])
-    except Exception as error:  # noqa: BLE001 - whatever breaks one team's program is that stack's finding; the rest still run
+    except Exception as error:  # noqa: BLE001 - whatever breaks one team's program or a rule is that stack's finding; the rest still run
         return StackReport(stack, [Finding("program", path.name, f"{type(error).__name__}: {error}")])
-    violations = analyze(evaluation.registrations, POLICIES)
     return StackReport(stack, [Finding(v.policy, v.subject, v.message) for v in violations])
 
 

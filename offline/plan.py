@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pulumi.runtime import rpc
+
 from components.settings import ConfigError
 from offline.project_config import ProjectConfigError
-from offline.runtime import Evaluation, Registration, evaluate, is_secret_value
+from offline.runtime import Evaluation, Registration, evaluate
 from offline.stacks import STACKS_DIR, StackFileError, load_stack_file
 
 DEFAULT_STACK = "vision-team"
@@ -28,7 +30,7 @@ OPTION_FIELDS = ("protect", "retain_on_delete", "delete_before_replace")
 
 
 def describe_value(value: Any) -> str:
-    if is_secret_value(value):
+    if rpc.is_rpc_secret(value):
         return "[secret]"
     if isinstance(value, str) and "\n" in value:
         return f"<{value.count(chr(10))} lines>"

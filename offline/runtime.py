@@ -15,13 +15,15 @@ import json
 import runpy
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pulumi
+import pulumi_gcp as gcp
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
+from components.platforms import PLATFORMS
 from offline.project_config import apply_project_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,21 +31,23 @@ PROGRAM = ROOT / "__main__.py"
 PROJECT = "mlops-ci"
 
 
-# Pulumi's wire format marks a secret as {sig_key: secret_sig, "value": v}. The SDK keeps these
-# constants private; they are part of the stable engine protocol.
-def is_secret_value(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
-
-
 def reveal(value: Any) -> Any:
     """The value with every secret marker removed (for comparisons)."""
-    if is_secret_value(value):
-        return reveal(value["value"])
+    if rpc.is_rpc_secret(value):
+        return reveal(rpc.unwrap_rpc_secret(value))
     if isinstance(value, dict):
-        return {k: reveal(v) for k, v in value.items()}
+        return {k: reveal(v) for k, v in cast(dict[str, Any], value).items()}
     if isinstance(value, list):
-        return [reveal(v) for v in value]
+        return [reveal(v) for v in cast(list[Any], value)]
     return value
+
+
+def type_token(resource_class: type) -> str:
+    """The Pulumi type token an SDK class registers with (`gcp:storage/bucket:Bucket`)."""
+    token = pulumi.get_type_token(resource_class)
+    if token is None:
+        raise TypeError(f"{resource_class.__qualname__} carries no Pulumi type token")
+    return token
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +60,7 @@ class Registration:
     custom: bool
     parent: str
     inputs: dict[str, Any]
-    """Wire inputs (camelCase); secrets keep their marker, see `is_secret_value`."""
+    """Wire inputs (camelCase); secrets keep their marker (`pulumi.runtime.rpc.is_rpc_secret`)."""
     outputs: dict[str, Any]
     """What the mocks answered for the cloud (computed outputs included)."""
     dependencies: tuple[str, ...]
@@ -106,9 +110,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def numeric_id(*names: str) -> int:
-    """A stand-in for a server-assigned number, stable for the same names."""
-    return int(hashlib.sha256("/".join(names).encode()).hexdigest()[:10], 16)
+def numeric_id(text: str) -> int:
+    """A stand-in for a server-assigned number, stable for the same text."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:10], 16)
 
 
 class OfflineMocks(pulumi.runtime.Mocks):
@@ -130,7 +134,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
         inputs = reveal(args.inputs)
-        if args.typ == "gcp:serviceaccount/account:Account":
+        if args.typ == type_token(gcp.serviceaccount.Account):
             email = f"{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
             outputs |= {
                 "email": email,
@@ -138,13 +142,13 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "member": f"serviceAccount:{email}",
                 "uniqueId": str(int(hashlib.sha256(email.encode()).hexdigest()[:20], 16)),
             }
-        elif args.typ == "gcp:storage/bucket:Bucket":
+        elif args.typ == type_token(gcp.storage.Bucket):
             outputs |= {"url": f"gs://{inputs['name']}", "selfLink": f"storage/v1/b/{inputs['name']}"}
-        elif args.typ == "gcp:iam/workloadIdentityPool:WorkloadIdentityPool":
+        elif args.typ == type_token(gcp.iam.WorkloadIdentityPool):
             outputs["name"] = self._pool_name(inputs)
-        elif args.typ == "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider":
+        elif args.typ == type_token(gcp.iam.WorkloadIdentityPoolProvider):
             outputs["name"] = f"{self._pool_name(inputs)}/providers/{inputs['workloadIdentityPoolProviderId']}"
-        elif args.typ == "gcp:serviceaccount/key:Key":
+        elif args.typ == type_token(gcp.serviceaccount.Key):
             account_name = inputs["serviceAccountId"]
             project, email = account_name.split("/")[1], account_name.rsplit("/", 1)[1]
             key_file = json.dumps(self.key_file(email, project), indent=2)
@@ -157,16 +161,11 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return f"projects/{number}/locations/global/workloadIdentityPools/{inputs['workloadIdentityPoolId']}"
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
-        """Platform look-ups: numeric ids of repositories, owners and projects."""
-        if args.token == "github:index/getRepository:getRepository":
-            return {"fullName": args.args["fullName"], "repoId": numeric_id("github", args.args["fullName"])}
-        if args.token == "github:index/getUser:getUser":
-            return {"username": args.args["username"], "id": str(numeric_id("github", args.args["username"]))}
-        if args.token == "gitlab:index/getProject:getProject":
-            path = args.args["pathWithNamespace"]
-            group = path.rsplit("/", 1)[0]
-            namespace = {"id": numeric_id("gitlab", group), "fullPath": group, "kind": "group", "name": group, "path": group}
-            return {"pathWithNamespace": path, "id": str(numeric_id("gitlab", path)), "namespaces": [namespace]}
+        """Platform look-ups, answered by the platform that owns them."""
+        for platform in PLATFORMS.values():
+            answer = platform.offline_lookup(args.token, args.args, numeric_id)
+            if answer is not None:
+                return answer
         raise NotImplementedError(f"no offline answer for {args.token}")
 
 
@@ -247,7 +246,7 @@ def evaluate(
     loop = asyncio.new_event_loop()
     loop.set_default_executor(InlineExecutor())
     asyncio.set_event_loop(loop)
-    runtime_settings.ROOT.set(None)
+    runtime_settings.reset_options()
     monitor = RecordingMonitor(mocks or OfflineMocks())
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))

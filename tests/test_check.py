@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from offline import check
-from offline.runtime import Evaluation, evaluate
+from offline.analyzer import analyze
+from offline.runtime import Evaluation, Registration, evaluate
 from offline.stacks import STACKS_DIR, stack_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,9 +66,9 @@ def test_each_failing_stack_is_reported_by_stack_and_rule_and_the_others_still_r
     assert check.main([*SEQUENTIAL, "--stacks", str(stacks)]) == 1
     lines = capsys.readouterr().out.splitlines()
     # The settings' own wording of a rule is theirs to change; which stack, rule and key is this report's.
-    assert lines[0].startswith("FAIL  broken-team  [config]  Pulumi.broken-team.yaml: mlops-ci:repository = 'nope': ")
-    assert lines[1:] == [
-        "FAIL  broken-team  [config]  Pulumi.broken-team.yaml: mlops-ci:access = 'all': one of pull, push, admin",
+    assert lines[0] == "FAIL  broken-team  [config]  Pulumi.broken-team.yaml: mlops-ci:access = 'all': one of pull, push, admin"
+    assert lines[1].startswith("FAIL  broken-team  [config]  Pulumi.broken-team.yaml: mlops-ci:repository = 'nope': ")
+    assert lines[2:] == [
         f"FAIL  garbled-team  [stack-file]  Pulumi.garbled-team.yaml: {stacks / 'Pulumi.garbled-team.yaml'}:"
         " expected a mapping with a 'config:' mapping",
         "FAIL  leaky-team  [gcs-bucket-private]  dvc-remote-bucket (gcp:storage/bucket:Bucket):"
@@ -89,6 +90,21 @@ def test_an_unexpected_failure_of_one_program_is_that_stacks_finding(
     assert check.main([*SEQUENTIAL, "--stacks", str(stacks)]) == 1
     output = capsys.readouterr().out
     assert "FAIL  leaky-team  [program]  Pulumi.leaky-team.yaml: KeyError: 'privateKey'\n" in output
+    assert "OK    vision-team\n" in output
+
+
+def test_a_rule_that_raises_is_one_stacks_finding(
+    stacks: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def analyze_crashing_for_leaky_team(registrations: list[Registration], policies: Any) -> list[Any]:
+        if any(r.name == "dvc-remote-bucket" and "leaky" in r.plain("name") for r in registrations):
+            raise AttributeError("rule broke")
+        return analyze(registrations, policies)
+
+    monkeypatch.setattr(check, "analyze", analyze_crashing_for_leaky_team)
+    assert check.main([*SEQUENTIAL, "--stacks", str(stacks)]) == 1
+    output = capsys.readouterr().out
+    assert "FAIL  leaky-team  [program]  Pulumi.leaky-team.yaml: AttributeError: rule broke\n" in output
     assert "OK    vision-team\n" in output
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from components.ci_files import render_ci_file
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 SCHEMAS = {

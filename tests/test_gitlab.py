@@ -6,9 +6,9 @@ import base64
 from typing import Any
 
 import pytest
+from pulumi.runtime import rpc
 
-from offline.runtime import is_secret_value
-from tests.conftest import CountingMocks, run
+from tests.helpers import CountingMocks, run
 
 VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
 CI_FILE = "gitlab:index/repositoryFile:RepositoryFile"
@@ -26,7 +26,7 @@ def test_variable_is_masked_raw_unprotected_and_secret() -> None:
     assert variable.plain("protected") is False
     assert variable.plain("variableType") == "env_var"
     assert variable.plain("environmentScope") == "*"
-    assert is_secret_value(variable.inputs["value"])
+    assert rpc.is_rpc_secret(variable.inputs["value"])
     # Exactly the key's base64 form: one line, in GitLab's mask alphabet.
     assert variable.plain("value") == evaluation.one(KEY).outputs["privateKey"]
 
@@ -57,7 +57,7 @@ def test_self_managed_gitlab_and_token_reach_the_provider() -> None:
     )
     provider = evaluation.one("pulumi:providers:gitlab")
     assert provider.plain("baseUrl") == "https://gitlab.example.com/api/v4/"
-    assert is_secret_value(provider.inputs["token"])
+    assert rpc.is_rpc_secret(provider.inputs["token"])
     assert evaluation.one(VARIABLE).provider.startswith(provider.urn)
 
 

@@ -11,7 +11,7 @@ import pytest
 from offline import plan
 from offline.runtime import evaluate
 from offline.stacks import ENCRYPTED_PLACEHOLDER, load_stack_file, stack_files
-from tests.conftest import key_material
+from tests.helpers import key_material
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,12 +21,12 @@ from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs, Secret
 from pulumi_policy.proxy import UnknownValueError
 
+from offline.analyzer import Violation, analyze, policy_props, wire_struct
 from offline.runtime import Registration, evaluate
 from offline.stacks import load_stack_file, stack_files
 from policy import rules
-from policy.analyzer import Violation, analyze, policy_props, wire_struct
 from policy.rules import POLICIES
-from tests.conftest import run
+from tests.helpers import run
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIR = ROOT / "policy"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from pulumi.runtime import rpc
 
 from components.ci_files import render_ci_file
-from offline.runtime import Evaluation, evaluate, is_secret_value, reveal
+from offline.runtime import Evaluation, evaluate, reveal
 from offline.stacks import load_stack_file, stack_files
-from tests.conftest import decode_key_file, key_material, make_settings, run, secret_paths
+from tests.helpers import decode_key_file, key_material, make_settings, run, secret_paths
 
 BUCKET = "gcp:storage/bucket:Bucket"
 ACCOUNT = "gcp:serviceaccount/account:Account"
@@ -34,6 +35,7 @@ def test_every_stack_file_evaluates(stack_file) -> None:
         "dvcRemoteUrl",
         "serviceAccountEmail",
         "ciFile",
+        "ciRunsUrl",
         credential_export,
     }
     for type_ in (BUCKET, ACCOUNT, GRANT):
@@ -108,7 +110,7 @@ def test_github_secret_holds_the_key_json_on_one_line_as_a_secret() -> None:
     secret = evaluation.one(SECRET)
     assert secret.plain("secretName") == "GOOGLE_SERVICE_ACCOUNT_KEY"
     assert secret.plain("repository") == "churn-model"
-    assert is_secret_value(secret.inputs["value"])
+    assert rpc.is_rpc_secret(secret.inputs["value"])
     assert "plaintextValue" not in secret.inputs
     value = secret.plain("value")
     assert "\n" not in value
@@ -120,8 +122,10 @@ def test_github_provider_gets_the_owner_and_a_secret_token() -> None:
     evaluation = run(github__token="ghp_example", secret_keys=("github:token",))
     provider = evaluation.one("pulumi:providers:github")
     assert provider.plain("owner") == "acme-ml"
-    assert is_secret_value(provider.inputs["token"])
-    assert all(r.provider.startswith(provider.urn) for r in evaluation.find(SECRET) + evaluation.find(GITHUB_FILE))
+    assert rpc.is_rpc_secret(provider.inputs["token"])
+    on_github = evaluation.find(SECRET) + evaluation.find(GITHUB_FILE)
+    assert len(on_github) == 2
+    assert all(r.provider.startswith(provider.urn) for r in on_github)
 
 
 def test_workflow_is_committed_after_the_secret_and_every_grant() -> None:
@@ -179,6 +183,7 @@ def test_exports_name_the_remote() -> None:
         "dvcRemoteUrl": "gs://acme-ml-test-vision-dvc/teams/vision",
         "serviceAccountEmail": "dvc-ci-vision@acme-ml-test.iam.gserviceaccount.com",
         "ciFile": ".github/workflows/mlops.yaml",
+        "ciRunsUrl": "https://github.com/acme-ml/churn-model/actions/workflows/mlops.yaml",
         "secretName": "GOOGLE_SERVICE_ACCOUNT_KEY",
     }
 

@@ -7,7 +7,7 @@ import pytest
 
 from components.settings import ConfigError
 from offline.project_config import ProjectConfigError, apply_project_config, declarations
-from tests.conftest import CountingMocks, config_for, run
+from tests.helpers import CountingMocks, config_for, run
 
 
 def test_every_declared_default_reaches_the_program_as_text() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from components import rules
 from components import settings as s
 from components.settings import ConfigError
-from tests.conftest import CountingMocks, run
+from offline.runtime import Evaluation, reveal
+from tests.helpers import CountingMocks, run
 
 # (platform, overrides, key named in the error, words of the rule)
 BAD_VALUES = [
@@ -103,11 +107,29 @@ def test_every_problem_is_reported_at_once() -> None:
     ],
 )
 def test_valid_values_are_accepted(overrides: dict[str, str]) -> None:
-    run("github", **overrides)
+    evaluation = run("github", **overrides)
+    assert_values_reach_the_resources(evaluation, overrides)
 
 
 def test_gitlab_accepts_deep_paths_and_custom_ci_file() -> None:
-    run("gitlab", repository="a/b/c/d.e_f-g", ciFile="ci/mlops.yml", protectedVariable="true")
+    overrides = {"repository": "a/b/c/d.e_f-g", "ciFile": "ci/mlops.yml", "protectedVariable": "true"}
+    evaluation = run("gitlab", **overrides)
+    assert_values_reach_the_resources(evaluation, overrides)
+
+
+def assert_values_reach_the_resources(evaluation: Evaluation, overrides: dict[str, str]) -> None:
+    """Each accepted value shows in what the program registered or exported (booleans: in their effect)."""
+    sent = json.dumps([reveal(r.inputs) for r in evaluation.registrations] + [evaluation.exports]).lower()
+    for key, value in overrides.items():
+        if value in ("true", "false"):
+            continue
+        assert value.lower() in sent, key
+    if "protectBucket" in overrides:
+        bucket = evaluation.one("gcp:storage/bucket:Bucket")
+        assert bucket.retain_on_delete == (overrides["protectBucket"] == "true")
+    if "protectedVariable" in overrides:
+        variable = evaluation.one("gitlab:index/projectVariable:ProjectVariable")
+        assert variable.plain("protected") == (overrides["protectedVariable"] == "true")
 
 
 stack_names = st.from_regex(r"[A-Za-z0-9_.-]{1,100}", fullmatch=True)
@@ -116,8 +138,8 @@ project_ids = st.from_regex(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", fullmatch=True)
 
 @given(project=project_ids, stack=stack_names)
 def test_derived_names_always_satisfy_the_rules(project: str, stack: str) -> None:
-    assert s.bucket_name_problem(s.derive_bucket_name(project, stack)) is None
-    assert s.service_account_id_problem(s.derive_service_account_id(stack)) is None
+    assert rules.bucket_name_problem(s.derive_bucket_name(project, stack)) is None
+    assert rules.service_account_id_problem(s.derive_service_account_id(stack)) is None
 
 
 @given(first=stack_names, second=stack_names)
@@ -134,4 +156,4 @@ def test_derived_names_are_readable_for_plain_stack_names() -> None:
 
 def test_odd_stack_names_still_evaluate() -> None:
     evaluation = run("github", stack="Team.Google_Research-2026-with-a-very-long-stack-name-indeed")
-    assert s.bucket_name_problem(evaluation.exports["bucketName"]) is None
+    assert rules.bucket_name_problem(evaluation.exports["bucketName"]) is None

@@ -16,7 +16,7 @@ from components.ci_files import render_ci_file
 from components.settings import ConfigError
 from components.workload_identity import federation_id
 from offline.runtime import numeric_id
-from tests.conftest import CountingMocks, make_settings, run
+from tests.helpers import CountingMocks, make_settings, run, secret_paths
 
 POOL = "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"
 PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
@@ -39,20 +39,25 @@ def test_no_key_and_no_secret_exist_in_keyless_mode(base: str) -> None:
     types = {r.type for r in evaluation.registrations}
     assert KEY not in types
     assert "github:index/actionsSecret:ActionsSecret" not in types
-    assert not [r for r in evaluation.find(GITLAB_VARIABLE) if r.plain("masked")]
-    assert not [
-        r
+    # Nothing but the platform token is secret: no credential exists to hide.
+    secret_inputs = [
+        (r.name, path)
         for r in evaluation.registrations
-        for value in r.inputs.values()
-        if isinstance(value, dict) and "4dabf18193072939515e22adb298388d" in value
+        if not r.type.startswith("pulumi:providers:")
+        for path, is_secret, _ in secret_paths(r.inputs)
+        if is_secret
     ]
+    assert secret_inputs == []
+    variables = evaluation.find(GITHUB_VARIABLE if base == "github" else GITLAB_VARIABLE)
+    assert len(variables) == 2
+    assert not [v for v in variables if v.plain("masked")]
     assert "secretName" not in evaluation.exports
 
 
 def test_github_condition_is_pinned_to_repository_and_owner_ids() -> None:
     provider = keyless("github").one(PROVIDER)
-    repository_id = numeric_id("github", "acme-ml/churn-model")
-    owner_id = numeric_id("github", "acme-ml")
+    repository_id = numeric_id("github/acme-ml/churn-model")
+    owner_id = numeric_id("github/acme-ml")
     assert provider.plain("attributeCondition") == (
         f'assertion.repository_id == "{repository_id}" && assertion.repository_owner_id == "{owner_id}"'
     )
@@ -65,8 +70,8 @@ def test_github_condition_is_pinned_to_repository_and_owner_ids() -> None:
 
 def test_gitlab_condition_is_pinned_to_project_and_namespace_ids() -> None:
     provider = keyless("gitlab").one(PROVIDER)
-    project_id = numeric_id("gitlab", "acme-ml/research/churn-model")
-    namespace_id = numeric_id("gitlab", "acme-ml/research")
+    project_id = numeric_id("gitlab/acme-ml/research/churn-model")
+    namespace_id = numeric_id("gitlab/acme-ml/research")
     assert provider.plain("attributeCondition") == (
         f'assertion.project_id == "{project_id}" && assertion.namespace_id == "{namespace_id}"'
     )
@@ -92,7 +97,8 @@ def test_only_the_repository_principal_set_may_impersonate_the_account(base: str
     pool_name = evaluation.one(POOL).outputs["name"]
     assert binding.plain("role") == "roles/iam.workloadIdentityUser"
     assert (
-        binding.plain("member") == f"principalSet://iam.googleapis.com/{pool_name}/attribute.{attribute}/{numeric_id(base, path)}"
+        binding.plain("member")
+        == f"principalSet://iam.googleapis.com/{pool_name}/attribute.{attribute}/{numeric_id(base + '/' + path)}"
     )
     assert binding.plain("serviceAccountId") == evaluation.one(ACCOUNT).outputs["name"]
     iam_types = {r.type for r in evaluation.registrations if "iam" in r.type.lower() and "workloadIdentityPool" not in r.type}

@@ -9,8 +9,9 @@ import secrets
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pulumi.runtime import rpc
 
-from offline.runtime import OfflineMocks, evaluate, is_secret_value
+from offline.runtime import OfflineMocks, evaluate
 from offline.stacks import STACKS_DIR, load_stack_file
 
 # The example stack of each platform.
@@ -112,7 +113,7 @@ def deploy(platform: str, token_uri: str) -> Deployment:
         private_key_pem=key_file["private_key"],
         secret_name=secret.plain(resources.secret_name_input),
         secret_value=secret.plain("value"),
-        secret_marked=is_secret_value(secret.inputs["value"]),
+        secret_marked=rpc.is_rpc_secret(secret.inputs["value"]),
         ci_file=ci_file.plain(resources.ci_path_input),
         ci_content=ci_file.plain("content"),
     )

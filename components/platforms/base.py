@@ -1,0 +1,81 @@
+"""What a CI platform is to the program: one interface, one module per platform.
+
+The program and the settings hold a `Platform`, never a platform name to test. A platform module
+imports its provider SDK inside its functions: the SDKs load eagerly (~0.5 s each), and the
+settings consult every registered platform's rules while only one platform's resources are built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+
+import pulumi
+
+if TYPE_CHECKING:
+    from components.settings import Settings
+    from components.workload_identity import OidcTrust
+
+
+class DeliveryArgs(TypedDict):
+    provider: pulumi.ProviderResource
+    """The platform's provider (`Platform.provider`)."""
+    settings: Settings
+    """The stack's settings: repository, branch, secret name, CI file."""
+    key_base64: pulumi.Output[str] | None
+    """The service-account key file, base64 and secret; None in keyless mode."""
+    variables: Mapping[str, pulumi.Input[str]]
+    """Non-secret CI variables the job reads (keyless mode)."""
+    ci_content: str
+    """The rendered CI file."""
+    after: Sequence[pulumi.Resource]
+    """Resources the first CI run needs (the bucket grants, the federation binding)."""
+
+
+class Platform(Protocol):
+    """A CI platform: its rules, its CI file, its provider, its OIDC trust and its delivery."""
+
+    @property
+    def name(self) -> str:
+        """Registry name, value of `mlops-ci:platform`, and its provider's config namespace."""
+        ...
+
+    @property
+    def default_ci_file(self) -> str:
+        """Where the CI file goes when `mlops-ci:ciFile` is empty."""
+        ...
+
+    @property
+    def template(self) -> str:
+        """File name of the CI file's template in `components/templates/`."""
+        ...
+
+    @property
+    def own_keys(self) -> tuple[str, ...]:
+        """`mlops-ci:` keys that mean something on this platform only."""
+        ...
+
+    def config_problems(self, repository: str, secret_name: str, ci_file: str, keyless: bool, base_url: str | None) -> list[str]:
+        """Every broken platform rule, each naming its key."""
+        ...
+
+    def provider(self, settings: Settings) -> pulumi.ProviderResource:
+        """An explicit provider: token and base URL passed through, never read from elsewhere."""
+        ...
+
+    def oidc_trust(self, provider: pulumi.ProviderResource, settings: Settings) -> OidcTrust:
+        """The issuer and the condition that trusts this repository's CI tokens only."""
+        ...
+
+    def deliver(self, args: DeliveryArgs) -> pulumi.ComponentResource:
+        """The credential (or keyless settings) first, then the CI file that uses it."""
+        ...
+
+    def runs_url(self, settings: Settings) -> str:
+        """The page where the team sees the CI runs."""
+        ...
+
+    def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
+        """The offline runtime's answer to one of this platform's look-ups (None: not its own);
+        `number` stands in for a server-assigned id, stable for the same text."""
+        ...

@@ -1,0 +1,204 @@
+"""GitHub Actions: the rules, the provider, the repository's OIDC trust, and delivery of the
+credential and the workflow."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import pulumi
+
+from components.platforms.base import DeliveryArgs
+from components.rules import VARIABLE_NAME
+from components.workload_identity import OidcTrust
+
+if TYPE_CHECKING:
+    from components.settings import Settings
+
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+_OWNER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
+_REPOSITORY = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_WORKFLOW_FILE = re.compile(r"\.github/workflows/[A-Za-z0-9_.-]+\.ya?ml")
+
+
+def repository_problem(value: str) -> str | None:
+    owner, _, name = value.partition("/")
+    if not _OWNER.fullmatch(owner) or not _REPOSITORY.fullmatch(name) or name in (".", "..") or name.endswith(".git"):
+        return (
+            "a GitHub repository is owner/name: owner 1-39 letters, digits or single inner '-';"
+            " name 1-100 letters, digits, '.', '_', '-', not ending in .git"
+        )
+    return None
+
+
+def secret_name_problem(value: str) -> str | None:
+    if not VARIABLE_NAME.fullmatch(value) or value[0].isdigit() or value.upper().startswith("GITHUB_"):
+        return "GitHub secret names use letters, digits and '_', do not start with a digit or with GITHUB_"
+    return None
+
+
+def workflow_file_problem(value: str) -> str | None:
+    if not _WORKFLOW_FILE.fullmatch(value):
+        return "a GitHub workflow lives directly in .github/workflows/ and ends in .yml or .yaml"
+    return None
+
+
+def minified_key_json(key_base64: str) -> str:
+    """The key file JSON on one line: GitHub redacts secrets line by line."""
+    return json.dumps(json.loads(base64.b64decode(key_base64)), separators=(",", ":"))
+
+
+class GithubDeliveryArgs(TypedDict):
+    provider: pulumi.ProviderResource
+    """Provider of the repository's owner (`GitHub.provider`)."""
+    repository: str
+    """`owner/name`; resources get the bare name, the provider has the owner."""
+    branch: str
+    """Existing branch the workflow is committed to."""
+    secret_name: str
+    """Actions secret holding the key (auth mode `key`)."""
+    secret_value: pulumi.Input[str] | None
+    """The key file JSON on one line, or None when there is no key (keyless mode)."""
+    variables: Mapping[str, pulumi.Input[str]]
+    """Non-secret Actions variables the workflow reads (keyless mode)."""
+    ci_file: str
+    """Workflow path, under `.github/workflows/`."""
+    ci_content: str
+    """Workflow content."""
+    after: Sequence[pulumi.Resource]
+    """Resources the first workflow run needs (the bucket grants, the federation binding)."""
+
+
+class GithubDelivery(pulumi.ComponentResource):
+    """The workflow is committed last, so the run it triggers already has its credential."""
+
+    def __init__(self, name: str, args: GithubDeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        import pulumi_github as github
+
+        super().__init__("mlops-ci:github:GithubDelivery", name, {}, opts)
+        repository = args["repository"].split("/")[1]
+        on_github = pulumi.ResourceOptions(parent=self, provider=args["provider"])
+        self.secret = None
+        if args["secret_value"] is not None:
+            self.secret = github.ActionsSecret(
+                f"{name}-secret",
+                repository=repository,
+                secret_name=args["secret_name"],
+                value=pulumi.Output.secret(args["secret_value"]),
+                opts=on_github,
+            )
+        self.variables = [
+            github.ActionsVariable(
+                f"{name}-variable-{variable.lower().replace('_', '-')}",
+                repository=repository,
+                variable_name=variable,
+                value=value,
+                opts=on_github,
+            )
+            for variable, value in args["variables"].items()
+        ]
+        credentials: list[pulumi.Resource] = [*([self.secret] if self.secret else []), *self.variables]
+        self.ci_file = github.RepositoryFile(
+            f"{name}-ci-file",
+            repository=repository,
+            branch=args["branch"],
+            file=args["ci_file"],
+            content=args["ci_content"],
+            commit_message=f"mlops-ci: reproduce the experiment in CI ({args['ci_file']})",
+            overwrite_on_create=True,
+            opts=pulumi.ResourceOptions.merge(on_github, pulumi.ResourceOptions(depends_on=[*credentials, *args["after"]])),
+        )
+        self.register_outputs({"ci_file": args["ci_file"]})
+
+
+class GitHub:
+    """GitHub Actions on github.com, or GitHub Enterprise Server with `github:baseUrl` (key mode)."""
+
+    name = "github"
+    default_ci_file = ".github/workflows/mlops.yaml"
+    template = "github-workflow.yaml.j2"
+    own_keys: tuple[str, ...] = ()
+
+    def config_problems(self, repository: str, secret_name: str, ci_file: str, keyless: bool, base_url: str | None) -> list[str]:
+        checks = {
+            "mlops-ci:repository": (repository, repository_problem),
+            "mlops-ci:secretName": (secret_name, secret_name_problem),
+            "mlops-ci:ciFile": (ci_file, workflow_file_problem),
+        }
+        problems = [f"{key} = {value!r}: {broken}" for key, (value, rule) in checks.items() if (broken := rule(value))]
+        if keyless and base_url:
+            problems.append(
+                "github:baseUrl: workload-identity trusts github.com's OIDC issuer only;"
+                " use auth key with GitHub Enterprise Server"
+            )
+        return problems
+
+    def provider(self, settings: Settings) -> pulumi.ProviderResource:
+        import pulumi_github as github
+
+        return github.Provider(
+            "github-provider",
+            owner=settings.repository.split("/")[0],
+            token=pulumi.Config("github").get_secret("token"),
+            base_url=settings.platform_url,
+        )
+
+    def oidc_trust(self, provider: pulumi.ProviderResource, settings: Settings) -> OidcTrust:
+        """Trust GitHub Actions tokens of the repository only, pinned to its numeric id and its owner's."""
+        import pulumi_github as github
+
+        lookup = pulumi.InvokeOutputOptions(provider=provider)
+        owner = settings.repository.split("/")[0]
+        repository_id = github.get_repository_output(full_name=settings.repository, opts=lookup).repo_id.apply(str)
+        owner_id = github.get_user_output(username=owner, opts=lookup).id.apply(str)
+        return OidcTrust(
+            issuer_uri=GITHUB_ISSUER,
+            allowed_audiences=(),
+            attribute_mapping={
+                "google.subject": "assertion.sub",
+                "attribute.repository": "assertion.repository",
+                "attribute.repository_id": "assertion.repository_id",
+                "attribute.repository_owner_id": "assertion.repository_owner_id",
+                "attribute.ref": "assertion.ref",
+            },
+            attribute_condition=pulumi.Output.format(
+                'assertion.repository_id == "{0}" && assertion.repository_owner_id == "{1}"', repository_id, owner_id
+            ),
+            principal_attribute="repository_id",
+            principal_value=repository_id,
+        )
+
+    def deliver(self, args: DeliveryArgs) -> pulumi.ComponentResource:
+        settings = args["settings"]
+        key = args["key_base64"]
+        return GithubDelivery(
+            "github",
+            {
+                "provider": args["provider"],
+                "repository": settings.repository,
+                "branch": settings.branch,
+                "secret_name": settings.secret_name,
+                "secret_value": pulumi.Output.secret(key.apply(minified_key_json)) if key is not None else None,
+                "variables": args["variables"],
+                "ci_file": settings.ci_file,
+                "ci_content": args["ci_content"],
+                "after": args["after"],
+            },
+        )
+
+    def runs_url(self, settings: Settings) -> str:
+        web = settings.platform_url.rstrip("/").removesuffix("/api/v3") if settings.platform_url else "https://github.com"
+        return f"{web}/{settings.repository}/actions/workflows/{settings.ci_file.rsplit('/', 1)[1]}"
+
+    def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
+        if token == "github:index/getRepository:getRepository":
+            return {"fullName": args["fullName"], "repoId": number(f"github/{args['fullName']}")}
+        if token == "github:index/getUser:getUser":
+            return {"username": args["username"], "id": str(number(f"github/{args['username']}"))}
+        return None
+
+
+GITHUB = GitHub()

@@ -1,0 +1,229 @@
+"""GitLab CI: the rules, the provider, the project's OIDC trust, and delivery of the credential and
+`.gitlab-ci.yml`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import pulumi
+
+from components.platforms.base import DeliveryArgs
+from components.rules import VARIABLE_NAME, relative_path_problem
+from components.workload_identity import OidcTrust
+
+if TYPE_CHECKING:
+    from components.settings import Settings
+
+GITLAB_COM = "https://gitlab.com"
+# GitLab masks a value only if it is one line of at least 8 characters from this alphabet.
+_MASKABLE = re.compile(r"[A-Za-z0-9_+=/@:.~-]{8,}")
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def project_problem(value: str) -> str | None:
+    segments = value.split("/")
+    if (
+        len(segments) < 2
+        or not all(_SEGMENT.fullmatch(s) and len(s) <= 255 for s in segments)
+        or any(s.endswith((".git", ".atom")) for s in segments)
+    ):
+        return (
+            "a GitLab project path is group[/subgroup...]/project: each part letters, digits, '_', '-', '.',"
+            " not starting with '-' or '.', not ending in .git or .atom"
+        )
+    return None
+
+
+def variable_key_problem(value: str) -> str | None:
+    if not VARIABLE_NAME.fullmatch(value) or len(value) > 255:
+        return "GitLab variable keys have 1-255 letters, digits and '_'"
+    return None
+
+
+def ci_file_problem(value: str) -> str | None:
+    if relative_path_problem(value) or not value.endswith((".yml", ".yaml")):
+        return "a relative path of the repository ending in .yml or .yaml"
+    return None
+
+
+def maskable(key: str, value: str) -> str:
+    """`value` unchanged, or an error naming `key` if GitLab would refuse to mask it."""
+    if not _MASKABLE.fullmatch(value):
+        raise ValueError(
+            f"mlops-ci:secretName {key!r}: the value cannot be masked by GitLab "
+            "(one line, >= 8 characters of a-z A-Z 0-9 _ + = / @ : . ~ -); the variable was not created"
+        )
+    return value
+
+
+def gitlab_issuer(base_url: str | None) -> str:
+    """The instance's OIDC issuer: its root URL (`gitlab:baseUrl` may end in /api/v4/)."""
+    if not base_url:
+        return GITLAB_COM
+    return re.sub(r"/api/v4/?$", "", base_url.rstrip("/")).rstrip("/")
+
+
+class GitlabDeliveryArgs(TypedDict):
+    provider: pulumi.ProviderResource
+    """Provider of the GitLab instance (`GitLab.provider`)."""
+    project: str
+    """Project path `group[/subgroup...]/project`."""
+    branch: str
+    """Existing branch the CI file is committed to."""
+    variable_key: str
+    """CI/CD variable holding the key (auth mode `key`)."""
+    variable_value: pulumi.Input[str] | None
+    """The key file, base64 (one line, maskable), or None when there is no key (keyless mode)."""
+    protected: bool
+    """Protected key variable: invisible to merge-request and unprotected-branch pipelines."""
+    variables: Mapping[str, pulumi.Input[str]]
+    """Non-secret, unmasked variables the job reads (keyless mode)."""
+    ci_file: str
+    """Path of the CI file."""
+    ci_content: str
+    """CI file content."""
+    after: Sequence[pulumi.Resource]
+    """Resources the first pipeline needs (the bucket grants, the federation binding)."""
+
+
+class GitlabDelivery(pulumi.ComponentResource):
+    """The CI file is committed last, so the pipeline it triggers already has its credential."""
+
+    def __init__(self, name: str, args: GitlabDeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        import pulumi_gitlab as gitlab
+
+        super().__init__("mlops-ci:gitlab:GitlabDelivery", name, {}, opts)
+        on_gitlab = pulumi.ResourceOptions(parent=self, provider=args["provider"])
+        key = args["variable_key"]
+        self.variable = None
+        if args["variable_value"] is not None:
+            self.variable = gitlab.ProjectVariable(
+                f"{name}-variable",
+                project=args["project"],
+                key=key,
+                # The SDK does not mark `value` secret: the wrapper is what keeps it out of state.
+                value=pulumi.Output.secret(pulumi.Output.from_input(args["variable_value"]).apply(lambda v: maskable(key, v))),
+                masked=True,
+                raw=True,
+                protected=args["protected"],
+                variable_type="env_var",
+                environment_scope="*",
+                description="Managed by mlops-ci: service-account key file, base64",
+                opts=on_gitlab,
+            )
+        self.variables = [
+            gitlab.ProjectVariable(
+                f"{name}-variable-{variable.lower().replace('_', '-')}",
+                project=args["project"],
+                key=variable,
+                value=value,
+                masked=False,
+                raw=True,
+                protected=False,
+                variable_type="env_var",
+                environment_scope="*",
+                description="Managed by mlops-ci: keyless CI setting (not a secret)",
+                opts=on_gitlab,
+            )
+            for variable, value in args["variables"].items()
+        ]
+        credentials: list[pulumi.Resource] = [*([self.variable] if self.variable else []), *self.variables]
+        message = f"mlops-ci: reproduce the experiment in CI ({args['ci_file']})"
+        self.ci_file = gitlab.RepositoryFile(
+            f"{name}-ci-file",
+            project=args["project"],
+            branch=args["branch"],
+            file_path=args["ci_file"],
+            content=args["ci_content"],
+            encoding="text",
+            create_commit_message=message,
+            update_commit_message=message,
+            delete_commit_message=f"mlops-ci: remove {args['ci_file']} (stack destroyed)",
+            overwrite_on_create=True,
+            opts=pulumi.ResourceOptions.merge(on_gitlab, pulumi.ResourceOptions(depends_on=[*credentials, *args["after"]])),
+        )
+        self.register_outputs({"ci_file": args["ci_file"]})
+
+
+class GitLab:
+    """GitLab CI on gitlab.com, or a self-managed instance with `gitlab:baseUrl`."""
+
+    name = "gitlab"
+    default_ci_file = ".gitlab-ci.yml"
+    template = "gitlab-ci.yml.j2"
+    own_keys: tuple[str, ...] = ("protectedVariable",)
+
+    def config_problems(self, repository: str, secret_name: str, ci_file: str, keyless: bool, base_url: str | None) -> list[str]:
+        checks = {
+            "mlops-ci:repository": (repository, project_problem),
+            "mlops-ci:secretName": (secret_name, variable_key_problem),
+            "mlops-ci:ciFile": (ci_file, ci_file_problem),
+        }
+        return [f"{key} = {value!r}: {broken}" for key, (value, rule) in checks.items() if (broken := rule(value))]
+
+    def provider(self, settings: Settings) -> pulumi.ProviderResource:
+        import pulumi_gitlab as gitlab
+
+        return gitlab.Provider(
+            "gitlab-provider", token=pulumi.Config("gitlab").get_secret("token"), base_url=settings.platform_url
+        )
+
+    def oidc_trust(self, provider: pulumi.ProviderResource, settings: Settings) -> OidcTrust:
+        """Trust GitLab CI tokens of the project only, pinned to its numeric project and namespace ids."""
+        import pulumi_gitlab as gitlab
+
+        found = gitlab.get_project_output(
+            path_with_namespace=settings.repository, opts=pulumi.InvokeOutputOptions(provider=provider)
+        )
+        project_id = found.id.apply(str)
+        namespace_id = found.namespaces.apply(lambda namespaces: str(namespaces[0].id))
+        return OidcTrust(
+            issuer_uri=gitlab_issuer(settings.platform_url),
+            allowed_audiences=(settings.oidc_audience,),
+            attribute_mapping={
+                "google.subject": "assertion.sub",
+                "attribute.project_path": "assertion.project_path",
+                "attribute.project_id": "assertion.project_id",
+                "attribute.namespace_id": "assertion.namespace_id",
+                "attribute.ref": "assertion.ref",
+            },
+            attribute_condition=pulumi.Output.format(
+                'assertion.project_id == "{0}" && assertion.namespace_id == "{1}"', project_id, namespace_id
+            ),
+            principal_attribute="project_id",
+            principal_value=project_id,
+        )
+
+    def deliver(self, args: DeliveryArgs) -> pulumi.ComponentResource:
+        settings = args["settings"]
+        return GitlabDelivery(
+            "gitlab",
+            {
+                "provider": args["provider"],
+                "project": settings.repository,
+                "branch": settings.branch,
+                "variable_key": settings.secret_name,
+                "variable_value": args["key_base64"],
+                "protected": settings.protected_variable,
+                "variables": args["variables"],
+                "ci_file": settings.ci_file,
+                "ci_content": args["ci_content"],
+                "after": args["after"],
+            },
+        )
+
+    def runs_url(self, settings: Settings) -> str:
+        return f"{gitlab_issuer(settings.platform_url)}/{settings.repository}/-/pipelines"
+
+    def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
+        if token != "gitlab:index/getProject:getProject":
+            return None
+        path = args["pathWithNamespace"]
+        group = path.rsplit("/", 1)[0]
+        namespace = {"id": number(f"gitlab/{group}"), "fullPath": group, "kind": "group", "name": group, "path": group}
+        return {"pathWithNamespace": path, "id": str(number(f"gitlab/{path}")), "namespaces": [namespace]}
+
+
+GITLAB = GitLab()

@@ -1,0 +1,75 @@
+"""The project's configuration schema, declared once: the `config:` section of Pulumi.yaml.
+
+The Pulumi CLI reads the same declarations: it merges each `default:` into the stack's config
+before the program runs, refuses a stack that lacks a key without one, and checks the declared
+types. The settings loader is driven by this table; nothing else lists the keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import yaml
+
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+
+ConfigType = Literal["string", "boolean"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigKey:
+    """One key declared under `config:` in Pulumi.yaml."""
+
+    name: str
+    """Key as declared: without namespace for the project's own keys (`branch`)."""
+    type: ConfigType
+    """Declared Pulumi config type."""
+    description: str
+    """What the key means."""
+    default: str | bool | None
+    """Declared default; None means the stack must set the key."""
+    secret: bool
+    """Declared `secret: true`: the stack must hold it encrypted (`secure:`)."""
+
+    @property
+    def default_text(self) -> str | None:
+        """The default as the CLI hands it to the program (Go's `%v`: `true`, `''`)."""
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        return self.default
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectSchema:
+    """The project's name and its declared config keys, in declaration order."""
+
+    project: str
+    keys: tuple[ConfigKey, ...]
+
+    def key(self, name: str) -> ConfigKey:
+        return next(key for key in self.keys if key.name == name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(key.name for key in self.keys)
+
+
+def load_schema(project_file: Path = PROJECT_FILE) -> ProjectSchema:
+    document = cast(dict[str, Any], yaml.safe_load(project_file.read_text()))
+    declared = cast(dict[str, dict[str, Any]], document.get("config") or {})
+    keys = tuple(
+        ConfigKey(
+            name=name,
+            type=declaration.get("type", "string"),
+            description=declaration.get("description", ""),
+            default=declaration.get("default", declaration.get("value")),
+            secret=bool(declaration.get("secret", False)),
+        )
+        for name, declaration in declared.items()
+    )
+    return ProjectSchema(str(document["name"]), keys)
+
+
+SCHEMA = load_schema()

@@ -1,0 +1,114 @@
+"""Test helpers, once: stack configs, settings, and program evaluation against recording mocks."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from typing import Any
+
+from pulumi.runtime import rpc
+
+from components.platforms import PLATFORMS
+from components.settings import Settings
+from offline.runtime import Evaluation, OfflineMocks, evaluate, reveal
+
+BASE_CONFIG = {
+    "github": {
+        "gcp:project": "acme-ml-test",
+        "mlops-ci:platform": "github",
+        "mlops-ci:repository": "acme-ml/churn-model",
+    },
+    "gitlab": {
+        "gcp:project": "acme-ml-test",
+        "mlops-ci:platform": "gitlab",
+        "mlops-ci:repository": "acme-ml/research/churn-model",
+    },
+}
+
+
+def config_for(base: str, **overrides: str | None) -> dict[str, str]:
+    """A valid stack config for platform `base`; `overrides` use short names (`branch`) for
+    `mlops-ci:` keys and full names (`gcp:project`) otherwise; None removes a key."""
+    config = dict(BASE_CONFIG[base])
+    for key, value in overrides.items():
+        full = key.replace("__", ":") if "__" in key else f"mlops-ci:{key}"
+        if value is None:
+            config.pop(full, None)
+        else:
+            config[full] = value
+    return config
+
+
+def make_settings(base: str = "github", **fields: Any) -> Settings:
+    """Settings as `load_settings` resolves `config_for(base)` for stack team-a, with `fields` replaced."""
+    repository = BASE_CONFIG[base]["mlops-ci:repository"]
+    defaults = Settings(
+        gcp_project="acme-ml-test",
+        stack="team-a",
+        platform=PLATFORMS[base],
+        platform_url=None,
+        repository=repository,
+        branch="main",
+        bucket_name="acme-ml-test-team-a-dvc",
+        bucket_location="europe-west6",
+        dvc_remote_path="dvcstore",
+        service_account_id="dvc-ci-team-a",
+        access="pull",
+        auth="key",
+        secret_name="GOOGLE_SERVICE_ACCOUNT_KEY",
+        ci_file=PLATFORMS[base].default_ci_file,
+        python_version="3.13",
+        requirements_file="requirements.txt",
+        key_rotation="",
+        protect_bucket=True,
+        protected_variable=False,
+    )
+    return dataclasses.replace(defaults, **fields)
+
+
+class CountingMocks(OfflineMocks):
+    """Offline mocks that remember every resource they were asked to create."""
+
+    def __init__(self) -> None:
+        self.created: list[str] = []
+
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        self.created.append(f"{args.typ}::{args.name}")
+        return super().new_resource(args)
+
+
+def run(
+    base: str = "github",
+    *,
+    stack: str = "team-a",
+    secret_keys: tuple[str, ...] = (),
+    mocks: Any = None,
+    **overrides: str | None,
+) -> Evaluation:
+    """Evaluate the real program for a valid `base` platform config with `overrides`."""
+    return evaluate(stack, config_for(base, **overrides), secret_keys, mocks=mocks)
+
+
+def key_material(evaluation: Evaluation) -> list[str]:
+    """Every form the key takes: the base64 file, its private key and key id fields (none keyless)."""
+    material = []
+    for key in evaluation.find("gcp:serviceaccount/key:Key"):
+        key_file = decode_key_file(key.outputs["privateKey"])
+        material += [key.outputs["privateKey"], key_file["private_key"], key_file["private_key_id"]]
+    return material
+
+
+def secret_paths(value: Any, path: str = "") -> list[tuple[str, bool, Any]]:
+    """(path, is_secret, plain value) for every leaf of a wire value."""
+    if rpc.is_rpc_secret(value):
+        return [(path, True, reveal(value))]
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in secret_paths(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in secret_paths(v, f"{path}[{i}]")]
+    return [(path, False, value)]
+
+
+def decode_key_file(private_key_b64: str) -> dict[str, str]:
+    return json.loads(base64.b64decode(private_key_b64))
