@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import itertools
 
-from offline.runtime import Evaluation, Registration, evaluate
+import pulumi_gcp as gcp
 
-API = "gcp:projects/service:Service"
+from offline.runtime import Evaluation, Registration, evaluate, type_token
+
+API = type_token(gcp.projects.Service)
 REPOSITORIES = {"github": "acme-ml/churn-model", "gitlab": "acme-ml/research/churn-model"}
 
 

@@ -15,16 +15,13 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
+from components.platforms import PLATFORMS
 from components.settings import ConfigError
 from offline.project_config import ProjectConfigError
 from offline.runtime import Evaluation, Registration, evaluate
 from offline.stacks import STACKS_DIR, StackFileError, load_stack_file
 
 DEFAULT_STACK = "vision-team"
-CI_FILE_TYPES = {
-    "github:index/repositoryFile:RepositoryFile": "file",
-    "gitlab:index/repositoryFile:RepositoryFile": "filePath",
-}
 # Resource options that change what `pulumi up` / `pulumi destroy` do, shown when set.
 OPTION_FIELDS = ("protect", "retain_on_delete", "delete_before_replace")
 
@@ -55,10 +52,15 @@ def describe_resource(evaluation: Evaluation, registration: Registration) -> lis
 
 def ci_files(evaluation: Evaluation) -> dict[str, str]:
     """CI file path -> content, exactly as the program would commit them."""
+    # Only the platform in use has its SDK loaded: ask each platform whose type is registered.
+    registered = {registration.type for registration in evaluation.registrations}
+    path_keys = dict(
+        platform.ci_file_resource for platform in PLATFORMS.values() if f"pulumi:providers:{platform.name}" in registered
+    )
     return {
-        registration.plain(path_key): registration.plain("content")
+        registration.plain(path_keys[registration.type]): registration.plain("content")
         for registration in evaluation.registrations
-        if (path_key := CI_FILE_TYPES.get(registration.type))
+        if registration.type in path_keys
     }
 
 

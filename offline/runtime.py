@@ -24,6 +24,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
 from components.platforms import PLATFORMS
+from components.platforms.base import type_token
 from offline.project_config import apply_project_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,14 +41,6 @@ def reveal(value: Any) -> Any:
     if isinstance(value, list):
         return [reveal(v) for v in cast(list[Any], value)]
     return value
-
-
-def type_token(resource_class: type) -> str:
-    """The Pulumi type token an SDK class registers with (`gcp:storage/bucket:Bucket`)."""
-    token = pulumi.get_type_token(resource_class)
-    if token is None:
-        raise TypeError(f"{resource_class.__qualname__} carries no Pulumi type token")
-    return token
 
 
 @dataclasses.dataclass(frozen=True)

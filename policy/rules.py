@@ -11,6 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_gitlab as gitlab
 from pulumi_policy import (
     Policy,
     ReportViolation,
@@ -20,10 +23,11 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-BUCKET = "gcp:storage/bucket:Bucket"
-GITLAB_VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
-SERVICE_ACCOUNT_KEY = "gcp:serviceaccount/key:Key"
-WORKLOAD_IDENTITY_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+# Type tokens from the SDK classes the program registers (pulumi_gcp loads its modules lazily).
+BUCKET = pulumi.get_type_token(gcp.storage.Bucket)
+GITLAB_VARIABLE = pulumi.get_type_token(gitlab.ProjectVariable)
+SERVICE_ACCOUNT_KEY = pulumi.get_type_token(gcp.serviceaccount.Key)
+WORKLOAD_IDENTITY_PROVIDER = pulumi.get_type_token(gcp.iam.WorkloadIdentityPoolProvider)
 
 REQUIRED_BUCKET_LABELS = ("managed-by", "stack")
 PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})

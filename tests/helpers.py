@@ -7,11 +7,29 @@ import dataclasses
 import json
 from typing import Any
 
+import pulumi_gcp as gcp
+import pulumi_github as github
+import pulumi_gitlab as gitlab
 from pulumi.runtime import rpc
 
 from components.platforms import PLATFORMS
 from components.settings import Settings
-from offline.runtime import Evaluation, OfflineMocks, evaluate, reveal
+from offline.runtime import Evaluation, OfflineMocks, evaluate, reveal, type_token
+
+# Type tokens, from the SDK classes the program registers.
+BUCKET = type_token(gcp.storage.Bucket)
+ACCOUNT = type_token(gcp.serviceaccount.Account)
+GRANT = type_token(gcp.storage.BucketIAMMember)
+KEY = type_token(gcp.serviceaccount.Key)
+SERVICE = type_token(gcp.projects.Service)
+GITHUB_SECRET = type_token(github.ActionsSecret)
+GITHUB_VARIABLE = type_token(github.ActionsVariable)
+GITHUB_FILE = type_token(github.RepositoryFile)
+GITLAB_VARIABLE = type_token(gitlab.ProjectVariable)
+GITLAB_FILE = type_token(gitlab.RepositoryFile)
+POOL_PROVIDER = type_token(gcp.iam.WorkloadIdentityPoolProvider)
+POOL = type_token(gcp.iam.WorkloadIdentityPool)
+ACCOUNT_BINDING = type_token(gcp.serviceaccount.IAMMember)
 
 BASE_CONFIG = {
     "github": {
@@ -93,7 +111,7 @@ def run(
 def key_material(evaluation: Evaluation) -> list[str]:
     """Every form the key takes: the base64 file, its private key and key id fields (none keyless)."""
     material = []
-    for key in evaluation.find("gcp:serviceaccount/key:Key"):
+    for key in evaluation.find(KEY):
         key_file = decode_key_file(key.outputs["privateKey"])
         material += [key.outputs["privateKey"], key_file["private_key"], key_file["private_key_id"]]
     return material

@@ -18,12 +18,12 @@ from offline import check
 from offline.analyzer import analyze
 from offline.runtime import Evaluation, Registration, evaluate
 from offline.stacks import STACKS_DIR, stack_files
+from tests.helpers import BUCKET
 
 ROOT = Path(__file__).resolve().parent.parent
 # In-process runs stay sequential: this process already runs the SDK's threads, and forking a
 # threaded process is unsafe. The command's parallel path is tested in a fresh process below.
 SEQUENTIAL = ["--jobs", "1"]
-BUCKET = "gcp:storage/bucket:Bucket"
 BROKEN_CONFIG = (
     "config:\n  gcp:project: acme-ml\n  mlops-ci:platform: github\n  mlops-ci:repository: nope\n  mlops-ci:access: all\n"
 )

@@ -8,12 +8,10 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
-from tests.helpers import CountingMocks, run
+from tests.helpers import GITLAB_FILE, GITLAB_VARIABLE, GRANT, KEY, CountingMocks, run
 
-VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
-CI_FILE = "gitlab:index/repositoryFile:RepositoryFile"
-GRANT = "gcp:storage/bucketIAMMember:BucketIAMMember"
-KEY = "gcp:serviceaccount/key:Key"
+VARIABLE = GITLAB_VARIABLE
+CI_FILE = GITLAB_FILE
 
 
 def test_variable_is_masked_raw_unprotected_and_secret() -> None:

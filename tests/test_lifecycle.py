@@ -8,10 +8,7 @@ from typing import Any
 import pytest
 
 from offline.runtime import Evaluation, OfflineMocks, reveal
-from tests.helpers import run
-
-BUCKET = "gcp:storage/bucket:Bucket"
-KEY = "gcp:serviceaccount/key:Key"
+from tests.helpers import BUCKET, KEY, run
 
 
 @pytest.mark.parametrize(

@@ -26,18 +26,14 @@ from offline.runtime import Registration, evaluate
 from offline.stacks import load_stack_file, stack_files
 from policy import rules
 from policy.rules import POLICIES
-from tests.helpers import run
+from tests.helpers import ACCOUNT_BINDING, BUCKET, GITLAB_VARIABLE, GRANT, KEY, POOL, POOL_PROVIDER, run
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIR = ROOT / "policy"
 GCP_PACKAGE = Path(pulumi_gcp.__file__).parent
 
-BUCKET = "gcp:storage/bucket:Bucket"
-BUCKET_GRANT = "gcp:storage/bucketIAMMember:BucketIAMMember"
-ACCOUNT_GRANT = "gcp:serviceaccount/iAMMember:IAMMember"
-GITLAB_VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
-KEY = "gcp:serviceaccount/key:Key"
-POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+BUCKET_GRANT = GRANT
+ACCOUNT_GRANT = ACCOUNT_BINDING
 
 PRIVATE_BUCKET = {
     "name": "acme-ml-test-team-a-dvc",
@@ -126,7 +122,7 @@ DENIED_IAM = [
     "gcp:folder/iAMBinding:IAMBinding",
     "gcp:folder/iAMPolicy:IAMPolicy",
 ]
-ALLOWED_IAM = [BUCKET_GRANT, ACCOUNT_GRANT, "gcp:iam/workloadIdentityPool:WorkloadIdentityPool", POOL_PROVIDER, KEY]
+ALLOWED_IAM = [BUCKET_GRANT, ACCOUNT_GRANT, POOL, POOL_PROVIDER, KEY]
 IAM_GRANT = {"role": "roles/storage.objectViewer", "member": f"serviceAccount:{ACCOUNT_EMAIL}"}
 
 
@@ -370,5 +366,5 @@ def pins(path: Path) -> dict[str, str]:
 
 def test_pack_requirements_are_the_projects_pins() -> None:
     pack = pins(POLICY_DIR / "requirements.txt")
-    assert set(pack) == {"pulumi-policy", "pulumi"}
+    assert set(pack) == {"pulumi-policy", "pulumi", "pulumi-gcp", "pulumi-gitlab"}
     assert pack.items() <= pins(ROOT / "constraints.txt").items()

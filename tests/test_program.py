@@ -10,18 +10,24 @@ from pulumi.runtime import rpc
 from components.ci_files import render_ci_file
 from offline.runtime import Evaluation, evaluate, reveal
 from offline.stacks import load_stack_file, stack_files
-from tests.helpers import decode_key_file, key_material, make_settings, run, secret_paths
+from tests.helpers import (
+    ACCOUNT,
+    BUCKET,
+    GITHUB_FILE,
+    GITHUB_SECRET,
+    GITLAB_FILE,
+    GRANT,
+    KEY,
+    POOL_PROVIDER,
+    SERVICE,
+    decode_key_file,
+    key_material,
+    make_settings,
+    run,
+    secret_paths,
+)
 
-BUCKET = "gcp:storage/bucket:Bucket"
-ACCOUNT = "gcp:serviceaccount/account:Account"
-GRANT = "gcp:storage/bucketIAMMember:BucketIAMMember"
-KEY = "gcp:serviceaccount/key:Key"
-SERVICE = "gcp:projects/service:Service"
-SECRET = "github:index/actionsSecret:ActionsSecret"
-GITHUB_FILE = "github:index/repositoryFile:RepositoryFile"
-GITLAB_VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
-GITLAB_FILE = "gitlab:index/repositoryFile:RepositoryFile"
-POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+SECRET = GITHUB_SECRET
 
 
 @pytest.mark.parametrize("stack_file", stack_files(), ids=lambda p: p.name)

@@ -7,7 +7,7 @@ import pytest
 
 from components.settings import ConfigError
 from offline.project_config import ProjectConfigError, apply_project_config, declarations
-from tests.helpers import CountingMocks, config_for, run
+from tests.helpers import KEY, CountingMocks, config_for, run
 
 
 def test_every_declared_default_reaches_the_program_as_text() -> None:
@@ -43,7 +43,7 @@ def test_a_mistyped_boolean_is_refused_in_the_cli_words(key: str, value: str) ->
 def test_keyless_stack_runs_with_every_default_merged(platform: str) -> None:
     # The defect the CLI found: its merged defaults of key-only keys counted as "set".
     evaluation = run(platform, auth="workload-identity")
-    assert evaluation.find("gcp:serviceaccount/key:Key") == []
+    assert evaluation.find(KEY) == []
 
 
 @pytest.mark.parametrize(("key", "value"), [("secretName", "MY_KEY"), ("keyRotation", "2026-12"), ("protectedVariable", "true")])

@@ -12,7 +12,7 @@ from components import rules
 from components import settings as s
 from components.settings import ConfigError
 from offline.runtime import Evaluation, reveal
-from tests.helpers import CountingMocks, run
+from tests.helpers import BUCKET, GITLAB_VARIABLE, CountingMocks, run
 
 # (platform, overrides, key named in the error, words of the rule)
 BAD_VALUES = [
@@ -125,10 +125,10 @@ def assert_values_reach_the_resources(evaluation: Evaluation, overrides: dict[st
             continue
         assert value.lower() in sent, key
     if "protectBucket" in overrides:
-        bucket = evaluation.one("gcp:storage/bucket:Bucket")
+        bucket = evaluation.one(BUCKET)
         assert bucket.retain_on_delete == (overrides["protectBucket"] == "true")
     if "protectedVariable" in overrides:
-        variable = evaluation.one("gitlab:index/projectVariable:ProjectVariable")
+        variable = evaluation.one(GITLAB_VARIABLE)
         assert variable.plain("protected") == (overrides["protectedVariable"] == "true")
 
 

@@ -16,17 +16,27 @@ from components.ci_files import render_ci_file
 from components.settings import ConfigError
 from components.workload_identity import federation_id
 from offline.runtime import numeric_id
-from tests.helpers import CountingMocks, make_settings, run, secret_paths
+from tests.helpers import (
+    ACCOUNT,
+    ACCOUNT_BINDING,
+    GITHUB_FILE,
+    GITHUB_SECRET,
+    GITHUB_VARIABLE,
+    GITLAB_FILE,
+    GITLAB_VARIABLE,
+    GRANT,
+    KEY,
+    POOL,
+    POOL_PROVIDER,
+    SERVICE,
+    CountingMocks,
+    make_settings,
+    run,
+    secret_paths,
+)
 
-POOL = "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"
-PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
-ACCOUNT_BINDING = "gcp:serviceaccount/iAMMember:IAMMember"
-ACCOUNT = "gcp:serviceaccount/account:Account"
-KEY = "gcp:serviceaccount/key:Key"
-GITHUB_VARIABLE = "github:index/actionsVariable:ActionsVariable"
-GITLAB_VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
-CI_FILES = {"github": "github:index/repositoryFile:RepositoryFile", "gitlab": "gitlab:index/repositoryFile:RepositoryFile"}
-GRANT = "gcp:storage/bucketIAMMember:BucketIAMMember"
+PROVIDER = POOL_PROVIDER
+CI_FILES = {"github": GITHUB_FILE, "gitlab": GITLAB_FILE}
 
 
 def keyless(base: str, **overrides: Any):
@@ -38,7 +48,7 @@ def test_no_key_and_no_secret_exist_in_keyless_mode(base: str) -> None:
     evaluation = keyless(base)
     types = {r.type for r in evaluation.registrations}
     assert KEY not in types
-    assert "github:index/actionsSecret:ActionsSecret" not in types
+    assert GITHUB_SECRET not in types
     # Nothing but the platform token is secret: no credential exists to hide.
     secret_inputs = [
         (r.name, path)
@@ -126,7 +136,7 @@ def test_keyless_settings_reach_ci_as_plain_variables_before_the_ci_file(base: s
 
 
 def test_extra_google_apis_are_enabled() -> None:
-    services = {r.plain("service") for r in keyless("github").find("gcp:projects/service:Service")}
+    services = {r.plain("service") for r in keyless("github").find(SERVICE)}
     assert services == {"storage.googleapis.com", "iam.googleapis.com", "sts.googleapis.com", "iamcredentials.googleapis.com"}
 
 

@@ -17,6 +17,14 @@ if TYPE_CHECKING:
     from components.workload_identity import OidcTrust
 
 
+def type_token(resource_class: type) -> str:
+    """The Pulumi type token an SDK class registers with (`gcp:storage/bucket:Bucket`)."""
+    token = pulumi.get_type_token(resource_class)
+    if token is None:
+        raise TypeError(f"{resource_class.__qualname__} carries no Pulumi type token")
+    return token
+
+
 class DeliveryArgs(TypedDict):
     provider: pulumi.ProviderResource
     """The platform's provider (`Platform.provider`)."""
@@ -48,6 +56,11 @@ class Platform(Protocol):
     @property
     def template(self) -> str:
         """File name of the CI file's template in `components/templates/`."""
+        ...
+
+    @property
+    def ci_file_resource(self) -> tuple[str, str]:
+        """The type token of the resource that commits the CI file, and its path input."""
         ...
 
     @property

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
 
-from components.platforms.base import DeliveryArgs
+from components.platforms.base import DeliveryArgs, type_token
 from components.rules import VARIABLE_NAME
 from components.workload_identity import OidcTrust
 
@@ -121,6 +121,12 @@ class GitHub:
     default_ci_file = ".github/workflows/mlops.yaml"
     template = "github-workflow.yaml.j2"
     own_keys: tuple[str, ...] = ()
+
+    @property
+    def ci_file_resource(self) -> tuple[str, str]:
+        import pulumi_github as github
+
+        return type_token(github.RepositoryFile), "file"
 
     def config_problems(self, repository: str, secret_name: str, ci_file: str, keyless: bool, base_url: str | None) -> list[str]:
         checks = {

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
 
-from components.platforms.base import DeliveryArgs
+from components.platforms.base import DeliveryArgs, type_token
 from components.rules import VARIABLE_NAME, relative_path_problem
 from components.workload_identity import OidcTrust
 
@@ -154,6 +154,12 @@ class GitLab:
     default_ci_file = ".gitlab-ci.yml"
     template = "gitlab-ci.yml.j2"
     own_keys: tuple[str, ...] = ("protectedVariable",)
+
+    @property
+    def ci_file_resource(self) -> tuple[str, str]:
+        import pulumi_gitlab as gitlab
+
+        return type_token(gitlab.RepositoryFile), "filePath"
 
     def config_problems(self, repository: str, secret_name: str, ci_file: str, keyless: bool, base_url: str | None) -> list[str]:
         checks = {

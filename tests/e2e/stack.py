@@ -13,6 +13,7 @@ from pulumi.runtime import rpc
 
 from offline.runtime import OfflineMocks, evaluate
 from offline.stacks import STACKS_DIR, load_stack_file
+from tests.helpers import GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GITLAB_VARIABLE
 
 # The example stack of each platform.
 STACKS = {"gitlab": "nlp-team", "github": "vision-team"}
@@ -29,12 +30,8 @@ class PlatformResources:
 
 
 RESOURCES = {
-    "gitlab": PlatformResources(
-        "gitlab:index/projectVariable:ProjectVariable", "key", "gitlab:index/repositoryFile:RepositoryFile", "filePath"
-    ),
-    "github": PlatformResources(
-        "github:index/actionsSecret:ActionsSecret", "secretName", "github:index/repositoryFile:RepositoryFile", "file"
-    ),
+    "gitlab": PlatformResources(GITLAB_VARIABLE, "key", GITLAB_FILE, "filePath"),
+    "github": PlatformResources(GITHUB_SECRET, "secretName", GITHUB_FILE, "file"),
 }
 
 
