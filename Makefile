@@ -16,9 +16,10 @@ test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync
 check: $(VENV)/.policy  ## every stack file: configuration rules and the policy pack, offline (no CLI, no credentials)
 	$(VENV)/bin/python -m offline.check
 
-lint: $(VENV)/.dev
+lint: $(VENV)/.dev $(VENV)/.policy node_modules/.installed  ## ruff, and pyright in strict mode (pyrightconfig.json)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	node_modules/.bin/pyright
 
 bench: $(VENV)/.policy  ## one stack vs 100 stacks through the offline check (wall time, peak memory)
 	bench/run.sh

@@ -43,7 +43,7 @@ def timed(command: list[str]) -> Run:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("one", type=Path)
     parser.add_argument("batch", type=Path)
     parser.add_argument("--runs", type=int, default=5)

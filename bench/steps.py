@@ -7,6 +7,7 @@ needs at best (each step waits for the one before), with and without the Google 
 from __future__ import annotations
 
 import itertools
+from typing import cast
 
 import pulumi_gcp as gcp
 
@@ -23,7 +24,8 @@ def longest_chain(evaluation: Evaluation, skipped_type: str) -> list[Registratio
     def chain(registration: Registration) -> list[Registration]:
         if registration.urn not in chains:
             before = [chain(r) for r in evaluation.waits_for(registration) if r.custom and r.type != skipped_type]
-            chains[registration.urn] = [*max(before, key=len, default=[]), registration]
+            longest: list[Registration] = max(before, key=len, default=cast(list[Registration], []))
+            chains[registration.urn] = [*longest, registration]
         return chains[registration.urn]
 
     return max((chain(r) for r in evaluation.registrations if r.custom and r.type != skipped_type), key=len)

@@ -12,11 +12,13 @@ timeouts, property dependencies, and the engine's default providers (only explic
 are known). No rule of the pack reads them.
 """
 
+# pulumi_policy types a rule's result as `Awaitable[Unknown] | None` (only None is accepted here):
+# pyright: reportUnknownMemberType=false
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from google.protobuf import json_format, struct_pb2
 from pulumi_policy import (
@@ -141,9 +143,11 @@ def analyze(registrations: Sequence[Registration], policies: Sequence[Policy]) -
     results: list[object] = []
     for policy in policies:
         if isinstance(policy, ResourceValidationPolicy):
-            results += [policy.validate(args, reporter(policy, registration)) for registration, args in resource_args]
+            validate_resource = cast(Callable[[ResourceValidationArgs, ReportViolation], object], policy.validate)
+            results += [validate_resource(args, reporter(policy, registration)) for registration, args in resource_args]
         elif isinstance(policy, StackValidationPolicy):
-            results.append(policy.validate(stack.stack_args(), reporter(policy, None)))
+            validate_stack = cast(Callable[[StackValidationArgs, ReportViolation], object], policy.validate)
+            results.append(validate_stack(stack.stack_args(), reporter(policy, None)))
         if any(result is not None for result in results):
             # pulumi_policy returns an awaitable for async rules; dropping it would skip the rule silently.
             raise TypeError(f"policy {policy.name}: asynchronous rules are not supported offline")

@@ -101,7 +101,7 @@ def render(reports: list[StackReport]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(
         "--stacks", type=Path, default=STACKS_DIR, help=f"folder of Pulumi.<stack>.yaml files (default {STACKS_DIR})"
     )

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pulumi.runtime import rpc
 
@@ -32,9 +32,10 @@ def describe_value(value: Any) -> str:
     if isinstance(value, str) and "\n" in value:
         return f"<{value.count(chr(10))} lines>"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {describe_value(v)}" for k, v in sorted(value.items())) + "}"
+        items = sorted(cast(dict[str, Any], value).items())
+        return "{" + ", ".join(f"{k}: {describe_value(v)}" for k, v in items) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(describe_value(v) for v in value) + "]"
+        return "[" + ", ".join(describe_value(v) for v in cast(list[Any], value)) + "]"
     return json.dumps(value) if not isinstance(value, str) else value
 
 
@@ -110,7 +111,7 @@ def plan(stack: str, out: Path, stacks_dir: Path = STACKS_DIR) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("stack", nargs="?", default=DEFAULT_STACK, help=f"stack name in stacks/ (default {DEFAULT_STACK})")
     parser.add_argument("--out", type=Path, default=Path("build/plan"), help="folder for the CI file (default build/plan)")
     args = parser.parse_args(argv)

@@ -4,6 +4,8 @@ monitor that records every resource registration as the engine would receive it.
 Used by the offline plan, the batch check and the tests alike.
 """
 
+# The SDK's mock classes (MockMonitor, MockResourceArgs, MockCallArgs) leave their members untyped:
+# pyright: reportUnknownMemberType=false
 from __future__ import annotations
 
 import asyncio
@@ -81,7 +83,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[Registration] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+        response = cast(Any, super().RegisterResource(request))
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
                 Registration(
@@ -91,7 +93,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     custom=request.custom,
                     parent=request.parent,
                     inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
-                    outputs=self.resources[response.urn].state,
+                    outputs=cast(dict[str, Any], self.resources[response.urn].state),
                     dependencies=tuple(request.dependencies),
                     provider=request.provider,
                     protect=request.protect,
@@ -125,8 +127,9 @@ class OfflineMocks(pulumi.runtime.Mocks):
         }
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        outputs = dict(args.inputs)
-        inputs = reveal(args.inputs)
+        wire_inputs = cast(dict[str, Any], args.inputs)  # the SDK types them as a bare dict
+        outputs = dict(wire_inputs)
+        inputs = reveal(wire_inputs)
         if args.typ == type_token(gcp.serviceaccount.Account):
             email = f"{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
             outputs |= {
@@ -156,7 +159,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
         """Platform look-ups, answered by the platform that owns them."""
         for platform in PLATFORMS.values():
-            answer = platform.offline_lookup(args.token, args.args, numeric_id)
+            answer = platform.offline_lookup(args.token, cast(dict[str, Any], args.args), numeric_id)
             if answer is not None:
                 return answer
         raise NotImplementedError(f"no offline answer for {args.token}")
@@ -247,8 +250,10 @@ def evaluate(
     secret_exports: set[str] = set()
 
     async def collect_exports() -> None:
-        root = runtime_settings.get_root_resource()
-        for name, value in (root.outputs if root else {}).items():
+        # The root stack resource keeps its exports in `outputs`, which `Resource` does not declare.
+        root = cast(Any, runtime_settings.get_root_resource())
+        stack_outputs = cast(dict[str, Any], root.outputs if root else {})
+        for name, value in stack_outputs.items():
             output = pulumi.Output.from_input(value)
             exports[name] = await output.future()
             if await output.is_secret():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -45,17 +45,18 @@ def _wire_value(value: Any) -> str:
 
 
 def load_stack_file(path: Path) -> StackConfig:
-    document = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+    document: object = yaml.safe_load(path.read_text()) or {}
+    section: object = cast(dict[str, object], document).get("config") or {} if isinstance(document, dict) else None
+    if not isinstance(section, dict):
         raise StackFileError(f"{path}: expected a mapping with a 'config:' mapping")
     config: dict[str, str] = {}
     secret_keys: list[str] = []
-    problems = []
-    for key, value in (document.get("config") or {}).items():
+    problems: list[str] = []
+    for key, value in cast(dict[object, object], section).items():
         if not isinstance(key, str) or ":" not in key:
             problems.append(f"{key!r}: config keys are <namespace>:<name>, e.g. mlops-ci:branch")
             continue
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        if isinstance(value, dict) and set(cast(dict[object, object], value)) == {"secure"}:
             config[key] = ENCRYPTED_PLACEHOLDER
             secret_keys.append(key)
         else:

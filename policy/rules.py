@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_gcp as gcp
@@ -84,7 +84,7 @@ def bucket_labelled(args: ResourceValidationArgs, report_violation: ReportViolat
     if args.resource_type != BUCKET:
         return
     labels = args.props.get("labels")
-    present = labels if isinstance(labels, Mapping) else {}
+    present: Mapping[str, Any] = cast(Mapping[str, Any], labels) if isinstance(labels, Mapping) else {}
     missing = [label for label in REQUIRED_BUCKET_LABELS if not present.get(label)]
     if missing:
         report_violation(f"missing label(s) {', '.join(missing)}: the bucket's owner and stack must be findable", None)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import pulumi_gcp as gcp
 import pulumi_github as github
@@ -98,19 +99,21 @@ class CountingMocks(OfflineMocks):
 
 def run(
     base: str = "github",
+    settings: Mapping[str, str | None] | None = None,
     *,
     stack: str = "team-a",
     secret_keys: tuple[str, ...] = (),
     mocks: Any = None,
     **overrides: str | None,
 ) -> Evaluation:
-    """Evaluate the real program for a valid `base` platform config with `overrides`."""
-    return evaluate(stack, config_for(base, **overrides), secret_keys, mocks=mocks)
+    """Evaluate the real program for a valid `base` platform config with `settings` and `overrides`
+    (both named as in `config_for`)."""
+    return evaluate(stack, config_for(base, **(settings or {}), **overrides), secret_keys, mocks=mocks)
 
 
 def key_material(evaluation: Evaluation) -> list[str]:
     """Every form the key takes: the base64 file, its private key and key id fields (none keyless)."""
-    material = []
+    material: list[str] = []
     for key in evaluation.find(KEY):
         key_file = decode_key_file(key.outputs["privateKey"])
         material += [key.outputs["privateKey"], key_file["private_key"], key_file["private_key_id"]]
@@ -122,9 +125,9 @@ def secret_paths(value: Any, path: str = "") -> list[tuple[str, bool, Any]]:
     if rpc.is_rpc_secret(value):
         return [(path, True, reveal(value))]
     if isinstance(value, dict):
-        return [leaf for k, v in value.items() for leaf in secret_paths(v, f"{path}.{k}")]
+        return [leaf for k, v in cast(dict[str, Any], value).items() for leaf in secret_paths(v, f"{path}.{k}")]
     if isinstance(value, list):
-        return [leaf for i, v in enumerate(value) for leaf in secret_paths(v, f"{path}[{i}]")]
+        return [leaf for i, v in enumerate(cast(list[Any], value)) for leaf in secret_paths(v, f"{path}[{i}]")]
     return [(path, False, value)]
 
 

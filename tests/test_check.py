@@ -187,7 +187,7 @@ def test_workflow_triggers_on_every_repository_file_the_check_reads(capsys: pyte
     # What `make check` reads besides Python modules: program, project file, pins, the recipe, this workflow.
     program = [ROOT / name for name in ("__main__.py", "Pulumi.yaml", "requirements.txt", "constraints.txt", "Makefile")]
     program += [ROOT / "policy/requirements.txt", WORKFLOW, *(ROOT / "components/templates").iterdir()]
-    imported = [Path(m.__file__) for m in list(sys.modules.values()) if getattr(m, "__file__", None)]
+    imported = [Path(file) for m in list(sys.modules.values()) if (file := getattr(m, "__file__", None))]
     read = {p.relative_to(ROOT).as_posix() for p in [*program, *imported, *stack_files()] if p.is_relative_to(ROOT)}
     read = {p for p in read if not p.startswith((".venv", "tests/"))}
     assert {"stacks/Pulumi.vision-team.yaml", "offline/check.py", "policy/rules.py", "components/settings.py"} <= read

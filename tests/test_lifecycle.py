@@ -41,7 +41,7 @@ class RotatingKeyMocks(OfflineMocks):
 def changed_inputs(before: Evaluation, after: Evaluation) -> dict[str, list[str]]:
     """Resource name -> input keys whose value differs between two evaluations."""
     old = {r.urn: reveal(r.inputs) for r in before.registrations}
-    changes = {}
+    changes: dict[str, list[str]] = {}
     for registration in after.registrations:
         new = reveal(registration.inputs)
         keys = sorted(k for k in old[registration.urn].keys() | new.keys() if old[registration.urn].get(k) != new.get(k))

@@ -1,6 +1,8 @@
 """The policy pack: each rule against a violating and a passing resource, every stack file and
 auth mode against all rules, and the pack as the Pulumi engine runs it (served over gRPC)."""
 
+# The analyzer's gRPC stubs and messages are untyped:
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pulumi_gcp
@@ -61,7 +63,7 @@ def registration(type_: str, inputs: dict[str, Any], name: str = "resource") -> 
 
 def secret(value: Any) -> dict[str, Any]:
     """Pulumi's wire marker of a secret value, as registrations carry it."""
-    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+    return cast(dict[str, Any], rpc.wrap_rpc_secret(value))
 
 
 def violations(policy: str, *registrations: Registration) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from pulumi.runtime import rpc
@@ -31,7 +32,7 @@ SECRET = GITHUB_SECRET
 
 
 @pytest.mark.parametrize("stack_file", stack_files(), ids=lambda p: p.name)
-def test_every_stack_file_evaluates(stack_file) -> None:
+def test_every_stack_file_evaluates(stack_file: Path) -> None:
     stack = load_stack_file(stack_file)
     evaluation = evaluate(stack.stack, stack.config, stack.secret_keys)
     credential_export = "workloadIdentityProvider" if evaluation.find(POOL_PROVIDER) else "secretName"

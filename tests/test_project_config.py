@@ -36,7 +36,7 @@ def test_missing_required_keys_are_refused_in_the_cli_words() -> None:
 @pytest.mark.parametrize(("key", "value"), [("protectBucket", "yes"), ("protectedVariable", "1")])
 def test_a_mistyped_boolean_is_refused_in_the_cli_words(key: str, value: str) -> None:
     with pytest.raises(ProjectConfigError, match=rf"^Stack 'team-a' with configuration key '{key}' must be of type 'boolean'$"):
-        run("gitlab", **{key: value})
+        run("gitlab", {key: value})
 
 
 @pytest.mark.parametrize("platform", ["github", "gitlab"])
@@ -49,4 +49,4 @@ def test_keyless_stack_runs_with_every_default_merged(platform: str) -> None:
 @pytest.mark.parametrize(("key", "value"), [("secretName", "MY_KEY"), ("keyRotation", "2026-12"), ("protectedVariable", "true")])
 def test_keyless_stack_still_refuses_a_key_only_setting(key: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"mlops-ci:{key}: applies to auth key only"):
-        run("gitlab", auth="workload-identity", **{key: value})
+        run("gitlab", {key: value}, auth="workload-identity")

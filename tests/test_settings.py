@@ -71,7 +71,7 @@ BAD_VALUES = [
 def test_bad_value_is_rejected_before_any_resource(platform: str, overrides: dict[str, str], key: str, rule: str) -> None:
     mocks = CountingMocks()
     with pytest.raises(ConfigError) as raised:
-        run(platform, mocks=mocks, **overrides)
+        run(platform, overrides, mocks=mocks)
     assert len(raised.value.problems) == 1, raised.value.problems
     problem = raised.value.problems[0]
     assert problem.startswith(key), problem
@@ -107,13 +107,13 @@ def test_every_problem_is_reported_at_once() -> None:
     ],
 )
 def test_valid_values_are_accepted(overrides: dict[str, str]) -> None:
-    evaluation = run("github", **overrides)
+    evaluation = run("github", overrides)
     assert_values_reach_the_resources(evaluation, overrides)
 
 
 def test_gitlab_accepts_deep_paths_and_custom_ci_file() -> None:
     overrides = {"repository": "a/b/c/d.e_f-g", "ciFile": "ci/mlops.yml", "protectedVariable": "true"}
-    evaluation = run("gitlab", **overrides)
+    evaluation = run("gitlab", overrides)
     assert_values_reach_the_resources(evaluation, overrides)
 
 

@@ -1,5 +1,7 @@
 """Keyless mode: a federation that trusts one repository, pinned to numeric ids; no key anywhere."""
 
+# google-auth's credential classes are untyped:
+# pyright: reportUnknownMemberType=false
 from __future__ import annotations
 
 import json
@@ -225,7 +227,7 @@ def test_gitlab_credential_configuration_is_accepted_by_google_auth(tmp_path: Pa
     path = run_credential_steps(tmp_path, provider_name, email)
     info = json.loads(path.read_text())
     credentials = identity_pool.Credentials.from_file(str(path))
-    assert credentials._audience == f"//iam.googleapis.com/{provider_name}"
+    assert credentials.info["audience"] == f"//iam.googleapis.com/{provider_name}"
     assert credentials.service_account_email == email
     assert info["token_url"] == "https://sts.googleapis.com/v1/token"
     assert Path(info["credential_source"]["file"]).read_text() == "header.payload.signature"

@@ -16,7 +16,7 @@ SCAN_LIMIT = 4 * 1024 * 1024
 def files_containing(root: Path, needles: Iterable[str]) -> list[Path]:
     """Every regular file under `root` holding one of `needles`."""
     patterns = [needle.encode() for needle in needles]
-    found = []
+    found: list[Path] = []
     for directory, _, names in os.walk(root):
         for name in names:
             path = Path(directory, name)

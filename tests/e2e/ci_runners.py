@@ -92,9 +92,9 @@ class GithubJob:
     runner_temp: Path
     env: dict[str, str]
     secrets: dict[str, str]
-    log: list[str] = dataclasses.field(default_factory=list)
-    post_steps: list[Callable[[], None]] = dataclasses.field(default_factory=list)
-    key_files: list[Path] = dataclasses.field(default_factory=list)
+    log: list[str] = dataclasses.field(default_factory=list[str])
+    post_steps: list[Callable[[], None]] = dataclasses.field(default_factory=list[Callable[[], None]])
+    key_files: list[Path] = dataclasses.field(default_factory=list[Path])
 
     def expand(self, value: Any) -> str:
         """An action input: only `${{ secrets.NAME }}` expressions are implemented; a missing
