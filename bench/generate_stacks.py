@@ -10,9 +10,10 @@ import itertools
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from components.settings import ACCESS_PRESETS, AUTH_MODES
+
 PLATFORMS = {"github": "acme-ml/{team}-experiments", "gitlab": "acme-ml/research/{team}-experiments"}
-AUTH_MODES = ("key", "workload-identity")
-ACCESS_PRESETS = ("pull", "push", "admin")
 
 
 def stack_file(team: str, platform: str, auth: str, access: str) -> str:

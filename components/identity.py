@@ -8,14 +8,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from components.settings import Access
-
-# Bucket roles per access preset. Each is granted on the bucket only, never on the project.
-ACCESS_ROLES: dict[Access, tuple[str, ...]] = {
-    "pull": ("roles/storage.objectViewer",),
-    "push": ("roles/storage.objectViewer", "roles/storage.objectCreator"),
-    "admin": ("roles/storage.objectAdmin",),
-}
+from components.settings import ACCESS_ROLES, Access
 
 
 class CiIdentityArgs(TypedDict):

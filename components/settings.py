@@ -34,7 +34,13 @@ PROJECT = SCHEMA.project
 
 Access = Literal["pull", "push", "admin"]
 Auth = Literal["key", "workload-identity"]
-ACCESS_PRESETS: tuple[Access, ...] = ("pull", "push", "admin")
+# Bucket roles per access preset. Each is granted on the bucket only, never on the project.
+ACCESS_ROLES: dict[Access, tuple[str, ...]] = {
+    "pull": ("roles/storage.objectViewer",),
+    "push": ("roles/storage.objectViewer", "roles/storage.objectCreator"),
+    "admin": ("roles/storage.objectAdmin",),
+}
+ACCESS_PRESETS: tuple[Access, ...] = tuple(ACCESS_ROLES)
 AUTH_MODES: tuple[Auth, ...] = ("key", "workload-identity")
 
 # The rule of each `mlops-ci:` key that has one, whatever the platform. Keys in DERIVED_WHEN_EMPTY

@@ -23,6 +23,7 @@ from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs, Secret
 from pulumi_policy.proxy import UnknownValueError
 
+from components.settings import ACCESS_PRESETS, AUTH_MODES
 from offline.analyzer import Violation, analyze, policy_props, wire_struct
 from offline.runtime import Registration, evaluate
 from offline.stacks import load_stack_file, stack_files
@@ -273,9 +274,9 @@ def test_every_stack_file_passes_every_policy(stack_file: Path) -> None:
     assert analyze(evaluation.registrations, POLICIES) == []
 
 
-@pytest.mark.parametrize("auth", ["key", "workload-identity"])
+@pytest.mark.parametrize("auth", AUTH_MODES)
 @pytest.mark.parametrize("base", ["github", "gitlab"])
-@pytest.mark.parametrize("access", ["pull", "push", "admin"])
+@pytest.mark.parametrize("access", ACCESS_PRESETS)
 def test_every_platform_auth_and_access_passes_every_policy(base: str, auth: str, access: str) -> None:
     evaluation = run(base, auth=auth, access=access)
     assert analyze(evaluation.registrations, POLICIES) == []
