@@ -1,6 +1,8 @@
 # One command per task. `make plan` and `make test` work on a fresh machine: they install
 # what they need first (virtualenvs from pinned requirements, the npm lock file, rsync).
 STACK ?= vision-team
+# Recipes read the stack name from the environment ("$$STACK"): no value of STACK is ever shell code.
+export STACK
 PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
@@ -8,7 +10,7 @@ E2E_VENV := .venv-e2e
 .PHONY: plan test check lint bench
 
 plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, no credentials)
-	$(VENV)/bin/python -m offline.plan $(STACK)
+	$(VENV)/bin/python -m offline.plan "$$STACK"
 
 test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync  ## the whole suite, e2e included
 	$(VENV)/bin/python -m pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 from collections.abc import Callable
 
 Rule = Callable[[str], "str | None"]
@@ -83,6 +84,35 @@ def relative_path_problem(value: str) -> str | None:
 
 
 def base_url_problem(value: str) -> str | None:
-    if not _BASE_URL.fullmatch(value):
-        return "an https:// URL such as https://gitlab.example.com"
+    """Never quotes `value`: a URL with credentials must not reach a log."""
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.username is not None or parsed.password is not None:
+        return "must not carry credentials (user:password@): put the token in the platform's token key, encrypted"
+    if not _BASE_URL.fullmatch(value) or ".." in parsed.path.split("/") or parsed.query or parsed.fragment:
+        return "an https:// URL such as https://gitlab.example.com/api/v4/ (no '..', query or fragment)"
     return None
+
+
+# Names a CI job reads from its environment (or the platform reserves): a secret or variable of
+# the same name would shadow it and break or subvert the job.
+_RESERVED_VARIABLES = frozenset(
+    {
+        "PATH", "HOME", "SHELL", "PWD", "USER", "TMPDIR", "LANG", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV",
+        "GOOGLE_APPLICATION_CREDENTIALS", "GCP_WORKLOAD_IDENTITY_PROVIDER", "GCP_SERVICE_ACCOUNT", "GCP_ID_TOKEN",
+    }
+)  # fmt: skip
+_RESERVED_PREFIXES = ("CI_", "GITLAB_", "GITHUB_", "RUNNER_", "ACTIONS_", "FF_", "DOCKER_", "LD_", "PIP_", "DVC_", "GIT_")
+
+
+def reserved_variable_problem(value: str) -> str | None:
+    upper = value.upper()
+    if upper in _RESERVED_VARIABLES or upper.startswith(_RESERVED_PREFIXES) or value[:1].isdigit():
+        return (
+            "must not start with a digit nor shadow a name the job or the platform uses"
+            f" ({', '.join(sorted(_RESERVED_VARIABLES))}, or {'*, '.join(_RESERVED_PREFIXES)}*)"
+        )
+    return None
+
+
+def inside_git_directory(value: str) -> bool:
+    return ".git" in value.split("/")

@@ -17,6 +17,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components.platforms import PLATFORMS, Platform
+from components.platforms.base import PLATFORM_KEYS
 from components.rules import (
     Rule,
     base_url_problem,
@@ -58,6 +59,10 @@ RULES: dict[str, Rule] = {
     "requirementsFile": relative_path_problem,
 }
 DERIVED_WHEN_EMPTY = ("bucketName", "serviceAccountId", "ciFile")
+# Longest value of a string key: GitLab's limit for paths, branch names and variable keys; for the
+# remote path, GCS's 1024-byte object names less what DVC appends (`files/md5/xx/<30 hex>`).
+MAX_LENGTH = 255
+MAX_LENGTHS = {"dvcRemotePath": 960}
 # Keys about the service-account key: refused in keyless mode, where no key exists.
 KEY_ONLY = ("secretName", "keyRotation", "protectedVariable")
 
@@ -171,14 +176,33 @@ def _present_keys() -> set[str]:
     return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
 
 
-def _unknown_key_problems() -> list[str]:
+def _unknown(present: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(present.partition(":")[2], list(known), n=1)
+    return f"{present}: unknown key" + (f" (did you mean {close[0]}?)" if close else "")
+
+
+def _namespace_problems(platform: Platform | None) -> list[str]:
+    """Unknown keys of the project's namespace and of the platforms' (whose explicit providers read
+    nothing by themselves), keys of another platform, plain-text tokens, needless `secure:`."""
     problems: list[str] = []
     for present in sorted(_present_keys()):
         namespace, _, name = present.partition(":")
-        if namespace == PROJECT and name not in SCHEMA.names:
-            close = difflib.get_close_matches(name, list(SCHEMA.names), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            problems.append(f"{present}: unknown key{hint}")
+        secret = runtime_config.is_config_secret(present)
+        if namespace == PROJECT:
+            if name not in SCHEMA.names:
+                problems.append(_unknown(present, SCHEMA.names))
+            elif secret:
+                problems.append(f"{present}: not a secret: write it in plain text (`secure:` hides it from review)")
+        elif namespace in PLATFORMS and platform and namespace != platform.name:
+            problems.append(f"{present}: not used: the stack's platform is {platform.name}")
+        elif namespace in PLATFORMS and name not in PLATFORM_KEYS:
+            problems.append(_unknown(present, PLATFORM_KEYS))
+        elif namespace in PLATFORMS and name == "token" and not secret:
+            # Never quoted: the value is the credential.
+            problems.append(
+                f"{present}: must be encrypted: `pulumi config set --secret {present}` (or the platform's token variable"
+                " in the environment); a plain-text token in a committed stack file is readable by everyone who can read it"
+            )
     return problems
 
 
@@ -186,7 +210,7 @@ def load_settings() -> Settings:
     """Read and validate the stack's configuration; raise `ConfigError` with every problem."""
     stack = pulumi.get_stack()
     config = pulumi.Config(PROJECT)
-    problems = _unknown_key_problems()
+    problems: list[str] = []
 
     texts: dict[str, str] = {}
     flags: dict[str, bool] = {}
@@ -200,6 +224,10 @@ def load_settings() -> Settings:
             set_keys.add(key.name)
         if key.default is None and not text:
             problems.append(f"{PROJECT}:{key.name}: required ({key.description})")
+        limit = MAX_LENGTHS.get(key.name, MAX_LENGTH)
+        if len(text) > limit:
+            problems.append(f"{PROJECT}:{key.name} = {text[:40]!r}...: {len(text)} characters, at most {limit}")
+            text = texts[key.name] = key.default_text or ""
         if key.type == "boolean":
             if text.lower() not in ("true", "false"):
                 problems.append(f"{PROJECT}:{key.name} = {text!r}: must be true or false")
@@ -228,11 +256,12 @@ def load_settings() -> Settings:
         ]
 
     platform = PLATFORMS.get(texts["platform"])
+    problems += _namespace_problems(platform)
     platform_url: str | None = None
     if platform:
         platform_url = pulumi.Config(platform.name).get("baseUrl") or None
         if platform_url and (broken := base_url_problem(platform_url)):
-            problems.append(f"{platform.name}:baseUrl = {platform_url!r}: {broken}")
+            problems.append(f"{platform.name}:baseUrl: {broken}")
         texts["ciFile"] = texts["ciFile"] or platform.default_ci_file
         if texts["repository"]:
             problems += platform.config_problems(texts["repository"], texts["secretName"], texts["ciFile"], keyless, platform_url)

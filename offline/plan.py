@@ -17,7 +17,7 @@ from pulumi.runtime import rpc
 
 from components.platforms import PLATFORMS
 from components.settings import ConfigError
-from offline.project_config import ProjectConfigError
+from offline.project_config import ProjectConfigError, check_stack_name
 from offline.runtime import Evaluation, Registration, evaluate
 from offline.stacks import STACKS_DIR, StackFileError, load_stack_file
 
@@ -95,6 +95,7 @@ def render_plan(evaluation: Evaluation, stack_file: Path, written: dict[str, Pat
 
 
 def plan(stack: str, out: Path, stacks_dir: Path = STACKS_DIR) -> str:
+    check_stack_name(stack)
     stack_file = stacks_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         known = ", ".join(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))

@@ -9,6 +9,7 @@ neither; then checks each declared type and `secret: true`. The mock runtime doe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,15 @@ PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
 class ProjectConfigError(Exception):
     """The error the CLI gives before the program runs, in the CLI's words."""
+
+
+# The CLI's rule for stack names (`validateStackName` of its backends).
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def check_stack_name(stack: str) -> None:
+    if not _STACK_NAME.fullmatch(stack):
+        raise ProjectConfigError(f"{stack!r}: stack names may only contain alphanumeric, hyphens, underscores, or periods")
 
 
 def _text(value: Any) -> str:
@@ -51,6 +61,7 @@ def apply_project_config(
     project_file: Path = PROJECT_FILE,
 ) -> dict[str, str]:
     """`config` with the project's defaults merged in, or the CLI's error for a missing or mistyped key."""
+    check_stack_name(stack)
     project, declared = declarations(project_file)
     merged = dict(config)
     missing: list[str] = []

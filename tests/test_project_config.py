@@ -50,3 +50,11 @@ def test_keyless_stack_runs_with_every_default_merged(platform: str) -> None:
 def test_keyless_stack_still_refuses_a_key_only_setting(key: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"mlops-ci:{key}: applies to auth key only"):
         run("gitlab", {key: value}, auth="workload-identity")
+
+
+@pytest.mark.parametrize("stack", ["team a", "$(touch x)", "team\nconfig:", "t" * 101, ""])
+def test_stack_names_the_cli_refuses_are_refused(stack: str) -> None:
+    mocks = CountingMocks()
+    with pytest.raises(ProjectConfigError, match="stack names may only contain alphanumeric, hyphens, underscores, or periods"):
+        run("github", stack=stack, mocks=mocks)
+    assert mocks.created == []

@@ -185,7 +185,7 @@ def test_combinations_that_cannot_work_are_rejected(overrides: dict[str, str], p
 
 
 def test_gitlab_base_url_must_be_https() -> None:
-    with pytest.raises(ConfigError, match=r"gitlab:baseUrl = 'gitlab.acme.example': an https:// URL"):
+    with pytest.raises(ConfigError, match=r"gitlab:baseUrl: an https:// URL"):
         keyless("gitlab", gitlab__baseUrl="gitlab.acme.example")
 
 

@@ -25,6 +25,10 @@ def type_token(resource_class: type) -> str:
     return token
 
 
+# The keys of a platform's own config namespace (`github:token`) the program reads.
+PLATFORM_KEYS = ("token", "baseUrl")
+
+
 class DeliveryArgs(TypedDict):
     provider: pulumi.ProviderResource
     """The platform's provider (`Platform.provider`)."""
@@ -46,6 +50,12 @@ class Platform(Protocol):
     @property
     def name(self) -> str:
         """Registry name, value of `mlops-ci:platform`, and its provider's config namespace."""
+        ...
+
+    @property
+    def default_base_url(self) -> str:
+        """The API the provider talks to without `<platform>:baseUrl`. Always passed explicitly:
+        the SDKs would otherwise read GITHUB_BASE_URL / GITLAB_BASE_URL from the environment."""
         ...
 
     @property

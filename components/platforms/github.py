@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import pulumi
 
 from components.platforms.base import DeliveryArgs, type_token
-from components.rules import VARIABLE_NAME
+from components.rules import VARIABLE_NAME, reserved_variable_problem
 from components.workload_identity import OidcTrust
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def repository_problem(value: str) -> str | None:
 def secret_name_problem(value: str) -> str | None:
     if not VARIABLE_NAME.fullmatch(value) or value[0].isdigit() or value.upper().startswith("GITHUB_"):
         return "GitHub secret names use letters, digits and '_', do not start with a digit or with GITHUB_"
-    return None
+    return reserved_variable_problem(value)
 
 
 def workflow_file_problem(value: str) -> str | None:
@@ -118,6 +118,7 @@ class GitHub:
     """GitHub Actions on github.com, or GitHub Enterprise Server with `github:baseUrl` (key mode)."""
 
     name = "github"
+    default_base_url = "https://api.github.com/"
     default_ci_file = ".github/workflows/mlops.yaml"
     template = "github-workflow.yaml.j2"
     own_keys: tuple[str, ...] = ()
@@ -149,7 +150,7 @@ class GitHub:
             "github-provider",
             owner=settings.repository.split("/")[0],
             token=pulumi.Config("github").get_secret("token"),
-            base_url=settings.platform_url,
+            base_url=settings.platform_url or self.default_base_url,
         )
 
     def oidc_trust(self, provider: pulumi.ProviderResource, settings: Settings) -> OidcTrust:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import pulumi
 
 from components.platforms.base import DeliveryArgs, type_token
-from components.rules import VARIABLE_NAME, relative_path_problem
+from components.rules import VARIABLE_NAME, inside_git_directory, relative_path_problem, reserved_variable_problem
 from components.workload_identity import OidcTrust
 
 if TYPE_CHECKING:
@@ -37,14 +37,14 @@ def project_problem(value: str) -> str | None:
 
 
 def variable_key_problem(value: str) -> str | None:
-    if not VARIABLE_NAME.fullmatch(value) or len(value) > 255:
+    if not VARIABLE_NAME.fullmatch(value):
         return "GitLab variable keys have 1-255 letters, digits and '_'"
-    return None
+    return reserved_variable_problem(value)
 
 
 def ci_file_problem(value: str) -> str | None:
-    if relative_path_problem(value) or not value.endswith((".yml", ".yaml")):
-        return "a relative path of the repository ending in .yml or .yaml"
+    if relative_path_problem(value) or not value.endswith((".yml", ".yaml")) or inside_git_directory(value):
+        return "a relative path of the repository ending in .yml or .yaml, outside .git/"
     return None
 
 
@@ -151,6 +151,7 @@ class GitLab:
     """GitLab CI on gitlab.com, or a self-managed instance with `gitlab:baseUrl`."""
 
     name = "gitlab"
+    default_base_url = "https://gitlab.com/api/v4/"
     default_ci_file = ".gitlab-ci.yml"
     template = "gitlab-ci.yml.j2"
     own_keys: tuple[str, ...] = ("protectedVariable",)
@@ -173,7 +174,9 @@ class GitLab:
         import pulumi_gitlab as gitlab
 
         return gitlab.Provider(
-            "gitlab-provider", token=pulumi.Config("gitlab").get_secret("token"), base_url=settings.platform_url
+            "gitlab-provider",
+            token=pulumi.Config("gitlab").get_secret("token"),
+            base_url=settings.platform_url or self.default_base_url,
         )
 
     def oidc_trust(self, provider: pulumi.ProviderResource, settings: Settings) -> OidcTrust:
