@@ -37,7 +37,54 @@ def stack_files(directory: Path = STACKS_DIR) -> list[Path]:
     return sorted(directory.glob("Pulumi.*.yaml"))
 
 
-def _wire_value(value: Any) -> str:
+class _StackFileLoader(yaml.SafeLoader):
+    """YAML as the CLI's parser reads a stack file: a duplicate key is an error, and a plain scalar
+    reaches the program as written (`3.10` stays `3.10`, never the float 3.1)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = cast(object, self.construct_object(key_node, deep=deep))  # pyright: ignore[reportUnknownMemberType] (untyped)
+            if key in first_line:
+                raise yaml.MarkedYAMLError(
+                    problem=f"duplicate key {key!r} (first at line {first_line[key]})", problem_mark=key_node.start_mark
+                )
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def _scalar_as_written(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(node.value)
+
+
+# Plain scalars that YAML 1.1 would read as numbers, booleans, dates or null keep their text.
+for _tag in ("bool", "int", "float", "timestamp", "null"):
+    _StackFileLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _scalar_as_written)
+
+
+def _position(text: bytes, offset: int) -> str:
+    line = text.count(b"\n", 0, offset) + 1
+    column = offset - (text.rfind(b"\n", 0, offset) + 1) + 1
+    return f"{line}:{column}"
+
+
+def _parse(path: Path) -> object:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise StackFileError(f"{path}:{_position(raw, error.start)}: not UTF-8 text (byte {raw[error.start]:#04x})") from None
+    try:
+        return yaml.load(text, Loader=_StackFileLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "?"
+        raise StackFileError(f"{path}:{where}: invalid YAML: {error.problem}") from None
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path}: invalid YAML: {error}") from None
+
+
+def _wire_value(value: object) -> str:
     # The engine hands every config value to the program as a string; objects as JSON.
     if isinstance(value, str):
         return value
@@ -45,7 +92,7 @@ def _wire_value(value: Any) -> str:
 
 
 def load_stack_file(path: Path) -> StackConfig:
-    document: object = yaml.safe_load(path.read_text()) or {}
+    document: object = _parse(path) or {}
     section: object = cast(dict[str, object], document).get("config") or {} if isinstance(document, dict) else None
     if not isinstance(section, dict):
         raise StackFileError(f"{path}: expected a mapping with a 'config:' mapping")
@@ -60,7 +107,7 @@ def load_stack_file(path: Path) -> StackConfig:
             config[key] = ENCRYPTED_PLACEHOLDER
             secret_keys.append(key)
         else:
-            config[key] = _wire_value(value)
+            config[key] = _wire_value(cast(object, value))
     if problems:
         raise StackFileError(f"{path}:\n" + "\n".join(f"  - {p}" for p in problems))
     stack = stack_name(path)
