@@ -15,7 +15,7 @@ plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, 
 test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync  ## the whole suite, e2e included
 	$(VENV)/bin/python -m pytest
 
-check: $(VENV)/.policy  ## every stack file: configuration rules and the policy pack, offline (no CLI, no credentials)
+check: $(VENV)/.dev  ## every stack file: configuration rules, the policy pack, the CI file schemas and clashes between stacks (offline)
 	$(VENV)/bin/python -m offline.check
 
 lint: $(VENV)/.dev $(VENV)/.policy node_modules/.installed  ## ruff, and pyright in strict mode (pyrightconfig.json)

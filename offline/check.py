@@ -8,21 +8,33 @@ stack never stops the others.
 Exit status: 0 if every stack passes, 1 if any fails, 2 if there is no stack file to check.
 """
 
+# jsonschema's errors and ruamel.yaml's loader are untyped:
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
+import functools
+import importlib.resources
+import json
 import math
 import multiprocessing
 import os
 import sys
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any, cast
+
+import jsonschema
+import ruamel.yaml
+from jsonschema.exceptions import best_match
 
 from components.settings import ConfigError
 from offline.analyzer import analyze
 from offline.project_config import ProjectConfigError
-from offline.runtime import evaluate
+from offline.runtime import Evaluation, evaluate
 from offline.stacks import STACKS_DIR, StackFileError, load_stack_file, stack_files, stack_name
 from policy.rules import POLICIES
 
@@ -46,6 +58,8 @@ class Finding:
 class StackReport:
     stack: str
     findings: list[Finding]
+    claims: dict[str, str] = dataclasses.field(default_factory=dict[str, str])
+    """What the stack takes for itself and no other stack may take: kind -> what."""
 
     @property
     def ok(self) -> bool:
@@ -59,6 +73,7 @@ def check_stack(path: Path) -> StackReport:
         stack_config = load_stack_file(path)
         evaluation = evaluate(stack_config.stack, stack_config.config, stack_config.secret_keys)
         violations = analyze(evaluation.registrations, POLICIES)
+        findings = [Finding(v.policy, v.subject, v.message) for v in violations] + ci_schema_findings(evaluation)
     except StackFileError as error:
         return StackReport(stack, [Finding("stack-file", path.name, str(error))])
     except ConfigError as error:
@@ -67,7 +82,61 @@ def check_stack(path: Path) -> StackReport:
         return StackReport(stack, [Finding("config", path.name, str(error))])
     except Exception as error:  # noqa: BLE001 - whatever breaks one team's program or a rule is that stack's finding; the rest still run
         return StackReport(stack, [Finding("program", path.name, f"{type(error).__name__}: {error}")])
-    return StackReport(stack, [Finding(v.policy, v.subject, v.message) for v in violations])
+    return StackReport(stack, findings, claims(evaluation))
+
+
+@functools.cache
+def _schema_validator(schema: str) -> jsonschema.Draft7Validator:
+    vendored = importlib.resources.files("check_jsonschema.builtin_schemas.vendor") / f"{schema}.json"
+    return jsonschema.Draft7Validator(json.loads(vendored.read_text()))
+
+
+def ci_schema_findings(evaluation: Evaluation) -> list[Finding]:
+    """Each committed CI file against its platform's published schema (YAML 1.2, as the platforms
+    read it: `on:` is a key, not a boolean)."""
+    findings: list[Finding] = []
+    for committed in evaluation.committed_ci_files():
+        document: Any = ruamel.yaml.YAML(typ="safe", pure=True).load(committed.content)
+        validator = _schema_validator(committed.platform.ci_schema)
+        # The most relevant error (deepest in the document), not the schema's outermost alternative.
+        error = cast("jsonschema.ValidationError | None", best_match(validator.iter_errors(document)))
+        if error is not None:
+            where = "/".join(str(part) for part in cast(Iterable[object], error.absolute_path)) or "(top)"
+            findings.append(Finding("ci-schema", committed.path, f"{where}: {error.message}"))
+    return findings
+
+
+def claims(evaluation: Evaluation) -> dict[str, str]:
+    """The bucket, the CI file in its repository and branch, and the service account (its email
+    names the project) of one stack."""
+    taken = {"bucket": f"gs://{evaluation.exports['bucketName']}", "service account": evaluation.exports["serviceAccountEmail"]}
+    for committed in evaluation.committed_ci_files():
+        provider = evaluation.by_urn(committed.registration.provider_urn or "")
+        where = [provider.plain("baseUrl"), provider.plain("owner")]
+        where += [committed.registration.plain(key) for key in ("repository", "project", "branch")]
+        taken["CI file"] = " ".join(str(part) for part in where if part) + f" {committed.path}"
+    return taken
+
+
+def with_clashes(reports: list[StackReport]) -> list[StackReport]:
+    """`reports`, each stack that claims what another claims failing with a finding naming both."""
+    claimants: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
+    for report in reports:
+        for kind, what in report.claims.items():
+            claimants[kind, what].append(report.stack)
+    clashing: list[StackReport] = []
+    for report in reports:
+        clashes = [
+            Finding(
+                "clash",
+                f"{kind} {what}",
+                f"also claimed by {', '.join(other for other in claimants[kind, what] if other != report.stack)}",
+            )
+            for kind, what in report.claims.items()
+            if len(claimants[kind, what]) > 1
+        ]
+        clashing.append(dataclasses.replace(report, findings=report.findings + clashes))
+    return clashing
 
 
 def default_jobs(stack_count: int) -> int:
@@ -116,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         # A check that checks nothing must not pass: a wrong --stacks would hide every stack.
         print(f"error: no Pulumi.<stack>.yaml in {args.stacks}", file=sys.stderr)
         return 2
-    reports = check_all(paths, args.jobs or default_jobs(len(paths)))
+    reports = with_clashes(check_all(paths, args.jobs or default_jobs(len(paths))))
     sys.stdout.write(render(reports))
     return 0 if all(report.ok for report in reports) else 1
 

@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from pulumi.runtime import rpc
 
-from components.platforms import PLATFORMS
 from components.settings import ConfigError
 from offline.project_config import ProjectConfigError, check_stack_name
 from offline.runtime import Evaluation, Registration, evaluate
@@ -53,16 +52,7 @@ def describe_resource(evaluation: Evaluation, registration: Registration) -> lis
 
 def ci_files(evaluation: Evaluation) -> dict[str, str]:
     """CI file path -> content, exactly as the program would commit them."""
-    # Only the platform in use has its SDK loaded: ask each platform whose type is registered.
-    registered = {registration.type for registration in evaluation.registrations}
-    path_keys = dict(
-        platform.ci_file_resource for platform in PLATFORMS.values() if f"pulumi:providers:{platform.name}" in registered
-    )
-    return {
-        registration.plain(path_keys[registration.type]): registration.plain("content")
-        for registration in evaluation.registrations
-        if registration.type in path_keys
-    }
+    return {committed.path: committed.content for committed in evaluation.committed_ci_files()}
 
 
 def credential_mode(evaluation: Evaluation) -> str:

@@ -25,7 +25,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
-from components.platforms import PLATFORMS
+from components.platforms import PLATFORMS, Platform
 from components.platforms.base import type_token
 from offline.project_config import apply_project_config
 
@@ -180,6 +180,16 @@ class InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 
 
 @dataclasses.dataclass(frozen=True)
+class CommittedCiFile:
+    """A CI file as the program commits it, and the platform that runs it."""
+
+    platform: Platform
+    registration: Registration
+    path: str
+    content: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Evaluation:
     """One run of the program: its registrations, in order, and its stack exports."""
 
@@ -196,6 +206,17 @@ class Evaluation:
         if len(found) != 1:
             raise LookupError(f"expected one {type_}, found {len(found)}")
         return found[0]
+
+    def committed_ci_files(self) -> list[CommittedCiFile]:
+        # Only the platform in use has its SDK loaded: ask each platform whose provider is registered.
+        registered = {registration.type for registration in self.registrations}
+        return [
+            CommittedCiFile(platform, registration, registration.plain(path_key), registration.plain("content"))
+            for platform in PLATFORMS.values()
+            if f"pulumi:providers:{platform.name}" in registered
+            for type_, path_key in [platform.ci_file_resource]
+            for registration in self.find(type_)
+        ]
 
     def by_urn(self, urn: str) -> Registration:
         return next(r for r in self.registrations if r.urn == urn)

@@ -18,7 +18,7 @@ from offline import check
 from offline.analyzer import analyze
 from offline.runtime import Evaluation, Registration, evaluate
 from offline.stacks import STACKS_DIR, stack_files
-from tests.helpers import BUCKET
+from tests.helpers import BUCKET, GITLAB_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 # In-process runs stay sequential: this process already runs the SDK's threads, and forking a
@@ -33,7 +33,8 @@ BROKEN_CONFIG = (
 def stacks(tmp_path: Path) -> Path:
     """A stacks folder: the vision team's real file, a copy of it as the leaky team, a bad config, a bad file."""
     shutil.copy(STACKS_DIR / "Pulumi.vision-team.yaml", tmp_path)
-    shutil.copy(STACKS_DIR / "Pulumi.vision-team.yaml", tmp_path / "Pulumi.leaky-team.yaml")
+    vision = (STACKS_DIR / "Pulumi.vision-team.yaml").read_text()
+    (tmp_path / "Pulumi.leaky-team.yaml").write_text(vision.replace("acme-ml/vision-experiments", "acme-ml/leaky-experiments"))
     (tmp_path / "Pulumi.broken-team.yaml").write_text(BROKEN_CONFIG)
     (tmp_path / "Pulumi.garbled-team.yaml").write_text("config: [not, a, mapping]\n")
     return tmp_path
@@ -106,6 +107,54 @@ def test_a_rule_that_raises_is_one_stacks_finding(
     output = capsys.readouterr().out
     assert "FAIL  leaky-team  [program]  Pulumi.leaky-team.yaml: AttributeError: rule broke\n" in output
     assert "OK    vision-team\n" in output
+
+
+def test_stacks_claiming_the_same_bucket_repository_file_or_account_fail_naming_each_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vision = (STACKS_DIR / "Pulumi.vision-team.yaml").read_text()
+    (tmp_path / "Pulumi.team-a.yaml").write_text(
+        vision + "  mlops-ci:bucketName: shared-dvc\n  mlops-ci:serviceAccountId: shared-ci\n"
+    )
+    (tmp_path / "Pulumi.team-b.yaml").write_text(
+        vision + "  mlops-ci:bucketName: shared-dvc\n  mlops-ci:serviceAccountId: shared-ci\n"
+    )
+    (tmp_path / "Pulumi.team-c.yaml").write_text(vision.replace("vision-experiments", "other"))
+    assert check.main([*SEQUENTIAL, "--stacks", str(tmp_path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    for stack, other in (("team-a", "team-b"), ("team-b", "team-a")):
+        assert f"FAIL  {stack}  [clash]  bucket gs://shared-dvc: also claimed by {other}" in lines
+        assert (
+            f"FAIL  {stack}  [clash]  service account shared-ci@acme-ml-vision.iam.gserviceaccount.com: also claimed by {other}"
+            in lines
+        )
+        assert (
+            f"FAIL  {stack}  [clash]  CI file https://api.github.com/ acme-ml vision-experiments main"
+            f" .github/workflows/mlops.yaml: also claimed by {other}"
+        ) in lines
+    assert "OK    team-c" in lines
+
+
+def test_a_ci_file_the_platform_schema_refuses_fails_its_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(STACKS_DIR / "Pulumi.nlp-team.yaml", tmp_path)
+
+    def cache_key_as_boolean(stack: str, *args: Any, **kwargs: Any) -> Evaluation:
+        # As `requirementsFile: "true"` rendered unquoted once did: a boolean where GitLab wants a file.
+        evaluation = evaluate(stack, *args, **kwargs)
+        registrations = [
+            dataclasses.replace(r, inputs=r.inputs | {"content": r.plain("content").replace("- requirements.txt", "- true")})
+            if r.type == GITLAB_FILE
+            else r
+            for r in evaluation.registrations
+        ]
+        return dataclasses.replace(evaluation, registrations=registrations)
+
+    monkeypatch.setattr(check, "evaluate", cache_key_as_boolean)
+    assert check.main([*SEQUENTIAL, "--stacks", str(tmp_path)]) == 1
+    output = capsys.readouterr().out
+    assert "FAIL  nlp-team  [ci-schema]  .gitlab-ci.yml: reproduce/cache/key/files/0: True is not of type 'string'" in output
 
 
 def test_a_folder_without_stack_files_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -74,6 +74,11 @@ class Platform(Protocol):
         ...
 
     @property
+    def ci_schema(self) -> str:
+        """The published JSON schema of its CI file: a schema vendored by check-jsonschema."""
+        ...
+
+    @property
     def own_keys(self) -> tuple[str, ...]:
         """`mlops-ci:` keys that mean something on this platform only."""
         ...

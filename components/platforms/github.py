@@ -121,6 +121,7 @@ class GitHub:
     default_base_url = "https://api.github.com/"
     default_ci_file = ".github/workflows/mlops.yaml"
     template = "github-workflow.yaml.j2"
+    ci_schema = "github-workflows"
     own_keys: tuple[str, ...] = ()
 
     @property

@@ -154,6 +154,7 @@ class GitLab:
     default_base_url = "https://gitlab.com/api/v4/"
     default_ci_file = ".gitlab-ci.yml"
     template = "gitlab-ci.yml.j2"
+    ci_schema = "gitlab-ci"
     own_keys: tuple[str, ...] = ("protectedVariable",)
 
     @property
