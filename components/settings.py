@@ -64,7 +64,7 @@ DERIVED_WHEN_EMPTY = ("bucketName", "serviceAccountId", "ciFile")
 MAX_LENGTH = 255
 MAX_LENGTHS = {"dvcRemotePath": 960}
 # Keys about the service-account key: refused in keyless mode, where no key exists.
-KEY_ONLY = ("secretName", "keyRotation", "protectedVariable")
+KEY_ONLY = ("secretName", "keyRotation", "protectedVariable", "hiddenVariable")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +95,7 @@ class Settings:
     key_rotation: str
     protect_bucket: bool
     protected_variable: bool
+    hidden_variable: bool
 
     @property
     def keyless(self) -> bool:

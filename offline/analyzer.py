@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from google.protobuf import json_format, struct_pb2
 from pulumi_policy import (
+    EnforcementLevel,
     Policy,
     PolicyCustomTimeouts,
     PolicyProviderResource,
@@ -47,6 +48,9 @@ class Violation:
     policy: str
     resource: Registration | None
     message: str
+    mandatory: bool = True
+    """False for an advisory policy: the engine warns and goes on. A policy without its own level
+    takes the pack's, mandatory."""
 
     @property
     def subject(self) -> str:
@@ -134,7 +138,7 @@ def analyze(registrations: Sequence[Registration], policies: Sequence[Policy]) -
         def report_violation(message: str, urn: str | None = None) -> None:
             # A resource rule's violation is always about its resource; a stack rule names one, or none.
             about = resource if resource is not None else stack.by_urn.get(urn or "")
-            violations.append(Violation(policy.name, about, message))
+            violations.append(Violation(policy.name, about, message, policy.enforcement_level != EnforcementLevel.ADVISORY))
 
         return report_violation
 

@@ -52,6 +52,8 @@ class Finding:
     subject: str
     """What the finding is about: a resource, a config key, the stack file."""
     message: str
+    advisory: bool = False
+    """An advisory policy's finding: reported, and the stack still passes."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +65,7 @@ class StackReport:
 
     @property
     def ok(self) -> bool:
-        return not self.findings
+        return not any(not finding.advisory for finding in self.findings)
 
 
 def check_stack(path: Path) -> StackReport:
@@ -73,7 +75,7 @@ def check_stack(path: Path) -> StackReport:
         stack_config = load_stack_file(path)
         evaluation = evaluate(stack_config.stack, stack_config.config, stack_config.secret_keys)
         violations = analyze(evaluation.registrations, POLICIES)
-        findings = [Finding(v.policy, v.subject, v.message) for v in violations] + ci_schema_findings(evaluation)
+        findings = [Finding(v.policy, v.subject, v.message, not v.mandatory) for v in violations] + ci_schema_findings(evaluation)
     except StackFileError as error:
         return StackReport(stack, [Finding("stack-file", path.name, str(error))])
     except ConfigError as error:
@@ -163,7 +165,9 @@ def render(reports: list[StackReport]) -> str:
     for report in reports:
         if report.ok:
             lines.append(f"OK    {report.stack}")
-        lines += [f"FAIL  {report.stack}  [{f.rule}]  {f.subject}: {f.message}" for f in report.findings]
+        lines += [
+            f"{'WARN' if f.advisory else 'FAIL'}  {report.stack}  [{f.rule}]  {f.subject}: {f.message}" for f in report.findings
+        ]
     failed = sum(not report.ok for report in reports)
     lines.append(f"{len(reports)} stacks checked: {len(reports) - failed} OK, {failed} failed")
     return "\n".join(lines) + "\n"

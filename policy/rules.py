@@ -15,6 +15,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_gitlab as gitlab
 from pulumi_policy import (
+    EnforcementLevel,
     Policy,
     ReportViolation,
     ResourceValidationArgs,
@@ -119,6 +120,17 @@ def gitlab_credential_variables_masked(args: ResourceValidationArgs, report_viol
         )
 
 
+def gitlab_credential_variables_hidden(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != GITLAB_VARIABLE:
+        return
+    if carries_credential(args.props.get("value")) and args.props.get("hidden") is not True:
+        report_violation(
+            f"variable {args.props.get('key')!r} carries a credential and is not hidden: a Maintainer can reveal it"
+            " in the UI; set mlops-ci:hiddenVariable true on GitLab 17.4+",
+            None,
+        )
+
+
 def no_key_with_workload_identity(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     if not any(resource.resource_type == WORKLOAD_IDENTITY_PROVIDER for resource in args.resources):
         return
@@ -131,7 +143,8 @@ def no_key_with_workload_identity(args: StackValidationArgs, report_violation: R
             )
 
 
-# Every rule is mandatory: the pack (policy/__main__.py) sets the level for all of them.
+# Every rule is mandatory (the pack, policy/__main__.py, sets the level) but the one a stack may
+# have to break: self-managed GitLab before 17.4 cannot hide a variable.
 POLICIES: list[Policy] = [
     ResourceValidationPolicy(
         name="gcs-bucket-private",
@@ -157,6 +170,12 @@ POLICIES: list[Policy] = [
         name="gitlab-credential-variables-masked",
         description="A GitLab CI/CD variable that carries a credential is masked.",
         validate=gitlab_credential_variables_masked,
+    ),
+    ResourceValidationPolicy(
+        name="gitlab-credential-variables-hidden",
+        description="A GitLab CI/CD variable that carries a credential is hidden (GitLab 17.4+).",
+        validate=gitlab_credential_variables_hidden,
+        enforcement_level=EnforcementLevel.ADVISORY,
     ),
     StackValidationPolicy(
         name="no-key-with-workload-identity",

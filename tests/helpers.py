@@ -82,6 +82,7 @@ def make_settings(base: str = "github", **fields: Any) -> Settings:
         key_rotation="",
         protect_bucket=True,
         protected_variable=False,
+        hidden_variable=True,
     )
     return dataclasses.replace(defaults, **fields)
 

@@ -157,6 +157,16 @@ def test_a_ci_file_the_platform_schema_refuses_fails_its_stack(
     assert "FAIL  nlp-team  [ci-schema]  .gitlab-ci.yml: reproduce/cache/key/files/0: True is not of type 'string'" in output
 
 
+def test_an_advisory_finding_is_a_warning_and_the_stack_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nlp = (STACKS_DIR / "Pulumi.nlp-team.yaml").read_text()
+    (tmp_path / "Pulumi.nlp-team.yaml").write_text(nlp + "  mlops-ci:hiddenVariable: false\n")
+    assert check.main([*SEQUENTIAL, "--stacks", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "OK    nlp-team"
+    assert lines[1].startswith("WARN  nlp-team  [gitlab-credential-variables-hidden]  gitlab-variable (")
+    assert lines[2] == "1 stacks checked: 1 OK, 0 failed"
+
+
 def test_a_folder_without_stack_files_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert check.main([*SEQUENTIAL, "--stacks", str(tmp_path)]) == 2
     assert f"error: no Pulumi.<stack>.yaml in {tmp_path}" in capsys.readouterr().err

@@ -20,6 +20,7 @@ def test_variable_is_masked_raw_unprotected_and_secret() -> None:
     assert variable.plain("project") == "acme-ml/research/churn-model"
     assert variable.plain("key") == "GOOGLE_SERVICE_ACCOUNT_KEY"
     assert variable.plain("masked") is True
+    assert variable.plain("hidden") is True
     assert variable.plain("raw") is True
     assert variable.plain("protected") is False
     assert variable.plain("variableType") == "env_var"
@@ -27,6 +28,12 @@ def test_variable_is_masked_raw_unprotected_and_secret() -> None:
     assert rpc.is_rpc_secret(variable.inputs["value"])
     # Exactly the key's base64 form: one line, in GitLab's mask alphabet.
     assert variable.plain("value") == evaluation.one(KEY).outputs["privateKey"]
+
+
+def test_older_instances_get_a_masked_variable_that_is_not_hidden() -> None:
+    variable = run("gitlab", hiddenVariable="false").one(VARIABLE)
+    assert variable.plain("masked") is True
+    assert variable.plain("hidden") is False
 
 
 def test_protected_variable_follows_the_config() -> None:

@@ -227,6 +227,23 @@ def test_masked_credential_and_unmasked_keyless_identifiers_pass(variable: Regis
     assert violations("gitlab-credential-variables-masked", variable) == []
 
 
+# --- gitlab-credential-variables-hidden (advisory) ---
+
+
+def test_a_credential_variable_not_hidden_is_an_advisory_finding() -> None:
+    variable = registration(GITLAB_VARIABLE, gitlab_variable("KEY", secret(KEY_BASE64), masked=True).inputs | {"hidden": False})
+    found = [v for v in analyze([variable], POLICIES) if v.policy == "gitlab-credential-variables-hidden"]
+    assert [(v.message.split(":")[0], v.mandatory) for v in found] == [
+        ("variable 'KEY' carries a credential and is not hidden", False)
+    ]
+
+
+def test_hidden_credential_and_keyless_identifiers_pass_the_hidden_rule() -> None:
+    hidden = registration(GITLAB_VARIABLE, gitlab_variable("KEY", secret(KEY_BASE64), masked=True).inputs | {"hidden": True})
+    keyless = gitlab_variable("GCP_SERVICE_ACCOUNT", ACCOUNT_EMAIL, masked=False)
+    assert violations("gitlab-credential-variables-hidden", hidden, keyless) == []
+
+
 def rule_messages(props: dict[str, Any]) -> list[str]:
     """The masked rule called directly, with props *not* unmarshalled by pulumi_policy."""
     options = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
@@ -328,11 +345,13 @@ def served_pack() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
         process.wait(timeout=10)
 
 
-def test_served_pack_declares_every_policy_mandatory(served_pack: analyzer_pb2_grpc.AnalyzerStub) -> None:
+def test_served_pack_declares_every_policy_mandatory_but_hiding(served_pack: analyzer_pb2_grpc.AnalyzerStub) -> None:
     info = served_pack.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
     assert info.name == "mlops-ci"
     assert [p.name for p in info.policies] == [p.name for p in POLICIES]
-    assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}
+    levels = {p.name: p.enforcementLevel for p in info.policies}
+    assert levels.pop("gitlab-credential-variables-hidden") == proto.ADVISORY
+    assert set(levels.values()) == {proto.MANDATORY}
 
 
 def served_violations(pack: analyzer_pb2_grpc.AnalyzerStub, registrations: list[Registration]) -> set[tuple[str, str]]:

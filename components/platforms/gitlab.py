@@ -78,6 +78,8 @@ class GitlabDeliveryArgs(TypedDict):
     """The key file, base64 (one line, maskable), or None when there is no key (keyless mode)."""
     protected: bool
     """Protected key variable: invisible to merge-request and unprotected-branch pipelines."""
+    hidden: bool
+    """Hidden key variable: masked, and never revealed in the UI (GitLab 17.4+, set at creation only)."""
     variables: Mapping[str, pulumi.Input[str]]
     """Non-secret, unmasked variables the job reads (keyless mode)."""
     ci_file: str
@@ -106,6 +108,7 @@ class GitlabDelivery(pulumi.ComponentResource):
                 # The SDK does not mark `value` secret: the wrapper is what keeps it out of state.
                 value=pulumi.Output.secret(pulumi.Output.from_input(args["variable_value"]).apply(lambda v: maskable(key, v))),
                 masked=True,
+                hidden=args["hidden"],
                 raw=True,
                 protected=args["protected"],
                 variable_type="env_var",
@@ -155,7 +158,7 @@ class GitLab:
     default_ci_file = ".gitlab-ci.yml"
     template = "gitlab-ci.yml.j2"
     ci_schema = "gitlab-ci"
-    own_keys: tuple[str, ...] = ("protectedVariable",)
+    own_keys: tuple[str, ...] = ("protectedVariable", "hiddenVariable")
 
     @property
     def ci_file_resource(self) -> tuple[str, str]:
@@ -217,6 +220,7 @@ class GitLab:
                 "variable_key": settings.secret_name,
                 "variable_value": args["key_base64"],
                 "protected": settings.protected_variable,
+                "hidden": settings.hidden_variable,
                 "variables": args["variables"],
                 "ci_file": settings.ci_file,
                 "ci_content": args["ci_content"],
