@@ -349,7 +349,7 @@ def test_served_pack_declares_every_policy_mandatory_but_hiding(served_pack: ana
     info = served_pack.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
     assert info.name == "mlops-ci"
     assert [p.name for p in info.policies] == [p.name for p in POLICIES]
-    levels = {p.name: p.enforcementLevel for p in info.policies}
+    levels: dict[str, int] = {p.name: p.enforcementLevel for p in info.policies}
     assert levels.pop("gitlab-credential-variables-hidden") == proto.ADVISORY
     assert set(levels.values()) == {proto.MANDATORY}
 
