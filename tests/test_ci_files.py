@@ -8,7 +8,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,46 +16,7 @@ import yaml
 
 from components.ci_files import render_ci_file
 from tests.conftest import make_settings
-
-CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
-SCHEMAS = {
-    "github": ["--builtin-schema", "vendor.github-workflows"],
-    "gitlab": ["--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci"],
-}
-PLATFORMS = ["github", "gitlab"]
-# The generated variants: auth mode x the options that reach the file's text.
-VARIANTS = {
-    "key": {},
-    "key-options": {
-        "branch": "release/2026.11",
-        "python_version": "3.11",
-        "requirements_file": "ci/requirements-ci.txt",
-        "secret_name": "GCP_DVC_KEY",
-        "stack": "Team.A",
-    },
-    "keyless": {"auth": "workload-identity"},
-    "keyless-options": {
-        "auth": "workload-identity",
-        "branch": "release/2026.11",
-        "python_version": "3.12",
-        "requirements_file": ".ci/requirements_ci.txt",
-        "stack": "team.b_2",
-        "gcp_project": "acme-ml-prod",
-    },
-}
-
-
-def rendered(platform: str, variant: str) -> str:
-    return render_ci_file(make_settings(platform, **VARIANTS[variant]))
-
-
-def schema(platform: str, content: str, tmp_path: Path) -> list[str]:
-    """check-jsonschema against the platform's vendored schema: its output, nothing if valid."""
-    path = tmp_path / ("workflow.yaml" if platform == "github" else ".gitlab-ci.yml")
-    path.write_text(content)
-    result = subprocess.run([CHECK_JSONSCHEMA, *SCHEMAS[platform], str(path)], capture_output=True, text=True, timeout=120)
-    return [] if result.returncode == 0 else (result.stdout + result.stderr).splitlines()
-
+from tests.test_ci_linters import PLATFORMS, VARIANTS, rendered, schema
 
 PINNED_USES = re.compile(r"^ +(?:- )?uses: (?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40}) # (?P<tag>v\d+\.\d+\.\d+)$")
 
