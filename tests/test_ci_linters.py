@@ -241,3 +241,37 @@ def test_actionlint_reports_an_unknown_context_property_and_a_bad_timeout(tmp_pa
 def test_shellcheck_reports_unquoted_expansions_and_bashisms_in_sh(platform: str, old: str, new: str, code: str) -> None:
     findings = shellcheck(platform, broken(rendered(platform, "key"), old, new))
     assert [f for f in findings if f" {code} " in f], findings
+
+
+# --- The README's pins and Dependabot snippet --------------------------------------------------
+
+README = ROOT / "README.md"
+
+
+def readme_section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"\n### {title}\n")
+    return text[start : text.index("\n## ", start)]
+
+
+def test_readme_lists_the_pins_the_template_commits() -> None:
+    table = re.findall(r"^\| `([\w./-]+)` \| (v[\d.]+) \| `([0-9a-f]{40})` \|$", readme_section("Pinned actions"), re.M)
+    pins = re.findall(r"uses: ([\w./-]+)@([0-9a-f]{40}) # (v[\d.]+)$", rendered("github", "keyless"), re.M)
+    assert sorted(table) == sorted((action, tag, sha) for action, sha, tag in pins)
+    assert len(table) == 3
+
+
+def test_readme_dependabot_snippet_is_valid_and_clean(tmp_path: Path) -> None:
+    snippet = re.search(r"```yaml\n(.*?)```", readme_section("Pinned actions"), re.S)
+    assert snippet, "no YAML block in the README section"
+    assert yaml.safe_load(snippet[1])["updates"][0]["package-ecosystem"] == "github-actions"
+    github = tmp_path / ".github"
+    github.mkdir()
+    path = github / "dependabot.yml"
+    path.write_text(snippet[1])
+    command = [_tool(CHECK_JSONSCHEMA, "requirements-dev.txt"), "--builtin-schema", "vendor.dependabot", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    command = [_tool(ZIZMOR, "requirements-dev.txt"), "--offline", "--no-config", "--no-progress", "--format", "json"]
+    result = subprocess.run([*command, "--persona", "pedantic", str(path)], capture_output=True, text=True, timeout=TIMEOUT)
+    assert (result.returncode, json.loads(result.stdout)) == (0, []), result.stderr
