@@ -86,6 +86,36 @@ def test_each_action_has_one_pin_across_variants() -> None:
     assert all(len(versions) == 1 for versions in pins.values()), pins
 
 
+# The inputs each pinned release declares (`inputs:` of its action.yml at the pinned commit, read
+# in the action's repository). actionlint 1.7.7 knows no input of these releases, so this is what
+# catches a misspelt or removed input; a bump records the new release's inputs here.
+RELEASE_INPUTS = {
+    "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1": (
+        "allow-unsafe-pr-checkout clean fetch-depth fetch-tags filter github-server-url lfs path persist-credentials"
+        " ref repository set-safe-directory show-progress sparse-checkout sparse-checkout-cone-mode ssh-key"
+        " ssh-known-hosts ssh-strict ssh-user submodules token"
+    ),
+    "actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97": (
+        "allow-prereleases architecture cache cache-dependency-path check-latest freethreaded pip-version"
+        " python-version python-version-file token update-environment"
+    ),
+    "google-github-actions/auth@7c6bc770dae815cd3e89ee6cdf493a5fab2cc093": (
+        "access_token_lifetime access_token_scopes access_token_subject audience cleanup_credentials"
+        " create_credentials_file credentials_json delegates export_environment_variables id_token_audience"
+        " id_token_include_email project_id request_reason service_account token_format universe"
+        " workload_identity_provider"
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_input_is_declared_by_the_pinned_release(variant: str) -> None:
+    steps = yaml.safe_load(rendered("github", variant))["jobs"]["reproduce"]["steps"]
+    for step in (step for step in steps if "uses" in step):
+        assert step["uses"] in RELEASE_INPUTS, f"{step['uses']}: record the inputs of this release"
+        assert set(step.get("with", {})) <= set(RELEASE_INPUTS[step["uses"]].split()), step
+
+
 def test_github_workflow_runs_the_chapter_job_with_least_permissions() -> None:
     settings = make_settings(
         "github", branch="develop", python_version="3.12", requirements_file="ci/req.txt", secret_name="GCP_KEY"
