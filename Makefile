@@ -1,5 +1,5 @@
 # One command per task. `make plan` and `make test` work on a fresh machine: they install
-# what they need first (virtualenvs from pinned requirements, the npm lock file, rsync).
+# what they need first (virtualenvs from pinned requirements, the npm lock file, rsync, shellcheck).
 STACK ?= vision-team
 # Recipes read the stack name from the environment ("$$STACK"): no value of STACK is ever shell code.
 export STACK
@@ -12,7 +12,7 @@ E2E_VENV := .venv-e2e
 plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m offline.plan "$$STACK"
 
-test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync  ## the whole suite, e2e included
+test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck  ## the whole suite, e2e included
 	$(VENV)/bin/python -m pytest
 
 check: $(VENV)/.dev  ## every stack file: configuration rules, the policy pack, the CI file schemas and clashes between stacks (offline)
@@ -50,3 +50,7 @@ node_modules/.installed: package.json package-lock.json
 
 /usr/bin/rsync:
 	apt-get update -qq && apt-get install -y -qq rsync
+
+# The committed CI files' shell lines are linted with it (tests/test_ci_linters.py).
+/usr/bin/shellcheck:
+	apt-get update -qq && apt-get install -y -qq shellcheck

@@ -1,45 +1,46 @@
-"""The committed CI files: valid against the platforms' published schemas, and what the chapter needs."""
+"""The committed CI files: valid against the platforms' published schemas, what the chapter needs,
+and the credential kept away from everything but the step that needs it."""
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import re
 import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from components.ci_files import render_ci_file
 from tests.helpers import make_settings
+from tests.test_ci_linters import PLATFORMS, VARIANTS, rendered, schema
 
-CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
-SCHEMAS = {
-    "github": ["--builtin-schema", "vendor.github-workflows"],
-    "gitlab": ["--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci"],
-}
-
-VARIANTS = [
-    {},
-    {"branch": "release/2026.11", "python_version": "3.11", "requirements_file": "ci/requirements-ci.txt"},
-    {"secret_name": "GCP_DVC_KEY", "stack": "Team.A"},
-    {"auth": "workload-identity"},
-]
+PINNED_USES = re.compile(r"^ +(?:- )?uses: (?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40}) # (?P<tag>v\d+\.\d+\.\d+)$")
 
 
-def check_schema(platform: str, content: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / ("workflow.yaml" if platform == "github" else ".gitlab-ci.yml")
-    path.write_text(content)
-    return subprocess.run([CHECK_JSONSCHEMA, *SCHEMAS[platform], str(path)], capture_output=True, text=True, timeout=120)
+def unpinned_uses(content: str) -> list[str]:
+    """Every `uses:` that is not `owner/repo@<40-hex commit> # vX.Y.Z`, read both as text (the
+    comment) and as YAML (so no `uses:` escapes the text check by its layout)."""
+    lines = [line for line in content.splitlines() if re.match(r"^ +(?:- )?uses:", line)]
+    problems = [line.strip() for line in lines if not PINNED_USES.match(line)]
+    steps = [step for job in yaml.safe_load(content)["jobs"].values() for step in job.get("steps", [])]
+    uses = [step["uses"] for step in steps if "uses" in step]
+    problems += [value for value in uses if not re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", value)]
+    if len(uses) != len(lines):
+        problems.append(f"{len(uses)} uses in the YAML, {len(lines)} uses: lines")
+    return problems
 
 
-@pytest.mark.parametrize("platform", ["github", "gitlab"])
-@pytest.mark.parametrize("fields", VARIANTS)
-def test_ci_file_passes_the_platform_schema(platform: str, fields: dict[str, str], tmp_path: Path) -> None:
-    result = check_schema(platform, render_ci_file(make_settings(platform, **fields)), tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_ci_file_passes_the_platform_schema(platform: str, variant: str, tmp_path: Path) -> None:
+    assert schema(platform, rendered(platform, variant), tmp_path) == []
 
 
-@pytest.mark.parametrize("platform", ["github", "gitlab"])
+@pytest.mark.parametrize("platform", PLATFORMS)
 def test_schema_check_can_fail(platform: str, tmp_path: Path) -> None:
     broken = render_ci_file(make_settings(platform)).replace("dvc repro --pull", "{dvc: [repro]}")
     broken = (
@@ -47,14 +48,72 @@ def test_schema_check_can_fail(platform: str, tmp_path: Path) -> None:
         if platform == "github"
         else broken.replace('GIT_DEPTH: "0"', "GIT_DEPTH: [0]")
     )
-    assert check_schema(platform, broken, tmp_path).returncode != 0
+    assert schema(platform, broken, tmp_path) != []
 
 
-@pytest.mark.parametrize("platform", ["github", "gitlab"])
+@pytest.mark.parametrize("platform", PLATFORMS)
 def test_rendering_is_deterministic(platform: str) -> None:
     settings = make_settings(platform)
     assert render_ci_file(settings) == render_ci_file(settings)
     assert render_ci_file(settings).endswith("\n")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_action_is_pinned_to_a_commit_with_its_release(variant: str) -> None:
+    assert unpinned_uses(rendered("github", variant)) == []
+
+
+def test_pin_check_can_fail() -> None:
+    content = rendered("github", "key")
+    pinned = PINNED_USES.match(next(line for line in content.splitlines() if "uses: actions/checkout@" in line))
+    assert pinned
+    by_tag = content.replace(f"@{pinned['sha']} # {pinned['tag']}", "@v7")
+    short_sha = content.replace(f"@{pinned['sha']}", f"@{pinned['sha'][:12]}")
+    no_comment = content.replace(f" # {pinned['tag']}", "")
+    flow_step = content.replace("    steps:\n", "    steps:\n      - {uses: actions/checkout@v7}\n", 1)
+    for broken in (by_tag, short_sha, no_comment, flow_step):
+        assert broken != content
+        assert unpinned_uses(broken) != []
+
+
+def test_each_action_has_one_pin_across_variants() -> None:
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for variant in VARIANTS:
+        for line in rendered("github", variant).splitlines():
+            if pinned := PINNED_USES.match(line):
+                pins.setdefault(pinned["action"], set()).add((pinned["sha"], pinned["tag"]))
+    assert sorted(pins) == ["actions/checkout", "actions/setup-python", "google-github-actions/auth"]
+    assert all(len(versions) == 1 for versions in pins.values()), pins
+
+
+# The inputs each pinned release declares (`inputs:` of its action.yml at the pinned commit, read
+# in the action's repository). actionlint 1.7.7 knows no input of these releases, so this is what
+# catches a misspelt or removed input; a bump records the new release's inputs here.
+RELEASE_INPUTS = {
+    "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1": (
+        "allow-unsafe-pr-checkout clean fetch-depth fetch-tags filter github-server-url lfs path persist-credentials"
+        " ref repository set-safe-directory show-progress sparse-checkout sparse-checkout-cone-mode ssh-key"
+        " ssh-known-hosts ssh-strict ssh-user submodules token"
+    ),
+    "actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97": (
+        "allow-prereleases architecture cache cache-dependency-path check-latest freethreaded pip-version"
+        " python-version python-version-file token update-environment"
+    ),
+    "google-github-actions/auth@7c6bc770dae815cd3e89ee6cdf493a5fab2cc093": (
+        "access_token_lifetime access_token_scopes access_token_subject audience cleanup_credentials"
+        " create_credentials_file credentials_json delegates export_environment_variables id_token_audience"
+        " id_token_include_email project_id request_reason service_account token_format universe"
+        " workload_identity_provider"
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_input_is_declared_by_the_pinned_release(variant: str) -> None:
+    steps = yaml.safe_load(rendered("github", variant))["jobs"]["reproduce"]["steps"]
+    for step in (step for step in steps if "uses" in step):
+        assert step["uses"] in RELEASE_INPUTS, f"{step['uses']}: record the inputs of this release"
+        assert set(step.get("with", {})) <= set(RELEASE_INPUTS[step["uses"]].split()), step
 
 
 def test_github_workflow_runs_the_chapter_job_with_least_permissions() -> None:
@@ -64,14 +123,32 @@ def test_github_workflow_runs_the_chapter_job_with_least_permissions() -> None:
     workflow = yaml.safe_load(render_ci_file(settings))
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
     assert triggers == {"push": {"branches": ["develop"]}, "workflow_dispatch": None}
-    assert workflow["permissions"] == {"contents": "read"}
-    steps = workflow["jobs"]["reproduce"]["steps"]
+    assert workflow["permissions"] == {}
+    assert workflow["concurrency"] == {"group": "${{ github.workflow }}-${{ github.ref }}", "cancel-in-progress": True}
+    job = workflow["jobs"]["reproduce"]
+    assert job["permissions"] == {"contents": "read"}
+    assert job["timeout-minutes"] == 60
+    steps = job["steps"]
     uses = [step.get("uses", "").split("@")[0] for step in steps]
     assert uses == ["actions/checkout", "actions/setup-python", "", "google-github-actions/auth", ""]
-    assert steps[1]["with"] == {"python-version": "3.12", "cache": "pip", "cache-dependency-path": "ci/req.txt"}
+    assert steps[0]["with"] == {"persist-credentials": False}
+    assert steps[1]["with"] == {"python-version": "3.12"}, "no dependency cache in a job that holds a credential"
     assert steps[2]["run"] == "pip install -r ci/req.txt"
     assert steps[3]["with"] == {"credentials_json": "${{ secrets.GCP_KEY }}"}
     assert steps[4]["run"] == "dvc repro --pull"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_github_secrets_reach_only_the_auth_step(variant: str) -> None:
+    job = yaml.safe_load(rendered("github", variant))["jobs"]["reproduce"]
+    where = [
+        (number, key)
+        for number, step in enumerate(job["steps"])
+        for key, value in step.items()
+        if "secrets." in str(value) or "github.token" in str(value)
+    ]
+    assert where == ([] if VARIANTS[variant].get("auth") == "workload-identity" else [(3, "with")])
+    assert "env" not in job
 
 
 def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it() -> None:
@@ -82,6 +159,8 @@ def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it() -> None:
         {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
         {"if": '$CI_COMMIT_BRANCH == "develop"'},
     ]
+    assert job["interruptible"] is True
+    assert job["timeout"] == "60 minutes"
     variables = job["variables"]
     assert variables["GIT_DEPTH"] == "0"
     assert variables["PIP_CACHE_DIR"].startswith("$CI_PROJECT_DIR/")
@@ -89,9 +168,126 @@ def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it() -> None:
     assert not key_path.startswith("$CI_PROJECT_DIR/"), "the key file must live outside the project directory"
     assert job["cache"] == {"key": {"files": ["ci/req.txt"]}, "paths": [".cache/pip"]}
     commands = job["before_script"] + job["script"] + job["after_script"]
-    assert any("base64 -d" in c and "$GOOGLE_SERVICE_ACCOUNT_KEY" in c for c in commands)
-    assert "pip install -r ci/req.txt" in commands
+    readers = [c for c in commands if "GOOGLE_SERVICE_ACCOUNT_KEY" in c]
+    assert len(readers) == 3, readers
+    assert readers[0] == "(unset GOOGLE_SERVICE_ACCOUNT_KEY && pip install -r ci/req.txt)"
+    assert "base64 -d" in readers[1]
+    assert readers[2] == "unset GOOGLE_SERVICE_ACCOUNT_KEY"
     assert job["script"] == ["dvc repro --pull"]
     assert any(c.startswith("rm -rf") for c in job["after_script"])
     assert "python3 -m venv .venv" in commands
     assert not any("python3." in c for c in commands), "no minor-version interpreter in commands"
+
+
+# --- The credential never reaches the install step: the committed scripts run with stubs ------
+
+CREDENTIALS = {"key": "GOOGLE_SERVICE_ACCOUNT_KEY", "keyless": "GCP_ID_TOKEN"}
+KEY_FILE = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----stub"}'
+ID_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdHViIn0.c2lnbmF0dXJl"
+GITHUB_ID_TOKEN_REQUEST = {
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-request-token",
+    "ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.example/idtoken",
+}
+# A command of the job, stood in for: it records its environment and the credential file it finds.
+RECORDER = """#!/bin/sh
+{{ env; echo "credential-file=$(cat "$GOOGLE_APPLICATION_CREDENTIALS" 2>/dev/null)"; }} > "{log}/$(basename "$0").log"
+"""
+# `python3 -m venv .venv`: a virtualenv whose pip and dvc are recorders.
+FAKE_PYTHON = """#!/bin/sh
+[ "$1 $2 $3" = "-m venv .venv" ] || exit 9
+mkdir -p .venv/bin
+cp "{stubs}/recorder" .venv/bin/pip
+cp "{stubs}/recorder" .venv/bin/dvc
+"""
+
+
+def stubs(tmp_path: Path) -> tuple[Path, Path]:
+    """A PATH directory with recording `pip`, `dvc` (and a `python3` making a virtualenv of them)."""
+    stub_dir, log = tmp_path / "stubs", tmp_path / "log"
+    stub_dir.mkdir()
+    log.mkdir()
+    for name, text in (("recorder", RECORDER), ("pip", RECORDER), ("dvc", RECORDER), ("python3", FAKE_PYTHON)):
+        (stub_dir / name).write_text(text.format(log=log, stubs=stub_dir))
+        (stub_dir / name).chmod(0o755)
+    return stub_dir, log
+
+
+def recorded(log: Path, command: str) -> tuple[dict[str, str], str]:
+    """The environment a stubbed command ran with, and the credential file's content then."""
+    lines = (log / f"{command}.log").read_text().splitlines()
+    env = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("credential-file="))
+    return env, next(line for line in lines if line.startswith("credential-file=")).removeprefix("credential-file=")
+
+
+def run_gitlab_scripts(variant: str, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """before_script and script in one POSIX shell, as the runner runs them, with the variables a
+    pipeline of this variant has."""
+    job = yaml.safe_load(rendered("gitlab", variant))["reproduce"]
+    stub_dir, log = stubs(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {
+        "PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}",
+        "CI_PROJECT_DIR": str(project),
+        "GOOGLE_APPLICATION_CREDENTIALS": job["variables"]["GOOGLE_APPLICATION_CREDENTIALS"].replace(
+            "$CI_PROJECT_DIR", str(project)
+        ),
+    }
+    if variant == "key":
+        env["GOOGLE_SERVICE_ACCOUNT_KEY"] = base64.b64encode(KEY_FILE.encode()).decode()
+    else:
+        env |= {"GCP_ID_TOKEN": ID_TOKEN, "GCP_WORKLOAD_IDENTITY_PROVIDER": "projects/1/x", "GCP_SERVICE_ACCOUNT": "a@b"}
+    script = "set -e\n" + "\n".join(job["before_script"] + job["script"])
+    subprocess.run(["sh", "-c", script], cwd=project, env=env, check=True, timeout=30)
+    return log, env
+
+
+@pytest.mark.parametrize("variant", ["key", "keyless"])
+def test_gitlab_install_runs_before_the_credential_exists_and_without_its_variable(variant: str, tmp_path: Path) -> None:
+    log, env = run_gitlab_scripts(variant, tmp_path)
+    variable = CREDENTIALS[variant]
+    secret = env[variable]
+    pip_env, pip_credential = recorded(log, "pip")
+    assert variable not in pip_env
+    assert not any(secret in value for value in pip_env.values())
+    assert pip_credential == "", "the credential file existed while the requirements were installed"
+    # The job's commands get the credential as a file only; the variable is gone.
+    dvc_env, dvc_credential = recorded(log, "dvc")
+    assert variable not in dvc_env
+    if variant == "key":
+        assert dvc_credential == KEY_FILE
+    else:
+        configuration = json.loads(dvc_credential)
+        assert configuration["type"] == "external_account"
+        assert Path(configuration["credential_source"]["file"]).read_text() == ID_TOKEN
+
+
+def test_gitlab_job_fails_without_the_key_variable_and_writes_no_key(tmp_path: Path) -> None:
+    job = yaml.safe_load(rendered("gitlab", "key"))["reproduce"]
+    stub_dir, log = stubs(tmp_path)
+    key_path = tmp_path / "key-dir" / "key.json"
+    env = {"PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}", "CI_PROJECT_DIR": str(tmp_path)}
+    script = "set -e\n" + "\n".join(job["before_script"] + job["script"])
+    env["GOOGLE_APPLICATION_CREDENTIALS"] = str(key_path)
+    result = subprocess.run(["sh", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "CI/CD variable GOOGLE_SERVICE_ACCOUNT_KEY is not available to this pipeline" in result.stderr
+    assert not key_path.exists()
+    assert not (log / "dvc.log").exists()
+
+
+@pytest.mark.parametrize("variant", ["key", "keyless"])
+def test_github_install_step_sees_no_credential(variant: str, tmp_path: Path) -> None:
+    """The `run:` steps in bash as the runner runs them, with what the runner puts in their
+    environment: in keyless mode (id-token: write) the variables to request an ID token."""
+    job: dict[str, Any] = yaml.safe_load(rendered("github", variant))["jobs"]["reproduce"]
+    stub_dir, log = stubs(tmp_path)
+    env = {"PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}"}
+    if "id-token" in job["permissions"]:
+        env |= GITHUB_ID_TOKEN_REQUEST
+    install = next(step for step in job["steps"] if step.get("name") == "Install the requirements")
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", install["run"]], env=env, check=True, timeout=30)
+    pip_env, _ = recorded(log, "pip")
+    assert (variant == "keyless") == ("ACTIONS_ID_TOKEN_REQUEST_TOKEN" in env)
+    assert not set(GITHUB_ID_TOKEN_REQUEST) & set(pip_env)
+    assert job["steps"].index(install) < next(i for i, s in enumerate(job["steps"]) if "auth" in s.get("uses", ""))

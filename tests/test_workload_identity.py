@@ -191,7 +191,8 @@ def test_gitlab_base_url_must_be_https() -> None:
 
 def test_github_workflow_requests_an_id_token_and_uses_the_federation() -> None:
     workflow = yaml.safe_load(render_ci_file(make_settings("github", auth="workload-identity")))
-    assert workflow["permissions"] == {"contents": "read", "id-token": "write"}
+    assert workflow["permissions"] == {}
+    assert workflow["jobs"]["reproduce"]["permissions"] == {"contents": "read", "id-token": "write"}
     auth = workflow["jobs"]["reproduce"]["steps"][3]
     assert auth["uses"].startswith("google-github-actions/auth@")
     assert auth["with"] == {

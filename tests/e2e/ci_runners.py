@@ -69,7 +69,8 @@ def run_gitlab_job(deployment: Deployment, workspace: Path, env: Mapping[str, st
 # --- GitHub Actions ----------------------------------------------------------------------------
 
 SECRET_EXPRESSION = re.compile(r"\$\{\{\s*secrets\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-JOB_KEYS = {"runs-on", "steps"}
+# `permissions` (the GITHUB_TOKEN's scopes) changes nothing here: no emulated step uses the token.
+JOB_KEYS = {"name", "runs-on", "timeout-minutes", "permissions", "steps"}
 STEP_KEYS = {"name", "uses", "with", "run"}
 # What google-github-actions/auth exports: the credentials file path, and the key's project.
 CREDENTIAL_VARIABLES = ("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GHA_CREDS_PATH")
@@ -106,13 +107,15 @@ class GithubJob:
 
 
 def checkout(job: GithubJob, inputs: dict[str, str]) -> None:
-    """actions/checkout: the workspace already is a fresh clone of the pushed commit."""
+    """actions/checkout: the workspace already is a fresh clone of the pushed commit. Only
+    `persist-credentials: false` is implemented: the clone holds no token in its git config."""
+    if inputs.get("persist-credentials") != "false":
+        raise EmulationError("actions/checkout without persist-credentials: false")
 
 
 def setup_python(job: GithubJob, inputs: dict[str, str]) -> None:
     """actions/setup-python puts a fresh Python first on PATH (pip included); a virtualenv of this
-    machine's python3 stands in, whatever `python-version` asks for. Its pip cache is not
-    emulated (it only changes where wheels come from)."""
+    machine's python3 stands in, whatever `python-version` asks for."""
     python = job.runner_temp / "python"
     run(["python3", "-m", "venv", python], job.workspace, job.env, timeout=120)
     job.env["PATH"] = f"{python / 'bin'}{os.pathsep}{job.env['PATH']}"
@@ -157,20 +160,31 @@ def google_auth(job: GithubJob, inputs: dict[str, str]) -> None:
 
 # Action (without @ref) -> emulation and the inputs it implements.
 ACTIONS: dict[str, tuple[Callable[[GithubJob, dict[str, str]], None], frozenset[str]]] = {
-    "actions/checkout": (checkout, frozenset()),
-    "actions/setup-python": (setup_python, frozenset({"python-version", "cache", "cache-dependency-path"})),
+    "actions/checkout": (checkout, frozenset({"persist-credentials"})),
+    "actions/setup-python": (setup_python, frozenset({"python-version"})),
     "google-github-actions/auth": (google_auth, frozenset({"credentials_json"})),
 }
 
 
+def action_input(value: Any) -> str:
+    """An input as the action reads it: a string (YAML `false` arrives as "false")."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# `owner/repo@ref`: the committed workflow pins a full commit SHA; a tag or branch is accepted too.
+USES = re.compile(r"(?P<action>[\w.-]+/[\w.-]+)@(?P<ref>[0-9a-f]{40}|[\w./-]+)")
+
+
 def run_action(job: GithubJob, uses: str, inputs: dict[str, Any]) -> None:
-    action = uses.split("@", 1)[0]
+    if not (match := USES.fullmatch(uses)):
+        raise EmulationError(f"uses: {uses!r} is not owner/repo@ref")
+    action = match["action"]
     if action not in ACTIONS:
         raise EmulationError(f"action {uses}")
     emulation, known_inputs = ACTIONS[action]
     if unknown := set(inputs) - known_inputs:
         raise EmulationError(f"inputs {sorted(unknown)} of {uses}")
-    emulation(job, {name: job.expand(value) for name, value in inputs.items()})
+    emulation(job, {name: job.expand(action_input(value)) for name, value in inputs.items()})
 
 
 def run_step(job: GithubJob, number: int, step: dict[str, Any], deadline: float) -> int:
@@ -223,7 +237,7 @@ def run_github_workflow(deployment: Deployment, workspace: Path, env: Mapping[st
     (job_name, job_spec), *other_jobs = workflow["jobs"].items()
     if other_jobs or set(job_spec) - JOB_KEYS:
         raise EmulationError(f"jobs other than one job of {sorted(JOB_KEYS)}")
-    deadline = time.monotonic() + JOB_TIMEOUT
+    deadline = time.monotonic() + min(JOB_TIMEOUT, 60.0 * job_spec.get("timeout-minutes", 360))
     returncode = 0
     try:
         for number, step in enumerate(job_spec["steps"], 1):
