@@ -291,3 +291,9 @@ def test_github_install_step_sees_no_credential(variant: str, tmp_path: Path) ->
     assert (variant == "keyless") == ("ACTIONS_ID_TOKEN_REQUEST_TOKEN" in env)
     assert not set(GITHUB_ID_TOKEN_REQUEST) & set(pip_env)
     assert job["steps"].index(install) < next(i for i, s in enumerate(job["steps"]) if "auth" in s.get("uses", ""))
+
+
+@pytest.mark.parametrize("name", ["true", "null", "3.10", "yes"])
+def test_a_requirements_file_named_like_a_yaml_scalar_stays_a_file_name(name: str) -> None:
+    job = yaml.safe_load(render_ci_file(make_settings("gitlab", requirements_file=name)))["reproduce"]
+    assert job["cache"]["key"]["files"] == [name]
