@@ -42,6 +42,7 @@ def render_ci_file(settings: Settings) -> str:
         requirements_file=settings.requirements_file,
         auth=settings.auth,
         secret_name=settings.secret_name,
+        environment=settings.github_environment,
         provider_variable=PROVIDER_VARIABLE,
         service_account_variable=SERVICE_ACCOUNT_VARIABLE,
         oidc_audience=settings.oidc_audience,

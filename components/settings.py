@@ -57,14 +57,15 @@ RULES: dict[str, Rule] = {
     "auth": one_of(AUTH_MODES),
     "pythonVersion": matches(r"3\.[0-9]{1,2}", "a Python 3 minor version such as 3.13"),
     "requirementsFile": relative_path_problem,
+    "githubEnvironment": matches(r"[A-Za-z0-9_.-]{1,255}", "an environment name of letters, digits, '_', '.', '-'"),
 }
-DERIVED_WHEN_EMPTY = ("bucketName", "serviceAccountId", "ciFile")
+DERIVED_WHEN_EMPTY = ("bucketName", "serviceAccountId", "ciFile", "githubEnvironment")
 # Longest value of a string key: GitLab's limit for paths, branch names and variable keys; for the
 # remote path, GCS's 1024-byte object names less what DVC appends (`files/md5/xx/<30 hex>`).
 MAX_LENGTH = 255
 MAX_LENGTHS = {"dvcRemotePath": 960}
 # Keys about the service-account key: refused in keyless mode, where no key exists.
-KEY_ONLY = ("secretName", "keyRotation", "protectedVariable", "hiddenVariable")
+KEY_ONLY = ("secretName", "keyRotation", "protectedVariable", "hiddenVariable", "githubEnvironment")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +97,8 @@ class Settings:
     protect_bucket: bool
     protected_variable: bool
     hidden_variable: bool
+    github_environment: str
+    trust_branch_only: bool
 
     @property
     def keyless(self) -> bool:

@@ -83,6 +83,8 @@ def make_settings(base: str = "github", **fields: Any) -> Settings:
         protect_bucket=True,
         protected_variable=False,
         hidden_variable=True,
+        github_environment="",
+        trust_branch_only=False,
     )
     return dataclasses.replace(defaults, **fields)
 

@@ -16,7 +16,7 @@ import yaml
 
 from components.ci_files import render_ci_file
 from tests.helpers import make_settings
-from tests.test_ci_linters import PLATFORMS, VARIANTS, rendered, schema
+from tests.test_ci_linters import PLATFORMS, VARIANTS, actionlint, rendered, schema, zizmor
 
 PINNED_USES = re.compile(r"^ +(?:- )?uses: (?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40}) # (?P<tag>v\d+\.\d+\.\d+)$")
 
@@ -297,3 +297,11 @@ def test_github_install_step_sees_no_credential(variant: str, tmp_path: Path) ->
 def test_a_requirements_file_named_like_a_yaml_scalar_stays_a_file_name(name: str) -> None:
     job = yaml.safe_load(render_ci_file(make_settings("gitlab", requirements_file=name)))["reproduce"]
     assert job["cache"]["key"]["files"] == [name]
+
+
+@pytest.mark.parametrize("persona", ["regular", "pedantic"])
+def test_the_projects_own_workflow_is_clean_too(persona: str, tmp_path: Path) -> None:
+    content = (Path(__file__).resolve().parent.parent / ".github/workflows/check-stacks.yaml").read_text()
+    assert zizmor(content, tmp_path, persona) == []
+    assert actionlint(content, tmp_path) == []
+    assert unpinned_uses(content) == []

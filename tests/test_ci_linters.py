@@ -56,6 +56,7 @@ VARIANTS = {
         "stack": "team.b_2",
         "gcp_project": "acme-ml-prod",
     },
+    "key-environment": {"github_environment": "dvc-ci"},
 }
 
 
@@ -163,11 +164,12 @@ def schema(platform: str, content: str, directory: Path) -> list[str]:
 
 # zizmor's auditor persona ("false positives OK") is not a gate; what it still reports is known:
 AUDITOR_ACCEPTED = {
-    # The key is a repository secret, not a deployment environment's: the stack creates it
-    # (components/github.py) for the one job on `branch`, and an environment would add a
-    # resource and an approval surface the chapter does not have. Keyless mode has no secret.
+    # By default the key is a repository secret, not a deployment environment's: environments need
+    # a paid plan on private repositories. `githubEnvironment` moves it into one (no finding).
+    # Keyless mode has no secret.
     "key": ["secrets-outside-env Medium/High jobs.reproduce"],
     "key-options": ["secrets-outside-env Medium/High jobs.reproduce"],
+    "key-environment": [],
     "keyless": [],
     "keyless-options": [],
 }

@@ -232,3 +232,17 @@ def test_gitlab_credential_configuration_is_accepted_by_google_auth(tmp_path: Pa
     assert credentials.service_account_email == email
     assert info["token_url"] == "https://sts.googleapis.com/v1/token"
     assert Path(info["credential_source"]["file"]).read_text() == "header.payload.signature"
+
+
+@pytest.mark.parametrize(
+    ("base", "pinned"),
+    [
+        ("github", ' && assertion.ref == "refs/heads/release/2026"'),
+        ("gitlab", ' && assertion.ref_type == "branch" && assertion.ref == "release/2026"'),
+    ],
+)
+def test_trust_branch_only_pins_the_branch_ref(base: str, pinned: str) -> None:
+    open_condition = keyless(base, branch="release/2026").one(PROVIDER).plain("attributeCondition")
+    pinned_condition = keyless(base, branch="release/2026", trustBranchOnly="true").one(PROVIDER).plain("attributeCondition")
+    assert pinned not in open_condition
+    assert pinned_condition == open_condition + pinned

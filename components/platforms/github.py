@@ -60,6 +60,8 @@ class GithubDeliveryArgs(TypedDict):
     """Existing branch the workflow is committed to."""
     secret_name: str
     """Actions secret holding the key (auth mode `key`)."""
+    environment: str
+    """Deployment environment that holds the secret, open to `branch` only; empty: a repository secret."""
     secret_value: pulumi.Input[str] | None
     """The key file JSON on one line, or None when there is no key (keyless mode)."""
     variables: Mapping[str, pulumi.Input[str]]
@@ -81,8 +83,36 @@ class GithubDelivery(pulumi.ComponentResource):
         super().__init__("mlops-ci:github:GithubDelivery", name, {}, opts)
         repository = args["repository"].split("/")[1]
         on_github = pulumi.ResourceOptions(parent=self, provider=args["provider"])
-        self.secret = None
-        if args["secret_value"] is not None:
+        self.secret: github.ActionsSecret | github.ActionsEnvironmentSecret | None = None
+        gates: list[pulumi.Resource] = []
+        if args["secret_value"] is not None and args["environment"]:
+            environment = github.RepositoryEnvironment(
+                f"{name}-environment",
+                repository=repository,
+                environment=args["environment"],
+                deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
+                    protected_branches=False, custom_branch_policies=True
+                ),
+                opts=on_github,
+            )
+            gates.append(
+                github.RepositoryEnvironmentDeploymentPolicy(
+                    f"{name}-environment-branch",
+                    repository=repository,
+                    environment=environment.environment,
+                    branch_pattern=args["branch"],
+                    opts=on_github,
+                )
+            )
+            self.secret = github.ActionsEnvironmentSecret(
+                f"{name}-secret",
+                repository=repository,
+                environment=environment.environment,
+                secret_name=args["secret_name"],
+                value=pulumi.Output.secret(args["secret_value"]),
+                opts=on_github,
+            )
+        elif args["secret_value"] is not None:
             self.secret = github.ActionsSecret(
                 f"{name}-secret",
                 repository=repository,
@@ -100,7 +130,7 @@ class GithubDelivery(pulumi.ComponentResource):
             )
             for variable, value in args["variables"].items()
         ]
-        credentials: list[pulumi.Resource] = [*([self.secret] if self.secret else []), *self.variables]
+        credentials: list[pulumi.Resource] = [*([self.secret] if self.secret else []), *gates, *self.variables]
         self.ci_file = github.RepositoryFile(
             f"{name}-ci-file",
             repository=repository,
@@ -122,7 +152,7 @@ class GitHub:
     default_ci_file = ".github/workflows/mlops.yaml"
     template = "github-workflow.yaml.j2"
     ci_schema = "github-workflows"
-    own_keys: tuple[str, ...] = ()
+    own_keys: tuple[str, ...] = ("githubEnvironment",)
 
     @property
     def ci_file_resource(self) -> tuple[str, str]:
@@ -173,7 +203,10 @@ class GitHub:
                 "attribute.ref": "assertion.ref",
             },
             attribute_condition=pulumi.Output.format(
-                'assertion.repository_id == "{0}" && assertion.repository_owner_id == "{1}"', repository_id, owner_id
+                'assertion.repository_id == "{0}" && assertion.repository_owner_id == "{1}"{2}',
+                repository_id,
+                owner_id,
+                f' && assertion.ref == "refs/heads/{settings.branch}"' if settings.trust_branch_only else "",
             ),
             principal_attribute="repository_id",
             principal_value=repository_id,
@@ -189,6 +222,7 @@ class GitHub:
                 "repository": settings.repository,
                 "branch": settings.branch,
                 "secret_name": settings.secret_name,
+                "environment": settings.github_environment,
                 "secret_value": pulumi.Output.secret(key.apply(minified_key_json)) if key is not None else None,
                 "variables": args["variables"],
                 "ci_file": settings.ci_file,

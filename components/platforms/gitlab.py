@@ -203,7 +203,12 @@ class GitLab:
                 "attribute.ref": "assertion.ref",
             },
             attribute_condition=pulumi.Output.format(
-                'assertion.project_id == "{0}" && assertion.namespace_id == "{1}"', project_id, namespace_id
+                'assertion.project_id == "{0}" && assertion.namespace_id == "{1}"{2}',
+                project_id,
+                namespace_id,
+                f' && assertion.ref_type == "branch" && assertion.ref == "{settings.branch}"'
+                if settings.trust_branch_only
+                else "",
             ),
             principal_attribute="project_id",
             principal_value=project_id,
