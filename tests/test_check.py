@@ -228,7 +228,8 @@ def workflow() -> dict[Any, Any]:
 def test_workflow_runs_make_check_on_pull_requests_with_read_only_access() -> None:
     document = workflow()
     assert set(document[True]) == {"pull_request"}  # YAML 1.1 reads the key `on` as true
-    assert document["permissions"] == {"contents": "read"}
+    assert document["permissions"] == {}
+    assert document["jobs"]["check"]["permissions"] == {"contents": "read"}
     steps = document["jobs"]["check"]["steps"]
     assert [step.get("uses", "").split("@")[0] for step in steps] == ["actions/checkout", "actions/setup-python", ""]
     assert steps[-1]["run"] == "make check"
@@ -243,8 +244,10 @@ def test_workflow_triggers_on_every_repository_file_the_check_reads(capsys: pyte
     patterns = workflow()[True]["pull_request"]["paths"]
     check.main(SEQUENTIAL)
     capsys.readouterr()
-    # What `make check` reads besides Python modules: program, project file, pins, the recipe, this workflow.
-    program = [ROOT / name for name in ("__main__.py", "Pulumi.yaml", "requirements.txt", "constraints.txt", "Makefile")]
+    # What `make check` reads besides Python modules: program, project file, pins (the check's
+    # schema libraries are in requirements-dev.txt), the recipe, this workflow.
+    pins = ("requirements.txt", "requirements-dev.txt", "constraints.txt")
+    program = [ROOT / name for name in ("__main__.py", "Pulumi.yaml", *pins, "Makefile")]
     program += [ROOT / "policy/requirements.txt", WORKFLOW, *(ROOT / "components/templates").iterdir()]
     imported = [Path(file) for m in list(sys.modules.values()) if (file := getattr(m, "__file__", None))]
     read = {p.relative_to(ROOT).as_posix() for p in [*program, *imported, *stack_files()] if p.is_relative_to(ROOT)}
