@@ -5,6 +5,8 @@ import pulumi
 from components.apis import GoogleApis
 from components.ci_files import PROVIDER_VARIABLE, SERVICE_ACCOUNT_VARIABLE, render_ci_file
 from components.identity import CiIdentity
+from components.next_steps import next_steps
+from components.preflight import preflight
 from components.settings import load_settings
 from components.storage import DvcRemote
 from components.workload_identity import WorkloadIdentity
@@ -13,13 +15,19 @@ from components.workload_identity import WorkloadIdentity
 settings = load_settings()
 platform = settings.platform
 
-# 2. Google Cloud: APIs, the DVC remote bucket, the CI identity and (key mode) its key.
+# 2. Pre-flight: the repository, branch and files, the bucket, the key policy; all before any cloud resource.
+provider = platform.provider(settings)
+found = preflight(settings, provider)
+
+# 3. Google Cloud: APIs, the DVC remote bucket, the CI identity and (key mode) its key.
 apis = GoogleApis("apis", {"project": settings.gcp_project, "services": settings.google_apis})
 remote = DvcRemote(
     "dvc-remote",
     {
         "project": settings.gcp_project,
         "bucket_name": settings.bucket_name,
+        "existing": settings.uses_existing_bucket,
+        "adopt": found.adopt_bucket,
         "location": settings.bucket_location,
         "remote_path": settings.dvc_remote_path,
         "labels": settings.labels,
@@ -41,8 +49,7 @@ identity = CiIdentity(
     },
 )
 
-# 3. The CI platform; keyless, a federation that trusts this repository's CI tokens only.
-provider = platform.provider(settings)
+# 4. Keyless: a federation that trusts this repository's CI tokens only.
 federation = (
     WorkloadIdentity(
         "workload-identity",
@@ -58,7 +65,7 @@ federation = (
     else None
 )
 
-# 4. The credential (or the keyless settings) first, then the CI file that uses it.
+# 5. The credential (or the keyless settings) first, then the CI file that uses it.
 platform.deliver(
     {
         "provider": provider,
@@ -72,13 +79,14 @@ platform.deliver(
     }
 )
 
-# 5. Exports: names and URLs only, never key material.
+# 6. Exports: names and URLs only, never key material.
 pulumi.export("bucketName", remote.bucket_name)
 pulumi.export("bucketUrl", remote.bucket_url)
 pulumi.export("dvcRemoteUrl", remote.remote_url)
 pulumi.export("serviceAccountEmail", identity.email)
 pulumi.export("ciFile", settings.ci_file)
 pulumi.export("ciRunsUrl", platform.runs_url(settings))
+pulumi.export("nextSteps", next_steps(settings))
 if federation:
     pulumi.export("workloadIdentityProvider", federation.provider_name)
 else:

@@ -49,6 +49,7 @@ AUTH_MODES: tuple[Auth, ...] = ("key", "workload-identity")
 RULES: dict[str, Rule] = {
     "platform": one_of(tuple(PLATFORMS)),
     "branch": branch_problem,
+    "existingBucket": bucket_name_problem,
     "bucketName": bucket_name_problem,
     "bucketLocation": matches(r"[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]", "a location such as europe-west6, EU or nam4"),
     "dvcRemotePath": relative_path_problem,
@@ -59,7 +60,9 @@ RULES: dict[str, Rule] = {
     "requirementsFile": relative_path_problem,
     "githubEnvironment": matches(r"[A-Za-z0-9_.-]{1,255}", "an environment name of letters, digits, '_', '.', '-'"),
 }
-DERIVED_WHEN_EMPTY = ("bucketName", "serviceAccountId", "ciFile", "githubEnvironment")
+DERIVED_WHEN_EMPTY = ("existingBucket", "bucketName", "serviceAccountId", "ciFile", "githubEnvironment")
+# Keys about the stack's own bucket: an existing bucket is the team's, not the stack's to shape.
+OWN_BUCKET_ONLY = ("bucketName", "bucketLocation", "protectBucket")
 # Longest value of a string key: GitLab's limit for paths, branch names and variable keys; for the
 # remote path, GCS's 1024-byte object names less what DVC appends (`files/md5/xx/<30 hex>`).
 MAX_LENGTH = 255
@@ -83,6 +86,7 @@ class Settings:
     """`<platform>:baseUrl`; None for github.com / gitlab.com."""
     repository: str
     branch: str
+    existing_bucket: str
     bucket_name: str
     bucket_location: str
     dvc_remote_path: str
@@ -99,6 +103,10 @@ class Settings:
     hidden_variable: bool
     github_environment: str
     trust_branch_only: bool
+
+    @property
+    def uses_existing_bucket(self) -> bool:
+        return bool(self.existing_bucket)
 
     @property
     def keyless(self) -> bool:
@@ -136,11 +144,11 @@ def field_name(key: str) -> str:
 class ConfigError(pulumi.RunError):
     """Every configuration problem of a stack, reported at once."""
 
-    def __init__(self, stack: str, problems: list[str]) -> None:
+    def __init__(self, stack: str, problems: list[str], kind: str = "configuration") -> None:
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"stack {stack!r} has {len(problems)} configuration {noun}; nothing was created:\n{lines}")
+        super().__init__(f"stack {stack!r} has {len(problems)} {kind} {noun}; nothing was created:\n{lines}")
 
 
 # --- Derived names: always valid under the rules, whatever the stack name. ---
@@ -250,6 +258,12 @@ def load_settings() -> Settings:
     elif broken := gcp_project_problem(gcp_project):
         problems.append(f"gcp:project = {gcp_project!r}: {broken}")
 
+    if texts["existingBucket"]:
+        problems += [
+            f"{PROJECT}:existingBucket: cannot be combined with {PROJECT}:{name}, which shapes a bucket the stack creates"
+            for name in OWN_BUCKET_ONLY
+            if name in set_keys
+        ]
     keyless = texts["auth"] == "workload-identity"
     if keyless:
         # The CLI merges every declared default into the config: "set" means "not the default".
@@ -278,7 +292,9 @@ def load_settings() -> Settings:
         raise ConfigError(stack, problems)
     assert platform is not None  # a missing or unknown platform is a problem above
 
-    if not texts["bucketName"]:
+    if texts["existingBucket"]:
+        texts["bucketName"] = texts["existingBucket"]
+    elif not texts["bucketName"]:
         texts["bucketName"] = derive_bucket_name(gcp_project, stack)
     if not texts["serviceAccountId"]:
         texts["serviceAccountId"] = derive_service_account_id(stack)

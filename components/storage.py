@@ -1,4 +1,4 @@
-"""The DVC remote: one GCS bucket."""
+"""The DVC remote: the stack's own GCS bucket, or a team's existing one it only grants on."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ class DvcRemoteArgs(TypedDict):
     """Google Cloud project id."""
     bucket_name: str
     """Globally unique bucket name."""
+    existing: bool
+    """The team's own bucket (`existingBucket`): no Bucket resource, so the stack never changes or
+    deletes it; destroying the stack revokes only its grants."""
+    adopt: bool
+    """The stack's own bucket, kept by an earlier `pulumi destroy` (`protectBucket`): imported
+    instead of created again (which Google would refuse with 409)."""
     location: str
     """Bucket location."""
     remote_path: str
@@ -30,29 +36,35 @@ class DvcRemote(pulumi.ComponentResource):
     """Bucket with uniform access and public access prevention. It is never force-destroyed:
     deleting a non-empty bucket fails instead of deleting DVC data."""
 
-    bucket: gcp.storage.Bucket
+    bucket: gcp.storage.Bucket | None
     bucket_name: pulumi.Output[str]
     bucket_url: pulumi.Output[str]
     remote_url: pulumi.Output[str]
 
     def __init__(self, name: str, args: DvcRemoteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-ci:storage:DvcRemote", name, {}, opts)
-        self.bucket = gcp.storage.Bucket(
-            f"{name}-bucket",
-            project=args["project"],
-            name=args["bucket_name"],
-            location=args["location"],
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            force_destroy=False,
-            labels=dict(args["labels"]),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=list(args["after"]),
-                retain_on_delete=args["protect"],
-            ),
-        )
-        self.bucket_name = self.bucket.name
-        self.bucket_url = self.bucket.name.apply(lambda bucket: f"gs://{bucket}")
-        self.remote_url = self.bucket.name.apply(lambda bucket: f"gs://{bucket}/{args['remote_path']}")
+        self.bucket = None
+        if args["existing"]:
+            self.bucket_name = pulumi.Output.from_input(args["bucket_name"])
+        else:
+            self.bucket = gcp.storage.Bucket(
+                f"{name}-bucket",
+                project=args["project"],
+                name=args["bucket_name"],
+                location=args["location"],
+                uniform_bucket_level_access=True,
+                public_access_prevention="enforced",
+                force_destroy=False,
+                labels=dict(args["labels"]),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=list(args["after"]),
+                    retain_on_delete=args["protect"],
+                    # A no-op once the bucket is in the stack's state.
+                    import_=args["bucket_name"] if args["adopt"] else None,
+                ),
+            )
+            self.bucket_name = self.bucket.name
+        self.bucket_url = self.bucket_name.apply(lambda bucket: f"gs://{bucket}")
+        self.remote_url = self.bucket_name.apply(lambda bucket: f"gs://{bucket}/{args['remote_path']}")
         self.register_outputs({"bucket_name": self.bucket_name, "bucket_url": self.bucket_url, "remote_url": self.remote_url})

@@ -76,9 +76,14 @@ def render_plan(evaluation: Evaluation, stack_file: Path, written: dict[str, Pat
         for registration in step:
             lines += describe_resource(evaluation, registration)
     lines += ["", "Stack exports:"]
-    lines += [
-        f"  {name} = {'[secret]' if name in evaluation.secret_exports else value}" for name, value in evaluation.exports.items()
-    ]
+    for name, value in evaluation.exports.items():
+        shown = "[secret]" if name in evaluation.secret_exports else str(value)
+        # A multi-line export (nextSteps) reads as a block under its name.
+        lines.append(
+            f"  {name} =\n" + "\n".join(f"      {line}" for line in shown.splitlines())
+            if "\n" in shown
+            else f"  {name} = {shown}"
+        )
     lines += ["", "CI file the stack would commit:"]
     lines += [f"  {path} -> {target}" for path, target in written.items()]
     return "\n".join(lines) + "\n"

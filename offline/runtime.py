@@ -65,6 +65,8 @@ class Registration:
     retain_on_delete: bool
     delete_before_replace: bool
     replace_on_changes: tuple[str, ...]
+    import_id: str
+    """The id of an existing cloud resource the engine adopts instead of creating it; empty: create."""
 
     def plain(self, key: str) -> Any:
         return reveal(self.inputs.get(key))
@@ -100,6 +102,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     retain_on_delete=request.retainOnDelete,
                     delete_before_replace=request.deleteBeforeReplace,
                     replace_on_changes=tuple(request.replaceOnChanges),
+                    import_id=request.importId,
                 )
             )
         return response
@@ -157,9 +160,18 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return f"projects/{number}/locations/global/workloadIdentityPools/{inputs['workloadIdentityPoolId']}"
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
-        """Platform look-ups, answered by the platform that owns them."""
+        """Google's look-ups as for a project where nothing exists yet and nothing is forbidden
+        (an existing bucket is found, private); platform look-ups answered by the platform."""
+        lookup = cast(dict[str, Any], args.args)
+        if args.token == "gcp:storage/getBucket:getBucket":
+            name = str(lookup["name"])
+            return {"name": name, "url": f"gs://{name}", "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced"}
+        if args.token == "gcp:storage/getBuckets:getBuckets":
+            return {"buckets": []}
+        if args.token == "gcp:projects/getOrganizationPolicy:getOrganizationPolicy":
+            return {"constraint": lookup["constraint"], "booleanPolicies": []}
         for platform in PLATFORMS.values():
-            answer = platform.offline_lookup(args.token, cast(dict[str, Any], args.args), numeric_id)
+            answer = platform.offline_lookup(args.token, lookup, numeric_id)
             if answer is not None:
                 return answer
         raise NotImplementedError(f"no offline answer for {args.token}")

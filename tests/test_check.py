@@ -144,7 +144,9 @@ def test_a_ci_file_the_platform_schema_refuses_fails_its_stack(
         # As `requirementsFile: "true"` rendered unquoted once did: a boolean where GitLab wants a file.
         evaluation = evaluate(stack, *args, **kwargs)
         registrations = [
-            dataclasses.replace(r, inputs=r.inputs | {"content": r.plain("content").replace('- "requirements.txt"', "- true")})
+            dataclasses.replace(
+                r, inputs=r.inputs | {"content": r.plain("content").replace('- "requirements-freeze.txt"', "- true")}
+            )
             if r.type == GITLAB_FILE
             else r
             for r in evaluation.registrations

@@ -30,7 +30,9 @@ def test_plan_lists_every_resource_and_writes_the_committed_ci_file(stack_file: 
     assert ("[secret]" in output) == bool(key_material(evaluation))
     assert not any(m in output for m in key_material(evaluation))
     for name, value in evaluation.exports.items():
-        assert f"  {name} = {value}\n" in output
+        lines = str(value).splitlines()
+        shown = f"  {name} =\n" + "".join(f"      {line}\n" for line in lines) if len(lines) > 1 else f"  {name} = {value}\n"
+        assert shown in output
 
 
 def test_plan_shows_what_each_resource_waits_for(tmp_path: Path) -> None:

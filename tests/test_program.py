@@ -43,6 +43,7 @@ def test_every_stack_file_evaluates(stack_file: Path) -> None:
         "serviceAccountEmail",
         "ciFile",
         "ciRunsUrl",
+        "nextSteps",
         credential_export,
     }
     for type_ in (BUCKET, ACCOUNT, GRANT):
@@ -184,7 +185,17 @@ def test_two_evaluations_send_identical_inputs() -> None:
 
 def test_exports_name_the_remote() -> None:
     evaluation = run(stack="vision", dvcRemotePath="teams/vision")
-    assert evaluation.exports == {
+    exports = dict(evaluation.exports)
+    assert exports.pop("nextSteps").splitlines() == [
+        "# In a clone of acme-ml/churn-model (branch main):"
+        " make gs://acme-ml-test-vision-dvc/teams/vision the default DVC remote.",
+        "dvc remote add --default --force data gs://acme-ml-test-vision-dvc/teams/vision",
+        "# The bucket is new and empty: upload the data and outputs the CI job will pull:",
+        "dvc push",
+        "git add .dvc/config && git commit -m 'DVC remote: gs://acme-ml-test-vision-dvc/teams/vision' && git push",
+        "# Then follow the runs at https://github.com/acme-ml/churn-model/actions/workflows/mlops.yaml",
+    ]
+    assert exports == {
         "bucketName": "acme-ml-test-vision-dvc",
         "bucketUrl": "gs://acme-ml-test-vision-dvc",
         "dvcRemoteUrl": "gs://acme-ml-test-vision-dvc/teams/vision",

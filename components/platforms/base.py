@@ -8,7 +8,7 @@ settings consult every registered platform's rules while only one platform's res
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 
 import pulumi
 
@@ -27,6 +27,41 @@ def type_token(resource_class: type) -> str:
 
 # The keys of a platform's own config namespace (`github:token`) the program reads.
 PLATFORM_KEYS = ("token", "baseUrl")
+
+
+T = TypeVar("T")
+# What the CI job needs on the branch besides the requirements file.
+PIPELINE_FILE = "dvc.yaml"
+# Where the guide's readers keep their requirements, most likely first.
+REQUIREMENTS_CANDIDATES = ("requirements-freeze.txt", "requirements.txt")
+
+
+def looked_up(lookup: Callable[[], T]) -> T | None:
+    """The answer of a blocking look-up, or None when the platform or the cloud has none for these
+    credentials: not found and not readable are one answer to the user (and the API's own words
+    are passed over: they can quote request details)."""
+    try:
+        return lookup()
+    except Exception:  # noqa: BLE001 - every failure of a look-up means "cannot be read with these credentials"
+        return None
+
+
+def missing_files_problems(settings: Settings, exists: Callable[[str], bool], where: str) -> list[str]:
+    """The pipeline file and the requirements file on the branch, with a hint when the branch has
+    the requirements under another of the usual names."""
+    problems: list[str] = []
+    if not exists(PIPELINE_FILE):
+        problems.append(
+            f"mlops-ci:branch = {settings.branch!r}: no {PIPELINE_FILE} on it in {where}: the CI job reproduces a DVC"
+            " pipeline (`dvc stage add`, the guide's chapter 2.1); push it first"
+        )
+    if not exists(settings.requirements_file):
+        others = [name for name in REQUIREMENTS_CANDIDATES if name != settings.requirements_file and exists(name)]
+        hint = f"; the branch has {others[0]}: set mlops-ci:requirementsFile to it" if others else ""
+        problems.append(
+            f"mlops-ci:requirementsFile = {settings.requirements_file!r}: not on branch {settings.branch} in {where}{hint}"
+        )
+    return problems
 
 
 class DeliveryArgs(TypedDict):
@@ -101,6 +136,11 @@ class Platform(Protocol):
 
     def runs_url(self, settings: Settings) -> str:
         """The page where the team sees the CI runs."""
+        ...
+
+    def preflight_problems(self, provider: pulumi.ProviderResource, settings: Settings) -> list[str]:
+        """Blocking look-ups before any cloud resource: the repository, the branch (and whether the
+        stack may commit to it), the pipeline and requirements files on it."""
         ...
 
     def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ credential and the workflow."""
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
 
-from components.platforms.base import DeliveryArgs, type_token
+from components.platforms.base import DeliveryArgs, looked_up, missing_files_problems, type_token
 from components.rules import VARIABLE_NAME, reserved_variable_problem
 from components.workload_identity import OidcTrust
 
@@ -235,11 +236,48 @@ class GitHub:
         web = settings.platform_url.rstrip("/").removesuffix("/api/v3") if settings.platform_url else "https://github.com"
         return f"{web}/{settings.repository}/actions/workflows/{settings.ci_file.rsplit('/', 1)[1]}"
 
+    def preflight_problems(self, provider: pulumi.ProviderResource, settings: Settings) -> list[str]:
+        import pulumi_github as github
+
+        on = pulumi.InvokeOptions(provider=provider)
+        name = settings.repository.split("/")[1]
+        # The provider answers an absent repository, branch or file with empty fields, not an error.
+        repository = looked_up(lambda: github.get_repository(full_name=settings.repository, opts=on))
+        if repository is None or not repository.repo_id:
+            return [f"mlops-ci:repository = {settings.repository!r}: not found, or the token cannot read it"]
+        branch = looked_up(lambda: github.get_branch(repository=name, branch=settings.branch, opts=on))
+        if branch is None or not branch.sha:
+            return [
+                f"mlops-ci:branch = {settings.branch!r}: no such branch in {settings.repository} (the CI file is committed to it)"
+            ]
+        protection = looked_up(lambda: github.get_branch_protection_rules(repository=name, opts=on))
+        for rule in protection.rules if protection else ():
+            if fnmatch.fnmatchcase(settings.branch, rule.pattern):
+                # Whether the token's user may bypass the rule is not visible here: a warning, not an error.
+                pulumi.log.warn(
+                    f"mlops-ci:branch = {settings.branch!r}: protected by the rule {rule.pattern!r}; the commit of the CI"
+                    " file is refused unless the token's user may bypass it"
+                )
+
+        def exists(path: str) -> bool:
+            found = looked_up(lambda: github.get_repository_file(repository=name, branch=settings.branch, file=path, opts=on))
+            return found is not None and bool(found.sha)
+
+        return missing_files_problems(settings, exists, settings.repository)
+
     def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
         if token == "github:index/getRepository:getRepository":
             return {"fullName": args["fullName"], "repoId": number(f"github/{args['fullName']}")}
         if token == "github:index/getUser:getUser":
             return {"username": args["username"], "id": str(number(f"github/{args['username']}"))}
+        # Offline, the branch exists, is unprotected and holds every file asked for.
+        if token == "github:index/getBranch:getBranch":
+            sha = f"{number('github/' + args['repository'] + '/' + args['branch']):040x}"
+            return {"branch": args["branch"], "ref": f"refs/heads/{args['branch']}", "sha": sha, "etag": ""}
+        if token == "github:index/getBranchProtectionRules:getBranchProtectionRules":
+            return {"repository": args["repository"], "rules": []}
+        if token == "github:index/getRepositoryFile:getRepositoryFile":
+            return {"file": args["file"], "branch": args["branch"], "sha": f"{number(args['file']):040x}", "content": ""}
         return None
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
 
-from components.platforms.base import DeliveryArgs, type_token
+from components.platforms.base import DeliveryArgs, looked_up, missing_files_problems, type_token
 from components.rules import VARIABLE_NAME, inside_git_directory, relative_path_problem, reserved_variable_problem
 from components.workload_identity import OidcTrust
 
@@ -236,7 +236,35 @@ class GitLab:
     def runs_url(self, settings: Settings) -> str:
         return f"{gitlab_issuer(settings.platform_url)}/{settings.repository}/-/pipelines"
 
+    def preflight_problems(self, provider: pulumi.ProviderResource, settings: Settings) -> list[str]:
+        import pulumi_gitlab as gitlab
+
+        on = pulumi.InvokeOptions(provider=provider)
+        project = settings.repository
+        if looked_up(lambda: gitlab.get_project(path_with_namespace=project, opts=on)) is None:
+            return [f"mlops-ci:repository = {project!r}: not found, or the token cannot read it"]
+        branch = looked_up(lambda: gitlab.get_branch(project=project, name=settings.branch, opts=on))
+        if branch is None:
+            return [f"mlops-ci:branch = {settings.branch!r}: no such branch in {project} (the CI file is committed to it)"]
+        problems: list[str] = []
+        if not branch.can_push:
+            problems.append(
+                f"mlops-ci:branch = {settings.branch!r}: the token's user may not push to it (protected branch): the CI file"
+                " cannot be committed; allow the token's role to push, or choose another branch"
+            )
+
+        def exists(path: str) -> bool:
+            found = looked_up(lambda: gitlab.get_repository_file(project=project, file_path=path, ref=settings.branch, opts=on))
+            return found is not None
+
+        return problems + missing_files_problems(settings, exists, project)
+
     def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
+        # Offline, the branch exists, accepts the token's pushes and holds every file asked for.
+        if token == "gitlab:index/getBranch:getBranch":
+            return {"name": args["name"], "project": args["project"], "canPush": True, "protected": False}
+        if token == "gitlab:index/getRepositoryFile:getRepositoryFile":
+            return {"filePath": args["filePath"], "ref": args["ref"], "content": "", "encoding": "base64"}
         if token != "gitlab:index/getProject:getProject":
             return None
         path = args["pathWithNamespace"]

@@ -1,0 +1,27 @@
+"""What a team does once after `pulumi up`, as the commands to run in its repository."""
+
+from __future__ import annotations
+
+from components.settings import Settings
+
+# The guide's own remote name (`dvc remote add -d data ...`, chapter 2.2).
+REMOTE_NAME = "data"
+
+
+def next_steps(settings: Settings) -> str:
+    remote = settings.dvc_remote_url
+    data = (
+        "# The CI job already reads the data there; check that the remote holds everything the pipeline needs:\n"
+        "dvc data status --not-in-remote"
+        if settings.uses_existing_bucket
+        else "# The bucket is new and empty: upload the data and outputs the CI job will pull:\ndvc push"
+    )
+    return "\n".join(
+        [
+            f"# In a clone of {settings.repository} (branch {settings.branch}): make {remote} the default DVC remote.",
+            f"dvc remote add --default --force {REMOTE_NAME} {remote}",
+            data,
+            f"git add .dvc/config && git commit -m 'DVC remote: {remote}' && git push",
+            f"# Then follow the runs at {settings.platform.runs_url(settings)}",
+        ]
+    )

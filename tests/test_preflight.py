@@ -1,0 +1,161 @@
+"""Pre-flight: each look-up that answers "not found" (or "forbidden") stops the stack before any
+cloud resource is registered, every problem in one error naming the key and the value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from components.preflight import PreflightError
+from components.settings import ConfigError
+from tests.helpers import BUCKET, CountingMocks, run
+
+NOT_FOUND: tuple[dict[str, Any], list[tuple[str, str]]] = ({}, [("", "404 Not Found")])
+"""A look-up the provider fails, as the engine reports it (an invoke failure)."""
+
+
+class Answers(CountingMocks):
+    """Offline answers, except for the look-ups in `answers` (token's last part -> answer)."""
+
+    def __init__(self, answers: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def call(self, args: Any) -> Any:
+        name = args.token.rsplit(":", 1)[1]
+        self.asked.append(name)
+        answer = self.answers.get(name)
+        if callable(answer):
+            return answer(args.args, super().call(args))
+        return super().call(args) if answer is None else answer
+
+    @property
+    def cloud_resources(self) -> list[str]:
+        return [created for created in self.created if not created.startswith("pulumi:providers:")]
+
+
+def refused(base: str, answers: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> tuple[list[str], Answers]:
+    mocks = Answers(answers)
+    with pytest.raises(PreflightError) as raised:
+        run(base, overrides, mocks=mocks)
+    assert mocks.cloud_resources == [], "nothing may be created when a pre-flight check fails"
+    assert "pre-flight problem" in str(raised.value)
+    return raised.value.problems, mocks
+
+
+def no_file(*paths: str) -> Any:
+    """Answers the repository-file look-up as absent for `paths` (GitLab: fails; GitHub: empty)."""
+
+    def answer(args: Mapping[str, Any], found: dict[str, Any]) -> Any:
+        path = args.get("filePath", args.get("file"))
+        if path not in paths:
+            return found
+        return NOT_FOUND if "filePath" in args else found | {"sha": ""}
+
+    return answer
+
+
+FAILING_LOOK_UPS: list[tuple[str, dict[str, Any], str]] = [
+    ("github", {"getRepository": {"fullName": "", "repoId": 0}}, "mlops-ci:repository = 'acme-ml/churn-model': not found"),
+    ("gitlab", {"getProject": NOT_FOUND}, "mlops-ci:repository = 'acme-ml/research/churn-model': not found"),
+    (
+        "github",
+        {"getBranch": {"branch": "main", "sha": ""}},
+        "mlops-ci:branch = 'main': no such branch in acme-ml/churn-model",
+    ),
+    ("gitlab", {"getBranch": NOT_FOUND}, "mlops-ci:branch = 'main': no such branch in acme-ml/research/churn-model"),
+    ("gitlab", {"getBranch": {"name": "main", "canPush": False}}, "mlops-ci:branch = 'main': the token's user may not push"),
+    ("github", {"getRepositoryFile": no_file("dvc.yaml")}, "mlops-ci:branch = 'main': no dvc.yaml on it"),
+    ("gitlab", {"getRepositoryFile": no_file("dvc.yaml")}, "mlops-ci:branch = 'main': no dvc.yaml on it"),
+    (
+        "github",
+        {"getRepositoryFile": no_file("requirements-freeze.txt", "requirements.txt")},
+        "mlops-ci:requirementsFile = 'requirements-freeze.txt': not on branch main in acme-ml/churn-model",
+    ),
+    (
+        "github",
+        {"getBuckets": {"buckets": [{"name": "acme-ml-test-team-a-dvc", "labels": {"owner": "someone"}}]}},
+        "mlops-ci:bucketName = 'acme-ml-test-team-a-dvc': the bucket exists and is not this stack's",
+    ),
+    (
+        "gitlab",
+        {"getOrganizationPolicy": {"booleanPolicies": [{"enforced": True}]}},
+        "mlops-ci:auth = 'key': the project acme-ml-test enforces constraints/iam.disableServiceAccountKeyCreation",
+    ),
+]
+
+
+@pytest.mark.parametrize(("base", "answers", "expected"), FAILING_LOOK_UPS)
+def test_a_failing_look_up_stops_the_stack_before_any_cloud_resource(base: str, answers: dict[str, Any], expected: str) -> None:
+    problems, _ = refused(base, answers)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(expected), problems
+
+
+def test_a_missing_requirements_file_suggests_the_one_the_branch_has() -> None:
+    problems, _ = refused("gitlab", {"getRepositoryFile": no_file("requirements-freeze.txt")})
+    assert problems == [
+        "mlops-ci:requirementsFile = 'requirements-freeze.txt': not on branch main in acme-ml/research/churn-model;"
+        " the branch has requirements.txt: set mlops-ci:requirementsFile to it"
+    ]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    answers = {
+        "getRepositoryFile": no_file("dvc.yaml", "requirements-freeze.txt", "requirements.txt"),
+        "getOrganizationPolicy": {"booleanPolicies": [{"enforced": True}]},
+    }
+    problems, _ = refused("github", answers)
+    assert [problem.split(" = ")[0] for problem in problems] == ["mlops-ci:branch", "mlops-ci:requirementsFile", "mlops-ci:auth"]
+
+
+def test_keyless_stacks_do_not_ask_about_key_creation() -> None:
+    mocks = Answers({"getOrganizationPolicy": {"booleanPolicies": [{"enforced": True}]}})
+    run("github", mocks=mocks, auth="workload-identity")
+    assert "getOrganizationPolicy" not in mocks.asked
+
+
+def test_an_existing_bucket_is_looked_up_and_never_managed() -> None:
+    mocks = Answers({})
+    evaluation = run("github", mocks=mocks, existingBucket="team-dvc-data")
+    assert "getBucket" in mocks.asked
+    assert evaluation.find(BUCKET) == []
+    grants = evaluation.find("gcp:storage/bucketIAMMember:BucketIAMMember")
+    assert [grant.plain("bucket") for grant in grants] == ["team-dvc-data"]
+    assert evaluation.exports["dvcRemoteUrl"] == "gs://team-dvc-data/dvcstore"
+    assert "dvc data status --not-in-remote" in evaluation.exports["nextSteps"]
+
+
+def test_a_missing_existing_bucket_is_refused() -> None:
+    problems, _ = refused("gitlab", {"getBucket": NOT_FOUND}, {"existingBucket": "team-dvc-data"})
+    assert problems == [
+        "mlops-ci:existingBucket = 'team-dvc-data': no such bucket, or the credentials of `pulumi up` cannot read it"
+    ]
+
+
+def test_an_existing_bucket_without_uniform_access_or_prevention_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # Under the mocks the engine's warnings go to Python's logging; under the CLI, to its output.
+    answer = {"name": "team-dvc-data", "uniformBucketLevelAccess": False, "publicAccessPrevention": "inherited"}
+    evaluation = run("github", mocks=Answers({"getBucket": answer}), existingBucket="team-dvc-data")
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any("bucket team-dvc-data: uniform bucket-level access is off" in w for w in warnings), warnings
+    assert any("bucket team-dvc-data: public access prevention is not enforced" in w for w in warnings), warnings
+    assert evaluation.find("gcp:storage/bucketIAMMember:BucketIAMMember")
+
+
+@pytest.mark.parametrize("key", ["bucketName", "bucketLocation", "protectBucket"])
+def test_an_existing_bucket_refuses_the_keys_that_shape_an_own_bucket(key: str) -> None:
+    value = {"bucketName": "other-dvc", "bucketLocation": "EU", "protectBucket": "false"}[key]
+    with pytest.raises(ConfigError, match=f"mlops-ci:existingBucket: cannot be combined with mlops-ci:{key}"):
+        run("github", {key: value}, existingBucket="team-dvc-data")
+
+
+def test_the_stacks_own_kept_bucket_is_adopted_not_created_again() -> None:
+    labels = {"managed-by": "mlops-ci", "stack": "team-a"}
+    kept = {"buckets": [{"name": "acme-ml-test-team-a-dvc", "labels": labels}]}
+    bucket = run("github", mocks=Answers({"getBuckets": kept})).one(BUCKET)
+    assert bucket.import_id == "acme-ml-test-team-a-dvc"
+    assert run("github").one(BUCKET).import_id == ""
