@@ -1,0 +1,67 @@
+"""`python -m localcloud start|stop|status|env|repo ...` for one state directory.
+
+python -m localcloud start  [--state-dir D] [--idle-timeout S]   start the services in the background
+python -m localcloud stop   [--state-dir D]
+python -m localcloud status [--state-dir D]                      exit 1 if not running
+python -m localcloud env    [--state-dir D]                      shell exports for `pulumi up`
+python -m localcloud repo github OWNER/NAME [--branch main]      create a repository (bare git + ids)
+python -m localcloud repo gitlab GROUP/.../PROJECT [--branch main]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from localcloud import platform, services
+from localcloud.state import ENV_STATE_DIR, open_cloud, state_dir
+
+BIN = Path(__file__).resolve().parent / "bin"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localcloud", description="mlops-ci local cloud")
+    parser.add_argument("--state-dir", help=f"state directory (default ${ENV_STATE_DIR})")
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("start", help="start the storage emulator and the token endpoint in the background")
+    start.add_argument(
+        "--idle-timeout", type=float, help=f"seconds without activity before they stop (${services.ENV_IDLE_TIMEOUT})"
+    )
+    commands.add_parser("stop", help="stop them")
+    commands.add_parser("status", help="print their URLs; exit 1 if not running")
+    commands.add_parser("env", help="print the environment `pulumi up` needs against this local cloud")
+    serve = commands.add_parser("serve", help="run the services in the foreground (what `start` launches)")
+    serve.add_argument("--idle-timeout", type=float, default=services.DEFAULT_IDLE_TIMEOUT)
+    repo = commands.add_parser("repo", help="create a GitHub repository or GitLab project with a branch")
+    repo.add_argument("platform", choices=["github", "gitlab"])
+    repo.add_argument("path", help="GitHub owner/name, GitLab group[/subgroup...]/project")
+    repo.add_argument("--branch", action="append", help="branch to create (repeatable; default main)")
+    args = parser.parse_args(argv)
+    root = state_dir(args.state_dir)
+
+    if args.command == "start":
+        print(json.dumps(services.start(root, args.idle_timeout), indent=2))
+    elif args.command == "stop":
+        print("stopped" if services.stop(root) else "not running")
+    elif args.command == "status":
+        running = services.status(root)
+        print(json.dumps(running, indent=2) if running else "not running")
+        return 0 if running else 1
+    elif args.command == "env":
+        print(f"export {ENV_STATE_DIR}={root}")
+        print(f"export PATH={BIN}:{os.environ.get('PATH', '')}")
+    elif args.command == "serve":
+        services.run(root, args.idle_timeout)
+    elif args.command == "repo":
+        cloud = open_cloud(root)
+        branches = args.branch or ["main"]
+        created = platform.create_repository(cloud, args.platform, args.path, branches)
+        print(json.dumps(created, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
