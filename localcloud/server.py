@@ -83,6 +83,10 @@ class ResourceType:
         """Current outputs, or None if the resource is gone. Default: unchanged."""
         return props
 
+    def journal_inputs(self, inputs: wire.Props) -> wire.Props:
+        """The inputs as the journal may show them (before secret redaction)."""
+        return inputs
+
     def preview(self, inputs: wire.Props) -> wire.Props:
         return {**inputs, **{key: wire.UNKNOWN for key in self.computed if key not in inputs}}
 
@@ -331,7 +335,8 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
     def _journal(self, op: str, rtype: ResourceType, urn: str, inputs: wire.Props, **extra: Any) -> None:
         if "error" in extra:
             extra["error"] = _error_text(extra["error"])
-        self.cloud.journal.record(op, rtype.token, urn, inputs, rtype.secret_inputs | rtype.secret_outputs, **extra)
+        shown = rtype.journal_inputs(inputs)
+        self.cloud.journal.record(op, rtype.token, urn, shown, rtype.secret_inputs | rtype.secret_outputs, **extra)
 
 
 def _error_text(error: BaseException) -> str:
