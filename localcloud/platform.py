@@ -151,7 +151,8 @@ def commit_file(repo: Path, branch: str, path: str, content: bytes | None, messa
             index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
             git(repo, "read-tree", parent, env=index)
             if content is None:
-                git(repo, "update-index", "--force-remove", path, env=index)
+                # mode 0 removes the entry (no work tree needed, unlike --force-remove)
+                git(repo, "update-index", "--index-info", input_=f"0 {'0' * 40}\t{path}\n".encode(), env=index)
             else:
                 blob = git(repo, "hash-object", "-w", "--stdin", input_=content)
                 git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=index)

@@ -1,0 +1,80 @@
+"""The services outlive a command, bind 127.0.0.1 and stop by themselves; the launchers start
+the plugins as the engine does (port on stdout)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2
+from pulumi.runtime.proto import provider_pb2_grpc
+
+from localcloud import services
+
+from .conftest import REPOSITORY
+
+pytestmark = pytest.mark.localcloud
+
+
+def cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "localcloud", "--state-dir", str(state), *args],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_start_status_stop_from_the_command_line(tmp_path: Path) -> None:
+    assert cli(tmp_path, "status").returncode == 1
+    started = cli(tmp_path, "start", "--idle-timeout", "60")
+    try:
+        assert started.returncode == 0, started.stderr
+        running = services.status(tmp_path)
+        assert running is not None
+        for url in (running["storage"], running["token"]):
+            assert urllib.parse.urlparse(url).hostname == "127.0.0.1"
+        assert cli(tmp_path, "start").stdout == started.stdout  # already running: same services
+        assert cli(tmp_path, "status").returncode == 0
+    finally:
+        assert cli(tmp_path, "stop").stdout.strip() == "stopped"
+    assert services.status(tmp_path) is None
+
+
+def test_services_stop_by_themselves_when_idle(tmp_path: Path) -> None:
+    running = services.start(tmp_path, idle_timeout=2)
+    pid = int(running["pid"])
+    deadline = time.monotonic() + 15
+    while services._alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not services._alive(pid)
+    assert services.status(tmp_path) is None
+    assert not (tmp_path / "cloud.json").exists()
+
+
+@pytest.mark.parametrize(("name", "version"), [("gcp", "10.2.0"), ("github", "6.15.0"), ("gitlab", "10.4.0")])
+def test_launcher_prints_its_port_and_serves_the_plugin(tmp_path: Path, name: str, version: str) -> None:
+    launcher = REPOSITORY / "localcloud" / "bin" / f"pulumi-resource-{name}"
+    process = subprocess.Popen(
+        [str(launcher), "127.0.0.1:1"],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "MLOPS_CI_LOCAL": str(tmp_path)},
+        cwd=tmp_path,  # the engine does not start plugins in the repository
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(empty_pb2.Empty(), timeout=10)
+        assert info.version == version
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
