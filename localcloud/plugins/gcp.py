@@ -206,7 +206,8 @@ class Bucket(ResourceType):
         if status == 409:
             raise CloudError(
                 409,
-                f"googleapi: Error 409: The bucket you tried to delete is not empty. (bucket {id_}; force_destroy is false), conflict",
+                f"googleapi: Error 409: The bucket you tried to delete is not empty. (bucket {id_}; force_destroy is false), "
+                "conflict",
             )
         if status not in (200, 204, 404):
             raise CloudError(status, f"googleapi: Error {status}: deleting bucket {id_}")
@@ -311,7 +312,8 @@ class Account(ResourceType):
             if email in accounts:
                 raise CloudError(
                     409,
-                    f"googleapi: Error 409: Service account {account_id} already exists within project projects/{project}., alreadyExists",
+                    f"googleapi: Error 409: Service account {account_id} already exists within project projects/{project}., "
+                    "alreadyExists",
                 )
             accounts[email] = {
                 "project": project,

@@ -196,7 +196,7 @@ class RepositoryFile(ResourceType):
 
     def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
         _require_token(ctx, "PUT", f"/repos/{{repo}}/contents/{inputs['file']}")
-        full_name, repo, branch = self._where(ctx, inputs, "PUT")
+        _, repo, branch = self._where(ctx, inputs, "PUT")
         if platform.file_blob(repo, branch, str(inputs["file"])) and not inputs.get("overwriteOnCreate"):
             raise CloudError(422, "refusing to overwrite existing file: configure `overwrite_on_create` to `true` to override")
         return self._commit(ctx, inputs, str(inputs.get("commitMessage") or f"Add {inputs['file']}"))
@@ -208,7 +208,7 @@ class RepositoryFile(ResourceType):
 
     def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
         _require_token(ctx, "DELETE", f"/repos/{{repo}}/contents/{props['file']}")
-        full_name, repo, branch = self._where(ctx, props, "DELETE")
+        _, repo, branch = self._where(ctx, props, "DELETE")
         path = str(props["file"])
         if platform.file_blob(repo, branch, path) is None:
             return  # already gone

@@ -170,7 +170,7 @@ class RepositoryFile(ResourceType):
     def _commit(self, ctx: Context, inputs: wire.Props, message: str, create: bool) -> tuple[str, wire.Props]:
         method = "POST" if create else "PUT"
         _require_token(ctx, method, f"/projects/{urllib.parse.quote(str(inputs['project']), safe='')}/repository/files")
-        entry, repo, branch, where = self._where(ctx, inputs, method)
+        _, repo, branch, where = self._where(ctx, inputs, method)
         path = str(inputs["filePath"])
         if create and platform.file_blob(repo, branch, path) and not inputs.get("overwriteOnCreate"):
             raise CloudError(400, f"{where}: 400 {{message: A file with this name already exists}}")

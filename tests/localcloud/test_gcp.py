@@ -127,7 +127,7 @@ def test_account_outputs_and_duplicate_409(gcloud: PluginClient) -> None:
     assert account.plain("name") == f"projects/acme-ml/serviceAccounts/{email}"
     assert account.plain("member") == f"serviceAccount:{email}"
     assert account.plain("uniqueId").isdigit()
-    with pytest.raises(PluginError, match="409.*already exists"):
+    with pytest.raises(PluginError, match=r"409.*already exists"):
         gcloud.create(ACCOUNT, "account-again", {"accountId": account_id})
     _, failures = gcloud.check(ACCOUNT, "bad", {"accountId": "Bad_Id"})
     assert failures
