@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
-from localcloud import platform, services
+from localcloud import engine, platform, services
 from localcloud.state import ENV_STATE_DIR, open_cloud, state_dir
 
 BIN = Path(__file__).resolve().parent / "bin"
@@ -39,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     repo.add_argument("platform", choices=["github", "gitlab"])
     repo.add_argument("path", help="GitHub owner/name, GitLab group[/subgroup...]/project")
     repo.add_argument("--branch", action="append", help="branch to create (repeatable; default main)")
+    commands.add_parser("install-plugins", help="pulumi plugin install the three plugins (tarballs with this checkout's path)")
     args = parser.parse_args(argv)
+    if args.command == "install-plugins":
+        return install_plugins()
     root = state_dir(args.state_dir)
 
     if args.command == "start":
@@ -60,6 +64,18 @@ def main(argv: list[str] | None = None) -> int:
         branches = args.branch or ["main"]
         created = platform.create_repository(cloud, args.platform, args.path, branches)
         print(json.dumps(created, indent=2))
+    return 0
+
+
+def install_plugins() -> int:
+    cli = engine.find_cli()
+    if cli is None:
+        print("no Pulumi CLI found (set PULUMI_CLI)", file=sys.stderr)
+        return 1
+    destination = services.REPOSITORY / "build" / "localcloud" / "plugins"
+    for name, version in engine.PLUGINS.items():
+        tarball = engine.plugin_tarball(name, destination)
+        subprocess.run([str(cli), "plugin", "install", "resource", name, version, "--file", str(tarball)], check=True)
     return 0
 
 

@@ -4,10 +4,12 @@ file backend and the local plugins found on PATH (ambient plugins)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,25 @@ PULUMI_VERSION = "3.272.0"
 ENV_CLI = "PULUMI_CLI"
 BIN = Path(__file__).resolve().parent / "bin"
 PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components", "requirements.txt")
+PLUGINS = {"gcp": "10.2.0", "github": "6.15.0", "gitlab": "10.4.0"}
+"""The versions the pinned SDKs (pulumi-gcp etc.) ask the engine for."""
+
+
+def plugin_tarball(name: str, destination: Path, repository: Path = REPOSITORY) -> Path:
+    """`pulumi-resource-<name>-v<version>.tar.gz` for `pulumi plugin install resource <name> <version> --file`:
+    a launcher with this repository's path baked in (the plugin cache lives outside the repository)."""
+    launcher = (
+        "#!/bin/sh\n"
+        f"# The localcloud '{name}' resource plugin, installed into the plugin cache.\n"
+        f"PYTHONPATH='{repository}'${{PYTHONPATH:+:$PYTHONPATH}} exec '{repository}/.venv/bin/python' -m localcloud.plugins.{name} \"$@\"\n"
+    ).encode()
+    destination.mkdir(parents=True, exist_ok=True)
+    tarball = destination / f"pulumi-resource-{name}-v{PLUGINS[name]}.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        entry = tarfile.TarInfo(f"pulumi-resource-{name}")
+        entry.size, entry.mode = len(launcher), 0o755
+        archive.addfile(entry, io.BytesIO(launcher))
+    return tarball
 
 
 def find_cli() -> Path | None:
@@ -41,8 +62,11 @@ def find_cli() -> Path | None:
 class Workspace:
     """One stack of the program in `root/project`, state in `root/backend`, local cloud in `root/cloud`."""
 
-    def __init__(self, root: Path, stack: str, cli: Path, config: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, stack: str, cli: Path, config: dict[str, str] | None = None, discovery: str = "path") -> None:
+        """`discovery`: "path" (the launchers in localcloud/bin on PATH: ambient plugins) or
+        "installed" (tarballs installed into this workspace's PULUMI_HOME, ambient plugins ignored)."""
         self.root = root
+        self.discovery = discovery
         self.stack = stack
         self.cli = cli
         self.project = root / "project"
@@ -67,9 +91,11 @@ class Workspace:
 
     @property
     def env(self) -> dict[str, str]:
+        ambient = self.discovery == "path"
         return {
             **os.environ,
-            "PATH": f"{BIN}:{self.cli.parent}:{os.environ.get('PATH', '')}",
+            "PATH": ":".join([*([str(BIN)] if ambient else []), str(self.cli.parent), os.environ.get("PATH", "")]),
+            "PULUMI_IGNORE_AMBIENT_PLUGINS": "false" if ambient else "true",
             "PULUMI_HOME": str(self.home),
             "PULUMI_BACKEND_URL": self.backend.as_uri(),
             "PULUMI_CONFIG_PASSPHRASE": "localcloud",
@@ -95,7 +121,14 @@ class Workspace:
             raise RuntimeError(f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
 
+    def install_plugins(self) -> None:
+        for name, version in PLUGINS.items():
+            tarball = plugin_tarball(name, self.root / "plugins")
+            self.pulumi("plugin", "install", "resource", name, version, "--file", str(tarball))
+
     def init(self) -> None:
+        if self.discovery == "installed":
+            self.install_plugins()
         if self.pulumi("stack", "select", self.stack, check=False).returncode != 0:
             self.pulumi("stack", "init", self.stack)
 

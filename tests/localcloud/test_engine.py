@@ -27,9 +27,9 @@ if CLI is None:
 SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 
 
-def workspace(tmp_path: Path, stack: str, config: dict[str, str] | None = None) -> Workspace:
+def workspace(tmp_path: Path, stack: str, config: dict[str, str] | None = None, discovery: str = "path") -> Workspace:
     assert CLI is not None
-    space = Workspace(tmp_path, stack, CLI, config)
+    space = Workspace(tmp_path, stack, CLI, config, discovery)
     cloud = open_cloud(space.cloud_dir)
     kind = space.config["mlops-ci:platform"]
     platform.create_repository(cloud, kind, space.config["mlops-ci:repository"], [space.config.get("mlops-ci:branch", "main")])
@@ -54,6 +54,9 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     repository = space.config["mlops-ci:repository"]
     repo = Path(platform.find_repository(cloud, "github", repository)["gitDir"])  # type: ignore[index]
 
+    preview = space.pulumi("preview", "--stack", space.stack)  # Check and Create with unknowns, no side effect
+    assert "+ 14 to create" in preview.stdout
+    assert not [e for e in cloud.journal.entries() if e["op"] != "invoke"]
     up = space.up()
     outputs = space.outputs()
 
@@ -87,6 +90,7 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     ]
 
     space.preview()  # --expect-no-changes: the plugins' diffs agree with their own outputs
+    space.pulumi("refresh", "--yes", "--skip-preview", "--expect-no-changes", "--stack", space.stack)  # Read agrees too
 
     space.destroy()
 
@@ -101,12 +105,16 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("stopped_services")
-def test_gitlab_key_stack_up_then_destroy(tmp_path: Path) -> None:
-    space = workspace(tmp_path, "nlp-team")
+def test_gitlab_key_stack_up_then_destroy_with_installed_plugins(tmp_path: Path) -> None:
+    space = workspace(tmp_path, "nlp-team", discovery="installed")
     cloud = open_cloud(space.cloud_dir)
     project = space.config["mlops-ci:repository"]
+    installed = json.loads(space.pulumi("plugin", "ls", "--json").stdout)
+    assert {(p["name"], p["version"]) for p in installed} >= {("gcp", "10.2.0"), ("gitlab", "10.4.0")}
 
-    space.up()
+    up = space.up()
+
+    assert "from $PATH" not in up.stdout + up.stderr  # the plugin cache, not ambient plugins
 
     variables = platform.ci_variables(cloud, "gitlab", project)["variables"]
     key = variables["GOOGLE_SERVICE_ACCOUNT_KEY:*"]
