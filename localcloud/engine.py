@@ -32,7 +32,8 @@ def plugin_tarball(name: str, destination: Path, repository: Path = REPOSITORY) 
     launcher = (
         "#!/bin/sh\n"
         f"# The localcloud '{name}' resource plugin, installed into the plugin cache.\n"
-        f"PYTHONPATH='{repository}'${{PYTHONPATH:+:$PYTHONPATH}} exec '{repository}/.venv/bin/python' -m localcloud.plugins.{name} \"$@\"\n"
+        f"PYTHONPATH='{repository}'${{PYTHONPATH:+:$PYTHONPATH}} "
+        f"exec '{repository}/.venv/bin/python' -m localcloud.plugins.{name} \"$@\"\n"
     ).encode()
     destination.mkdir(parents=True, exist_ok=True)
     tarball = destination / f"pulumi-resource-{name}-v{PLUGINS[name]}.tar.gz"
