@@ -115,11 +115,17 @@ class Provider:
         """Config keys read from the environment when not set (e.g. token ← GITHUB_TOKEN)."""
 
 
+def _fail(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
+    """End the call with an error the engine shows (`context.abort` raises)."""
+    context.abort(code, message)
+    raise AssertionError("unreachable: grpc's abort raises")
+
+
 def _abort(context: grpc.ServicerContext, error: BaseException) -> NoReturn:
     if isinstance(error, CloudError):
-        context.abort(grpc.StatusCode.UNKNOWN, error.message)
+        _fail(context, grpc.StatusCode.UNKNOWN, error.message)
     traceback.print_exc(file=sys.stderr)
-    context.abort(grpc.StatusCode.INTERNAL, f"localcloud plugin bug: {type(error).__name__}: {error}")
+    _fail(context, grpc.StatusCode.INTERNAL, f"localcloud plugin bug: {type(error).__name__}: {error}")
 
 
 def _wrap_secrets(outputs: wire.Props, secret_keys: set[str]) -> wire.Props:
@@ -151,7 +157,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         token = _type_of(urn)
         found = self.provider.types.get(token)
         if found is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, f"localcloud {self.provider.name}: unknown resource type {token}")
+            _fail(context, grpc.StatusCode.UNIMPLEMENTED, f"localcloud {self.provider.name}: unknown resource type {token}")
         return found
 
     def _context(self, urn: str) -> Context:
@@ -318,16 +324,15 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
     def Invoke(self, request: provider_pb2.InvokeRequest, context: grpc.ServicerContext) -> provider_pb2.InvokeResponse:  # noqa: N802
         function = self.provider.invokes.get(request.tok)
         if function is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, f"localcloud {self.provider.name}: unknown function {request.tok}")
+            _fail(context, grpc.StatusCode.UNIMPLEMENTED, f"localcloud {self.provider.name}: unknown function {request.tok}")
         args = wire.from_struct(request.args)
         ctx = self._context("")
-        entry = {"op": "invoke", "type_": request.tok, "urn": "", "inputs": args, "preview": request.preview}
         try:
             result = function(ctx, wire.reveal(args))
         except Exception as error:  # noqa: BLE001
-            self.cloud.journal.record(**entry, error=_error_text(error))
+            self.cloud.journal.record("invoke", request.tok, "", args, preview=request.preview, error=_error_text(error))
             _abort(context, error)
-        self.cloud.journal.record(**entry)
+        self.cloud.journal.record("invoke", request.tok, "", args, preview=request.preview)
         response = provider_pb2.InvokeResponse()
         getattr(response, "return").CopyFrom(wire.to_struct(result))
         return response

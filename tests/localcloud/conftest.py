@@ -10,10 +10,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
+from google.auth.transport.requests import Request
+from google.oauth2 import service_account
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from localcloud import services, wire
@@ -34,7 +36,7 @@ def unique(prefix: str) -> str:
 
 class PluginError(Exception):
     def __init__(self, error: grpc.RpcError) -> None:
-        self.details = str(error.details())  # type: ignore[attr-defined]
+        self.details = str(error.details())
         super().__init__(self.details)
 
 
@@ -66,7 +68,10 @@ class PluginClient:
             raise PluginError(error) from None
 
     def configure(self, config: wire.Props) -> provider_pb2.ConfigureResponse:
-        return self._call("Configure", provider_pb2.ConfigureRequest(args=wire.to_struct(config), acceptSecrets=True))
+        return cast(
+            provider_pb2.ConfigureResponse,
+            self._call("Configure", provider_pb2.ConfigureRequest(args=wire.to_struct(config), acceptSecrets=True)),
+        )
 
     def check(self, token: str, name: str, news: wire.Props) -> tuple[wire.Props, list[str]]:
         response = self._call("Check", provider_pb2.CheckRequest(urn=self.urn(token, name), news=wire.to_struct(news)))
@@ -89,7 +94,7 @@ class PluginClient:
             old_inputs=wire.to_struct(old.inputs),
             news=wire.to_struct(inputs),
         )
-        return self._call("Diff", request)
+        return cast(provider_pb2.DiffResponse, self._call("Diff", request))
 
     def update(self, token: str, name: str, old: Created, news: wire.Props) -> Created:
         inputs, _ = self.check(token, name, news)
@@ -164,6 +169,14 @@ def storage_get(cloud: LocalCloud, path: str) -> tuple[int, Any]:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, {}
+
+
+def sign_in(key_file: dict[str, Any], scope: str = "https://www.googleapis.com/auth/devstorage.read_only") -> str:
+    """An access token for the key file, by google-auth's own path (a signed assertion sent to the
+    key file's token_uri); raises `google.auth.exceptions.RefreshError` if refused."""
+    credentials = service_account.Credentials.from_service_account_info(key_file, scopes=[scope])  # type: ignore[no-untyped-call]
+    credentials.refresh(Request())
+    return str(credentials.token)
 
 
 def journal_for(cloud: LocalCloud, urn_suffix: str) -> list[dict[str, Any]]:

@@ -10,21 +10,18 @@ from typing import Any
 
 import pytest
 from google.auth.exceptions import RefreshError
-from google.auth.transport.requests import Request
-from google.oauth2 import service_account
 
 from localcloud import platform, services
 from localcloud.engine import Workspace, find_cli
 from localcloud.state import open_cloud
 
-from .conftest import storage_get
+from .conftest import sign_in, storage_get
 
 pytestmark = pytest.mark.localcloud
 
 CLI = find_cli()
 if CLI is None:
     pytest.skip("no Pulumi CLI (set PULUMI_CLI or build ~/.cache/mlops-ci/pulumi-3.272.0)", allow_module_level=True)
-SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 
 
 def workspace(tmp_path: Path, stack: str, config: dict[str, str] | None = None, discovery: str = "path") -> Workspace:
@@ -69,9 +66,8 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     # What CI receives: the secret, a key file the token endpoint honours for the stack's account.
     key_json = platform.ci_environment(cloud, "github", repository)["GOOGLE_SERVICE_ACCOUNT_KEY"]
     assert "\n" not in key_json
-    credentials = service_account.Credentials.from_service_account_info(json.loads(key_json), scopes=[SCOPE])
-    credentials.refresh(Request())
-    assert credentials.service_account_email == outputs["serviceAccountEmail"]
+    assert json.loads(key_json)["client_email"] == outputs["serviceAccountEmail"]
+    assert sign_in(json.loads(key_json))
     # The key travelled as a secret: not in the state, not in the journal.
     assert "PRIVATE KEY" not in space.state_text()
     assert base64.b64encode(key_json.encode()).decode()[:64] not in space.state_text()
@@ -97,7 +93,7 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     assert platform.file_content(repo, "main", ".github/workflows/mlops.yaml") is None
     assert platform.ci_environment(cloud, "github", repository) == {}
     with pytest.raises(RefreshError, match="invalid_grant"):
-        service_account.Credentials.from_service_account_info(json.loads(key_json), scopes=[SCOPE]).refresh(Request())
+        sign_in(json.loads(key_json))
     assert storage_get(cloud, f"/storage/v1/b/{outputs['bucketName']}")[0] == 200  # protectBucket: retained
     deleted = {kind for op, kind in ops(space) if op == "delete"}
     assert {"Key", "ActionsSecret", "RepositoryFile", "BucketIAMMember", "Account"} <= deleted

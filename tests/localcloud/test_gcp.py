@@ -12,15 +12,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from google.auth.exceptions import RefreshError
-from google.auth.transport.requests import Request
-from google.oauth2 import service_account
 from pulumi.runtime.proto import provider_pb2
 
 from localcloud import wire
 from localcloud.plugins import gcp
 from localcloud.state import LocalCloud
 
-from .conftest import PluginClient, PluginError, journal_for, storage_get, unique
+from .conftest import PluginClient, PluginError, journal_for, sign_in, storage_get, unique
 
 pytestmark = pytest.mark.localcloud
 
@@ -32,7 +30,6 @@ KEY = "gcp:serviceaccount/key:Key"
 ACCOUNT_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
 POOL = "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"
 POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
-STORAGE_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 
 
 @pytest.fixture
@@ -133,9 +130,8 @@ def test_account_outputs_and_duplicate_409(gcloud: PluginClient) -> None:
     assert failures
 
 
-def _credentials(key: Any) -> service_account.Credentials:
-    info = json.loads(base64.b64decode(key.plain("privateKey")))
-    return service_account.Credentials.from_service_account_info(info, scopes=[STORAGE_SCOPE])
+def _key_file(key: Any) -> dict[str, Any]:
+    return dict(json.loads(base64.b64decode(key.plain("privateKey"))))
 
 
 def test_key_is_a_real_rsa_key_file_as_a_secret_honoured_by_the_token_endpoint(gcloud: PluginClient, cloud: LocalCloud) -> None:
@@ -148,9 +144,7 @@ def test_key_is_a_real_rsa_key_file_as_a_secret_honoured_by_the_token_endpoint(g
     assert key_file["token_uri"] == cloud.urls()["token"]
     assert key.id.endswith(f"/keys/{key_file['private_key_id']}")
     assert isinstance(serialization.load_pem_private_key(key_file["private_key"].encode(), password=None), RSAPrivateKey)
-    credentials = _credentials(key)
-    credentials.refresh(Request())  # google-auth's own path: a signed assertion to token_uri
-    assert credentials.token
+    assert sign_in(key_file)  # google-auth's own path: a signed assertion to token_uri
 
 
 def test_a_deleted_key_can_no_longer_sign_in(gcloud: PluginClient, cloud: LocalCloud) -> None:
@@ -159,7 +153,7 @@ def test_a_deleted_key_can_no_longer_sign_in(gcloud: PluginClient, cloud: LocalC
     gcloud.delete(KEY, "deleted-key", key)
 
     with pytest.raises(RefreshError, match="invalid_grant"):
-        _credentials(key).refresh(Request())
+        sign_in(_key_file(key))
     assert gcloud.read(KEY, "deleted-key", key) == ""
     exchanges = [json.loads(line) for line in (cloud.root / "token-exchanges.jsonl").read_text().splitlines()]
     assert exchanges[-1]["granted"] is False
@@ -171,7 +165,7 @@ def test_a_key_of_a_deleted_account_can_no_longer_sign_in(gcloud: PluginClient) 
     key = gcloud.create(KEY, "orphan-key", {"serviceAccountId": account.plain("name")})
     gcloud.delete(ACCOUNT, "orphan", account)
     with pytest.raises(RefreshError, match="invalid_grant"):
-        _credentials(key).refresh(Request())
+        sign_in(_key_file(key))
 
 
 def test_keepers_force_a_new_key(gcloud: PluginClient) -> None:
