@@ -1,11 +1,12 @@
-"""`python -m localcloud start|stop|status|env|repo ...` for one state directory.
+"""`python -m localcloud [--state-dir D] COMMAND` for one state directory (default $MLOPS_CI_LOCAL).
 
-python -m localcloud start  [--state-dir D] [--idle-timeout S]   start the services in the background
-python -m localcloud stop   [--state-dir D]
-python -m localcloud status [--state-dir D]                      exit 1 if not running
-python -m localcloud env    [--state-dir D]                      shell exports for `pulumi up`
-python -m localcloud repo github OWNER/NAME [--branch main]      create a repository (bare git + ids)
-python -m localcloud repo gitlab GROUP/.../PROJECT [--branch main]
+start [--idle-timeout S]                  start the storage emulator and token endpoint in the background
+stop | status                             status exits 1 if not running
+env                                       shell exports for `pulumi up` against this local cloud
+repo github OWNER/NAME [--branch main]    create a repository (bare git + numeric ids); GitLab: GROUP/.../PROJECT
+ci-env github OWNER/NAME [--dotenv]       what a CI job of the repository gets (GitLab: --protected-ref)
+clone-url github OWNER/NAME               the bare repository playing the remote
+install-plugins                           into $PULUMI_HOME's plugin cache (instead of PATH)
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     repo.add_argument("platform", choices=["github", "gitlab"])
     repo.add_argument("path", help="GitHub owner/name, GitLab group[/subgroup...]/project")
     repo.add_argument("--branch", action="append", help="branch to create (repeatable; default main)")
+    ci_env = commands.add_parser("ci-env", help="the secrets/variables a CI job of the repository gets (JSON; values in clear)")
+    ci_env.add_argument("platform", choices=["github", "gitlab"])
+    ci_env.add_argument("path")
+    ci_env.add_argument("--protected-ref", action="store_true", help="GitLab: a protected ref (with protected variables)")
+    ci_env.add_argument("--dotenv", action="store_true", help="KEY=VALUE lines instead of JSON")
+    clone = commands.add_parser("clone-url", help="file:// URL of the repository's bare git repository")
+    clone.add_argument("platform", choices=["github", "gitlab"])
+    clone.add_argument("path")
     commands.add_parser("install-plugins", help="pulumi plugin install the three plugins (tarballs with this checkout's path)")
     args = parser.parse_args(argv)
     if args.command == "install-plugins":
@@ -59,6 +68,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export PATH={BIN}:{os.environ.get('PATH', '')}")
     elif args.command == "serve":
         services.run(root, args.idle_timeout)
+    elif args.command == "ci-env":
+        environment = platform.ci_environment(open_cloud(root), args.platform, args.path, args.protected_ref)
+        if args.dotenv:
+            print("\n".join(f"{key}={value}" for key, value in sorted(environment.items())))
+        else:
+            print(json.dumps(environment, indent=2, sort_keys=True))
+    elif args.command == "clone-url":
+        found = platform.find_repository(open_cloud(root), args.platform, args.path)
+        if found is None:
+            print(f"no {args.platform} repository {args.path} in {root}", file=sys.stderr)
+            return 1
+        print(Path(found["gitDir"]).as_uri())
     elif args.command == "repo":
         cloud = open_cloud(root)
         branches = args.branch or ["main"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from localcloud import platform, wire
 from localcloud.plugins import github, gitlab
 from localcloud.state import LocalCloud
 
-from .conftest import PluginClient, PluginError, journal_for, unique
+from .conftest import REPOSITORY, PluginClient, PluginError, journal_for, unique
 
 pytestmark = pytest.mark.localcloud
 
@@ -231,3 +232,19 @@ def test_gitlab_project_lookup(lab: PluginClient, project: dict[str, Any]) -> No
     assert found["namespaces"][0]["id"] == project["namespaceId"]
     with pytest.raises(PluginError, match="404 Project Not Found"):
         lab.invoke("gitlab:index/getProject:getProject", {"pathWithNamespace": "acme/missing"})
+
+
+def test_a_ci_runner_reads_the_delivered_variables_and_clones_the_remote(
+    hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud, tmp_path: Path
+) -> None:
+    name = repository["path"].split("/")[1]
+    hub.create(VARIABLE, "runner-variable", {"repository": name, "variableName": "GCP_SERVICE_ACCOUNT", "value": "sa@p.iam"})
+    hub.create(GITHUB_FILE, "runner-file", {"repository": name, "branch": "main", "file": "ci.yaml", "content": "on: push\n"})
+
+    def cli(*args: str) -> str:
+        command = [sys.executable, "-m", "localcloud", "--state-dir", str(cloud.root), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPOSITORY).stdout.strip()
+
+    assert cli("ci-env", "github", repository["path"], "--dotenv") == "GCP_SERVICE_ACCOUNT=sa@p.iam"
+    subprocess.run(["git", "clone", "-q", cli("clone-url", "github", repository["path"]), str(tmp_path / "clone")], check=True)
+    assert (tmp_path / "clone" / "ci.yaml").read_text() == "on: push\n"
