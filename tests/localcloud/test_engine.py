@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,15 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     space.preview()  # --expect-no-changes: the plugins' diffs agree with their own outputs
     space.pulumi("refresh", "--yes", "--skip-preview", "--expect-no-changes", "--stack", space.stack)  # Read agrees too
 
+    space.pulumi("config", "set", "mlops-ci:keyRotation", "2026-11", "--stack", space.stack)
+    space.up()  # rotation: the new key first, the secret updated, then the old key deleted
+
+    assert ops(space)[-3:] == [("create", "Key"), ("update", "ActionsSecret"), ("delete", "Key")]
+    with pytest.raises(RefreshError, match="invalid_grant"):
+        sign_in(json.loads(key_json))
+    key_json = platform.ci_environment(cloud, "github", repository)["GOOGLE_SERVICE_ACCOUNT_KEY"]
+    assert sign_in(json.loads(key_json))
+
     space.destroy()
 
     assert platform.file_content(repo, "main", ".github/workflows/mlops.yaml") is None
@@ -116,8 +126,8 @@ def test_gitlab_key_stack_up_then_destroy_with_installed_plugins(tmp_path: Path)
     key = variables["GOOGLE_SERVICE_ACCOUNT_KEY:*"]
     assert (key["masked"], key["raw"], key["protected"]) == (True, True, False)
     assert json.loads(base64.b64decode(key["value"]))["type"] == "service_account"
-    assert "PRIVATE KEY" not in space.state_text()
-    assert key["value"] not in cloud.journal.path.read_text()
+    assert key["value"][:80] not in space.state_text()
+    assert key["value"][:80] not in cloud.journal.path.read_text()
 
     space.destroy()
 
@@ -164,4 +174,46 @@ def test_keyless_stack_destroy_then_up_again_gets_new_federation_ids(tmp_path: P
 
     second = space.outputs()["workloadIdentityProvider"]
     assert second != first
+    space.destroy()
+
+
+@pytest.mark.usefixtures("stopped_services")
+def test_keyless_federation_through_the_engine_with_the_key_only_declarations_removed(tmp_path: Path) -> None:
+    """The local cloud's side of the keyless path while the program bug above stands: the scratch
+    copy's Pulumi.yaml loses only the declarations of the three key-only keys. Delete this test
+    when the strict xfail above starts passing."""
+    space = workspace(tmp_path, "recsys-team", {"mlops-ci:protectBucket": "false"})
+    project_file = space.project / "Pulumi.yaml"
+    text = project_file.read_text()
+    for key in ("secretName", "keyRotation", "protectedVariable"):
+        text = re.sub(rf"  {key}:\n(?:    .*\n)*", "", text)
+    project_file.write_text(text)
+    cloud = open_cloud(space.cloud_dir)
+    repository = space.config["mlops-ci:repository"]
+    found = platform.find_repository(cloud, "github", repository)
+    assert found is not None
+
+    space.up()
+    first = space.outputs()["workloadIdentityProvider"]
+    gcp = cloud.gcp.read()
+    number = gcp["projects"][space.config["gcp:project"]]["number"]
+
+    assert first.startswith(f"projects/{number}/locations/global/workloadIdentityPools/")
+    assert platform.ci_environment(cloud, "github", repository)["GCP_WORKLOAD_IDENTITY_PROVIDER"] == first
+    provider_inputs = next(e for e in cloud.journal.entries() if e["type"].endswith("WorkloadIdentityPoolProvider"))["inputs"]
+    assert f'assertion.repository_id == "{found["id"]}"' in provider_inputs["attributeCondition"]
+    account = next(iter(gcp["serviceAccounts"].values()))
+    assert account["iam"] == [
+        [
+            "roles/iam.workloadIdentityUser",
+            f"principalSet://iam.googleapis.com/{first.rsplit('/providers/', 1)[0]}/attribute.repository_id/{found['id']}",
+        ]
+    ]
+    space.preview()
+
+    space.destroy()
+    assert {p["state"] for p in cloud.gcp.read()["pools"].values()} == {"DELETED"}
+    space.up()  # the soft-deleted ids are taken for 30 days: the recreated account's new unique id gives new ones
+
+    assert space.outputs()["workloadIdentityProvider"] != first
     space.destroy()

@@ -113,6 +113,7 @@ def test_actions_secret_reaches_ci_and_never_the_journal(
     secret = hub.create(SECRET, "secret", props)
 
     assert wire.is_secret(secret.outputs["value"])
+    assert cloud.ci_store.path.stat().st_mode & 0o777 == 0o600  # the platform's store: readable by its owner only
     assert platform.ci_environment(cloud, "github", repository["path"]) == {"GOOGLE_SERVICE_ACCOUNT_KEY": KEY_JSON}
     rotated = hub.update(SECRET, "secret", secret, {**props, "value": wire.secret(KEY_JSON.replace("MIIE", "MIIF"))})
     assert "MIIF" in platform.ci_environment(cloud, "github", repository["path"])["GOOGLE_SERVICE_ACCOUNT_KEY"]
