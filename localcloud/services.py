@@ -45,11 +45,17 @@ GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 STARTUP_TIMEOUT = 20.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def free_port(preferred: int = 0) -> int:
+    """`preferred` if it is free on 127.0.0.1, else any free port."""
+    for candidate in (preferred, 0) if preferred else (0,):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            port: int = probe.getsockname()[1]
+            return port
+    raise OSError("no free port on 127.0.0.1")
 
 
 def _answers(url: str) -> bool:
@@ -75,9 +81,12 @@ def _alive(pid: int) -> bool:
 class TokenEndpoint:
     """Exchanges a key's signed assertion for an access token, checking it against `gcp.json`."""
 
-    def __init__(self, cloud: LocalCloud) -> None:
+    def __init__(self, cloud: LocalCloud, port: int = 0) -> None:
         self.cloud = cloud
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        try:
+            self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        except OSError:  # the remembered port is taken: a new one (key files naming the old one stop working)
+            self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -184,7 +193,10 @@ def run(root: Path, idle_timeout: float) -> None:
     storage_dir = root / "gcs"
     storage_dir.mkdir(exist_ok=True)
     emulator_log = root / "storage-emulator.log"
-    port = free_port()
+    # The same ports across restarts: key files carry the token endpoint's URL, CI the storage URL.
+    ports_file = root / "ports.json"
+    remembered = json.loads(ports_file.read_text()) if ports_file.exists() else {}
+    port = free_port(int(remembered.get("storage", 0)))
     emulator = Path(os.environ.get(ENV_EMULATOR, DEFAULT_EMULATOR))
     with emulator_log.open("ab") as log:
         storage = subprocess.Popen(
@@ -195,8 +207,9 @@ def run(root: Path, idle_timeout: float) -> None:
             stderr=subprocess.STDOUT,
         )
     storage_url = f"http://127.0.0.1:{port}"
-    token = TokenEndpoint(cloud)
+    token = TokenEndpoint(cloud, int(remembered.get("token", 0)))
     token.start()
+    ports_file.write_text(json.dumps({"storage": port, "token": token.server.server_address[1]}))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

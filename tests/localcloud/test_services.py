@@ -78,3 +78,15 @@ def test_launcher_prints_its_port_and_serves_the_plugin(tmp_path: Path, name: st
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_restarted_cloud_keeps_its_urls(tmp_path: Path) -> None:
+    """Key files carry the token endpoint's URL: after an idle stop, the same URLs come back."""
+    first = services.start(tmp_path, idle_timeout=60)
+    services.stop(tmp_path)
+    second = services.start(tmp_path, idle_timeout=60)
+    try:
+        assert (second["storage"], second["token"]) == (first["storage"], first["token"])
+        assert second["pid"] != first["pid"]
+    finally:
+        services.stop(tmp_path)
