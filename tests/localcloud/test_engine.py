@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from localcloud import platform, services
 from localcloud.engine import Workspace, find_cli
 from localcloud.state import open_cloud
 
-from .conftest import sign_in, storage_get
+from .conftest import REPOSITORY, sign_in, storage_get
 
 pytestmark = pytest.mark.localcloud
 
@@ -217,3 +218,14 @@ def test_keyless_federation_through_the_engine_with_the_key_only_declarations_re
 
     assert space.outputs()["workloadIdentityProvider"] != first
     space.destroy()
+
+
+@pytest.mark.usefixtures("stopped_services")
+def test_the_policy_pack_runs_in_the_real_engine(tmp_path: Path) -> None:
+    space = workspace(tmp_path, "vision-team")
+    shutil.copytree(REPOSITORY / "policy", space.project / "policy", ignore=shutil.ignore_patterns("__pycache__"))
+
+    preview = space.pulumi("preview", "--policy-pack", "policy", "--stack", space.stack)
+
+    assert "mlops-ci@v0.1.0 (local: policy)" in preview.stdout
+    assert "+ 14 to create" in preview.stdout
