@@ -160,9 +160,13 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
             _fail(context, grpc.StatusCode.UNIMPLEMENTED, f"localcloud {self.provider.name}: unknown resource type {token}")
         return found
 
-    def _context(self, urn: str) -> Context:
-        self.cloud.touch()
-        return Context(self.cloud, self.config, urn)
+    def _context(self, urn: str, context: grpc.ServicerContext) -> Context:
+        try:
+            cloud = self.cloud
+        except RuntimeError as error:  # no state directory: the engine shows why
+            _fail(context, grpc.StatusCode.FAILED_PRECONDITION, f"localcloud {self.provider.name}: {error}")
+        cloud.touch()
+        return Context(cloud, self.config, urn)
 
     # --- plugin ---
 
@@ -266,7 +270,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         if request.preview:
             outputs = rtype.preview(wire.reveal(inputs))
             return provider_pb2.CreateResponse(properties=wire.to_struct(_wrap_secrets(outputs, secret_keys)))
-        ctx = self._context(request.urn)
+        ctx = self._context(request.urn, context)
         try:
             id_, outputs = rtype.create(ctx, wire.reveal(inputs))
         except Exception as error:  # noqa: BLE001 — reported to the engine as the call's error
@@ -282,7 +286,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         if request.preview:
             outputs = {**wire.reveal(olds), **wire.reveal(news)}
             return provider_pb2.UpdateResponse(properties=wire.to_struct(_wrap_secrets(outputs, secret_keys)))
-        ctx = self._context(request.urn)
+        ctx = self._context(request.urn, context)
         try:
             outputs = rtype.update(ctx, request.id, wire.reveal(olds), wire.reveal(news))
         except Exception as error:  # noqa: BLE001
@@ -295,7 +299,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         rtype = self._resource_type(request.urn, context)
         props = wire.from_struct(request.properties)
         inputs = wire.from_struct(request.old_inputs) if request.HasField("old_inputs") else props
-        ctx = self._context(request.urn)
+        ctx = self._context(request.urn, context)
         try:
             rtype.delete(ctx, request.id, wire.reveal(props))
         except Exception as error:  # noqa: BLE001
@@ -308,7 +312,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         rtype = self._resource_type(request.urn, context)
         props, inputs = wire.from_struct(request.properties), wire.from_struct(request.inputs)
         secret_keys = wire.secret_keys(props) | wire.secret_keys(inputs) | set(rtype.secret_outputs)
-        ctx = self._context(request.urn)
+        ctx = self._context(request.urn, context)
         try:
             outputs = rtype.read(ctx, request.id, wire.reveal(props))
         except Exception as error:  # noqa: BLE001
@@ -326,7 +330,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         if function is None:
             _fail(context, grpc.StatusCode.UNIMPLEMENTED, f"localcloud {self.provider.name}: unknown function {request.tok}")
         args = wire.from_struct(request.args)
-        ctx = self._context("")
+        ctx = self._context("", context)
         try:
             result = function(ctx, wire.reveal(args))
         except Exception as error:  # noqa: BLE001

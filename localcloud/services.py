@@ -49,6 +49,8 @@ def free_port(preferred: int = 0) -> int:
     """`preferred` if it is free on 127.0.0.1, else any free port."""
     for candidate in (preferred, 0) if preferred else (0,):
         with socket.socket() as probe:
+            # as the servers bind (http.server reuses addresses): a port in TIME_WAIT is free for them
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", candidate))
             except OSError:

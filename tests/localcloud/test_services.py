@@ -13,9 +13,9 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import empty_pb2
-from pulumi.runtime.proto import provider_pb2_grpc
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from localcloud import services
+from localcloud import services, wire
 
 from .conftest import REPOSITORY
 
@@ -90,3 +90,22 @@ def test_a_restarted_cloud_keeps_its_urls(tmp_path: Path) -> None:
         assert second["pid"] != first["pid"]
     finally:
         services.stop(tmp_path)
+
+
+def test_a_plugin_without_a_state_directory_says_so(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MLOPS_CI_LOCAL"}
+    launcher = REPOSITORY / "localcloud" / "bin" / "pulumi-resource-github"
+    process = subprocess.Popen([str(launcher)], stdout=subprocess.PIPE, env=env, cwd=tmp_path, text=True)
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = provider_pb2_grpc.ResourceProviderStub(channel)
+            request = provider_pb2.InvokeRequest(tok="github:index/getUser:getUser", args=wire.to_struct({"username": "a"}))
+            with pytest.raises(grpc.RpcError) as failure:
+                stub.Invoke(request, timeout=10)
+        assert failure.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "MLOPS_CI_LOCAL is not set" in str(failure.value.details())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
