@@ -65,3 +65,8 @@ localcloud-stop: $(VENV)/.dev
 
 localcloud-status: $(VENV)/.dev
 	$(LOCALCLOUD) status
+
+.PHONY: local-up local-preview local-destroy
+
+local-up local-preview local-destroy: local-%: $(VENV)/.dev $(E2E_VENV)/.installed  ## the real program for $(STACK) against $(LOCAL) (needs a Pulumi CLI)
+	$(LOCALCLOUD) pulumi $* --stack $(STACK)

@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     clone = commands.add_parser("clone-url", help="file:// URL of the repository's bare git repository")
     clone.add_argument("platform", choices=["github", "gitlab"])
     clone.add_argument("path")
+    run = commands.add_parser("pulumi", help="pulumi up/preview/destroy of the real program for STACK against this local cloud")
+    run.add_argument("operation", choices=["up", "preview", "destroy"])
+    run.add_argument("--stack", required=True, help="a stacks/Pulumi.<stack>.yaml")
     commands.add_parser("install-plugins", help="pulumi plugin install the three plugins (tarballs with this checkout's path)")
     args = parser.parse_args(argv)
     if args.command == "install-plugins":
@@ -84,12 +87,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no {args.platform} repository {args.path} in {root}", file=sys.stderr)
             return 1
         print(Path(found["gitDir"]).as_uri())
+    elif args.command == "pulumi":
+        return run_pulumi(root, args.stack, args.operation)
     elif args.command == "repo":
         cloud = open_cloud(root)
         branches = args.branch or ["main"]
         created = platform.create_repository(cloud, args.platform, args.path, branches)
         print(json.dumps(created, indent=2))
     return 0
+
+
+def run_pulumi(root: Path, stack: str, operation: str) -> int:
+    """The program in `root/project` (a scratch copy), state in `root/backend`, cloud in `root`."""
+    cli = engine.find_cli()
+    if cli is None:
+        print("no Pulumi CLI found (set PULUMI_CLI)", file=sys.stderr)
+        return 1
+    space = engine.Workspace(root, stack, cli, cloud_dir=root)
+    space.ensure_repository()
+    space.init()
+    args = {"up": ["up", "--yes", "--skip-preview"], "preview": ["preview"], "destroy": ["destroy", "--yes", "--skip-preview"]}
+    result = space.pulumi(*args[operation], "--stack", stack, check=False)
+    print(result.stdout, end="")
+    print(result.stderr, end="", file=sys.stderr)
+    return result.returncode
 
 
 def install_plugins() -> int:

@@ -15,8 +15,9 @@ from typing import Any
 
 import yaml
 
+from localcloud import platform
 from localcloud.services import REPOSITORY
-from localcloud.state import ENV_STATE_DIR
+from localcloud.state import ENV_STATE_DIR, open_cloud
 
 PULUMI_VERSION = "3.272.0"
 ENV_CLI = "PULUMI_CLI"
@@ -63,7 +64,15 @@ def find_cli() -> Path | None:
 class Workspace:
     """One stack of the program in `root/project`, state in `root/backend`, local cloud in `root/cloud`."""
 
-    def __init__(self, root: Path, stack: str, cli: Path, config: dict[str, str] | None = None, discovery: str = "path") -> None:
+    def __init__(
+        self,
+        root: Path,
+        stack: str,
+        cli: Path,
+        config: dict[str, str] | None = None,
+        discovery: str = "path",
+        cloud_dir: Path | None = None,
+    ) -> None:
         """`discovery`: "path" (the launchers in localcloud/bin on PATH: ambient plugins) or
         "installed" (tarballs installed into this workspace's PULUMI_HOME, ambient plugins ignored)."""
         self.root = root
@@ -72,7 +81,7 @@ class Workspace:
         self.cli = cli
         self.project = root / "project"
         self.backend = root / "backend"
-        self.cloud_dir = root / "cloud"
+        self.cloud_dir = cloud_dir or root / "cloud"
         self.home = root / "pulumi-home"
         for directory in (self.project / "stacks", self.backend, self.cloud_dir, self.home):
             directory.mkdir(parents=True, exist_ok=True)
@@ -87,7 +96,11 @@ class Workspace:
             venv.symlink_to(REPOSITORY / ".venv")
         stack_file = yaml.safe_load((REPOSITORY / "stacks" / f"Pulumi.{stack}.yaml").read_text())
         stack_file.setdefault("config", {}).update(config or {})
-        (self.project / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(stack_file))
+        scratch = self.project / "stacks" / f"Pulumi.{stack}.yaml"
+        if scratch.exists():  # a later run on the same root: keep what `pulumi stack init` and `config set` wrote
+            earlier = yaml.safe_load(scratch.read_text()) or {}
+            stack_file = {**earlier, "config": {**earlier.get("config", {}), **stack_file["config"]}}
+        scratch.write_text(yaml.safe_dump(stack_file))
         self.config: dict[str, Any] = stack_file["config"]
 
     @property
@@ -126,6 +139,13 @@ class Workspace:
         for name, version in PLUGINS.items():
             tarball = plugin_tarball(name, self.root / "plugins")
             self.pulumi("plugin", "install", "resource", name, version, "--file", str(tarball))
+
+    def ensure_repository(self) -> None:
+        """The stack's repository or project, with its branch, in the local cloud (as a team has it)."""
+        cloud = open_cloud(self.cloud_dir)
+        kind, path = str(self.config["mlops-ci:platform"]), str(self.config["mlops-ci:repository"])
+        if platform.find_repository(cloud, kind, path) is None:
+            platform.create_repository(cloud, kind, path, [str(self.config.get("mlops-ci:branch", "main"))])
 
     def init(self) -> None:
         if self.discovery == "installed":
