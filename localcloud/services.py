@@ -198,16 +198,7 @@ def run(root: Path, idle_timeout: float) -> None:
     # The same ports across restarts: key files carry the token endpoint's URL, CI the storage URL.
     ports_file = root / "ports.json"
     remembered = json.loads(ports_file.read_text()) if ports_file.exists() else {}
-    port = free_port(int(remembered.get("storage", 0)))
-    emulator = Path(os.environ.get(ENV_EMULATOR, DEFAULT_EMULATOR))
-    with emulator_log.open("ab") as log:
-        storage = subprocess.Popen(
-            [str(emulator), "start", "--host", "127.0.0.1", f"--port={port}"],
-            cwd=storage_dir,
-            env={**os.environ, "STORAGE_BASE": str(storage_dir), "STORAGE_DIR": "data"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    storage, port = _start_emulator(storage_dir, emulator_log, int(remembered.get("storage", 0)))
     storage_url = f"http://127.0.0.1:{port}"
     token = TokenEndpoint(cloud, int(remembered.get("token", 0)))
     token.start()
@@ -216,11 +207,6 @@ def run(root: Path, idle_timeout: float) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _answers(f"{storage_url}/storage/v1/b?project=probe"):
-            if storage.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the storage emulator did not start; see {emulator_log}")
-            time.sleep(0.05)
         urls = {"storage": storage_url, "token": token.url, "pid": os.getpid(), "idleTimeout": idle_timeout}
         temporary = cloud.urls_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(urls, indent=2))
@@ -238,6 +224,32 @@ def run(root: Path, idle_timeout: float) -> None:
             storage.wait(timeout=5)
         except subprocess.TimeoutExpired:
             storage.kill()
+
+
+def _start_emulator(storage_dir: Path, log_file: Path, preferred: int) -> tuple[subprocess.Popen[bytes], int]:
+    """The emulator, answering on its port. A free port can be taken by another process before the
+    emulator binds it (then a foreign server may even answer): retry on a new port."""
+    emulator = Path(os.environ.get(ENV_EMULATOR, DEFAULT_EMULATOR))
+    for attempt in range(5):
+        port = free_port(preferred if attempt == 0 else 0)
+        with log_file.open("ab") as log:
+            storage = subprocess.Popen(
+                [str(emulator), "start", "--host", "127.0.0.1", f"--port={port}"],
+                cwd=storage_dir,
+                env={**os.environ, "STORAGE_BASE": str(storage_dir), "STORAGE_DIR": "data"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while storage.poll() is None and time.monotonic() < deadline:
+            if _answers(f"http://127.0.0.1:{port}/storage/v1/b?project=probe"):
+                time.sleep(0.3)  # a bind failure ends the process at once: still alive means it is ours
+                if storage.poll() is None:
+                    return storage, port
+            time.sleep(0.05)
+        storage.kill()
+        storage.wait()
+    raise RuntimeError(f"the storage emulator did not start; see {log_file}")
 
 
 def status(root: Path) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ the plugins as the engine does (port on stdout)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -109,3 +110,18 @@ def test_a_plugin_without_a_state_directory_says_so(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_remembered_port_taken_meanwhile_gets_a_new_one(tmp_path: Path) -> None:
+    first = services.start(tmp_path, idle_timeout=60)
+    services.stop(tmp_path)
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", int(urllib.parse.urlparse(first["storage"]).port or 0)))
+        squatter.listen()
+        second = services.start(tmp_path, idle_timeout=60)
+        try:
+            assert second["storage"] != first["storage"]
+            assert services.status(tmp_path) is not None
+        finally:
+            services.stop(tmp_path)
