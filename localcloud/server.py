@@ -103,14 +103,12 @@ class Provider:
         version: str,
         types: list[ResourceType],
         invokes: Mapping[str, Invoke],
-        config_secrets: frozenset[str] = frozenset({"token"}),
         env_config: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.version = version
         self.types = {t.token: t for t in types}
         self.invokes = dict(invokes)
-        self.config_secrets = config_secrets
         self.env_config = dict(env_config or {})
         """Config keys read from the environment when not set (e.g. token ← GITHUB_TOKEN)."""
 
