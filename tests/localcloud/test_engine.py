@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +230,52 @@ def test_the_policy_pack_runs_in_the_real_engine(tmp_path: Path) -> None:
 
     assert "mlops-ci@v0.1.0 (local: policy)" in preview.stdout
     assert "+ 14 to create" in preview.stdout
+
+
+DVC = REPOSITORY / ".venv-e2e" / "bin" / "dvc"
+
+
+@pytest.mark.skipif(not DVC.exists(), reason="needs .venv-e2e (dvc)")
+@pytest.mark.usefixtures("stopped_services")
+def test_up_then_ci_then_destroy_as_separate_commands(tmp_path: Path) -> None:
+    """`pulumi up`; CI with what was delivered (`dvc push` through google-auth, the token endpoint
+    and the emulator); `pulumi destroy`; the same CI credential is then refused."""
+    space = workspace(tmp_path, "vision-team")
+    cloud = open_cloud(space.cloud_dir)
+    space.up()
+    outputs = space.outputs()
+    key_file = tmp_path / "gha-creds.json"  # what google-github-actions/auth writes from the secret
+    key_file.write_text(
+        platform.ci_environment(cloud, "github", space.config["mlops-ci:repository"])["GOOGLE_SERVICE_ACCOUNT_KEY"]
+    )
+    project = tmp_path / "dvc-project"
+    project.mkdir()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
+        "STORAGE_EMULATOR_HOST": cloud.urls()["storage"],
+        "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+        "DVC_NO_ANALYTICS": "1",
+    }
+
+    def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(DVC), *args], cwd=project, env=env, capture_output=True, text=True, timeout=180, check=check)
+
+    dvc("init", "--no-scm")
+    (project / "data.csv").write_text("x,y\n" + "".join(f"{i},{i * i}\n" for i in range(200)))
+    dvc("add", "data.csv")
+    dvc("remote", "add", "-d", "storage", outputs["dvcRemoteUrl"])
+    dvc("push")
+
+    stored = storage_get(cloud, f"/storage/v1/b/{outputs['bucketName']}/o?prefix=dvcstore/")[1]
+    assert len(stored.get("items", [])) == 1
+    exchanges = [json.loads(line) for line in (space.cloud_dir / "token-exchanges.jsonl").read_text().splitlines()]
+    assert {e["issuer"] for e in exchanges if e["granted"]} == {outputs["serviceAccountEmail"]}
+
+    space.destroy()
+    shutil.rmtree(project / ".dvc" / "cache")
+    pulled = dvc("pull", check=False)
+
+    assert pulled.returncode != 0
+    assert "invalid_grant" in pulled.stdout + pulled.stderr
