@@ -362,7 +362,9 @@ def serve(provider: Provider, argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
-    server.stop(grace=1)
+    server.stop(grace=0.5).wait(2)
+    sys.stdout.flush()
+    os._exit(0)  # at once: the engine kills plugins it is done with, and gRPC's threads need not linger
 
 
 def start_server(provider: Provider, cloud: Callable[[], LocalCloud] = open_cloud) -> tuple[grpc.Server, int]:

@@ -23,6 +23,16 @@ from .conftest import REPOSITORY
 pytestmark = pytest.mark.localcloud
 
 
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
 def cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "localcloud", "--state-dir", str(state), *args],
@@ -77,8 +87,7 @@ def test_launcher_prints_its_port_and_serves_the_plugin(tmp_path: Path, name: st
             info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(empty_pb2.Empty(), timeout=10)
         assert info.version == version
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 def test_a_restarted_cloud_keeps_its_urls(tmp_path: Path) -> None:
@@ -108,8 +117,7 @@ def test_a_plugin_without_a_state_directory_says_so(tmp_path: Path) -> None:
         assert failure.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "MLOPS_CI_LOCAL is not set" in str(failure.value.details())
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 def test_a_remembered_port_taken_meanwhile_gets_a_new_one(tmp_path: Path) -> None:
