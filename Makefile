@@ -54,3 +54,26 @@ node_modules/.installed: package.json package-lock.json
 # The committed CI files' shell lines are linted with it (tests/test_ci_linters.py).
 /usr/bin/shellcheck:
 	apt-get update -qq && apt-get install -y -qq shellcheck
+
+# --- The local cloud (localcloud/): plugins `gcp`, `github`, `gitlab` for the real Pulumi engine. ---
+LOCAL ?= build/local/$(STACK)
+LOCALCLOUD := MLOPS_CI_LOCAL=$(abspath $(LOCAL)) $(VENV)/bin/python -m localcloud
+
+.PHONY: test-localcloud localcloud-start localcloud-stop localcloud-status
+
+test-localcloud: $(VENV)/.dev $(E2E_VENV)/.installed  ## the plugins over gRPC; with a Pulumi CLI also pulumi up/destroy of the program
+	$(VENV)/bin/python -m pytest -m localcloud tests/localcloud
+
+localcloud-start: $(VENV)/.dev $(E2E_VENV)/.installed  ## storage emulator + token endpoint for $(LOCAL), in the background (stop when idle)
+	$(LOCALCLOUD) start
+
+localcloud-stop: $(VENV)/.dev
+	$(LOCALCLOUD) stop
+
+localcloud-status: $(VENV)/.dev
+	$(LOCALCLOUD) status
+
+.PHONY: local-up local-preview local-destroy
+
+local-up local-preview local-destroy: local-%: $(VENV)/.dev $(E2E_VENV)/.installed  ## the real program for $(STACK) against $(LOCAL) (needs a Pulumi CLI)
+	$(LOCALCLOUD) pulumi $* --stack "$$STACK"

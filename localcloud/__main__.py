@@ -1,0 +1,129 @@
+"""`python -m localcloud [--state-dir D] COMMAND` for one state directory (default $MLOPS_CI_LOCAL).
+
+start [--idle-timeout S]                  start the storage emulator and token endpoint in the background
+stop | status                             status exits 1 if not running
+env                                       shell exports for `pulumi up` against this local cloud
+repo github OWNER/NAME [--branch main]    create a repository (bare git + numeric ids); GitLab: GROUP/.../PROJECT
+ci-env github OWNER/NAME [--dotenv]       what a CI job of the repository gets (GitLab: --protected-ref)
+clone-url github OWNER/NAME               the bare repository playing the remote
+install-plugins                           into $PULUMI_HOME's plugin cache (instead of PATH)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from localcloud import engine, platform, services
+from localcloud.state import ENV_STATE_DIR, open_cloud, state_dir
+
+BIN = Path(__file__).resolve().parent / "bin"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localcloud", description="mlops-ci local cloud")
+    parser.add_argument("--state-dir", help=f"state directory (default ${ENV_STATE_DIR})")
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("start", help="start the storage emulator and the token endpoint in the background")
+    start.add_argument(
+        "--idle-timeout", type=float, help=f"seconds without activity before they stop (${services.ENV_IDLE_TIMEOUT})"
+    )
+    commands.add_parser("stop", help="stop them")
+    commands.add_parser("status", help="print their URLs; exit 1 if not running")
+    commands.add_parser("env", help="print the environment `pulumi up` needs against this local cloud")
+    serve = commands.add_parser("serve", help="run the services in the foreground (what `start` launches)")
+    serve.add_argument("--idle-timeout", type=float, default=services.DEFAULT_IDLE_TIMEOUT)
+    repo = commands.add_parser("repo", help="create a GitHub repository or GitLab project with a branch")
+    repo.add_argument("platform", choices=["github", "gitlab"])
+    repo.add_argument("path", help="GitHub owner/name, GitLab group[/subgroup...]/project")
+    repo.add_argument("--branch", action="append", help="branch to create (repeatable; default main)")
+    ci_env = commands.add_parser("ci-env", help="the secrets/variables a CI job of the repository gets (JSON; values in clear)")
+    ci_env.add_argument("platform", choices=["github", "gitlab"])
+    ci_env.add_argument("path")
+    ci_env.add_argument("--protected-ref", action="store_true", help="GitLab: a protected ref (with protected variables)")
+    ci_env.add_argument("--dotenv", action="store_true", help="KEY=VALUE lines instead of JSON")
+    clone = commands.add_parser("clone-url", help="file:// URL of the repository's bare git repository")
+    clone.add_argument("platform", choices=["github", "gitlab"])
+    clone.add_argument("path")
+    run = commands.add_parser("pulumi", help="pulumi up/preview/destroy of the real program for STACK against this local cloud")
+    run.add_argument("operation", choices=["up", "preview", "destroy"])
+    run.add_argument("--stack", required=True, help="a stacks/Pulumi.<stack>.yaml")
+    commands.add_parser("install-plugins", help="pulumi plugin install the three plugins (tarballs with this checkout's path)")
+    args = parser.parse_args(argv)
+    if args.command == "install-plugins":
+        return install_plugins()
+    root = state_dir(args.state_dir)
+
+    if args.command == "start":
+        print(json.dumps(services.start(root, args.idle_timeout), indent=2))
+    elif args.command == "stop":
+        print("stopped" if services.stop(root) else "not running")
+    elif args.command == "status":
+        running = services.status(root)
+        print(json.dumps(running, indent=2) if running else "not running")
+        return 0 if running else 1
+    elif args.command == "env":
+        print(f"export {ENV_STATE_DIR}={root}")
+        print(f"export PATH={BIN}:{os.environ.get('PATH', '')}")
+        running = services.status(root)
+        if running:  # what DVC/gcsfs in CI need to reach the emulator (see shared NOTES)
+            print(f"export STORAGE_EMULATOR_HOST={running['storage']}")
+            print("export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false")
+    elif args.command == "serve":
+        services.run(root, args.idle_timeout)
+    elif args.command == "ci-env":
+        environment = platform.ci_environment(open_cloud(root), args.platform, args.path, args.protected_ref)
+        if args.dotenv:
+            print("\n".join(f"{key}={value}" for key, value in sorted(environment.items())))
+        else:
+            print(json.dumps(environment, indent=2, sort_keys=True))
+    elif args.command == "clone-url":
+        found = platform.find_repository(open_cloud(root), args.platform, args.path)
+        if found is None:
+            print(f"no {args.platform} repository {args.path} in {root}", file=sys.stderr)
+            return 1
+        print(Path(found["gitDir"]).as_uri())
+    elif args.command == "pulumi":
+        return run_pulumi(root, args.stack, args.operation)
+    elif args.command == "repo":
+        cloud = open_cloud(root)
+        branches = args.branch or ["main"]
+        created = platform.create_repository(cloud, args.platform, args.path, branches)
+        print(json.dumps(created, indent=2))
+    return 0
+
+
+def run_pulumi(root: Path, stack: str, operation: str) -> int:
+    """The program in `root/project` (a scratch copy), state in `root/backend`, cloud in `root`."""
+    cli = engine.find_cli()
+    if cli is None:
+        print("no Pulumi CLI found (set PULUMI_CLI)", file=sys.stderr)
+        return 1
+    space = engine.Workspace(root, stack, cli, cloud_dir=root)
+    space.ensure_repository()
+    space.init()
+    args = {"up": ["up", "--yes", "--skip-preview"], "preview": ["preview"], "destroy": ["destroy", "--yes", "--skip-preview"]}
+    result = space.pulumi(*args[operation], "--stack", stack, check=False)
+    print(result.stdout, end="")
+    print(result.stderr, end="", file=sys.stderr)
+    return result.returncode
+
+
+def install_plugins() -> int:
+    cli = engine.find_cli()
+    if cli is None:
+        print("no Pulumi CLI found (set PULUMI_CLI)", file=sys.stderr)
+        return 1
+    destination = services.REPOSITORY / "build" / "localcloud" / "plugins"
+    for name, version in engine.PLUGINS.items():
+        tarball = engine.plugin_tarball(name, destination)
+        subprocess.run([str(cli), "plugin", "install", "resource", name, version, "--file", str(tarball)], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Run the real Pulumi CLI on the real program against the local cloud, in a scratch copy of the
+project (so `pulumi stack init` never writes into `stacks/`), with an isolated PULUMI_HOME, a
+file backend and the local plugins found on PATH (ambient plugins)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from localcloud import platform
+from localcloud.services import REPOSITORY
+from localcloud.state import ENV_STATE_DIR, open_cloud
+
+PULUMI_VERSION = "3.272.0"
+ENV_CLI = "PULUMI_CLI"
+BIN = Path(__file__).resolve().parent / "bin"
+PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components", "requirements.txt")
+PLUGINS = {"gcp": "10.2.0", "github": "6.15.0", "gitlab": "10.4.0"}
+"""The versions the pinned SDKs (pulumi-gcp etc.) ask the engine for."""
+
+
+def plugin_tarball(name: str, destination: Path, repository: Path = REPOSITORY) -> Path:
+    """`pulumi-resource-<name>-v<version>.tar.gz` for `pulumi plugin install resource <name> <version> --file`:
+    a launcher with this repository's path baked in (the plugin cache lives outside the repository)."""
+    launcher = (
+        "#!/bin/sh\n"
+        f"# The localcloud '{name}' resource plugin, installed into the plugin cache.\n"
+        f"PYTHONPATH='{repository}'${{PYTHONPATH:+:$PYTHONPATH}} "
+        f"exec '{repository}/.venv/bin/python' -m localcloud.plugins.{name} \"$@\"\n"
+    ).encode()
+    destination.mkdir(parents=True, exist_ok=True)
+    tarball = destination / f"pulumi-resource-{name}-v{PLUGINS[name]}.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        entry = tarfile.TarInfo(f"pulumi-resource-{name}")
+        entry.size, entry.mode = len(launcher), 0o755
+        archive.addfile(entry, io.BytesIO(launcher))
+    return tarball
+
+
+def find_cli() -> Path | None:
+    """`$PULUMI_CLI`, the project's build (`~/.cache/mlops-ci/pulumi-3.272.0/bin/pulumi`, else the
+    newest other build there), or `pulumi` on PATH."""
+    if os.environ.get(ENV_CLI):
+        return Path(os.environ[ENV_CLI])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlops-ci"
+    wanted = cache / f"pulumi-{PULUMI_VERSION}" / "bin" / "pulumi"
+    if wanted.exists():
+        return wanted
+    others = sorted(cache.glob("pulumi-*/bin/pulumi"))
+    if others:
+        return others[-1]
+    found = shutil.which("pulumi")
+    return Path(found) if found else None
+
+
+class Workspace:
+    """One stack of the program in `root/project`, state in `root/backend`, local cloud in `root/cloud`."""
+
+    def __init__(
+        self,
+        root: Path,
+        stack: str,
+        cli: Path,
+        config: dict[str, str] | None = None,
+        discovery: str = "path",
+        cloud_dir: Path | None = None,
+    ) -> None:
+        """`discovery`: "path" (the launchers in localcloud/bin on PATH: ambient plugins) or
+        "installed" (tarballs installed into this workspace's PULUMI_HOME, ambient plugins ignored)."""
+        self.root = root
+        self.discovery = discovery
+        self.stack = stack
+        self.cli = cli
+        self.project = root / "project"
+        self.backend = root / "backend"
+        self.cloud_dir = cloud_dir or root / "cloud"
+        self.home = root / "pulumi-home"
+        for directory in (self.project / "stacks", self.backend, self.cloud_dir, self.home):
+            directory.mkdir(parents=True, exist_ok=True)
+        for name in PROGRAM_FILES:
+            source = REPOSITORY / name
+            if source.is_dir():
+                shutil.copytree(source, self.project / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, self.project / name)
+        venv = self.project / ".venv"
+        if not venv.exists():
+            venv.symlink_to(REPOSITORY / ".venv")
+        stack_file = yaml.safe_load((REPOSITORY / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+        stack_file.setdefault("config", {}).update(config or {})
+        scratch = self.project / "stacks" / f"Pulumi.{stack}.yaml"
+        if scratch.exists():  # a later run on the same root: keep what `pulumi stack init` and `config set` wrote
+            earlier = yaml.safe_load(scratch.read_text()) or {}
+            stack_file = {**earlier, "config": {**earlier.get("config", {}), **stack_file["config"]}}
+        scratch.write_text(yaml.safe_dump(stack_file))
+        self.config: dict[str, Any] = stack_file["config"]
+
+    @property
+    def env(self) -> dict[str, str]:
+        ambient = self.discovery == "path"
+        return {
+            **os.environ,
+            "PATH": ":".join([*([str(BIN)] if ambient else []), str(self.cli.parent), os.environ.get("PATH", "")]),
+            "PULUMI_IGNORE_AMBIENT_PLUGINS": "false" if ambient else "true",
+            "PULUMI_HOME": str(self.home),
+            "PULUMI_BACKEND_URL": self.backend.as_uri(),
+            "PULUMI_CONFIG_PASSPHRASE": "localcloud",
+            "PULUMI_SKIP_UPDATE_CHECK": "1",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_ERROR_OUTPUT_STRING": "1",
+            ENV_STATE_DIR: str(self.cloud_dir),
+            "GITHUB_TOKEN": "ghp_localcloud",
+            "GITLAB_TOKEN": "glpat-localcloud",
+        }
+
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(self.cli), *args, "--non-interactive"],
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def install_plugins(self) -> None:
+        for name, version in PLUGINS.items():
+            tarball = plugin_tarball(name, self.root / "plugins")
+            self.pulumi("plugin", "install", "resource", name, version, "--file", str(tarball))
+
+    def ensure_repository(self) -> None:
+        """The stack's repository or project, with its branch, in the local cloud (as a team has it)."""
+        cloud = open_cloud(self.cloud_dir)
+        kind, path = str(self.config["mlops-ci:platform"]), str(self.config["mlops-ci:repository"])
+        if platform.find_repository(cloud, kind, path) is None:
+            platform.create_repository(cloud, kind, path, [str(self.config.get("mlops-ci:branch", "main"))])
+
+    def init(self) -> None:
+        if self.discovery == "installed":
+            self.install_plugins()
+        if self.pulumi("stack", "select", self.stack, check=False).returncode != 0:
+            self.pulumi("stack", "init", self.stack)
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("up", "--yes", "--skip-preview", "--stack", self.stack)
+
+    def preview(self) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("preview", "--stack", self.stack, "--expect-no-changes")
+
+    def destroy(self) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("destroy", "--yes", "--skip-preview", "--stack", self.stack)
+
+    def outputs(self) -> dict[str, Any]:
+        return dict(json.loads(self.pulumi("stack", "output", "--json", "--stack", self.stack).stdout))
+
+    def state_text(self) -> str:
+        """The stack's checkpoint as stored (secrets encrypted)."""
+        return "".join(path.read_text() for path in self.backend.rglob(f"{self.stack}.json"))

@@ -1,0 +1,189 @@
+"""The CI platforms' side of the local cloud: repositories (bare git repositories playing the
+remotes, with the numeric ids the platforms assign), commits of single files, and the store of
+Actions secrets/variables and GitLab CI/CD variables a CI runner reads."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from localcloud.state import LocalCloud, now
+
+GIT_IDENTITY = {"name": "localcloud", "email": "localcloud@localhost"}
+
+
+class GitError(Exception):
+    pass
+
+
+def _new_id() -> int:
+    return secrets.randbelow(9 * 10**8) + 10**8
+
+
+def repository_dir(cloud: LocalCloud, platform: str, path: str) -> Path:
+    return cloud.git_root / platform / f"{path}.git"
+
+
+def git(repo: Path, *args: str, input_: bytes | None = None, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        ["git", *args],
+        input=input_,
+        capture_output=True,
+        env={**os.environ, "GIT_DIR": str(repo), **(env or {})},
+        check=False,
+    )
+    if result.returncode != 0:
+        raise GitError(result.stderr.decode(errors="replace").strip())
+    return result.stdout.decode().strip()
+
+
+@contextlib.contextmanager
+def _repository_lock(repo: Path) -> Iterator[None]:
+    with (repo.parent / f"{repo.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def create_repository(cloud: LocalCloud, platform: str, path: str, branches: list[str]) -> dict[str, Any]:
+    """A repository (GitHub) or project (GitLab) with an initial commit on each branch; its ids."""
+    repo = repository_dir(cloud, platform, path)
+    repo.parent.mkdir(parents=True, exist_ok=True)
+    if not repo.exists():
+        subprocess.run(["git", "init", "-q", "--bare", "-b", branches[0], str(repo)], check=True)
+        with _repository_lock(repo):
+            blob = git(repo, "hash-object", "-w", "--stdin", input_=f"# {path}\n".encode())
+            with tempfile.TemporaryDirectory() as scratch:
+                index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+                git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},README.md", env=index)
+                tree = git(repo, "write-tree", env=index)
+            commit = git(repo, "commit-tree", tree, "-m", "Initial commit", env=_identity(GIT_IDENTITY))
+            for branch in branches:
+                git(repo, "update-ref", f"refs/heads/{branch}", commit)
+    with cloud.platform.edit() as document:
+        section = document.setdefault(platform, {})
+        if platform == "github":
+            owner = path.split("/")[0]
+            users = section.setdefault("users", {})
+            users.setdefault(owner, {"id": _new_id(), "login": owner})
+            repos = section.setdefault("repos", {})
+            entry = repos.setdefault(path, {"id": _new_id(), "defaultBranch": branches[0]})
+        else:
+            group = path.rsplit("/", 1)[0]
+            namespaces = section.setdefault("namespaces", {})
+            namespaces.setdefault(group, {"id": _new_id()})
+            projects = section.setdefault("projects", {})
+            entry = projects.setdefault(path, {"id": _new_id(), "defaultBranch": branches[0]})
+            entry["namespaceId"] = namespaces[group]["id"]
+        entry["path"] = path
+        entry["gitDir"] = str(repo)
+        return dict(entry)
+
+
+def find_repository(cloud: LocalCloud, platform: str, path: str) -> dict[str, Any] | None:
+    section = cloud.platform.read().get(platform, {})
+    entries = section.get("repos" if platform == "github" else "projects", {})
+    if path in entries:
+        return dict(entries[path])
+    for entry in entries.values():  # GitLab also names projects by numeric id
+        if str(entry.get("id")) == path:
+            return dict(entry)
+    return None
+
+
+def _identity(author: dict[str, str]) -> dict[str, str]:
+    return {
+        "GIT_AUTHOR_NAME": author["name"],
+        "GIT_AUTHOR_EMAIL": author["email"],
+        "GIT_COMMITTER_NAME": author["name"],
+        "GIT_COMMITTER_EMAIL": author["email"],
+    }
+
+
+def branch_head(repo: Path, branch: str) -> str | None:
+    try:
+        return git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
+    except GitError:
+        return None
+
+
+def file_blob(repo: Path, branch: str, path: str) -> str | None:
+    """The blob id of `path` on `branch`, or None."""
+    head = branch_head(repo, branch)
+    if head is None:
+        return None
+    try:
+        return git(repo, "rev-parse", "--verify", "--quiet", f"{head}:{path}")
+    except GitError:
+        return None
+
+
+def file_content(repo: Path, branch: str, path: str) -> bytes | None:
+    blob = file_blob(repo, branch, path)
+    if blob is None:
+        return None
+    return subprocess.run(
+        ["git", "cat-file", "blob", blob], env={**os.environ, "GIT_DIR": str(repo)}, capture_output=True, check=True
+    ).stdout
+
+
+def create_branch(repo: Path, branch: str, source: str) -> None:
+    git(repo, "update-ref", f"refs/heads/{branch}", source, "0" * 40)
+
+
+def commit_file(repo: Path, branch: str, path: str, content: bytes | None, message: str, author: dict[str, str]) -> str:
+    """Commit `content` at `path` on `branch` (None deletes it); the new commit's id. The branch
+    must exist (GitError otherwise)."""
+    with _repository_lock(repo):
+        parent = branch_head(repo, branch)
+        if parent is None:
+            raise GitError(f"branch {branch} not found")
+        with tempfile.TemporaryDirectory() as scratch:
+            index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            git(repo, "read-tree", parent, env=index)
+            if content is None:
+                # mode 0 removes the entry (no work tree needed, unlike --force-remove)
+                git(repo, "update-index", "--index-info", input_=f"0 {'0' * 40}\t{path}\n".encode(), env=index)
+            else:
+                blob = git(repo, "hash-object", "-w", "--stdin", input_=content)
+                git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=index)
+            tree = git(repo, "write-tree", env=index)
+        commit = git(repo, "commit-tree", tree, "-p", parent, "-m", message, env=_identity(author))
+        git(repo, "update-ref", f"refs/heads/{branch}", commit, parent)
+        return commit
+
+
+# --- CI variables ---
+
+
+def ci_variables(cloud: LocalCloud, platform: str, path: str) -> dict[str, Any]:
+    """What CI of the repository sees: GitHub {"secrets": {...}, "variables": {...}};
+    GitLab {"variables": {key: {"value", "masked", "protected", ...}}}."""
+    return dict(cloud.ci_store.read().get(platform, {}).get(path, {}))
+
+
+def ci_environment(cloud: LocalCloud, platform: str, path: str, protected_ref: bool = False) -> dict[str, str]:
+    """The variables a job of the repository gets as environment (GitHub: secrets and variables
+    by name; GitLab: protected variables only on protected refs)."""
+    stored = ci_variables(cloud, platform, path)
+    if platform == "github":
+        return {
+            **{k: str(v["value"]) for k, v in stored.get("variables", {}).items()},
+            **{k: str(v["value"]) for k, v in stored.get("secrets", {}).items()},
+        }
+    return {
+        str(v["key"]): str(v["value"]) for v in stored.get("variables", {}).values() if protected_ref or not v.get("protected")
+    }
+
+
+def stamp() -> str:
+    return now()

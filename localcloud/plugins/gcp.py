@@ -1,0 +1,632 @@
+"""The `gcp` plugin (10.2.0): the Google Cloud resources mlops-ci creates, on the local cloud.
+
+Buckets and their IAM policies live in the storage emulator; service accounts, key public halves,
+service-account IAM members, enabled services and workload identity pools in `gcp.json`, which
+the token endpoint reads to decide whether a key may still sign in.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+import json
+import re
+import secrets
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, ClassVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from localcloud import services, wire
+from localcloud.server import CloudError, Context, Provider, ResourceType, serve
+
+VERSION = "10.2.0"
+SOFT_DELETE_DAYS = 30
+_ACCOUNT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_POOL_ID = re.compile(r"[a-z0-9-]{4,32}")
+_MEMBER = re.compile(r"(allUsers|allAuthenticatedUsers|(user|serviceAccount|group|domain|principal|principalSet):\S+)")
+
+
+def _utc(moment: datetime.datetime | None = None) -> str:
+    return (moment or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def project_number(ctx: Context, project: str) -> str:
+    """The project's number, assigned the first time the local cloud sees the project."""
+    with ctx.cloud.gcp.edit() as gcp:
+        projects = gcp.setdefault("projects", {})
+        if project not in projects:
+            projects[project] = {"number": str(secrets.randbelow(9 * 10**11) + 10**11)}
+        return str(projects[project]["number"])
+
+
+def require_api(ctx: Context, project: str, api: str) -> None:
+    """Google refuses calls to a service the project has not enabled (403 SERVICE_DISABLED)."""
+    enabled = ctx.cloud.gcp.read().get("services", {}).get(f"{project}/{api}", {}).get("state")
+    if enabled != "ENABLED":
+        raise CloudError(
+            403,
+            f"googleapi: Error 403: {api} API has not been used in project {project} before or it is disabled. "
+            f"Enable it by visiting https://console.developers.google.com/apis/api/{api}/overview?project={project} "
+            "then retry., SERVICE_DISABLED",
+        )
+
+
+def _project(ctx: Context, inputs: wire.Props) -> str:
+    project = inputs.get("project") or ctx.config.get("project")
+    if not project:
+        raise CloudError(400, "project: required field is not set (set gcp:project or the resource's project)")
+    return str(project)
+
+
+# --- Cloud Storage, through the emulator's JSON API ---
+
+
+def _storage(ctx: Context, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    base = services.start(ctx.cloud.root)["storage"]
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read()
+            return response.status, json.loads(text) if text.strip() else {}
+    except urllib.error.HTTPError as error:
+        text = error.read()
+        try:
+            payload = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError:
+            payload = {"raw": text.decode(errors="replace")}
+        return error.code, payload
+
+
+def bucket_name_problem(name: str) -> str | None:
+    parts = name.split(".")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*[a-z0-9]", name) or not 3 <= len(name) <= 222:
+        return "bucket names are 3-63 (222 with dots) lowercase letters, digits, -, _ and ., starting and ending alphanumeric"
+    if ("." not in name and len(name) > 63) or any(len(part) > 63 for part in parts):
+        return "each dot-separated part of a bucket name is at most 63 characters"
+    if name.startswith("goog") or "google" in name:
+        return "bucket names cannot begin with goog or contain google"
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return None
+    return "bucket names cannot be IP addresses"
+
+
+class Service(ResourceType):
+    token = "gcp:projects/service:Service"
+    required = ("service",)
+    defaults: ClassVar[dict[str, Any]] = {"disableOnDestroy": True}
+    force_new = frozenset({"project", "service"})
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        project, service = _project(ctx, inputs), str(inputs["service"])
+        if not service.endswith(".googleapis.com"):
+            raise CloudError(
+                403, f"googleapi: Error 403: Service {service} not found or permission denied., SERVICE_CONFIG_NOT_FOUND"
+            )
+        project_number(ctx, project)
+        with ctx.cloud.gcp.edit() as gcp:
+            gcp.setdefault("services", {})[f"{project}/{service}"] = {"state": "ENABLED"}
+        return f"{project}/{service}", {**inputs, "project": project}
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        return {**olds, **news}
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        if props.get("disableOnDestroy"):
+            with ctx.cloud.gcp.edit() as gcp:
+                gcp.setdefault("services", {})[id_] = {"state": "DISABLED"}
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        state = ctx.cloud.gcp.read().get("services", {}).get(id_, {}).get("state")
+        return props if state == "ENABLED" else None
+
+
+class Bucket(ResourceType):
+    token = "gcp:storage/bucket:Bucket"
+    required = ("location",)
+    defaults: ClassVar[dict[str, Any]] = {"forceDestroy": False}
+    force_new = frozenset({"name", "project", "location"})
+    computed = ("url", "selfLink", "projectNumber", "timeCreated", "updated", "storageClass", "effectiveLabels")
+
+    def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
+        name = inputs.get("name")
+        problem = bucket_name_problem(str(name)) if name else None
+        return [("name", f"{name!r}: {problem}")] if problem else []
+
+    def _metadata(self, inputs: wire.Props) -> dict[str, Any]:
+        labels = dict(inputs.get("labels") or {})
+        return {
+            "location": str(inputs["location"]).upper(),
+            "storageClass": inputs.get("storageClass") or "STANDARD",
+            "labels": labels,
+            "iamConfiguration": {
+                "uniformBucketLevelAccess": {"enabled": bool(inputs.get("uniformBucketLevelAccess"))},
+                "publicAccessPrevention": inputs.get("publicAccessPrevention") or "inherited",
+            },
+        }
+
+    def _outputs(self, ctx: Context, inputs: wire.Props, project: str, resource: dict[str, Any]) -> wire.Props:
+        name = str(inputs["name"])
+        labels = dict(inputs.get("labels") or {})
+        return {
+            **inputs,
+            "name": name,
+            "project": project,
+            "location": str(inputs["location"]).upper(),
+            "storageClass": inputs.get("storageClass") or "STANDARD",
+            "url": f"gs://{name}",
+            "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
+            "projectNumber": int(project_number(ctx, project)),
+            "timeCreated": resource.get("timeCreated", ""),
+            "updated": resource.get("updated", ""),
+            "labels": labels,
+            "effectiveLabels": {**labels, "goog-pulumi-provisioned": "true"},
+            "pulumiLabels": {**labels, "goog-pulumi-provisioned": "true"},
+            "terraformLabels": {**labels, "goog-pulumi-provisioned": "true"},
+        }
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        project = _project(ctx, inputs)
+        name = inputs.get("name") or f"{ctx.name}-{secrets.token_hex(4)}"
+        inputs = {**inputs, "name": name}
+        require_api(ctx, project, "storage.googleapis.com")
+        status, answer = _storage(ctx, "POST", f"/storage/v1/b?project={urllib.parse.quote(project)}", {"name": name})
+        if status == 409:
+            raise CloudError(
+                409,
+                f"googleapi: Error 409: Your previous request to create the named bucket succeeded and you already own it. "
+                f"(bucket {name}), conflict",
+            )
+        if status != 200:
+            raise CloudError(status, f"googleapi: Error {status}: creating bucket {name}: {answer}")
+        status, answer = _storage(ctx, "PATCH", f"/storage/v1/b/{name}", self._metadata(inputs))
+        return str(name), self._outputs(ctx, inputs, project, answer)
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        status, answer = _storage(ctx, "PATCH", f"/storage/v1/b/{id_}", self._metadata(news))
+        if status == 404:
+            raise CloudError(404, f"googleapi: Error 404: The specified bucket does not exist. (bucket {id_}), notFound")
+        return self._outputs(ctx, {**news, "name": id_}, str(olds.get("project") or _project(ctx, news)), answer)
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        if props.get("forceDestroy"):
+            _, listing = _storage(ctx, "GET", f"/storage/v1/b/{id_}/o")
+            for item in listing.get("items", []):
+                _storage(ctx, "DELETE", f"/storage/v1/b/{id_}/o/{urllib.parse.quote(item['name'], safe='')}")
+        status, _ = _storage(ctx, "DELETE", f"/storage/v1/b/{id_}")
+        if status == 409:
+            raise CloudError(
+                409,
+                f"googleapi: Error 409: The bucket you tried to delete is not empty. (bucket {id_}; force_destroy is false), "
+                "conflict",
+            )
+        if status not in (200, 204, 404):
+            raise CloudError(status, f"googleapi: Error {status}: deleting bucket {id_}")
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        status, _ = _storage(ctx, "GET", f"/storage/v1/b/{id_}")
+        return props if status == 200 else None
+
+
+class BucketIAMMember(ResourceType):
+    token = "gcp:storage/bucketIAMMember:BucketIAMMember"
+    required = ("bucket", "role", "member")
+    force_new = frozenset({"bucket", "role", "member", "condition"})
+    computed = ("etag",)
+
+    def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
+        member = inputs.get("member")
+        if member and not _MEMBER.fullmatch(str(member)):
+            return [("member", f"{member!r}: not a member such as serviceAccount:<email> or user:<email>")]
+        return []
+
+    def _policy(self, ctx: Context, bucket: str) -> dict[str, Any]:
+        status, policy = _storage(ctx, "GET", f"/storage/v1/b/{bucket}/iam")
+        if status == 404:
+            raise CloudError(404, f"googleapi: Error 404: The specified bucket does not exist. (bucket {bucket}), notFound")
+        return dict(policy)
+
+    def _change(self, ctx: Context, bucket: str, role: str, member: str, add: bool) -> str:
+        policy = self._policy(ctx, bucket)
+        bindings: list[dict[str, Any]] = list(policy.get("bindings", []))
+        binding = next((b for b in bindings if b.get("role") == role and "condition" not in b), None)
+        if binding is None:
+            binding = {"role": role, "members": []}
+            bindings.append(binding)
+        members = [m for m in binding.get("members", []) if m != member] + ([member] if add else [])
+        binding["members"] = members
+        policy["bindings"] = [b for b in bindings if b.get("members")]
+        policy["etag"] = base64.b64encode(secrets.token_bytes(8)).decode()
+        _storage(ctx, "PUT", f"/storage/v1/b/{bucket}/iam", policy)
+        return str(policy["etag"])
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        bucket, role, member = str(inputs["bucket"]).removeprefix("b/"), str(inputs["role"]), str(inputs["member"])
+        if not role.startswith(("roles/", "projects/", "organizations/")):
+            raise CloudError(400, f"googleapi: Error 400: Role {role} is not supported for this resource., badRequest")
+        etag = self._change(ctx, bucket, role, member, add=True)
+        return f"b/{bucket}/{role}/{member}", {**inputs, "etag": etag}
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        bucket = str(props["bucket"]).removeprefix("b/")
+        status, _ = _storage(ctx, "GET", f"/storage/v1/b/{bucket}")
+        if status == 404:
+            return  # the bucket, and its policy, are gone
+        self._change(ctx, bucket, str(props["role"]), str(props["member"]), add=False)
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        try:
+            policy = self._policy(ctx, str(props["bucket"]).removeprefix("b/"))
+        except CloudError:
+            return None
+        held = any(b.get("role") == props["role"] and props["member"] in b.get("members", []) for b in policy.get("bindings", []))
+        return props if held else None
+
+
+# --- IAM ---
+
+
+def _account_email(service_account_id: str) -> str:
+    """`projects/<p>/serviceAccounts/<email>`, `<email>` or `projects/-/serviceAccounts/<email>` → email."""
+    return service_account_id.rsplit("/", 1)[-1]
+
+
+def _account(ctx: Context, service_account_id: str) -> dict[str, Any]:
+    email = _account_email(service_account_id)
+    account = ctx.cloud.gcp.read().get("serviceAccounts", {}).get(email)
+    if account is None:
+        raise CloudError(404, f"googleapi: Error 404: Service account {service_account_id} does not exist., notFound")
+    return dict(account)
+
+
+class Account(ResourceType):
+    token = "gcp:serviceaccount/account:Account"
+    required = ("accountId",)
+    defaults: ClassVar[dict[str, Any]] = {"disabled": False}
+    force_new = frozenset({"accountId", "project"})
+    computed = ("email", "name", "member", "uniqueId")
+
+    def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
+        account_id = inputs.get("accountId")
+        if account_id and not _ACCOUNT_ID.fullmatch(str(account_id)):
+            return [("accountId", f'"account_id" ("{account_id}") doesn\'t match regexp "^[a-z](?:[-a-z0-9]{{4,28}}[a-z0-9])$"')]
+        return []
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        project, account_id = _project(ctx, inputs), str(inputs["accountId"])
+        require_api(ctx, project, "iam.googleapis.com")
+        email = f"{account_id}@{project}.iam.gserviceaccount.com"
+        name = f"projects/{project}/serviceAccounts/{email}"
+        unique_id = str(secrets.randbelow(9 * 10**20) + 10**20)
+        with ctx.cloud.gcp.edit() as gcp:
+            accounts = gcp.setdefault("serviceAccounts", {})
+            if email in accounts:
+                raise CloudError(
+                    409,
+                    f"googleapi: Error 409: Service account {account_id} already exists within project projects/{project}., "
+                    "alreadyExists",
+                )
+            accounts[email] = {
+                "project": project,
+                "uniqueId": unique_id,
+                "displayName": inputs.get("displayName", ""),
+                "disabled": bool(inputs.get("disabled")),
+                "iam": [],
+            }
+        return name, {
+            **inputs,
+            "project": project,
+            "email": email,
+            "name": name,
+            "member": f"serviceAccount:{email}",
+            "uniqueId": unique_id,
+        }
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        email = _account_email(id_)
+        with ctx.cloud.gcp.edit() as gcp:
+            account = gcp.get("serviceAccounts", {}).get(email)
+            if account is None:
+                raise CloudError(404, f"googleapi: Error 404: Service account {id_} does not exist., notFound")
+            account["displayName"] = news.get("displayName", "")
+            account["disabled"] = bool(news.get("disabled"))
+        return {**olds, **news}
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        email = _account_email(id_)
+        with ctx.cloud.gcp.edit() as gcp:
+            gcp.get("serviceAccounts", {}).pop(email, None)
+            for key in gcp.get("keys", {}).values():
+                if key.get("email") == email and key.get("state") == "ACTIVE":
+                    key["state"] = "DELETED"  # an account's keys die with it
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        account = ctx.cloud.gcp.read().get("serviceAccounts", {}).get(_account_email(id_))
+        return props if account and account.get("uniqueId") == props.get("uniqueId") else None
+
+
+class Key(ResourceType):
+    token = "gcp:serviceaccount/key:Key"
+    required = ("serviceAccountId",)
+    defaults: ClassVar[dict[str, Any]] = {
+        "keyAlgorithm": "KEY_ALG_RSA_2048",
+        "privateKeyType": "TYPE_GOOGLE_CREDENTIALS_FILE",
+        "publicKeyType": "TYPE_X509_PEM_FILE",
+    }
+    # The upstream resource has no update: every argument forces a new key.
+    force_new = frozenset({"serviceAccountId", "keepers", "keyAlgorithm", "privateKeyType", "publicKeyType", "publicKeyData"})
+    computed = ("name", "privateKey", "publicKey", "validAfter", "validBefore")
+    secret_outputs = frozenset({"privateKey"})
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        account_name = str(inputs["serviceAccountId"])
+        account = _account(ctx, account_name)
+        email, project = _account_email(account_name), str(account["project"])
+        require_api(ctx, project, "iam.googleapis.com")
+        if project in ctx.cloud.gcp.read().get("keyCreationDisabled", []):
+            raise CloudError(
+                400,
+                "googleapi: Error 400: Key creation is not allowed on this service account. "
+                "(constraints/iam.disableServiceAccountKeyCreation), FAILED_PRECONDITION",
+            )
+        token_uri = services.start(ctx.cloud.root)["token"]
+        private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key_id = secrets.token_hex(20)
+        valid_after = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        valid_before = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, email)])
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(private_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(valid_after)
+            .not_valid_after(valid_before)
+            .sign(private_key, hashes.SHA256())
+        )
+        certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
+        public_pem = (
+            private_key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        private_pem = private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        key_file = {
+            "type": "service_account",
+            "project_id": project,
+            "private_key_id": key_id,
+            "private_key": private_pem,
+            "client_email": email,
+            "client_id": account["uniqueId"],
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": token_uri,
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{urllib.parse.quote(email)}",
+            "universe_domain": "googleapis.com",
+        }
+        name = f"projects/{project}/serviceAccounts/{email}/keys/{key_id}"
+        with ctx.cloud.gcp.edit() as gcp:
+            gcp.setdefault("keys", {})[key_id] = {
+                "email": email,
+                "project": project,
+                "publicKeyPem": public_pem,
+                "state": "ACTIVE",
+            }
+        return name, {
+            **inputs,
+            "name": name,
+            "privateKey": base64.b64encode(json.dumps(key_file, indent=2).encode()).decode(),
+            "publicKey": base64.b64encode(certificate_pem).decode(),
+            "validAfter": _utc(valid_after),
+            "validBefore": _utc(valid_before),
+        }
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        key_id = id_.rsplit("/", 1)[-1]
+        with ctx.cloud.gcp.edit() as gcp:
+            key = gcp.get("keys", {}).get(key_id)
+            if key is not None:
+                key["state"] = "DELETED"
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        key = ctx.cloud.gcp.read().get("keys", {}).get(id_.rsplit("/", 1)[-1])
+        return props if key and key.get("state") == "ACTIVE" else None
+
+
+class ServiceAccountIAMMember(ResourceType):
+    token = "gcp:serviceaccount/iAMMember:IAMMember"
+    required = ("serviceAccountId", "role", "member")
+    force_new = frozenset({"serviceAccountId", "role", "member", "condition"})
+    computed = ("etag",)
+
+    def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
+        member = inputs.get("member")
+        if member and not _MEMBER.fullmatch(str(member)):
+            return [("member", f"{member!r}: not a member such as serviceAccount:<email> or principalSet://...")]
+        return []
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        account_name, role, member = str(inputs["serviceAccountId"]), str(inputs["role"]), str(inputs["member"])
+        email = _account_email(account_name)
+        if member.startswith("principalSet://iam.googleapis.com/"):
+            pool = re.match(
+                r"principalSet://iam\.googleapis\.com/(projects/\d+/locations/global/workloadIdentityPools/[^/]+)/", member
+            )
+            if not pool:
+                raise CloudError(400, f"googleapi: Error 400: Invalid principalSet member {member}., badRequest")
+        with ctx.cloud.gcp.edit() as gcp:
+            account = gcp.get("serviceAccounts", {}).get(email)
+            if account is None:
+                raise CloudError(404, f"googleapi: Error 404: Service account {account_name} does not exist., notFound")
+            grants = account.setdefault("iam", [])
+            if [role, member] not in grants:
+                grants.append([role, member])
+        return f"{account_name}/{role}/{member}", {**inputs, "etag": base64.b64encode(secrets.token_bytes(8)).decode()}
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        email = _account_email(str(props["serviceAccountId"]))
+        with ctx.cloud.gcp.edit() as gcp:
+            account = gcp.get("serviceAccounts", {}).get(email)
+            if account is not None:
+                account["iam"] = [g for g in account.get("iam", []) if g != [props["role"], props["member"]]]
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        account = ctx.cloud.gcp.read().get("serviceAccounts", {}).get(_account_email(str(props["serviceAccountId"])))
+        return props if account and [props["role"], props["member"]] in account.get("iam", []) else None
+
+
+def _soft_deleted_conflict(entry: dict[str, Any] | None) -> bool:
+    """An entity with this id exists, or was deleted less than 30 days ago."""
+    if entry is None:
+        return False
+    if entry.get("state") != "DELETED":
+        return True
+    deleted = datetime.datetime.strptime(entry["deleteTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    return datetime.datetime.now(datetime.UTC) - deleted < datetime.timedelta(days=SOFT_DELETE_DAYS)
+
+
+def _id_problem(field: str, value: Any) -> list[tuple[str, str]]:
+    if value and (not _POOL_ID.fullmatch(str(value)) or str(value).startswith("gcp-")):
+        return [(field, f"{value!r}: 4-32 lowercase letters, digits or hyphens, not starting with gcp-")]
+    return []
+
+
+class WorkloadIdentityPool(ResourceType):
+    token = "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"
+    required = ("workloadIdentityPoolId",)
+    force_new = frozenset({"project", "workloadIdentityPoolId"})
+    computed = ("name", "state")
+
+    def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
+        return _id_problem("workloadIdentityPoolId", inputs.get("workloadIdentityPoolId"))
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        project, pool_id = _project(ctx, inputs), str(inputs["workloadIdentityPoolId"])
+        require_api(ctx, project, "iam.googleapis.com")
+        number = project_number(ctx, project)
+        key = f"{project}/{pool_id}"
+        with ctx.cloud.gcp.edit() as gcp:
+            pools = gcp.setdefault("pools", {})
+            if _soft_deleted_conflict(pools.get(key)):
+                raise CloudError(409, "googleapi: Error 409: Requested entity already exists, alreadyExists")
+            pools[key] = {"state": "ACTIVE", "disabled": bool(inputs.get("disabled"))}
+        name = f"projects/{number}/locations/global/workloadIdentityPools/{pool_id}"
+        return f"projects/{project}/locations/global/workloadIdentityPools/{pool_id}", {
+            **inputs,
+            "project": project,
+            "name": name,
+            "state": "ACTIVE",
+        }
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        return {**olds, **news}
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        with ctx.cloud.gcp.edit() as gcp:
+            entry = gcp.get("pools", {}).get(f"{props['project']}/{props['workloadIdentityPoolId']}")
+            if entry is not None and entry.get("state") != "DELETED":
+                entry.update(state="DELETED", deleteTime=_utc())
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        entry = ctx.cloud.gcp.read().get("pools", {}).get(f"{props['project']}/{props['workloadIdentityPoolId']}")
+        return props if entry and entry.get("state") == "ACTIVE" else None
+
+
+class WorkloadIdentityPoolProvider(ResourceType):
+    token = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+    required = ("workloadIdentityPoolId", "workloadIdentityPoolProviderId")
+    force_new = frozenset({"project", "workloadIdentityPoolId", "workloadIdentityPoolProviderId"})
+    computed = ("name", "state")
+
+    def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
+        return _id_problem("workloadIdentityPoolProviderId", inputs.get("workloadIdentityPoolProviderId"))
+
+    def _check(self, inputs: wire.Props) -> None:
+        oidc = inputs.get("oidc") or {}
+        issuer = oidc.get("issuerUri", "")
+        if not issuer.startswith("https://"):
+            raise CloudError(400, "googleapi: Error 400: The OIDC issuer URI must be an https URL., badRequest")
+        if "google.subject" not in (inputs.get("attributeMapping") or {}):
+            raise CloudError(
+                400, "googleapi: Error 400: The attribute mapping must contain a mapping for google.subject., badRequest"
+            )
+        if issuer == "https://token.actions.githubusercontent.com" and not inputs.get("attributeCondition"):
+            raise CloudError(
+                400, "googleapi: Error 400: The attribute condition must reference one of the provider's claims., badRequest"
+            )
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        project = _project(ctx, inputs)
+        pool_id, provider_id = str(inputs["workloadIdentityPoolId"]), str(inputs["workloadIdentityPoolProviderId"])
+        self._check(inputs)
+        number = project_number(ctx, project)
+        with ctx.cloud.gcp.edit() as gcp:
+            pool = gcp.get("pools", {}).get(f"{project}/{pool_id}")
+            if pool is None or pool.get("state") != "ACTIVE":
+                raise CloudError(404, f"googleapi: Error 404: Requested entity was not found. (pool {pool_id}), notFound")
+            providers = gcp.setdefault("poolProviders", {})
+            key = f"{project}/{pool_id}/{provider_id}"
+            if _soft_deleted_conflict(providers.get(key)):
+                raise CloudError(409, "googleapi: Error 409: Requested entity already exists, alreadyExists")
+            providers[key] = {"state": "ACTIVE", "issuerUri": inputs["oidc"]["issuerUri"]}
+        pool_name = f"projects/{number}/locations/global/workloadIdentityPools/{pool_id}"
+        return f"projects/{project}/locations/global/workloadIdentityPools/{pool_id}/providers/{provider_id}", {
+            **inputs,
+            "project": project,
+            "name": f"{pool_name}/providers/{provider_id}",
+            "state": "ACTIVE",
+        }
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        self._check(news)
+        return {**olds, **news}
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        key = f"{props['project']}/{props['workloadIdentityPoolId']}/{props['workloadIdentityPoolProviderId']}"
+        with ctx.cloud.gcp.edit() as gcp:
+            entry = gcp.get("poolProviders", {}).get(key)
+            if entry is not None and entry.get("state") != "DELETED":
+                entry.update(state="DELETED", deleteTime=_utc())
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        key = f"{props['project']}/{props['workloadIdentityPoolId']}/{props['workloadIdentityPoolProviderId']}"
+        entry = ctx.cloud.gcp.read().get("poolProviders", {}).get(key)
+        return props if entry and entry.get("state") == "ACTIVE" else None
+
+
+PROVIDER = Provider(
+    "gcp",
+    VERSION,
+    [
+        Service(),
+        Bucket(),
+        BucketIAMMember(),
+        Account(),
+        Key(),
+        ServiceAccountIAMMember(),
+        WorkloadIdentityPool(),
+        WorkloadIdentityPoolProvider(),
+    ],
+    invokes={},
+    env_config={"project": "GOOGLE_PROJECT"},
+)
+
+
+def main() -> None:
+    serve(PROVIDER)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""The `github` plugin (6.15.0): Actions secrets and variables in `ci-store.json`, files committed
+into the repository's bare git repository, and the repository/user look-ups.
+
+Repositories exist only once created (`python -m localcloud repo github owner/name`); resources
+name them bare (`name`), the owner comes from the provider's `owner`, as on GitHub.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+from localcloud import platform, wire
+from localcloud.server import CloudError, Context, Provider, ResourceType, serve
+
+VERSION = "6.15.0"
+API = "https://api.github.com"
+_SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_SECRET_BYTES = 48 * 1024
+
+
+def _api(ctx: Context) -> str:
+    return str(ctx.config.get("baseUrl") or API).rstrip("/")
+
+
+def _owner(ctx: Context) -> str:
+    owner = ctx.config.get("owner")
+    if not owner:
+        raise CloudError(404, f"GET {_api(ctx)}/repos//: 404 Not Found [] (no owner: set github:owner or the provider's owner)")
+    return str(owner)
+
+
+def _require_token(ctx: Context, method: str, path: str) -> None:
+    if not ctx.config.get("token"):
+        raise CloudError(401, f"{method} {_api(ctx)}{path}: 401 Requires authentication []")
+
+
+def _repository(ctx: Context, name: str, method: str, path: str) -> tuple[str, dict[str, Any]]:
+    """`owner/name` and its entry; 404 as GitHub answers if it does not exist."""
+    full_name = name if "/" in name else f"{_owner(ctx)}/{name}"
+    entry = platform.find_repository(ctx.cloud, "github", full_name)
+    if entry is None:
+        raise CloudError(404, f"{method} {_api(ctx)}{path.format(repo=full_name)}: 404 Not Found []")
+    return full_name, entry
+
+
+def _name_problem(kind: str, name: Any) -> list[tuple[str, str]]:
+    if name and (not _SECRET_NAME.fullmatch(str(name)) or str(name).upper().startswith("GITHUB_")):
+        return [(kind, f"{name!r}: letters, digits and _, not starting with a digit or GITHUB_")]
+    return []
+
+
+class ActionsSecret(ResourceType):
+    token = "github:index/actionsSecret:ActionsSecret"
+    required = ("repository", "secretName")
+    force_new = frozenset({"repository", "secretName", "encryptedValue", "plaintextValue"})
+    computed = ("createdAt", "updatedAt")
+    secret_inputs = frozenset({"value", "plaintextValue", "encryptedValue", "valueEncrypted"})
+    secret_outputs = frozenset({"value", "plaintextValue", "encryptedValue", "valueEncrypted"})
+
+    def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
+        return _name_problem("secretName", inputs.get("secretName"))
+
+    @staticmethod
+    def _value(inputs: wire.Props) -> str:
+        for key in ("value", "plaintextValue", "encryptedValue", "valueEncrypted"):
+            if inputs.get(key) is not None:
+                return str(inputs[key])
+        raise CloudError(422, "one of value, value_encrypted, plaintext_value or encrypted_value must be set")
+
+    def _put(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        path = f"/repos/{{repo}}/actions/secrets/{inputs['secretName']}"
+        _require_token(ctx, "PUT", path)
+        full_name, _ = _repository(ctx, str(inputs["repository"]), "PUT", path)
+        value = self._value(inputs)
+        if len(value.encode()) > MAX_SECRET_BYTES:
+            raise CloudError(422, f"PUT {_api(ctx)}{path.format(repo=full_name)}: 422 secret value exceeds 48 KB []")
+        with ctx.cloud.ci_store.edit() as store:
+            secrets = store.setdefault("github", {}).setdefault(full_name, {}).setdefault("secrets", {})
+            created = secrets.get(str(inputs["secretName"]), {}).get("createdAt", platform.stamp())
+            stamp = platform.stamp()
+            secrets[str(inputs["secretName"])] = {"value": value, "createdAt": created, "updatedAt": stamp}
+        return f"{inputs['repository']}:{inputs['secretName']}", {**inputs, "createdAt": created, "updatedAt": stamp}
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        return self._put(ctx, inputs)
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        return self._put(ctx, news)[1]
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        full_name = str(props["repository"]) if "/" in str(props["repository"]) else f"{_owner(ctx)}/{props['repository']}"
+        with ctx.cloud.ci_store.edit() as store:
+            store.get("github", {}).get(full_name, {}).get("secrets", {}).pop(str(props["secretName"]), None)
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        full_name = str(props["repository"]) if "/" in str(props["repository"]) else f"{_owner(ctx)}/{props['repository']}"
+        found = platform.ci_variables(ctx.cloud, "github", full_name).get("secrets", {}).get(str(props["secretName"]))
+        return props if found else None
+
+
+class ActionsVariable(ResourceType):
+    token = "github:index/actionsVariable:ActionsVariable"
+    required = ("repository", "variableName", "value")
+    force_new = frozenset({"repository", "variableName"})
+    computed = ("createdAt", "updatedAt")
+
+    def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
+        return _name_problem("variableName", inputs.get("variableName"))
+
+    def _write(self, ctx: Context, inputs: wire.Props, create: bool) -> tuple[str, wire.Props]:
+        name = str(inputs["variableName"])
+        method, path = (
+            ("POST", "/repos/{repo}/actions/variables") if create else ("PATCH", f"/repos/{{repo}}/actions/variables/{name}")
+        )
+        _require_token(ctx, method, path)
+        full_name, _ = _repository(ctx, str(inputs["repository"]), method, path)
+        with ctx.cloud.ci_store.edit() as store:
+            variables = store.setdefault("github", {}).setdefault(full_name, {}).setdefault("variables", {})
+            if create and name in variables:
+                raise CloudError(
+                    409, f"{method} {_api(ctx)}{path.format(repo=full_name)}: 409 Already exists - Variable already exists []"
+                )
+            if not create and name not in variables:
+                raise CloudError(404, f"{method} {_api(ctx)}{path.format(repo=full_name)}: 404 Not Found []")
+            stamp = platform.stamp()
+            created = variables.get(name, {}).get("createdAt", stamp)
+            variables[name] = {"value": str(inputs["value"]), "createdAt": created, "updatedAt": stamp}
+        return f"{inputs['repository']}:{name}", {**inputs, "createdAt": created, "updatedAt": stamp}
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        return self._write(ctx, inputs, create=True)
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        return self._write(ctx, news, create=False)[1]
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        full_name = str(props["repository"]) if "/" in str(props["repository"]) else f"{_owner(ctx)}/{props['repository']}"
+        with ctx.cloud.ci_store.edit() as store:
+            store.get("github", {}).get(full_name, {}).get("variables", {}).pop(str(props["variableName"]), None)
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        full_name = str(props["repository"]) if "/" in str(props["repository"]) else f"{_owner(ctx)}/{props['repository']}"
+        found = platform.ci_variables(ctx.cloud, "github", full_name).get("variables", {}).get(str(props["variableName"]))
+        return {**props, "value": found["value"]} if found else None
+
+
+class RepositoryFile(ResourceType):
+    token = "github:index/repositoryFile:RepositoryFile"
+    required = ("repository", "file", "content")
+    defaults: ClassVar[dict[str, Any]] = {"overwriteOnCreate": False}
+    force_new = frozenset({"repository", "file", "branch"})
+    computed = ("commitSha", "sha", "ref", "commitMessage", "commitAuthor", "commitEmail", "branch")
+
+    def _where(self, ctx: Context, inputs: wire.Props, method: str) -> tuple[str, Path, str]:
+        path = f"/repos/{{repo}}/contents/{inputs['file']}"
+        full_name, entry = _repository(ctx, str(inputs["repository"]), method, path)
+        branch = str(inputs.get("branch") or entry["defaultBranch"])
+        repo = Path(entry["gitDir"])
+        if platform.branch_head(repo, branch) is None:
+            if method == "PUT" and inputs.get("autocreateBranch"):
+                source = str(inputs.get("autocreateBranchSourceSha") or "")
+                source = source or platform.branch_head(repo, str(inputs.get("autocreateBranchSourceBranch") or "main")) or ""
+                if not source:
+                    raise CloudError(404, f"GET {_api(ctx)}/repos/{full_name}/branches/{branch}: 404 Branch not found []")
+                platform.create_branch(repo, branch, source)
+            else:
+                raise CloudError(404, f"GET {_api(ctx)}/repos/{full_name}/branches/{branch}: 404 Branch not found []")
+        return full_name, repo, branch
+
+    def _author(self, ctx: Context, inputs: wire.Props) -> dict[str, str]:
+        return {
+            "name": str(inputs.get("commitAuthor") or ctx.config.get("owner") or "github-actions"),
+            "email": str(inputs.get("commitEmail") or "noreply@github.com"),
+        }
+
+    def _commit(self, ctx: Context, inputs: wire.Props, message: str) -> tuple[str, wire.Props]:
+        full_name, repo, branch = self._where(ctx, inputs, "PUT")
+        path = str(inputs["file"])
+        try:
+            commit = platform.commit_file(repo, branch, path, str(inputs["content"]).encode(), message, self._author(ctx, inputs))
+        except platform.GitError as error:
+            raise CloudError(409, f"PUT {_api(ctx)}/repos/{full_name}/contents/{path}: 409 {error} []") from error
+        blob = platform.file_blob(repo, branch, path) or ""
+        return f"{inputs['repository']}/{path}:{branch}", {
+            **inputs,
+            "branch": branch,
+            "ref": branch,
+            "commitSha": commit,
+            "sha": blob,
+            "commitMessage": message,
+            "commitAuthor": self._author(ctx, inputs)["name"],
+            "commitEmail": self._author(ctx, inputs)["email"],
+        }
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        _require_token(ctx, "PUT", f"/repos/{{repo}}/contents/{inputs['file']}")
+        _, repo, branch = self._where(ctx, inputs, "PUT")
+        if platform.file_blob(repo, branch, str(inputs["file"])) and not inputs.get("overwriteOnCreate"):
+            raise CloudError(422, "refusing to overwrite existing file: configure `overwrite_on_create` to `true` to override")
+        return self._commit(ctx, inputs, str(inputs.get("commitMessage") or f"Add {inputs['file']}"))
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        _require_token(ctx, "PUT", f"/repos/{{repo}}/contents/{news['file']}")
+        message = str(news.get("commitMessage") or f"Update {news['file']}")
+        return self._commit(ctx, {**news, "branch": news.get("branch") or olds.get("branch")}, message)[1]
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        _require_token(ctx, "DELETE", f"/repos/{{repo}}/contents/{props['file']}")
+        _, repo, branch = self._where(ctx, props, "DELETE")
+        path = str(props["file"])
+        if platform.file_blob(repo, branch, path) is None:
+            return  # already gone
+        platform.commit_file(repo, branch, path, None, f"Delete {path}", self._author(ctx, props))
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        try:
+            _, repo, branch = self._where(ctx, props, "GET")
+        except CloudError:
+            return None
+        content = platform.file_content(repo, branch, str(props["file"]))
+        if content is None:
+            return None
+        return {**props, "content": content.decode(errors="replace"), "sha": platform.file_blob(repo, branch, str(props["file"]))}
+
+
+def get_repository(ctx: Context, args: wire.Props) -> wire.Props:
+    name = str(args.get("fullName") or args.get("name") or "")
+    full_name, entry = _repository(ctx, name, "GET", "/repos/{repo}")
+    git_url = Path(entry["gitDir"]).as_uri()
+    return {
+        "fullName": full_name,
+        "name": full_name.split("/", 1)[1],
+        "repoId": entry["id"],
+        "nodeId": f"R_local{entry['id']}",
+        "defaultBranch": entry["defaultBranch"],
+        "htmlUrl": f"https://github.com/{full_name}",
+        "httpCloneUrl": git_url,
+        "gitCloneUrl": git_url,
+        "sshCloneUrl": git_url,
+        "private": True,
+        "visibility": "private",
+        "archived": False,
+        "description": "",
+        "topics": [],
+    }
+
+
+def get_user(ctx: Context, args: wire.Props) -> wire.Props:
+    username = str(args.get("username") or "")
+    user = ctx.cloud.platform.read().get("github", {}).get("users", {}).get(username)
+    if user is None:
+        raise CloudError(404, f"GET {_api(ctx)}/users/{username}: 404 Not Found []")
+    return {"username": username, "login": username, "id": str(user["id"]), "nodeId": f"U_local{user['id']}", "name": username}
+
+
+PROVIDER = Provider(
+    "github",
+    VERSION,
+    [ActionsSecret(), ActionsVariable(), RepositoryFile()],
+    invokes={"github:index/getRepository:getRepository": get_repository, "github:index/getUser:getUser": get_user},
+    env_config={"token": "GITHUB_TOKEN", "owner": "GITHUB_OWNER", "baseUrl": "GITHUB_BASE_URL"},
+)
+
+
+def main() -> None:
+    serve(PROVIDER)
+
+
+if __name__ == "__main__":
+    main()

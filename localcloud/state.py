@@ -1,0 +1,150 @@
+"""The local cloud's state directory: JSON stores shared by the plugins and the services, and
+the journal of provider calls.
+
+Layout of `$MLOPS_CI_LOCAL` (e.g. `build/local/<team>`):
+
+    cloud.json        URLs of the running services (written by `python -m localcloud start`)
+    gcp.json          projects, services, service accounts, key *public* halves, IAM members, pools
+    ci-store.json     GitHub secrets/variables and GitLab CI/CD variables, as a CI runner reads them (0600)
+    platform.json     repositories and projects known to the GitHub/GitLab plugins (ids, paths)
+    git/              bare repositories playing the remotes
+    gcs/              the storage emulator's data
+    journal.jsonl     one line per provider call
+    token-exchanges.jsonl  one line per token request (granted or not)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from localcloud import wire
+
+ENV_STATE_DIR = "MLOPS_CI_LOCAL"
+_thread_lock = threading.RLock()
+
+
+def state_dir(explicit: str | Path | None = None) -> Path:
+    """The state directory: `explicit`, or `$MLOPS_CI_LOCAL`."""
+    raw = explicit if explicit is not None else os.environ.get(ENV_STATE_DIR)
+    if not raw:
+        raise RuntimeError(f"{ENV_STATE_DIR} is not set: the local cloud needs a state directory (e.g. build/local/<team>)")
+    path = Path(raw).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Store:
+    """A JSON document in the state directory, changed under an exclusive lock (shared by the
+    plugin processes of one `pulumi up` and the services)."""
+
+    def __init__(self, path: Path, private: bool = False) -> None:
+        self.path = path
+        self.private = private
+        self._lock_path = path.with_name(path.name + ".lock")
+
+    def read(self) -> dict[str, Any]:
+        with self._locked():
+            return self._load()
+
+    @contextlib.contextmanager
+    def edit(self) -> Iterator[dict[str, Any]]:
+        """The document, written back when the block ends without an exception."""
+        with self._locked():
+            document = self._load()
+            yield document
+            temporary = self.path.with_name(self.path.name + ".tmp")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            fd = os.open(temporary, flags, 0o600 if self.private else 0o644)
+            with os.fdopen(fd, "w") as out:
+                json.dump(document, out, indent=2, sort_keys=True)
+            os.replace(temporary, self.path)
+
+    def _load(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        text = self.path.read_text()
+        return dict(json.loads(text)) if text.strip() else {}
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with _thread_lock, self._lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class Journal:
+    """`journal.jsonl`: one JSON object per provider call, secrets redacted."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(
+        self,
+        op: str,
+        type_: str,
+        urn: str,
+        inputs: wire.Props,
+        always_secret: frozenset[str] = frozenset(),
+        **extra: Any,
+    ) -> None:
+        entry: dict[str, Any] = {
+            "time": now(),
+            "op": op,
+            "type": type_,
+            "name": urn.rsplit("::", 1)[-1] if "::" in urn else "",
+            "urn": urn,
+            "inputs": wire.redact(inputs, always_secret),
+        }
+        entry.update({k: wire.redact(v, always_secret, k) for k, v in extra.items()})
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        with _thread_lock, self.path.open("a") as out:
+            fcntl.flock(out, fcntl.LOCK_EX)
+            out.write(line)
+            fcntl.flock(out, fcntl.LOCK_UN)
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+class LocalCloud:
+    """Handles on one state directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.gcp = Store(root / "gcp.json")
+        self.platform = Store(root / "platform.json")
+        self.ci_store = Store(root / "ci-store.json", private=True)
+        self.journal = Journal(root / "journal.jsonl")
+        self.git_root = root / "git"
+        self.urls_file = root / "cloud.json"
+
+    def urls(self) -> dict[str, str]:
+        """Service URLs written by `python -m localcloud start` (empty if not started)."""
+        if not self.urls_file.exists():
+            return {}
+        return {k: str(v) for k, v in json.loads(self.urls_file.read_text()).items()}
+
+    def touch(self) -> None:
+        """Mark activity: the services stop by themselves after an idle period."""
+        (self.root / "activity").touch()
+
+
+def open_cloud(explicit: str | Path | None = None) -> LocalCloud:
+    return LocalCloud(state_dir(explicit))

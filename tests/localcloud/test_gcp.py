@@ -1,0 +1,249 @@
+"""The gcp plugin: buckets in the storage emulator, accounts and keys the token endpoint honours,
+replacement semantics, soft-deleted pools, and no key material in the journal."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from google.auth.exceptions import RefreshError
+from pulumi.runtime.proto import provider_pb2
+
+from localcloud import wire
+from localcloud.plugins import gcp
+from localcloud.state import LocalCloud
+
+from .conftest import PluginClient, PluginError, journal_for, sign_in, storage_get, unique
+
+pytestmark = pytest.mark.localcloud
+
+SERVICE = "gcp:projects/service:Service"
+BUCKET = "gcp:storage/bucket:Bucket"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+KEY = "gcp:serviceaccount/key:Key"
+ACCOUNT_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+POOL = "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"
+POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+
+
+@pytest.fixture
+def gcloud(plugins: Any) -> PluginClient:
+    """The default gcp provider of a stack with `gcp:project`, APIs enabled."""
+    client: PluginClient = plugins(gcp.PROVIDER, {"project": "acme-ml", "version": gcp.VERSION})
+    for api in ("storage.googleapis.com", "iam.googleapis.com"):
+        client.create(SERVICE, f"api-{api.split('.')[0]}", {"service": api, "project": "acme-ml", "disableOnDestroy": False})
+    return client
+
+
+def new_account(gcloud: PluginClient) -> Any:
+    return gcloud.create(ACCOUNT, unique("account"), {"accountId": unique("dvc-ci-test"), "displayName": "CI"})
+
+
+def test_bucket_lives_in_the_emulator_and_a_second_create_is_409(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    name = unique("acme-ml-dvc")
+    props = {"name": name, "location": "europe-west6", "uniformBucketLevelAccess": True, "labels": {"stack": "t"}}
+    bucket = gcloud.create(BUCKET, "bucket", props)
+
+    assert bucket.id == name
+    assert bucket.plain("url") == f"gs://{name}"
+    status, resource = storage_get(cloud, f"/storage/v1/b/{name}")
+    assert status == 200
+    assert resource["labels"] == {"stack": "t"}
+    assert resource["iamConfiguration"]["uniformBucketLevelAccess"]["enabled"] is True
+    with pytest.raises(PluginError, match="Error 409"):
+        gcloud.create(BUCKET, "bucket-again", props)
+    assert gcloud.read(BUCKET, "bucket", bucket) == name
+
+
+def test_bucket_delete_removes_it_unless_it_holds_data(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    empty = gcloud.create(BUCKET, "empty", {"name": unique("acme-ml-empty"), "location": "EU"})
+    full = gcloud.create(BUCKET, "full", {"name": unique("acme-ml-full"), "location": "EU"})
+    upload = urllib.request.Request(
+        f"{cloud.urls()['storage']}/upload/storage/v1/b/{full.id}/o?uploadType=media&name=dvcstore/data",
+        data=b"dvc data",
+        method="POST",
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    urllib.request.urlopen(upload, timeout=10).close()
+
+    gcloud.delete(BUCKET, "empty", empty)
+    with pytest.raises(PluginError, match="not empty"):
+        gcloud.delete(BUCKET, "full", full)
+
+    assert storage_get(cloud, f"/storage/v1/b/{empty.id}")[0] == 404
+    assert storage_get(cloud, f"/storage/v1/b/{full.id}")[0] == 200
+    assert gcloud.read(BUCKET, "empty", empty) == ""
+
+
+def test_bucket_name_and_location_force_replacement_labels_do_not(gcloud: PluginClient) -> None:
+    props = {"name": unique("acme-ml-diff"), "location": "EU", "labels": {"a": "1"}}
+    bucket = gcloud.create(BUCKET, "diff", props)
+
+    relabel = gcloud.diff(BUCKET, "diff", bucket, {**props, "labels": {"a": "2"}})
+    rename = gcloud.diff(BUCKET, "diff", bucket, {**props, "name": unique("acme-ml-other")})
+    same = gcloud.diff(BUCKET, "diff", bucket, props)
+
+    assert (relabel.changes, list(relabel.replaces)) == (provider_pb2.DiffResponse.DIFF_SOME, [])
+    assert list(rename.replaces) == ["name"]
+    assert same.changes == provider_pb2.DiffResponse.DIFF_NONE
+
+
+def test_bucket_requires_the_storage_api(plugins: Any) -> None:
+    gcloud = plugins(gcp.PROVIDER, {"project": "project-without-apis"})
+    with pytest.raises(PluginError, match="SERVICE_DISABLED"):
+        gcloud.create(BUCKET, "too-early", {"name": unique("acme-ml-early"), "location": "EU"})
+
+
+def test_bucket_member_lands_in_the_bucket_policy(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    bucket = gcloud.create(BUCKET, "granted", {"name": unique("acme-ml-grant"), "location": "EU"})
+    account = new_account(gcloud)
+    member = gcloud.create(
+        BUCKET_MEMBER, "viewer", {"bucket": bucket.id, "role": "roles/storage.objectViewer", "member": account.plain("member")}
+    )
+
+    bindings = storage_get(cloud, f"/storage/v1/b/{bucket.id}/iam")[1]["bindings"]
+    assert {"role": "roles/storage.objectViewer", "members": [account.plain("member")]} in bindings
+    gcloud.delete(BUCKET_MEMBER, "viewer", member)
+    assert storage_get(cloud, f"/storage/v1/b/{bucket.id}/iam")[1]["bindings"] == []
+    with pytest.raises(PluginError, match="Error 404"):
+        gcloud.create(BUCKET_MEMBER, "nowhere", {"bucket": unique("no-such-bucket"), "role": "roles/x", "member": "user:a@b.c"})
+
+
+def test_account_outputs_and_duplicate_409(gcloud: PluginClient) -> None:
+    account_id = unique("dvc-ci-vision")
+    account = gcloud.create(ACCOUNT, "account", {"accountId": account_id})
+    email = f"{account_id}@acme-ml.iam.gserviceaccount.com"
+
+    assert account.plain("email") == email
+    assert account.plain("name") == f"projects/acme-ml/serviceAccounts/{email}"
+    assert account.plain("member") == f"serviceAccount:{email}"
+    assert account.plain("uniqueId").isdigit()
+    with pytest.raises(PluginError, match=r"409.*already exists"):
+        gcloud.create(ACCOUNT, "account-again", {"accountId": account_id})
+    _, failures = gcloud.check(ACCOUNT, "bad", {"accountId": "Bad_Id"})
+    assert failures
+
+
+def _key_file(key: Any) -> dict[str, Any]:
+    return dict(json.loads(base64.b64decode(key.plain("privateKey"))))
+
+
+def test_key_is_a_real_rsa_key_file_as_a_secret_honoured_by_the_token_endpoint(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    account = new_account(gcloud)
+    key = gcloud.create(KEY, "key", {"serviceAccountId": account.plain("name"), "keepers": {"rotation": ""}})
+
+    assert wire.is_secret(key.outputs["privateKey"])
+    key_file = json.loads(base64.b64decode(key.plain("privateKey")))
+    assert key_file["client_email"] == account.plain("email")
+    assert key_file["token_uri"] == cloud.urls()["token"]
+    assert key.id.endswith(f"/keys/{key_file['private_key_id']}")
+    assert isinstance(serialization.load_pem_private_key(key_file["private_key"].encode(), password=None), RSAPrivateKey)
+    assert sign_in(key_file)  # google-auth's own path: a signed assertion to token_uri
+
+
+def test_a_deleted_key_can_no_longer_sign_in(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    account = new_account(gcloud)
+    key = gcloud.create(KEY, "deleted-key", {"serviceAccountId": account.plain("name")})
+    gcloud.delete(KEY, "deleted-key", key)
+
+    with pytest.raises(RefreshError, match="invalid_grant"):
+        sign_in(_key_file(key))
+    assert gcloud.read(KEY, "deleted-key", key) == ""
+    exchanges = [json.loads(line) for line in (cloud.root / "token-exchanges.jsonl").read_text().splitlines()]
+    assert exchanges[-1]["granted"] is False
+    assert "DELETED" in exchanges[-1]["reason"]
+
+
+def test_a_key_of_a_deleted_account_can_no_longer_sign_in(gcloud: PluginClient) -> None:
+    account = new_account(gcloud)
+    key = gcloud.create(KEY, "orphan-key", {"serviceAccountId": account.plain("name")})
+    gcloud.delete(ACCOUNT, "orphan", account)
+    with pytest.raises(RefreshError, match="invalid_grant"):
+        sign_in(_key_file(key))
+
+
+def test_keepers_force_a_new_key(gcloud: PluginClient) -> None:
+    account = new_account(gcloud)
+    props = {"serviceAccountId": account.plain("name"), "keepers": {"rotation": ""}}
+    key = gcloud.create(KEY, "rotated", props)
+
+    rotation = gcloud.diff(KEY, "rotated", key, {**props, "keepers": {"rotation": "2026-11"}})
+    unchanged = gcloud.diff(KEY, "rotated", key, props)
+
+    assert list(rotation.replaces) == ["keepers"]
+    assert rotation.deleteBeforeReplace is False  # the new key exists before the old one goes
+    assert unchanged.changes == provider_pb2.DiffResponse.DIFF_NONE
+
+
+def test_preview_create_returns_unknown_computed_outputs(gcloud: PluginClient) -> None:
+    account = new_account(gcloud)
+    preview = gcloud.create(KEY, "preview", {"serviceAccountId": account.plain("name")}, preview=True)
+    assert preview.id == ""
+    assert wire.reveal(preview.outputs["privateKey"]) == wire.UNKNOWN
+    assert wire.is_secret(preview.outputs["privateKey"])
+
+
+def test_the_journal_never_holds_key_material(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    account = new_account(gcloud)
+    key = gcloud.create(KEY, "journaled", {"serviceAccountId": account.plain("name")})
+    gcloud.delete(KEY, "journaled", key)
+    key_file = json.loads(base64.b64decode(key.plain("privateKey")))
+
+    text = cloud.journal.path.read_text()
+    assert "PRIVATE KEY" not in text
+    assert key.plain("privateKey") not in text
+    assert key_file["private_key"].splitlines()[1] not in text
+    entries = journal_for(cloud, f"{KEY}::journaled")
+    assert [e["op"] for e in entries] == ["create", "delete"]
+    assert all(e["type"] == KEY and e["name"] == "journaled" for e in entries)
+
+
+def test_pools_are_soft_deleted_and_their_ids_cannot_be_reused(plugins: Any) -> None:
+    gcloud = plugins(gcp.PROVIDER, {"project": "acme-wif"})
+    gcloud.create(SERVICE, "iam", {"service": "iam.googleapis.com"})
+    pool_id = unique("ci-pool")
+    pool = gcloud.create(POOL, "pool", {"workloadIdentityPoolId": pool_id})
+    provider_props = {
+        "workloadIdentityPoolId": pool_id,
+        "workloadIdentityPoolProviderId": pool_id,
+        "attributeMapping": {"google.subject": "assertion.sub"},
+        "attributeCondition": 'assertion.repository_id == "1"',
+        "oidc": {"issuerUri": "https://token.actions.githubusercontent.com"},
+    }
+    provider = gcloud.create(POOL_PROVIDER, "provider", provider_props)
+    number = pool.plain("name").split("/")[1]
+
+    assert number.isdigit()
+    assert number != "acme-wif"
+    assert provider.plain("name") == f"projects/{number}/locations/global/workloadIdentityPools/{pool_id}/providers/{pool_id}"
+    with pytest.raises(PluginError, match="attribute condition"):
+        gcloud.create(
+            POOL_PROVIDER,
+            "no-condition",
+            {**provider_props, "workloadIdentityPoolProviderId": unique("p"), "attributeCondition": ""},
+        )
+    gcloud.delete(POOL_PROVIDER, "provider", provider)
+    gcloud.delete(POOL, "pool", pool)
+    with pytest.raises(PluginError, match="409"):
+        gcloud.create(POOL, "pool-again", {"workloadIdentityPoolId": pool_id})
+
+
+def test_service_account_member_is_recorded_on_the_account(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    account = new_account(gcloud)
+    member = "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/attribute.repository_id/7"
+    grant = gcloud.create(
+        ACCOUNT_MEMBER,
+        "wif-user",
+        {"serviceAccountId": account.plain("name"), "role": "roles/iam.workloadIdentityUser", "member": member},
+    )
+
+    stored = cloud.gcp.read()["serviceAccounts"][account.plain("email")]["iam"]
+    assert ["roles/iam.workloadIdentityUser", member] in stored
+    gcloud.delete(ACCOUNT_MEMBER, "wif-user", grant)
+    assert cloud.gcp.read()["serviceAccounts"][account.plain("email")]["iam"] == []

@@ -1,0 +1,251 @@
+"""The github and gitlab plugins: files committed into bare repositories (deleted by a commit),
+secrets and variables in the CI store, GitLab's masking rule, look-ups of numeric ids."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.runtime.proto import provider_pb2
+
+from localcloud import platform, wire
+from localcloud.plugins import github, gitlab
+from localcloud.state import LocalCloud
+
+from .conftest import REPOSITORY, PluginClient, PluginError, journal_for, unique
+
+pytestmark = pytest.mark.localcloud
+
+SECRET = "github:index/actionsSecret:ActionsSecret"
+VARIABLE = "github:index/actionsVariable:ActionsVariable"
+GITHUB_FILE = "github:index/repositoryFile:RepositoryFile"
+PROJECT_VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
+GITLAB_FILE = "gitlab:index/repositoryFile:RepositoryFile"
+KEY_JSON = '{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n"}'
+
+
+def git_log(repo: Path, branch: str) -> list[str]:
+    out = subprocess.run(
+        ["git", "--git-dir", str(repo), "log", "--format=%s", branch], capture_output=True, text=True, check=True
+    )
+    return out.stdout.splitlines()
+
+
+@pytest.fixture
+def repository(cloud: LocalCloud) -> dict[str, Any]:
+    return platform.create_repository(cloud, "github", f"acme/{unique('vision')}", ["main"])
+
+
+@pytest.fixture
+def hub(plugins: Any) -> PluginClient:
+    client: PluginClient = plugins(
+        github.PROVIDER, {"owner": "acme", "token": wire.secret("ghp_local"), "version": github.VERSION}
+    )
+    return client
+
+
+@pytest.fixture
+def project(cloud: LocalCloud) -> dict[str, Any]:
+    return platform.create_repository(cloud, "gitlab", f"acme/research/{unique('nlp')}", ["main"])
+
+
+@pytest.fixture
+def lab(plugins: Any) -> PluginClient:
+    client: PluginClient = plugins(gitlab.PROVIDER, {"token": wire.secret("glpat-local"), "version": gitlab.VERSION})
+    return client
+
+
+def test_github_file_is_committed_on_the_branch_and_destroy_commits_its_deletion(
+    hub: PluginClient, repository: dict[str, Any]
+) -> None:
+    repo, name = Path(repository["gitDir"]), repository["path"].split("/")[1]
+    props = {
+        "repository": name,
+        "branch": "main",
+        "file": ".github/workflows/mlops.yaml",
+        "content": "on: push\n",
+        "overwriteOnCreate": True,
+    }
+    created = hub.create(GITHUB_FILE, "ci-file", {**props, "commitMessage": "mlops-ci: add"})
+
+    assert platform.file_content(repo, "main", ".github/workflows/mlops.yaml") == b"on: push\n"
+    assert created.plain("commitSha") == platform.branch_head(repo, "main")
+    updated = hub.update(
+        GITHUB_FILE, "ci-file", created, {**props, "content": "on: [push]\n", "commitMessage": "mlops-ci: change"}
+    )
+    assert platform.file_content(repo, "main", ".github/workflows/mlops.yaml") == b"on: [push]\n"
+    hub.delete(GITHUB_FILE, "ci-file", updated)
+
+    assert platform.file_content(repo, "main", ".github/workflows/mlops.yaml") is None
+    assert git_log(repo, "main") == ["Delete .github/workflows/mlops.yaml", "mlops-ci: change", "mlops-ci: add", "Initial commit"]
+
+
+def test_github_file_on_a_missing_branch_is_404(hub: PluginClient, repository: dict[str, Any]) -> None:
+    name = repository["path"].split("/")[1]
+    with pytest.raises(PluginError, match="404 Branch not found"):
+        hub.create(GITHUB_FILE, "lost", {"repository": name, "branch": "develop", "file": "a.yaml", "content": "a"})
+    assert git_log(Path(repository["gitDir"]), "main") == ["Initial commit"]
+
+
+def test_github_file_branch_and_path_force_replacement(hub: PluginClient, repository: dict[str, Any]) -> None:
+    props = {"repository": repository["path"].split("/")[1], "branch": "main", "file": "a.yaml", "content": "a"}
+    created = hub.create(GITHUB_FILE, "replaced", props)
+    assert list(hub.diff(GITHUB_FILE, "replaced", created, {**props, "branch": "dev"}).replaces) == ["branch"]
+    assert list(hub.diff(GITHUB_FILE, "replaced", created, {**props, "content": "b"}).replaces) == []
+
+
+def test_github_file_refuses_to_overwrite_unless_asked(hub: PluginClient, repository: dict[str, Any]) -> None:
+    props = {"repository": repository["path"].split("/")[1], "branch": "main", "file": "README.md", "content": "mine"}
+    with pytest.raises(PluginError, match="overwrite_on_create"):
+        hub.create(GITHUB_FILE, "readme", props)
+    hub.create(GITHUB_FILE, "readme", {**props, "overwriteOnCreate": True})
+
+
+def test_actions_secret_reaches_ci_and_never_the_journal(
+    hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud
+) -> None:
+    name = repository["path"].split("/")[1]
+    props = {"repository": name, "secretName": "GOOGLE_SERVICE_ACCOUNT_KEY", "value": wire.secret(KEY_JSON)}
+    secret = hub.create(SECRET, "secret", props)
+
+    assert wire.is_secret(secret.outputs["value"])
+    assert cloud.ci_store.path.stat().st_mode & 0o777 == 0o600  # the platform's store: readable by its owner only
+    assert platform.ci_environment(cloud, "github", repository["path"]) == {"GOOGLE_SERVICE_ACCOUNT_KEY": KEY_JSON}
+    rotated = hub.update(SECRET, "secret", secret, {**props, "value": wire.secret(KEY_JSON.replace("MIIE", "MIIF"))})
+    assert "MIIF" in platform.ci_environment(cloud, "github", repository["path"])["GOOGLE_SERVICE_ACCOUNT_KEY"]
+    hub.delete(SECRET, "secret", rotated)
+
+    assert platform.ci_environment(cloud, "github", repository["path"]) == {}
+    assert "PRIVATE KEY" not in cloud.journal.path.read_text()
+    assert [e["inputs"]["value"] for e in journal_for(cloud, f"{SECRET}::secret")] == ["[secret]"] * 3
+
+
+def test_actions_secret_for_a_missing_repository_is_404(hub: PluginClient) -> None:
+    with pytest.raises(PluginError, match="404"):
+        hub.create(SECRET, "nowhere", {"repository": "no-such-repo", "secretName": "K", "value": wire.secret("v")})
+
+
+def test_actions_variable_duplicate_is_409(hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud) -> None:
+    props = {"repository": repository["path"].split("/")[1], "variableName": "GCP_SERVICE_ACCOUNT", "value": "sa@p.iam"}
+    hub.create(VARIABLE, "variable", props)
+    with pytest.raises(PluginError, match="409"):
+        hub.create(VARIABLE, "variable-again", props)
+    assert platform.ci_environment(cloud, "github", repository["path"]) == {"GCP_SERVICE_ACCOUNT": "sa@p.iam"}
+    assert journal_for(cloud, f"{VARIABLE}::variable")[0]["inputs"]["value"] == "sa@p.iam"  # not a secret
+
+
+def test_github_lookups_return_the_assigned_numeric_ids(hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud) -> None:
+    found = hub.invoke("github:index/getRepository:getRepository", {"fullName": repository["path"]})
+    user = hub.invoke("github:index/getUser:getUser", {"username": "acme"})
+
+    assert found["repoId"] == repository["id"]
+    assert user["id"] == str(cloud.platform.read()["github"]["users"]["acme"]["id"])
+    with pytest.raises(PluginError, match="404"):
+        hub.invoke("github:index/getRepository:getRepository", {"fullName": "acme/missing"})
+    last = cloud.journal.entries()[-1]
+    assert (last["op"], last["type"], last["inputs"]) == (
+        "invoke",
+        "github:index/getRepository:getRepository",
+        {"fullName": "acme/missing"},
+    )
+
+
+def test_github_writes_need_a_token(plugins: Any, repository: dict[str, Any]) -> None:
+    anonymous = plugins(github.PROVIDER, {"owner": "acme"})
+    with pytest.raises(PluginError, match="401"):
+        anonymous.create(
+            VARIABLE, "anonymous", {"repository": repository["path"].split("/")[1], "variableName": "A", "value": "b"}
+        )
+
+
+def test_gitlab_refuses_to_mask_an_unmaskable_value_with_400(
+    lab: PluginClient, project: dict[str, Any], cloud: LocalCloud
+) -> None:
+    props = {"project": project["path"], "key": "GOOGLE_SERVICE_ACCOUNT_KEY", "masked": True, "raw": False}
+    with pytest.raises(PluginError, match=r"400 \{message: \{value: \[is invalid\]\}\}"):
+        lab.create(PROJECT_VARIABLE, "raw-json", {**props, "value": wire.secret(KEY_JSON)})
+
+    assert platform.ci_variables(cloud, "gitlab", project["path"]) == {}
+    error = journal_for(cloud, f"{PROJECT_VARIABLE}::raw-json")[0]["error"]
+    assert "PRIVATE KEY" not in error
+
+
+def test_gitlab_masked_variable_is_stored_and_redacted_even_unmarked(
+    lab: PluginClient, project: dict[str, Any], cloud: LocalCloud
+) -> None:
+    encoded = base64.b64encode(KEY_JSON.encode()).decode()
+    props = {"project": project["path"], "key": "GOOGLE_SERVICE_ACCOUNT_KEY", "masked": True, "raw": True, "value": encoded}
+    created = lab.create(PROJECT_VARIABLE, "key", props)
+
+    assert platform.ci_environment(cloud, "gitlab", project["path"]) == {"GOOGLE_SERVICE_ACCOUNT_KEY": encoded}
+    assert journal_for(cloud, f"{PROJECT_VARIABLE}::key")[0]["inputs"]["value"] == "[secret]"
+    assert encoded not in cloud.journal.path.read_text()
+    with pytest.raises(PluginError, match="has already been taken"):
+        lab.create(PROJECT_VARIABLE, "key-again", props)
+    lab.delete(PROJECT_VARIABLE, "key", created)
+    assert platform.ci_environment(cloud, "gitlab", project["path"]) == {}
+
+
+def test_gitlab_protected_variable_reaches_protected_refs_only(
+    lab: PluginClient, project: dict[str, Any], cloud: LocalCloud
+) -> None:
+    lab.create(PROJECT_VARIABLE, "protected", {"project": project["path"], "key": "P", "value": "plain-value", "protected": True})
+    assert platform.ci_environment(cloud, "gitlab", project["path"]) == {}
+    assert platform.ci_environment(cloud, "gitlab", project["path"], protected_ref=True) == {"P": "plain-value"}
+
+
+def test_gitlab_variable_diff(lab: PluginClient, project: dict[str, Any]) -> None:
+    props = {"project": project["path"], "key": "K", "value": "v1-value", "masked": False}
+    created = lab.create(PROJECT_VARIABLE, "diffed", props)
+    assert list(lab.diff(PROJECT_VARIABLE, "diffed", created, {**props, "key": "K2"}).replaces) == ["key"]
+    changed = lab.diff(PROJECT_VARIABLE, "diffed", created, {**props, "value": "v2-value"})
+    assert (changed.changes, list(changed.replaces)) == (provider_pb2.DiffResponse.DIFF_SOME, [])
+
+
+def test_gitlab_file_commit_delete_and_missing_branch(lab: PluginClient, project: dict[str, Any]) -> None:
+    repo = Path(project["gitDir"])
+    props = {
+        "project": project["path"],
+        "branch": "main",
+        "filePath": ".gitlab-ci.yml",
+        "content": "train:\n  script: [dvc repro --pull]\n",
+        "encoding": "text",
+        "createCommitMessage": "mlops-ci: add",
+        "deleteCommitMessage": "mlops-ci: remove",
+    }
+    created = lab.create(GITLAB_FILE, "ci-file", props)
+    assert platform.file_content(repo, "main", ".gitlab-ci.yml") == props["content"].encode()
+    assert created.plain("commitId") == platform.branch_head(repo, "main")
+    lab.delete(GITLAB_FILE, "ci-file", created)
+
+    assert git_log(repo, "main")[:2] == ["mlops-ci: remove", "mlops-ci: add"]
+    with pytest.raises(PluginError, match=r"400 .*on a branch"):
+        lab.create(GITLAB_FILE, "lost", {**props, "branch": "develop"})
+
+
+def test_gitlab_project_lookup(lab: PluginClient, project: dict[str, Any]) -> None:
+    found = lab.invoke("gitlab:index/getProject:getProject", {"pathWithNamespace": project["path"]})
+    assert found["id"] == str(project["id"])
+    assert found["namespaces"][0]["id"] == project["namespaceId"]
+    with pytest.raises(PluginError, match="404 Project Not Found"):
+        lab.invoke("gitlab:index/getProject:getProject", {"pathWithNamespace": "acme/missing"})
+
+
+def test_a_ci_runner_reads_the_delivered_variables_and_clones_the_remote(
+    hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud, tmp_path: Path
+) -> None:
+    name = repository["path"].split("/")[1]
+    hub.create(VARIABLE, "runner-variable", {"repository": name, "variableName": "GCP_SERVICE_ACCOUNT", "value": "sa@p.iam"})
+    hub.create(GITHUB_FILE, "runner-file", {"repository": name, "branch": "main", "file": "ci.yaml", "content": "on: push\n"})
+
+    def cli(*args: str) -> str:
+        command = [sys.executable, "-m", "localcloud", "--state-dir", str(cloud.root), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPOSITORY).stdout.strip()
+
+    assert cli("ci-env", "github", repository["path"], "--dotenv") == "GCP_SERVICE_ACCOUNT=sa@p.iam"
+    subprocess.run(["git", "clone", "-q", cli("clone-url", "github", repository["path"]), str(tmp_path / "clone")], check=True)
+    assert (tmp_path / "clone" / "ci.yaml").read_text() == "on: push\n"
