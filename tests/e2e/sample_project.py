@@ -1,6 +1,6 @@
 """A small ML project, as a team would keep it: a generated data set tracked with `dvc add`, a
 prepare -> train -> evaluate pipeline of plain Python scripts, `params.yaml`, a metrics file,
-and `requirements.txt` bringing dvc[gs]. Stdlib only, so the stages need nothing but Python."""
+and `requirements-freeze.txt` bringing dvc[gs] (the guide's frozen requirements). Stdlib only, so the stages need nothing but Python."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ GIT_TIMEOUT = 30
 DVC_TIMEOUT = 180
 
 FILES = {
-    "requirements.txt": REQUIREMENTS,
+    "requirements-freeze.txt": REQUIREMENTS,
     ".gitignore": f"/{STAGE_LOG}\n/.venv/\n",
     "params.yaml": """\
         prepare:
