@@ -30,6 +30,7 @@ from components.rules import (
     service_account_id_problem,
 )
 from components.schema import SCHEMA
+from components.stack_file import quote_it_problems, stack_file
 
 PROJECT = SCHEMA.project
 
@@ -275,6 +276,10 @@ def load_settings() -> Settings:
 
     platform = PLATFORMS.get(texts["platform"])
     problems += _namespace_problems(platform)
+    # Where the stack file says 3.10 and the CLI hands over 3.1, the author must quote it.
+    string_keys = [f"{PROJECT}:{key.name}" for key in SCHEMA.keys if key.type == "string"]
+    string_keys += ["gcp:project", *(f"{name}:baseUrl" for name in PLATFORMS)]
+    problems += quote_it_problems(stack_file(stack), string_keys)
     platform_url: str | None = None
     if platform:
         platform_url = pulumi.Config(platform.name).get("baseUrl") or None

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import yaml
 
+from components.stack_file import Resolved, UnreadableScalarError, go_text, resolve
 from offline.project_config import apply_project_config
 
 STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
@@ -38,8 +39,8 @@ def stack_files(directory: Path = STACKS_DIR) -> list[Path]:
 
 
 class _StackFileLoader(yaml.SafeLoader):
-    """YAML as the CLI's parser reads a stack file: a duplicate key is an error, and a plain scalar
-    reaches the program as written (`3.10` stays `3.10`, never the float 3.1)."""
+    """YAML as the CLI's parser (go-yaml) reads a stack file: a duplicate key is an error, and a
+    plain scalar resolves as go-yaml resolves it (`yes` stays a word, `0o17` is 15)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_line: dict[object, int] = {}
@@ -53,13 +54,19 @@ class _StackFileLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _scalar_as_written(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
-    return str(node.value)
+def _scalar(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    if node.style:
+        return str(node.value)  # quoted: a string, whatever it holds
+    try:
+        return resolve(str(node.value))
+    except UnreadableScalarError as error:
+        raise yaml.MarkedYAMLError(
+            problem=f"{error}: Pulumi cannot read this value (quote it to pass it as text)", problem_mark=node.start_mark
+        ) from None
 
 
-# Plain scalars that YAML 1.1 would read as numbers, booleans, dates or null keep their text.
-for _tag in ("bool", "int", "float", "timestamp", "null"):
-    _StackFileLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _scalar_as_written)
+for _tag in ("str", "bool", "int", "float", "timestamp", "null"):
+    _StackFileLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _scalar)
 
 
 def _position(text: bytes, offset: int) -> str:
@@ -85,10 +92,10 @@ def _parse(path: Path) -> object:
 
 
 def _wire_value(value: object) -> str:
-    # The engine hands every config value to the program as a string; objects as JSON.
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
+    # The CLI hands a scalar over as Go's text of it, an object as compact JSON with sorted keys.
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return go_text(cast(Resolved, value))
 
 
 def load_stack_file(path: Path) -> StackConfig:

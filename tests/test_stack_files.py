@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from components import settings
+from components.settings import ConfigError
+from components.stack_file import quote_it_problems, stack_file
 from offline.stacks import StackFileError, load_stack_file
+from tests.helpers import CountingMocks, run
 
 HEAD = "config:\n  gcp:project: acme-ml\n  mlops-ci:platform: github\n  mlops-ci:repository: a/b\n"
 
@@ -44,10 +48,51 @@ def test_a_broken_stack_file_is_one_error_naming_file_line_and_column(
     assert "<unicode string>" not in message
 
 
-@pytest.mark.parametrize(
-    ("written", "expected"),
-    [("3.10", "3.10"), ("010", "010"), ("yes", "yes"), ("True", "True"), ("2024-01-01", "2024-01-01"), ("1e3", "1e3")],
-)
-def test_plain_scalars_reach_the_program_as_written(tmp_path: Path, written: str, expected: str) -> None:
-    config = load_stack_file(write(tmp_path, HEAD + f"  mlops-ci:keyRotation: {written}\n")).config
-    assert config["mlops-ci:keyRotation"] == expected
+# Seen with the real CLI (tests/engine/test_cli_config.py): the text the program receives.
+CLI_READS = [
+    ("3.10", "3.1"), ("3.12", "3.12"), ("010", "8"), ("0o17", "15"), ("1e3", "1000"), ("1.0", "1"), ("0x1F", "31"),
+    ("1_000", "1000"), ("12345678901234567890", "12345678901234567890"), ("yes", "yes"), ("no", "no"), ("on", "on"),
+    ("off", "off"), ("true", "true"), ("True", "true"), ("TRUE", "true"), ("~", ""), ("null", ""), ("", ""),
+    ("2024-01-01", "2024-01-01 00:00:00 +0000 UTC"), ("12:30:00", "12:30:00"), ("1:30", "1:30"), ('"3.10"', "3.10"),
+    ('[1, "a", true, 3.10]', '[1,"a",true,3.1]'), ("{b: 1, a: x, c: [yes]}", '{"a":"x","b":1,"c":["yes"]}'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("written", "expected"), CLI_READS)
+def test_scalars_reach_the_program_as_the_cli_hands_them(tmp_path: Path, written: str, expected: str) -> None:
+    config = load_stack_file(write(tmp_path, HEAD + f"  t:key: {written}\n".replace(": \n", ":\n"))).config
+    assert config["t:key"] == expected
+
+
+@pytest.mark.parametrize("written", [".inf", ".nan"])
+def test_values_the_cli_cannot_read_are_one_clear_error(tmp_path: Path, written: str) -> None:
+    with pytest.raises(StackFileError, match=r":5:\d+: invalid YAML: .*Pulumi cannot read this value"):
+        load_stack_file(write(tmp_path, HEAD + f"  t:key: {written}\n"))
+
+
+def test_the_program_asks_to_quote_a_value_the_cli_would_change(tmp_path: Path) -> None:
+    # The program reads the stack file as written (the CLI hands it only '3.1'), from stackConfigDir.
+    (tmp_path / "Pulumi.yaml").write_text("name: mlops-ci\nstackConfigDir: stacks\n")
+    (tmp_path / "stacks").mkdir()
+    path = tmp_path / "stacks/Pulumi.team-a.yaml"
+    path.write_text(HEAD + "  mlops-ci:pythonVersion: 3.10\n  mlops-ci:branch: '010'\n  mlops-ci:keyRotation: 2026\n")
+    assert stack_file("team-a", tmp_path / "Pulumi.yaml") == path
+    keys = ["mlops-ci:pythonVersion", "mlops-ci:branch", "mlops-ci:keyRotation"]
+    assert quote_it_problems(path, keys) == [
+        "mlops-ci:pythonVersion = 3.10 (unquoted): Pulumi reads it as '3.1'; quote it: mlops-ci:pythonVersion: \"3.10\""
+    ]
+
+
+def test_a_stack_with_an_unquoted_python_version_is_refused_before_any_resource(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, HEAD + "  mlops-ci:pythonVersion: 3.10\n")
+
+    def stack_file_of(stack: str) -> Path:
+        return path
+
+    monkeypatch.setattr(settings, "stack_file", stack_file_of)
+    mocks = CountingMocks()
+    with pytest.raises(ConfigError, match=r"mlops-ci:pythonVersion = 3.10 \(unquoted\): Pulumi reads it as '3.1'"):
+        run("github", mocks=mocks, pythonVersion="3.1")
+    assert mocks.created == []

@@ -1,6 +1,7 @@
 """A small ML project, as a team would keep it: a generated data set tracked with `dvc add`, a
 prepare -> train -> evaluate pipeline of plain Python scripts, `params.yaml`, a metrics file,
-and `requirements-freeze.txt` bringing dvc[gs] (the guide's frozen requirements). Stdlib only, so the stages need nothing but Python."""
+and `requirements-freeze.txt` bringing dvc[gs] (the guide's frozen requirements). Stdlib only,
+so the stages need nothing but Python."""
 
 from __future__ import annotations
 
