@@ -288,6 +288,27 @@ func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.Langu
 	if err != nil {
 		return err
 	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// From here on the engine waits on the proxy: any failure must reach it, or it waits forever.
+	if err := h.startPolicyPack(ctx, proxy, cmd, req.GetEnv()); err != nil {
+		proxy.Abort(err)
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			if status, ok := exit.Sys().(syscall.WaitStatus); ok {
+				return server.Send(&pulumirpc.RunPluginResponse{
+					Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(status.ExitStatus())},
+				})
+			}
+		}
+		fmt.Fprintf(stderr, "policy pack %s: %v\n", dir, err)
+		return err
+	}
+	return closer.Close()
+}
+
+// startPolicyPack hands the stack's identity and config to the pack's environment (pulumi-policy reads
+// them from there), starts it and proxies the engine's calls to it until it exits.
+func (h *host) startPolicyPack(ctx context.Context, proxy *sdk.PolicyProxy, cmd *exec.Cmd, extraEnv []string) error {
 	stack, err := proxy.AwaitConfiguration(ctx)
 	if err != nil {
 		return err
@@ -313,21 +334,9 @@ func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.Langu
 			setEnv("PULUMI_CONFIG", string(config))
 		}
 	}
-	cmd.Env = append(cmd.Env, req.GetEnv()...)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Env = append(cmd.Env, extraEnv...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	if err := proxy.Attach(ctx, cmd); err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			if status, ok := exit.Sys().(syscall.WaitStatus); ok {
-				return server.Send(&pulumirpc.RunPluginResponse{
-					Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(status.ExitStatus())},
-				})
-			}
-		}
-		return err
-	}
-	return closer.Close()
+	return proxy.Attach(ctx, cmd)
 }
