@@ -468,3 +468,21 @@ def test_the_engine_used_our_build(engine: Engine) -> None:
     result = engine.run("version")
     assert result.stdout.strip() == "v3.274.1"
     assert Path(engine.bin_dir, "pulumi-language-python").is_file()
+
+
+def test_nothing_is_fetched_and_a_missing_provider_plugin_is_not_downloaded(engine: Engine) -> None:
+    # Observed without the conftest environment: the CLI asks api.pulumi.com for its latest version
+    # and tries get.pulumi.com and github.com 5 times each for the provider plugin.
+    main = engine.project / "__main__.py"
+    main.write_text(main.read_text() + '\nimport pulumi_gcp as gcp\n\ngcp.storage.Bucket("b", location="EU")\n')
+    engine.init_stack("dev", stack_text())
+    result, seen = engine.preview("dev", "--logtostderr", "-v=9")
+    assert seen is not None
+    assert result.returncode != 0
+    assert (
+        "error: no resource plugin 'pulumi-resource-gcp' found in the workspace at version v10.2.0 or on your $PATH"
+        in result.stdout
+    )
+    assert "newPlugin" in result.stderr  # the -v=9 log is there to be searched
+    assert "http://" not in result.stderr
+    assert "https://" not in result.stderr
