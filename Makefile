@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
 
-.PHONY: plan test check lint bench
+.PHONY: plan test check lint bench pulumi-cli test-engine
 
 plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m offline.plan "$$STACK"
@@ -25,6 +25,12 @@ lint: $(VENV)/.dev $(VENV)/.policy node_modules/.installed  ## ruff, and pyright
 
 bench: $(VENV)/.policy  ## one stack vs 100 stacks through the offline check (wall time, peak memory)
 	bench/run.sh
+
+pulumi-cli:  ## the real Pulumi CLI + our Python language host, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)
+	tools/pulumi/build.sh
+
+test-engine: $(VENV)/.policy $(VENV)/.dev  ## only the tests that run the real Pulumi CLI (tests/engine; builds it first if needed)
+	$(VENV)/bin/python -m pytest -m engine tests/engine
 
 $(VENV)/.runtime: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)

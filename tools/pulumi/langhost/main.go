@@ -1,0 +1,342 @@
+// Command pulumi-language-python is mlops-ci's own minimal Python language host for the Pulumi CLI.
+//
+// The upstream host (module github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3) is not
+// served by the Go module proxy this project can reach, so this stands in for it. It implements the
+// parts of the LanguageRuntime gRPC service that `pulumi preview/up` and `--policy-pack` use, on top
+// of the published sdk/v3 module (protocol, Python toolchain resolution, policy proxy):
+//
+//   - Run: starts `python pulumi-language-python-exec ...` (our shim, installed next to this binary)
+//     in the project's virtualenv, with the stack config as PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS,
+//     exactly as the engine sent it in the RunRequest.
+//   - RunPlugin (kind analyzer): starts a Python policy pack as `python -u -m pulumi.policy <engine>
+//     <pack dir>` in the pack's virtualenv; sdk.PolicyProxy answers the engine's stack-configuration
+//     call and hands it to the pack as environment variables.
+//   - InstallDependencies, GetPluginInfo, GetRequiredPackages/Plugins (none announced: the engine
+//     loads providers when resources are registered), About, GetProgramDependencies.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	sdk "github.com/pulumi/pulumi/sdk/v3"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/version"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"github.com/pulumi/pulumi/sdk/v3/python/toolchain"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// The exec shim exits with this code after it has already reported the error to the engine.
+const exitAfterReportedError = 32
+
+type host struct {
+	pulumirpc.UnimplementedLanguageRuntimeServer
+	engine string
+	exec   string
+}
+
+func main() {
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.String("tracing", "", "ignored (no tracing)")
+	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Version)
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fail(err)
+	}
+	h := &host{exec: filepath.Join(filepath.Dir(self), "pulumi-language-python-exec")}
+	if _, err := os.Stat(h.exec); err != nil {
+		fail(fmt.Errorf("missing exec shim: %w", err))
+	}
+	if flag.NArg() > 0 {
+		h.engine = flag.Arg(0)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	cancel := make(chan bool)
+	go func() { <-ctx.Done(); close(cancel) }()
+	if h.engine != "" {
+		// Exit when the engine goes away.
+		if err := rpcutil.Healthcheck(ctx, h.engine, 5*time.Minute, stop); err != nil {
+			fail(err)
+		}
+	}
+	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: cancel,
+		Init: func(srv *grpc.Server) error {
+			pulumirpc.RegisterLanguageRuntimeServer(srv, h)
+			return nil
+		},
+	})
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("%d\n", handle.Port) // the engine reads the port from the first line
+	if err := <-handle.Done; err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "pulumi-language-python (mlops-ci): %v\n", err)
+	os.Exit(1)
+}
+
+func options(info *pulumirpc.ProgramInfo, isPlugin bool) (toolchain.PythonOptions, error) {
+	opts := toolchain.PythonOptions{Root: info.GetRootDirectory(), ProgramDir: info.GetProgramDirectory()}
+	raw := info.GetOptions().AsMap()
+	if v, ok := raw["virtualenv"]; ok {
+		s, ok := v.(string)
+		if !ok {
+			return opts, errors.New("virtualenv option must be a string")
+		}
+		opts.Virtualenv = s
+	}
+	switch tc := raw["toolchain"]; tc {
+	case nil, "pip":
+		opts.Toolchain = toolchain.Pip
+	default:
+		return opts, fmt.Errorf("toolchain %v: only pip is supported by this language host", tc)
+	}
+	if _, ok := raw["typechecker"]; ok {
+		return opts, errors.New("the typechecker option is not supported by this language host")
+	}
+	if isPlugin && opts.Virtualenv == "" {
+		opts.Virtualenv = "venv"
+	}
+	return opts, nil
+}
+
+func (h *host) Handshake(_ context.Context, req *pulumirpc.LanguageHandshakeRequest) (*pulumirpc.LanguageHandshakeResponse, error) {
+	if req.GetEngineAddress() != "" {
+		h.engine = req.GetEngineAddress()
+	}
+	return &pulumirpc.LanguageHandshakeResponse{}, nil
+}
+
+func (h *host) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
+	return &pulumirpc.PluginInfo{Version: version.Version}, nil
+}
+
+func (h *host) GetRequiredPlugins(context.Context, *pulumirpc.GetRequiredPluginsRequest) (*pulumirpc.GetRequiredPluginsResponse, error) {
+	return &pulumirpc.GetRequiredPluginsResponse{}, nil
+}
+
+func (h *host) GetRequiredPackages(context.Context, *pulumirpc.GetRequiredPackagesRequest) (*pulumirpc.GetRequiredPackagesResponse, error) {
+	return &pulumirpc.GetRequiredPackagesResponse{}, nil
+}
+
+func (h *host) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
+	return &pulumirpc.AboutResponse{Executable: "python3", Metadata: map[string]string{"host": "mlops-ci"}}, nil
+}
+
+func (h *host) GetProgramDependencies(
+	ctx context.Context, req *pulumirpc.GetProgramDependenciesRequest,
+) (*pulumirpc.GetProgramDependenciesResponse, error) {
+	opts, err := options(req.GetInfo(), false)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := toolchain.ResolveToolchain(opts)
+	if err != nil {
+		return nil, err
+	}
+	pkgs, err := tc.ListPackages(ctx, req.GetTransitiveDependencies())
+	if err != nil {
+		return nil, err
+	}
+	resp := &pulumirpc.GetProgramDependenciesResponse{}
+	for _, p := range pkgs {
+		resp.Dependencies = append(resp.Dependencies, &pulumirpc.DependencyInfo{Name: p.Name, Version: p.Version})
+	}
+	return resp, nil
+}
+
+func (h *host) InstallDependencies(
+	req *pulumirpc.InstallDependenciesRequest, server pulumirpc.LanguageRuntime_InstallDependenciesServer,
+) error {
+	opts, err := options(req.GetInfo(), req.GetIsPlugin())
+	if err != nil {
+		return err
+	}
+	tc, err := toolchain.ResolveToolchain(opts)
+	if err != nil {
+		return err
+	}
+	closer, stdout, stderr, err := rpcutil.MakeInstallDependenciesStreams(server, req.GetIsTerminal())
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	if err := tc.InstallDependencies(server.Context(), opts.Root, req.GetUseLanguageVersionTools(), true, stdout, stderr); err != nil {
+		return err
+	}
+	return closer.Close()
+}
+
+func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
+	opts, err := options(req.GetInfo(), false)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := toolchain.ResolveToolchain(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := tc.ValidateVenv(ctx); err != nil {
+		return nil, err
+	}
+	args := []string{h.exec}
+	flagArg := func(name, value string) {
+		if value != "" {
+			args = append(args, "--"+name, value)
+		}
+	}
+	flagArg("monitor", req.GetMonitorAddress())
+	flagArg("engine", h.engine)
+	flagArg("project", req.GetProject())
+	flagArg("stack", req.GetStack())
+	flagArg("organization", req.GetOrganization())
+	flagArg("root_directory", req.GetInfo().GetRootDirectory())
+	flagArg("pwd", req.GetPwd())
+	flagArg("dry_run", strconv.FormatBool(req.GetDryRun()))
+	flagArg("parallel", strconv.Itoa(int(req.GetParallel())))
+	args = append(args, req.GetInfo().GetEntryPoint())
+	args = append(args, req.GetArgs()...)
+
+	cmd, err := tc.Command(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	config, err := json.Marshal(req.GetConfig())
+	if err != nil {
+		return nil, err
+	}
+	secretKeys := req.GetConfigSecretKeys()
+	if secretKeys == nil {
+		secretKeys = []string{}
+	}
+	secrets, err := json.Marshal(secretKeys)
+	if err != nil {
+		return nil, err
+	}
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, "PULUMI_CONFIG="+string(config), "PULUMI_CONFIG_SECRET_KEYS="+string(secrets))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			if exit.ExitCode() == exitAfterReportedError {
+				return &pulumirpc.RunResponse{Bail: true}, nil
+			}
+			return &pulumirpc.RunResponse{Error: fmt.Sprintf("program exited with non-zero exit code: %d", exit.ExitCode())}, nil
+		}
+		return &pulumirpc.RunResponse{Error: fmt.Sprintf("could not run the Python program: %v", err)}, nil
+	}
+	return &pulumirpc.RunResponse{}, nil
+}
+
+func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer) error {
+	ctx := server.Context()
+	analyzer := req.GetKind() == string(apitype.AnalyzerPlugin)
+	if !analyzer {
+		return fmt.Errorf("this language host runs only policy packs (analyzers), not %q plugins", req.GetKind())
+	}
+	opts, err := options(req.GetInfo(), false)
+	if err != nil {
+		return err
+	}
+	tc, err := toolchain.ResolveToolchain(opts)
+	if err != nil {
+		return err
+	}
+	dir := req.GetInfo().GetProgramDirectory()
+	args := append([]string{"-u", "-m", "pulumi.policy"}, req.GetArgs()...)
+	cmd, err := tc.Command(ctx, append(args, dir)...)
+	if err != nil {
+		return err
+	}
+	cmd.Dir = dir
+
+	closer, stdout, stderr, err := rpcutil.MakeRunPluginStreams(server, false)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	// The pack's library (pulumi-policy) expects the stack's identity and config in its environment;
+	// the proxy takes the engine's ConfigureStack call, then forwards everything to the pack.
+	proxy, stdout, err := sdk.NewPolicyProxy(ctx, stdout)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// From here on the engine waits on the proxy: any failure must reach it, or it waits forever.
+	if err := h.startPolicyPack(ctx, proxy, cmd, req.GetEnv()); err != nil {
+		proxy.Abort(err)
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			if status, ok := exit.Sys().(syscall.WaitStatus); ok {
+				return server.Send(&pulumirpc.RunPluginResponse{
+					Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(status.ExitStatus())},
+				})
+			}
+		}
+		fmt.Fprintf(stderr, "policy pack %s: %v\n", dir, err)
+		return err
+	}
+	return closer.Close()
+}
+
+// startPolicyPack hands the stack's identity and config to the pack's environment (pulumi-policy reads
+// them from there), starts it and proxies the engine's calls to it until it exits.
+func (h *host) startPolicyPack(ctx context.Context, proxy *sdk.PolicyProxy, cmd *exec.Cmd, extraEnv []string) error {
+	stack, err := proxy.AwaitConfiguration(ctx)
+	if err != nil {
+		return err
+	}
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	if stack != nil {
+		setEnv := func(k, v string) {
+			if v != "" {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+		}
+		setEnv("PULUMI_ORGANIZATION", stack.GetOrganization())
+		setEnv("PULUMI_PROJECT", stack.GetProject())
+		setEnv("PULUMI_STACK", stack.GetStack())
+		setEnv("PULUMI_DRY_RUN", strconv.FormatBool(stack.GetDryRun()))
+		if stack.GetConfig() != nil {
+			config, err := json.Marshal(stack.GetConfig())
+			if err != nil {
+				return err
+			}
+			setEnv("PULUMI_CONFIG", string(config))
+		}
+	}
+	cmd.Env = append(cmd.Env, extraEnv...)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return proxy.Attach(ctx, cmd)
+}
