@@ -1,5 +1,6 @@
 # One command per task. `make plan` and `make test` work on a fresh machine: they install
-# what they need first (virtualenvs from pinned requirements, the npm lock file, rsync, shellcheck).
+# what they need first (virtualenvs from pinned requirements, the npm lock file, rsync, shellcheck,
+# and for the tests the Pulumi CLI built from Go modules, cached outside the repository).
 STACK ?= vision-team
 # Recipes read the stack name from the environment ("$$STACK"): no value of STACK is ever shell code.
 export STACK
@@ -12,7 +13,7 @@ E2E_VENV := .venv-e2e
 plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m offline.plan "$$STACK"
 
-test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck  ## the whole suite, e2e included
+test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck pulumi-cli  ## the whole suite: e2e, the real engine and the local cloud included
 	$(VENV)/bin/python -m pytest
 
 check: $(VENV)/.dev  ## every stack file: configuration rules, the policy pack, the CI file schemas and clashes between stacks (offline)
