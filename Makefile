@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
 
-.PHONY: plan test check lint bench
+.PHONY: plan test check lint bench bench-ci
 
 plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m offline.plan "$$STACK"
@@ -25,6 +25,9 @@ lint: $(VENV)/.dev $(VENV)/.policy node_modules/.installed  ## ruff, and pyright
 
 bench: $(VENV)/.policy  ## one stack vs 100 stacks through the offline check (wall time, peak memory)
 	bench/run.sh
+
+bench-ci: $(VENV)/.dev $(E2E_VENV)/.installed  ## the committed CI job vs the guide's: wall time and bytes from the bucket (needs the e2e wheelhouse: make test)
+	$(VENV)/bin/python bench/ci_data.py
 
 $(VENV)/.runtime: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
