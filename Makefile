@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
 
-.PHONY: plan test check lint bench pulumi-cli test-engine
+.PHONY: plan test check lint bench bench-ci pulumi-cli test-engine
 
 plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m offline.plan "$$STACK"
@@ -32,6 +32,9 @@ pulumi-cli:  ## the real Pulumi CLI + our Python language host, built from Go mo
 
 test-engine: $(VENV)/.policy $(VENV)/.dev  ## only the tests that run the real Pulumi CLI (tests/engine; builds it first if needed)
 	$(VENV)/bin/python -m pytest -m engine tests/engine
+
+bench-ci: $(VENV)/.dev $(E2E_VENV)/.installed  ## the committed CI job vs the guide's: wall time and bytes from the bucket (needs the e2e wheelhouse: make test)
+	$(VENV)/bin/python bench/ci_data.py
 
 $(VENV)/.runtime: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import jinja2
@@ -24,11 +25,19 @@ _environment = jinja2.Environment(
 )
 # A double-quoted JSON string is a valid YAML scalar, whatever it holds.
 _environment.filters["yaml"] = json.dumps
+# A shell word: the value quoted when it holds anything but safe characters.
+_environment.filters["sh"] = shlex.quote
 
 
 # Non-secret CI variables that carry the keyless settings (auth mode `workload-identity`).
 PROVIDER_VARIABLE = "GCP_WORKLOAD_IDENTITY_PROVIDER"
 SERVICE_ACCOUNT_VARIABLE = "GCP_SERVICE_ACCOUNT"
+# The DVC remote the job adds (in .dvc/config.local) for the stack's bucket.
+REMOTE_NAME = "mlops-ci"
+# The uv release the job installs (with pip) to install the requirements.
+UV_VERSION = "0.13.8"
+# Access presets whose grant lets the job write to the bucket: its CI file pushes on the branch.
+PUSHING_ACCESS = ("push", "admin")
 
 
 def render_ci_file(settings: Settings) -> str:
@@ -38,6 +47,9 @@ def render_ci_file(settings: Settings) -> str:
         stack=settings.stack,
         branch=settings.branch,
         dvc_remote_url=settings.dvc_remote_url,
+        remote_name=REMOTE_NAME,
+        uv_version=UV_VERSION,
+        pushes=settings.access in PUSHING_ACCESS,
         python_version=settings.python_version,
         requirements_file=settings.requirements_file,
         auth=settings.auth,

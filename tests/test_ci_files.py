@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.ci_files import render_ci_file
+from components.ci_files import UV_VERSION, render_ci_file
 from tests.helpers import make_settings
 from tests.test_ci_linters import PLATFORMS, VARIANTS, actionlint, rendered, schema, zizmor
 
@@ -130,12 +131,14 @@ def test_github_workflow_runs_the_chapter_job_with_least_permissions() -> None:
     assert job["timeout-minutes"] == 60
     steps = job["steps"]
     uses = [step.get("uses", "").split("@")[0] for step in steps]
-    assert uses == ["actions/checkout", "actions/setup-python", "", "google-github-actions/auth", ""]
+    assert uses == ["actions/checkout", "actions/setup-python", "", "google-github-actions/auth", "", "", ""]
     assert steps[0]["with"] == {"persist-credentials": False}
     assert steps[1]["with"] == {"python-version": "3.12"}, "no dependency cache in a job that holds a credential"
-    assert steps[2]["run"] == "pip install -r ci/req.txt"
+    assert steps[2]["run"] == f"pip install uv=={UV_VERSION}\nuv pip install --python python3 -r ci/req.txt\n"
     assert steps[3]["with"] == {"credentials_json": "${{ secrets.GCP_KEY }}"}
-    assert steps[4]["run"] == "dvc repro --pull"
+    assert steps[4]["run"] == "dvc remote add --local --force --default mlops-ci gs://acme-ml-test-team-a-dvc/dvcstore"
+    assert "dvc data status --not-in-remote --granular --json" in steps[5]["run"]
+    assert steps[6]["run"] == "dvc repro --pull --allow-missing"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -156,24 +159,26 @@ def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it() -> None:
     job = yaml.safe_load(render_ci_file(settings))["reproduce"]
     assert job["image"] == "python:3.12"
     assert job["rules"] == [
-        {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
-        {"if": '$CI_COMMIT_BRANCH == "develop"'},
+        {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"', "interruptible": True},
+        {"if": '$CI_COMMIT_BRANCH == "develop"', "interruptible": True},
     ]
-    assert job["interruptible"] is True
     assert job["timeout"] == "60 minutes"
     variables = job["variables"]
     assert variables["GIT_DEPTH"] == "0"
     assert variables["PIP_CACHE_DIR"].startswith("$CI_PROJECT_DIR/")
     key_path = variables["GOOGLE_APPLICATION_CREDENTIALS"]
     assert not key_path.startswith("$CI_PROJECT_DIR/"), "the key file must live outside the project directory"
-    assert job["cache"] == {"key": {"files": ["ci/req.txt"]}, "paths": [".cache/pip"]}
+    assert job["cache"] == {"key": {"files": ["ci/req.txt"]}, "paths": [".cache/pip", ".cache/uv"]}
     commands = job["before_script"] + job["script"] + job["after_script"]
     readers = [c for c in commands if "GOOGLE_SERVICE_ACCOUNT_KEY" in c]
     assert len(readers) == 3, readers
-    assert readers[0] == "(unset GOOGLE_SERVICE_ACCOUNT_KEY && pip install -r ci/req.txt)"
+    assert readers[0] == (
+        f"(unset GOOGLE_SERVICE_ACCOUNT_KEY && pip install uv=={UV_VERSION} && uv pip install --python python3 -r ci/req.txt)"
+    )
     assert "base64 -d" in readers[1]
     assert readers[2] == "unset GOOGLE_SERVICE_ACCOUNT_KEY"
-    assert job["script"] == ["dvc repro --pull"]
+    assert job["script"][0] == "dvc remote add --local --force --default mlops-ci gs://acme-ml-test-team-a-dvc/dvcstore"
+    assert job["script"][-1] == "dvc repro --pull --allow-missing"
     assert any(c.startswith("rm -rf") for c in job["after_script"])
     assert "python3 -m venv .venv" in commands
     assert not any("python3." in c for c in commands), "no minor-version interpreter in commands"
@@ -188,26 +193,32 @@ GITHUB_ID_TOKEN_REQUEST = {
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-request-token",
     "ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.example/idtoken",
 }
-# A command of the job, stood in for: it records its environment and the credential file it finds.
+# A command of the job, stood in for: it records its environment and the credential file it finds,
+# and answers `{{}}` (what `dvc data status --json` says when the remote holds everything).
 RECORDER = """#!/bin/sh
 {{ env; echo "credential-file=$(cat "$GOOGLE_APPLICATION_CREDENTIALS" 2>/dev/null)"; }} > "{log}/$(basename "$0").log"
+echo '{{}}'
 """
-# `python3 -m venv .venv`: a virtualenv whose pip and dvc are recorders.
+# `python3 -m venv .venv`: a virtualenv whose pip, uv and dvc are recorders.
 FAKE_PYTHON = """#!/bin/sh
-[ "$1 $2 $3" = "-m venv .venv" ] || exit 9
+[ "$1 $2 $3" = "-m venv .venv" ] || exec {python} "$@"
 mkdir -p .venv/bin
 cp "{stubs}/recorder" .venv/bin/pip
+cp "{stubs}/recorder" .venv/bin/uv
 cp "{stubs}/recorder" .venv/bin/dvc
 """
 
 
 def stubs(tmp_path: Path) -> tuple[Path, Path]:
-    """A PATH directory with recording `pip`, `dvc` (and a `python3` making a virtualenv of them)."""
+    """A PATH directory with recording `pip`, `uv`, `dvc` (and a `python3` making a virtualenv of
+    them, and running the real one otherwise)."""
     stub_dir, log = tmp_path / "stubs", tmp_path / "log"
     stub_dir.mkdir()
     log.mkdir()
-    for name, text in (("recorder", RECORDER), ("pip", RECORDER), ("dvc", RECORDER), ("python3", FAKE_PYTHON)):
-        (stub_dir / name).write_text(text.format(log=log, stubs=stub_dir))
+    python = shutil.which("python3")
+    stub_files = (("recorder", RECORDER), ("pip", RECORDER), ("uv", RECORDER), ("dvc", RECORDER), ("python3", FAKE_PYTHON))
+    for name, text in stub_files:
+        (stub_dir / name).write_text(text.format(log=log, stubs=stub_dir, python=python))
         (stub_dir / name).chmod(0o755)
     return stub_dir, log
 
@@ -247,10 +258,11 @@ def test_gitlab_install_runs_before_the_credential_exists_and_without_its_variab
     log, env = run_gitlab_scripts(variant, tmp_path)
     variable = CREDENTIALS[variant]
     secret = env[variable]
-    pip_env, pip_credential = recorded(log, "pip")
-    assert variable not in pip_env
-    assert not any(secret in value for value in pip_env.values())
-    assert pip_credential == "", "the credential file existed while the requirements were installed"
+    for installer in ("pip", "uv"):
+        pip_env, pip_credential = recorded(log, installer)
+        assert variable not in pip_env
+        assert not any(secret in value for value in pip_env.values())
+        assert pip_credential == "", "the credential file existed while the requirements were installed"
     # The job's commands get the credential as a file only; the variable is gone.
     dvc_env, dvc_credential = recorded(log, "dvc")
     assert variable not in dvc_env
@@ -287,9 +299,10 @@ def test_github_install_step_sees_no_credential(variant: str, tmp_path: Path) ->
         env |= GITHUB_ID_TOKEN_REQUEST
     install = next(step for step in job["steps"] if step.get("name") == "Install the requirements")
     subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", install["run"]], env=env, check=True, timeout=30)
-    pip_env, _ = recorded(log, "pip")
     assert (variant == "keyless") == ("ACTIONS_ID_TOKEN_REQUEST_TOKEN" in env)
-    assert not set(GITHUB_ID_TOKEN_REQUEST) & set(pip_env)
+    for installer in ("pip", "uv"):
+        installer_env, _ = recorded(log, installer)
+        assert not set(GITHUB_ID_TOKEN_REQUEST) & set(installer_env)
     assert job["steps"].index(install) < next(i for i, s in enumerate(job["steps"]) if "auth" in s.get("uses", ""))
 
 
@@ -305,3 +318,52 @@ def test_the_projects_own_workflow_is_clean_too(persona: str, tmp_path: Path) ->
     assert zizmor(content, tmp_path, persona) == []
     assert actionlint(content, tmp_path) == []
     assert unpinned_uses(content) == []
+
+
+# --- Which runs push to the bucket ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("access", ["pull", "push", "admin"])
+def test_github_pushes_on_the_branch_only_with_write_access(access: str) -> None:
+    workflow = yaml.safe_load(render_ci_file(make_settings("github", access=access, branch="release/2026.11")))
+    steps = workflow["jobs"]["reproduce"]["steps"]
+    pushes = [step for step in steps if "dvc push --run-cache" in step.get("run", "")]
+    if access == "pull":
+        assert pushes == []
+        assert workflow["concurrency"]["cancel-in-progress"] is True
+        return
+    assert pushes == [
+        {
+            "name": "Push the outputs to the bucket",
+            "if": "github.ref == 'refs/heads/release/2026.11'",
+            "run": "dvc push --run-cache",
+        }
+    ]
+    assert steps[-1] == pushes[0], "the push comes after the repro"
+    assert workflow["concurrency"]["cancel-in-progress"] is False, "a newer run must not cancel a push"
+
+
+@pytest.mark.parametrize("access", ["pull", "push", "admin"])
+def test_gitlab_pushes_outside_merge_requests_only_with_write_access(access: str) -> None:
+    job = yaml.safe_load(render_ci_file(make_settings("gitlab", access=access)))["reproduce"]
+    pushes = [line for line in job["script"] if "dvc push --run-cache" in line]
+    merge_request_rule, branch_rule = job["rules"]
+    assert merge_request_rule["interruptible"] is True
+    if access == "pull":
+        assert pushes == []
+        assert branch_rule["interruptible"] is True
+        return
+    assert pushes == ['if [ "$CI_PIPELINE_SOURCE" != "merge_request_event" ]; then dvc push --run-cache; fi']
+    assert job["script"][-1] == pushes[0], "the push comes after the repro"
+    assert branch_rule["interruptible"] is False, "a newer pipeline must not cancel a push"
+
+
+@pytest.mark.parametrize("source", ["push", "merge_request_event"])
+def test_gitlab_push_line_runs_dvc_push_only_outside_merge_requests(source: str, tmp_path: Path) -> None:
+    """The push variant's script, stubbed, as a pipeline of each source runs it."""
+    job = yaml.safe_load(rendered("gitlab", "push"))["reproduce"]
+    stub_dir, log = stubs(tmp_path)
+    env = {"PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}", "CI_PIPELINE_SOURCE": source}
+    push_line = next(line for line in job["script"] if "dvc push --run-cache" in line)
+    subprocess.run(["sh", "-c", push_line], cwd=tmp_path, env=env, check=True, timeout=30)
+    assert (log / "dvc.log").exists() == (source == "push")

@@ -57,6 +57,9 @@ VARIANTS = {
         "gcp_project": "acme-ml-prod",
     },
     "key-environment": {"github_environment": "dvc-ci"},
+    # The job pushes to the bucket on the branch.
+    "push": {"access": "push", "branch": "release/2026.11"},
+    "admin-keyless": {"access": "admin", "auth": "workload-identity"},
 }
 
 
@@ -172,6 +175,8 @@ AUDITOR_ACCEPTED = {
     "key-environment": [],
     "keyless": [],
     "keyless-options": [],
+    "push": ["secrets-outside-env Medium/High jobs.reproduce"],
+    "admin-keyless": [],
 }
 
 

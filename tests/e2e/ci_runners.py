@@ -71,7 +71,9 @@ def run_gitlab_job(deployment: Deployment, workspace: Path, env: Mapping[str, st
 SECRET_EXPRESSION = re.compile(r"\$\{\{\s*secrets\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # `permissions` (the GITHUB_TOKEN's scopes) changes nothing here: no emulated step uses the token.
 JOB_KEYS = {"name", "runs-on", "timeout-minutes", "permissions", "steps"}
-STEP_KEYS = {"name", "uses", "with", "run"}
+STEP_KEYS = {"name", "if", "uses", "with", "run"}
+# The only `if:` implemented: the run's ref against a literal.
+IF_REF = re.compile(r"github\.ref == '(?P<ref>[^']*)'")
 # What google-github-actions/auth exports: the credentials file path, and the key's project.
 CREDENTIAL_VARIABLES = ("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GHA_CREDS_PATH")
 PROJECT_VARIABLES = ("CLOUDSDK_CORE_PROJECT", "CLOUDSDK_PROJECT", "GCLOUD_PROJECT", "GCP_PROJECT", "GOOGLE_CLOUD_PROJECT")
@@ -190,6 +192,12 @@ def run_action(job: GithubJob, uses: str, inputs: dict[str, Any]) -> None:
 def run_step(job: GithubJob, number: int, step: dict[str, Any], deadline: float) -> int:
     if unknown := set(step) - STEP_KEYS:
         raise EmulationError(f"step keys {sorted(unknown)}")
+    if "if" in step:
+        if not (condition := IF_REF.fullmatch(str(step["if"]).strip())):
+            raise EmulationError(f"if: {step['if']!r}")
+        if job.env["GITHUB_REF"] != condition["ref"]:
+            job.log.append("(skipped: if is false)")
+            return 0
     if "uses" in step:
         try:
             run_action(job, step["uses"], step.get("with", {}))

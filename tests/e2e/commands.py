@@ -16,7 +16,7 @@ NODE_BIN = ROOT / "node_modules" / ".bin"
 # setup of this machine, a virtualenv) or change what git does.
 LEAKY_PREFIXES = (
     *("GOOGLE_", "CLOUDSDK_", "GCE_", "STORAGE_EMULATOR_", "GCSFS_"),
-    *("DVC_", "PIP_", "VIRTUAL_ENV", "PYTHONPATH", "GIT_"),
+    *("DVC_", "PIP_", "UV_", "VIRTUAL_ENV", "PYTHONPATH", "GIT_"),
 )
 
 

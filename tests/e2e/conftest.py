@@ -12,12 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from components.ci_files import UV_VERSION
+
 from . import sample_project as sample
 from .commands import E2E_VENV, NODE_BIN, ROOT, host_env, run
-from .servers import StorageEmulator, TokenEndpoint
+from .servers import StorageEmulator, StorageProxy, TokenEndpoint
 from .stack import STACKS, Deployment, deploy, service_account_key
 
 CONSTRAINTS = ROOT / "constraints-e2e.txt"
+# What a job installs: uv (the committed file pins it), then the sample project's requirements.
+JOB_REQUIREMENTS = f"uv=={UV_VERSION}\n{sample.REQUIREMENTS}"
+# The bucket the repository's committed .dvc/config names, as the guide commits it
+# (`dvc remote add -d data gs://<their bucket>/dvcstore`): the stack's account has no grant on it.
+GUIDE_BUCKET = "their-own-guide-bucket"
+GUIDE_REMOTE_URL = f"gs://{GUIDE_BUCKET}/dvcstore"
 WHEELHOUSES = ROOT / "build" / "e2e-wheelhouse"
 WHEEL_TIMEOUT = 900
 
@@ -38,7 +46,7 @@ def wheelhouse(e2e_tools: None) -> Path:
     (seconds) instead of PyPI (network, minutes). Built once and kept in build/, under a digest
     of everything that decides its content."""
     digest = hashlib.sha256(
-        "\0".join((sample.REQUIREMENTS, CONSTRAINTS.read_text(), (E2E_VENV / "pyvenv.cfg").read_text())).encode()
+        "\0".join((JOB_REQUIREMENTS, CONSTRAINTS.read_text(), (E2E_VENV / "pyvenv.cfg").read_text())).encode()
     ).hexdigest()[:16]
     target = WHEELHOUSES / digest
     if not target.is_dir():
@@ -46,7 +54,7 @@ def wheelhouse(e2e_tools: None) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         requirements = staging / "requirements.txt"
-        requirements.write_text(sample.REQUIREMENTS)
+        requirements.write_text(JOB_REQUIREMENTS)
         # This machine's pip configuration (index, certificates) applies: this step downloads.
         pip_wheel = [E2E_VENV / "bin/pip", "wheel", "--quiet", "--wheel-dir", staging, "-r", requirements]
         run([*pip_wheel, "--constraint", CONSTRAINTS], cwd=ROOT, env=os.environ, timeout=WHEEL_TIMEOUT)
@@ -84,18 +92,40 @@ def storage(tmp_path: Path) -> Iterator[StorageEmulator]:
 
 
 @pytest.fixture
-def runner_env(tmp_path: Path, storage: StorageEmulator, wheelhouse: Path) -> dict[str, str]:
-    """The CI runner's environment: this machine's, without credentials or virtualenvs, with
-    Cloud Storage served by the emulator and pip reading the wheelhouse only."""
-    return host_env(tmp_path) | {
-        "STORAGE_EMULATOR_HOST": storage.url,
+def storage_proxy(storage: StorageEmulator) -> Iterator[StorageProxy]:
+    """Cloud Storage as jobs reach it: every request recorded; the guide's bucket refused."""
+    proxy = StorageProxy(storage.url)
+    proxy.denied.add(GUIDE_BUCKET)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def ci_runner_env(root: Path, storage_url: str, wheelhouse: Path) -> dict[str, str]:
+    """The CI runner's environment: this machine's, without credentials or virtualenvs (HOME and
+    TMPDIR under `root`), with Cloud Storage at `storage_url` and pip and uv reading the
+    wheelhouse only."""
+    return host_env(root) | {
+        "STORAGE_EMULATOR_HOST": storage_url,
         # Without it, gcsfs with real credentials tries gRPC and hangs on timeouts.
         "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
         "PIP_NO_INDEX": "1",
         "PIP_FIND_LINKS": str(wheelhouse),
         "PIP_CONSTRAINT": str(CONSTRAINTS),
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "UV_NO_INDEX": "1",
+        "UV_FIND_LINKS": str(wheelhouse),
+        "UV_CONSTRAINT": str(CONSTRAINTS),
+        "UV_PYTHON_DOWNLOADS": "never",
     }
+
+
+@pytest.fixture
+def runner_env(tmp_path: Path, storage_proxy: StorageProxy, wheelhouse: Path) -> dict[str, str]:
+    """The CI runner's environment, Cloud Storage reached through the recording proxy."""
+    return ci_runner_env(tmp_path, storage_proxy.url, wheelhouse)
 
 
 @pytest.fixture(params=sorted(STACKS))
@@ -114,14 +144,50 @@ def deployment(platform: str, token_endpoint: TokenEndpoint) -> Deployment:
 def push_as_maintainer(
     project: Path, deployment: Deployment, token_endpoint: TokenEndpoint, env: dict[str, str], key_dir: Path
 ) -> None:
-    """`dvc push` by a team maintainer, with a key of their own: the CI account stays unused
-    until the job runs, so every token it gets is the job's."""
+    """`dvc push` to the stack's bucket by a team maintainer, with a key of their own: the CI
+    account stays unused until the job runs, so every token it gets is the job's."""
     email = f"maintainer@{deployment.gcp_project}.iam.gserviceaccount.com"
     key_file, public_key = service_account_key(email, deployment.gcp_project, token_endpoint.url)
     token_endpoint.trust(email, public_key)
     key_dir.mkdir()
     (key_dir / "key.json").write_text(json.dumps(key_file))
-    sample.dvc(project, env | {"GOOGLE_APPLICATION_CREDENTIALS": str(key_dir / "key.json")}, "push", "--quiet")
+    maintainer_env = env | {"GOOGLE_APPLICATION_CREDENTIALS": str(key_dir / "key.json")}
+    sample.dvc(project, maintainer_env, "remote", "add", "--local", "--force", "stack", deployment.remote_url)
+    sample.dvc(project, maintainer_env, "push", "--quiet", "--remote", "stack")
+
+
+def team_repository(
+    deployment: Deployment,
+    sample_project: Path,
+    storage: StorageEmulator,
+    token_endpoint: TokenEndpoint,
+    env: dict[str, str],
+    tmp_path: Path,
+    pushed: bool = True,
+) -> Path:
+    """The team's repository after `pulumi up`: its committed .dvc/config names the guide's
+    bucket, the CI file is committed as the program commits it, and the stack's bucket exists,
+    holding the data a maintainer pushed (`pushed`) or nothing (a first run)."""
+    project = tmp_path / "project"
+    shutil.copytree(sample_project, project, symlinks=True)
+    sample.git(project, env, "branch", "--move", "--force", deployment.branch)
+    sample.dvc(project, env, "remote", "add", "--default", "data", GUIDE_REMOTE_URL)
+    sample.commit_all(project, env, "DVC remote: the guide's bucket")
+    ci_file = project / deployment.ci_file
+    ci_file.parent.mkdir(parents=True, exist_ok=True)
+    ci_file.write_text(deployment.ci_content)
+    sample.commit_all(project, env, f"mlops-ci: reproduce the experiment in CI ({deployment.ci_file})")
+    storage.create_bucket(deployment.bucket, deployment.gcp_project)
+    if pushed:
+        push_as_maintainer(project, deployment, token_endpoint, env, tmp_path / "maintainer")
+    return project
+
+
+def clone(project: Path, env: dict[str, str], tmp_path: Path) -> Path:
+    """A fresh clone of the team's repository: neither the data nor any output."""
+    workspace = tmp_path / "workspace"
+    sample.git(tmp_path, env, "clone", "--quiet", project, workspace)
+    return workspace
 
 
 @pytest.fixture
@@ -129,24 +195,13 @@ def workspace(
     deployment: Deployment,
     sample_project: Path,
     storage: StorageEmulator,
+    storage_proxy: StorageProxy,
     token_endpoint: TokenEndpoint,
     runner_env: dict[str, str],
     tmp_path: Path,
 ) -> Path:
-    """A fresh clone of the team's repository after `pulumi up`: the DVC remote is the stack's
-    bucket, holding the data a maintainer pushed, and the CI file is committed as the program
-    commits it. The clone has neither the data nor any output."""
-    project = tmp_path / "project"
-    shutil.copytree(sample_project, project, symlinks=True)
-    sample.git(project, runner_env, "branch", "--move", "--force", deployment.branch)
-    sample.dvc(project, runner_env, "remote", "add", "--default", "storage", deployment.remote_url)
-    sample.commit_all(project, runner_env, "DVC remote: the stack's bucket")
-    ci_file = project / deployment.ci_file
-    ci_file.parent.mkdir(parents=True, exist_ok=True)
-    ci_file.write_text(deployment.ci_content)
-    sample.commit_all(project, runner_env, f"mlops-ci: reproduce the experiment in CI ({deployment.ci_file})")
-    storage.create_bucket(deployment.bucket, deployment.gcp_project)
-    push_as_maintainer(project, deployment, token_endpoint, runner_env, tmp_path / "maintainer")
-    workspace = tmp_path / "workspace"
-    sample.git(tmp_path, runner_env, "clone", "--quiet", project, workspace)
-    return workspace
+    """A fresh clone of the team's repository, the stack's bucket holding its data; the proxy's
+    record starts with the job."""
+    project = team_repository(deployment, sample_project, storage, token_endpoint, runner_env, tmp_path)
+    storage_proxy.reset()
+    return clone(project, runner_env, tmp_path)

@@ -5,7 +5,9 @@ exchanges a service-account key's signed assertion for an access token (in-proce
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
+import re
 import secrets
 import socket
 import subprocess
@@ -169,9 +171,142 @@ class StorageEmulator:
         with urllib.request.urlopen(request, timeout=10):
             pass
 
+    def object_names(self, bucket: str) -> set[str]:
+        names: set[str] = set()
+        page = ""
+        while True:
+            query = urllib.parse.urlencode({"maxResults": 1000} | ({"pageToken": page} if page else {}))
+            with urllib.request.urlopen(f"{self.url}/storage/v1/b/{bucket}/o?{query}", timeout=10) as response:
+                listing = json.load(response)
+            names |= {item["name"] for item in listing.get("items", [])}
+            if not (page := listing.get("nextPageToken", "")):
+                return names
+
     def _answers(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/storage/v1/b?project=probe", timeout=1):
                 return True
         except OSError:  # refused, reset or timed out: not listening yet
             return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One request a client sent to Cloud Storage, as the proxy forwarded (or refused) it."""
+
+    method: str
+    path: str
+    bucket: str
+    status: int
+    sent: int
+    """Request body bytes (uploads)."""
+    received: int
+    """Response body bytes (downloads, listings, metadata)."""
+
+
+_BUCKET_IN_PATH = re.compile(r"/b/(?P<bucket>[^/?]+)")
+
+
+class StorageProxy:
+    """Cloud Storage as the clients see it: forwards every request to the emulator and records
+    it with its body sizes, so a test or benchmark counts what a job downloaded and uploaded.
+    Buckets in `denied` answer 403, as Google does to an account without a grant on them."""
+
+    def __init__(self, upstream: str) -> None:
+        parsed = urllib.parse.urlsplit(upstream)
+        self.upstream_host, self.upstream_port = parsed.hostname or "127.0.0.1", parsed.port
+        self.denied: set[str] = set()
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def to(self, bucket: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.bucket == bucket]
+
+    def received(self) -> int:
+        with self._lock:
+            return sum(r.received for r in self.requests)
+
+    def uploads(self, bucket: str) -> list[Request]:
+        return [r for r in self.to(bucket) if r.method in ("POST", "PUT") and r.path.startswith("/upload/")]
+
+    def _record(self, request: Request) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                match = _BUCKET_IN_PATH.search(urllib.parse.unquote(self.path.split("?")[0]))
+                bucket = match["bucket"] if match else ""
+                if bucket in proxy.denied:
+                    status, headers, data = (
+                        403,
+                        [("Content-Type", "application/json")],
+                        json.dumps({"error": {"code": 403, "message": f"no storage.objects access to bucket {bucket}"}}).encode(),
+                    )
+                else:
+                    connection = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
+                    skipped = {"host", "connection", "keep-alive", "transfer-encoding", "content-length"}
+                    forwarded = {k: v for k, v in self.headers.items() if k.lower() not in skipped}
+                    connection.request(self.command, self.path, body=body or None, headers=forwarded)
+                    response = connection.getresponse()
+                    data = response.read()
+                    status = response.status
+                    headers = [(k, v) for k, v in response.getheaders() if k.lower() not in skipped]
+                    connection.close()
+                proxy._record(Request(self.command, self.path, bucket, status, len(body), len(data)))
+                self.send_response(status)
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._forward()
+
+            def do_HEAD(self) -> None:
+                self._forward()
+
+            def do_POST(self) -> None:
+                self._forward()
+
+            def do_PUT(self) -> None:
+                self._forward()
+
+            def do_PATCH(self) -> None:
+                self._forward()
+
+            def do_DELETE(self) -> None:
+                self._forward()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # `requests` is the log
+
+        return Handler

@@ -66,6 +66,7 @@ class Deployment:
     """One stack's `pulumi up`, as the CI platform and Google Cloud would receive it."""
 
     repository: str
+    access: str
     gcp_project: str
     branch: str
     bucket: str
@@ -89,18 +90,21 @@ class Deployment:
         return pem_lines[len(pem_lines) // 2], self.secret_value[middle : middle + 64]
 
 
-def deploy(platform: str, token_uri: str) -> Deployment:
-    """Evaluate the platform's example stack with a freshly generated service-account key."""
+def deploy(platform: str, token_uri: str, access: str | None = None) -> Deployment:
+    """Evaluate the platform's example stack with a freshly generated service-account key;
+    `access` replaces the stack's access preset."""
     stack_config = load_stack_file(STACKS_DIR / f"Pulumi.{STACKS[platform]}.yaml")
+    config = stack_config.config | ({"mlops-ci:access": access} if access else {})
     mocks = RealKeyMocks(token_uri)
-    evaluation = evaluate(stack_config.stack, stack_config.config, stack_config.secret_keys, mocks)
+    evaluation = evaluate(stack_config.stack, config, stack_config.secret_keys, mocks)
     resources = RESOURCES[platform]
     secret = evaluation.one(resources.secret_type)
     ci_file = evaluation.one(resources.ci_file_type)
     exports = evaluation.exports
     key_file, public_key = mocks.issued[exports["serviceAccountEmail"]]
     return Deployment(
-        repository=stack_config.config["mlops-ci:repository"],
+        repository=config["mlops-ci:repository"],
+        access=config.get("mlops-ci:access", "pull"),
         gcp_project=stack_config.config["gcp:project"],
         branch=ci_file.plain("branch"),
         bucket=exports["bucketName"],

@@ -1,10 +1,14 @@
-"""The proof: the CI file and the credential a stack delivers make a real CI job pull the team's
-data and outputs from the stack's bucket, authenticated as the stack's service account, without
-re-running a stage and without leaving the key behind. Each test runs once per platform (the
-example stack of GitLab and of GitHub)."""
+"""The proof: the CI file and the credential a stack delivers make a real CI job reproduce the
+team's pipeline from the stack's bucket (whatever remote the repository commits), authenticated as
+the stack's service account, downloading only what re-run stages read, failing with the push to
+run when the bucket lacks data, pushing only with write access, and leaving the key behind nowhere.
+Each test runs once per platform (the example stack of GitLab and of GitHub)."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,8 @@ import pytest
 from . import sample_project as sample
 from .checks import files_containing, sha256
 from .ci_runners import JobRun, run_github_workflow, run_gitlab_job
-from .servers import TokenEndpoint
+from .conftest import GUIDE_BUCKET, clone, team_repository
+from .servers import StorageEmulator, StorageProxy, TokenEndpoint
 from .stack import Deployment, deploy
 
 pytestmark = pytest.mark.e2e
@@ -28,13 +33,18 @@ def assert_key_left_nothing(deployment: Deployment, job: JobRun, tmp_path: Path)
     assert not any(needle in job.log for needle in deployment.key_needles), "key material in the job log"
 
 
-def test_job_restores_the_pipeline_as_the_stack_account(
+def media_downloads(proxy: StorageProxy, bucket: str) -> list[str]:
+    """Objects whose content the job downloaded (not listings or metadata)."""
+    return [urllib.parse.unquote(r.path.split("?")[0]) for r in proxy.to(bucket) if "alt=media" in r.path]
+
+
+def test_job_reproduces_from_the_stack_bucket_as_the_stack_account(
     platform: str,
     deployment: Deployment,
     workspace: Path,
     token_endpoint: TokenEndpoint,
+    storage_proxy: StorageProxy,
     runner_env: dict[str, str],
-    sample_project: Path,
     tmp_path: Path,
 ) -> None:
     assert deployment.secret_marked, "the key must reach the CI platform as a Pulumi secret"
@@ -48,12 +58,14 @@ def test_job_restores_the_pipeline_as_the_stack_account(
     grants = token_endpoint.granted_to(deployment.account_email)
     assert grants, f"no token for {deployment.account_email}: {token_endpoint.exchanges}"
     assert all(grant.scope.startswith(STORAGE_SCOPE) for grant in grants), grants
-    # Every output came back from the bucket, identical; no stage ran.
-    for output in sample.OUTPUTS:
-        assert (workspace / output).is_file(), f"{output} was not restored\n{job.log}"
-        assert sha256(workspace / output) == sha256(sample_project / output), output
+    # The stack's bucket, not the one the repository's .dvc/config names (refused if asked).
+    assert not storage_proxy.to(GUIDE_BUCKET), storage_proxy.to(GUIDE_BUCKET)
+    assert storage_proxy.to(deployment.bucket), "the job never asked the stack's bucket"
+    # Nothing to re-run, and nothing downloaded but the directory manifests the check reads.
     assert not (workspace / sample.STAGE_LOG).exists(), f"stages ran: {(workspace / sample.STAGE_LOG).read_text()}"
-    assert "Data and pipelines are up to date." in sample.dvc(workspace, runner_env, "status")
+    assert "Data and pipelines are up to date." in job.log
+    assert [path for path in media_downloads(storage_proxy, deployment.bucket) if not path.endswith(".dir")] == []
+    assert not [output for output in sample.OUTPUTS if (workspace / output).exists()]
     # While the job held its token, its key file existed, outside the workspace (GitHub's auth
     # action writes its own into the workspace and deletes it after the job).
     assert key_files_during_job, "no token request while the job ran"
@@ -85,3 +97,72 @@ def test_job_fails_with_another_key_of_the_account(
     assert not token_endpoint.granted_to(deployment.account_email)
     assert not [output for output in sample.OUTPUTS if (workspace / output).exists()], "outputs came without the key"
     assert_key_left_nothing(other, job, tmp_path)
+
+
+def test_first_run_on_an_empty_bucket_names_what_is_missing_and_the_push(
+    platform: str,
+    deployment: Deployment,
+    sample_project: Path,
+    storage: StorageEmulator,
+    token_endpoint: TokenEndpoint,
+    runner_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    project = team_repository(deployment, sample_project, storage, token_endpoint, runner_env, tmp_path, pushed=False)
+    workspace = clone(project, runner_env, tmp_path)
+
+    job = RUNNERS[platform](deployment, workspace, runner_env)
+
+    assert job.returncode != 0, job.log
+    # The job's own output, without gitlab-ci-local's `<job> > ` prefix.
+    lines = [re.sub(r"^reproduce > ", "", line) for line in job.log.splitlines()]
+    error = f"ERROR: {deployment.remote_url} lacks data this commit names (in its .dvc files and dvc.lock):"
+    assert error in lines, job.log
+    start = lines.index(error) + 1
+    end = lines.index("A first run? Push it once from a clone that has it:", start)
+    assert sorted(lines[start:end]) == ["data/prepared/", "data/raw.csv", "metrics.json", "models/model.json"], job.log
+    push = f"dvc remote add --local --force mlops-ci {deployment.remote_url} && dvc push --remote mlops-ci"
+    assert lines[end + 1] == f"  {push}", job.log
+    assert not (workspace / sample.STAGE_LOG).exists(), "a stage ran although the bucket lacks its data"
+    assert_key_left_nothing(deployment, job, tmp_path)
+
+
+@pytest.mark.parametrize("access", ["pull", "push"])
+def test_changed_parameter_reruns_its_stages_and_pushes_only_with_push_access(
+    platform: str,
+    access: str,
+    sample_project: Path,
+    storage: StorageEmulator,
+    storage_proxy: StorageProxy,
+    token_endpoint: TokenEndpoint,
+    runner_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    deployment = deploy(platform, token_endpoint.url, access=access)
+    token_endpoint.trust(deployment.account_email, deployment.public_key)
+    project = team_repository(deployment, sample_project, storage, token_endpoint, runner_env, tmp_path)
+    sample.change_parameter(project, runner_env)
+    workspace = clone(project, runner_env, tmp_path)
+    before = storage.object_names(deployment.bucket)
+    storage_proxy.reset()
+
+    job = RUNNERS[platform](deployment, workspace, runner_env)
+
+    assert job.returncode == 0, job.log
+    assert (workspace / sample.STAGE_LOG).read_text().split() == ["train", "evaluate"], job.log
+    # What train reads came from the bucket, identical; the raw data prepare would read did not.
+    for output in ("data/prepared/train.csv", "data/prepared/test.csv"):
+        assert sha256(workspace / output) == sha256(sample_project / output), output
+    assert not (workspace / "data/raw.csv").exists()
+    assert sha256(workspace / "models/model.json") != sha256(sample_project / "models/model.json")
+    after = storage.object_names(deployment.bucket)
+    if access == "pull":
+        assert after == before
+        assert storage_proxy.uploads(deployment.bucket) == []
+        return
+    new = after - before
+    remote_path = deployment.remote_url.removeprefix(f"gs://{deployment.bucket}/")
+    for output in ("models/model.json", "metrics.json"):
+        digest = hashlib.md5((workspace / output).read_bytes()).hexdigest()
+        assert f"{remote_path}/files/md5/{digest[:2]}/{digest[2:]}" in new, (output, sorted(new))
+    assert [name for name in new if name.startswith(f"{remote_path}/runs/")], f"no run-cache entry pushed: {sorted(new)}"

@@ -1,0 +1,197 @@
+"""Data moved by CI: the job mlops-ci commits against the guide's own job, side by side in one run.
+
+Both are GitHub workflows run by the end-to-end runner (tests/e2e/ci_runners.py: `run:` steps in
+bash, actions emulated), against the same storage emulator behind a recording proxy, the same
+sample project (~4.8 MB in the bucket) and the same local wheelhouse, on a fresh clone and a fresh
+HOME each time (no pip or uv cache: a fresh runner). The guide's job (chapter 2.3): checkout,
+setup-python, `pip install -r requirements.txt`, auth with the key, `dvc repro --pull`.
+
+    python bench/ci_data.py [--runs N]
+
+Cases: a commit that changes nothing, one that changes a `train` parameter, and one whose
+bucket lacks an output (models/model.json): there only the outcome is reported."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e import sample_project as sample  # noqa: E402
+from tests.e2e.ci_runners import JobRun, run_github_workflow  # noqa: E402
+from tests.e2e.commands import host_env  # noqa: E402
+from tests.e2e.conftest import JOB_REQUIREMENTS, ci_runner_env, push_as_maintainer  # noqa: E402
+from tests.e2e.servers import StorageEmulator, StorageProxy, TokenEndpoint  # noqa: E402
+from tests.e2e.stack import Deployment, deploy  # noqa: E402
+
+# The guide's workflow (a-guide-to-mlops ch 2.3), its actions at the pins the runner emulates;
+# `persist-credentials: false` because the emulation implements nothing else (it moves no data);
+# setup-python's `cache: pip` left out (the wheelhouse is local: downloads cost nothing here).
+GUIDE_WORKFLOW = """\
+name: MLOps
+on:
+  push:
+    branches:
+      - main
+  workflow_dispatch:
+jobs:
+  train:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1
+        with:
+          persist-credentials: false
+      - uses: actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97
+        with:
+          python-version: "3.13"
+      - name: Install dependencies
+        run: pip install --requirement requirements.txt
+      - name: Login to Google Cloud
+        uses: google-github-actions/auth@7c6bc770dae815cd3e89ee6cdf493a5fab2cc093
+        with:
+          credentials_json: ${{ secrets.GOOGLE_SERVICE_ACCOUNT_KEY }}
+      - name: Train model
+        run: dvc repro --pull
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    wall: float
+    received: int
+    """Response body bytes from Cloud Storage (listings, metadata, object contents)."""
+    returncode: int
+
+
+def wheelhouse() -> Path:
+    houses = sorted((ROOT / "build" / "e2e-wheelhouse").glob("[0-9a-f]" * 16), key=lambda p: p.stat().st_mtime)
+    if not houses:
+        sys.exit("no wheelhouse: run the e2e tests once (`make test`)")
+    return houses[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ci-data-"))
+    emulator = StorageEmulator(work / "emulator.log")
+    endpoint = TokenEndpoint()
+    emulator.start()
+    endpoint.start()
+    proxy = StorageProxy(emulator.url)
+    proxy.start()
+    try:
+        run_cases(work, emulator, proxy, endpoint, args.runs)
+    finally:
+        proxy.stop()
+        endpoint.stop()
+        emulator.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_cases(work: Path, emulator: StorageEmulator, proxy: StorageProxy, endpoint: TokenEndpoint, runs: int) -> None:
+    house = wheelhouse()
+    base_env = host_env(work / "base")
+    project = work / "sample"
+    project.mkdir()
+    sample.build(project, base_env)
+    ours = deploy("github", endpoint.url)
+    endpoint.trust(ours.account_email, ours.public_key)
+    guide = dataclasses.replace(ours, ci_content=GUIDE_WORKFLOW)
+    emulator.create_bucket(ours.bucket, ours.gcp_project)
+    env = base_env | {"STORAGE_EMULATOR_HOST": proxy.url, "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
+    # The guide's committed remote is its own bucket: here the stack's, so that its job can run.
+    sample.git(project, env, "branch", "--move", "--force", ours.branch)
+    sample.dvc(project, env, "remote", "add", "--default", "data", ours.remote_url)
+    sample.commit_all(project, env, "DVC remote")
+    push_as_maintainer(project, ours, endpoint, env, work / "maintainer")
+    print(f"bucket: {len(emulator.object_names(ours.bucket))} objects; job requirements: {JOB_REQUIREMENTS!r}")
+
+    counter = iter(range(10**6))
+
+    def job(deployment: Deployment, change: Callable[[Path], None] | None = None) -> Sample:
+        case = work / f"run-{next(counter)}"
+        case.mkdir()
+        repository = case / "project"
+        shutil.copytree(project, repository, symlinks=True)
+        (repository / ".github/workflows").mkdir(parents=True, exist_ok=True)
+        (repository / deployment.ci_file).write_text(deployment.ci_content)
+        sample.commit_all(repository, env, "CI file")
+        if change:
+            change(repository)
+        workspace = case / "workspace"
+        sample.git(case, env, "clone", "--quiet", repository, workspace)
+        runner_env = ci_runner_env(case, proxy.url, house)
+        proxy.reset()
+        start = time.monotonic()
+        result: JobRun = run_github_workflow(deployment, workspace, runner_env)
+        wall = time.monotonic() - start
+        received = proxy.received()
+        shutil.rmtree(case, ignore_errors=True)
+        return Sample(wall, received, result.returncode)
+
+    def changed(repository: Path) -> None:
+        sample.change_parameter(repository, env)
+
+    jobs = {"committed (mlops-ci)": ours, "guide's": guide}
+    cases: dict[str, Callable[[Path], None] | None] = {"unchanged commit": None, "changed parameter": changed}
+    samples: dict[tuple[str, str], list[Sample]] = {(c, j): [] for c in cases for j in jobs}
+    for _ in range(runs):  # interleaved, so that a noisy neighbour hits every case alike
+        for case_name, change in cases.items():
+            for job_name, deployment in jobs.items():
+                samples[case_name, job_name].append(job(deployment, change))
+    print(f"\n| commit | job | wall median (min-max) of {runs} | bytes from the bucket (median) | exit |")
+    print("|---|---|---|---|---|")
+    for (case_name, job_name), runs_of in samples.items():
+        walls = [s.wall for s in runs_of]
+        received = statistics.median(s.received for s in runs_of)
+        codes = sorted({s.returncode for s in runs_of})
+        print(
+            f"| {case_name} | {job_name} | {statistics.median(walls):.1f} s ({min(walls):.1f}-{max(walls):.1f})"
+            f" | {received / 1e6:.3f} MB | {codes} |"
+        )
+    for case_name in cases:
+        ours_s, guide_s = samples[case_name, "committed (mlops-ci)"], samples[case_name, "guide's"]
+        wall = statistics.median(s.wall for s in ours_s) / statistics.median(s.wall for s in guide_s)
+        data = statistics.median(s.received for s in ours_s) / max(statistics.median(s.received for s in guide_s), 1)
+        print(f"\n{case_name}: wall {wall:.2f}x the guide's (goal <= 0.5), bytes {data:.3f}x (goal <= 0.1)")
+
+    # The bucket lacks an output: models/model.json (train's) was never pushed.
+    emulator.create_bucket(f"{ours.bucket}-partial", ours.gcp_project)
+    partial_url = ours.remote_url.replace(ours.bucket, f"{ours.bucket}-partial", 1)
+    partial = work / "partial-push"
+    shutil.copytree(project, partial, symlinks=True)
+    sample.dvc(partial, env, "remote", "add", "--local", "--force", "partial", partial_url)
+    targets = ("data/raw.csv.dvc", "dvc.yaml:prepare", "dvc.yaml:evaluate")
+    maintainer_env = env | {"GOOGLE_APPLICATION_CREDENTIALS": str(work / "maintainer/key.json")}
+    sample.dvc(partial, maintainer_env, "push", "-q", "-r", "partial", *targets)
+    print("\nbucket lacking models/model.json:")
+    for job_name, deployment in jobs.items():
+        lacking = dataclasses.replace(
+            deployment,
+            bucket=f"{ours.bucket}-partial",
+            remote_url=partial_url,
+            ci_content=deployment.ci_content.replace(ours.remote_url, partial_url),
+        )
+
+        def point_at_partial(repository: Path) -> None:
+            sample.dvc(repository, env, "remote", "add", "--default", "--force", "data", partial_url)
+            sample.commit_all(repository, env, "remote: the partial bucket")
+
+        result = job(lacking, point_at_partial)
+        outcome = "fails" if result.returncode else "succeeds (re-runs train)"
+        print(f"- {job_name} job: exit {result.returncode}, {outcome}; {result.received / 1e6:.3f} MB from the bucket")
+
+
+if __name__ == "__main__":
+    main()
