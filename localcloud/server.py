@@ -83,6 +83,11 @@ class ResourceType:
         """Current outputs, or None if the resource is gone. Default: unchanged."""
         return props
 
+    def read_inputs(self, outputs: wire.Props) -> wire.Props | None:
+        """For an import (a Read with no recorded state): the inputs that produce `outputs`, which
+        the engine diffs against the program's. None: the request's inputs."""
+        return None
+
     def journal_inputs(self, inputs: wire.Props) -> wire.Props:
         """The inputs as the journal may show them (before secret redaction)."""
         return inputs
@@ -319,8 +324,11 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         self._journal("read", rtype, request.urn, inputs, id=request.id, found=outputs is not None)
         if outputs is None:
             return provider_pb2.ReadResponse(id="")
+        imported = rtype.read_inputs(outputs) if not props else None
         return provider_pb2.ReadResponse(
-            id=request.id, properties=wire.to_struct(_wrap_secrets(outputs, secret_keys)), inputs=request.inputs
+            id=request.id,
+            properties=wire.to_struct(_wrap_secrets(outputs, secret_keys)),
+            inputs=wire.to_struct(imported) if imported is not None else request.inputs,
         )
 
     def Invoke(self, request: provider_pb2.InvokeRequest, context: grpc.ServicerContext) -> provider_pb2.InvokeResponse:  # noqa: N802

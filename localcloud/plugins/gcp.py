@@ -189,13 +189,16 @@ class Bucket(ResourceType):
         if status != 200:
             raise CloudError(status, f"googleapi: Error {status}: creating bucket {name}: {answer}")
         status, answer = _storage(ctx, "PATCH", f"/storage/v1/b/{name}", self._metadata(inputs))
+        _remember_bucket(ctx, str(name), project, inputs, answer)
         return str(name), self._outputs(ctx, inputs, project, answer)
 
     def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
         status, answer = _storage(ctx, "PATCH", f"/storage/v1/b/{id_}", self._metadata(news))
         if status == 404:
             raise CloudError(404, f"googleapi: Error 404: The specified bucket does not exist. (bucket {id_}), notFound")
-        return self._outputs(ctx, {**news, "name": id_}, str(olds.get("project") or _project(ctx, news)), answer)
+        project = str(olds.get("project") or _project(ctx, news))
+        _remember_bucket(ctx, id_, project, news, answer)
+        return self._outputs(ctx, {**news, "name": id_}, project, answer)
 
     def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
         if props.get("forceDestroy"):
@@ -213,8 +216,122 @@ class Bucket(ResourceType):
             raise CloudError(status, f"googleapi: Error {status}: deleting bucket {id_}")
 
     def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
-        status, _ = _storage(ctx, "GET", f"/storage/v1/b/{id_}")
-        return props if status == 200 else None
+        found = bucket_state(ctx, id_)
+        if found is None:
+            return None
+        if props:  # refresh: the outputs as recorded, if the bucket is still there
+            return props
+        # import (`import` resource option): nothing recorded yet, the bucket as the cloud has it
+        keys = ("name", "location", "labels", "uniformBucketLevelAccess", "publicAccessPrevention")
+        inputs = {key: found[key] for key in keys if found.get(key) is not None}
+        outputs = self._outputs(ctx, inputs, str(found["project"]), found.get("resource", {}))
+        # The location as written at creation: the API answers it upper-case, and upstream suppresses
+        # that difference in its diff, which this plugin's plain diff does not.
+        return {**outputs, "location": found["location"]}
+
+    def read_inputs(self, outputs: wire.Props) -> wire.Props | None:
+        """The inputs an import records: what the bucket has (so `import` only succeeds when the
+        program's arguments agree with it, as the engine diffs them)."""
+        keys = ("name", "project", "labels", "uniformBucketLevelAccess", "publicAccessPrevention")
+        return {"forceDestroy": False, **{key: outputs[key] for key in (*keys, "location") if key in outputs}}
+
+
+def _remember_bucket(ctx: Context, name: str, project: str, inputs: wire.Props, resource: Any) -> None:
+    """The bucket's project and settings in gcp.json: the emulator keeps neither the project of a
+    bucket nor (reliably) its IAM configuration, which `getBucket`/`getBuckets` and import answer."""
+    with ctx.cloud.gcp.edit() as gcp:
+        gcp.setdefault("buckets", {})[name] = {
+            "project": project,
+            "location": str(inputs["location"]),
+            "labels": dict(inputs.get("labels") or {}),
+            "storageClass": inputs.get("storageClass") or "STANDARD",
+            # as written (None: not set), so an import reads back exactly the arguments
+            "uniformBucketLevelAccess": inputs.get("uniformBucketLevelAccess"),
+            "publicAccessPrevention": inputs.get("publicAccessPrevention"),
+            "resource": {k: v for k, v in dict(resource or {}).items() if k in ("timeCreated", "updated")},
+        }
+
+
+def bucket_state(ctx: Context, name: str) -> dict[str, Any] | None:
+    """The bucket if the emulator has it: its settings as recorded at creation (or defaults for a
+    bucket created behind the plugin's back, e.g. by a test), or None."""
+    status, answer = _storage(ctx, "GET", f"/storage/v1/b/{urllib.parse.quote(name, safe='')}")
+    if status != 200:
+        return None
+    recorded = ctx.cloud.gcp.read().get("buckets", {}).get(name)
+    if recorded is None:
+        iam = dict(answer.get("iamConfiguration") or {})
+        recorded = {
+            "project": str(ctx.config.get("project") or ""),
+            "location": str(answer.get("location") or "US").upper(),
+            "labels": dict(answer.get("labels") or {}),
+            "storageClass": answer.get("storageClass") or "STANDARD",
+            "uniformBucketLevelAccess": bool(dict(iam.get("uniformBucketLevelAccess") or {}).get("enabled")),
+            "publicAccessPrevention": iam.get("publicAccessPrevention") or "inherited",
+            "resource": {},
+        }
+    return {"name": name, **recorded}
+
+
+def get_bucket(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.google_storage_bucket`: the bucket's settings; an error if it does not exist."""
+    name = str(args["name"])
+    found = bucket_state(ctx, name)
+    if found is None:
+        raise CloudError(404, f"googleapi: Error 404: The specified bucket does not exist. (bucket {name}), notFound")
+    return {
+        **{k: v for k, v in found.items() if k != "resource"},
+        "uniformBucketLevelAccess": bool(found["uniformBucketLevelAccess"]),
+        "publicAccessPrevention": found["publicAccessPrevention"] or "inherited",
+        "url": f"gs://{name}",
+        "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
+        "forceDestroy": False,
+        "effectiveLabels": {**found["labels"], "goog-pulumi-provisioned": "true"},
+        "timeCreated": found.get("resource", {}).get("timeCreated", ""),
+    }
+
+
+def get_buckets(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.google_storage_buckets`: the project's buckets whose names start with `prefix`."""
+    project = _project(ctx, args)
+    prefix = str(args.get("prefix") or "")
+    _, listing = _storage(ctx, "GET", f"/storage/v1/b?project={urllib.parse.quote(project)}")
+    buckets: list[dict[str, Any]] = []
+    for item in listing.get("items", []):
+        name = str(item.get("name", ""))
+        found = bucket_state(ctx, name) if name.startswith(prefix) else None
+        if found is not None and found["project"] == project:
+            buckets.append(
+                {
+                    "name": name,
+                    "labels": found["labels"],
+                    "location": found["location"],
+                    "storageClass": found["storageClass"],
+                    "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
+                }
+            )
+    return {"project": project, "prefix": prefix, "buckets": sorted(buckets, key=lambda b: b["name"])}
+
+
+KEY_CREATION_CONSTRAINTS = ("constraints/iam.disableServiceAccountKeyCreation", "iam.disableServiceAccountKeyCreation")
+
+
+def get_organization_policy(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.google_project_organization_policy`: the constraint's boolean policy on the
+    project; `iam.disableServiceAccountKeyCreation` is enforced for the projects listed in
+    gcp.json `keyCreationDisabled` (the same list the Key resource obeys)."""
+    project, constraint = str(args["project"]), str(args["constraint"])
+    enforced = constraint in KEY_CREATION_CONSTRAINTS and project in ctx.cloud.gcp.read().get("keyCreationDisabled", [])
+    return {
+        "project": project,
+        "constraint": constraint,
+        "booleanPolicies": [{"enforced": True}] if enforced else [],
+        "listPolicies": [],
+        "restorePolicies": [],
+        "version": 0,
+        "etag": base64.b64encode(secrets.token_bytes(8)).decode() if enforced else "",
+        "updateTime": _utc() if enforced else "",
+    }
 
 
 class BucketIAMMember(ResourceType):
@@ -619,7 +736,11 @@ PROVIDER = Provider(
         WorkloadIdentityPool(),
         WorkloadIdentityPoolProvider(),
     ],
-    invokes={},
+    invokes={
+        "gcp:storage/getBucket:getBucket": get_bucket,
+        "gcp:storage/getBuckets:getBuckets": get_buckets,
+        "gcp:projects/getOrganizationPolicy:getOrganizationPolicy": get_organization_policy,
+    },
     env_config={"project": "GOOGLE_PROJECT"},
 )
 

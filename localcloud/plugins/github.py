@@ -51,6 +51,13 @@ def _name_problem(kind: str, name: Any) -> list[tuple[str, str]]:
     return []
 
 
+def _refuse_protected(ctx: Context, full_name: str, branch: str, where: str) -> None:
+    entry = platform.find_repository(ctx.cloud, "github", full_name) or {}
+    rule = platform.protection(entry, branch)
+    if rule is not None and not rule.get("canPush"):
+        raise CloudError(409, f"{where}: 409 Repository rule violations found - Changes must be made through a pull request. []")
+
+
 class ActionsSecret(ResourceType):
     token = "github:index/actionsSecret:ActionsSecret"
     required = ("repository", "secretName")
@@ -178,6 +185,7 @@ class RepositoryFile(ResourceType):
     def _commit(self, ctx: Context, inputs: wire.Props, message: str) -> tuple[str, wire.Props]:
         full_name, repo, branch = self._where(ctx, inputs, "PUT")
         path = str(inputs["file"])
+        _refuse_protected(ctx, full_name, branch, f"PUT {_api(ctx)}/repos/{full_name}/contents/{path}")
         try:
             commit = platform.commit_file(repo, branch, path, str(inputs["content"]).encode(), message, self._author(ctx, inputs))
         except platform.GitError as error:
@@ -225,9 +233,17 @@ class RepositoryFile(ResourceType):
         return {**props, "content": content.decode(errors="replace"), "sha": platform.file_blob(repo, branch, str(props["file"]))}
 
 
+def _full_name(ctx: Context, name: str) -> str:
+    return name if "/" in name else f"{_owner(ctx)}/{name}"
+
+
 def get_repository(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.github_repository`: a 404 is an answer with empty fields, not an error."""
     name = str(args.get("fullName") or args.get("name") or "")
-    full_name, entry = _repository(ctx, name, "GET", "/repos/{repo}")
+    full_name = _full_name(ctx, name)
+    entry = platform.find_repository(ctx.cloud, "github", full_name)
+    if entry is None:
+        return {key: value for key, value in args.items() if key in ("fullName", "name")}
     git_url = Path(entry["gitDir"]).as_uri()
     return {
         "fullName": full_name,
@@ -247,6 +263,59 @@ def get_repository(ctx: Context, args: wire.Props) -> wire.Props:
     }
 
 
+def _found_repository(ctx: Context, name: str) -> tuple[str, dict[str, Any] | None]:
+    full_name = _full_name(ctx, name)
+    return full_name, platform.find_repository(ctx.cloud, "github", full_name)
+
+
+def get_branch(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.github_branch`: a missing repository or branch (404) answers empty fields."""
+    repository, branch = str(args["repository"]), str(args["branch"])
+    _, entry = _found_repository(ctx, repository)
+    head = platform.branch_head(Path(entry["gitDir"]), branch) if entry else None
+    if head is None:
+        return {"repository": repository, "branch": branch}
+    return {"repository": repository, "branch": branch, "ref": f"refs/heads/{branch}", "sha": head, "etag": f'W/"{head}"'}
+
+
+def get_branch_protection_rules(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.github_branch_protection_rules` (GraphQL): the rules' patterns; an unknown
+    repository is an error (GraphQL answers NOT_FOUND)."""
+    repository = str(args["repository"])
+    full_name, entry = _found_repository(ctx, repository)
+    if entry is None:
+        owner, _, name = full_name.partition("/")
+        raise CloudError(404, f"Could not resolve to a Repository with the name '{owner}/{name}'.")
+    rules = sorted(dict(entry.get("protectedBranches", {})))
+    return {"repository": repository, "rules": [{"pattern": pattern} for pattern in rules]}
+
+
+def get_repository_file(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.github_repository_file`: a 404 (repository, branch or file) answers empty fields."""
+    repository, path = str(args["repository"]), str(args["file"])
+    _, entry = _found_repository(ctx, repository)
+    shown = {"repository": repository, "file": path, **({"branch": args["branch"]} if args.get("branch") else {})}
+    if entry is None:
+        return shown
+    repo = Path(entry["gitDir"])
+    branch = str(args.get("branch") or entry["defaultBranch"])
+    content = platform.file_content(repo, branch, path)
+    if content is None:
+        return shown
+    commit = platform.commit_of(repo, platform.last_commit_of_file(repo, branch, path))
+    return {
+        **shown,
+        "branch": branch,
+        "ref": branch,
+        "content": content.decode(errors="replace"),
+        "sha": platform.file_blob(repo, branch, path) or "",
+        "commitSha": commit["id"],
+        "commitMessage": commit["message"],
+        "commitAuthor": commit["author"],
+        "commitEmail": commit["email"],
+    }
+
+
 def get_user(ctx: Context, args: wire.Props) -> wire.Props:
     username = str(args.get("username") or "")
     user = ctx.cloud.platform.read().get("github", {}).get("users", {}).get(username)
@@ -259,7 +328,13 @@ PROVIDER = Provider(
     "github",
     VERSION,
     [ActionsSecret(), ActionsVariable(), RepositoryFile()],
-    invokes={"github:index/getRepository:getRepository": get_repository, "github:index/getUser:getUser": get_user},
+    invokes={
+        "github:index/getRepository:getRepository": get_repository,
+        "github:index/getUser:getUser": get_user,
+        "github:index/getBranch:getBranch": get_branch,
+        "github:index/getBranchProtectionRules:getBranchProtectionRules": get_branch_protection_rules,
+        "github:index/getRepositoryFile:getRepositoryFile": get_repository_file,
+    },
     env_config={"token": "GITHUB_TOKEN", "owner": "GITHUB_OWNER", "baseUrl": "GITHUB_BASE_URL"},
 )
 
