@@ -260,7 +260,13 @@ KEY_CONSTRAINT = "constraints/iam.disableServiceAccountKeyCreation"
 def test_bucket_lookups_found_and_absent(gcloud: PluginClient) -> None:
     name = unique("acme-ml-looked")
     labels = {"mlops-ci-stack": "vision-team"}
-    props = {"name": name, "location": "EU", "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced", "labels": labels}
+    props = {
+        "name": name,
+        "location": "EU",
+        "uniformBucketLevelAccess": True,
+        "publicAccessPrevention": "enforced",
+        "labels": labels,
+    }
     gcloud.create(BUCKET, "looked-up", props)
 
     found = gcloud.invoke(GET_BUCKET, {"name": name})

@@ -311,7 +311,7 @@ def test_gitlab_branch_lookup_push_rights_and_absent(lab: PluginClient, project:
 
     assert (refused["canPush"], refused["protected"]) == (False, True)
     props = {"project": project["path"], "branch": "main", "filePath": ".gitlab-ci.yml", "content": "x", "encoding": "text"}
-    with pytest.raises(PluginError, match="403 .*not allowed to push"):
+    with pytest.raises(PluginError, match=r"403 .*not allowed to push"):
         lab.create(GITLAB_FILE, "ci-file", props)
     platform.protect_branch(cloud, "gitlab", project["path"], "main", can_push=True)
     assert lab.invoke(LAB_BRANCH, {"project": project["path"], "name": "main"})["canPush"] is True
