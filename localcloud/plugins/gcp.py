@@ -25,6 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from localcloud import services, wire
 from localcloud.server import CloudError, Context, Provider, ResourceType, serve
+from localcloud.state import LocalCloud
 
 VERSION = "10.2.0"
 SOFT_DELETE_DAYS = 30
@@ -471,6 +472,54 @@ class Account(ResourceType):
         return props if account and account.get("uniqueId") == props.get("uniqueId") else None
 
 
+def mint_key(
+    cloud: LocalCloud, email: str, project: str, unique_id: str
+) -> tuple[str, dict[str, Any], bytes, datetime.datetime, datetime.datetime]:
+    """A new RSA key of the account: its public half ACTIVE in gcp.json (the token endpoint
+    honours it), the key file (private half) returned and kept nowhere."""
+    token_uri = services.start(cloud.root)["token"]
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_id = secrets.token_hex(20)
+    valid_after = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    valid_before = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, email)])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(private_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid_after)
+        .not_valid_after(valid_before)
+        .sign(private_key, hashes.SHA256())
+    )
+    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    public_pem = (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    private_pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    key_file = {
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": key_id,
+        "private_key": private_pem,
+        "client_email": email,
+        "client_id": unique_id,
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+        "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{urllib.parse.quote(email)}",
+        "universe_domain": "googleapis.com",
+    }
+    with cloud.gcp.edit() as gcp:
+        gcp.setdefault("keys", {})[key_id] = {"email": email, "project": project, "publicKeyPem": public_pem, "state": "ACTIVE"}
+    return key_id, key_file, certificate_pem, valid_after, valid_before
+
+
 class Key(ResourceType):
     token = "gcp:serviceaccount/key:Key"
     required = ("serviceAccountId",)
@@ -495,52 +544,8 @@ class Key(ResourceType):
                 "googleapi: Error 400: Key creation is not allowed on this service account. "
                 "(constraints/iam.disableServiceAccountKeyCreation), FAILED_PRECONDITION",
             )
-        token_uri = services.start(ctx.cloud.root)["token"]
-        private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        key_id = secrets.token_hex(20)
-        valid_after = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-        valid_before = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, email)])
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(private_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(valid_after)
-            .not_valid_after(valid_before)
-            .sign(private_key, hashes.SHA256())
-        )
-        certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
-        public_pem = (
-            private_key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
-        private_pem = private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        key_file = {
-            "type": "service_account",
-            "project_id": project,
-            "private_key_id": key_id,
-            "private_key": private_pem,
-            "client_email": email,
-            "client_id": account["uniqueId"],
-            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-            "token_uri": token_uri,
-            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
-            "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{urllib.parse.quote(email)}",
-            "universe_domain": "googleapis.com",
-        }
+        key_id, key_file, certificate_pem, valid_after, valid_before = mint_key(ctx.cloud, email, project, account["uniqueId"])
         name = f"projects/{project}/serviceAccounts/{email}/keys/{key_id}"
-        with ctx.cloud.gcp.edit() as gcp:
-            gcp.setdefault("keys", {})[key_id] = {
-                "email": email,
-                "project": project,
-                "publicKeyPem": public_pem,
-                "state": "ACTIVE",
-            }
         return name, {
             **inputs,
             "name": name,
