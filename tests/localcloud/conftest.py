@@ -138,6 +138,11 @@ class PluginClient:
         )
         return str(self._call("Read", request).id)
 
+    def read_import(self, token: str, name: str, id_: str) -> provider_pb2.ReadResponse:
+        """A Read with no recorded state, as the engine sends it for the `import` option."""
+        request = provider_pb2.ReadRequest(urn=self.urn(token, name), id=id_)
+        return cast(provider_pb2.ReadResponse, self._call("Read", request))
+
     def invoke(self, token: str, args: wire.Props) -> wire.Props:
         response = self._call("Invoke", provider_pb2.InvokeRequest(tok=token, args=wire.to_struct(args)))
         return wire.from_struct(getattr(response, "return"))

@@ -284,9 +284,7 @@ def test_a_kept_bucket_is_read_for_import_with_the_inputs_it_has(gcloud: PluginC
     name = unique("acme-ml-kept")
     props = {"name": name, "location": "EU", "uniformBucketLevelAccess": True, "labels": {"stack": "t"}, "project": "acme-ml"}
     created = gcloud.create(BUCKET, "kept", props)
-    request = provider_pb2.ReadRequest(urn=gcloud.urn(BUCKET, "kept"), id=name)  # import: no recorded state
-
-    answer = gcloud.stub.Read(request)
+    answer = gcloud.read_import(BUCKET, "kept", name)
 
     assert answer.id == name
     imported = wire.from_struct(answer.inputs)
@@ -294,8 +292,7 @@ def test_a_kept_bucket_is_read_for_import_with_the_inputs_it_has(gcloud: PluginC
     # the engine imports only if the program's inputs show no difference from these
     diff = gcloud.diff(BUCKET, "kept", Created(name, wire.from_struct(answer.properties), imported), created.inputs)
     assert diff.changes == provider_pb2.DiffResponse.DIFF_NONE
-    gone = provider_pb2.ReadRequest(urn=gcloud.urn(BUCKET, "gone"), id=unique("acme-ml-gone"))
-    assert gcloud.stub.Read(gone).id == ""
+    assert gcloud.read_import(BUCKET, "gone", unique("acme-ml-gone")).id == ""
 
 
 def test_the_key_creation_policy_is_enforced_where_keys_are_refused(gcloud: PluginClient, cloud: LocalCloud) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -72,12 +72,12 @@ def preview_plan(tmp_path: Path, stack: str) -> dict[str, dict[str, Any]]:
     platform.create_repository(cloud, kind, repository, [str(space.config.get("mlops-ci:branch", "main"))], seed)
     try:
         space.init()
-        steps = json.loads(space.pulumi("preview", "--json", "--stack", stack).stdout)["steps"]
+        steps = cast(list[dict[str, Any]], json.loads(space.pulumi("preview", "--json", "--stack", stack).stdout)["steps"])
     finally:
         services.stop(space.cloud_dir)
     plan: dict[str, dict[str, Any]] = {}
     for step in steps:
-        state = step.get("newState") or {}
+        state = cast(dict[str, Any], step.get("newState") or {})
         if state.get("type") == "pulumi:pulumi:Stack":
             continue  # the root stack: the mock runtime registers none
         plan[step["urn"]] = {
