@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -98,7 +98,7 @@ class Workspace:
         stack_file.setdefault("config", {}).update(config or {})
         scratch = self.project / "stacks" / f"Pulumi.{stack}.yaml"
         if scratch.exists():  # a later run on the same root: keep what `pulumi stack init` and `config set` wrote
-            earlier = yaml.safe_load(scratch.read_text()) or {}
+            earlier = cast(dict[str, Any], yaml.safe_load(scratch.read_text()) or {})
             stack_file = {**earlier, "config": {**earlier.get("config", {}), **stack_file["config"]}}
         scratch.write_text(yaml.safe_dump(stack_file))
         self.config: dict[str, Any] = stack_file["config"]

@@ -11,7 +11,7 @@ import os
 import secrets
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ def git(repo: Path, *args: str, input_: bytes | None = None, env: dict[str, str]
 
 
 @contextlib.contextmanager
-def _repository_lock(repo: Path) -> Iterator[None]:
+def _repository_lock(repo: Path) -> Generator[None]:
     with (repo.parent / f"{repo.name}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -217,9 +217,12 @@ def ci_environment(cloud: LocalCloud, platform: str, path: str, protected_ref: b
     by name; GitLab: protected variables only on protected refs)."""
     stored = ci_variables(cloud, platform, path)
     if platform == "github":
+        # A job in an environment also gets the environment's secrets (all environments merged here).
+        environments = [e.get("secrets", {}) for e in stored.get("environments", {}).values()]
         return {
             **{k: str(v["value"]) for k, v in stored.get("variables", {}).items()},
             **{k: str(v["value"]) for k, v in stored.get("secrets", {}).items()},
+            **{k: str(v["value"]) for secrets_ in environments for k, v in secrets_.items()},
         }
     return {
         str(v["key"]): str(v["value"]) for v in stored.get("variables", {}).values() if protected_ref or not v.get("protected")

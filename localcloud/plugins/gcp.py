@@ -16,7 +16,8 @@ import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -80,7 +81,7 @@ def _storage(ctx: Context, method: str, path: str, body: Any = None) -> tuple[in
     except urllib.error.HTTPError as error:
         text = error.read()
         try:
-            payload = json.loads(text) if text.strip() else {}
+            payload: Any = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError:
             payload = {"raw": text.decode(errors="replace")}
         return error.code, payload
@@ -104,7 +105,7 @@ def bucket_name_problem(name: str) -> str | None:
 class Service(ResourceType):
     token = "gcp:projects/service:Service"
     required = ("service",)
-    defaults: ClassVar[dict[str, Any]] = {"disableOnDestroy": True}
+    defaults: ClassVar[Mapping[str, Any]] = {"disableOnDestroy": True}
     force_new = frozenset({"project", "service"})
 
     def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
@@ -134,7 +135,7 @@ class Service(ResourceType):
 class Bucket(ResourceType):
     token = "gcp:storage/bucket:Bucket"
     required = ("location",)
-    defaults: ClassVar[dict[str, Any]] = {"forceDestroy": False}
+    defaults: ClassVar[Mapping[str, Any]] = {"forceDestroy": False}
     force_new = frozenset({"name", "project", "location"})
     computed = ("url", "selfLink", "projectNumber", "timeCreated", "updated", "storageClass", "effectiveLabels")
 
@@ -355,12 +356,12 @@ class BucketIAMMember(ResourceType):
 
     def _change(self, ctx: Context, bucket: str, role: str, member: str, add: bool) -> str:
         policy = self._policy(ctx, bucket)
-        bindings: list[dict[str, Any]] = list(policy.get("bindings", []))
+        bindings = cast(list[dict[str, Any]], list(policy.get("bindings", [])))
         binding = next((b for b in bindings if b.get("role") == role and "condition" not in b), None)
         if binding is None:
-            binding = {"role": role, "members": []}
+            binding = cast(dict[str, Any], {"role": role, "members": []})
             bindings.append(binding)
-        members = [m for m in binding.get("members", []) if m != member] + ([member] if add else [])
+        members = [m for m in cast(list[str], binding.get("members", [])) if m != member] + ([member] if add else [])
         binding["members"] = members
         policy["bindings"] = [b for b in bindings if b.get("members")]
         policy["etag"] = base64.b64encode(secrets.token_bytes(8)).decode()
@@ -409,7 +410,7 @@ def _account(ctx: Context, service_account_id: str) -> dict[str, Any]:
 class Account(ResourceType):
     token = "gcp:serviceaccount/account:Account"
     required = ("accountId",)
-    defaults: ClassVar[dict[str, Any]] = {"disabled": False}
+    defaults: ClassVar[Mapping[str, Any]] = {"disabled": False}
     force_new = frozenset({"accountId", "project"})
     computed = ("email", "name", "member", "uniqueId")
 
@@ -523,7 +524,7 @@ def mint_key(
 class Key(ResourceType):
     token = "gcp:serviceaccount/key:Key"
     required = ("serviceAccountId",)
-    defaults: ClassVar[dict[str, Any]] = {
+    defaults: ClassVar[Mapping[str, Any]] = {
         "keyAlgorithm": "KEY_ALG_RSA_2048",
         "privateKeyType": "TYPE_GOOGLE_CREDENTIALS_FILE",
         "publicKeyType": "TYPE_X509_PEM_FILE",
@@ -676,8 +677,8 @@ class WorkloadIdentityPoolProvider(ResourceType):
         return _id_problem("workloadIdentityPoolProviderId", inputs.get("workloadIdentityPoolProviderId"))
 
     def _check(self, inputs: wire.Props) -> None:
-        oidc = inputs.get("oidc") or {}
-        issuer = oidc.get("issuerUri", "")
+        oidc = cast(dict[str, Any], inputs.get("oidc") or {})
+        issuer = str(oidc.get("issuerUri", ""))
         if not issuer.startswith("https://"):
             raise CloudError(400, "googleapi: Error 400: The OIDC issuer URI must be an https URL., badRequest")
         if "google.subject" not in (inputs.get("attributeMapping") or {}):

@@ -8,6 +8,8 @@ name them bare (`name`), the owner comes from the provider's `owner`, as on GitH
 from __future__ import annotations
 
 import re
+import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -70,7 +72,7 @@ class ActionsSecret(ResourceType):
         return _name_problem("secretName", inputs.get("secretName"))
 
     @staticmethod
-    def _value(inputs: wire.Props) -> str:
+    def value_of(inputs: wire.Props) -> str:
         for key in ("value", "plaintextValue", "encryptedValue", "valueEncrypted"):
             if inputs.get(key) is not None:
                 return str(inputs[key])
@@ -80,7 +82,7 @@ class ActionsSecret(ResourceType):
         path = f"/repos/{{repo}}/actions/secrets/{inputs['secretName']}"
         _require_token(ctx, "PUT", path)
         full_name, _ = _repository(ctx, str(inputs["repository"]), "PUT", path)
-        value = self._value(inputs)
+        value = self.value_of(inputs)
         if len(value.encode()) > MAX_SECRET_BYTES:
             raise CloudError(422, f"PUT {_api(ctx)}{path.format(repo=full_name)}: 422 secret value exceeds 48 KB []")
         with ctx.cloud.ci_store.edit() as store:
@@ -156,7 +158,7 @@ class ActionsVariable(ResourceType):
 class RepositoryFile(ResourceType):
     token = "github:index/repositoryFile:RepositoryFile"
     required = ("repository", "file", "content")
-    defaults: ClassVar[dict[str, Any]] = {"overwriteOnCreate": False}
+    defaults: ClassVar[Mapping[str, Any]] = {"overwriteOnCreate": False}
     force_new = frozenset({"repository", "file", "branch"})
     computed = ("commitSha", "sha", "ref", "commitMessage", "commitAuthor", "commitEmail", "branch")
 
@@ -235,6 +237,121 @@ class RepositoryFile(ResourceType):
 
 def _full_name(ctx: Context, name: str) -> str:
     return name if "/" in name else f"{_owner(ctx)}/{name}"
+
+
+def _environment_path(ctx: Context, inputs: wire.Props, method: str, suffix: str = "") -> tuple[str, str, str]:
+    """`owner/name`, the environment, and the request line for errors; 404 if the repository is missing."""
+    environment = str(inputs["environment"])
+    path = f"/repos/{{repo}}/environments/{urllib.parse.quote(environment, safe='')}{suffix}"
+    _require_token(ctx, method, path)
+    full_name, _ = _repository(ctx, str(inputs["repository"]), method, path)
+    return full_name, environment, f"{method} {_api(ctx)}{path.format(repo=full_name)}"
+
+
+def _environments(store: dict[str, Any], full_name: str) -> dict[str, Any]:
+    return store.setdefault("github", {}).setdefault(full_name, {}).setdefault("environments", {})
+
+
+class RepositoryEnvironment(ResourceType):
+    token = "github:index/repositoryEnvironment:RepositoryEnvironment"
+    required = ("repository", "environment")
+    force_new = frozenset({"repository", "environment"})
+
+    def _put(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        full_name, environment, _ = _environment_path(ctx, inputs, "PUT")
+        with ctx.cloud.ci_store.edit() as store:
+            entry = _environments(store, full_name).setdefault(environment, {"secrets": {}, "branchPolicies": {}})
+            entry["deploymentBranchPolicy"] = inputs.get("deploymentBranchPolicy") or {}
+        return f"{inputs['repository']}:{environment}", dict(inputs)
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        return self._put(ctx, inputs)
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        return self._put(ctx, news)[1]
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        full_name = _full_name(ctx, str(props["repository"]))
+        with ctx.cloud.ci_store.edit() as store:
+            _environments(store, full_name).pop(str(props["environment"]), None)  # its secrets and policies with it
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        stored = platform.ci_variables(ctx.cloud, "github", _full_name(ctx, str(props["repository"])))
+        return props if str(props["environment"]) in stored.get("environments", {}) else None
+
+
+class RepositoryEnvironmentDeploymentPolicy(ResourceType):
+    token = "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
+    required = ("repository", "environment")
+    force_new = frozenset({"repository", "environment"})
+
+    def _put(self, ctx: Context, inputs: wire.Props, id_: str | None = None) -> tuple[str, wire.Props]:
+        full_name, environment, where = _environment_path(ctx, inputs, "POST", "/deployment-branch-policies")
+        pattern = str(inputs.get("branchPattern") or inputs.get("tagPattern") or "")
+        with ctx.cloud.ci_store.edit() as store:
+            entry = _environments(store, full_name).get(environment)
+            if entry is None:
+                raise CloudError(404, f"{where}: 404 Not Found []")
+            policies = entry.setdefault("branchPolicies", {})
+            policy_id = id_.rsplit(":", 1)[-1] if id_ else str(platform.stamp().replace(":", "").replace("-", "")[-9:])
+            policies[policy_id] = {"pattern": pattern, "type": "tag" if inputs.get("tagPattern") else "branch"}
+        return f"{inputs['repository']}:{environment}:{policy_id}", dict(inputs)
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        return self._put(ctx, inputs)
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        return self._put(ctx, news, id_)[1]
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        full_name = _full_name(ctx, str(props["repository"]))
+        with ctx.cloud.ci_store.edit() as store:
+            entry = _environments(store, full_name).get(str(props["environment"]), {})
+            entry.get("branchPolicies", {}).pop(id_.rsplit(":", 1)[-1], None)
+
+
+class ActionsEnvironmentSecret(ResourceType):
+    token = "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret"
+    required = ("repository", "environment", "secretName")
+    force_new = frozenset({"repository", "environment", "secretName", "encryptedValue", "plaintextValue"})
+    computed = ("createdAt", "updatedAt")
+    secret_inputs = ActionsSecret.secret_inputs
+    secret_outputs = ActionsSecret.secret_outputs
+
+    def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
+        return _name_problem("secretName", inputs.get("secretName"))
+
+    def _put(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        name = str(inputs["secretName"])
+        full_name, environment, where = _environment_path(ctx, inputs, "PUT", f"/secrets/{name}")
+        value = ActionsSecret.value_of(inputs)
+        if len(value.encode()) > MAX_SECRET_BYTES:
+            raise CloudError(422, f"{where}: 422 secret value exceeds 48 KB []")
+        with ctx.cloud.ci_store.edit() as store:
+            entry = _environments(store, full_name).get(environment)
+            if entry is None:
+                raise CloudError(404, f"{where}: 404 Not Found []")
+            stamp = platform.stamp()
+            created = entry.setdefault("secrets", {}).get(name, {}).get("createdAt", stamp)
+            entry["secrets"][name] = {"value": value, "createdAt": created, "updatedAt": stamp}
+        return f"{inputs['repository']}:{environment}:{name}", {**inputs, "createdAt": created, "updatedAt": stamp}
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        return self._put(ctx, inputs)
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        return self._put(ctx, news)[1]
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        full_name = _full_name(ctx, str(props["repository"]))
+        with ctx.cloud.ci_store.edit() as store:
+            entry = _environments(store, full_name).get(str(props["environment"]), {})
+            entry.get("secrets", {}).pop(str(props["secretName"]), None)
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        stored = platform.ci_variables(ctx.cloud, "github", _full_name(ctx, str(props["repository"])))
+        environment = stored.get("environments", {}).get(str(props["environment"]), {})
+        return props if str(props["secretName"]) in environment.get("secrets", {}) else None
 
 
 def get_repository(ctx: Context, args: wire.Props) -> wire.Props:
@@ -327,7 +444,14 @@ def get_user(ctx: Context, args: wire.Props) -> wire.Props:
 PROVIDER = Provider(
     "github",
     VERSION,
-    [ActionsSecret(), ActionsVariable(), RepositoryFile()],
+    [
+        ActionsSecret(),
+        ActionsVariable(),
+        RepositoryFile(),
+        RepositoryEnvironment(),
+        RepositoryEnvironmentDeploymentPolicy(),
+        ActionsEnvironmentSecret(),
+    ],
     invokes={
         "github:index/getRepository:getRepository": get_repository,
         "github:index/getUser:getUser": get_user,

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import re
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -49,7 +50,7 @@ def maskable(value: str, raw: bool) -> bool:
 class ProjectVariable(ResourceType):
     token = "gitlab:index/projectVariable:ProjectVariable"
     required = ("project", "key", "value")
-    defaults: ClassVar[dict[str, Any]] = {
+    defaults: ClassVar[Mapping[str, Any]] = {
         "masked": False,
         "protected": False,
         "raw": False,
@@ -130,7 +131,7 @@ class ProjectVariable(ResourceType):
 class RepositoryFile(ResourceType):
     token = "gitlab:index/repositoryFile:RepositoryFile"
     required = ("project", "filePath", "branch", "content")
-    defaults: ClassVar[dict[str, Any]] = {"encoding": "text", "overwriteOnCreate": False}
+    defaults: ClassVar[Mapping[str, Any]] = {"encoding": "text", "overwriteOnCreate": False}
     force_new = frozenset({"project", "filePath", "branch"})
     computed = ("blobId", "commitId", "contentSha256", "fileName", "lastCommitId", "ref", "size")
 

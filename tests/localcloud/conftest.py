@@ -199,7 +199,7 @@ def storage_get(cloud: LocalCloud, path: str) -> tuple[int, Any]:
 def sign_in(key_file: dict[str, Any], scope: str = "https://www.googleapis.com/auth/devstorage.read_only") -> str:
     """An access token for the key file, by google-auth's own path (a signed assertion sent to the
     key file's token_uri); raises `google.auth.exceptions.RefreshError` if refused."""
-    credentials = service_account.Credentials.from_service_account_info(key_file, scopes=[scope])  # type: ignore[no-untyped-call]
+    credentials = cast(Any, service_account.Credentials.from_service_account_info(key_file, scopes=[scope]))  # type: ignore[no-untyped-call]
     credentials.refresh(Request())
     return str(credentials.token)
 

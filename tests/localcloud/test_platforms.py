@@ -331,3 +331,33 @@ def test_gitlab_file_lookup_found_and_absent(lab: PluginClient, cloud: LocalClou
     assert found["blobId"] == platform.file_blob(Path(entry["gitDir"]), "main", "requirements-freeze.txt")
     with pytest.raises(PluginError, match="404 File Not Found"):
         lab.invoke(LAB_FILE, {"project": entry["path"], "filePath": "requirements.txt", "ref": "main"})
+
+
+ENVIRONMENT = "github:index/repositoryEnvironment:RepositoryEnvironment"
+ENVIRONMENT_POLICY = "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
+ENVIRONMENT_SECRET = "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret"
+
+
+def test_github_environment_secret_lives_and_dies_with_its_environment(
+    hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud
+) -> None:
+    name = repository["path"].split("/")[1]
+    where = {"repository": name, "environment": "ci-main"}
+    with pytest.raises(PluginError, match="404"):  # no environment yet
+        hub.create(ENVIRONMENT_SECRET, "early", {**where, "secretName": "KEY", "value": wire.secret(KEY_JSON)})
+    environment = hub.create(
+        ENVIRONMENT,
+        "environment",
+        {**where, "deploymentBranchPolicy": {"protectedBranches": False, "customBranchPolicies": True}},
+    )
+    hub.create(ENVIRONMENT_POLICY, "branch", {**where, "branchPattern": "main"})
+    secret = hub.create(ENVIRONMENT_SECRET, "secret", {**where, "secretName": "KEY", "value": wire.secret(KEY_JSON)})
+
+    stored = platform.ci_variables(cloud, "github", repository["path"])["environments"]["ci-main"]
+    assert [p["pattern"] for p in stored["branchPolicies"].values()] == ["main"]
+    assert platform.ci_environment(cloud, "github", repository["path"]) == {"KEY": KEY_JSON}
+    assert wire.is_secret(secret.outputs["value"])
+    assert "PRIVATE KEY" not in cloud.journal.path.read_text()
+    hub.delete(ENVIRONMENT, "environment", environment)
+    assert platform.ci_environment(cloud, "github", repository["path"]) == {}
+    assert hub.read(ENVIRONMENT_SECRET, "secret", secret) == ""
