@@ -361,3 +361,15 @@ def test_github_environment_secret_lives_and_dies_with_its_environment(
     hub.delete(ENVIRONMENT, "environment", environment)
     assert platform.ci_environment(cloud, "github", repository["path"]) == {}
     assert hub.read(ENVIRONMENT_SECRET, "secret", secret) == ""
+
+
+def test_gitlab_hidden_is_set_at_creation_only_so_a_change_replaces(lab: PluginClient, project: dict[str, Any]) -> None:
+    encoded = base64.b64encode(KEY_JSON.encode()).decode()
+    props = {"project": project["path"], "key": "HIDDEN_KEY", "value": encoded, "masked": True, "raw": True, "hidden": True}
+    created = lab.create(PROJECT_VARIABLE, "hidden", props)
+
+    shown = lab.diff(PROJECT_VARIABLE, "hidden", created, {**props, "hidden": False})
+
+    assert list(shown.replaces) == ["hidden"]
+    with pytest.raises(PluginError, match="must be true when hidden"):
+        lab.create(PROJECT_VARIABLE, "hidden-unmasked", {**props, "key": "OTHER", "masked": False})
