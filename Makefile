@@ -83,7 +83,16 @@ localcloud-stop: $(VENV)/.dev
 localcloud-status: $(VENV)/.dev
 	$(LOCALCLOUD) status
 
-.PHONY: local-up local-preview local-destroy
+.PHONY: local-up local-preview local-destroy local-push local-ci demo
 
-local-up local-preview local-destroy: local-%: $(VENV)/.dev $(E2E_VENV)/.installed  ## the real program for $(STACK) against $(LOCAL) (needs a Pulumi CLI)
-	$(LOCALCLOUD) pulumi $* --stack "$$STACK"
+local-up local-preview local-destroy: local-%: $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed  ## the real program for $(STACK) against $(LOCAL), with the policy pack (needs a Pulumi CLI)
+	$(LOCALCLOUD) pulumi $* --stack "$(STACK)"
+
+local-push: $(VENV)/.dev $(E2E_VENV)/.installed  ## the stack's nextSteps in the team's clone: dvc remote add, dvc push, git push
+	$(LOCALCLOUD) push --stack "$(STACK)"
+
+local-ci: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed  ## run the committed CI file with the stored CI variables (exit 0 = green)
+	$(LOCALCLOUD) ci --stack "$(STACK)"
+
+demo: $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed node_modules/.installed  ## up, push, CI green, destroy, CI red (access revoked) for $(STACK)
+	$(LOCALCLOUD) demo --stack "$(STACK)"

@@ -52,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("pulumi", help="pulumi up/preview/destroy of the real program for STACK against this local cloud")
     run.add_argument("operation", choices=["up", "preview", "destroy"])
     run.add_argument("--stack", required=True, help="a stacks/Pulumi.<stack>.yaml")
+    for name, text in (
+        ("push", "the stack's nextSteps in the team's clone: dvc remote add --default, dvc push, git push"),
+        ("ci", "run the committed CI file with the platform's stored variables; exit 0 = green"),
+        ("demo", "up, push, ci (green), destroy, ci with the credential CI had (red: revoked)"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--stack", required=True)
     commands.add_parser("install-plugins", help="pulumi plugin install the three plugins (tarballs with this checkout's path)")
     args = parser.parse_args(argv)
     if args.command == "install-plugins":
@@ -89,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         print(Path(found["gitDir"]).as_uri())
     elif args.command == "pulumi":
         return run_pulumi(root, args.stack, args.operation)
+    elif args.command == "push":
+        return run_push(root, args.stack)
+    elif args.command == "ci":
+        return run_ci(root, args.stack)
+    elif args.command == "demo":
+        return run_demo(root, args.stack)
     elif args.command == "repo":
         cloud = open_cloud(root)
         branches = args.branch or ["main"]
@@ -97,20 +110,96 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_pulumi(root: Path, stack: str, operation: str) -> int:
-    """The program in `root/project` (a scratch copy), state in `root/backend`, cloud in `root`."""
+def _workspace(root: Path, stack: str) -> engine.Workspace | None:
     cli = engine.find_cli()
     if cli is None:
-        print("no Pulumi CLI found (set PULUMI_CLI)", file=sys.stderr)
+        print("no Pulumi CLI found (set PULUMI_CLI, or install the Pulumi CLI)", file=sys.stderr)
+        return None
+    return engine.Workspace(root, stack, cli, cloud_dir=root)
+
+
+def run_pulumi(root: Path, stack: str, operation: str) -> int:
+    """The program in `root/project` (a scratch copy), state in `root/backend`, cloud in `root`."""
+    space = _workspace(root, stack)
+    if space is None:
         return 1
-    space = engine.Workspace(root, stack, cli, cloud_dir=root)
-    space.ensure_repository()
+    if operation != "destroy" and space.ensure_repository():
+        print(f"created {space.config['mlops-ci:repository']} in the local cloud, seeded with the sample DVC project")
     space.init()
-    args = {"up": ["up", "--yes", "--skip-preview"], "preview": ["preview"], "destroy": ["destroy", "--yes", "--skip-preview"]}
+    policy = ["--policy-pack", "policy"]
+    args = {
+        "up": ["up", "--yes", "--skip-preview", *policy],
+        "preview": ["preview", *policy],
+        "destroy": ["destroy", "--yes", "--skip-preview"],
+    }
     result = space.pulumi(*args[operation], "--stack", stack, check=False)
     print(result.stdout, end="")
     print(result.stderr, end="", file=sys.stderr)
+    if operation == "up" and result.returncode == 0:
+        outputs = space.outputs()
+        shown = {k: v for k, v in outputs.items() if k != "nextSteps"}
+        print("\nOutputs:\n" + json.dumps(shown, indent=2, sort_keys=True))
+        print(f"\nNext steps (`make local-push STACK={stack}` does them in the team's clone, {root / 'team-clone'}):")
+        print(outputs.get("nextSteps", ""))
+    print(f"\nJournal of the provider calls: {root / 'journal.jsonl'}")
     return result.returncode
+
+
+def run_push(root: Path, stack: str) -> int:
+    from localcloud import chapter
+
+    space = _workspace(root, stack)
+    if space is None:
+        return 1
+    outputs = space.outputs()
+    cloud = open_cloud(root)
+    services.start(root)
+    log = chapter.push_data(
+        cloud, chapter.Stack.from_config(stack, space.config), str(space.config["gcp:project"]), outputs["dvcRemoteUrl"]
+    )
+    print(f"dvc push to {outputs['dvcRemoteUrl']} (as the team maintainer) and .dvc/config pushed:\n{log}")
+    return 0
+
+
+def _ci(root: Path, stack: str, credential: str | None = None) -> int:
+    from localcloud import chapter
+
+    space = _workspace(root, stack)
+    if space is None:
+        return 1
+    services.start(root)
+    plan = chapter.Stack.from_config(stack, space.config)
+    result = chapter.run_ci(open_cloud(root), plan, credential)
+    print(result.log)
+    where = "as committed" if result.ci_file_present else "as last committed (pulumi destroy removed it)"
+    verdict = "green" if result.returncode == 0 else f"red (exit {result.returncode})"
+    print(f"\n{plan.ci_file} {where} at {result.commit[:12]} on {plan.branch}: {verdict}")
+    return result.returncode
+
+
+def run_ci(root: Path, stack: str) -> int:
+    return _ci(root, stack)
+
+
+def run_demo(root: Path, stack: str) -> int:
+    """up → push → ci (green) → destroy → ci with the credential CI had (red: revoked). Exit 0
+    when every step came out as expected."""
+    from localcloud import chapter
+
+    steps: list[tuple[str, bool]] = []
+    steps.append(("pulumi up", run_pulumi(root, stack, "up") == 0))
+    if steps[-1][1]:
+        steps.append(("dvc push (nextSteps)", run_push(root, stack) == 0))
+        space = _workspace(root, stack)
+        assert space is not None
+        plan = chapter.Stack.from_config(stack, space.config)
+        kept = chapter.platform.ci_environment(open_cloud(root), plan.platform, plan.repository).get(plan.secret_name)
+        steps.append(("CI green", _ci(root, stack) == 0))
+        steps.append(("pulumi destroy", run_pulumi(root, stack, "destroy") == 0))
+        print("\nThe same pipeline after destroy, with the credential CI had (a copy a runner kept):")
+        steps.append(("CI red: access revoked", _ci(root, stack, kept) != 0))
+    print("\n" + "\n".join(f"{'ok ' if passed else 'FAILED'} {name}" for name, passed in steps))
+    return 0 if all(passed for _, passed in steps) else 1
 
 
 def install_plugins() -> int:

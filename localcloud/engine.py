@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -22,7 +22,7 @@ from localcloud.state import ENV_STATE_DIR, open_cloud
 PULUMI_VERSION = "3.272.0"
 ENV_CLI = "PULUMI_CLI"
 BIN = Path(__file__).resolve().parent / "bin"
-PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components", "requirements.txt")
+PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components", "requirements.txt", "policy")
 PLUGINS = {"gcp": "10.2.0", "github": "6.15.0", "gitlab": "10.4.0"}
 """The versions the pinned SDKs (pulumi-gcp etc.) ask the engine for."""
 
@@ -98,7 +98,7 @@ class Workspace:
         stack_file.setdefault("config", {}).update(config or {})
         scratch = self.project / "stacks" / f"Pulumi.{stack}.yaml"
         if scratch.exists():  # a later run on the same root: keep what `pulumi stack init` and `config set` wrote
-            earlier = yaml.safe_load(scratch.read_text()) or {}
+            earlier = cast(dict[str, Any], yaml.safe_load(scratch.read_text()) or {})
             stack_file = {**earlier, "config": {**earlier.get("config", {}), **stack_file["config"]}}
         scratch.write_text(yaml.safe_dump(stack_file))
         self.config: dict[str, Any] = stack_file["config"]
@@ -140,12 +140,20 @@ class Workspace:
             tarball = plugin_tarball(name, self.root / "plugins")
             self.pulumi("plugin", "install", "resource", name, version, "--file", str(tarball))
 
-    def ensure_repository(self) -> None:
-        """The stack's repository or project, with its branch, in the local cloud (as a team has it)."""
+    def ensure_repository(self, seed: bool = True) -> bool:
+        """The stack's repository or project, with its branch, in the local cloud (as a team has
+        it): seeded with the sample DVC project (and the team's clone holding its data), or with
+        a README only. True if it was created."""
         cloud = open_cloud(self.cloud_dir)
         kind, path = str(self.config["mlops-ci:platform"]), str(self.config["mlops-ci:repository"])
+        if seed:
+            from localcloud import chapter  # the e2e helpers (dvc): only when seeding
+
+            return chapter.seed_repository(cloud, chapter.Stack.from_config(self.stack, self.config))
         if platform.find_repository(cloud, kind, path) is None:
             platform.create_repository(cloud, kind, path, [str(self.config.get("mlops-ci:branch", "main"))])
+            return True
+        return False
 
     def init(self) -> None:
         if self.discovery == "installed":

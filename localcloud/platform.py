@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import fnmatch
 import os
 import secrets
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def git(repo: Path, *args: str, input_: bytes | None = None, env: dict[str, str]
 
 
 @contextlib.contextmanager
-def _repository_lock(repo: Path) -> Iterator[None]:
+def _repository_lock(repo: Path) -> Generator[None]:
     with (repo.parent / f"{repo.name}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -54,17 +55,22 @@ def _repository_lock(repo: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def create_repository(cloud: LocalCloud, platform: str, path: str, branches: list[str]) -> dict[str, Any]:
-    """A repository (GitHub) or project (GitLab) with an initial commit on each branch; its ids."""
+def create_repository(
+    cloud: LocalCloud, platform: str, path: str, branches: list[str], files: Mapping[str, bytes] | None = None
+) -> dict[str, Any]:
+    """A repository (GitHub) or project (GitLab) with an initial commit on each branch, holding a
+    README and `files` (path → content: e.g. a DVC project's dvc.yaml and requirements); its ids."""
     repo = repository_dir(cloud, platform, path)
     repo.parent.mkdir(parents=True, exist_ok=True)
     if not repo.exists():
         subprocess.run(["git", "init", "-q", "--bare", "-b", branches[0], str(repo)], check=True)
+        seeded = {"README.md": f"# {path}\n".encode(), **(files or {})}
         with _repository_lock(repo):
-            blob = git(repo, "hash-object", "-w", "--stdin", input_=f"# {path}\n".encode())
             with tempfile.TemporaryDirectory() as scratch:
                 index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
-                git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},README.md", env=index)
+                for name, content in sorted(seeded.items()):
+                    blob = git(repo, "hash-object", "-w", "--stdin", input_=content)
+                    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}", env=index)
                 tree = git(repo, "write-tree", env=index)
             commit = git(repo, "commit-tree", tree, "-m", "Initial commit", env=_identity(GIT_IDENTITY))
             for branch in branches:
@@ -87,6 +93,41 @@ def create_repository(cloud: LocalCloud, platform: str, path: str, branches: lis
         entry["path"] = path
         entry["gitDir"] = str(repo)
         return dict(entry)
+
+
+def _edit_entry(cloud: LocalCloud, platform: str, path: str, change: str, value: Any) -> None:
+    with cloud.platform.edit() as document:
+        entries = document.get(platform, {}).get("repos" if platform == "github" else "projects", {})
+        if path not in entries:
+            raise KeyError(f"no {platform} repository {path}")
+        entries[path][change] = value
+
+
+def protect_branch(cloud: LocalCloud, platform: str, path: str, pattern: str, can_push: bool = False) -> None:
+    """GitHub: a branch protection rule with this pattern. GitLab: a protected branch; `can_push`
+    says whether the token's user (the one user of the local cloud) may push to it."""
+    entry = find_repository(cloud, platform, path)
+    if entry is None:
+        raise KeyError(f"no {platform} repository {path}")
+    rules = {**entry.get("protectedBranches", {}), pattern: {"canPush": can_push}}
+    _edit_entry(cloud, platform, path, "protectedBranches", rules)
+
+
+def protection(entry: Mapping[str, Any], branch: str) -> dict[str, Any] | None:
+    """The protection rule of `branch` (fnmatch patterns, as both platforms' wildcards), or None."""
+    rules: dict[str, dict[str, Any]] = dict(entry.get("protectedBranches", {}))
+    return next((dict(rule) for pattern, rule in rules.items() if fnmatch.fnmatchcase(branch, pattern)), None)
+
+
+def commit_of(repo: Path, revision: str) -> dict[str, str]:
+    """Id, message, author and email of a commit."""
+    text = git(repo, "log", "-1", "--format=%H%x00%s%x00%an%x00%ae%x00%cI", revision)
+    sha, message, author, email, date = text.split("\x00")
+    return {"id": sha, "message": message, "author": author, "email": email, "date": date}
+
+
+def last_commit_of_file(repo: Path, branch: str, path: str) -> str:
+    return git(repo, "log", "-1", "--format=%H", f"refs/heads/{branch}", "--", path)
 
 
 def find_repository(cloud: LocalCloud, platform: str, path: str) -> dict[str, Any] | None:
@@ -176,9 +217,12 @@ def ci_environment(cloud: LocalCloud, platform: str, path: str, protected_ref: b
     by name; GitLab: protected variables only on protected refs)."""
     stored = ci_variables(cloud, platform, path)
     if platform == "github":
+        # A job in an environment also gets the environment's secrets (all environments merged here).
+        environments = [e.get("secrets", {}) for e in stored.get("environments", {}).values()]
         return {
             **{k: str(v["value"]) for k, v in stored.get("variables", {}).items()},
             **{k: str(v["value"]) for k, v in stored.get("secrets", {}).items()},
+            **{k: str(v["value"]) for secrets_ in environments for k, v in secrets_.items()},
         }
     return {
         str(v["key"]): str(v["value"]) for v in stored.get("variables", {}).values() if protected_ref or not v.get("protected")

@@ -83,6 +83,11 @@ class ResourceType:
         """Current outputs, or None if the resource is gone. Default: unchanged."""
         return props
 
+    def read_inputs(self, outputs: wire.Props) -> wire.Props | None:
+        """For an import (a Read with no recorded state): the inputs that produce `outputs`, which
+        the engine diffs against the program's. None: the request's inputs."""
+        return None
+
     def journal_inputs(self, inputs: wire.Props) -> wire.Props:
         """The inputs as the journal may show them (before secret redaction)."""
         return inputs
@@ -172,7 +177,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         return plugin_pb2.PluginInfo(version=self.provider.version)
 
     def GetSchema(self, request: provider_pb2.GetSchemaRequest, context: grpc.ServicerContext) -> provider_pb2.GetSchemaResponse:  # noqa: N802
-        schema = {
+        schema: dict[str, Any] = {
             "name": self.provider.name,
             "version": self.provider.version,
             "description": "mlops-ci local cloud",
@@ -235,7 +240,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         olds = wire.from_struct(request.old_inputs if has_old_inputs else request.olds)
         news = wire.from_struct(request.news)
         ignored = set(request.ignoreChanges)
-        keys = set(news) | (set(olds) if has_old_inputs else set())
+        keys: set[str] = set(news) | (set(olds) if has_old_inputs else set[str]())
         detailed: dict[str, provider_pb2.PropertyDiff] = {}
         replaces: list[str] = []
         for key in sorted(keys - ignored - {"__defaults"}):
@@ -319,8 +324,11 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         self._journal("read", rtype, request.urn, inputs, id=request.id, found=outputs is not None)
         if outputs is None:
             return provider_pb2.ReadResponse(id="")
+        imported = rtype.read_inputs(outputs) if not props else None
         return provider_pb2.ReadResponse(
-            id=request.id, properties=wire.to_struct(_wrap_secrets(outputs, secret_keys)), inputs=request.inputs
+            id=request.id,
+            properties=wire.to_struct(_wrap_secrets(outputs, secret_keys)),
+            inputs=wire.to_struct(imported) if imported is not None else request.inputs,
         )
 
     def Invoke(self, request: provider_pb2.InvokeRequest, context: grpc.ServicerContext) -> provider_pb2.InvokeResponse:  # noqa: N802
@@ -359,8 +367,12 @@ def serve(provider: Provider, argv: list[str] | None = None) -> None:
     sys.stdout.write(f"{port}\n")
     sys.stdout.flush()
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     stop.wait()
     server.stop(grace=0.5).wait(2)
     sys.stdout.flush()

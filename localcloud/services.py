@@ -27,7 +27,7 @@ import urllib.request
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -68,7 +68,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """True if `pid` runs (a zombie, exited but not yet reaped by its parent, does not)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -197,15 +197,19 @@ def run(root: Path, idle_timeout: float) -> None:
     emulator_log = root / "storage-emulator.log"
     # The same ports across restarts: key files carry the token endpoint's URL, CI the storage URL.
     ports_file = root / "ports.json"
-    remembered = json.loads(ports_file.read_text()) if ports_file.exists() else {}
+    remembered = cast(dict[str, int], json.loads(ports_file.read_text()) if ports_file.exists() else {})
     storage, port = _start_emulator(storage_dir, emulator_log, int(remembered.get("storage", 0)))
     storage_url = f"http://127.0.0.1:{port}"
     token = TokenEndpoint(cloud, int(remembered.get("token", 0)))
     token.start()
     ports_file.write_text(json.dumps({"storage": port, "token": token.server.server_address[1]}))
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         urls = {"storage": storage_url, "token": token.url, "pid": os.getpid(), "idleTimeout": idle_timeout}
         temporary = cloud.urls_file.with_suffix(".tmp")
@@ -259,7 +263,7 @@ def status(root: Path) -> dict[str, Any] | None:
     if not urls:
         return None
     pid = int(urls.get("pid", 0))
-    if not pid or not _alive(pid) or not _answers(f"{urls['storage']}/storage/v1/b?project=probe"):
+    if not pid or not alive(pid) or not _answers(f"{urls['storage']}/storage/v1/b?project=probe"):
         return None
     return dict(json.loads(cloud.urls_file.read_text()))
 
@@ -307,11 +311,11 @@ def stop(root: Path) -> bool:
     cloud = open_cloud(root)
     urls = cloud.urls()
     pid = int(urls.get("pid", 0)) if urls else 0
-    if not pid or not _alive(pid):
+    if not pid or not alive(pid):
         cloud.urls_file.unlink(missing_ok=True)
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     return True

@@ -21,7 +21,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ class Store:
             return self._load()
 
     @contextlib.contextmanager
-    def edit(self) -> Iterator[dict[str, Any]]:
+    def edit(self) -> Generator[dict[str, Any]]:
         """The document, written back when the block ends without an exception."""
         with self._locked():
             document = self._load()
@@ -78,7 +78,7 @@ class Store:
         return dict(json.loads(text)) if text.strip() else {}
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> Generator[None]:
         with _thread_lock, self._lock_path.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

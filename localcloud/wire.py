@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import json_format, struct_pb2
 
@@ -39,17 +39,17 @@ def secret(value: Any) -> dict[str, Any]:
 
 
 def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SIG) == SECRET_SIG
+    return isinstance(value, dict) and cast(dict[str, Any], value).get(SIG) == SECRET_SIG
 
 
 def reveal(value: Any) -> Any:
     """The value with every secret marker removed."""
     if is_secret(value):
-        return reveal(value.get("value"))
+        return reveal(cast(dict[str, Any], value).get("value"))
     if isinstance(value, dict):
-        return {k: reveal(v) for k, v in value.items()}
+        return {k: reveal(v) for k, v in cast(dict[str, Any], value).items()}
     if isinstance(value, list):
-        return [reveal(v) for v in value]
+        return [reveal(v) for v in cast(list[Any], value)]
     return value
 
 
@@ -58,9 +58,9 @@ def is_unknown(value: Any) -> bool:
     if value == UNKNOWN:
         return True
     if isinstance(value, dict):
-        return any(is_unknown(v) for v in value.values())
+        return any(is_unknown(v) for v in cast(dict[str, Any], value).values())
     if isinstance(value, list):
-        return any(is_unknown(v) for v in value)
+        return any(is_unknown(v) for v in cast(list[Any], value))
     return False
 
 
@@ -74,9 +74,9 @@ def redact(value: Any, always_secret: frozenset[str] = frozenset(), key: str = "
     if is_secret(value) or (key and key in always_secret):
         return REDACTED
     if isinstance(value, dict):
-        return {k: redact(v, always_secret, k) for k, v in value.items()}
+        return {k: redact(v, always_secret, k) for k, v in cast(dict[str, Any], value).items()}
     if isinstance(value, list):
-        return [redact(v, always_secret) for v in value]
+        return [redact(v, always_secret) for v in cast(list[Any], value)]
     if isinstance(value, str) and looks_like_key_material(value):
         return REDACTED
     return value

@@ -16,7 +16,8 @@ import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,6 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from localcloud import services, wire
 from localcloud.server import CloudError, Context, Provider, ResourceType, serve
+from localcloud.state import LocalCloud
 
 VERSION = "10.2.0"
 SOFT_DELETE_DAYS = 30
@@ -79,7 +81,7 @@ def _storage(ctx: Context, method: str, path: str, body: Any = None) -> tuple[in
     except urllib.error.HTTPError as error:
         text = error.read()
         try:
-            payload = json.loads(text) if text.strip() else {}
+            payload: Any = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError:
             payload = {"raw": text.decode(errors="replace")}
         return error.code, payload
@@ -103,7 +105,7 @@ def bucket_name_problem(name: str) -> str | None:
 class Service(ResourceType):
     token = "gcp:projects/service:Service"
     required = ("service",)
-    defaults: ClassVar[dict[str, Any]] = {"disableOnDestroy": True}
+    defaults: ClassVar[Mapping[str, Any]] = {"disableOnDestroy": True}
     force_new = frozenset({"project", "service"})
 
     def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
@@ -133,7 +135,7 @@ class Service(ResourceType):
 class Bucket(ResourceType):
     token = "gcp:storage/bucket:Bucket"
     required = ("location",)
-    defaults: ClassVar[dict[str, Any]] = {"forceDestroy": False}
+    defaults: ClassVar[Mapping[str, Any]] = {"forceDestroy": False}
     force_new = frozenset({"name", "project", "location"})
     computed = ("url", "selfLink", "projectNumber", "timeCreated", "updated", "storageClass", "effectiveLabels")
 
@@ -189,13 +191,16 @@ class Bucket(ResourceType):
         if status != 200:
             raise CloudError(status, f"googleapi: Error {status}: creating bucket {name}: {answer}")
         status, answer = _storage(ctx, "PATCH", f"/storage/v1/b/{name}", self._metadata(inputs))
+        _remember_bucket(ctx, str(name), project, inputs, answer)
         return str(name), self._outputs(ctx, inputs, project, answer)
 
     def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
         status, answer = _storage(ctx, "PATCH", f"/storage/v1/b/{id_}", self._metadata(news))
         if status == 404:
             raise CloudError(404, f"googleapi: Error 404: The specified bucket does not exist. (bucket {id_}), notFound")
-        return self._outputs(ctx, {**news, "name": id_}, str(olds.get("project") or _project(ctx, news)), answer)
+        project = str(olds.get("project") or _project(ctx, news))
+        _remember_bucket(ctx, id_, project, news, answer)
+        return self._outputs(ctx, {**news, "name": id_}, project, answer)
 
     def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
         if props.get("forceDestroy"):
@@ -213,8 +218,122 @@ class Bucket(ResourceType):
             raise CloudError(status, f"googleapi: Error {status}: deleting bucket {id_}")
 
     def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
-        status, _ = _storage(ctx, "GET", f"/storage/v1/b/{id_}")
-        return props if status == 200 else None
+        found = bucket_state(ctx, id_)
+        if found is None:
+            return None
+        if props:  # refresh: the outputs as recorded, if the bucket is still there
+            return props
+        # import (`import` resource option): nothing recorded yet, the bucket as the cloud has it
+        keys = ("name", "location", "labels", "uniformBucketLevelAccess", "publicAccessPrevention")
+        inputs = {key: found[key] for key in keys if found.get(key) is not None}
+        outputs = self._outputs(ctx, inputs, str(found["project"]), found.get("resource", {}))
+        # The location as written at creation: the API answers it upper-case, and upstream suppresses
+        # that difference in its diff, which this plugin's plain diff does not.
+        return {**outputs, "location": found["location"]}
+
+    def read_inputs(self, outputs: wire.Props) -> wire.Props | None:
+        """The inputs an import records: what the bucket has (so `import` only succeeds when the
+        program's arguments agree with it, as the engine diffs them)."""
+        keys = ("name", "project", "labels", "uniformBucketLevelAccess", "publicAccessPrevention")
+        return {"forceDestroy": False, **{key: outputs[key] for key in (*keys, "location") if key in outputs}}
+
+
+def _remember_bucket(ctx: Context, name: str, project: str, inputs: wire.Props, resource: Any) -> None:
+    """The bucket's project and settings in gcp.json: the emulator keeps neither the project of a
+    bucket nor (reliably) its IAM configuration, which `getBucket`/`getBuckets` and import answer."""
+    with ctx.cloud.gcp.edit() as gcp:
+        gcp.setdefault("buckets", {})[name] = {
+            "project": project,
+            "location": str(inputs["location"]),
+            "labels": dict(inputs.get("labels") or {}),
+            "storageClass": inputs.get("storageClass") or "STANDARD",
+            # as written (None: not set), so an import reads back exactly the arguments
+            "uniformBucketLevelAccess": inputs.get("uniformBucketLevelAccess"),
+            "publicAccessPrevention": inputs.get("publicAccessPrevention"),
+            "resource": {k: v for k, v in dict(resource or {}).items() if k in ("timeCreated", "updated")},
+        }
+
+
+def bucket_state(ctx: Context, name: str) -> dict[str, Any] | None:
+    """The bucket if the emulator has it: its settings as recorded at creation (or defaults for a
+    bucket created behind the plugin's back, e.g. by a test), or None."""
+    status, answer = _storage(ctx, "GET", f"/storage/v1/b/{urllib.parse.quote(name, safe='')}")
+    if status != 200:
+        return None
+    recorded = ctx.cloud.gcp.read().get("buckets", {}).get(name)
+    if recorded is None:
+        iam = dict(answer.get("iamConfiguration") or {})
+        recorded = {
+            "project": str(ctx.config.get("project") or ""),
+            "location": str(answer.get("location") or "US").upper(),
+            "labels": dict(answer.get("labels") or {}),
+            "storageClass": answer.get("storageClass") or "STANDARD",
+            "uniformBucketLevelAccess": bool(dict(iam.get("uniformBucketLevelAccess") or {}).get("enabled")),
+            "publicAccessPrevention": iam.get("publicAccessPrevention") or "inherited",
+            "resource": {},
+        }
+    return {"name": name, **recorded}
+
+
+def get_bucket(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.google_storage_bucket`: the bucket's settings; an error if it does not exist."""
+    name = str(args["name"])
+    found = bucket_state(ctx, name)
+    if found is None:
+        raise CloudError(404, f"googleapi: Error 404: The specified bucket does not exist. (bucket {name}), notFound")
+    return {
+        **{k: v for k, v in found.items() if k != "resource"},
+        "uniformBucketLevelAccess": bool(found["uniformBucketLevelAccess"]),
+        "publicAccessPrevention": found["publicAccessPrevention"] or "inherited",
+        "url": f"gs://{name}",
+        "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
+        "forceDestroy": False,
+        "effectiveLabels": {**found["labels"], "goog-pulumi-provisioned": "true"},
+        "timeCreated": found.get("resource", {}).get("timeCreated", ""),
+    }
+
+
+def get_buckets(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.google_storage_buckets`: the project's buckets whose names start with `prefix`."""
+    project = _project(ctx, args)
+    prefix = str(args.get("prefix") or "")
+    _, listing = _storage(ctx, "GET", f"/storage/v1/b?project={urllib.parse.quote(project)}")
+    buckets: list[dict[str, Any]] = []
+    for item in listing.get("items", []):
+        name = str(item.get("name", ""))
+        found = bucket_state(ctx, name) if name.startswith(prefix) else None
+        if found is not None and found["project"] == project:
+            buckets.append(
+                {
+                    "name": name,
+                    "labels": found["labels"],
+                    "location": found["location"],
+                    "storageClass": found["storageClass"],
+                    "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
+                }
+            )
+    return {"project": project, "prefix": prefix, "buckets": sorted(buckets, key=lambda b: b["name"])}
+
+
+KEY_CREATION_CONSTRAINTS = ("constraints/iam.disableServiceAccountKeyCreation", "iam.disableServiceAccountKeyCreation")
+
+
+def get_organization_policy(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.google_project_organization_policy`: the constraint's boolean policy on the
+    project; `iam.disableServiceAccountKeyCreation` is enforced for the projects listed in
+    gcp.json `keyCreationDisabled` (the same list the Key resource obeys)."""
+    project, constraint = str(args["project"]), str(args["constraint"])
+    enforced = constraint in KEY_CREATION_CONSTRAINTS and project in ctx.cloud.gcp.read().get("keyCreationDisabled", [])
+    return {
+        "project": project,
+        "constraint": constraint,
+        "booleanPolicies": [{"enforced": True}] if enforced else [],
+        "listPolicies": [],
+        "restorePolicies": [],
+        "version": 0,
+        "etag": base64.b64encode(secrets.token_bytes(8)).decode() if enforced else "",
+        "updateTime": _utc() if enforced else "",
+    }
 
 
 class BucketIAMMember(ResourceType):
@@ -237,12 +356,12 @@ class BucketIAMMember(ResourceType):
 
     def _change(self, ctx: Context, bucket: str, role: str, member: str, add: bool) -> str:
         policy = self._policy(ctx, bucket)
-        bindings: list[dict[str, Any]] = list(policy.get("bindings", []))
+        bindings = cast(list[dict[str, Any]], list(policy.get("bindings", [])))
         binding = next((b for b in bindings if b.get("role") == role and "condition" not in b), None)
         if binding is None:
-            binding = {"role": role, "members": []}
+            binding = cast(dict[str, Any], {"role": role, "members": []})
             bindings.append(binding)
-        members = [m for m in binding.get("members", []) if m != member] + ([member] if add else [])
+        members = [m for m in cast(list[str], binding.get("members", [])) if m != member] + ([member] if add else [])
         binding["members"] = members
         policy["bindings"] = [b for b in bindings if b.get("members")]
         policy["etag"] = base64.b64encode(secrets.token_bytes(8)).decode()
@@ -291,7 +410,7 @@ def _account(ctx: Context, service_account_id: str) -> dict[str, Any]:
 class Account(ResourceType):
     token = "gcp:serviceaccount/account:Account"
     required = ("accountId",)
-    defaults: ClassVar[dict[str, Any]] = {"disabled": False}
+    defaults: ClassVar[Mapping[str, Any]] = {"disabled": False}
     force_new = frozenset({"accountId", "project"})
     computed = ("email", "name", "member", "uniqueId")
 
@@ -354,10 +473,58 @@ class Account(ResourceType):
         return props if account and account.get("uniqueId") == props.get("uniqueId") else None
 
 
+def mint_key(
+    cloud: LocalCloud, email: str, project: str, unique_id: str
+) -> tuple[str, dict[str, Any], bytes, datetime.datetime, datetime.datetime]:
+    """A new RSA key of the account: its public half ACTIVE in gcp.json (the token endpoint
+    honours it), the key file (private half) returned and kept nowhere."""
+    token_uri = services.start(cloud.root)["token"]
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_id = secrets.token_hex(20)
+    valid_after = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    valid_before = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, email)])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(private_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid_after)
+        .not_valid_after(valid_before)
+        .sign(private_key, hashes.SHA256())
+    )
+    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    public_pem = (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    private_pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    key_file = {
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": key_id,
+        "private_key": private_pem,
+        "client_email": email,
+        "client_id": unique_id,
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+        "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{urllib.parse.quote(email)}",
+        "universe_domain": "googleapis.com",
+    }
+    with cloud.gcp.edit() as gcp:
+        gcp.setdefault("keys", {})[key_id] = {"email": email, "project": project, "publicKeyPem": public_pem, "state": "ACTIVE"}
+    return key_id, key_file, certificate_pem, valid_after, valid_before
+
+
 class Key(ResourceType):
     token = "gcp:serviceaccount/key:Key"
     required = ("serviceAccountId",)
-    defaults: ClassVar[dict[str, Any]] = {
+    defaults: ClassVar[Mapping[str, Any]] = {
         "keyAlgorithm": "KEY_ALG_RSA_2048",
         "privateKeyType": "TYPE_GOOGLE_CREDENTIALS_FILE",
         "publicKeyType": "TYPE_X509_PEM_FILE",
@@ -378,52 +545,8 @@ class Key(ResourceType):
                 "googleapi: Error 400: Key creation is not allowed on this service account. "
                 "(constraints/iam.disableServiceAccountKeyCreation), FAILED_PRECONDITION",
             )
-        token_uri = services.start(ctx.cloud.root)["token"]
-        private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        key_id = secrets.token_hex(20)
-        valid_after = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-        valid_before = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, email)])
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(private_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(valid_after)
-            .not_valid_after(valid_before)
-            .sign(private_key, hashes.SHA256())
-        )
-        certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
-        public_pem = (
-            private_key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
-        private_pem = private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        key_file = {
-            "type": "service_account",
-            "project_id": project,
-            "private_key_id": key_id,
-            "private_key": private_pem,
-            "client_email": email,
-            "client_id": account["uniqueId"],
-            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-            "token_uri": token_uri,
-            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
-            "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{urllib.parse.quote(email)}",
-            "universe_domain": "googleapis.com",
-        }
+        key_id, key_file, certificate_pem, valid_after, valid_before = mint_key(ctx.cloud, email, project, account["uniqueId"])
         name = f"projects/{project}/serviceAccounts/{email}/keys/{key_id}"
-        with ctx.cloud.gcp.edit() as gcp:
-            gcp.setdefault("keys", {})[key_id] = {
-                "email": email,
-                "project": project,
-                "publicKeyPem": public_pem,
-                "state": "ACTIVE",
-            }
         return name, {
             **inputs,
             "name": name,
@@ -554,8 +677,8 @@ class WorkloadIdentityPoolProvider(ResourceType):
         return _id_problem("workloadIdentityPoolProviderId", inputs.get("workloadIdentityPoolProviderId"))
 
     def _check(self, inputs: wire.Props) -> None:
-        oidc = inputs.get("oidc") or {}
-        issuer = oidc.get("issuerUri", "")
+        oidc = cast(dict[str, Any], inputs.get("oidc") or {})
+        issuer = str(oidc.get("issuerUri", ""))
         if not issuer.startswith("https://"):
             raise CloudError(400, "googleapi: Error 400: The OIDC issuer URI must be an https URL., badRequest")
         if "google.subject" not in (inputs.get("attributeMapping") or {}):
@@ -619,7 +742,11 @@ PROVIDER = Provider(
         WorkloadIdentityPool(),
         WorkloadIdentityPoolProvider(),
     ],
-    invokes={},
+    invokes={
+        "gcp:storage/getBucket:getBucket": get_bucket,
+        "gcp:storage/getBuckets:getBuckets": get_buckets,
+        "gcp:projects/getOrganizationPolicy:getOrganizationPolicy": get_organization_policy,
+    },
     env_config={"project": "GOOGLE_PROJECT"},
 )
 

@@ -7,9 +7,11 @@ named by path or numeric id, as in GitLab's API.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,7 +50,7 @@ def maskable(value: str, raw: bool) -> bool:
 class ProjectVariable(ResourceType):
     token = "gitlab:index/projectVariable:ProjectVariable"
     required = ("project", "key", "value")
-    defaults: ClassVar[dict[str, Any]] = {
+    defaults: ClassVar[Mapping[str, Any]] = {
         "masked": False,
         "protected": False,
         "raw": False,
@@ -129,7 +131,7 @@ class ProjectVariable(ResourceType):
 class RepositoryFile(ResourceType):
     token = "gitlab:index/repositoryFile:RepositoryFile"
     required = ("project", "filePath", "branch", "content")
-    defaults: ClassVar[dict[str, Any]] = {"encoding": "text", "overwriteOnCreate": False}
+    defaults: ClassVar[Mapping[str, Any]] = {"encoding": "text", "overwriteOnCreate": False}
     force_new = frozenset({"project", "filePath", "branch"})
     computed = ("blobId", "commitId", "contentSha256", "fileName", "lastCommitId", "ref", "size")
 
@@ -156,8 +158,6 @@ class RepositoryFile(ResourceType):
     def _content(self, inputs: wire.Props) -> bytes:
         content = str(inputs["content"])
         if inputs.get("encoding") == "base64":
-            import base64
-
             return base64.b64decode(content)
         return content.encode()
 
@@ -170,8 +170,11 @@ class RepositoryFile(ResourceType):
     def _commit(self, ctx: Context, inputs: wire.Props, message: str, create: bool) -> tuple[str, wire.Props]:
         method = "POST" if create else "PUT"
         _require_token(ctx, method, f"/projects/{urllib.parse.quote(str(inputs['project']), safe='')}/repository/files")
-        _, repo, branch, where = self._where(ctx, inputs, method)
+        entry, repo, branch, where = self._where(ctx, inputs, method)
         path = str(inputs["filePath"])
+        rule = platform.protection(entry, branch)
+        if rule is not None and not rule.get("canPush"):
+            raise CloudError(403, f"{where}: 403 {{message: You are not allowed to push into this branch}}")
         if create and platform.file_blob(repo, branch, path) and not inputs.get("overwriteOnCreate"):
             raise CloudError(400, f"{where}: 400 {{message: A file with this name already exists}}")
         content = self._content(inputs)
@@ -245,11 +248,84 @@ def get_project(ctx: Context, args: wire.Props) -> wire.Props:
     }
 
 
+def get_branch(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.gitlab_branch`: the branch, whether the token's user may push to it (`canPush`:
+    false on a protected branch the user's role may not push to); 404 when it does not exist."""
+    project, name = str(args["project"]), str(args["name"])
+    entry = _project(ctx, project, "GET", f"/repository/branches/{urllib.parse.quote(name, safe='')}")
+    repo = Path(entry["gitDir"])
+    head = platform.branch_head(repo, name)
+    if head is None:
+        quoted = urllib.parse.quote(name, safe="")
+        raise CloudError(
+            404, f"GET {_api(ctx)}/projects/{entry['id']}/repository/branches/{quoted}: 404 {{message: 404 Branch Not Found}}"
+        )
+    rule = platform.protection(entry, name)
+    can_push = rule is None or bool(rule.get("canPush"))
+    commit = platform.commit_of(repo, head)
+    return {
+        "project": project,
+        "name": name,
+        "canPush": can_push,
+        "protected": rule is not None,
+        "developersCanPush": rule is None,
+        "developersCanMerge": rule is None,
+        "default": name == entry["defaultBranch"],
+        "merged": False,
+        "webUrl": f"{re.sub(r'/api/v4/?$', '', _api(ctx))}/{entry['path']}/-/tree/{name}",
+        "commits": [
+            {
+                "id": commit["id"],
+                "shortId": commit["id"][:8],
+                "title": commit["message"],
+                "message": commit["message"],
+                "authorName": commit["author"],
+                "authorEmail": commit["email"],
+                "committerName": commit["author"],
+                "committerEmail": commit["email"],
+                "authoredDate": commit["date"],
+                "committedDate": commit["date"],
+                "parentIds": [],
+            }
+        ],
+    }
+
+
+def get_repository_file(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.gitlab_repository_file`: the file at `ref`, base64; 404 when missing."""
+    project, path, ref = str(args["project"]), str(args["filePath"]), str(args["ref"])
+    suffix = f"/repository/files/{urllib.parse.quote(path, safe='')}"
+    entry = _project(ctx, project, "GET", suffix)
+    repo = Path(entry["gitDir"])
+    content = platform.file_content(repo, ref, path)
+    if content is None:
+        raise CloudError(404, f"GET {_api(ctx)}/projects/{entry['id']}{suffix}: 404 {{message: 404 File Not Found}}")
+    head = platform.branch_head(repo, ref) or ""
+    return {
+        "project": project,
+        "filePath": path,
+        "ref": ref,
+        "fileName": path.rsplit("/", 1)[-1],
+        "size": len(content),
+        "encoding": "base64",
+        "content": base64.b64encode(content).decode(),
+        "contentSha256": hashlib.sha256(content).hexdigest(),
+        "blobId": platform.file_blob(repo, ref, path) or "",
+        "commitId": head,
+        "lastCommitId": platform.last_commit_of_file(repo, ref, path),
+        "executeFilemode": False,
+    }
+
+
 PROVIDER = Provider(
     "gitlab",
     VERSION,
     [ProjectVariable(), RepositoryFile()],
-    invokes={"gitlab:index/getProject:getProject": get_project},
+    invokes={
+        "gitlab:index/getProject:getProject": get_project,
+        "gitlab:index/getBranch:getBranch": get_branch,
+        "gitlab:index/getRepositoryFile:getRepositoryFile": get_repository_file,
+    },
     env_config={"token": "GITLAB_TOKEN", "baseUrl": "GITLAB_BASE_URL"},
 )
 

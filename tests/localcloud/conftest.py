@@ -138,6 +138,11 @@ class PluginClient:
         )
         return str(self._call("Read", request).id)
 
+    def read_import(self, token: str, name: str, id_: str) -> provider_pb2.ReadResponse:
+        """A Read with no recorded state, as the engine sends it for the `import` option."""
+        request = provider_pb2.ReadRequest(urn=self.urn(token, name), id=id_)
+        return cast(provider_pb2.ReadResponse, self._call("Read", request))
+
     def invoke(self, token: str, args: wire.Props) -> wire.Props:
         response = self._call("Invoke", provider_pb2.InvokeRequest(tok=token, args=wire.to_struct(args)))
         return wire.from_struct(getattr(response, "return"))
@@ -194,7 +199,7 @@ def storage_get(cloud: LocalCloud, path: str) -> tuple[int, Any]:
 def sign_in(key_file: dict[str, Any], scope: str = "https://www.googleapis.com/auth/devstorage.read_only") -> str:
     """An access token for the key file, by google-auth's own path (a signed assertion sent to the
     key file's token_uri); raises `google.auth.exceptions.RefreshError` if refused."""
-    credentials = service_account.Credentials.from_service_account_info(key_file, scopes=[scope])  # type: ignore[no-untyped-call]
+    credentials = cast(Any, service_account.Credentials.from_service_account_info(key_file, scopes=[scope]))  # type: ignore[no-untyped-call]
     credentials.refresh(Request())
     return str(credentials.token)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -32,7 +31,10 @@ def workspace(tmp_path: Path, stack: str, config: dict[str, str] | None = None, 
     space = Workspace(tmp_path, stack, CLI, config, discovery)
     cloud = open_cloud(space.cloud_dir)
     kind = space.config["mlops-ci:platform"]
-    platform.create_repository(cloud, kind, space.config["mlops-ci:repository"], [space.config.get("mlops-ci:branch", "main")])
+    # The files the CI file's pre-flight asks for on the branch (not a whole DVC project: fast).
+    seed = {"dvc.yaml": b"stages: {}\n", "requirements-freeze.txt": b"dvc[gs]\n"}
+    branch = [space.config.get("mlops-ci:branch", "main")]
+    platform.create_repository(cloud, kind, space.config["mlops-ci:repository"], branch, seed)
     space.init()
     return space
 
@@ -139,25 +141,6 @@ def test_gitlab_key_stack_up_then_destroy_with_installed_plugins(tmp_path: Path)
 
 
 @pytest.mark.usefixtures("stopped_services")
-def test_a_retained_bucket_makes_the_next_up_fail_with_409(tmp_path: Path) -> None:
-    space = workspace(tmp_path, "vision-team")
-    space.up()
-    space.destroy()  # protectBucket (default true): the bucket stays in the emulator, out of the stack
-
-    again = space.pulumi("up", "--yes", "--skip-preview", "--stack", space.stack, check=False)
-
-    assert again.returncode != 0
-    assert "Error 409" in again.stdout
-    space.destroy()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="program bug under the real CLI: Pulumi.yaml gives secretName/keyRotation/protectedVariable defaults, the CLI adds "
-    "them to the stack's config, and load_settings refuses them with auth workload-identity (NOTES.md: mergeConfig)",
-)
-@pytest.mark.usefixtures("stopped_services")
 def test_keyless_stack_destroy_then_up_again_gets_new_federation_ids(tmp_path: Path) -> None:
     space = workspace(tmp_path, "recsys-team", {"mlops-ci:protectBucket": "false"})
     cloud = open_cloud(space.cloud_dir)
@@ -180,51 +163,9 @@ def test_keyless_stack_destroy_then_up_again_gets_new_federation_ids(tmp_path: P
 
 
 @pytest.mark.usefixtures("stopped_services")
-def test_keyless_federation_through_the_engine_with_the_key_only_declarations_removed(tmp_path: Path) -> None:
-    """The local cloud's side of the keyless path while the program bug above stands: the scratch
-    copy's Pulumi.yaml loses only the declarations of the three key-only keys. Delete this test
-    when the strict xfail above starts passing."""
-    space = workspace(tmp_path, "recsys-team", {"mlops-ci:protectBucket": "false"})
-    project_file = space.project / "Pulumi.yaml"
-    text = project_file.read_text()
-    for key in ("secretName", "keyRotation", "protectedVariable"):
-        text = re.sub(rf"  {key}:\n(?:    .*\n)*", "", text)
-    project_file.write_text(text)
-    cloud = open_cloud(space.cloud_dir)
-    repository = space.config["mlops-ci:repository"]
-    found = platform.find_repository(cloud, "github", repository)
-    assert found is not None
-
-    space.up()
-    first = space.outputs()["workloadIdentityProvider"]
-    gcp = cloud.gcp.read()
-    number = gcp["projects"][space.config["gcp:project"]]["number"]
-
-    assert first.startswith(f"projects/{number}/locations/global/workloadIdentityPools/")
-    assert platform.ci_environment(cloud, "github", repository)["GCP_WORKLOAD_IDENTITY_PROVIDER"] == first
-    provider_inputs = next(e for e in cloud.journal.entries() if e["type"].endswith("WorkloadIdentityPoolProvider"))["inputs"]
-    assert f'assertion.repository_id == "{found["id"]}"' in provider_inputs["attributeCondition"]
-    account = next(iter(gcp["serviceAccounts"].values()))
-    assert account["iam"] == [
-        [
-            "roles/iam.workloadIdentityUser",
-            f"principalSet://iam.googleapis.com/{first.rsplit('/providers/', 1)[0]}/attribute.repository_id/{found['id']}",
-        ]
-    ]
-    space.preview()
-
-    space.destroy()
-    assert {p["state"] for p in cloud.gcp.read()["pools"].values()} == {"DELETED"}
-    space.up()  # the soft-deleted ids are taken for 30 days: the recreated account's new unique id gives new ones
-
-    assert space.outputs()["workloadIdentityProvider"] != first
-    space.destroy()
-
-
-@pytest.mark.usefixtures("stopped_services")
 def test_the_policy_pack_runs_in_the_real_engine(tmp_path: Path) -> None:
     space = workspace(tmp_path, "vision-team")
-    shutil.copytree(REPOSITORY / "policy", space.project / "policy", ignore=shutil.ignore_patterns("__pycache__"))
+    assert (space.project / "policy" / "PulumiPolicy.yaml").exists()  # the workspace copies the pack with the program
 
     preview = space.pulumi("preview", "--policy-pack", "policy", "--stack", space.stack)
 

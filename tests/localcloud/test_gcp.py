@@ -18,7 +18,7 @@ from localcloud import wire
 from localcloud.plugins import gcp
 from localcloud.state import LocalCloud
 
-from .conftest import PluginClient, PluginError, journal_for, sign_in, storage_get, unique
+from .conftest import Created, PluginClient, PluginError, journal_for, sign_in, storage_get, unique
 
 pytestmark = pytest.mark.localcloud
 
@@ -247,3 +247,67 @@ def test_service_account_member_is_recorded_on_the_account(gcloud: PluginClient,
     assert ["roles/iam.workloadIdentityUser", member] in stored
     gcloud.delete(ACCOUNT_MEMBER, "wif-user", grant)
     assert cloud.gcp.read()["serviceAccounts"][account.plain("email")]["iam"] == []
+
+
+# --- pre-flight look-ups and import ---
+
+GET_BUCKET = "gcp:storage/getBucket:getBucket"
+GET_BUCKETS = "gcp:storage/getBuckets:getBuckets"
+GET_POLICY = "gcp:projects/getOrganizationPolicy:getOrganizationPolicy"
+KEY_CONSTRAINT = "constraints/iam.disableServiceAccountKeyCreation"
+
+
+def test_bucket_lookups_found_and_absent(gcloud: PluginClient) -> None:
+    name = unique("acme-ml-looked")
+    labels = {"mlops-ci-stack": "vision-team"}
+    props = {
+        "name": name,
+        "location": "EU",
+        "uniformBucketLevelAccess": True,
+        "publicAccessPrevention": "enforced",
+        "labels": labels,
+    }
+    gcloud.create(BUCKET, "looked-up", props)
+
+    found = gcloud.invoke(GET_BUCKET, {"name": name})
+    listed = gcloud.invoke(GET_BUCKETS, {"project": "acme-ml", "prefix": name})
+
+    assert (found["uniformBucketLevelAccess"], found["publicAccessPrevention"], found["labels"]) == (True, "enforced", labels)
+    assert [(b["name"], b["labels"]) for b in listed["buckets"]] == [(name, labels)]
+    assert gcloud.invoke(GET_BUCKETS, {"project": "other-project", "prefix": name})["buckets"] == []
+    assert gcloud.invoke(GET_BUCKETS, {"project": "acme-ml", "prefix": name + "-x"})["buckets"] == []
+    with pytest.raises(PluginError, match="404"):
+        gcloud.invoke(GET_BUCKET, {"name": unique("acme-ml-absent")})
+
+
+def test_a_kept_bucket_is_read_for_import_with_the_inputs_it_has(gcloud: PluginClient) -> None:
+    name = unique("acme-ml-kept")
+    props = {"name": name, "location": "EU", "uniformBucketLevelAccess": True, "labels": {"stack": "t"}, "project": "acme-ml"}
+    created = gcloud.create(BUCKET, "kept", props)
+    answer = gcloud.read_import(BUCKET, "kept", name)
+
+    assert answer.id == name
+    imported = wire.from_struct(answer.inputs)
+    assert {k: imported[k] for k in props} == props
+    # the engine imports only if the program's inputs show no difference from these
+    diff = gcloud.diff(BUCKET, "kept", Created(name, wire.from_struct(answer.properties), imported), created.inputs)
+    assert diff.changes == provider_pb2.DiffResponse.DIFF_NONE
+    assert gcloud.read_import(BUCKET, "gone", unique("acme-ml-gone")).id == ""
+
+
+def test_the_key_creation_policy_is_enforced_where_keys_are_refused(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    open_project = gcloud.invoke(GET_POLICY, {"project": "acme-ml", "constraint": KEY_CONSTRAINT})
+    assert open_project["booleanPolicies"] == []
+    with cloud.gcp.edit() as document:
+        document.setdefault("keyCreationDisabled", []).append("acme-ml")
+    try:
+        enforced = gcloud.invoke(GET_POLICY, {"project": "acme-ml", "constraint": KEY_CONSTRAINT})
+        other = gcloud.invoke(GET_POLICY, {"project": "acme-ml", "constraint": "constraints/compute.skipDefaultNetworkCreation"})
+
+        assert enforced["booleanPolicies"] == [{"enforced": True}]
+        assert other["booleanPolicies"] == []
+        with pytest.raises(PluginError, match="FAILED_PRECONDITION"):  # and the Key resource agrees
+            gcloud.create(KEY, "refused", {"serviceAccountId": new_account(gcloud).plain("name")})
+    finally:
+        with cloud.gcp.edit() as document:
+            document["keyCreationDisabled"].remove("acme-ml")

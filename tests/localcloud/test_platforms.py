@@ -144,8 +144,8 @@ def test_github_lookups_return_the_assigned_numeric_ids(hub: PluginClient, repos
 
     assert found["repoId"] == repository["id"]
     assert user["id"] == str(cloud.platform.read()["github"]["users"]["acme"]["id"])
-    with pytest.raises(PluginError, match="404"):
-        hub.invoke("github:index/getRepository:getRepository", {"fullName": "acme/missing"})
+    # data.github_repository answers a 404 with empty fields, not an error
+    assert hub.invoke("github:index/getRepository:getRepository", {"fullName": "acme/missing"}) == {"fullName": "acme/missing"}
     last = cloud.journal.entries()[-1]
     assert (last["op"], last["type"], last["inputs"]) == (
         "invoke",
@@ -249,3 +249,127 @@ def test_a_ci_runner_reads_the_delivered_variables_and_clones_the_remote(
     assert cli("ci-env", "github", repository["path"], "--dotenv") == "GCP_SERVICE_ACCOUNT=sa@p.iam"
     subprocess.run(["git", "clone", "-q", cli("clone-url", "github", repository["path"]), str(tmp_path / "clone")], check=True)
     assert (tmp_path / "clone" / "ci.yaml").read_text() == "on: push\n"
+
+
+# --- pre-flight look-ups ---
+
+GET_BRANCH = "github:index/getBranch:getBranch"
+GET_RULES = "github:index/getBranchProtectionRules:getBranchProtectionRules"
+GET_FILE = "github:index/getRepositoryFile:getRepositoryFile"
+LAB_BRANCH = "gitlab:index/getBranch:getBranch"
+LAB_FILE = "gitlab:index/getRepositoryFile:getRepositoryFile"
+SEED = {"dvc.yaml": b"stages: {}\n", "requirements-freeze.txt": b"dvc==3.0\n"}
+
+
+def test_github_branch_lookup_found_and_absent(hub: PluginClient, repository: dict[str, Any]) -> None:
+    name = repository["path"].split("/")[1]
+    found = hub.invoke(GET_BRANCH, {"repository": name, "branch": "main"})
+
+    assert found["sha"] == platform.branch_head(Path(repository["gitDir"]), "main")
+    assert found["ref"] == "refs/heads/main"
+    # data.github_branch: a 404 (branch or repository) is empty fields, not an error
+    assert hub.invoke(GET_BRANCH, {"repository": name, "branch": "develop"}) == {"repository": name, "branch": "develop"}
+    assert "sha" not in hub.invoke(GET_BRANCH, {"repository": "missing", "branch": "main"})
+
+
+def test_github_protection_rules_and_a_protected_branch_refuses_the_commit(
+    hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud
+) -> None:
+    name = repository["path"].split("/")[1]
+    assert hub.invoke(GET_RULES, {"repository": name})["rules"] == []
+    platform.protect_branch(cloud, "github", repository["path"], "ma*")
+
+    assert hub.invoke(GET_RULES, {"repository": name})["rules"] == [{"pattern": "ma*"}]
+    with pytest.raises(PluginError, match="409 Repository rule violations"):
+        hub.create(GITHUB_FILE, "ci-file", {"repository": name, "file": "ci.yaml", "content": "x", "branch": "main"})
+    with pytest.raises(PluginError, match="Could not resolve to a Repository"):
+        hub.invoke(GET_RULES, {"repository": "missing"})
+
+
+def test_github_file_lookup_found_and_absent(hub: PluginClient, cloud: LocalCloud) -> None:
+    path = f"acme/{unique('seeded')}"
+    entry = platform.create_repository(cloud, "github", path, ["main"], SEED)
+    name = path.split("/")[1]
+
+    found = hub.invoke(GET_FILE, {"repository": name, "branch": "main", "file": "dvc.yaml"})
+
+    assert found["content"] == "stages: {}\n"
+    assert found["sha"] == platform.file_blob(Path(entry["gitDir"]), "main", "dvc.yaml")
+    assert found["commitSha"] == platform.branch_head(Path(entry["gitDir"]), "main")
+    absent = hub.invoke(GET_FILE, {"repository": name, "branch": "main", "file": "requirements.txt"})
+    assert "sha" not in absent  # data.github_repository_file: 404 → empty fields
+    assert "sha" not in hub.invoke(GET_FILE, {"repository": name, "branch": "nope", "file": "dvc.yaml"})
+
+
+def test_gitlab_branch_lookup_push_rights_and_absent(lab: PluginClient, project: dict[str, Any], cloud: LocalCloud) -> None:
+    found = lab.invoke(LAB_BRANCH, {"project": project["path"], "name": "main"})
+    assert (found["canPush"], found["protected"]) == (True, False)
+    assert found["commits"][0]["id"] == platform.branch_head(Path(project["gitDir"]), "main")
+
+    platform.protect_branch(cloud, "gitlab", project["path"], "main", can_push=False)
+    refused = lab.invoke(LAB_BRANCH, {"project": project["path"], "name": "main"})
+
+    assert (refused["canPush"], refused["protected"]) == (False, True)
+    props = {"project": project["path"], "branch": "main", "filePath": ".gitlab-ci.yml", "content": "x", "encoding": "text"}
+    with pytest.raises(PluginError, match=r"403 .*not allowed to push"):
+        lab.create(GITLAB_FILE, "ci-file", props)
+    platform.protect_branch(cloud, "gitlab", project["path"], "main", can_push=True)
+    assert lab.invoke(LAB_BRANCH, {"project": project["path"], "name": "main"})["canPush"] is True
+    with pytest.raises(PluginError, match="404 Branch Not Found"):  # data.gitlab_branch fails on a 404
+        lab.invoke(LAB_BRANCH, {"project": project["path"], "name": "develop"})
+    with pytest.raises(PluginError, match="404 Project Not Found"):
+        lab.invoke(LAB_BRANCH, {"project": "acme/missing", "name": "main"})
+
+
+def test_gitlab_file_lookup_found_and_absent(lab: PluginClient, cloud: LocalCloud) -> None:
+    entry = platform.create_repository(cloud, "gitlab", f"acme/research/{unique('seeded')}", ["main"], SEED)
+
+    found = lab.invoke(LAB_FILE, {"project": entry["path"], "filePath": "requirements-freeze.txt", "ref": "main"})
+
+    assert base64.b64decode(found["content"]) == SEED["requirements-freeze.txt"]
+    assert found["encoding"] == "base64"
+    assert found["blobId"] == platform.file_blob(Path(entry["gitDir"]), "main", "requirements-freeze.txt")
+    with pytest.raises(PluginError, match="404 File Not Found"):
+        lab.invoke(LAB_FILE, {"project": entry["path"], "filePath": "requirements.txt", "ref": "main"})
+
+
+ENVIRONMENT = "github:index/repositoryEnvironment:RepositoryEnvironment"
+ENVIRONMENT_POLICY = "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
+ENVIRONMENT_SECRET = "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret"
+
+
+def test_github_environment_secret_lives_and_dies_with_its_environment(
+    hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud
+) -> None:
+    name = repository["path"].split("/")[1]
+    where = {"repository": name, "environment": "ci-main"}
+    with pytest.raises(PluginError, match="404"):  # no environment yet
+        hub.create(ENVIRONMENT_SECRET, "early", {**where, "secretName": "KEY", "value": wire.secret(KEY_JSON)})
+    environment = hub.create(
+        ENVIRONMENT,
+        "environment",
+        {**where, "deploymentBranchPolicy": {"protectedBranches": False, "customBranchPolicies": True}},
+    )
+    hub.create(ENVIRONMENT_POLICY, "branch", {**where, "branchPattern": "main"})
+    secret = hub.create(ENVIRONMENT_SECRET, "secret", {**where, "secretName": "KEY", "value": wire.secret(KEY_JSON)})
+
+    stored = platform.ci_variables(cloud, "github", repository["path"])["environments"]["ci-main"]
+    assert [p["pattern"] for p in stored["branchPolicies"].values()] == ["main"]
+    assert platform.ci_environment(cloud, "github", repository["path"]) == {"KEY": KEY_JSON}
+    assert wire.is_secret(secret.outputs["value"])
+    assert "PRIVATE KEY" not in cloud.journal.path.read_text()
+    hub.delete(ENVIRONMENT, "environment", environment)
+    assert platform.ci_environment(cloud, "github", repository["path"]) == {}
+    assert hub.read(ENVIRONMENT_SECRET, "secret", secret) == ""
+
+
+def test_gitlab_hidden_is_set_at_creation_only_so_a_change_replaces(lab: PluginClient, project: dict[str, Any]) -> None:
+    encoded = base64.b64encode(KEY_JSON.encode()).decode()
+    props = {"project": project["path"], "key": "HIDDEN_KEY", "value": encoded, "masked": True, "raw": True, "hidden": True}
+    created = lab.create(PROJECT_VARIABLE, "hidden", props)
+
+    shown = lab.diff(PROJECT_VARIABLE, "hidden", created, {**props, "hidden": False})
+
+    assert list(shown.replaces) == ["hidden"]
+    with pytest.raises(PluginError, match="must be true when hidden"):
+        lab.create(PROJECT_VARIABLE, "hidden-unmasked", {**props, "key": "OTHER", "masked": False})

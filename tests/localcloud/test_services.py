@@ -10,11 +10,12 @@ import sys
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any, cast
 
 import grpc
 import pytest
 from google.protobuf import empty_pb2
-from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
 from localcloud import services, wire
 
@@ -51,7 +52,7 @@ def test_start_status_stop_from_the_command_line(tmp_path: Path) -> None:
         running = services.status(tmp_path)
         assert running is not None
         for url in (running["storage"], running["token"]):
-            assert urllib.parse.urlparse(url).hostname == "127.0.0.1"
+            assert urllib.parse.urlparse(str(url)).hostname == "127.0.0.1"
         assert cli(tmp_path, "start").stdout == started.stdout  # already running: same services
         assert cli(tmp_path, "status").returncode == 0
     finally:
@@ -63,9 +64,9 @@ def test_services_stop_by_themselves_when_idle(tmp_path: Path) -> None:
     running = services.start(tmp_path, idle_timeout=2)
     pid = int(running["pid"])
     deadline = time.monotonic() + 15
-    while services._alive(pid) and time.monotonic() < deadline:
+    while services.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not services._alive(pid)
+    assert not services.alive(pid)
     assert services.status(tmp_path) is None
     assert not (tmp_path / "cloud.json").exists()
 
@@ -84,7 +85,8 @@ def test_launcher_prints_its_port_and_serves_the_plugin(tmp_path: Path, name: st
         assert process.stdout is not None
         port = int(process.stdout.readline())
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(empty_pb2.Empty(), timeout=10)
+            stub = cast(Any, provider_pb2_grpc.ResourceProviderStub(channel))
+            info = cast(plugin_pb2.PluginInfo, stub.GetPluginInfo(empty_pb2.Empty(), timeout=10))
         assert info.version == version
     finally:
         stop(process)
@@ -110,7 +112,7 @@ def test_a_plugin_without_a_state_directory_says_so(tmp_path: Path) -> None:
         assert process.stdout is not None
         port = int(process.stdout.readline())
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = provider_pb2_grpc.ResourceProviderStub(channel)
+            stub = cast(Any, provider_pb2_grpc.ResourceProviderStub(channel))
             request = provider_pb2.InvokeRequest(tok="github:index/getUser:getUser", args=wire.to_struct({"username": "a"}))
             with pytest.raises(grpc.RpcError) as failure:
                 stub.Invoke(request, timeout=10)
@@ -125,7 +127,7 @@ def test_a_remembered_port_taken_meanwhile_gets_a_new_one(tmp_path: Path) -> Non
     services.stop(tmp_path)
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", int(urllib.parse.urlparse(first["storage"]).port or 0)))
+        squatter.bind(("127.0.0.1", int(urllib.parse.urlparse(str(first["storage"])).port or 0)))
         squatter.listen()
         second = services.start(tmp_path, idle_timeout=60)
         try:

@@ -1,0 +1,221 @@
+"""The guide's chapter on the local cloud, as a team lives it: a repository holding a DVC project,
+`pulumi up`, the team's next steps (`dvc remote add` + `dvc push`), the committed CI file run
+with what the platform delivered, `pulumi destroy`.
+
+The sample project and the CI runners are the end-to-end suite's (tests/e2e): gitlab-ci-local
+for GitLab, the workflow's steps in bash (actions emulated) for GitHub.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from localcloud import platform
+from localcloud.plugins.gcp import mint_key
+from localcloud.services import REPOSITORY
+from localcloud.state import LocalCloud
+from tests.e2e import ci_runners
+from tests.e2e import sample_project as sample
+from tests.e2e.commands import E2E_VENV, host_env, run
+from tests.e2e.stack import Deployment
+
+REQUIREMENTS_FILE = "requirements-freeze.txt"
+"""The program's default `mlops-ci:requirementsFile`."""
+CONSTRAINTS = REPOSITORY / "constraints-e2e.txt"
+WHEELHOUSES = REPOSITORY / "build" / "e2e-wheelhouse"
+CI_FILES = {"github": ".github/workflows/mlops.yaml", "gitlab": ".gitlab-ci.yml"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Stack:
+    """What the chapter needs of a stack file."""
+
+    name: str
+    platform: str
+    repository: str
+    branch: str
+    ci_file: str
+    secret_name: str
+
+    @classmethod
+    def from_config(cls, name: str, config: dict[str, Any]) -> Stack:
+        kind = str(config["mlops-ci:platform"])
+        return cls(
+            name=name,
+            platform=kind,
+            repository=str(config["mlops-ci:repository"]),
+            branch=str(config.get("mlops-ci:branch", "main")),
+            ci_file=str(config.get("mlops-ci:ciFile") or CI_FILES[kind]),
+            secret_name=str(config.get("mlops-ci:secretName") or "GOOGLE_SERVICE_ACCOUNT_KEY"),
+        )
+
+
+def _env(scratch: Path) -> dict[str, str]:
+    return host_env(scratch)
+
+
+def clone_dir(cloud: LocalCloud, stack: Stack) -> Path:
+    """The team's clone of its repository, with the DVC cache of the project (kept in the state directory)."""
+    return cloud.root / "team-clone"
+
+
+def seed_repository(cloud: LocalCloud, stack: Stack) -> bool:
+    """The stack's repository with the sample DVC project on its branch (dvc.yaml, params, code,
+    the requirements file, a committed `.dvc/config`), and the team's clone of it holding the
+    data in its DVC cache. False if the repository was already there."""
+    if platform.find_repository(cloud, stack.platform, stack.repository) is not None:
+        return False
+    work = clone_dir(cloud, stack)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    env = _env(cloud.root / "team-env")
+    sample.build(work, env)
+    shutil.copy2(work / "requirements.txt", work / REQUIREMENTS_FILE)
+    sample.commit_all(work, env, f"Freeze the requirements in {REQUIREMENTS_FILE}")
+    tracked = sample.git(work, env, "ls-files", "-z").split("\0")
+    files = {name: (work / name).read_bytes() for name in tracked if name}
+    entry = platform.create_repository(cloud, stack.platform, stack.repository, [stack.branch], files)
+    # The clone follows the remote's history (same files: the DVC outputs and cache stay).
+    sample.git(work, env, "remote", "add", "origin", Path(entry["gitDir"]).as_uri())
+    sample.git(work, env, "fetch", "--quiet", "origin")
+    sample.git(work, env, "checkout", "--quiet", "-B", stack.branch, f"origin/{stack.branch}")
+    sample.git(work, env, "reset", "--quiet", "--hard", f"origin/{stack.branch}")
+    sample.git(work, env, "branch", "--quiet", f"--set-upstream-to=origin/{stack.branch}")
+    return True
+
+
+def maintainer_key(cloud: LocalCloud, gcp_project: str) -> dict[str, Any]:
+    """A key of the team maintainer's own account (not the stack's): their `dvc push` must not
+    use the CI credential, so every token the CI account gets is CI's."""
+    email = f"team-maintainer@{gcp_project}.iam.gserviceaccount.com"
+    with cloud.gcp.edit() as gcp:
+        accounts = gcp.setdefault("serviceAccounts", {})
+        account = accounts.setdefault(
+            email, {"project": gcp_project, "uniqueId": "1" * 21, "displayName": "team maintainer", "iam": [], "human": True}
+        )
+    _, key_file, *_ = mint_key(cloud, email, gcp_project, str(account["uniqueId"]))
+    return key_file
+
+
+def storage_env(cloud: LocalCloud, scratch: Path) -> dict[str, str]:
+    return _env(scratch) | {
+        "STORAGE_EMULATOR_HOST": cloud.urls()["storage"],
+        # Without it, gcsfs with real credentials tries gRPC and hangs on timeouts.
+        "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+    }
+
+
+def push_data(cloud: LocalCloud, stack: Stack, gcp_project: str, remote_url: str) -> str:
+    """The stack's `nextSteps` in the team's clone: pull (the CI file's commit), `dvc remote add
+    --default`, `dvc push` as the maintainer, commit and push `.dvc/config`. The git output."""
+    work = clone_dir(cloud, stack)
+    if not work.exists():
+        raise RuntimeError(f"no team clone at {work}: the repository was not seeded by `make local-up`")
+    with tempfile.TemporaryDirectory(prefix="mlops-ci-push-") as scratch:
+        key_path = Path(scratch) / "maintainer-key.json"
+        with os.fdopen(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            json.dump(maintainer_key(cloud, gcp_project), out)
+        env = storage_env(cloud, Path(scratch)) | {"GOOGLE_APPLICATION_CREDENTIALS": str(key_path)}
+        sample.git(work, env, "pull", "--quiet", "--ff-only")
+        sample.dvc(work, env, "remote", "add", "--default", "--force", "data", remote_url)
+        sample.dvc(work, env, "push", "--quiet")
+        if sample.git(work, env, "status", "--porcelain", ".dvc/config").strip():
+            sample.git(work, env, "add", ".dvc/config")
+            sample.git(work, env, "commit", "--quiet", "-m", f"DVC remote: {remote_url}")
+        sample.git(work, env, "push", "--quiet", "origin", stack.branch)
+        return sample.git(work, env, "log", "--oneline", "-3")
+
+
+def wheelhouse() -> Path:
+    """The e2e suite's wheelhouse for the sample project's requirements (same digest, shared)."""
+    digest = hashlib.sha256(
+        "\0".join((sample.REQUIREMENTS, CONSTRAINTS.read_text(), (E2E_VENV / "pyvenv.cfg").read_text())).encode()
+    ).hexdigest()[:16]
+    target = WHEELHOUSES / digest
+    if not target.is_dir():
+        staging = WHEELHOUSES / f"{digest}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        requirements = staging / "requirements.txt"
+        requirements.write_text(sample.REQUIREMENTS)
+        pip_wheel = [E2E_VENV / "bin/pip", "wheel", "--quiet", "--wheel-dir", staging, "-r", requirements]
+        run([*pip_wheel, "--constraint", CONSTRAINTS], cwd=REPOSITORY, env=os.environ, timeout=900)
+        requirements.unlink()
+        staging.rename(target)
+    return target
+
+
+@dataclasses.dataclass(frozen=True)
+class CiRun:
+    returncode: int
+    log: str
+    """As the platform shows it: the credential's value masked."""
+    commit: str
+    ci_file_present: bool
+
+
+def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> CiRun:
+    """The CI file as committed on the branch of the local remote (or, once `pulumi destroy`
+    removed it, its last committed version), run with the credential the platform's variable
+    store holds for the repository (`credential` overrides it: a copy a runner kept)."""
+    entry = platform.find_repository(cloud, stack.platform, stack.repository)
+    if entry is None:
+        raise RuntimeError(f"no {stack.platform} repository {stack.repository} in {cloud.root}")
+    stored = platform.ci_environment(cloud, stack.platform, stack.repository)
+    value = credential if credential is not None else stored.get(stack.secret_name, "")
+    scratch = Path(tempfile.mkdtemp(prefix="mlops-ci-ci-"))
+    try:
+        env = storage_env(cloud, scratch / "runner") | {
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": str(wheelhouse()),
+            "PIP_CONSTRAINT": str(CONSTRAINTS),
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
+        workspace = scratch / "workspace"
+        subprocess.run(
+            ["git", "clone", "--quiet", "--branch", stack.branch, Path(entry["gitDir"]).as_uri(), str(workspace)],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+        present = (workspace / stack.ci_file).exists()
+        if not present:  # removed by `pulumi destroy`: the same pipeline, as last committed
+            last = sample.git(workspace, env, "log", "-1", "--format=%H", "--", stack.ci_file).strip()
+            if not last:
+                raise RuntimeError(f"{stack.ci_file} was never committed to {stack.repository}")
+            content = sample.git(workspace, env, "show", f"{last}^:{stack.ci_file}")
+            (workspace / stack.ci_file).parent.mkdir(parents=True, exist_ok=True)
+            (workspace / stack.ci_file).write_text(content)
+        commit = sample.git(workspace, env, "rev-parse", "HEAD").strip()
+        deployment = Deployment(
+            repository=stack.repository,
+            gcp_project="",
+            branch=stack.branch,
+            bucket="",
+            remote_url="",
+            account_email="",
+            public_key=rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key(),  # unused by the runners
+            private_key_pem="",
+            secret_name=stack.secret_name,
+            secret_value=value,
+            secret_marked=True,
+            ci_file=stack.ci_file,
+            ci_content=(workspace / stack.ci_file).read_text(),
+        )
+        runner = ci_runners.run_gitlab_job if stack.platform == "gitlab" else ci_runners.run_github_workflow
+        result = runner(deployment, workspace, env)
+        # ci_runners.masked("") puts [MASKED] between every character: undo it when nothing was secret.
+        log = result.log.replace("[MASKED]", "") if not value else result.log
+        return CiRun(result.returncode, log, commit, present)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
