@@ -46,6 +46,7 @@ class Stack:
     branch: str
     ci_file: str
     secret_name: str
+    access: str
 
     @classmethod
     def from_config(cls, name: str, config: dict[str, Any]) -> Stack:
@@ -57,6 +58,7 @@ class Stack:
             branch=str(config.get("mlops-ci:branch", "main")),
             ci_file=str(config.get("mlops-ci:ciFile") or CI_FILES[kind]),
             secret_name=str(config.get("mlops-ci:secretName") or "GOOGLE_SERVICE_ACCOUNT_KEY"),
+            access=str(config.get("mlops-ci:access") or "pull"),
         )
 
 
@@ -199,6 +201,7 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
         commit = sample.git(workspace, env, "rev-parse", "HEAD").strip()
         deployment = Deployment(
             repository=stack.repository,
+            access=stack.access,
             gcp_project="",
             branch=stack.branch,
             bucket="",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,7 +28,7 @@ def stack_text(*lines: str) -> str:
     return "config:\n  " + REQUIRED + "".join(f"  {line}\n" for line in lines)
 
 
-def error_lines(result) -> list[str]:
+def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
 
 
@@ -41,6 +43,7 @@ def project_defaults() -> dict[str, object]:
 def test_pulumi_yaml_defaults_are_merged_into_the_config_the_program_sees(engine: Engine) -> None:
     engine.init_stack("dev", stack_text())
     result, seen = engine.preview("dev")
+    assert seen is not None
     assert result.returncode == 0, result.stdout + result.stderr
     defaults = project_defaults()
     assert set(defaults) <= set(seen["config"])
@@ -59,6 +62,7 @@ def test_pulumi_yaml_defaults_are_merged_into_the_config_the_program_sees(engine
 def test_a_stack_value_wins_over_the_default(engine: Engine) -> None:
     engine.init_stack("dev", stack_text("mlops-ci:branch: develop", "mlops-ci:protectBucket: false"))
     _, seen = engine.preview("dev")
+    assert seen is not None
     assert seen["config"]["mlops-ci:branch"] == "develop"
     assert seen["config"]["mlops-ci:protectBucket"] == "false"
 
@@ -66,6 +70,7 @@ def test_a_stack_value_wins_over_the_default(engine: Engine) -> None:
 def test_pulumi_config_json_shows_the_merged_defaults_too(engine: Engine) -> None:
     engine.init_stack("dev", stack_text())
     result, shown = engine.config_json("dev")
+    assert shown is not None
     assert result.returncode == 0
     assert shown["mlops-ci:protectBucket"] == {"value": "true", "secret": False}
     assert shown["mlops-ci:bucketName"] == {"value": "", "secret": False}
@@ -96,6 +101,7 @@ def test_pulumi_config_does_not_validate_missing_keys(engine: Engine) -> None:
     engine.init_stack("dev", "config:\n  gcp:project: acme-ml-test\n")
     result, shown = engine.config_json("dev")
     assert result.returncode == 0
+    assert shown is not None
     assert "mlops-ci:platform" not in shown
 
 
@@ -114,6 +120,7 @@ def test_a_boolean_key_refuses_anything_but_a_yaml_boolean(engine: Engine, value
 def test_a_boolean_key_takes_yaml_booleans_and_their_quoted_words(engine: Engine, value: str, seen_as: str) -> None:
     engine.init_stack("dev", stack_text(f"mlops-ci:protectBucket: {value}"))
     result, seen = engine.preview("dev")
+    assert seen is not None
     assert result.returncode == 0, result.stdout
     assert seen["config"]["mlops-ci:protectBucket"] == seen_as
 
@@ -131,6 +138,7 @@ def test_a_string_key_takes_a_yaml_number_or_boolean_as_its_text(engine: Engine,
     # `type: string` does not refuse an unquoted 3.10: the program gets '3.1'.
     engine.init_stack("dev", stack_text(f"mlops-ci:pythonVersion: {value}"))
     result, seen = engine.preview("dev")
+    assert seen is not None
     assert result.returncode == 0
     assert seen["config"]["mlops-ci:pythonVersion"] == seen_as
 
@@ -138,6 +146,7 @@ def test_a_string_key_takes_a_yaml_number_or_boolean_as_its_text(engine: Engine,
 def test_an_undeclared_project_key_is_passed_through(engine: Engine) -> None:
     engine.init_stack("dev", stack_text("mlops-ci:notDeclared: x"))
     result, seen = engine.preview("dev")
+    assert seen is not None
     assert result.returncode == 0
     assert seen["config"]["mlops-ci:notDeclared"] == "x"
 
@@ -145,6 +154,7 @@ def test_an_undeclared_project_key_is_passed_through(engine: Engine) -> None:
 def test_a_key_without_namespace_lands_in_the_project_namespace(engine: Engine) -> None:
     engine.init_stack("dev", stack_text("branch: from-bare-key"))
     result, seen = engine.preview("dev")
+    assert seen is not None
     assert result.returncode == 0
     assert seen["config"]["mlops-ci:branch"] == "from-bare-key"
 
@@ -181,6 +191,7 @@ def test_a_secret_true_key_set_with_secret_reaches_the_program_as_a_secret(engin
     engine.init_stack("dev", stack_text())
     engine.run("config", "set", "--secret", "--stack", "dev", "mlops-ci:apiToken", "s3cr3t")
     result, seen = engine.preview("dev")
+    assert seen is not None
     assert result.returncode == 0, result.stdout + result.stderr
     assert seen["config"]["mlops-ci:apiToken"] == "s3cr3t"
     assert seen["secret_keys"] == ["mlops-ci:apiToken"]
@@ -189,7 +200,7 @@ def test_a_secret_true_key_set_with_secret_reaches_the_program_as_a_secret(engin
 # --- YAML scalars in a stack file -------------------------------------------------------------------
 
 # key: (unquoted YAML in the stack file, string the program gets, `pulumi config --json` entry)
-SCALARS: dict[str, tuple[str, str, dict]] = {
+SCALARS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "f310": ("3.10", "3.1", {"value": "3.1"}),
     "f312": ("3.12", "3.12", {"value": "3.12"}),
     "leadingZero": ("010", "8", {"value": "8"}),  # YAML 1.1 octal
@@ -222,18 +233,22 @@ SCALARS: dict[str, tuple[str, str, dict]] = {
 
 
 @pytest.fixture(scope="module")
-def scalars(module_engine: Engine) -> tuple[dict, dict, str]:
+def scalars(module_engine: Engine) -> tuple[dict[str, Any], dict[str, Any], str]:
     lines = [f"t:{key}: {raw}".rstrip() for key, (raw, _, _) in SCALARS.items()]
     module_engine.init_stack("scalars", stack_text(*lines))
     result, seen = module_engine.preview("scalars")
     assert result.returncode == 0, result.stdout + result.stderr
     shown_result, shown = module_engine.config_json("scalars")
     assert shown_result.returncode == 0
+    assert seen is not None
+    assert shown is not None
     return seen, shown, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("key", list(SCALARS))
-def test_an_unquoted_yaml_scalar_reaches_the_program_as_this_string(scalars, key: str) -> None:
+def test_an_unquoted_yaml_scalar_reaches_the_program_as_this_string(
+    scalars: tuple[dict[str, Any], dict[str, Any], str], key: str
+) -> None:
     seen, _, _ = scalars
     _, expected, _ = SCALARS[key]
     assert seen["config"][f"t:{key}"] == expected
@@ -241,13 +256,13 @@ def test_an_unquoted_yaml_scalar_reaches_the_program_as_this_string(scalars, key
 
 
 @pytest.mark.parametrize("key", list(SCALARS))
-def test_pulumi_config_json_shows_the_scalar_so(scalars, key: str) -> None:
+def test_pulumi_config_json_shows_the_scalar_so(scalars: tuple[dict[str, Any], dict[str, Any], str], key: str) -> None:
     _, shown, _ = scalars
     _, _, expected = SCALARS[key]
     assert shown[f"t:{key}"] == {**expected, "secret": False}
 
 
-def test_null_and_empty_values_are_empty_strings_with_a_warning(scalars) -> None:
+def test_null_and_empty_values_are_empty_strings_with_a_warning(scalars: tuple[dict[str, Any], dict[str, Any], str]) -> None:
     _, _, output = scalars
     warning = next(line for line in output.splitlines() if line.startswith("warning: No value for configuration keys"))
     assert sorted(re.findall(r'"(t:[^"]+)"', warning)) == ["t:empty", "t:null", "t:tilde"]
@@ -331,6 +346,7 @@ def test_a_broken_stack_file_gets_this_cli_error(engine: Engine, case: str) -> N
 def test_a_utf8_bom_is_accepted(engine: Engine) -> None:
     engine.init_stack("dev", b"\xef\xbb\xbf" + stack_text().encode())
     result, seen = engine.preview("dev")
+    assert seen is not None
     assert result.returncode == 0
     assert seen["config"]["gcp:project"] == "acme-ml-test"
 
@@ -355,6 +371,7 @@ def test_config_set_secret_writes_ciphertext_to_the_stack_file(secret_stack: Eng
 
 def test_the_program_receives_the_decrypted_value_marked_secret(secret_stack: Engine) -> None:
     result, seen = secret_stack.preview("dev")
+    assert seen is not None
     assert result.returncode == 0
     assert seen["config"]["t:token"] == "hunter2-plaintext"
     assert seen["secret_keys"] == ["t:token"]
@@ -363,8 +380,10 @@ def test_the_program_receives_the_decrypted_value_marked_secret(secret_stack: En
 
 def test_pulumi_config_json_hides_secrets_unless_show_secrets(secret_stack: Engine) -> None:
     _, hidden = secret_stack.config_json("dev")
+    assert hidden is not None
     assert hidden["t:token"] == {"secret": True}
     _, shown = secret_stack.config_json("dev", "--show-secrets")
+    assert shown is not None
     assert shown["t:token"] == {"value": "hunter2-plaintext", "secret": True}
 
 
