@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import resource
 import shutil
 import statistics
 import sys
@@ -67,6 +68,8 @@ jobs:
 @dataclasses.dataclass(frozen=True)
 class Sample:
     wall: float
+    cpu: float
+    """User + system CPU of the job's processes, seconds: steadier than wall on a shared machine."""
     received: int
     """Response body bytes from Cloud Storage (listings, metadata, object contents)."""
     returncode: int
@@ -133,12 +136,15 @@ def run_cases(work: Path, emulator: StorageEmulator, proxy: StorageProxy, endpoi
         sample.git(case, env, "clone", "--quiet", repository, workspace)
         runner_env = ci_runner_env(case, proxy.url, house)
         proxy.reset()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.monotonic()
         result: JobRun = run_github_workflow(deployment, workspace, runner_env)
         wall = time.monotonic() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         received = proxy.received()
         shutil.rmtree(case, ignore_errors=True)
-        return Sample(wall, received, result.returncode)
+        return Sample(wall, cpu, received, result.returncode)
 
     def changed(repository: Path) -> None:
         sample.change_parameter(repository, env)
@@ -150,21 +156,23 @@ def run_cases(work: Path, emulator: StorageEmulator, proxy: StorageProxy, endpoi
         for case_name, change in cases.items():
             for job_name, deployment in jobs.items():
                 samples[case_name, job_name].append(job(deployment, change))
-    print(f"\n| commit | job | wall median (min-max) of {runs} | bytes from the bucket (median) | exit |")
-    print("|---|---|---|---|---|")
+    print(f"\n| commit | job | wall median (min-max) of {runs} | CPU user+sys median | bytes from the bucket (median) | exit |")
+    print("|---|---|---|---|---|---|")
     for (case_name, job_name), runs_of in samples.items():
         walls = [s.wall for s in runs_of]
         received = statistics.median(s.received for s in runs_of)
         codes = sorted({s.returncode for s in runs_of})
+        cpu = statistics.median(s.cpu for s in runs_of)
         print(
             f"| {case_name} | {job_name} | {statistics.median(walls):.1f} s ({min(walls):.1f}-{max(walls):.1f})"
-            f" | {received / 1e6:.3f} MB | {codes} |"
+            f" | {cpu:.1f} s | {received / 1e6:.3f} MB | {codes} |"
         )
     for case_name in cases:
         ours_s, guide_s = samples[case_name, "committed (mlops-ci)"], samples[case_name, "guide's"]
         wall = statistics.median(s.wall for s in ours_s) / statistics.median(s.wall for s in guide_s)
         data = statistics.median(s.received for s in ours_s) / max(statistics.median(s.received for s in guide_s), 1)
-        print(f"\n{case_name}: wall {wall:.2f}x the guide's (goal <= 0.5), bytes {data:.3f}x (goal <= 0.1)")
+        cpu = statistics.median(s.cpu for s in ours_s) / statistics.median(s.cpu for s in guide_s)
+        print(f"\n{case_name}: wall {wall:.2f}x the guide's (goal <= 0.5), CPU {cpu:.2f}x, bytes {data:.3f}x (goal <= 0.1)")
 
     # The bucket lacks an output: models/model.json (train's) was never pushed.
     emulator.create_bucket(f"{ours.bucket}-partial", ours.gcp_project)

@@ -279,14 +279,19 @@ class StorageProxy:
                     status = response.status
                     headers = [(k, v) for k, v in response.getheaders() if k.lower() not in skipped]
                     connection.close()
-                proxy._record(Request(self.command, self.path, bucket, status, len(body), len(data)))
                 self.send_response(status)
                 for key, value in headers:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
+                delivered = 0
+                try:
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                        delivered = len(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up on this request: nothing received
+                proxy._record(Request(self.command, self.path, bucket, status, len(body), delivered))
 
             def do_GET(self) -> None:
                 self._forward()
