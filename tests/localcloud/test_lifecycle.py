@@ -212,3 +212,30 @@ def test_a_stack_that_breaks_a_policy_is_refused(tmp_path: Path) -> None:
         assert not [e for e in cloud.journal.entries() if e["op"] == "create" and e["type"].endswith("Bucket")]
     finally:
         services.stop(space.cloud_dir)
+
+
+def test_github_key_secret_in_an_environment_up_then_destroy(tmp_path: Path) -> None:
+    assert CLI is not None
+    config = {"mlops-ci:githubEnvironment": "dvc-ci"}
+    space = Workspace(tmp_path, "vision-team", CLI, config, cloud_dir=tmp_path / "cloud")
+    cloud = open_cloud(space.cloud_dir)
+    try:
+        space.ensure_repository(seed=False)
+        _seed_minimal(cloud, space)
+        space.init()
+        space.pulumi("up", "--yes", "--skip-preview", "--policy-pack", "policy", "--stack", space.stack)
+        stack = chapter.Stack.from_config(space.stack, space.config)
+        stored = platform.ci_variables(cloud, "github", stack.repository)
+
+        assert "secrets" not in stored or stack.secret_name not in stored["secrets"]  # not a repository secret
+        environment = stored["environments"]["dvc-ci"]
+        assert [p["pattern"] for p in environment["branchPolicies"].values()] == [stack.branch]
+        assert key_file_of(stack, environment["secrets"][stack.secret_name]["value"])["type"] == "service_account"
+        order = [kind for _, kind in kinds(entries(cloud))]
+        assert order.index("ActionsEnvironmentSecret") < order.index("RepositoryFile")
+        assert order.index("RepositoryEnvironmentDeploymentPolicy") < order.index("RepositoryFile")
+
+        space.destroy()
+        assert platform.ci_variables(cloud, "github", stack.repository).get("environments") == {}
+    finally:
+        services.stop(space.cloud_dir)
