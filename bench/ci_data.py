@@ -30,9 +30,10 @@ sys.path.insert(0, str(ROOT))
 from tests.e2e import sample_project as sample  # noqa: E402
 from tests.e2e.ci_runners import JobRun, run_github_workflow  # noqa: E402
 from tests.e2e.commands import host_env  # noqa: E402
-from tests.e2e.conftest import JOB_REQUIREMENTS, ci_runner_env, push_as_maintainer  # noqa: E402
+from tests.e2e.conftest import ci_runner_env, push_as_maintainer  # noqa: E402
 from tests.e2e.servers import StorageEmulator, StorageProxy, TokenEndpoint  # noqa: E402
 from tests.e2e.stack import Deployment, deploy  # noqa: E402
+from tests.e2e.wheelhouse import JOB_REQUIREMENTS  # noqa: E402
 
 # The guide's workflow (a-guide-to-mlops ch 2.3), its actions at the pins the runner emulates;
 # `persist-credentials: false` because the emulation implements nothing else (it moves no data);

@@ -9,7 +9,6 @@ for GitLab, the workflow's steps in bash (actions emulated) for GitHub.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -22,17 +21,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from localcloud import platform
 from localcloud.plugins.gcp import mint_key
-from localcloud.services import REPOSITORY
 from localcloud.state import LocalCloud
 from tests.e2e import ci_runners
 from tests.e2e import sample_project as sample
-from tests.e2e.commands import E2E_VENV, host_env, run
+from tests.e2e.commands import host_env
 from tests.e2e.stack import Deployment
+from tests.e2e.wheelhouse import CONSTRAINTS, wheelhouse
 
 REQUIREMENTS_FILE = "requirements-freeze.txt"
 """The program's default `mlops-ci:requirementsFile`."""
-CONSTRAINTS = REPOSITORY / "constraints-e2e.txt"
-WHEELHOUSES = REPOSITORY / "build" / "e2e-wheelhouse"
 CI_FILES = {"github": ".github/workflows/mlops.yaml", "gitlab": ".gitlab-ci.yml"}
 
 
@@ -81,9 +78,7 @@ def seed_repository(cloud: LocalCloud, stack: Stack) -> bool:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = _env(cloud.root / "team-env")
-    sample.build(work, env)
-    shutil.copy2(work / "requirements.txt", work / REQUIREMENTS_FILE)
-    sample.commit_all(work, env, f"Freeze the requirements in {REQUIREMENTS_FILE}")
+    sample.build(work, env)  # its requirements are in REQUIREMENTS_FILE already, as the guide keeps them
     tracked = sample.git(work, env, "ls-files", "-z").split("\0")
     files = {name: (work / name).read_bytes() for name in tracked if name}
     entry = platform.create_repository(cloud, stack.platform, stack.repository, [stack.branch], files)
@@ -136,25 +131,6 @@ def push_data(cloud: LocalCloud, stack: Stack, gcp_project: str, remote_url: str
             sample.git(work, env, "commit", "--quiet", "-m", f"DVC remote: {remote_url}")
         sample.git(work, env, "push", "--quiet", "origin", stack.branch)
         return sample.git(work, env, "log", "--oneline", "-3")
-
-
-def wheelhouse() -> Path:
-    """The e2e suite's wheelhouse for the sample project's requirements (same digest, shared)."""
-    digest = hashlib.sha256(
-        "\0".join((sample.REQUIREMENTS, CONSTRAINTS.read_text(), (E2E_VENV / "pyvenv.cfg").read_text())).encode()
-    ).hexdigest()[:16]
-    target = WHEELHOUSES / digest
-    if not target.is_dir():
-        staging = WHEELHOUSES / f"{digest}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        requirements = staging / "requirements.txt"
-        requirements.write_text(sample.REQUIREMENTS)
-        pip_wheel = [E2E_VENV / "bin/pip", "wheel", "--quiet", "--wheel-dir", staging, "-r", requirements]
-        run([*pip_wheel, "--constraint", CONSTRAINTS], cwd=REPOSITORY, env=os.environ, timeout=900)
-        requirements.unlink()
-        staging.rename(target)
-    return target
 
 
 @dataclasses.dataclass(frozen=True)

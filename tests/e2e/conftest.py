@@ -3,31 +3,24 @@ test ends, pass or fail; the project, keys and job workspaces live in pytest's t
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from components.ci_files import UV_VERSION
-
 from . import sample_project as sample
-from .commands import E2E_VENV, NODE_BIN, ROOT, host_env, run
+from .commands import E2E_VENV, NODE_BIN, host_env
 from .servers import StorageEmulator, StorageProxy, TokenEndpoint
 from .stack import STACKS, Deployment, deploy, service_account_key
+from .wheelhouse import CONSTRAINTS
+from .wheelhouse import wheelhouse as build_wheelhouse
 
-CONSTRAINTS = ROOT / "constraints-e2e.txt"
-# What a job installs: uv (the committed file pins it), then the sample project's requirements.
-JOB_REQUIREMENTS = f"uv=={UV_VERSION}\n{sample.REQUIREMENTS}"
 # The bucket the repository's committed .dvc/config names, as the guide commits it
 # (`dvc remote add -d data gs://<their bucket>/dvcstore`): the stack's account has no grant on it.
 GUIDE_BUCKET = "their-own-guide-bucket"
 GUIDE_REMOTE_URL = f"gs://{GUIDE_BUCKET}/dvcstore"
-WHEELHOUSES = ROOT / "build" / "e2e-wheelhouse"
-WHEEL_TIMEOUT = 900
 
 
 @pytest.fixture(scope="session")
@@ -42,25 +35,7 @@ def e2e_tools() -> None:
 
 @pytest.fixture(scope="session")
 def wheelhouse(e2e_tools: None) -> Path:
-    """Wheels for the sample project's requirements, so a job's `pip install` reads local files
-    (seconds) instead of PyPI (network, minutes). Built once and kept in build/, under a digest
-    of everything that decides its content."""
-    digest = hashlib.sha256(
-        "\0".join((JOB_REQUIREMENTS, CONSTRAINTS.read_text(), (E2E_VENV / "pyvenv.cfg").read_text())).encode()
-    ).hexdigest()[:16]
-    target = WHEELHOUSES / digest
-    if not target.is_dir():
-        staging = WHEELHOUSES / f"{digest}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        requirements = staging / "requirements.txt"
-        requirements.write_text(JOB_REQUIREMENTS)
-        # This machine's pip configuration (index, certificates) applies: this step downloads.
-        pip_wheel = [E2E_VENV / "bin/pip", "wheel", "--quiet", "--wheel-dir", staging, "-r", requirements]
-        run([*pip_wheel, "--constraint", CONSTRAINTS], cwd=ROOT, env=os.environ, timeout=WHEEL_TIMEOUT)
-        requirements.unlink()
-        staging.rename(target)
-    return target
+    return build_wheelhouse()
 
 
 @pytest.fixture(scope="session")
