@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from components.ci_files import UV_VERSION, render_ci_file
+from tests.e2e.stack import service_account_key
 from tests.helpers import make_settings
 from tests.test_ci_linters import PLATFORMS, VARIANTS, actionlint, rendered, schema, zizmor
 
@@ -187,7 +188,8 @@ def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it() -> None:
 # --- The credential never reaches the install step: the committed scripts run with stubs ------
 
 CREDENTIALS = {"key": "GOOGLE_SERVICE_ACCOUNT_KEY", "keyless": "GCP_ID_TOKEN"}
-KEY_FILE = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----stub"}'
+# A key file with a fresh RSA key, generated per run (no key material in the repository).
+KEY_FILE = json.dumps(service_account_key("ci@acme-ml-test.iam.gserviceaccount.com", "acme-ml-test", "http://127.0.0.1/token")[0])
 ID_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdHViIn0.c2lnbmF0dXJl"
 GITHUB_ID_TOKEN_REQUEST = {
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-request-token",
@@ -196,7 +198,7 @@ GITHUB_ID_TOKEN_REQUEST = {
 # A command of the job, stood in for: it records its environment and the credential file it finds,
 # and answers `{{}}` (what `dvc data status --json` says when the remote holds everything).
 RECORDER = """#!/bin/sh
-{{ env; echo "credential-file=$(cat "$GOOGLE_APPLICATION_CREDENTIALS" 2>/dev/null)"; }} > "{log}/$(basename "$0").log"
+{{ env; printf 'credential-file=%s\\n' "$(cat "$GOOGLE_APPLICATION_CREDENTIALS" 2>/dev/null)"; }} > "{log}/$(basename "$0").log"
 echo '{{}}'
 """
 # `python3 -m venv .venv`: a virtualenv whose pip, uv and dvc are recorders.

@@ -4,6 +4,7 @@ secrets and variables in the CI store, GitLab's masking rule, look-ups of numeri
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from pulumi.runtime.proto import provider_pb2
 from localcloud import platform, wire
 from localcloud.plugins import github, gitlab
 from localcloud.state import LocalCloud
+from tests.e2e.stack import service_account_key
 
 from .conftest import REPOSITORY, PluginClient, PluginError, journal_for, unique
 
@@ -25,7 +27,16 @@ VARIABLE = "github:index/actionsVariable:ActionsVariable"
 GITHUB_FILE = "github:index/repositoryFile:RepositoryFile"
 PROJECT_VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
 GITLAB_FILE = "gitlab:index/repositoryFile:RepositoryFile"
-KEY_JSON = '{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n"}'
+
+
+def generated_key_json() -> str:
+    """A service-account key file with a fresh RSA key, minified as GitHub receives it."""
+    key_file, _ = service_account_key("ci@acme-ml-test.iam.gserviceaccount.com", "acme-ml-test", "http://127.0.0.1/token")
+    return json.dumps(key_file, separators=(",", ":"))
+
+
+KEY_JSON = generated_key_json()
+ROTATED_KEY_JSON = generated_key_json()
 
 
 def git_log(repo: Path, branch: str) -> list[str]:
@@ -115,8 +126,8 @@ def test_actions_secret_reaches_ci_and_never_the_journal(
     assert wire.is_secret(secret.outputs["value"])
     assert cloud.ci_store.path.stat().st_mode & 0o777 == 0o600  # the platform's store: readable by its owner only
     assert platform.ci_environment(cloud, "github", repository["path"]) == {"GOOGLE_SERVICE_ACCOUNT_KEY": KEY_JSON}
-    rotated = hub.update(SECRET, "secret", secret, {**props, "value": wire.secret(KEY_JSON.replace("MIIE", "MIIF"))})
-    assert "MIIF" in platform.ci_environment(cloud, "github", repository["path"])["GOOGLE_SERVICE_ACCOUNT_KEY"]
+    rotated = hub.update(SECRET, "secret", secret, {**props, "value": wire.secret(ROTATED_KEY_JSON)})
+    assert platform.ci_environment(cloud, "github", repository["path"])["GOOGLE_SERVICE_ACCOUNT_KEY"] == ROTATED_KEY_JSON
     hub.delete(SECRET, "secret", rotated)
 
     assert platform.ci_environment(cloud, "github", repository["path"]) == {}
