@@ -12,11 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+from components.schema import PROJECT_FILE, load_schema
 
 
 class ProjectConfigError(Exception):
@@ -32,13 +29,6 @@ def check_stack_name(stack: str) -> None:
         raise ProjectConfigError(f"{stack!r}: stack names may only contain alphanumeric, hyphens, underscores, or periods")
 
 
-def _text(value: Any) -> str:
-    # Go's "%v" of a YAML primitive: booleans lowercase, numbers as written, strings unchanged.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _conforms(type_: str, text: str) -> bool:
     # The CLI's type check of a primitive (`ValidateConfigValue`) for the types Pulumi.yaml uses.
     if type_ == "boolean":
@@ -46,12 +36,6 @@ def _conforms(type_: str, text: str) -> bool:
     if type_ == "integer":
         return text.lstrip("-").isdigit()
     return True
-
-
-def declarations(project_file: Path = PROJECT_FILE) -> tuple[str, dict[str, dict[str, Any]]]:
-    """The project's name and its `config:` declarations, as written in Pulumi.yaml."""
-    project = yaml.safe_load(project_file.read_text())
-    return project["name"], dict(project.get("config") or {})
 
 
 def apply_project_config(
@@ -62,29 +46,28 @@ def apply_project_config(
 ) -> dict[str, str]:
     """`config` with the project's defaults merged in, or the CLI's error for a missing or mistyped key."""
     check_stack_name(stack)
-    project, declared = declarations(project_file)
+    schema = load_schema(project_file)
     merged = dict(config)
     missing: list[str] = []
-    for name in sorted(declared):
-        declaration = declared[name]
-        key = name if ":" in name else f"{project}:{name}"
+    for declared in sorted(schema.keys, key=lambda k: k.name):
+        key = declared.name if ":" in declared.name else f"{schema.project}:{declared.name}"
         if key in merged:
             continue
-        fallback = declaration.get("default", declaration.get("value"))
-        if fallback is None:
-            if key.startswith(f"{project}:"):
-                missing.append(name)
+        if declared.default_text is None:
+            if key.startswith(f"{schema.project}:"):
+                missing.append(declared.name)
             continue
-        merged[key] = _text(fallback)
+        merged[key] = declared.default_text
     if missing:
         noun = "value" if len(missing) == 1 else "values"
         listed = f"'{missing[0]}'" if len(missing) == 1 else ", ".join(f"'{m}'" for m in missing[:-1]) + f" and '{missing[-1]}'"
         raise ProjectConfigError(f"Stack '{stack}' is missing configuration {noun} {listed}")
-    for name in sorted(declared):
-        declaration = declared[name]
-        key = name if ":" in name else f"{project}:{name}"
-        if declaration.get("secret") and key not in secret_keys:
-            raise ProjectConfigError(f"Stack '{stack}' with configuration key '{name}' must be encrypted as it's secret")
-        if not _conforms(declaration.get("type", "string"), merged[key]):
-            raise ProjectConfigError(f"Stack '{stack}' with configuration key '{name}' must be of type '{declaration['type']}'")
+    for declared in sorted(schema.keys, key=lambda k: k.name):
+        key = declared.name if ":" in declared.name else f"{schema.project}:{declared.name}"
+        if declared.secret and key not in secret_keys:
+            raise ProjectConfigError(f"Stack '{stack}' with configuration key '{declared.name}' must be encrypted as it's secret")
+        if not _conforms(declared.type, merged[key]):
+            raise ProjectConfigError(
+                f"Stack '{stack}' with configuration key '{declared.name}' must be of type '{declared.type}'"
+            )
     return merged

@@ -4,15 +4,17 @@ in, and the CLI's own errors for a missing or mistyped key (before the program r
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from components.schema import PROJECT_FILE
 from components.settings import ConfigError
-from offline.project_config import ProjectConfigError, apply_project_config, declarations
+from offline.project_config import ProjectConfigError, apply_project_config
 from tests.helpers import KEY, CountingMocks, config_for, run
 
 
 def test_every_declared_default_reaches_the_program_as_text() -> None:
     merged = apply_project_config("team-a", config_for("github"))
-    _, declared = declarations()
+    declared = yaml.safe_load(PROJECT_FILE.read_text())["config"]
     for name, declaration in declared.items():
         if "default" in declaration:
             expected = str(declaration["default"]).lower() if isinstance(declaration["default"], bool) else declaration["default"]
