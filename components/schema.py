@@ -47,6 +47,8 @@ class ProjectSchema:
 
     project: str
     keys: tuple[ConfigKey, ...]
+    stack_config_dir: Path
+    """Where the stack files are (`stackConfigDir`, relative to Pulumi.yaml)."""
 
     def key(self, name: str) -> ConfigKey:
         return next(key for key in self.keys if key.name == name)
@@ -69,7 +71,7 @@ def load_schema(project_file: Path = PROJECT_FILE) -> ProjectSchema:
         )
         for name, declaration in declared.items()
     )
-    return ProjectSchema(str(document["name"]), keys)
+    return ProjectSchema(str(document["name"]), keys, project_file.parent / str(document.get("stackConfigDir", ".")))
 
 
 SCHEMA = load_schema()

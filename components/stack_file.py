@@ -19,7 +19,7 @@ from typing import cast
 
 import yaml
 
-from components.schema import PROJECT_FILE
+from components.schema import PROJECT_FILE, SCHEMA, load_schema
 
 # go-yaml's resolution of plain scalars (YAML 1.2 core schema, plus 1.1's leading-zero octals and
 # underscores in numbers; `yes`/`no`/`on`/`off` stay words).
@@ -96,8 +96,8 @@ def go_text(value: Resolved) -> str:
 
 def stack_file(stack: str, project_file: Path = PROJECT_FILE) -> Path:
     """Where the CLI looks for the stack's file (`stackConfigDir` of Pulumi.yaml)."""
-    project = cast(dict[str, object], yaml.safe_load(project_file.read_text()))
-    return project_file.parent / str(project.get("stackConfigDir", ".")) / f"Pulumi.{stack}.yaml"
+    schema = SCHEMA if project_file == PROJECT_FILE else load_schema(project_file)
+    return schema.stack_config_dir / f"Pulumi.{stack}.yaml"
 
 
 def quote_it_problems(path: Path, string_keys: Iterable[str]) -> list[str]:

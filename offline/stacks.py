@@ -10,10 +10,11 @@ from typing import Any, cast
 
 import yaml
 
+from components.schema import SCHEMA
 from components.stack_file import Resolved, UnreadableScalarError, go_text, resolve
 from offline.project_config import apply_project_config
 
-STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
+STACKS_DIR = SCHEMA.stack_config_dir.resolve()
 # Offline there is no passphrase or cloud key to decrypt `secure:` values; the program only
 # passes them on, so a marked placeholder stands in.
 ENCRYPTED_PLACEHOLDER = "[encrypted in the stack file]"
