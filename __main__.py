@@ -3,10 +3,11 @@
 import pulumi
 
 from components.apis import GoogleApis
-from components.ci_files import PROVIDER_VARIABLE, SERVICE_ACCOUNT_VARIABLE, render_ci_file
+from components.ci_files import render_ci_file
 from components.identity import CiIdentity
 from components.next_steps import next_steps
 from components.preflight import preflight
+from components.rules import PROVIDER_VARIABLE, SERVICE_ACCOUNT_VARIABLE
 from components.settings import load_settings
 from components.storage import DvcRemote
 from components.workload_identity import WorkloadIdentity

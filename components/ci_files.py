@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jinja2
 
+from components.rules import ID_TOKEN_VARIABLE, PROVIDER_VARIABLE, REPORT_TOKEN_VARIABLE, SERVICE_ACCOUNT_VARIABLE
 from components.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -29,13 +30,12 @@ _environment.filters["yaml"] = json.dumps
 _environment.filters["sh"] = shlex.quote
 
 
-# Non-secret CI variables that carry the keyless settings (auth mode `workload-identity`).
-PROVIDER_VARIABLE = "GCP_WORKLOAD_IDENTITY_PROVIDER"
-SERVICE_ACCOUNT_VARIABLE = "GCP_SERVICE_ACCOUNT"
 # The DVC remote the job adds (in .dvc/config.local) for the stack's bucket.
 REMOTE_NAME = "mlops-ci"
 # The uv release the job installs (with pip) to install the requirements.
 UV_VERSION = "0.13.8"
+# Where the job writes the report (pull and merge requests, `mlops-ci:report`): report.md and plots/.
+REPORT_DIRECTORY = "mlops-ci-report"
 # Access presets whose grant lets the job write to the bucket: its CI file pushes on the branch.
 PUSHING_ACCESS = ("push", "admin")
 
@@ -57,5 +57,10 @@ def render_ci_file(settings: Settings) -> str:
         environment=settings.github_environment,
         provider_variable=PROVIDER_VARIABLE,
         service_account_variable=SERVICE_ACCOUNT_VARIABLE,
+        id_token_variable=ID_TOKEN_VARIABLE,
+        report=settings.report,
+        report_token_variable=REPORT_TOKEN_VARIABLE,
+        report_directory=REPORT_DIRECTORY,
+        report_marker=f"<!-- mlops-ci report: stack {settings.stack} -->",
         oidc_audience=settings.oidc_audience,
     )

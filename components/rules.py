@@ -93,12 +93,20 @@ def base_url_problem(value: str) -> str | None:
     return None
 
 
+# The CI variables the committed jobs read, besides the key's own (`mlops-ci:secretName`): the
+# keyless settings (auth mode `workload-identity`), GitLab's ID token, and the report's token.
+PROVIDER_VARIABLE = "GCP_WORKLOAD_IDENTITY_PROVIDER"
+SERVICE_ACCOUNT_VARIABLE = "GCP_SERVICE_ACCOUNT"
+ID_TOKEN_VARIABLE = "GCP_ID_TOKEN"
+REPORT_TOKEN_VARIABLE = "MLOPS_CI_REPORT_TOKEN"
+
 # Names a CI job reads from its environment (or the platform reserves): a secret or variable of
 # the same name would shadow it and break or subvert the job.
 _RESERVED_VARIABLES = frozenset(
     {
         "PATH", "HOME", "SHELL", "PWD", "USER", "TMPDIR", "LANG", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV",
-        "GOOGLE_APPLICATION_CREDENTIALS", "GCP_WORKLOAD_IDENTITY_PROVIDER", "GCP_SERVICE_ACCOUNT", "GCP_ID_TOKEN",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        PROVIDER_VARIABLE, SERVICE_ACCOUNT_VARIABLE, ID_TOKEN_VARIABLE, REPORT_TOKEN_VARIABLE,
     }
 )  # fmt: skip
 _RESERVED_PREFIXES = ("CI_", "GITLAB_", "GITHUB_", "RUNNER_", "ACTIONS_", "FF_", "DOCKER_", "LD_", "PIP_", "DVC_", "GIT_")

@@ -104,6 +104,7 @@ class Settings:
     hidden_variable: bool
     github_environment: str
     trust_branch_only: bool
+    report: bool
 
     @property
     def uses_existing_bucket(self) -> bool:
@@ -266,15 +267,18 @@ def load_settings() -> Settings:
             if name in set_keys
         ]
     keyless = texts["auth"] == "workload-identity"
+    platform = PLATFORMS.get(texts["platform"])
     if keyless:
+        # Keys that also shape the platform's report token (GitLab's) still apply when it has one.
+        token_keys = platform.report_token_keys if platform else ()
         # The CLI merges every declared default into the config: "set" means "not the default".
         problems += [
             f"{PROJECT}:{name}: applies to auth key only; workload-identity creates no key"
+            + (f" (and to the report token, with {PROJECT}:report true)" if name in token_keys else "")
             for name in KEY_ONLY
-            if name in set_keys
+            if name in set_keys and not (name in token_keys and flags["report"])
         ]
 
-    platform = PLATFORMS.get(texts["platform"])
     problems += _namespace_problems(platform)
     # Where the stack file says 3.10 and the CLI hands over 3.1, the author must quote it.
     string_keys = [f"{PROJECT}:{key.name}" for key in SCHEMA.keys if key.type == "string"]

@@ -152,6 +152,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
             project, email = account_name.split("/")[1], account_name.rsplit("/", 1)[1]
             key_file = json.dumps(self.key_file(email, project), indent=2)
             outputs |= {"privateKey": base64.b64encode(key_file.encode()).decode()}
+        for platform in PLATFORMS.values():
+            outputs |= platform.offline_outputs(args.typ, inputs)
         return f"{args.name}-id", outputs
 
     @staticmethod

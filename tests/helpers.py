@@ -86,6 +86,7 @@ def make_settings(base: str = "github", **fields: Any) -> Settings:
         hidden_variable=True,
         github_environment="",
         trust_branch_only=False,
+        report=False,
     )
     return dataclasses.replace(defaults, **fields)
 

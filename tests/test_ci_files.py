@@ -84,7 +84,13 @@ def test_each_action_has_one_pin_across_variants() -> None:
         for line in rendered("github", variant).splitlines():
             if pinned := PINNED_USES.match(line):
                 pins.setdefault(pinned["action"], set()).add((pinned["sha"], pinned["tag"]))
-    assert sorted(pins) == ["actions/checkout", "actions/setup-python", "google-github-actions/auth"]
+    assert sorted(pins) == [
+        "actions/checkout",
+        "actions/download-artifact",
+        "actions/setup-python",
+        "actions/upload-artifact",
+        "google-github-actions/auth",
+    ]
     assert all(len(versions) == 1 for versions in pins.values()), pins
 
 
@@ -107,13 +113,19 @@ RELEASE_INPUTS = {
         " id_token_include_email project_id request_reason service_account token_format universe"
         " workload_identity_provider"
     ),
+    "actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f": (
+        "archive compression-level if-no-files-found include-hidden-files name overwrite path retention-days"
+    ),
+    "actions/download-artifact@3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c": (
+        "artifact-ids digest-mismatch github-token merge-multiple name path pattern repository run-id skip-decompress"
+    ),
 }
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_input_is_declared_by_the_pinned_release(variant: str) -> None:
-    steps = yaml.safe_load(rendered("github", variant))["jobs"]["reproduce"]["steps"]
-    for step in (step for step in steps if "uses" in step):
+    jobs = yaml.safe_load(rendered("github", variant))["jobs"].values()
+    for step in (step for job in jobs for step in job["steps"] if "uses" in step):
         assert step["uses"] in RELEASE_INPUTS, f"{step['uses']}: record the inputs of this release"
         assert set(step.get("with", {})) <= set(RELEASE_INPUTS[step["uses"]].split()), step
 

@@ -60,6 +60,9 @@ VARIANTS = {
     # The job pushes to the bucket on the branch.
     "push": {"access": "push", "branch": "release/2026.11"},
     "admin-keyless": {"access": "admin", "auth": "workload-identity"},
+    # The report on pull and merge requests, in both auth modes.
+    "report": {"report": True},
+    "report-keyless-push": {"report": True, "auth": "workload-identity", "access": "push", "branch": "release/2026.11"},
 }
 
 
@@ -177,6 +180,8 @@ AUDITOR_ACCEPTED = {
     "keyless-options": [],
     "push": ["secrets-outside-env Medium/High jobs.reproduce"],
     "admin-keyless": [],
+    "report": ["secrets-outside-env Medium/High jobs.reproduce"],
+    "report-keyless-push": [],
 }
 
 

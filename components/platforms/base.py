@@ -118,6 +118,12 @@ class Platform(Protocol):
         """`mlops-ci:` keys that mean something on this platform only."""
         ...
 
+    @property
+    def report_token_keys(self) -> tuple[str, ...]:
+        """Key-mode keys that also shape the token the platform's report needs (`mlops-ci:report`),
+        so apply in keyless mode too when the report is on; none where the CI's own token posts it."""
+        ...
+
     def config_problems(self, repository: str, secret_name: str, ci_file: str, keyless: bool, base_url: str | None) -> list[str]:
         """Every broken platform rule, each naming its key."""
         ...
@@ -146,4 +152,9 @@ class Platform(Protocol):
     def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
         """The offline runtime's answer to one of this platform's look-ups (None: not its own);
         `number` stands in for a server-assigned id, stable for the same text."""
+        ...
+
+    def offline_outputs(self, token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """What the platform computes when it creates one of its resources (a token's value), for
+        the offline runtime; empty for resources whose outputs are their inputs."""
         ...

@@ -154,6 +154,8 @@ class GitHub:
     template = "github-workflow.yaml.j2"
     ci_schema = "github-workflows"
     own_keys: tuple[str, ...] = ("githubEnvironment",)
+    # The report job posts with the workflow's own GITHUB_TOKEN: the stack creates no token.
+    report_token_keys: tuple[str, ...] = ()
 
     @property
     def ci_file_resource(self) -> tuple[str, str]:
@@ -264,6 +266,9 @@ class GitHub:
             return found is not None and bool(found.sha)
 
         return missing_files_problems(settings, exists, settings.repository)
+
+    def offline_outputs(self, token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
 
     def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
         if token == "github:index/getRepository:getRepository":

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -10,7 +11,13 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import pulumi
 
 from components.platforms.base import DeliveryArgs, looked_up, missing_files_problems, type_token
-from components.rules import VARIABLE_NAME, inside_git_directory, relative_path_problem, reserved_variable_problem
+from components.rules import (
+    REPORT_TOKEN_VARIABLE,
+    VARIABLE_NAME,
+    inside_git_directory,
+    relative_path_problem,
+    reserved_variable_problem,
+)
 from components.workload_identity import OidcTrust
 
 if TYPE_CHECKING:
@@ -20,6 +27,13 @@ GITLAB_COM = "https://gitlab.com"
 # GitLab masks a value only if it is one line of at least 8 characters from this alphabet.
 _MASKABLE = re.compile(r"[A-Za-z0-9_+=/@:.~-]{8,}")
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+# The report's project access token: the least that can post a merge-request note (a Guest cannot
+# see merge requests of a private project; `read_api` cannot write). GitLab caps a token's life at
+# a year; `pulumi up` in its last month replaces it.
+REPORT_TOKEN_ROLE = "reporter"
+REPORT_TOKEN_SCOPES = ("api",)
+REPORT_TOKEN_DAYS = 365
+REPORT_TOKEN_RENEWED_DAYS_BEFORE = 30
 
 
 def project_problem(value: str) -> str | None:
@@ -48,11 +62,12 @@ def ci_file_problem(value: str) -> str | None:
     return None
 
 
-def maskable(key: str, value: str) -> str:
-    """`value` unchanged, or an error naming `key` if GitLab would refuse to mask it."""
+def maskable(variable: str, value: str) -> str:
+    """`value` unchanged, or an error naming the `variable` (what sets it, and its key) if GitLab
+    would refuse to mask it."""
     if not _MASKABLE.fullmatch(value):
         raise ValueError(
-            f"mlops-ci:secretName {key!r}: the value cannot be masked by GitLab "
+            f"{variable}: the value cannot be masked by GitLab "
             "(one line, >= 8 characters of a-z A-Z 0-9 _ + = / @ : . ~ -); the variable was not created"
         )
     return value
@@ -79,7 +94,14 @@ class GitlabDeliveryArgs(TypedDict):
     protected: bool
     """Protected key variable: invisible to merge-request and unprotected-branch pipelines."""
     hidden: bool
-    """Hidden key variable: masked, and never revealed in the UI (GitLab 17.4+, set at creation only)."""
+    """Hidden key and report-token variables: masked, and never revealed in the UI (GitLab 17.4+,
+    set at creation only)."""
+    report: bool
+    """Create the report's project access token and its variable (`mlops-ci:report`)."""
+    report_token_name: str
+    """Name of the report's token, as the project's access tokens list it."""
+    rotation: str
+    """`mlops-ci:keyRotation`: a new value replaces the report's token."""
     variables: Mapping[str, pulumi.Input[str]]
     """Non-secret, unmasked variables the job reads (keyless mode)."""
     ci_file: str
@@ -106,7 +128,9 @@ class GitlabDelivery(pulumi.ComponentResource):
                 project=args["project"],
                 key=key,
                 # The SDK does not mark `value` secret: the wrapper is what keeps it out of state.
-                value=pulumi.Output.secret(pulumi.Output.from_input(args["variable_value"]).apply(lambda v: maskable(key, v))),
+                value=pulumi.Output.secret(
+                    pulumi.Output.from_input(args["variable_value"]).apply(lambda v: maskable(f"mlops-ci:secretName {key!r}", v))
+                ),
                 masked=True,
                 hidden=args["hidden"],
                 raw=True,
@@ -132,7 +156,45 @@ class GitlabDelivery(pulumi.ComponentResource):
             )
             for variable, value in args["variables"].items()
         ]
-        credentials: list[pulumi.Resource] = [*([self.variable] if self.variable else []), *self.variables]
+        self.report_token = None
+        self.report_variable = None
+        if args["report"]:
+            self.report_token = gitlab.ProjectAccessToken(
+                f"{name}-report-token",
+                project=args["project"],
+                name=args["report_token_name"],
+                description="Managed by mlops-ci: posts the experiment report on merge requests"
+                + (f" (rotation {args['rotation']})" if args["rotation"] else ""),
+                access_level=REPORT_TOKEN_ROLE,
+                scopes=list(REPORT_TOKEN_SCOPES),
+                rotation_configuration=gitlab.ProjectAccessTokenRotationConfigurationArgs(
+                    expiration_days=REPORT_TOKEN_DAYS, rotate_before_days=REPORT_TOKEN_RENEWED_DAYS_BEFORE
+                ),
+                # The description carries mlops-ci:keyRotation: a new value is a new token.
+                opts=pulumi.ResourceOptions.merge(on_gitlab, pulumi.ResourceOptions(replace_on_changes=["description"])),
+            )
+            self.report_variable = gitlab.ProjectVariable(
+                f"{name}-report-token-variable",
+                project=args["project"],
+                key=REPORT_TOKEN_VARIABLE,
+                value=pulumi.Output.secret(
+                    self.report_token.token.apply(lambda v: maskable(f"mlops-ci:report ({REPORT_TOKEN_VARIABLE})", v))
+                ),
+                masked=True,
+                hidden=args["hidden"],
+                raw=True,
+                # Merge-request pipelines run on unprotected source branches: a protected variable never reaches them.
+                protected=False,
+                variable_type="env_var",
+                environment_scope="*",
+                description="Managed by mlops-ci: project access token that posts the experiment report",
+                opts=on_gitlab,
+            )
+        credentials: list[pulumi.Resource] = [
+            *([self.variable] if self.variable else []),
+            *self.variables,
+            *([self.report_variable] if self.report_variable else []),
+        ]
         message = f"mlops-ci: reproduce the experiment in CI ({args['ci_file']})"
         self.ci_file = gitlab.RepositoryFile(
             f"{name}-ci-file",
@@ -159,6 +221,9 @@ class GitLab:
     template = "gitlab-ci.yml.j2"
     ci_schema = "gitlab-ci"
     own_keys: tuple[str, ...] = ("protectedVariable", "hiddenVariable")
+    # The job token cannot write notes: the report's project access token rotates with the key and
+    # its variable is hidden like the key's.
+    report_token_keys: tuple[str, ...] = ("keyRotation", "hiddenVariable")
 
     @property
     def ci_file_resource(self) -> tuple[str, str]:
@@ -226,6 +291,9 @@ class GitLab:
                 "variable_value": args["key_base64"],
                 "protected": settings.protected_variable,
                 "hidden": settings.hidden_variable,
+                "report": settings.report,
+                "report_token_name": f"mlops-ci report ({settings.stack})",
+                "rotation": settings.key_rotation,
                 "variables": args["variables"],
                 "ci_file": settings.ci_file,
                 "ci_content": args["ci_content"],
@@ -258,6 +326,13 @@ class GitLab:
             return found is not None
 
         return problems + missing_files_problems(settings, exists, project)
+
+    def offline_outputs(self, token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        if token == "gitlab:index/projectAccessToken:ProjectAccessToken":
+            # A placeholder in the shape of GitLab's tokens (prefix, maskable), no credential.
+            digest = hashlib.sha256(f"{inputs['project']}/{inputs['name']}".encode()).hexdigest()
+            return {"token": f"glpat-offline-{digest[:20]}"}
+        return {}
 
     def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
         # Offline, the branch exists, accepts the token's pushes and holds every file asked for.
