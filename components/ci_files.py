@@ -40,6 +40,11 @@ REPORT_DIRECTORY = "mlops-ci-report"
 PUSHING_ACCESS = ("push", "admin")
 
 
+def report_marker(stack: str) -> str:
+    """The first line of the stack's report: how the job finds its own comment to update."""
+    return f"<!-- mlops-ci report: stack {stack} -->"
+
+
 def render_ci_file(settings: Settings) -> str:
     """The CI file the stack commits for `settings.platform`."""
     template = _environment.get_template(settings.platform.template)
@@ -61,6 +66,6 @@ def render_ci_file(settings: Settings) -> str:
         report=settings.report,
         report_token_variable=REPORT_TOKEN_VARIABLE,
         report_directory=REPORT_DIRECTORY,
-        report_marker=f"<!-- mlops-ci report: stack {settings.stack} -->",
+        report_marker=report_marker(settings.stack),
         oidc_audience=settings.oidc_audience,
     )

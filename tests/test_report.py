@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi_gitlab as gitlab
 import pytest
 import yaml
 from pulumi.runtime import rpc
@@ -17,9 +16,7 @@ from components.rules import REPORT_TOKEN_VARIABLE
 from components.settings import ConfigError
 from offline.project_config import ProjectConfigError
 from offline.runtime import evaluate
-from tests.helpers import GITHUB_FILE, GITLAB_FILE, GITLAB_VARIABLE, config_for, make_settings, run, type_token
-
-TOKEN = type_token(gitlab.ProjectAccessToken)
+from tests.helpers import GITHUB_FILE, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, config_for, make_settings, run
 
 
 def github_workflow(**fields: Any) -> dict[Any, Any]:
@@ -123,7 +120,7 @@ def test_gitlab_report_job_runs_on_merge_requests_only_with_the_token() -> None:
 
 
 def test_gitlab_report_token_has_the_least_role_and_scope_and_expires() -> None:
-    token = run("gitlab", report="true").one(TOKEN)
+    token = run("gitlab", report="true").one(GITLAB_TOKEN)
     assert token.plain("project") == "acme-ml/research/churn-model"
     assert token.plain("accessLevel") == "reporter"
     assert token.plain("scopes") == ["api"]
@@ -132,8 +129,8 @@ def test_gitlab_report_token_has_the_least_role_and_scope_and_expires() -> None:
 
 
 def test_gitlab_report_token_is_replaced_when_key_rotation_changes() -> None:
-    before = run("gitlab", report="true").one(TOKEN)
-    after = run("gitlab", report="true", keyRotation="2026-12").one(TOKEN)
+    before = run("gitlab", report="true").one(GITLAB_TOKEN)
+    after = run("gitlab", report="true", keyRotation="2026-12").one(GITLAB_TOKEN)
     assert before.replace_on_changes == after.replace_on_changes == ("description",)
     assert before.plain("description") != after.plain("description")
     assert "2026-12" in after.plain("description")
@@ -143,13 +140,13 @@ def test_gitlab_report_token_reaches_a_masked_hidden_unprotected_secret_variable
     evaluation = run("gitlab", report="true", protectedVariable="true")
     variable = report_variable(evaluation)
     assert rpc.is_rpc_secret(variable.inputs["value"])
-    assert variable.plain("value") == evaluation.one(TOKEN).outputs["token"]
+    assert variable.plain("value") == evaluation.one(GITLAB_TOKEN).outputs["token"]
     assert variable.plain("masked") is True
     assert variable.plain("hidden") is True
     assert variable.plain("raw") is True
     # Merge-request pipelines run on unprotected branches: protectedVariable is the key's only.
     assert variable.plain("protected") is False
-    assert evaluation.one(TOKEN).urn in {r.urn for r in evaluation.waits_for(variable)}
+    assert evaluation.one(GITLAB_TOKEN).urn in {r.urn for r in evaluation.waits_for(variable)}
     assert report_variable(run("gitlab", report="true", hiddenVariable="false")).plain("hidden") is False
 
 
@@ -161,13 +158,13 @@ def test_gitlab_ci_file_is_committed_after_the_report_token_variable() -> None:
 
 def test_gitlab_without_report_creates_no_token() -> None:
     evaluation = run("gitlab")
-    assert evaluation.find(TOKEN) == []
+    assert evaluation.find(GITLAB_TOKEN) == []
     assert [v for v in evaluation.find(GITLAB_VARIABLE) if v.plain("key") == REPORT_TOKEN_VARIABLE] == []
 
 
 def test_gitlab_report_works_keyless_where_key_rotation_and_hidden_variable_shape_the_token() -> None:
     evaluation = run("gitlab", report="true", auth="workload-identity", keyRotation="2027-01", hiddenVariable="false")
-    assert "2027-01" in evaluation.one(TOKEN).plain("description")
+    assert "2027-01" in evaluation.one(GITLAB_TOKEN).plain("description")
     assert report_variable(evaluation).plain("hidden") is False
 
 

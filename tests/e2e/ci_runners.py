@@ -15,6 +15,8 @@ import json
 import os
 import re
 import secrets
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,7 +25,10 @@ from typing import Any
 import yaml
 from cryptography.hazmat.primitives import serialization
 
+from components.rules import REPORT_TOKEN_VARIABLE
+
 from .commands import NODE_BIN, run
+from .review_apis import ReviewApi
 from .stack import Deployment
 
 JOB_TIMEOUT = 420.0
@@ -36,6 +41,8 @@ class JobRun:
     """The job log as the platform shows it: the secret's value masked."""
     platform_key_files: tuple[Path, ...] = ()
     """Key files the platform itself puts in the workspace during the job."""
+    outcomes: Mapping[str, str] = dataclasses.field(default_factory=dict[str, str])
+    """GitHub: each job's outcome (success, failure, skipped), in the workflow's order."""
 
 
 def masked(log: str, secret_value: str) -> str:
@@ -43,40 +50,71 @@ def masked(log: str, secret_value: str) -> str:
     return log.replace(secret_value, "[MASKED]")
 
 
-def run_gitlab_job(deployment: Deployment, workspace: Path, env: Mapping[str, str]) -> JobRun:
+@dataclasses.dataclass(frozen=True)
+class MergeRequest:
+    """A merge-request pipeline: the request, its target branch, and GitLab's API for its notes."""
+
+    iid: int
+    source_branch: str
+    target_branch: str
+    api: ReviewApi
+    project_id: str
+    """CI_PROJECT_ID: the API names the project by its number."""
+
+
+def run_gitlab_job(
+    deployment: Deployment, workspace: Path, env: Mapping[str, str], merge_request: MergeRequest | None = None
+) -> JobRun:
+    """The pipeline of a push to the branch, or of `merge_request`: every job its rules let run."""
     # Predefined variables (CI_PROJECT_PATH...) come from this remote, as on GitLab.
     run(["git", "remote", "add", "gcl-origin", f"git@gitlab.com:{deployment.repository}.git"], workspace, env, timeout=30)
+    # CI/CD variables, masked and raw: the values as the program sent them.
+    variables = {deployment.secret_name: deployment.secret_value}
+    if deployment.report_token:
+        variables[REPORT_TOKEN_VARIABLE] = deployment.report_token
+    # With an `image:`, gitlab-ci-local sets CI_PROJECT_DIR=/builds/...; the shell runs here.
+    predefined = {"CI_PROJECT_DIR": str(workspace)}
+    if merge_request:
+        predefined |= {
+            "CI_PIPELINE_SOURCE": "merge_request_event",
+            "CI_MERGE_REQUEST_IID": str(merge_request.iid),
+            "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": merge_request.source_branch,
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": merge_request.target_branch,
+            "CI_API_V4_URL": merge_request.api.api_url,
+            "CI_PROJECT_ID": merge_request.project_id,
+        }
     result = run(
         [
             NODE_BIN / "gitlab-ci-local",
             "--file", deployment.ci_file,
             "--force-shell-executor",
             "--no-color",
-            # With an `image:`, gitlab-ci-local sets CI_PROJECT_DIR=/builds/...; the shell runs here.
-            "--variable", f"CI_PROJECT_DIR={workspace}",
-            "--ignore-predefined-vars", "CI_PROJECT_DIR",
-            # A masked, raw CI/CD variable: the value as the program sent it.
-            "--variable", f"{deployment.secret_name}={deployment.secret_value}",
+            *(arg for name, value in (predefined | variables).items() for arg in ("--variable", f"{name}={value}")),
+            "--ignore-predefined-vars", ",".join(predefined),
         ],
         cwd=workspace,
         env=env,
         timeout=JOB_TIMEOUT,
         check=False,
     )  # fmt: skip
-    return JobRun(result.returncode, masked(result.stdout, deployment.secret_value))
+    log = result.stdout
+    for value in variables.values():
+        log = masked(log, value)
+    return JobRun(result.returncode, log)
 
 
 # --- GitHub Actions ----------------------------------------------------------------------------
 
-SECRET_EXPRESSION = re.compile(r"\$\{\{\s*secrets\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-# `permissions` (the GITHUB_TOKEN's scopes) changes nothing here: no emulated step uses the token.
-JOB_KEYS = {"name", "runs-on", "timeout-minutes", "permissions", "steps"}
-STEP_KEYS = {"name", "if", "uses", "with", "run"}
-# The only `if:` implemented: the run's ref against a literal.
-IF_REF = re.compile(r"github\.ref == '(?P<ref>[^']*)'")
+# `${{ <expression> }}`, evaluated by GitHub's own expression library (expressions.mjs).
+EXPRESSION = re.compile(r"\$\{\{\s*(?P<expression>.*?)\s*\}\}", re.DOTALL)
+EXPRESSIONS_SCRIPT = Path(__file__).with_name("expressions.mjs")
+JOB_KEYS = {"name", "runs-on", "timeout-minutes", "permissions", "steps", "if", "needs"}
+STEP_KEYS = {"name", "if", "uses", "with", "run", "env"}
 # What google-github-actions/auth exports: the credentials file path, and the key's project.
 CREDENTIAL_VARIABLES = ("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GHA_CREDS_PATH")
 PROJECT_VARIABLES = ("CLOUDSDK_CORE_PROJECT", "CLOUDSDK_PROJECT", "GCLOUD_PROJECT", "GCP_PROJECT", "GOOGLE_CLOUD_PROJECT")
+GITHUB_SERVER_URL = "https://github.com"
+GITHUB_API_URL = "https://api.github.com"
 
 
 class EmulationError(AssertionError):
@@ -87,30 +125,68 @@ class ActionError(Exception):
     """An emulated action failed the way the real one does (the step fails)."""
 
 
+def evaluate_expressions(expressions: list[str], contexts: Mapping[str, Any]) -> list[tuple[bool, str]]:
+    """Each expression's truth and text, as the runner evaluates them."""
+    request = json.dumps({"contexts": contexts, "expressions": expressions})
+    result = subprocess.run(["node", EXPRESSIONS_SCRIPT], input=request, capture_output=True, text=True, timeout=30, check=False)
+    if result.returncode:
+        raise EmulationError(f"expressions {expressions}: {result.stderr}")
+    return [(answer["truthy"], answer["text"]) for answer in json.loads(result.stdout)]
+
+
+@dataclasses.dataclass(frozen=True)
+class GithubEvent:
+    """What triggers the run: a push to the deployment's branch, or a pull request to it."""
+
+    name: str = "push"
+    pull_request: int = 0
+    """The pull request's number (event `pull_request`)."""
+    head_repository: str = ""
+    """Full name of the repository the pull request comes from; another than the deployment's: a fork."""
+    api: ReviewApi | None = None
+    """GitHub's REST API at GITHUB_API_URL, which issues each job's GITHUB_TOKEN; None: unreachable."""
+
+
 @dataclasses.dataclass
 class GithubJob:
-    """One job on the runner: the environment of its next step, and what runs at its end."""
+    """One job on its own runner: the environment of its next step, and what runs at its end."""
 
+    name: str
     workspace: Path
     runner_temp: Path
+    artifacts: Path
+    """The run's artifact storage, shared by its jobs."""
     env: dict[str, str]
-    secrets: dict[str, str]
+    contexts: dict[str, Any]
+    """`github` (token included) and `secrets`, as expressions see them."""
+    first: bool
+    """The first job runs in the checked-out clone; a later job starts on an empty runner."""
     log: list[str] = dataclasses.field(default_factory=list[str])
     post_steps: list[Callable[[], None]] = dataclasses.field(default_factory=list[Callable[[], None]])
     key_files: list[Path] = dataclasses.field(default_factory=list[Path])
 
     def expand(self, value: Any) -> str:
-        """An action input: only `${{ secrets.NAME }}` expressions are implemented; a missing
-        secret is empty, as on GitHub."""
-        text = SECRET_EXPRESSION.sub(lambda m: self.secrets.get(m["name"], ""), str(value))
-        if "${{" in text:
-            raise EmulationError(f"expression in {value!r}")
-        return text
+        """A value with its `${{ }}` expressions replaced by their text (a missing secret is empty)."""
+        text = str(value)
+        found = [match["expression"] for match in EXPRESSION.finditer(text)]
+        if not found:
+            return text
+        answers = iter(evaluate_expressions(found, self.contexts))
+        return EXPRESSION.sub(lambda _: next(answers)[1], text)
+
+    def condition(self, value: Any) -> bool:
+        """An `if:`, written with or without `${{ }}`."""
+        text = str(value).strip()
+        expression = match["expression"] if (match := EXPRESSION.fullmatch(text)) else text
+        return evaluate_expressions([expression], self.contexts)[0][0]
 
 
 def checkout(job: GithubJob, inputs: dict[str, str]) -> None:
-    """actions/checkout: the workspace already is a fresh clone of the pushed commit. Only
-    `persist-credentials: false` is implemented: the clone holds no token in its git config."""
+    """actions/checkout: the first job's workspace already is a fresh, complete clone of the
+    commit (any fetch-depth is at least that). Only `persist-credentials: false` is implemented:
+    the clone holds no token in its git config."""
+    if not job.first:
+        raise EmulationError("actions/checkout in a later job")
     if inputs.get("persist-credentials") != "false":
         raise EmulationError("actions/checkout without persist-credentials: false")
 
@@ -160,11 +236,32 @@ def google_auth(job: GithubJob, inputs: dict[str, str]) -> None:
         raise ActionError(f"the key cannot sign a token: {error}") from None
 
 
+def upload_artifact(job: GithubJob, inputs: dict[str, str]) -> None:
+    """actions/upload-artifact: the directory `path` (of the workspace) kept under `name` for the
+    run's later jobs; nothing there fails the step with `if-no-files-found: error`."""
+    source = job.workspace / inputs["path"]
+    if not source.is_dir() or not any(source.iterdir()):
+        if inputs.get("if-no-files-found", "warn") == "error":
+            raise ActionError(f"No files were found with the provided path: {inputs['path']}. No artifacts will be uploaded.")
+        return
+    shutil.copytree(source, job.artifacts / inputs["name"])
+
+
+def download_artifact(job: GithubJob, inputs: dict[str, str]) -> None:
+    """actions/download-artifact: the run's artifact `name` into `path` of the workspace."""
+    stored = job.artifacts / inputs["name"]
+    if not stored.is_dir():
+        raise ActionError(f"Artifact not found for name: {inputs['name']}")
+    shutil.copytree(stored, job.workspace / inputs.get("path", "."), dirs_exist_ok=True)
+
+
 # Action (without @ref) -> emulation and the inputs it implements.
 ACTIONS: dict[str, tuple[Callable[[GithubJob, dict[str, str]], None], frozenset[str]]] = {
-    "actions/checkout": (checkout, frozenset({"persist-credentials"})),
+    "actions/checkout": (checkout, frozenset({"persist-credentials", "fetch-depth"})),
     "actions/setup-python": (setup_python, frozenset({"python-version"})),
     "google-github-actions/auth": (google_auth, frozenset({"credentials_json"})),
+    "actions/upload-artifact": (upload_artifact, frozenset({"name", "path", "if-no-files-found"})),
+    "actions/download-artifact": (download_artifact, frozenset({"name", "path"})),
 }
 
 
@@ -192,12 +289,9 @@ def run_action(job: GithubJob, uses: str, inputs: dict[str, Any]) -> None:
 def run_step(job: GithubJob, number: int, step: dict[str, Any], deadline: float) -> int:
     if unknown := set(step) - STEP_KEYS:
         raise EmulationError(f"step keys {sorted(unknown)}")
-    if "if" in step:
-        if not (condition := IF_REF.fullmatch(str(step["if"]).strip())):
-            raise EmulationError(f"if: {step['if']!r}")
-        if job.env["GITHUB_REF"] != condition["ref"]:
-            job.log.append("(skipped: if is false)")
-            return 0
+    if "if" in step and not job.condition(step["if"]):
+        job.log.append("(skipped: if is false)")
+        return 0
     if "uses" in step:
         try:
             run_action(job, step["uses"], step.get("with", {}))
@@ -213,7 +307,7 @@ def run_step(job: GithubJob, number: int, step: dict[str, Any], deadline: float)
     result = run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", script],
         cwd=job.workspace,
-        env=job.env,
+        env=job.env | {name: job.expand(value) for name, value in step.get("env", {}).items()},
         timeout=max(deadline - time.monotonic(), 1.0),
         check=False,
     )
@@ -221,39 +315,96 @@ def run_step(job: GithubJob, number: int, step: dict[str, Any], deadline: float)
     return result.returncode
 
 
-def run_github_workflow(deployment: Deployment, workspace: Path, env: Mapping[str, str]) -> JobRun:
-    workflow = yaml.safe_load((workspace / deployment.ci_file).read_text())
-    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` key as True
-    if deployment.branch not in triggers.get("push", {}).get("branches", []):
-        raise AssertionError(f"the workflow does not run on a push to {deployment.branch}")
-    runner_temp = workspace.with_name(f"{workspace.name}-runner-temp")
-    runner_temp.mkdir()
-    job = GithubJob(
-        workspace=workspace,
-        runner_temp=runner_temp,
-        env={
-            **env,
-            "CI": "true",
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_WORKSPACE": str(workspace),
-            "GITHUB_REPOSITORY": deployment.repository,
-            "GITHUB_REF": f"refs/heads/{deployment.branch}",
-            "RUNNER_TEMP": str(runner_temp),
-        },
-        secrets={deployment.secret_name: deployment.secret_value},
-    )
-    (job_name, job_spec), *other_jobs = workflow["jobs"].items()
-    if other_jobs or set(job_spec) - JOB_KEYS:
-        raise EmulationError(f"jobs other than one job of {sorted(JOB_KEYS)}")
-    deadline = time.monotonic() + min(JOB_TIMEOUT, 60.0 * job_spec.get("timeout-minutes", 360))
-    returncode = 0
+def run_job(job: GithubJob, spec: dict[str, Any]) -> int:
+    deadline = time.monotonic() + min(JOB_TIMEOUT, 60.0 * spec.get("timeout-minutes", 360))
     try:
-        for number, step in enumerate(job_spec["steps"], 1):
-            job.log.append(f"## {job_name} step {number}: {step.get('name', step.get('uses', 'run'))}")
-            returncode = run_step(job, number, step, deadline)
-            if returncode:
-                break  # later steps are skipped; post steps still run
+        for number, step in enumerate(spec["steps"], 1):
+            job.log.append(f"## {job.name} step {number}: {step.get('name', step.get('uses', 'run'))}")
+            if returncode := run_step(job, number, step, deadline):
+                return returncode  # later steps are skipped; post steps still run
+        return 0
     finally:
         for post_step in reversed(job.post_steps):
             post_step()
-    return JobRun(returncode, masked("\n".join(job.log), deployment.secret_value), tuple(job.key_files))
+
+
+def github_context(deployment: Deployment, event: GithubEvent) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "event_name": event.name,
+        "repository": deployment.repository,
+        "server_url": GITHUB_SERVER_URL,
+        "api_url": event.api.api_url if event.api else GITHUB_API_URL,
+        "run_id": str(secrets.randbelow(10**10)),
+        "workflow": "Reproduce the ML experiment",
+    }
+    if event.name == "pull_request":
+        head = {"repo": {"full_name": event.head_repository or deployment.repository}}
+        pull_request = {"number": event.pull_request, "head": head, "base": {"ref": deployment.branch}}
+        return context | {"ref": f"refs/pull/{event.pull_request}/merge", "event": {"pull_request": pull_request}}
+    return context | {"ref": f"refs/heads/{deployment.branch}", "event": {}}
+
+
+def run_github_workflow(
+    deployment: Deployment, workspace: Path, env: Mapping[str, str], event: GithubEvent | None = None
+) -> JobRun:
+    """The workflow's jobs in order, each on its own runner (the first in `workspace`), a job
+    skipped when its `if:` is false or a job it needs did not succeed."""
+    event = event or GithubEvent()
+    workflow = yaml.safe_load((workspace / deployment.ci_file).read_text())
+    triggers: dict[str, Any] = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` key as True
+    trigger: dict[str, list[str]] = triggers.get(event.name) or {}
+    if deployment.branch not in trigger.get("branches", []):
+        raise AssertionError(f"the workflow does not run on {event.name} to {deployment.branch}")
+    github = github_context(deployment, event)
+    fork = event.name == "pull_request" and github["event"]["pull_request"]["head"]["repo"]["full_name"] != deployment.repository
+    # GitHub gives a run from a fork no secret.
+    run_secrets = {} if fork else {deployment.secret_name: deployment.secret_value}
+    artifacts = workspace.with_name(f"{workspace.name}-artifacts")
+    artifacts.mkdir()
+    log: list[str] = []
+    outcomes: dict[str, str] = {}
+    key_files: list[Path] = []
+    for job_name, spec in workflow["jobs"].items():
+        if unknown := set(spec) - JOB_KEYS:
+            raise EmulationError(f"job keys {sorted(unknown)}")
+        first = not outcomes
+        job_workspace = workspace if first else workspace.with_name(f"{workspace.name}-{job_name}")
+        job_workspace.mkdir(exist_ok=True)
+        runner_temp = job_workspace.with_name(f"{job_workspace.name}-runner-temp")
+        runner_temp.mkdir()
+        permissions = spec.get("permissions", workflow.get("permissions", {}))
+        token = event.api.issue_github_token(permissions) if event.api else f"ghs_{secrets.token_urlsafe(27)}"
+        job = GithubJob(
+            name=job_name,
+            workspace=job_workspace,
+            runner_temp=runner_temp,
+            artifacts=artifacts,
+            env={
+                **env,
+                "CI": "true",
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_WORKSPACE": str(job_workspace),
+                "GITHUB_REPOSITORY": deployment.repository,
+                "GITHUB_REF": github["ref"],
+                "GITHUB_EVENT_NAME": event.name,
+                "GITHUB_SERVER_URL": github["server_url"],
+                "GITHUB_API_URL": github["api_url"],
+                "GITHUB_RUN_ID": github["run_id"],
+                "RUNNER_TEMP": str(runner_temp),
+            },
+            contexts={"github": github | {"token": token}, "secrets": run_secrets},
+            first=first,
+        )
+        needs = spec.get("needs", [])
+        needs = [needs] if isinstance(needs, str) else needs
+        # Without a status function, `if:` holds only when every needed job succeeded.
+        if any(outcomes.get(need) != "success" for need in needs) or ("if" in spec and not job.condition(spec["if"])):
+            outcomes[job_name] = "skipped"
+            log.append(f"## {job_name}: skipped")
+            continue
+        returncode = run_job(job, spec)
+        outcomes[job_name] = "failure" if returncode else "success"
+        log += job.log
+        key_files += job.key_files
+    returncode = 1 if "failure" in outcomes.values() else 0
+    return JobRun(returncode, masked("\n".join(log), deployment.secret_value), tuple(key_files), outcomes)

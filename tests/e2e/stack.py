@@ -11,9 +11,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pulumi.runtime import rpc
 
+from components.rules import REPORT_TOKEN_VARIABLE
 from offline.runtime import OfflineMocks, evaluate
 from offline.stacks import STACKS_DIR, load_stack_file
-from tests.helpers import GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GITLAB_VARIABLE
+from tests.helpers import GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE
 
 # The example stack of each platform.
 STACKS = {"gitlab": "nlp-team", "github": "vision-team"}
@@ -80,6 +81,10 @@ class Deployment:
     """Whether the program registered the value as a Pulumi secret (kept out of state and logs)."""
     ci_file: str
     ci_content: str
+    report_token: str | None = None
+    """GitLab with `mlops-ci:report`: the value of the report token's variable (MLOPS_CI_REPORT_TOKEN)."""
+    report_token_grant: tuple[str, tuple[str, ...]] | None = None
+    """GitLab with `mlops-ci:report`: the role and scopes the stack gave the report token."""
 
     @property
     def key_needles(self) -> tuple[str, ...]:
@@ -90,15 +95,18 @@ class Deployment:
         return pem_lines[len(pem_lines) // 2], self.secret_value[middle : middle + 64]
 
 
-def deploy(platform: str, token_uri: str, access: str | None = None) -> Deployment:
+def deploy(platform: str, token_uri: str, access: str | None = None, report: bool | None = None) -> Deployment:
     """Evaluate the platform's example stack with a freshly generated service-account key;
-    `access` replaces the stack's access preset."""
+    `access` replaces the stack's access preset, `report` its `mlops-ci:report`."""
     stack_config = load_stack_file(STACKS_DIR / f"Pulumi.{STACKS[platform]}.yaml")
     config = stack_config.config | ({"mlops-ci:access": access} if access else {})
+    config |= {"mlops-ci:report": str(report).lower()} if report is not None else {}
     mocks = RealKeyMocks(token_uri)
     evaluation = evaluate(stack_config.stack, config, stack_config.secret_keys, mocks)
     resources = RESOURCES[platform]
-    secret = evaluation.one(resources.secret_type)
+    variables = {v.plain(resources.secret_name_input): v for v in evaluation.find(resources.secret_type)}
+    secret = variables[evaluation.exports["secretName"]]
+    report_token = variables.get(REPORT_TOKEN_VARIABLE)
     ci_file = evaluation.one(resources.ci_file_type)
     exports = evaluation.exports
     key_file, public_key = mocks.issued[exports["serviceAccountEmail"]]
@@ -117,4 +125,8 @@ def deploy(platform: str, token_uri: str, access: str | None = None) -> Deployme
         secret_marked=rpc.is_rpc_secret(secret.inputs["value"]),
         ci_file=ci_file.plain(resources.ci_path_input),
         ci_content=ci_file.plain("content"),
+        report_token=report_token.plain("value") if report_token else None,
+        report_token_grant=next(
+            ((token.plain("accessLevel"), tuple(token.plain("scopes"))) for token in evaluation.find(GITLAB_TOKEN)), None
+        ),
     )

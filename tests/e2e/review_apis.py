@@ -1,0 +1,191 @@
+"""Local stand-ins for the two APIs the report job posts to, served on 127.0.0.1: GitHub's issue
+comments of a pull request and GitLab's notes of a merge request. Each checks the token as its
+platform does (GitHub: the job token's `pull-requests` permission; GitLab: the project access
+token, role and scope), answers with the platform's shapes and pagination, and records every
+request."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import re
+import secrets
+import threading
+import urllib.parse
+from collections.abc import Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MAX_PER_PAGE = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiRequest:
+    method: str
+    path: str
+    status: int
+    body: Any
+
+
+@dataclasses.dataclass
+class Comment:
+    id: int
+    body: str
+    author: str
+    updated: int = 0
+    """How many times it was edited."""
+
+
+class ReviewApi:
+    """One pull/merge request's comments behind the platform's REST routes. `others` comments by
+    people come first (enough of them and the report sits on a later page)."""
+
+    def __init__(self, platform: str, project: str, number: int, others: int = 0) -> None:
+        self.platform = platform
+        self.project = project
+        self.number = number
+        self.requests: list[ApiRequest] = []
+        self._ids = itertools.count(1001)
+        self.comments: dict[int, Comment] = {}
+        for n in range(others):
+            self._add(f"A reviewer's comment {n}", "reviewer")
+        self._tokens: dict[str, tuple[str, bool]] = {}
+        """token -> (who it authenticates, whether it may write comments)."""
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        """GITHUB_API_URL / CI_API_V4_URL of the runner."""
+        return self.url if self.platform == "github" else f"{self.url}/api/v4"
+
+    def issue_github_token(self, permissions: Mapping[str, str]) -> str:
+        """The GITHUB_TOKEN of one job, with the job's `permissions`."""
+        token = f"ghs_{secrets.token_urlsafe(27)}"
+        self._tokens[token] = ("github-actions[bot]", permissions.get("pull-requests") == "write")
+        return token
+
+    def accept_gitlab_token(self, token: str, role: str, scopes: tuple[str, ...]) -> None:
+        """A project access token of the project (a bot user), as `pulumi up` created it."""
+        # Reporter and above may comment on a merge request; `api` is the only scope that writes.
+        may_write = role in ("reporter", "developer", "maintainer", "owner") and "api" in scopes
+        self._tokens[token] = (f"project_bot_{len(self._tokens)}", may_write)
+
+    def reports(self, marker: str) -> list[Comment]:
+        return [c for c in self.comments.values() if c.body.startswith(marker)]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _add(self, body: str, author: str) -> Comment:
+        comment = Comment(next(self._ids), body, author)
+        self.comments[comment.id] = comment
+        return comment
+
+    def _shape(self, comment: Comment) -> dict[str, Any]:
+        if self.platform == "github":
+            return {"id": comment.id, "body": comment.body, "user": {"login": comment.author, "type": "User"}}
+        return {"id": comment.id, "body": comment.body, "author": {"username": comment.author}, "system": False}
+
+    def _routes(self) -> tuple[str, str]:
+        """The list (and create) route of this request's comments, and one comment's prefix."""
+        if self.platform == "github":
+            return f"/repos/{self.project}/issues/{self.number}/comments", f"/repos/{self.project}/issues/comments/"
+        project = urllib.parse.quote(self.project, safe="")
+        listed = f"/api/v4/projects/{project}/merge_requests/{self.number}/notes"
+        return listed, f"{listed}/"
+
+    def _caller(self, headers: Mapping[str, str]) -> tuple[str, bool] | None:
+        if self.platform == "github":
+            match = re.fullmatch(r"Bearer (\S+)", headers.get("authorization", ""))
+            token = match[1] if match else ""
+        else:
+            token = headers.get("private-token", "")
+        return self._tokens.get(token)
+
+    def answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> tuple[int, Any]:
+        """The platform's answer to one request (`headers` by lowercase name)."""
+        path, _, query = target.partition("?")
+        listed, one = self._routes()
+        caller = self._caller(headers)
+        if caller is None:
+            return HTTPStatus.UNAUTHORIZED, {"message": "Bad credentials" if self.platform == "github" else "401 Unauthorized"}
+        who, may_write = caller
+        if method == "GET" and path == listed:
+            params = dict(urllib.parse.parse_qsl(query))
+            per_page = min(int(params.get("per_page", 30 if self.platform == "github" else 20)), MAX_PER_PAGE)
+            page = int(params.get("page", 1))
+            ordered = sorted(self.comments.values(), key=lambda c: c.id)
+            return HTTPStatus.OK, [self._shape(c) for c in ordered[(page - 1) * per_page : page * per_page]]
+        if method in ("POST", "PATCH", "PUT") and not may_write:
+            forbidden = "Resource not accessible by integration" if self.platform == "github" else "403 Forbidden"
+            return HTTPStatus.FORBIDDEN, {"message": forbidden}
+        if not headers.get("content-type", "").startswith("application/json"):
+            return HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"message": "expected application/json"}
+        text = json.loads(body).get("body")
+        if not isinstance(text, str) or not text:
+            return HTTPStatus.UNPROCESSABLE_ENTITY, {"message": "body is missing"}
+        if method == "POST" and path == listed:
+            return HTTPStatus.CREATED, self._shape(self._add(text, who))
+        update = "PATCH" if self.platform == "github" else "PUT"
+        if method == update and path.startswith(one) and path[len(one) :].isdigit():
+            comment = self.comments.get(int(path[len(one) :]))
+            if comment is None:
+                return HTTPStatus.NOT_FOUND, {"message": "Not Found"}
+            if comment.author != who:
+                return HTTPStatus.FORBIDDEN, {"message": "only the author may edit a comment"}
+            comment.body, comment.updated = text, comment.updated + 1
+            return HTTPStatus.OK, self._shape(comment)
+        return HTTPStatus.NOT_FOUND, {"message": "Not Found"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def serve(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with api._lock:
+                    try:
+                        status, payload = api.answer(
+                            self.command, self.path, {name.lower(): value for name, value in self.headers.items()}, body
+                        )
+                    except (ValueError, json.JSONDecodeError) as error:
+                        status, payload = HTTPStatus.BAD_REQUEST, {"message": str(error)}
+                    sent = json.loads(body) if body.startswith(b"{") else None
+                    api.requests.append(ApiRequest(self.command, self.path, int(status), sent))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self.serve()
+
+            def do_POST(self) -> None:
+                self.serve()
+
+            def do_PUT(self) -> None:
+                self.serve()
+
+            def do_PATCH(self) -> None:
+                self.serve()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # `requests` is the log
+
+        return Handler
