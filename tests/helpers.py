@@ -118,12 +118,13 @@ def run(
 
 
 def key_material(evaluation: Evaluation) -> list[str]:
-    """Every form the key takes: the base64 file, its private key and key id fields (none keyless)."""
+    """Every form the key takes: the base64 file, its private key and key id fields (none keyless);
+    and the report's GitLab token (`mlops-ci:report`)."""
     material: list[str] = []
     for key in evaluation.find(KEY):
         key_file = decode_key_file(key.outputs["privateKey"])
         material += [key.outputs["privateKey"], key_file["private_key"], key_file["private_key_id"]]
-    return material
+    return material + [token.outputs["token"] for token in evaluation.find(GITLAB_TOKEN)]
 
 
 def secret_paths(value: Any, path: str = "") -> list[tuple[str, bool, Any]]:

@@ -155,10 +155,12 @@ def test_ci_file_content_is_the_rendered_template(base: str, ci_file_type: str) 
     assert evaluation.one(ci_file_type).plain("content") == expected
 
 
-@pytest.mark.parametrize("base", ["github", "gitlab"])
-def test_every_key_derived_value_is_secret_and_never_exported(base: str) -> None:
-    evaluation = run(base)
+@pytest.mark.parametrize(("base", "auth"), [("github", "key"), ("gitlab", "key"), ("gitlab", "workload-identity")])
+def test_every_key_derived_value_is_secret_and_never_exported(base: str, auth: str) -> None:
+    # With the report, GitLab's project access token is key material too (keyless: the only one).
+    evaluation = run(base, auth=auth, report="true")
     material = key_material(evaluation)
+    assert len(material) == {"github": 3, "gitlab": 4}[base] - (3 if auth != "key" else 0)
     leaks = [
         f"{r.type}::{r.name}{path}"
         for r in evaluation.registrations
