@@ -28,7 +28,7 @@ def e2e_tools() -> None:
     """A proof that cannot run must not pass: missing tools fail, with the way to get them."""
     tools = (E2E_VENV / "bin/dvc", E2E_VENV / "bin/gcp-storage-emulator", NODE_BIN / "gitlab-ci-local")
     missing = [str(tool) for tool in tools if not tool.exists()]
-    missing += [tool for tool in ("rsync", "git", "python3") if shutil.which(tool) is None]
+    missing += [tool for tool in ("rsync", "git", "python3", "curl", "node") if shutil.which(tool) is None]
     if missing:
         pytest.fail(f"missing {', '.join(missing)}: `make test` installs them (.venv-e2e, npm ci, rsync)")
 
