@@ -120,41 +120,45 @@ class GitlabDelivery(pulumi.ComponentResource):
 
         super().__init__("mlops-ci:gitlab:GitlabDelivery", name, {}, opts)
         on_gitlab = pulumi.ResourceOptions(parent=self, provider=args["provider"])
+
+        def variable(
+            resource_name: str, key: str, value: pulumi.Input[str], credential: bool, protected: bool, what: str
+        ) -> gitlab.ProjectVariable:
+            """A raw CI/CD variable; a credential's masked (and hidden per `hidden`), and secret:
+            the SDK does not mark `value` secret, the wrapper is what keeps it out of state."""
+            return gitlab.ProjectVariable(
+                resource_name,
+                project=args["project"],
+                key=key,
+                value=pulumi.Output.secret(value) if credential else value,
+                masked=credential,
+                hidden=args["hidden"] if credential else None,
+                raw=True,
+                protected=protected,
+                variable_type="env_var",
+                environment_scope="*",
+                description=f"Managed by mlops-ci: {what}",
+                opts=on_gitlab,
+            )
+
         key = args["variable_key"]
         self.variable = None
         if args["variable_value"] is not None:
-            self.variable = gitlab.ProjectVariable(
-                f"{name}-variable",
-                project=args["project"],
-                key=key,
-                # The SDK does not mark `value` secret: the wrapper is what keeps it out of state.
-                value=pulumi.Output.secret(
-                    pulumi.Output.from_input(args["variable_value"]).apply(lambda v: maskable(f"mlops-ci:secretName {key!r}", v))
-                ),
-                masked=True,
-                hidden=args["hidden"],
-                raw=True,
-                protected=args["protected"],
-                variable_type="env_var",
-                environment_scope="*",
-                description="Managed by mlops-ci: service-account key file, base64",
-                opts=on_gitlab,
+            key_value = pulumi.Output.from_input(args["variable_value"])
+            checked = key_value.apply(lambda v: maskable(f"mlops-ci:secretName {key!r}", v))
+            self.variable = variable(
+                f"{name}-variable", key, checked, True, args["protected"], "service-account key file, base64"
             )
         self.variables = [
-            gitlab.ProjectVariable(
-                f"{name}-variable-{variable.lower().replace('_', '-')}",
-                project=args["project"],
-                key=variable,
-                value=value,
-                masked=False,
-                raw=True,
-                protected=False,
-                variable_type="env_var",
-                environment_scope="*",
-                description="Managed by mlops-ci: keyless CI setting (not a secret)",
-                opts=on_gitlab,
+            variable(
+                f"{name}-variable-{setting.lower().replace('_', '-')}",
+                setting,
+                value,
+                False,
+                False,
+                "keyless CI setting (not a secret)",
             )
-            for variable, value in args["variables"].items()
+            for setting, value in args["variables"].items()
         ]
         self.report_token = None
         self.report_variable = None
@@ -173,23 +177,12 @@ class GitlabDelivery(pulumi.ComponentResource):
                 # The description carries mlops-ci:keyRotation: a new value is a new token.
                 opts=pulumi.ResourceOptions.merge(on_gitlab, pulumi.ResourceOptions(replace_on_changes=["description"])),
             )
-            self.report_variable = gitlab.ProjectVariable(
-                f"{name}-report-token-variable",
-                project=args["project"],
-                key=REPORT_TOKEN_VARIABLE,
-                value=pulumi.Output.secret(
-                    self.report_token.token.apply(lambda v: maskable(f"mlops-ci:report ({REPORT_TOKEN_VARIABLE})", v))
-                ),
-                masked=True,
-                hidden=args["hidden"],
-                raw=True,
-                # Merge-request pipelines run on unprotected source branches: a protected variable never reaches them.
-                protected=False,
-                variable_type="env_var",
-                environment_scope="*",
-                description="Managed by mlops-ci: project access token that posts the experiment report",
-                opts=on_gitlab,
-            )
+            token = self.report_token.token.apply(lambda v: maskable(f"mlops-ci:report ({REPORT_TOKEN_VARIABLE})", v))
+            # Not protected: merge-request pipelines run on unprotected source branches.
+            self.report_variable = variable(
+                f"{name}-report-token-variable", REPORT_TOKEN_VARIABLE, token, True, False,
+                "project access token that posts the experiment report",
+            )  # fmt: skip
         credentials: list[pulumi.Resource] = [
             *([self.variable] if self.variable else []),
             *self.variables,
