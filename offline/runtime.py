@@ -77,6 +77,9 @@ class Registration:
         return self.provider.rsplit("::", 1)[0] if self.provider else None
 
 
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that also keeps each registration request, in order."""
 
@@ -84,9 +87,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The engine's URN (`resource.NewURN`): the parent's whole type chain, without the root
+        stack's type. The SDK's mock puts in the parent's last type, the root stack's included."""
+        parent_type = parent.split("::")[2] if parent else ""
+        if parent_type and parent_type != ROOT_STACK_TYPE:
+            type_ = f"{parent_type}${type_}"
+        return "::".join(["urn:pulumi:" + pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = cast(Any, super().RegisterResource(request))
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type != ROOT_STACK_TYPE:
             self.registrations.append(
                 Registration(
                     urn=response.urn,

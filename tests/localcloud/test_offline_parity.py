@@ -1,12 +1,11 @@
 """For every stack file, the offline plan (offline/runtime.py `evaluate`) registers the resources,
 inputs and dependencies that the real engine's `pulumi preview --json` reports.
 
-Normalised, because they differ by construction: URNs (the offline mock monitor puts the root
-stack's type into its children's type chain: `pulumi:pulumi:Stack$mlops-ci:...`; the engine does
-not), secrets (preview shows `[secret]`), values the engine does not know in a preview (outputs
-of resources not created yet: offline has the mocks' answers), the provider's defaults its Check
-adds (`disabled`, `keyAlgorithm` ...: offline has no provider), and the numeric ids the look-ups
-answer (offline: a hash; here: the local cloud's), the inputs the engine or SDK add to explicit
+Normalised, because they differ by construction: secrets (preview shows `[secret]`), values the
+engine does not know in a preview (outputs of resources not created yet: offline has the mocks'
+answers), the provider's defaults its Check adds (`disabled`, `keyAlgorithm` ...: offline has no
+provider), and the numeric ids the look-ups answer (offline: a hash; here: the local cloud's), the
+inputs the engine or SDK add to explicit
 providers. Any other difference fails the test."""
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ CLI = find_cli()
 if CLI is None:
     pytest.skip("no Pulumi CLI", allow_module_level=True)
 
-ROOT_TYPE = "pulumi:pulumi:Stack$"
 SECRET_SHOWN = "[secret]"
 DEFAULTS = {
     rtype.token: dict(rtype.defaults)
@@ -46,10 +44,6 @@ KNOWN_DIFFERENCES: set[tuple[str, str, str]] = set()
 """(stack, resource name, what) of differences that are bugs of the offline runtime, reported: none so far."""
 
 
-def urn(text: str) -> str:
-    return text.replace(ROOT_TYPE, "")
-
-
 def ids(value: Any) -> str:
     return re.sub(r"\d{6,}", "<id>", json.dumps(value, sort_keys=True, default=str))
 
@@ -57,10 +51,7 @@ def ids(value: Any) -> str:
 def offline_plan(path: Path) -> dict[str, dict[str, Any]]:
     stack = load_stack_file(path)
     evaluation = evaluate(stack.stack, stack.config, stack.secret_keys)
-    return {
-        urn(r.urn): {"type": r.type, "inputs": r.inputs, "dependencies": sorted(urn(d) for d in r.dependencies)}
-        for r in evaluation.registrations
-    }
+    return {r.urn: {"type": r.type, "inputs": r.inputs, "dependencies": sorted(r.dependencies)} for r in evaluation.registrations}
 
 
 def preview_plan(tmp_path: Path, stack: str) -> dict[str, dict[str, Any]]:
