@@ -159,3 +159,16 @@ def test_the_stacks_own_kept_bucket_is_adopted_not_created_again() -> None:
     bucket = run("github", mocks=Answers({"getBuckets": kept})).one(BUCKET)
     assert bucket.import_id == "acme-ml-test-team-a-dvc"
     assert run("github").one(BUCKET).import_id == ""
+
+
+def test_a_gitlab_report_needs_a_token_that_manages_project_access_tokens() -> None:
+    problems, mocks = refused("gitlab", {"getProjectAccessTokens": NOT_FOUND}, {"report": "true"})
+    assert problems == [
+        "mlops-ci:report = true: the token cannot manage the project access tokens of acme-ml/research/churn-model,"
+        " and the report needs one: a Maintainer's token (on gitlab.com, project access tokens need Premium or Ultimate)"
+    ]
+    assert "getProjectAccessTokens" in mocks.asked
+    # Without the report, nobody asks.
+    quiet = Answers({"getProjectAccessTokens": NOT_FOUND})
+    run("gitlab", mocks=quiet)
+    assert "getProjectAccessTokens" not in quiet.asked

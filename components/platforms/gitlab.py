@@ -314,6 +314,12 @@ class GitLab:
                 " cannot be committed; allow the token's role to push, or choose another branch"
             )
 
+        if settings.report and looked_up(lambda: gitlab.get_project_access_tokens(project=project, opts=on)) is None:
+            problems.append(
+                f"mlops-ci:report = true: the token cannot manage the project access tokens of {project}, and the report"
+                " needs one: a Maintainer's token (on gitlab.com, project access tokens need Premium or Ultimate)"
+            )
+
         def exists(path: str) -> bool:
             found = looked_up(lambda: gitlab.get_repository_file(project=project, file_path=path, ref=settings.branch, opts=on))
             return found is not None
@@ -331,6 +337,8 @@ class GitLab:
         # Offline, the branch exists, accepts the token's pushes and holds every file asked for.
         if token == "gitlab:index/getBranch:getBranch":
             return {"name": args["name"], "project": args["project"], "canPush": True, "protected": False}
+        if token == "gitlab:index/getProjectAccessTokens:getProjectAccessTokens":
+            return {"project": args["project"], "accessTokens": []}
         if token == "gitlab:index/getRepositoryFile:getRepositoryFile":
             return {"filePath": args["filePath"], "ref": args["ref"], "content": "", "encoding": "base64"}
         if token != "gitlab:index/getProject:getProject":
