@@ -3,7 +3,8 @@
 - Cloud Storage: gcp-storage-emulator (from .venv-e2e), data on disk under `gcs/`;
 - the OAuth 2.0 token endpoint for service-account keys (RFC 7523 JWT bearer): it verifies the
   RS256 assertion against the public half of an ACTIVE key registered by the gcp plugin in
-  `gcp.json`; a deleted key, a deleted account or a bad signature gets 400 `invalid_grant`.
+  `gcp.json`; a deleted key, a deleted account or a bad signature gets 400 `invalid_grant`;
+- the GitLab REST API stand-in (localcloud/gitlab_api.py): project access tokens, merge-request notes.
 
 Both bind 127.0.0.1 only. The process outlives one `pulumi up` (up, CI and destroy are separate
 commands) and stops by itself after `idle_timeout` seconds without activity (plugin calls, token
@@ -33,6 +34,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from localcloud.gitlab_api import GitlabServer
 from localcloud.state import LocalCloud, now, open_cloud
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -202,7 +204,9 @@ def run(root: Path, idle_timeout: float) -> None:
     storage_url = f"http://127.0.0.1:{port}"
     token = TokenEndpoint(cloud, int(remembered.get("token", 0)))
     token.start()
-    ports_file.write_text(json.dumps({"storage": port, "token": token.server.server_address[1]}))
+    gitlab = GitlabServer(cloud, int(remembered.get("gitlab", 0)))
+    gitlab.start()
+    ports_file.write_text(json.dumps({"storage": port, "token": token.server.server_address[1], "gitlab": gitlab.port}))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -211,7 +215,7 @@ def run(root: Path, idle_timeout: float) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        urls = {"storage": storage_url, "token": token.url, "pid": os.getpid(), "idleTimeout": idle_timeout}
+        urls = {"storage": storage_url, "token": token.url, "gitlab": gitlab.url, "pid": os.getpid(), "idleTimeout": idle_timeout}
         temporary = cloud.urls_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(urls, indent=2))
         os.replace(temporary, cloud.urls_file)
@@ -223,6 +227,7 @@ def run(root: Path, idle_timeout: float) -> None:
     finally:
         cloud.urls_file.unlink(missing_ok=True)
         token.stop()
+        gitlab.stop()
         storage.terminate()
         try:
             storage.wait(timeout=5)

@@ -7,6 +7,9 @@ Layout of `$MLOPS_CI_LOCAL` (e.g. `build/local/<team>`):
     gcp.json          projects, services, service accounts, key *public* halves, IAM members, pools
     ci-store.json     GitHub secrets/variables and GitLab CI/CD variables, as a CI runner reads them (0600)
     platform.json     repositories and projects known to the GitHub/GitLab plugins (ids, paths)
+    gitlab.json       the GitLab API stand-in's project access tokens (digests only), merge requests, notes (0600)
+    gitlab-requests.jsonl  one line per request to the GitLab API stand-in (never a token or a body)
+    clock.json        the local cloud's clock offset in days (absent: the real clock)
     git/              bare repositories playing the remotes
     gcs/              the storage emulator's data
     journal.jsonl     one line per provider call
@@ -43,6 +46,11 @@ def state_dir(explicit: str | Path | None = None) -> Path:
 
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def iso(moment: datetime.datetime) -> str:
+    """GitLab's timestamp format (RFC 3339, milliseconds, Z)."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class Store:
@@ -131,6 +139,7 @@ class LocalCloud:
         self.gcp = Store(root / "gcp.json")
         self.platform = Store(root / "platform.json")
         self.ci_store = Store(root / "ci-store.json", private=True)
+        self.gitlab = Store(root / "gitlab.json", private=True)
         self.journal = Journal(root / "journal.jsonl")
         self.git_root = root / "git"
         self.urls_file = root / "cloud.json"
@@ -140,6 +149,21 @@ class LocalCloud:
         if not self.urls_file.exists():
             return {}
         return {k: str(v) for k, v in json.loads(self.urls_file.read_text()).items()}
+
+    @property
+    def clock_file(self) -> Path:
+        return self.root / "clock.json"
+
+    def clock(self) -> datetime.datetime:
+        """The local cloud's time (UTC): the real clock moved by `advance_clock`. What expires
+        (GitLab's access tokens) expires by it, for the plugins and the services alike."""
+        offset = json.loads(self.clock_file.read_text()).get("offsetDays", 0) if self.clock_file.exists() else 0
+        return datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=float(offset))
+
+    def advance_clock(self, days: float) -> None:
+        """Move the local cloud's clock `days` ahead (cumulative), as time passing would."""
+        offset = json.loads(self.clock_file.read_text()).get("offsetDays", 0) if self.clock_file.exists() else 0
+        self.clock_file.write_text(json.dumps({"offsetDays": float(offset) + days}))
 
     def touch(self) -> None:
         """Mark activity: the services stop by themselves after an idle period."""

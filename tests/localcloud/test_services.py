@@ -51,7 +51,7 @@ def test_start_status_stop_from_the_command_line(tmp_path: Path) -> None:
         assert started.returncode == 0, started.stderr
         running = services.status(tmp_path)
         assert running is not None
-        for url in (running["storage"], running["token"]):
+        for url in (running["storage"], running["token"], running["gitlab"]):
             assert urllib.parse.urlparse(str(url)).hostname == "127.0.0.1"
         assert cli(tmp_path, "start").stdout == started.stdout  # already running: same services
         assert cli(tmp_path, "status").returncode == 0
@@ -98,7 +98,7 @@ def test_a_restarted_cloud_keeps_its_urls(tmp_path: Path) -> None:
     services.stop(tmp_path)
     second = services.start(tmp_path, idle_timeout=60)
     try:
-        assert (second["storage"], second["token"]) == (first["storage"], first["token"])
+        assert (second["storage"], second["token"], second["gitlab"]) == (first["storage"], first["token"], first["gitlab"])
         assert second["pid"] != first["pid"]
     finally:
         services.stop(tmp_path)
