@@ -65,6 +65,8 @@ class ResourceType:
     secret_inputs: ClassVar[frozenset[str]] = frozenset()
     """Inputs redacted in the journal even when the program did not mark them secret."""
     delete_before_replace: ClassVar[bool] = False
+    plans_changes: ClassVar[bool] = False
+    """True if `planned_changes` may find changes the inputs do not show (Diff then needs the cloud)."""
 
     def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
         """(property, reason) failures of known inputs, as the schema would report them."""
@@ -82,6 +84,12 @@ class ResourceType:
     def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
         """Current outputs, or None if the resource is gone. Default: unchanged."""
         return props
+
+    def planned_changes(self, ctx: Context, olds: wire.Props, news: wire.Props) -> dict[str, bool]:
+        """Changes the provider plans although no input changed, as an upstream plan modifier does
+        (a token due for rotation): output property → whether it replaces the resource. `olds` are
+        the recorded outputs, `news` the checked inputs (both revealed)."""
+        return {}
 
     def read_inputs(self, outputs: wire.Props) -> wire.Props | None:
         """For an import (a Read with no recorded state): the inputs that produce `outputs`, which
@@ -257,6 +265,16 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
             detailed[key] = provider_pb2.PropertyDiff(kind=kind, inputDiff=True)
             if replace:
                 replaces.append(key)
+        if rtype.plans_changes and request.olds.fields:
+            ctx = self._context(request.urn, context)
+            recorded = wire.reveal(wire.from_struct(request.olds))
+            for key, replace in rtype.planned_changes(ctx, recorded, wire.reveal(news)).items():
+                if key in detailed:
+                    continue
+                kind = provider_pb2.PropertyDiff.UPDATE_REPLACE if replace else provider_pb2.PropertyDiff.UPDATE
+                detailed[key] = provider_pb2.PropertyDiff(kind=kind, inputDiff=False)
+                if replace:
+                    replaces.append(key)
         return provider_pb2.DiffResponse(
             changes=provider_pb2.DiffResponse.DIFF_SOME if detailed else provider_pb2.DiffResponse.DIFF_NONE,
             replaces=replaces,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any, cast
 
 from google.protobuf import json_format, struct_pb2
@@ -82,9 +83,13 @@ def redact(value: Any, always_secret: frozenset[str] = frozenset(), key: str = "
     return value
 
 
+_ACCESS_TOKEN = re.compile(r"glpat-[A-Za-z0-9_.-]{20,}")
+
+
 def looks_like_key_material(text: str) -> bool:
-    """PEM private keys, key files, and key files in base64 (how `Key.privateKey` travels)."""
-    if "PRIVATE KEY" in text or '"private_key"' in text:
+    """PEM private keys, key files, key files in base64 (how `Key.privateKey` travels), and GitLab
+    access tokens (`glpat-` and at least 20 characters)."""
+    if "PRIVATE KEY" in text or '"private_key"' in text or _ACCESS_TOKEN.search(text):
         return True
     if len(text) < 256:
         return False

@@ -1,5 +1,7 @@
 """The `gitlab` plugin (10.4.0): project CI/CD variables in `ci-store.json` with GitLab's masking
-rules, files committed into the project's bare git repository, and the project look-up.
+rules, files committed into the project's bare git repository, project access tokens through the
+local GitLab API (localcloud/gitlab_api.py, over HTTP, as the upstream provider calls GitLab's),
+and the project look-up.
 
 Projects exist only once created (`python -m localcloud repo gitlab group/.../project`); they are
 named by path or numeric id, as in GitLab's API.
@@ -8,14 +10,16 @@ named by path or numeric id, as in GitLab's API.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
+import json
 import re
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from localcloud import platform, wire
+from localcloud import gitlab_api, platform, services, wire
 from localcloud.server import CloudError, Context, Provider, ResourceType, serve
 
 VERSION = "10.4.0"
@@ -126,6 +130,189 @@ class ProjectVariable(ResourceType):
         if found is None:
             return None
         return {**props, "value": found["value"], "masked": found["masked"], "protected": found["protected"]}
+
+
+def _local_api(ctx: Context) -> str:
+    """The local GitLab API's URL (the services start on demand)."""
+    url = services.start(ctx.cloud.root).get("gitlab")
+    if not url:
+        raise CloudError(503, "the local cloud's services predate its GitLab API: `make localcloud-stop`, then retry")
+    return str(url)
+
+
+def _call(ctx: Context, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """One request to the local GitLab API with the provider's token."""
+    _require_token(ctx, method, path)
+    return gitlab_api.call(_local_api(ctx), method, path, str(ctx.config["token"]), body)
+
+
+def _failed(ctx: Context, method: str, path: str, status: int, answer: Any) -> CloudError:
+    return CloudError(status, f"{method} {_api(ctx)}{path}: {status} {json.dumps(answer, sort_keys=True)}")
+
+
+class ProjectAccessToken(ResourceType):
+    """`gitlab_project_access_token` (the upstream resource on the plugin framework): `project`,
+    `name`, `description`, `scopes` and `accessLevel` force a new token (RequiresReplace); an
+    update is a rotation (`POST .../rotate`), planned when `expiresAt` changes or, with
+    `rotationConfiguration`, when `pulumi up` runs less than `rotateBeforeDays` before the recorded
+    expiry (upstream's ModifyPlan; the new expiry is `expirationDays` from then); a token revoked
+    outside Pulumi is replaced. `token` is returned at creation and rotation only, always as a
+    secret; a Read keeps the recorded one. Delete revokes.
+
+    The engine keeps a resource's ID through an update (pulumi/pulumi#3729), so after a rotation
+    the ID (`<project>:<token id>`, upstream's import form) still names the first token: the
+    current token's id is kept in the state as `tokenId`, which Read, rotation and Delete use."""
+
+    token = "gitlab:index/projectAccessToken:ProjectAccessToken"
+    required = ("project", "name", "scopes")
+    defaults: ClassVar[Mapping[str, Any]] = {"accessLevel": "maintainer"}
+    force_new = frozenset({"project", "name", "description", "scopes", "accessLevel"})
+    computed = ("token", "tokenId", "active", "createdAt", "revoked", "userId", "expiresAt")
+    secret_outputs = frozenset({"token"})
+    plans_changes = True
+
+    def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        scopes = inputs.get("scopes")
+        if isinstance(scopes, list):
+            unknown = sorted(set(map(str, cast(list[Any], scopes))) - gitlab_api.TOKEN_SCOPES)
+            if unknown or not scopes:
+                problems.append(("scopes", f"{unknown or scopes}: valid scopes are {', '.join(sorted(gitlab_api.TOKEN_SCOPES))}"))
+        level = inputs.get("accessLevel")
+        if level is not None and level not in gitlab_api.ACCESS_LEVELS:
+            problems.append(("accessLevel", f"{level!r}: one of {', '.join(gitlab_api.ACCESS_LEVELS)}"))
+        if inputs.get("expiresAt") and inputs.get("rotationConfiguration"):
+            conflict = 'Attribute "expires_at" cannot be specified when "rotation_configuration" is specified'
+            problems.append(("expiresAt", conflict))
+        if inputs.get("expiresAt"):
+            try:
+                datetime.date.fromisoformat(str(inputs["expiresAt"]))
+            except ValueError:
+                problems.append(("expiresAt", f"{inputs['expiresAt']!r}: YYYY-MM-DD"))
+        rotation = inputs.get("rotationConfiguration")
+        if isinstance(rotation, dict):
+            for field in ("expirationDays", "rotateBeforeDays"):
+                value = cast(dict[str, Any], rotation).get(field)
+                if not isinstance(value, int | float) or value < 1:
+                    problems.append((f"rotationConfiguration.{field}", f"{value!r}: a number of days, at least 1"))
+        return problems
+
+    @staticmethod
+    def _rotation(inputs: wire.Props) -> dict[str, int] | None:
+        rotation = inputs.get("rotationConfiguration")
+        if not isinstance(rotation, dict) or wire.is_unknown(rotation):
+            return None
+        known = cast(dict[str, Any], rotation)
+        return {"expirationDays": int(known["expirationDays"]), "rotateBeforeDays": int(known["rotateBeforeDays"])}
+
+    def _expiry(self, ctx: Context, inputs: wire.Props) -> str | None:
+        """The expiry to ask for: `expiresAt`, or `expirationDays` from today (the cloud's clock)."""
+        rotation = self._rotation(inputs)
+        if rotation is not None:
+            return (ctx.cloud.clock().date() + datetime.timedelta(days=rotation["expirationDays"])).isoformat()
+        explicit = inputs.get("expiresAt")
+        return str(explicit) if explicit else None
+
+    def _due(self, ctx: Context, olds: wire.Props, news: wire.Props) -> bool:
+        """Upstream's rotation window: the recorded expiry, less `rotateBeforeDays`, is past."""
+        rotation, expires = self._rotation(news), olds.get("expiresAt")
+        if rotation is None or not expires or wire.is_unknown(expires):
+            return False
+        expiry = datetime.datetime.combine(datetime.date.fromisoformat(str(expires)), datetime.time(), datetime.UTC)
+        return expiry - datetime.timedelta(days=rotation["rotateBeforeDays"]) < ctx.cloud.clock()
+
+    @staticmethod
+    def _outputs(inputs: wire.Props, answer: dict[str, Any], value: str | None) -> wire.Props:
+        outputs = {
+            **inputs,
+            "name": answer["name"],
+            "description": answer.get("description", ""),
+            "scopes": sorted(answer["scopes"]),
+            "accessLevel": gitlab_api.ACCESS_LEVEL_NAMES[int(answer["access_level"])],
+            "expiresAt": answer["expires_at"],
+            "createdAt": answer["created_at"],
+            "active": answer["active"],
+            "revoked": answer["revoked"],
+            "userId": answer["user_id"],
+            "tokenId": answer["id"],
+        }
+        if value is not None:
+            outputs["token"] = value
+        if not inputs.get("description"):
+            outputs.pop("description")
+        if isinstance(inputs.get("scopes"), list):
+            outputs["scopes"] = inputs["scopes"]  # a set upstream: the program's order, not the API's
+        return outputs
+
+    @staticmethod
+    def _where(props: wire.Props, id_: str) -> tuple[str, str]:
+        """The project and the current token's id (a number on the wire is a float)."""
+        project, _, first = id_.rpartition(":")
+        current = props.get("tokenId")
+        return str(props.get("project") or project), str(int(current)) if current not in (None, "") else first
+
+    def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
+        project = str(inputs["project"])
+        path = f"/projects/{urllib.parse.quote(project, safe='')}/access_tokens"
+        body: dict[str, Any] = {
+            "name": inputs["name"],
+            "scopes": list(inputs["scopes"]),
+            "access_level": gitlab_api.ACCESS_LEVELS[str(inputs.get("accessLevel") or "maintainer")],
+        }
+        if inputs.get("description"):
+            body["description"] = inputs["description"]
+        expires = self._expiry(ctx, inputs)
+        if expires:
+            body["expires_at"] = expires
+        status, answer = _call(ctx, "POST", path, body)
+        if status != 201:
+            raise _failed(ctx, "POST", path, status, answer)
+        return f"{project}:{answer['id']}", self._outputs(inputs, answer, str(answer["token"]))
+
+    def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        project, token_id = self._where(props, id_)
+        path = f"/projects/{urllib.parse.quote(project, safe='')}/access_tokens/{token_id}"
+        status, answer = _call(ctx, "GET", path)
+        if status == 404:
+            return None
+        if status != 200:
+            raise _failed(ctx, "GET", path, status, answer)
+        return self._outputs({**props, "project": project}, answer, None)
+
+    def planned_changes(self, ctx: Context, olds: wire.Props, news: wire.Props) -> dict[str, bool]:
+        if olds.get("revoked"):
+            # Revoked outside Pulumi: a new token, unless it had a fixed expiry that has passed anyway.
+            expires = olds.get("expiresAt")
+            if self._rotation(news) is not None or not expires or str(expires) > ctx.cloud.clock().date().isoformat():
+                return {"revoked": True}
+            return {}
+        return {"expiresAt": False} if self._due(ctx, olds, news) else {}
+
+    def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
+        # Upstream: every update of a project access token is its rotation (the rest replaces).
+        project, token_id = self._where(olds, id_)
+        path = f"/projects/{urllib.parse.quote(project, safe='')}/access_tokens/{token_id}/rotate"
+        if self._rotation(news) is not None:
+            expires = self._expiry(ctx, news) if self._due(ctx, olds, news) else olds.get("expiresAt")
+        else:
+            expires = news.get("expiresAt") or olds.get("expiresAt")
+        status, answer = _call(ctx, "POST", path, {"expires_at": expires} if expires else {})
+        if status != 200:
+            raise _failed(ctx, "POST", path, status, answer)
+        return self._outputs(news, answer, str(answer["token"]))
+
+    def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
+        project, token_id = self._where(props, id_)
+        path = f"/projects/{urllib.parse.quote(project, safe='')}/access_tokens/{token_id}"
+        status, answer = _call(ctx, "GET", path)
+        if status == 404 or (status == 200 and answer["revoked"]):
+            return  # gone or revoked already: nothing to revoke
+        status, answer = _call(ctx, "DELETE", path)
+        if status != 204:
+            raise _failed(ctx, "DELETE", path, status, answer)
+        status, answer = _call(ctx, "GET", path)  # upstream waits until the token reads as revoked
+        if status != 404 and not (status == 200 and answer["revoked"]):
+            raise _failed(ctx, "GET", path, status, answer)
 
 
 class RepositoryFile(ResourceType):
@@ -320,7 +507,7 @@ def get_repository_file(ctx: Context, args: wire.Props) -> wire.Props:
 PROVIDER = Provider(
     "gitlab",
     VERSION,
-    [ProjectVariable(), RepositoryFile()],
+    [ProjectVariable(), RepositoryFile(), ProjectAccessToken()],
     invokes={
         "gitlab:index/getProject:getProject": get_project,
         "gitlab:index/getBranch:getBranch": get_branch,

@@ -138,6 +138,19 @@ class PluginClient:
         )
         return str(self._call("Read", request).id)
 
+    def refresh(self, token: str, name: str, resource: Created) -> Created | None:
+        """What a Read answers (`pulumi refresh`): the current outputs, or None when gone."""
+        request = provider_pb2.ReadRequest(
+            urn=self.urn(token, name),
+            id=resource.id,
+            properties=wire.to_struct(resource.outputs),
+            inputs=wire.to_struct(resource.inputs),
+        )
+        response = self._call("Read", request)
+        if not response.id:
+            return None
+        return Created(str(response.id), wire.from_struct(response.properties), wire.from_struct(response.inputs))
+
     def read_import(self, token: str, name: str, id_: str) -> provider_pb2.ReadResponse:
         """A Read with no recorded state, as the engine sends it for the `import` option."""
         request = provider_pb2.ReadRequest(urn=self.urn(token, name), id=id_)

@@ -4,6 +4,8 @@ secrets and variables in the CI store, GitLab's masking rule, look-ups of numeri
 from __future__ import annotations
 
 import base64
+import datetime
+import hashlib
 import json
 import subprocess
 import sys
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 from pulumi.runtime.proto import provider_pb2
 
-from localcloud import platform, wire
+from localcloud import gitlab_api, platform, wire
 from localcloud.plugins import github, gitlab
 from localcloud.state import LocalCloud
 from tests.e2e.stack import service_account_key
@@ -384,3 +386,133 @@ def test_gitlab_hidden_is_set_at_creation_only_so_a_change_replaces(lab: PluginC
     assert list(shown.replaces) == ["hidden"]
     with pytest.raises(PluginError, match="must be true when hidden"):
         lab.create(PROJECT_VARIABLE, "hidden-unmasked", {**props, "key": "OTHER", "masked": False})
+
+
+ACCESS_TOKEN = "gitlab:index/projectAccessToken:ProjectAccessToken"
+
+
+def report_token(project: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The program's report token (components/platforms/gitlab.py), as its SDK sends it."""
+    return {
+        "project": project["path"],
+        "name": "mlops-ci report (nlp-team)",
+        "description": "Managed by mlops-ci: posts the experiment report on merge requests",
+        "accessLevel": "reporter",
+        "scopes": ["api"],
+        "rotationConfiguration": {"expirationDays": 365, "rotateBeforeDays": 30},
+        **changes,
+    }
+
+
+@pytest.fixture
+def clock(cloud: LocalCloud) -> Any:
+    """`clock(days)` moves the shared cloud's clock; moved back when the test ends."""
+    moved: list[float] = []
+
+    def advance(days: float) -> None:
+        cloud.advance_clock(days)
+        moved.append(days)
+
+    yield advance
+    cloud.advance_clock(-sum(moved))
+
+
+def test_gitlab_access_token_is_created_as_a_secret_and_revoked_on_delete(
+    lab: PluginClient, project: dict[str, Any], cloud: LocalCloud
+) -> None:
+    created = lab.create(ACCESS_TOKEN, "report-token", report_token(project))
+
+    value = created.plain("token")
+    assert wire.is_secret(created.outputs["token"])  # additional secret output: encrypted in the state
+    [stored] = gitlab_api.access_tokens(cloud, project["path"])
+    assert created.id == f"{project['path']}:{stored['id']}"
+    assert stored["digest"] == hashlib.sha256(value.encode()).hexdigest()  # the live token is the one returned
+    assert (stored["access_level"], stored["scopes"], stored["revoked"]) == (20, ["api"], False)
+    expected = (cloud.clock().date() + datetime.timedelta(days=365)).isoformat()  # from rotationConfiguration
+    assert created.plain("expiresAt") == stored["expires_at"] == expected
+    assert (created.plain("active"), created.plain("revoked"), created.plain("userId")) == (True, False, stored["user_id"])
+    refreshed = lab.refresh(ACCESS_TOKEN, "report-token", created)
+    assert refreshed is not None
+    assert refreshed.plain("token") == value  # GitLab never shows it again: the recorded one is kept
+    assert wire.is_secret(refreshed.outputs["token"])
+
+    lab.delete(ACCESS_TOKEN, "report-token", created)
+
+    assert gitlab_api.access_tokens(cloud, project["path"])[0]["revoked"] is True
+    status, _ = gitlab_api.call(cloud.urls()["gitlab"], "GET", f"/projects/{project['id']}", value)
+    assert status == 401
+    assert value not in cloud.journal.path.read_text()
+    lab.delete(ACCESS_TOKEN, "report-token", created)  # already revoked: nothing to do, no error
+
+
+def test_gitlab_access_token_replaces_on_what_upstream_marks_requires_replace(lab: PluginClient, project: dict[str, Any]) -> None:
+    props = report_token(project)
+    created = lab.create(ACCESS_TOKEN, "replaced", props)
+
+    for change in ({"name": "other"}, {"description": "rotation 2026-12"}, {"scopes": ["read_api"]}, {"accessLevel": "guest"}):
+        assert list(lab.diff(ACCESS_TOKEN, "replaced", created, {**props, **change}).replaces) == list(change)
+    assert lab.diff(ACCESS_TOKEN, "replaced", created, props).changes == provider_pb2.DiffResponse.DIFF_NONE
+    shorter = {"rotationConfiguration": {"expirationDays": 90, "rotateBeforeDays": 7}}
+    longer = lab.diff(ACCESS_TOKEN, "replaced", created, {**props, **shorter})
+    assert (longer.changes, list(longer.replaces)) == (provider_pb2.DiffResponse.DIFF_SOME, [])
+
+
+def test_gitlab_access_token_rotates_on_an_up_within_rotate_before_days(
+    lab: PluginClient, project: dict[str, Any], cloud: LocalCloud, clock: Any
+) -> None:
+    props = report_token(project)
+    created = lab.create(ACCESS_TOKEN, "rotated", props)
+    clock(334)  # 31 days before expiry: not yet
+    assert lab.diff(ACCESS_TOKEN, "rotated", created, props).changes == provider_pb2.DiffResponse.DIFF_NONE
+
+    clock(2)  # 29 days before expiry
+    due = lab.diff(ACCESS_TOKEN, "rotated", created, props)
+
+    assert (due.changes, list(due.replaces), list(due.diffs)) == (provider_pb2.DiffResponse.DIFF_SOME, [], ["expiresAt"])
+    rotated = lab.update(ACCESS_TOKEN, "rotated", created, props)
+    old, new = gitlab_api.access_tokens(cloud, project["path"])
+    assert (old["revoked"], new["revoked"]) == (True, False)
+    assert rotated.plain("tokenId") == new["id"]
+    assert rotated.plain("token") != created.plain("token")
+    assert new["digest"] == hashlib.sha256(rotated.plain("token").encode()).hexdigest()
+    assert wire.is_secret(rotated.outputs["token"])
+    assert rotated.plain("expiresAt") == (cloud.clock().date() + datetime.timedelta(days=365)).isoformat()
+    assert lab.diff(ACCESS_TOKEN, "rotated", rotated, props).changes == provider_pb2.DiffResponse.DIFF_NONE
+    assert lab.refresh(ACCESS_TOKEN, "rotated", rotated) is not None  # Read follows the rotation (tokenId)
+    lab.delete(ACCESS_TOKEN, "rotated", rotated)
+    assert all(t["revoked"] for t in gitlab_api.access_tokens(cloud, project["path"]))
+
+
+def test_gitlab_access_token_revoked_outside_pulumi_is_replaced(
+    lab: PluginClient, project: dict[str, Any], cloud: LocalCloud
+) -> None:
+    props = report_token(project)
+    created = lab.create(ACCESS_TOKEN, "revoked", props)
+    where = f"/projects/{project['id']}/access_tokens/{int(created.plain('tokenId'))}"
+    status, _ = gitlab_api.call(cloud.urls()["gitlab"], "DELETE", where, "glpat-local")
+    assert status == 204
+
+    refreshed = lab.refresh(ACCESS_TOKEN, "revoked", created)
+
+    assert refreshed is not None
+    assert refreshed.plain("revoked") is True
+    assert list(lab.diff(ACCESS_TOKEN, "revoked", refreshed, props).replaces) == ["revoked"]
+
+
+def test_gitlab_access_token_arguments_are_checked(lab: PluginClient, project: dict[str, Any]) -> None:
+    _, failures = lab.check(ACCESS_TOKEN, "checked", report_token(project, scopes=["api", "sudo"], accessLevel="boss"))
+    assert [f.split(":")[0] for f in failures] == ["scopes", "accessLevel"]
+    _, failures = lab.check(ACCESS_TOKEN, "checked", report_token(project, expiresAt="2027-01-31"))
+    assert failures == ['expiresAt: Attribute "expires_at" cannot be specified when "rotation_configuration" is specified']
+    inputs, failures = lab.check(ACCESS_TOKEN, "checked", {"project": project["path"], "name": "n", "scopes": ["api"]})
+    assert (failures, inputs["accessLevel"]) == ([], "maintainer")  # upstream's default
+
+
+def test_the_journal_redacts_a_gitlab_token_even_unmarked_and_unmasked(
+    lab: PluginClient, project: dict[str, Any], cloud: LocalCloud
+) -> None:
+    value = gitlab_api.new_token_value()
+    lab.create(PROJECT_VARIABLE, "careless", {"project": project["path"], "key": "CARELESS", "value": value, "masked": False})
+
+    assert journal_for(cloud, f"{PROJECT_VARIABLE}::careless")[0]["inputs"]["value"] == "[secret]"
+    assert value not in cloud.journal.path.read_text()
