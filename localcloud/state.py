@@ -150,6 +150,17 @@ class LocalCloud:
             return {}
         return {k: str(v) for k, v in json.loads(self.urls_file.read_text()).items()}
 
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Generator[None]:
+        """An exclusive lock named `name`, across the plugins' threads and processes (flock on an
+        open file of its own)."""
+        with (self.root / f"{name}.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     @property
     def clock_file(self) -> Path:
         return self.root / "clock.json"

@@ -355,6 +355,12 @@ class BucketIAMMember(ResourceType):
         return dict(policy)
 
     def _change(self, ctx: Context, bucket: str, role: str, member: str, add: bool) -> str:
+        # The engine creates several members of one bucket at once, and the emulator has no etag
+        # check: one read-modify-write at a time per bucket (upstream serialises them per bucket too).
+        with ctx.cloud.lock(f"iam-b-{bucket}"):
+            return self._read_modify_write(ctx, bucket, role, member, add)
+
+    def _read_modify_write(self, ctx: Context, bucket: str, role: str, member: str, add: bool) -> str:
         policy = self._policy(ctx, bucket)
         bindings = cast(list[dict[str, Any]], list(policy.get("bindings", [])))
         binding = next((b for b in bindings if b.get("role") == role and "condition" not in b), None)

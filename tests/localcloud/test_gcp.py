@@ -4,6 +4,7 @@ replacement semantics, soft-deleted pools, and no key material in the journal.""
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import json
 import urllib.request
 from typing import Any
@@ -113,6 +114,28 @@ def test_bucket_member_lands_in_the_bucket_policy(gcloud: PluginClient, cloud: L
     assert storage_get(cloud, f"/storage/v1/b/{bucket.id}/iam")[1]["bindings"] == []
     with pytest.raises(PluginError, match="Error 404"):
         gcloud.create(BUCKET_MEMBER, "nowhere", {"bucket": unique("no-such-bucket"), "role": "roles/x", "member": "user:a@b.c"})
+
+
+def test_concurrent_grants_on_one_bucket_all_land(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    """The engine creates a push stack's two grants at once: the policy's read-modify-write must not
+    lose one (upstream serialises IAM changes per bucket)."""
+    bucket = gcloud.create(BUCKET, "granted-twice", {"name": unique("acme-ml-grants"), "location": "EU"})
+    account = new_account(gcloud)
+    roles = [f"roles/storage.{role}" for role in ("objectViewer", "objectCreator", "legacyBucketReader", "objectUser")]
+
+    def grant(role: str) -> Created:
+        return gcloud.create(
+            BUCKET_MEMBER, role.rsplit(".", 1)[-1], {"bucket": bucket.id, "role": role, "member": account.plain("member")}
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(len(roles)) as pool:
+        members = list(pool.map(grant, roles))
+
+    bindings = storage_get(cloud, f"/storage/v1/b/{bucket.id}/iam")[1]["bindings"]
+    assert sorted(b["role"] for b in bindings) == sorted(roles)
+    assert [gcloud.read(BUCKET_MEMBER, role.rsplit(".", 1)[-1], m) for role, m in zip(roles, members, strict=True)] == [
+        m.id for m in members
+    ]
 
 
 def test_account_outputs_and_duplicate_409(gcloud: PluginClient) -> None:
