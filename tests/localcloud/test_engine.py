@@ -4,18 +4,24 @@ that finds nothing to change, then `pulumi destroy` — and what landed in the l
 from __future__ import annotations
 
 import base64
+import datetime
+import hashlib
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from google.auth.exceptions import RefreshError
 
-from localcloud import platform, services
+from components.ci_files import REPORT_DIRECTORY
+from components.rules import REPORT_TOKEN_VARIABLE
+from localcloud import gitlab_api, platform, services
 from localcloud.engine import Workspace, find_cli
-from localcloud.state import open_cloud
+from localcloud.state import LocalCloud, open_cloud
 
 from .conftest import REPOSITORY, sign_in, storage_get
 
@@ -220,3 +226,163 @@ def test_up_then_ci_then_destroy_as_separate_commands(tmp_path: Path) -> None:
 
     assert pulled.returncode != 0
     assert "invalid_grant" in pulled.stdout + pulled.stderr
+
+
+# --- mlops-ci:report on GitLab: the project access token and its variable ---
+
+
+def changes(cloud: LocalCloud, since: int = 0) -> list[tuple[str, str]]:
+    """(op, type) of the resource changes journaled since entry `since`; GitLab variables by key."""
+    found: list[tuple[str, str]] = []
+    for entry in cloud.journal.entries()[since:]:
+        if entry["op"] not in ("create", "update", "delete") or "error" in entry:
+            continue
+        kind = entry["type"].rsplit(":", 1)[-1]
+        found.append((entry["op"], f"{kind} {entry['inputs']['key']}" if kind == "ProjectVariable" else kind))
+    return found
+
+
+def report_variable(cloud: LocalCloud, project: str) -> dict[str, Any] | None:
+    found = platform.ci_variables(cloud, "gitlab", project).get("variables", {}).get(f"{REPORT_TOKEN_VARIABLE}:*")
+    return dict(found) if found else None
+
+
+def live_token(cloud: LocalCloud, project: str, value: str) -> dict[str, Any]:
+    """The project's access token whose value is `value` (the stand-in keeps digests)."""
+    [token] = [t for t in gitlab_api.access_tokens(cloud, project) if t["digest"] == hashlib.sha256(value.encode()).hexdigest()]
+    return token
+
+
+def run_report_job(cloud: LocalCloud, project: dict[str, Any], iid: int, work: Path, body: str) -> str:
+    """The committed CI file's job `report` (its script, by sh) against the local GitLab API, with
+    the variables a merge-request pipeline gets and the report the job `reproduce` leaves."""
+    committed = platform.file_content(Path(project["gitDir"]), "main", ".gitlab-ci.yml")
+    assert committed is not None
+    script = "\n".join(yaml.safe_load(committed)["report"]["script"])
+    (work / REPORT_DIRECTORY).mkdir(parents=True, exist_ok=True)
+    (work / REPORT_DIRECTORY / "report.md").write_text("<!-- mlops-ci report: stack nlp-team -->\n\n" + body)
+    env = {
+        **platform.ci_environment(cloud, "gitlab", project["path"]),  # a merge request's ref is not protected
+        "PATH": os.environ["PATH"],
+        "CI_API_V4_URL": cloud.urls()["gitlab"],
+        "CI_PROJECT_ID": str(project["id"]),
+        "CI_MERGE_REQUEST_IID": str(iid),
+    }
+    ran = subprocess.run(["sh", "-e", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    return ran.stdout
+
+
+@pytest.mark.usefixtures("stopped_services")
+def test_gitlab_report_token_up_rotate_replace_destroy(tmp_path: Path) -> None:
+    """nlp-team (report on): one reporter/api token, its value in a masked, hidden, unprotected
+    variable created before the CI file; the token posts the committed job's note; never in plain
+    text in the state, the engine's logs, the journal or the stand-in's files; rotated in place
+    within rotateBeforeDays, replaced by keyRotation, revoked by destroy."""
+    space = workspace(tmp_path, "nlp-team")
+    cloud = open_cloud(space.cloud_dir)
+    project = platform.find_repository(cloud, "gitlab", space.config["mlops-ci:repository"])
+    assert project is not None
+    path = str(project["path"])
+
+    up = space.pulumi("up", "--yes", "--skip-preview", "--stack", space.stack, "--logtostderr", "--logflow", "-v=9")
+
+    [token] = gitlab_api.access_tokens(cloud, path)
+    assert (token["access_level"], token["scopes"], token["revoked"]) == (gitlab_api.ACCESS_LEVELS["reporter"], ["api"], False)
+    assert token["expires_at"] == (cloud.clock().date() + datetime.timedelta(days=365)).isoformat()
+    variable = report_variable(cloud, path)
+    assert variable is not None
+    value = str(variable["value"])
+    assert live_token(cloud, path, value)["id"] == token["id"]  # exactly the live token's value
+    assert (variable["masked"], variable["hidden"], variable["protected"]) == (True, True, False)
+    # the order the engine ran: the token, then its variable, then the CI file
+    created = [kind for op, kind in changes(cloud) if op == "create"]
+    assert created.index("ProjectAccessToken") < created.index(f"ProjectVariable {REPORT_TOKEN_VARIABLE}")
+    assert created.index(f"ProjectVariable {REPORT_TOKEN_VARIABLE}") < created.index("RepositoryFile")
+    minted = next(e for e in gitlab_api.requests_log(cloud) if e["method"] == "POST" and e["path"].endswith("/access_tokens"))
+    journaled = {
+        kind: e["time"]
+        for e in cloud.journal.entries()
+        if e["op"] == "create"
+        for kind in [f"{e['type'].rsplit(':', 1)[-1]} {e['inputs'].get('key', '')}".strip()]
+    }
+    assert minted["time"] < journaled[f"ProjectVariable {REPORT_TOKEN_VARIABLE}"] < journaled["RepositoryFile"]
+    # ... because the engine was told so: the CI file depends on the variable, the variable on the token
+    deployed = json.loads(space.pulumi("stack", "export", "--stack", space.stack).stdout)["deployment"]["resources"]
+    urns = {r["urn"].rsplit("::", 1)[-1]: r for r in deployed}
+    assert urns["gitlab-report-token-variable"]["urn"] in urns["gitlab-ci-file"]["dependencies"]
+    assert urns["gitlab-report-token"]["urn"] in urns["gitlab-report-token-variable"]["dependencies"]
+    assert urns["gitlab-report-token"]["additionalSecretOutputs"] == ["token"]
+
+    # what the token is for: the committed job `report` posts one note, then updates it in place
+    iid = gitlab_api.open_merge_request(cloud, path, "tune", "main", "Tune the learning rate")
+    assert "Report posted" in run_report_job(cloud, project, iid, tmp_path / "job", "accuracy 0.91")
+    assert "Report updated" in run_report_job(cloud, project, iid, tmp_path / "job", "accuracy 0.93")
+    [note] = gitlab_api.notes(cloud, path, iid)
+    assert note["body"].endswith("accuracy 0.93")
+    assert note["author"]["username"] == token["username"]  # the token's bot user, not the local user
+
+    # never in plain text: export, every state file, the engine's verbose log, journal, stand-in's files
+    assert value in space.pulumi("stack", "export", "--show-secrets", "--stack", space.stack).stdout  # the state has it
+    places = {
+        "stack export": space.pulumi("stack", "export", "--stack", space.stack).stdout,
+        "state files": "".join(p.read_text(errors="replace") for p in space.backend.rglob("*") if p.is_file()),
+        "engine log": up.stdout + up.stderr,
+        "journal": cloud.journal.path.read_text(),
+        "stand-in requests": (cloud.root / "gitlab-requests.jsonl").read_text(),
+        "stand-in store": cloud.gitlab.path.read_text(),
+    }
+    assert len(up.stderr) > 100_000  # -v=9 did log the run
+    assert [where for where, text in places.items() if value in text] == []
+
+    space.preview()  # --expect-no-changes
+    space.pulumi("refresh", "--yes", "--skip-preview", "--expect-no-changes", "--stack", space.stack)
+
+    # 336 days on, an up falls within rotateBeforeDays (30) of the expiry: rotated in place
+    cloud.advance_clock(336)
+    before = len(cloud.journal.entries())
+    space.up()
+    assert changes(cloud, before) == [("update", "ProjectAccessToken"), ("update", f"ProjectVariable {REPORT_TOKEN_VARIABLE}")]
+    rotated = str((report_variable(cloud, path) or {})["value"])
+    first, second = gitlab_api.access_tokens(cloud, path)
+    assert (first["revoked"], live_token(cloud, path, rotated)["id"]) == (True, second["id"])
+    assert second["expires_at"] == (cloud.clock().date() + datetime.timedelta(days=365)).isoformat()
+    assert gitlab_api.call(cloud.urls()["gitlab"], "GET", f"/projects/{project['id']}", value)[0] == 401
+    assert rotated not in "".join(p.read_text(errors="replace") for p in space.backend.rglob("*") if p.is_file())
+
+    # keyRotation: a new token first (its description carries it), the variable updated, the old one revoked
+    space.pulumi("config", "set", "mlops-ci:keyRotation", "2027-12", "--stack", space.stack)
+    before = len(cloud.journal.entries())
+    space.up()
+    token_steps = [step for step in changes(cloud, before) if REPORT_TOKEN_VARIABLE in step[1] or "AccessToken" in step[1]]
+    assert token_steps == [
+        ("create", "ProjectAccessToken"),
+        ("update", f"ProjectVariable {REPORT_TOKEN_VARIABLE}"),
+        ("delete", "ProjectAccessToken"),
+    ]
+    replaced = str((report_variable(cloud, path) or {})["value"])
+    third = live_token(cloud, path, replaced)
+    assert [t["revoked"] for t in gitlab_api.access_tokens(cloud, path)] == [True, True, False]
+    assert "rotation 2027-12" in third["description"]
+
+    space.destroy()
+
+    assert all(t["revoked"] for t in gitlab_api.access_tokens(cloud, path))
+    assert report_variable(cloud, path) is None
+    assert gitlab_api.call(cloud.urls()["gitlab"], "GET", f"/projects/{project['id']}", replaced)[0] == 401
+    assert ("delete", "ProjectAccessToken") in changes(cloud)
+
+
+@pytest.mark.usefixtures("stopped_services")
+def test_gitlab_stack_without_report_creates_no_token(tmp_path: Path) -> None:
+    space = workspace(tmp_path, "nlp-team", {"mlops-ci:report": "false"})
+    cloud = open_cloud(space.cloud_dir)
+    project = str(space.config["mlops-ci:repository"])
+
+    space.up()
+
+    assert [kind for _, kind in changes(cloud) if "AccessToken" in kind] == []
+    assert gitlab_api.access_tokens(cloud, project) == []
+    assert not [e for e in gitlab_api.requests_log(cloud) if "/access_tokens" in e["path"]]
+    assert report_variable(cloud, project) is None
+    assert "GOOGLE_SERVICE_ACCOUNT_KEY" in platform.ci_environment(cloud, "gitlab", project)  # the stack did deliver

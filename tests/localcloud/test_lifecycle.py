@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from google.auth.exceptions import RefreshError
 
+from components.rules import REPORT_TOKEN_VARIABLE
 from localcloud import chapter, platform, services
 from localcloud.engine import Workspace, find_cli
 from localcloud.state import LocalCloud, open_cloud
@@ -36,6 +37,17 @@ def entries(cloud: LocalCloud) -> list[dict[str, Any]]:
 
 def kinds(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(e["op"], e["type"].rsplit(":", 1)[-1]) for e in found]
+
+
+def labelled(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """As `kinds`, GitLab variables named by their key (the key's and the report token's)."""
+    named = zip(found, kinds(found), strict=True)
+    return [(op, f"{kind} {e['inputs']['key']}" if kind == "ProjectVariable" else kind) for e, (op, kind) in named]
+
+
+def report_token(cloud: LocalCloud, stack: chapter.Stack) -> str | None:
+    """The report's project access token CI got (GitLab with mlops-ci:report), else None."""
+    return platform.ci_environment(cloud, stack.platform, stack.repository).get(REPORT_TOKEN_VARIABLE)
 
 
 def delivered(cloud: LocalCloud, stack: chapter.Stack) -> str:
@@ -88,12 +100,13 @@ def _lifecycle(space: Workspace, cloud: LocalCloud) -> None:
     assert space.ensure_repository()
     space.init()
     repo = Path(platform.find_repository(cloud, stack.platform, stack.repository)["gitDir"])  # type: ignore[index]
-    credential = CREDENTIAL[stack.platform]
+    # what holds the key: GitLab's variables are told apart by their key (the report's token has one too)
+    credential = f"{CREDENTIAL[stack.platform]} {stack.secret_name}" if stack.platform == "gitlab" else CREDENTIAL[stack.platform]
 
     # --- up, with the policy pack: the journal follows the dependency graph ---
     space.pulumi("up", "--yes", "--skip-preview", "--policy-pack", "policy", "--stack", space.stack)
     outputs = space.outputs()
-    created = kinds(entries(cloud))
+    created = labelled(entries(cloud))
     order = [kind for _, kind in created]
     ci_file_at = order.index("RepositoryFile")
     assert all(op == "create" for op, _ in created)
@@ -112,9 +125,12 @@ def _lifecycle(space: Workspace, cloud: LocalCloud) -> None:
     assert first_key["client_email"] == outputs["serviceAccountEmail"]
     assert first_key["private_key_id"] in granted_key_ids(cloud, outputs["serviceAccountEmail"])
 
-    # --- no plaintext key byte in `pulumi stack export` nor in any file of the state ---
+    # --- no plaintext key byte, nor the report's token, in `pulumi stack export`, any file of the state, the journal ---
+    report = report_token(cloud, stack)
+    reports = str(space.config.get("mlops-ci:report", False)).lower() == "true"
+    assert (report is not None) == (reports and stack.platform == "gitlab")  # GitHub's report needs no token
     exported = space.pulumi("stack", "export", "--stack", space.stack).stdout
-    for needle in needles(stack, first):
+    for needle in [*needles(stack, first), *([report] if report else [])]:
         assert needle not in exported
         assert needle not in state_files(space)
         assert needle not in cloud.journal.path.read_text()
@@ -123,25 +139,39 @@ def _lifecycle(space: Workspace, cloud: LocalCloud) -> None:
     before_rotation = len(entries(cloud))
     space.pulumi("config", "set", "mlops-ci:keyRotation", "2026-12", "--stack", space.stack)
     space.pulumi("up", "--yes", "--skip-preview", "--policy-pack", "policy", "--stack", space.stack)
-    rotated = kinds(entries(cloud)[before_rotation:])
-    assert rotated == [("create", "Key"), ("update", credential), ("delete", "Key")]
+    rotated = labelled(entries(cloud)[before_rotation:])
+    key_steps = [step for step in rotated if step[1] in ("Key", credential)]
+    assert key_steps == [("create", "Key"), ("update", credential), ("delete", "Key")]
+    # the report's token rotates with the key (keyRotation): a new one, its variable updated, the old one revoked
+    token_steps = [step for step in rotated if step not in key_steps]
+    if report:
+        assert token_steps == [
+            ("create", "ProjectAccessToken"),
+            ("update", f"ProjectVariable {REPORT_TOKEN_VARIABLE}"),
+            ("delete", "ProjectAccessToken"),
+        ]
+        assert report_token(cloud, stack) not in (None, report)
+    else:
+        assert token_steps == []
     second = delivered(cloud, stack)
     assert key_file_of(stack, second)["private_key_id"] != first_key["private_key_id"]
     with pytest.raises(RefreshError, match="invalid_grant"):
         sign_in(first_key)
     assert chapter.run_ci(cloud, stack).returncode == 0
-    for needle in needles(stack, second):
+    for needle in [*needles(stack, second), *([str(report_token(cloud, stack))] if report else [])]:
         assert needle not in state_files(space)
 
     # --- destroy: credential, grants, account gone; CI file removed by a commit; bucket and data kept ---
     before_destroy = len(entries(cloud))
     space.destroy()
-    deleted = {kind for op, kind in kinds(entries(cloud)[before_destroy:]) if op == "delete"}
+    deleted = {kind for op, kind in labelled(entries(cloud)[before_destroy:]) if op == "delete"}
     assert {"Key", credential, "BucketIAMMember", "Account", "RepositoryFile"} <= deleted
     assert "Bucket" not in deleted
     assert platform.file_content(repo, stack.branch, stack.ci_file) is None
     assert "delete" in git_subjects(repo, stack.branch)[0].lower() or "remove" in git_subjects(repo, stack.branch)[0].lower()
     assert stack.secret_name not in platform.ci_environment(cloud, stack.platform, stack.repository)
+    assert report_token(cloud, stack) is None
+    assert ("ProjectAccessToken" in deleted) == bool(report)
     assert cloud.gcp.read()["serviceAccounts"].get(outputs["serviceAccountEmail"]) is None
     objects = storage_get(cloud, f"/storage/v1/b/{outputs['bucketName']}/o?prefix=dvcstore/")[1]
     assert objects.get("items"), "the bucket's data is gone"
