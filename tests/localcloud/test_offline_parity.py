@@ -4,9 +4,9 @@ inputs and dependencies that the real engine's `pulumi preview --json` reports.
 Normalised, because they differ by construction: secrets (preview shows `[secret]`), values the
 engine does not know in a preview (outputs of resources not created yet: offline has the mocks'
 answers), the provider's defaults its Check adds (`disabled`, `keyAlgorithm` ...: offline has no
-provider), and the numeric ids the look-ups answer (offline: a hash; here: the local cloud's), the
-inputs the engine or SDK add to explicit
-providers. Any other difference fails the test."""
+provider), the numeric ids the look-ups answer (offline: a hash; here: the local cloud's), whole
+numbers (doubles offline), and the inputs the engine or SDK add to explicit providers. Any other
+difference fails the test."""
 
 from __future__ import annotations
 
@@ -44,8 +44,20 @@ KNOWN_DIFFERENCES: set[tuple[str, str, str]] = set()
 """(stack, resource name, what) of differences that are bugs of the offline runtime, reported: none so far."""
 
 
+def whole(value: Any) -> Any:
+    """Whole numbers as integers: numbers reach the mock monitor as doubles (protobuf `Struct`:
+    365.0), the preview's JSON prints them as integers (365)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole(v) for k, v in cast(dict[str, Any], value).items()}
+    if isinstance(value, list):
+        return [whole(v) for v in cast(list[Any], value)]
+    return value
+
+
 def ids(value: Any) -> str:
-    return re.sub(r"\d{6,}", "<id>", json.dumps(value, sort_keys=True, default=str))
+    return re.sub(r"\d{6,}", "<id>", json.dumps(whole(value), sort_keys=True, default=str))
 
 
 def offline_plan(path: Path) -> dict[str, dict[str, Any]]:
