@@ -504,6 +504,36 @@ def get_repository_file(ctx: Context, args: wire.Props) -> wire.Props:
     }
 
 
+def get_project_access_tokens(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.gitlab_project_access_tokens`: the project's tokens (never their values), `state`
+    active or inactive; GitLab answers only a Maintainer (403 otherwise) and 404 for a missing
+    project, and the data source fails on both."""
+    project = str(args["project"])
+    path = f"/projects/{urllib.parse.quote(project, safe='')}/access_tokens"
+    state = args.get("state")
+    status, answer = _call(ctx, "GET", path + (f"?state={urllib.parse.quote(str(state))}" if state else ""))
+    if status != 200:
+        raise _failed(ctx, "GET", path, status, answer)
+    tokens = [
+        {
+            "id": str(token["id"]),
+            "project": project,
+            "name": token["name"],
+            "description": token.get("description") or "",
+            "scopes": token["scopes"],
+            "accessLevel": gitlab_api.ACCESS_LEVEL_NAMES[int(token["access_level"])],
+            "active": token["active"],
+            "revoked": token["revoked"],
+            "createdAt": token["created_at"],
+            "expiresAt": token["expires_at"],
+            "lastUsedAt": token.get("last_used_at") or "",
+            "userId": token["user_id"],
+        }
+        for token in cast(list[dict[str, Any]], answer)
+    ]
+    return {"id": project, "project": project, **({"state": state} if state else {}), "accessTokens": tokens}
+
+
 PROVIDER = Provider(
     "gitlab",
     VERSION,
@@ -512,6 +542,7 @@ PROVIDER = Provider(
         "gitlab:index/getProject:getProject": get_project,
         "gitlab:index/getBranch:getBranch": get_branch,
         "gitlab:index/getRepositoryFile:getRepositoryFile": get_repository_file,
+        "gitlab:index/getProjectAccessTokens:getProjectAccessTokens": get_project_access_tokens,
     },
     env_config={"token": "GITLAB_TOKEN", "baseUrl": "GITLAB_BASE_URL"},
 )

@@ -386,3 +386,26 @@ def test_gitlab_stack_without_report_creates_no_token(tmp_path: Path) -> None:
     assert not [e for e in gitlab_api.requests_log(cloud) if "/access_tokens" in e["path"]]
     assert report_variable(cloud, project) is None
     assert "GOOGLE_SERVICE_ACCOUNT_KEY" in platform.ci_environment(cloud, "gitlab", project)  # the stack did deliver
+
+
+@pytest.mark.usefixtures("stopped_services")
+def test_gitlab_report_is_refused_before_any_resource_when_the_token_cannot_manage_access_tokens(tmp_path: Path) -> None:
+    """The pre-flight's look-up (`getProjectAccessTokens`) against the local GitLab API: a
+    Reporter's token may not list a project's access tokens (403), so the report cannot be set up."""
+    space = workspace(tmp_path, "nlp-team")
+    cloud = open_cloud(space.cloud_dir)
+    project = platform.find_repository(cloud, "gitlab", space.config["mlops-ci:repository"])
+    assert project is not None
+    body = {"name": "a reporter", "scopes": ["api"], "access_level": gitlab_api.ACCESS_LEVELS["reporter"]}
+    status, reporter = gitlab_api.call(
+        services.start(space.cloud_dir)["gitlab"], "POST", f"/projects/{project['id']}/access_tokens", "glpat-localcloud", body
+    )
+    assert status == 201
+    space.pulumi("config", "set", "--secret", "gitlab:token", reporter["token"], "--stack", space.stack)
+
+    refused = space.pulumi("preview", "--stack", space.stack, check=False)
+
+    assert refused.returncode != 0
+    assert "the token cannot manage the project access tokens" in refused.stdout + refused.stderr
+    assert [e for e in cloud.journal.entries() if e["op"] != "invoke"] == []
+    assert [t["name"] for t in gitlab_api.access_tokens(cloud, str(project["path"]))] == ["a reporter"]

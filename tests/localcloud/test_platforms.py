@@ -516,3 +516,30 @@ def test_the_journal_redacts_a_gitlab_token_even_unmarked_and_unmasked(
 
     assert journal_for(cloud, f"{PROJECT_VARIABLE}::careless")[0]["inputs"]["value"] == "[secret]"
     assert value not in cloud.journal.path.read_text()
+
+
+LAB_TOKENS = "gitlab:index/getProjectAccessTokens:getProjectAccessTokens"
+
+
+def test_gitlab_access_tokens_lookup_lists_without_values_and_needs_a_maintainer(
+    lab: PluginClient, plugins: Any, project: dict[str, Any], cloud: LocalCloud
+) -> None:
+    assert lab.invoke(LAB_TOKENS, {"project": project["path"]})["accessTokens"] == []
+    created = lab.create(ACCESS_TOKEN, "listed", report_token(project))
+
+    [listed] = lab.invoke(LAB_TOKENS, {"project": project["path"]})["accessTokens"]
+
+    assert (listed["id"], listed["accessLevel"], listed["scopes"], listed["active"]) == (
+        str(int(created.plain("tokenId"))),
+        "reporter",
+        ["api"],
+        True,
+    )
+    assert "token" not in listed
+    assert lab.invoke(LAB_TOKENS, {"project": project["path"], "state": "inactive"})["accessTokens"] == []
+    # the pre-flight's question: may the provider's token manage them? A reporter's may not (403), nor anyone a missing project's
+    reporter = plugins(gitlab.PROVIDER, {"token": wire.secret(created.plain("token")), "version": gitlab.VERSION})
+    with pytest.raises(PluginError, match="403"):
+        reporter.invoke(LAB_TOKENS, {"project": project["path"]})
+    with pytest.raises(PluginError, match="404 Project Not Found"):
+        lab.invoke(LAB_TOKENS, {"project": "acme/missing"})
