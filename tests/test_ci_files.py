@@ -130,7 +130,30 @@ def test_every_input_is_declared_by_the_pinned_release(variant: str) -> None:
         assert set(step.get("with", {})) <= set(RELEASE_INPUTS[step["uses"]].split()), step
 
 
-def test_github_workflow_runs_the_chapter_job_with_least_permissions() -> None:
+# What `dvc remote add --local --force --default mlops-ci gs://acme-ml-test-team-a-dvc/dvcstore`
+# writes in a fresh clone (DVC 3.67.1; DVC reads `[remote "mlops-ci"]` alike, with or without the
+# quotes around the section name).
+STACK_REMOTE_CONFIG = {"core": {"remote": "mlops-ci"}, 'remote "mlops-ci"': {"url": "gs://acme-ml-test-team-a-dvc/dvcstore"}}
+
+
+def local_dvc_config(command: str, tmp_path: Path) -> dict[str, dict[str, str]]:
+    """The sections of .dvc/config.local after `command` ran in a fresh clone (a `.dvc` folder, no
+    config.local), read as DVC's INI format: `[section]` then `key = value` lines."""
+    project = tmp_path / "clone"
+    (project / ".dvc").mkdir(parents=True)
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command], cwd=project, check=True, timeout=30)
+    sections: dict[str, dict[str, str]] = {}
+    section: dict[str, str] = {}
+    for line in (project / ".dvc/config.local").read_text().splitlines():
+        if header := re.fullmatch(r"\[(?P<name>.+)\]", line):
+            section = sections.setdefault(header["name"].strip("'"), {})
+        elif line.strip():
+            key, value = (part.strip() for part in line.split("=", 1))
+            section[key] = value
+    return sections
+
+
+def test_github_workflow_runs_the_chapter_job_with_least_permissions(tmp_path: Path) -> None:
     settings = make_settings(
         "github", branch="develop", python_version="3.12", requirements_file="ci/req.txt", secret_name="GCP_KEY"
     )
@@ -149,7 +172,7 @@ def test_github_workflow_runs_the_chapter_job_with_least_permissions() -> None:
     assert steps[1]["with"] == {"python-version": "3.12"}, "no dependency cache in a job that holds a credential"
     assert steps[2]["run"] == f"pip install uv=={UV_VERSION}\nuv pip install --python python3 -r ci/req.txt\n"
     assert steps[3]["with"] == {"credentials_json": "${{ secrets.GCP_KEY }}"}
-    assert steps[4]["run"] == "dvc remote add --local --force --default mlops-ci gs://acme-ml-test-team-a-dvc/dvcstore"
+    assert local_dvc_config(steps[4]["run"], tmp_path) == STACK_REMOTE_CONFIG
     assert "dvc data status --not-in-remote --granular --json" in steps[5]["run"]
     assert steps[6]["run"] == "dvc repro --pull --allow-missing"
 
@@ -167,7 +190,7 @@ def test_github_secrets_reach_only_the_auth_step(variant: str) -> None:
     assert "env" not in job
 
 
-def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it() -> None:
+def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it(tmp_path: Path) -> None:
     settings = make_settings("gitlab", branch="develop", python_version="3.12", requirements_file="ci/req.txt")
     job = yaml.safe_load(render_ci_file(settings))["reproduce"]
     assert job["image"] == "python:3.12"
@@ -190,7 +213,7 @@ def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it() -> None:
     )
     assert "base64 -d" in readers[1]
     assert readers[2] == "unset GOOGLE_SERVICE_ACCOUNT_KEY"
-    assert job["script"][0] == "dvc remote add --local --force --default mlops-ci gs://acme-ml-test-team-a-dvc/dvcstore"
+    assert local_dvc_config(job["script"][0], tmp_path) == STACK_REMOTE_CONFIG
     assert job["script"][-1] == "dvc repro --pull --allow-missing"
     assert any(c.startswith("rm -rf") for c in job["after_script"])
     assert "python3 -m venv .venv" in commands
@@ -250,7 +273,7 @@ def run_gitlab_scripts(variant: str, tmp_path: Path) -> tuple[Path, dict[str, st
     job = yaml.safe_load(rendered("gitlab", variant))["reproduce"]
     stub_dir, log = stubs(tmp_path)
     project = tmp_path / "project"
-    project.mkdir()
+    (project / ".dvc").mkdir(parents=True)  # a DVC project's clone
     env = {
         "PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}",
         "CI_PROJECT_DIR": str(project),
