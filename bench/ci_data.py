@@ -4,7 +4,7 @@ Both are GitHub workflows run by the end-to-end runner (tests/e2e/ci_runners.py:
 bash, actions emulated), against the same storage emulator behind a recording proxy, the same
 sample project (~4.8 MB in the bucket) and the same local wheelhouse, on a fresh clone and a fresh
 HOME each time (no pip or uv cache: a fresh runner). The guide's job (chapter 2.3): checkout,
-setup-python, `pip install -r requirements.txt`, auth with the key, `dvc repro --pull`.
+setup-python, `pip install -r requirements-freeze.txt`, auth with the key, `dvc repro --pull`.
 
     python bench/ci_data.py [--runs N]
 
@@ -23,12 +23,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.e2e import ci_runners  # noqa: E402
 from tests.e2e import sample_project as sample  # noqa: E402
-from tests.e2e.ci_runners import JobRun, run_github_workflow  # noqa: E402
+from tests.e2e.ci_runners import GithubJob, JobRun, run_github_workflow  # noqa: E402
 from tests.e2e.commands import host_env  # noqa: E402
 from tests.e2e.conftest import ci_runner_env, push_as_maintainer  # noqa: E402
 from tests.e2e.servers import StorageEmulator, StorageProxy, TokenEndpoint  # noqa: E402
@@ -56,7 +58,7 @@ jobs:
         with:
           python-version: "3.13"
       - name: Install dependencies
-        run: pip install --requirement requirements.txt
+        run: pip install --requirement requirements-freeze.txt
       - name: Login to Google Cloud
         uses: google-github-actions/auth@7c6bc770dae815cd3e89ee6cdf493a5fab2cc093
         with:
@@ -74,6 +76,25 @@ class Sample:
     received: int
     """Response body bytes from Cloud Storage (listings, metadata, object contents)."""
     returncode: int
+    steps: tuple[tuple[str, float], ...]
+    """Each step's name and wall time, seconds, in order."""
+    log: str
+
+
+_step_times: list[tuple[str, float]] = []
+_run_step = ci_runners.run_step
+
+
+def timed_run_step(job: GithubJob, number: int, step: dict[str, Any], deadline: float) -> int:
+    """The runner's own step, timed: the bench's per-step breakdown."""
+    start = time.monotonic()
+    try:
+        return _run_step(job, number, step, deadline)
+    finally:
+        _step_times.append((str(step.get("name", step.get("uses", "run")).split("@")[0]), time.monotonic() - start))
+
+
+ci_runners.run_step = timed_run_step
 
 
 def wheelhouse() -> Path:
@@ -86,6 +107,10 @@ def wheelhouse() -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only-unchanged", action="store_true", help="only the commit that changes nothing")
+    parser.add_argument(
+        "--workflow", type=Path, action="append", default=[], help="another workflow to run side by side (repeatable)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ci-data-"))
     emulator = StorageEmulator(work / "emulator.log")
@@ -95,7 +120,7 @@ def main() -> None:
     proxy = StorageProxy(emulator.url)
     proxy.start()
     try:
-        run_cases(work, emulator, proxy, endpoint, args.runs)
+        run_cases(work, emulator, proxy, endpoint, args.runs, args.workflow, args.only_unchanged)
     finally:
         proxy.stop()
         endpoint.stop()
@@ -103,7 +128,15 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_cases(work: Path, emulator: StorageEmulator, proxy: StorageProxy, endpoint: TokenEndpoint, runs: int) -> None:
+def run_cases(
+    work: Path,
+    emulator: StorageEmulator,
+    proxy: StorageProxy,
+    endpoint: TokenEndpoint,
+    runs: int,
+    extras: list[Path],
+    only_unchanged: bool,
+) -> None:
     house = wheelhouse()
     base_env = host_env(work / "base")
     project = work / "sample"
@@ -137,6 +170,7 @@ def run_cases(work: Path, emulator: StorageEmulator, proxy: StorageProxy, endpoi
         sample.git(case, env, "clone", "--quiet", repository, workspace)
         runner_env = ci_runner_env(case, proxy.url, house)
         proxy.reset()
+        _step_times.clear()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.monotonic()
         result: JobRun = run_github_workflow(deployment, workspace, runner_env)
@@ -145,18 +179,24 @@ def run_cases(work: Path, emulator: StorageEmulator, proxy: StorageProxy, endpoi
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         received = proxy.received()
         shutil.rmtree(case, ignore_errors=True)
-        return Sample(wall, cpu, received, result.returncode)
+        return Sample(wall, cpu, received, result.returncode, tuple(_step_times), result.log)
 
     def changed(repository: Path) -> None:
         sample.change_parameter(repository, env)
 
     jobs = {"committed (mlops-ci)": ours, "guide's": guide}
-    cases: dict[str, Callable[[Path], None] | None] = {"unchanged commit": None, "changed parameter": changed}
+    for extra in extras:  # workflows to weigh against the committed one (--workflow)
+        jobs[extra.name] = dataclasses.replace(ours, ci_content=extra.read_text())
+    all_cases: dict[str, Callable[[Path], None] | None] = {"unchanged commit": None, "changed parameter": changed}
+    cases = {name: change for name, change in all_cases.items() if not only_unchanged or change is None}
     samples: dict[tuple[str, str], list[Sample]] = {(c, j): [] for c in cases for j in jobs}
     for _ in range(runs):  # interleaved, so that a noisy neighbour hits every case alike
         for case_name, change in cases.items():
             for job_name, deployment in jobs.items():
-                samples[case_name, job_name].append(job(deployment, change))
+                result = job(deployment, change)
+                if result.returncode:  # a failed job's time is no figure
+                    sys.exit(f"{job_name} on the {case_name}: exit {result.returncode}\n{result.log}")
+                samples[case_name, job_name].append(result)
     print(f"\n| commit | job | wall median (min-max) of {runs} | CPU user+sys median | bytes from the bucket (median) | exit |")
     print("|---|---|---|---|---|---|")
     for (case_name, job_name), runs_of in samples.items():
@@ -169,11 +209,26 @@ def run_cases(work: Path, emulator: StorageEmulator, proxy: StorageProxy, endpoi
             f" | {cpu:.1f} s | {received / 1e6:.3f} MB | {codes} |"
         )
     for case_name in cases:
-        ours_s, guide_s = samples[case_name, "committed (mlops-ci)"], samples[case_name, "guide's"]
-        wall = statistics.median(s.wall for s in ours_s) / statistics.median(s.wall for s in guide_s)
-        data = statistics.median(s.received for s in ours_s) / max(statistics.median(s.received for s in guide_s), 1)
-        cpu = statistics.median(s.cpu for s in ours_s) / statistics.median(s.cpu for s in guide_s)
-        print(f"\n{case_name}: wall {wall:.2f}x the guide's (goal <= 0.5), CPU {cpu:.2f}x, bytes {data:.3f}x (goal <= 0.1)")
+        guide_s = samples[case_name, "guide's"]
+        for job_name in jobs:
+            if job_name == "guide's":
+                continue
+            ours_s = samples[case_name, job_name]
+            wall = statistics.median(s.wall for s in ours_s) / statistics.median(s.wall for s in guide_s)
+            data = statistics.median(s.received for s in ours_s) / max(statistics.median(s.received for s in guide_s), 1)
+            cpu = statistics.median(s.cpu for s in ours_s) / statistics.median(s.cpu for s in guide_s)
+            print(
+                f"\n{case_name}, {job_name}: wall {wall:.2f}x the guide's (goal <= 0.5), CPU {cpu:.2f}x,"
+                f" bytes {data:.3f}x (goal <= 0.1)"
+            )
+    print("\nPer step, wall median (min-max) in seconds:")
+    for (case_name, job_name), runs_of in samples.items():
+        print(f"\n{case_name}, {job_name}:")
+        for index, (step_name, _) in enumerate(runs_of[0].steps):
+            times = [s.steps[index][1] for s in runs_of]
+            print(f"  {index + 1}. {step_name}: {statistics.median(times):.2f} ({min(times):.2f}-{max(times):.2f})")
+    if only_unchanged:
+        return
 
     # The bucket lacks an output: models/model.json (train's) was never pushed.
     emulator.create_bucket(f"{ours.bucket}-partial", ours.gcp_project)

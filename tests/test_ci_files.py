@@ -130,7 +130,30 @@ def test_every_input_is_declared_by_the_pinned_release(variant: str) -> None:
         assert set(step.get("with", {})) <= set(RELEASE_INPUTS[step["uses"]].split()), step
 
 
-def test_github_workflow_runs_the_chapter_job_with_least_permissions() -> None:
+# What `dvc remote add --local --force --default mlops-ci gs://acme-ml-test-team-a-dvc/dvcstore`
+# writes in a fresh clone (DVC 3.67.1; DVC reads `[remote "mlops-ci"]` alike, with or without the
+# quotes around the section name).
+STACK_REMOTE_CONFIG = {"core": {"remote": "mlops-ci"}, 'remote "mlops-ci"': {"url": "gs://acme-ml-test-team-a-dvc/dvcstore"}}
+
+
+def local_dvc_config(command: str, tmp_path: Path) -> dict[str, dict[str, str]]:
+    """The sections of .dvc/config.local after `command` ran in a fresh clone (a `.dvc` folder, no
+    config.local), read as DVC's INI format: `[section]` then `key = value` lines."""
+    project = tmp_path / "clone"
+    (project / ".dvc").mkdir(parents=True)
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command], cwd=project, check=True, timeout=30)
+    sections: dict[str, dict[str, str]] = {}
+    section: dict[str, str] = {}
+    for line in (project / ".dvc/config.local").read_text().splitlines():
+        if header := re.fullmatch(r"\[(?P<name>.+)\]", line):
+            section = sections.setdefault(header["name"].strip("'"), {})
+        elif line.strip():
+            key, value = (part.strip() for part in line.split("=", 1))
+            section[key] = value
+    return sections
+
+
+def test_github_workflow_runs_the_chapter_job_with_least_permissions(tmp_path: Path) -> None:
     settings = make_settings(
         "github", branch="develop", python_version="3.12", requirements_file="ci/req.txt", secret_name="GCP_KEY"
     )
@@ -144,14 +167,15 @@ def test_github_workflow_runs_the_chapter_job_with_least_permissions() -> None:
     assert job["timeout-minutes"] == 60
     steps = job["steps"]
     uses = [step.get("uses", "").split("@")[0] for step in steps]
-    assert uses == ["actions/checkout", "actions/setup-python", "", "google-github-actions/auth", "", "", ""]
+    assert uses == ["actions/checkout", "actions/setup-python", "", "google-github-actions/auth", "", "", "", ""]
     assert steps[0]["with"] == {"persist-credentials": False}
     assert steps[1]["with"] == {"python-version": "3.12"}, "no dependency cache in a job that holds a credential"
     assert steps[2]["run"] == f"pip install uv=={UV_VERSION}\nuv pip install --python python3 -r ci/req.txt\n"
     assert steps[3]["with"] == {"credentials_json": "${{ secrets.GCP_KEY }}"}
-    assert steps[4]["run"] == "dvc remote add --local --force --default mlops-ci gs://acme-ml-test-team-a-dvc/dvcstore"
-    assert "dvc data status --not-in-remote --granular --json" in steps[5]["run"]
-    assert steps[6]["run"] == "dvc repro --pull --allow-missing"
+    assert "credentials.refresh(" in steps[4]["run"], "a refused credential must fail before the data check"
+    assert local_dvc_config(steps[5]["run"], tmp_path) == STACK_REMOTE_CONFIG
+    assert "dvc data status --not-in-remote --granular --json" in steps[6]["run"]
+    assert steps[7]["run"] == "dvc repro --pull --allow-missing"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -167,7 +191,7 @@ def test_github_secrets_reach_only_the_auth_step(variant: str) -> None:
     assert "env" not in job
 
 
-def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it() -> None:
+def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it(tmp_path: Path) -> None:
     settings = make_settings("gitlab", branch="develop", python_version="3.12", requirements_file="ci/req.txt")
     job = yaml.safe_load(render_ci_file(settings))["reproduce"]
     assert job["image"] == "python:3.12"
@@ -183,14 +207,19 @@ def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it() -> None:
     assert not key_path.startswith("$CI_PROJECT_DIR/"), "the key file must live outside the project directory"
     assert job["cache"] == {"key": {"files": ["ci/req.txt"]}, "paths": [".cache/pip", ".cache/uv"]}
     commands = job["before_script"] + job["script"] + job["after_script"]
-    readers = [c for c in commands if "GOOGLE_SERVICE_ACCOUNT_KEY" in c]
+    # The credential check names the variable in its message only.
+    check = next(c for c in commands if "credentials.refresh(" in c)
+    assert "the CI/CD variable GOOGLE_SERVICE_ACCOUNT_KEY:" in check
+    assert "$GOOGLE_SERVICE_ACCOUNT_KEY" not in check
+    readers = [c for c in commands if "GOOGLE_SERVICE_ACCOUNT_KEY" in c and c != check]
     assert len(readers) == 3, readers
+    assert commands.index(check) == len(job["before_script"]) - 1, "the check ends the authentication"
     assert readers[0] == (
         f"(unset GOOGLE_SERVICE_ACCOUNT_KEY && pip install uv=={UV_VERSION} && uv pip install --python python3 -r ci/req.txt)"
     )
     assert "base64 -d" in readers[1]
     assert readers[2] == "unset GOOGLE_SERVICE_ACCOUNT_KEY"
-    assert job["script"][0] == "dvc remote add --local --force --default mlops-ci gs://acme-ml-test-team-a-dvc/dvcstore"
+    assert local_dvc_config(job["script"][0], tmp_path) == STACK_REMOTE_CONFIG
     assert job["script"][-1] == "dvc repro --pull --allow-missing"
     assert any(c.startswith("rm -rf") for c in job["after_script"])
     assert "python3 -m venv .venv" in commands
@@ -213,24 +242,35 @@ RECORDER = """#!/bin/sh
 {{ env; printf 'credential-file=%s\\n' "$(cat "$GOOGLE_APPLICATION_CREDENTIALS" 2>/dev/null)"; }} > "{log}/$(basename "$0").log"
 echo '{{}}'
 """
-# `python3 -m venv .venv`: a virtualenv whose pip, uv and dvc are recorders.
+# `python3 -m venv .venv`: a virtualenv whose pip, uv and dvc are recorders, and whose python3
+# records the credential check (google-auth's token request) and runs anything else.
 FAKE_PYTHON = """#!/bin/sh
 [ "$1 $2 $3" = "-m venv .venv" ] || exec {python} "$@"
 mkdir -p .venv/bin
 cp "{stubs}/recorder" .venv/bin/pip
 cp "{stubs}/recorder" .venv/bin/uv
 cp "{stubs}/recorder" .venv/bin/dvc
+cp "{stubs}/venv-python3" .venv/bin/python3
+"""
+VENV_PYTHON = """#!/bin/sh
+case "$2" in
+*credentials.refresh*) exec "{stubs}/credential-check" ;;
+esac
+exec {python} "$@"
 """
 
 
 def stubs(tmp_path: Path) -> tuple[Path, Path]:
     """A PATH directory with recording `pip`, `uv`, `dvc` (and a `python3` making a virtualenv of
-    them, and running the real one otherwise)."""
+    them, whose python3 records the credential check, and running the real one otherwise)."""
     stub_dir, log = tmp_path / "stubs", tmp_path / "log"
     stub_dir.mkdir()
     log.mkdir()
     python = shutil.which("python3")
-    stub_files = (("recorder", RECORDER), ("pip", RECORDER), ("uv", RECORDER), ("dvc", RECORDER), ("python3", FAKE_PYTHON))
+    stub_files = (
+        *(("recorder", RECORDER), ("pip", RECORDER), ("uv", RECORDER), ("dvc", RECORDER), ("credential-check", RECORDER)),
+        *(("python3", FAKE_PYTHON), ("venv-python3", VENV_PYTHON)),
+    )
     for name, text in stub_files:
         (stub_dir / name).write_text(text.format(log=log, stubs=stub_dir, python=python))
         (stub_dir / name).chmod(0o755)
@@ -250,7 +290,7 @@ def run_gitlab_scripts(variant: str, tmp_path: Path) -> tuple[Path, dict[str, st
     job = yaml.safe_load(rendered("gitlab", variant))["reproduce"]
     stub_dir, log = stubs(tmp_path)
     project = tmp_path / "project"
-    project.mkdir()
+    (project / ".dvc").mkdir(parents=True)  # a DVC project's clone
     env = {
         "PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}",
         "CI_PROJECT_DIR": str(project),
@@ -277,15 +317,17 @@ def test_gitlab_install_runs_before_the_credential_exists_and_without_its_variab
         assert variable not in pip_env
         assert not any(secret in value for value in pip_env.values())
         assert pip_credential == "", "the credential file existed while the requirements were installed"
-    # The job's commands get the credential as a file only; the variable is gone.
-    dvc_env, dvc_credential = recorded(log, "dvc")
-    assert variable not in dvc_env
-    if variant == "key":
-        assert dvc_credential == KEY_FILE
-    else:
-        configuration = json.loads(dvc_credential)
-        assert configuration["type"] == "external_account"
-        assert Path(configuration["credential_source"]["file"]).read_text() == ID_TOKEN
+    # The job's commands (the credential check, then DVC) get the credential as a file only; the
+    # variable is gone.
+    for command in ("credential-check", "dvc"):
+        command_env, credential = recorded(log, command)
+        assert variable not in command_env
+        if variant == "key":
+            assert credential == KEY_FILE
+        else:
+            configuration = json.loads(credential)
+            assert configuration["type"] == "external_account"
+            assert Path(configuration["credential_source"]["file"]).read_text() == ID_TOKEN
 
 
 def test_gitlab_job_fails_without_the_key_variable_and_writes_no_key(tmp_path: Path) -> None:

@@ -17,6 +17,9 @@ NODE_BIN = ROOT / "node_modules" / ".bin"
 LEAKY_PREFIXES = (
     *("GOOGLE_", "CLOUDSDK_", "GCE_", "STORAGE_EMULATOR_", "GCSFS_"),
     *("DVC_", "PIP_", "UV_", "VIRTUAL_ENV", "PYTHONPATH", "GIT_"),
+    # Set on this machine, never on a hosted runner nor in the python image: with it, every Python
+    # start of a job compiles all it imports again (uv writes no bytecode; pip does, whatever it says).
+    "PYTHONDONTWRITEBYTECODE",
 )
 
 

@@ -33,6 +33,11 @@ def assert_key_left_nothing(deployment: Deployment, job: JobRun, tmp_path: Path)
     assert not any(needle in job.log for needle in deployment.key_needles), "key material in the job log"
 
 
+def job_lines(job: JobRun) -> list[str]:
+    """The job's own output, without gitlab-ci-local's `<job> > ` prefix."""
+    return [re.sub(r"^reproduce > ", "", line) for line in job.log.splitlines()]
+
+
 def media_downloads(proxy: StorageProxy, bucket: str) -> list[str]:
     """Objects whose content the job downloaded (not listings or metadata)."""
     return [urllib.parse.unquote(r.path.split("?")[0]) for r in proxy.to(bucket) if "alt=media" in r.path]
@@ -81,6 +86,7 @@ def test_job_fails_with_another_key_of_the_account(
     deployment: Deployment,
     workspace: Path,
     token_endpoint: TokenEndpoint,
+    storage_proxy: StorageProxy,
     runner_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
@@ -93,8 +99,14 @@ def test_job_fails_with_another_key_of_the_account(
     job = RUNNERS[platform](other, workspace, runner_env)
 
     assert job.returncode != 0, job.log
-    assert token_endpoint.rejected_for(deployment.account_email), f"no rejected assertion\n{job.log}"
+    # Refused at its first token request, which names the credential and the fix; the job stops
+    # there: no retry, and no request to the bucket.
+    where = "the secret" if platform == "github" else "the CI/CD variable"
+    refused = f"ERROR: no Google Cloud token for the key in {where} {other.secret_name}: invalid_grant: Invalid JWT Signature."
+    assert refused in job_lines(job), job.log
+    assert len(token_endpoint.rejected_for(deployment.account_email)) == 1, f"{token_endpoint.exchanges}\n{job.log}"
     assert not token_endpoint.granted_to(deployment.account_email)
+    assert storage_proxy.to(deployment.bucket) == []
     assert not [output for output in sample.OUTPUTS if (workspace / output).exists()], "outputs came without the key"
     assert_key_left_nothing(other, job, tmp_path)
 
@@ -114,8 +126,7 @@ def test_first_run_on_an_empty_bucket_names_what_is_missing_and_the_push(
     job = RUNNERS[platform](deployment, workspace, runner_env)
 
     assert job.returncode != 0, job.log
-    # The job's own output, without gitlab-ci-local's `<job> > ` prefix.
-    lines = [re.sub(r"^reproduce > ", "", line) for line in job.log.splitlines()]
+    lines = job_lines(job)
     error = f"ERROR: {deployment.remote_url} lacks data this commit names (in its .dvc files and dvc.lock):"
     assert error in lines, job.log
     start = lines.index(error) + 1
