@@ -61,8 +61,13 @@ def test_the_pack_refuses_a_bucket_that_is_not_private(with_pack: Engine) -> Non
 
 
 def test_a_pack_whose_virtualenv_is_missing_fails_instead_of_hanging(with_pack: Engine) -> None:
-    (with_pack.project / ".venv").unlink()
-    (with_pack.project / ".venv").mkdir()
+    # The pack's own virtualenv, empty; the program keeps its own, so the pack is what fails (with
+    # the shared one gone, the CLI reported either failure, whichever came first).
+    pack_file = with_pack.project / "policy" / "PulumiPolicy.yaml"
+    pack_file.write_text(pack_file.read_text().replace("virtualenv: ../.venv", "virtualenv: ../pack-venv"))
+    (with_pack.project / "pack-venv").mkdir()
     result, _ = with_pack.preview("dev", "--policy-pack", "policy")
     assert result.returncode != 0
-    assert "policy pack failed to start" in result.stdout + result.stderr
+    # Named either as "policy pack failed to start: fork/exec <python>: ..." or as the pack's
+    # diagnostic followed by the engine's connection error, whichever the CLI reports first.
+    assert "pack-venv/bin/python: no such file or directory" in result.stdout + result.stderr
