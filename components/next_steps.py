@@ -18,7 +18,11 @@ def next_steps(settings: Settings) -> str:
     )
     return "\n".join(
         [
-            f"# In a clone of {settings.repository} (branch {settings.branch}): make {remote} the default DVC remote.",
+            # The stack committed the CI file to the branch: a clone made before cannot push without it.
+            f"# In your clone of {settings.repository} that holds the data, on branch {settings.branch}:"
+            " first the CI file the stack committed there.",
+            "git pull --ff-only",
+            f"# Then make {remote} the default DVC remote.",
             f"dvc remote add --default --force {REMOTE_NAME} {remote}",
             data,
             f"git add .dvc/config && git commit -m 'DVC remote: {remote}' && git push",

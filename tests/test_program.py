@@ -189,8 +189,10 @@ def test_exports_name_the_remote() -> None:
     evaluation = run(stack="vision", dvcRemotePath="teams/vision")
     exports = dict(evaluation.exports)
     assert exports.pop("nextSteps").splitlines() == [
-        "# In a clone of acme-ml/churn-model (branch main):"
-        " make gs://acme-ml-test-vision-dvc/teams/vision the default DVC remote.",
+        "# In your clone of acme-ml/churn-model that holds the data, on branch main:"
+        " first the CI file the stack committed there.",
+        "git pull --ff-only",
+        "# Then make gs://acme-ml-test-vision-dvc/teams/vision the default DVC remote.",
         "dvc remote add --default --force data gs://acme-ml-test-vision-dvc/teams/vision",
         "# The bucket is new and empty: upload the data and outputs the CI job will pull:",
         "dvc push",

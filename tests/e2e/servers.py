@@ -51,6 +51,8 @@ class TokenEndpoint:
     def __init__(self) -> None:
         self.trusted: dict[str, RSAPublicKey] = {}
         self.exchanges: list[Exchange] = []
+        self.issued: dict[str, str] = {}
+        """Access tokens granted, and the account each was granted to."""
         self.on_grant = lambda: None
         """Called while the requester waits for its token (a CI job holds its key file then)."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -103,7 +105,9 @@ class TokenEndpoint:
             return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
         self.on_grant()
         self.exchanges.append(Exchange(issuer, scope, granted=True))
-        return HTTPStatus.OK, {"access_token": secrets.token_urlsafe(32), "expires_in": 3599, "token_type": "Bearer"}
+        token = secrets.token_urlsafe(32)
+        self.issued[token] = issuer
+        return HTTPStatus.OK, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         endpoint = self
@@ -210,12 +214,18 @@ _BUCKET_IN_PATH = re.compile(r"/b/(?P<bucket>[^/?]+)")
 class StorageProxy:
     """Cloud Storage as the clients see it: forwards every request to the emulator and records
     it with its body sizes, so a test or benchmark counts what a job downloaded and uploaded.
-    Buckets in `denied` answer 403, as Google does to an account without a grant on them."""
+    Buckets in `denied` answer 403, as Google does to an account without a grant on them. Buckets
+    in `members` check the caller: its bearer token must be one `tokens` maps to an account
+    granted on the bucket (any role: reads and writes are not told apart), or 401 (no token or
+    one Google never issued) and 403 (another account) answer, as Google does."""
 
     def __init__(self, upstream: str) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream_host, self.upstream_port = parsed.hostname or "127.0.0.1", parsed.port
         self.denied: set[str] = set()
+        self.members: dict[str, set[str]] = {}
+        self.tokens: dict[str, str] = {}
+        """Access token -> account (a TokenEndpoint's `issued`)."""
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -249,6 +259,19 @@ class StorageProxy:
     def uploads(self, bucket: str) -> list[Request]:
         return [r for r in self.to(bucket) if r.method in ("POST", "PUT") and r.path.startswith("/upload/")]
 
+    def refusal(self, bucket: str, authorization: str) -> tuple[int, str] | None:
+        """Google's answer to a caller without access to `bucket`; None: access."""
+        if bucket in self.denied:
+            return 403, f"no storage.objects access to bucket {bucket}"
+        if bucket not in self.members:
+            return None
+        account = self.tokens.get(authorization.removeprefix("Bearer "))
+        if account is None:
+            return 401, "Anonymous caller does not have storage.objects access to the Google Cloud Storage bucket."
+        if account not in self.members[bucket]:
+            return 403, f"{account} does not have storage.objects access to the Google Cloud Storage bucket {bucket}."
+        return None
+
     def _record(self, request: Request) -> None:
         with self._lock:
             self.requests.append(request)
@@ -263,12 +286,10 @@ class StorageProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 match = _BUCKET_IN_PATH.search(urllib.parse.unquote(self.path.split("?")[0]))
                 bucket = match["bucket"] if match else ""
-                if bucket in proxy.denied:
-                    status, headers, data = (
-                        403,
-                        [("Content-Type", "application/json")],
-                        json.dumps({"error": {"code": 403, "message": f"no storage.objects access to bucket {bucket}"}}).encode(),
-                    )
+                if refusal := proxy.refusal(bucket, self.headers.get("Authorization", "")):
+                    status, message = refusal
+                    headers = [("Content-Type", "application/json")]
+                    data = json.dumps({"error": {"code": status, "message": message}}).encode()
                 else:
                     connection = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
                     skipped = {"host", "connection", "keep-alive", "transfer-encoding", "content-length"}

@@ -14,7 +14,7 @@ from pulumi.runtime import rpc
 from components.rules import REPORT_TOKEN_VARIABLE
 from offline.runtime import OfflineMocks, evaluate
 from offline.stacks import STACKS_DIR, load_stack_file
-from tests.helpers import GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE
+from tests.helpers import BUCKET, GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, GRANT
 
 # The example stack of each platform.
 STACKS = {"gitlab": "nlp-team", "github": "vision-team"}
@@ -85,6 +85,12 @@ class Deployment:
     """GitLab with `mlops-ci:report`: the value of the report token's variable (MLOPS_CI_REPORT_TOKEN)."""
     report_token_grant: tuple[str, tuple[str, ...]] | None = None
     """GitLab with `mlops-ci:report`: the role and scopes the stack gave the report token."""
+    grants: tuple[tuple[str, str], ...] = ()
+    """(bucket, role) of each grant to the account, as Google applies them."""
+    owns_bucket: bool = True
+    """Whether the stack creates (manages) its bucket: False with `existingBucket`."""
+    next_steps: str = ""
+    """The `nextSteps` export: what the team runs once in its repository."""
 
     @property
     def key_needles(self) -> tuple[str, ...]:
@@ -95,12 +101,14 @@ class Deployment:
         return pem_lines[len(pem_lines) // 2], self.secret_value[middle : middle + 64]
 
 
-def deploy(platform: str, token_uri: str, access: str | None = None, report: bool | None = None) -> Deployment:
+def deploy(platform: str, token_uri: str, access: str | None = None, report: bool | None = None, **settings: str) -> Deployment:
     """Evaluate the platform's example stack with a freshly generated service-account key;
-    `access` replaces the stack's access preset, `report` its `mlops-ci:report`."""
+    `access` replaces the stack's access preset, `report` its `mlops-ci:report`, `settings` other
+    `mlops-ci:` keys (`existingBucket="..."`)."""
     stack_config = load_stack_file(STACKS_DIR / f"Pulumi.{STACKS[platform]}.yaml")
     config = stack_config.config | ({"mlops-ci:access": access} if access else {})
     config |= {"mlops-ci:report": str(report).lower()} if report is not None else {}
+    config |= {f"mlops-ci:{key}": value for key, value in settings.items()}
     mocks = RealKeyMocks(token_uri)
     evaluation = evaluate(stack_config.stack, config, stack_config.secret_keys, mocks)
     resources = RESOURCES[platform]
@@ -129,4 +137,11 @@ def deploy(platform: str, token_uri: str, access: str | None = None, report: boo
         report_token_grant=next(
             ((token.plain("accessLevel"), tuple(token.plain("scopes"))) for token in evaluation.find(GITLAB_TOKEN)), None
         ),
+        grants=tuple(
+            (grant.plain("bucket"), grant.plain("role"))
+            for grant in evaluation.find(GRANT)
+            if grant.plain("member") == f"serviceAccount:{exports['serviceAccountEmail']}"
+        ),
+        owns_bucket=bool(evaluation.find(BUCKET)),
+        next_steps=exports["nextSteps"],
     )
