@@ -25,7 +25,10 @@ def next_steps(settings: Settings) -> str:
             f"# Then make {remote} the default DVC remote.",
             f"dvc remote add --default --force {REMOTE_NAME} {remote}",
             data,
-            f"git add .dvc/config && git commit -m 'DVC remote: {remote}' && git push",
+            "git add .dvc/config",
+            # Nothing to commit when the committed .dvc/config already names this remote.
+            f"git diff --cached --quiet || git commit -m 'DVC remote: {remote}'",
+            "git push",
             f"# Then follow the runs at {settings.platform.runs_url(settings)}",
         ]
     )

@@ -196,7 +196,9 @@ def test_exports_name_the_remote() -> None:
         "dvc remote add --default --force data gs://acme-ml-test-vision-dvc/teams/vision",
         "# The bucket is new and empty: upload the data and outputs the CI job will pull:",
         "dvc push",
-        "git add .dvc/config && git commit -m 'DVC remote: gs://acme-ml-test-vision-dvc/teams/vision' && git push",
+        "git add .dvc/config",
+        "git diff --cached --quiet || git commit -m 'DVC remote: gs://acme-ml-test-vision-dvc/teams/vision'",
+        "git push",
         "# Then follow the runs at https://github.com/acme-ml/churn-model/actions/workflows/mlops.yaml",
     ]
     assert exports == {
