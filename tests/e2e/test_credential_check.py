@@ -66,16 +66,6 @@ def run_check(
 
 
 @pytest.fixture
-def token_endpoint() -> Iterator[TokenEndpoint]:
-    endpoint = TokenEndpoint()
-    endpoint.start()
-    try:
-        yield endpoint
-    finally:
-        endpoint.stop()
-
-
-@pytest.fixture
 def refusing_sts() -> Iterator[str]:
     """Google's Security Token Service refusing every token exchange (the provider's attribute
     condition rejects the job's ID token); yields its URL."""
