@@ -13,7 +13,7 @@ E2E_VENV := .venv-e2e
 plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m offline.plan "$$STACK"
 
-test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck pulumi-cli  ## the whole suite: e2e, the real engine and the local cloud included
+test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck /usr/bin/curl pulumi-cli  ## the whole suite: e2e, the real engine and the local cloud included
 	$(VENV)/bin/python -m pytest
 
 check: $(VENV)/.dev  ## every stack file: configuration rules, the policy pack, the CI file schemas and clashes between stacks (offline)
@@ -60,6 +60,10 @@ node_modules/.installed: package.json package-lock.json
 
 /usr/bin/rsync:
 	apt-get update -qq && apt-get install -y -qq rsync
+
+# The report's posting step calls the platform's API with it (tests/e2e/test_reports.py).
+/usr/bin/curl:
+	apt-get update -qq && apt-get install -y -qq curl
 
 # The committed CI files' shell lines are linted with it (tests/test_ci_linters.py).
 /usr/bin/shellcheck:
