@@ -49,8 +49,12 @@ def apply_project_config(
     schema = load_schema(project_file)
     merged = dict(config)
     missing: list[str] = []
-    for declared in sorted(schema.keys, key=lambda k: k.name):
-        key = declared.name if ":" in declared.name else f"{schema.project}:{declared.name}"
+    # Each declaration with its full key (`branch` is `mlops-ci:branch`), in the CLI's order.
+    declarations = [
+        (declared, declared.name if ":" in declared.name else f"{schema.project}:{declared.name}")
+        for declared in sorted(schema.keys, key=lambda k: k.name)
+    ]
+    for declared, key in declarations:
         if key in merged:
             continue
         if declared.default_text is None:
@@ -62,8 +66,7 @@ def apply_project_config(
         noun = "value" if len(missing) == 1 else "values"
         listed = f"'{missing[0]}'" if len(missing) == 1 else ", ".join(f"'{m}'" for m in missing[:-1]) + f" and '{missing[-1]}'"
         raise ProjectConfigError(f"Stack '{stack}' is missing configuration {noun} {listed}")
-    for declared in sorted(schema.keys, key=lambda k: k.name):
-        key = declared.name if ":" in declared.name else f"{schema.project}:{declared.name}"
+    for declared, key in declarations:
         if declared.secret and key not in secret_keys:
             raise ProjectConfigError(f"Stack '{stack}' with configuration key '{declared.name}' must be encrypted as it's secret")
         if not _conforms(declared.type, merged[key]):
