@@ -13,7 +13,8 @@ from components.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-# GitHub (`${{ }}`) and GitLab (`$VAR`) syntax stays literal: template fields use [[ ]] and [% %].
+# GitHub (`${{ }}`) and GitLab (`$VAR`) syntax stays literal, and so does the shell's `${#var}`:
+# template fields use [[ ]] and [% %], template comments [# #].
 _environment = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
     undefined=jinja2.StrictUndefined,
@@ -23,6 +24,8 @@ _environment = jinja2.Environment(
     variable_end_string="]]",
     block_start_string="[%",
     block_end_string="%]",
+    comment_start_string="[#",
+    comment_end_string="#]",
 )
 # A double-quoted JSON string is a valid YAML scalar, whatever it holds.
 _environment.filters["yaml"] = json.dumps

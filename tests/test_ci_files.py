@@ -44,7 +44,7 @@ def test_ci_file_passes_the_platform_schema(platform: str, variant: str, tmp_pat
 
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_schema_check_can_fail(platform: str, tmp_path: Path) -> None:
-    broken = render_ci_file(make_settings(platform)).replace("dvc repro --pull", "{dvc: [repro]}")
+    broken = render_ci_file(make_settings(platform))
     broken = (
         broken.replace("runs-on: ubuntu-latest", "runs-on: 7")
         if platform == "github"
@@ -153,6 +153,26 @@ def local_dvc_config(command: str, tmp_path: Path) -> dict[str, dict[str, str]]:
     return sections
 
 
+def python_script(command: str) -> str:
+    """The script of a `python3 -c '<script>'` command, checked to be valid Python (a single quote
+    inside would end the shell word)."""
+    match = re.fullmatch(r"python3 -c '\n(?P<script>[^']*)'\n?", command)
+    assert match, command
+    compile(match["script"], "<python3 -c>", "exec")
+    return match["script"]
+
+
+def reproduce_command(platform: str, variant: str = "key") -> str:
+    """The command that checks the bucket holds the commit's data, then runs `dvc repro`."""
+    content = yaml.safe_load(rendered(platform, variant))
+    if platform == "github":
+        commands = [str(step.get("run", "")) for step in content["jobs"]["reproduce"]["steps"]]
+    else:
+        commands = content["reproduce"]["before_script"] + content["reproduce"]["script"]
+    [command] = [command for command in commands if "dvc.cli" in command]
+    return command
+
+
 def test_github_workflow_runs_the_chapter_job_with_least_permissions(tmp_path: Path) -> None:
     settings = make_settings(
         "github", branch="develop", python_version="3.12", requirements_file="ci/req.txt", secret_name="GCP_KEY"
@@ -167,15 +187,14 @@ def test_github_workflow_runs_the_chapter_job_with_least_permissions(tmp_path: P
     assert job["timeout-minutes"] == 60
     steps = job["steps"]
     uses = [step.get("uses", "").split("@")[0] for step in steps]
-    assert uses == ["actions/checkout", "actions/setup-python", "", "google-github-actions/auth", "", "", "", ""]
+    assert uses == ["actions/checkout", "actions/setup-python", "", "google-github-actions/auth", "", "", ""]
     assert steps[0]["with"] == {"persist-credentials": False}
     assert steps[1]["with"] == {"python-version": "3.12"}, "no dependency cache in a job that holds a credential"
     assert steps[2]["run"] == f"pip install uv=={UV_VERSION}\nuv pip install --python python3 -r ci/req.txt\n"
     assert steps[3]["with"] == {"credentials_json": "${{ secrets.GCP_KEY }}"}
     assert "credentials.refresh(" in steps[4]["run"], "a refused credential must fail before the data check"
     assert local_dvc_config(steps[5]["run"], tmp_path) == STACK_REMOTE_CONFIG
-    assert "dvc data status --not-in-remote --granular --json" in steps[6]["run"]
-    assert steps[7]["run"] == "dvc repro --pull --allow-missing"
+    assert "ci/req.txt must bring dvc[gs]" in python_script(steps[6]["run"]), "the data check, then the repro"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -220,10 +239,90 @@ def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it(tmp_path: P
     assert "base64 -d" in readers[1]
     assert readers[2] == "unset GOOGLE_SERVICE_ACCOUNT_KEY"
     assert local_dvc_config(job["script"][0], tmp_path) == STACK_REMOTE_CONFIG
-    assert job["script"][-1] == "dvc repro --pull --allow-missing"
+    assert "ci/req.txt must bring dvc[gs]" in python_script(job["script"][-1]), "the data check, then the repro"
     assert any(c.startswith("rm -rf") for c in job["after_script"])
     assert "python3 -m venv .venv" in commands
     assert not any("python3." in c for c in commands), "no minor-version interpreter in commands"
+
+
+# --- The data check and the repro: one Python process, DVC's command line twice ---------------
+
+# DVC as the script imports it (`dvc.cli.main`, the `dvc` command's entry point), stood in for: it
+# records each command line and answers `data status` with DVC_STATUS, as `--json` prints it.
+FAKE_DVC_CLI = """
+import json, os
+def main(argv):
+    with open(os.environ["DVC_CALLS"], "a") as calls:
+        calls.write(json.dumps(argv) + "\\n")
+    if argv[:2] == ["data", "status"]:
+        print(os.environ["DVC_STATUS"])
+        return int(os.environ["DVC_STATUS_CODE"])
+    return int(os.environ["DVC_REPRO_CODE"])
+"""
+DATA_STATUS = ["data", "status", "--not-in-remote", "--granular", "--json"]
+REPRO = ["repro", "--pull", "--allow-missing"]
+
+
+def run_reproduce(
+    platform: str, tmp_path: Path, status: str, status_code: int = 0, repro_code: int = 0
+) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """The committed command in bash, with the stand-in DVC; its result and the DVC commands run."""
+    (tmp_path / "dvc").mkdir()
+    (tmp_path / "dvc" / "__init__.py").write_text("")
+    (tmp_path / "dvc" / "cli.py").write_text(FAKE_DVC_CLI)
+    calls = tmp_path / "calls.jsonl"
+    env = os.environ | {
+        "PYTHONPATH": str(tmp_path),
+        "DVC_CALLS": str(calls),
+        "DVC_STATUS": status,
+        "DVC_STATUS_CODE": str(status_code),
+        "DVC_REPRO_CODE": str(repro_code),
+    }
+    command = reproduce_command(platform)
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return result, [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_both_platforms_commit_the_same_reproduce_script(platform: str) -> None:
+    assert python_script(reproduce_command(platform)) == python_script(reproduce_command("github"))
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_data_in_the_bucket_runs_the_repro_in_the_same_process_with_its_exit_code(platform: str, tmp_path: Path) -> None:
+    result, calls = run_reproduce(platform, tmp_path, status="{}", repro_code=3)
+    assert calls == [DATA_STATUS, REPRO]
+    assert result.returncode == 3, "the job fails when the repro does"
+    assert result.stdout == "", "the status JSON is read, not printed"
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_data_missing_from_the_bucket_fails_naming_it_and_the_push_without_a_repro(platform: str, tmp_path: Path) -> None:
+    status = json.dumps({"not_in_remote": ["data/raw.csv", "models/model.json"]})
+    result, calls = run_reproduce(platform, tmp_path, status=status)
+    assert calls == [DATA_STATUS]
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "ERROR: gs://acme-ml-test-team-a-dvc/dvcstore lacks data this commit names (in its .dvc files and dvc.lock):",
+        "data/raw.csv",
+        "models/model.json",
+        "A first run? Push it once from a clone that has it:",
+        "  dvc remote add --local --force mlops-ci gs://acme-ml-test-team-a-dvc/dvcstore && dvc push --remote mlops-ci",
+    ]
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_a_failed_data_check_fails_the_job_with_its_code_without_a_repro(platform: str, tmp_path: Path) -> None:
+    result, calls = run_reproduce(platform, tmp_path, status="", status_code=255)
+    assert calls == [DATA_STATUS]
+    assert result.returncode == 255
 
 
 # --- The credential never reaches the install step: the committed scripts run with stubs ------
@@ -243,7 +342,8 @@ RECORDER = """#!/bin/sh
 echo '{{}}'
 """
 # `python3 -m venv .venv`: a virtualenv whose pip, uv and dvc are recorders, and whose python3
-# records the credential check (google-auth's token request) and runs anything else.
+# records the credential check (google-auth's token request) and DVC's command line (the data check
+# and the repro), and runs anything else.
 FAKE_PYTHON = """#!/bin/sh
 [ "$1 $2 $3" = "-m venv .venv" ] || exec {python} "$@"
 mkdir -p .venv/bin
@@ -255,6 +355,7 @@ cp "{stubs}/venv-python3" .venv/bin/python3
 VENV_PYTHON = """#!/bin/sh
 case "$2" in
 *credentials.refresh*) exec "{stubs}/credential-check" ;;
+*dvc.cli*) exec "{stubs}/dvc" ;;
 esac
 exec {python} "$@"
 """

@@ -246,7 +246,7 @@ def test_actionlint_reports_an_unknown_context_property_and_a_bad_timeout(tmp_pa
 @pytest.mark.parametrize(
     ("platform", "old", "new", "code"),
     [
-        ("github", "run: dvc repro --pull", "run: dvc repro --pull $DVC_OPTIONS", "SC2086"),
+        ("github", "-r requirements-freeze.txt", "-r $REQUIREMENTS", "SC2086"),
         ("gitlab", 'rm -rf "$(dirname "$GOOGLE_APPLICATION_CREDENTIALS")"', "rm -rf $(dirname /tmp/x)", "SC2046"),
         ("gitlab", 'export PATH="$CI_PROJECT_DIR/.venv/bin:$PATH"', "source .venv/bin/activate", "SC3046"),
     ],

@@ -50,7 +50,7 @@ def test_ci_file_is_committed_after_the_variable_and_every_grant() -> None:
     assert ci_file.plain("branch") == "develop"
     assert ci_file.plain("encoding") == "text"
     assert ci_file.plain("project") == "acme-ml/research/churn-model"
-    assert "dvc repro --pull" in ci_file.plain("content")
+    assert 'dvc(["repro", "--pull", "--allow-missing"])' in ci_file.plain("content")
 
 
 def test_self_managed_gitlab_and_token_reach_the_provider() -> None:
