@@ -73,7 +73,7 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     assert storage_get(cloud, f"/storage/v1/b/{outputs['bucketName']}")[0] == 200
     workflow = platform.file_content(repo, "main", ".github/workflows/mlops.yaml")
     assert workflow is not None
-    assert b"dvc repro --pull" in workflow
+    assert b'dvc(["repro", "--pull", "--allow-missing"])' in workflow
     # What CI receives: the secret, a key file the token endpoint honours for the stack's account.
     key_json = platform.ci_environment(cloud, "github", repository)["GOOGLE_SERVICE_ACCOUNT_KEY"]
     assert "\n" not in key_json
