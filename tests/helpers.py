@@ -11,6 +11,7 @@ from typing import Any, cast
 import pulumi_gcp as gcp
 import pulumi_github as github
 import pulumi_gitlab as gitlab
+import yaml
 from pulumi.runtime import rpc
 
 from components.platforms import PLATFORMS
@@ -140,3 +141,15 @@ def secret_paths(value: Any, path: str = "") -> list[tuple[str, bool, Any]]:
 
 def decode_key_file(private_key_b64: str) -> dict[str, str]:
     return json.loads(base64.b64decode(private_key_b64))
+
+
+def reproduce_job_command(content: str, platform: str, needle: str) -> str:
+    """The one command of the committed CI file's `reproduce` job (a GitHub `run:`, a GitLab
+    before_script or script line) that holds `needle`."""
+    document = yaml.safe_load(content)
+    if platform == "github":
+        commands = [str(step.get("run", "")) for step in document["jobs"]["reproduce"]["steps"]]
+    else:
+        commands = document["reproduce"]["before_script"] + document["reproduce"]["script"]
+    [command] = [command for command in commands if needle in command]
+    return command

@@ -17,7 +17,7 @@ import yaml
 
 from components.ci_files import UV_VERSION, render_ci_file
 from tests.e2e.stack import service_account_key
-from tests.helpers import make_settings
+from tests.helpers import make_settings, reproduce_job_command
 from tests.test_ci_linters import PLATFORMS, VARIANTS, actionlint, rendered, schema, zizmor
 
 PINNED_USES = re.compile(r"^ +(?:- )?uses: (?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40}) # (?P<tag>v\d+\.\d+\.\d+)$")
@@ -162,15 +162,9 @@ def python_script(command: str) -> str:
     return match["script"]
 
 
-def reproduce_command(platform: str, variant: str = "key") -> str:
+def reproduce_command(platform: str) -> str:
     """The command that checks the bucket holds the commit's data, then runs `dvc repro`."""
-    content = yaml.safe_load(rendered(platform, variant))
-    if platform == "github":
-        commands = [str(step.get("run", "")) for step in content["jobs"]["reproduce"]["steps"]]
-    else:
-        commands = content["reproduce"]["before_script"] + content["reproduce"]["script"]
-    [command] = [command for command in commands if "dvc.cli" in command]
-    return command
+    return reproduce_job_command(rendered(platform, "key"), platform, "dvc.cli")
 
 
 def test_github_workflow_runs_the_chapter_job_with_least_permissions(tmp_path: Path) -> None:

@@ -18,10 +18,9 @@ from threading import Thread
 from typing import Any
 
 import pytest
-import yaml
 
 from components.ci_files import render_ci_file
-from tests.helpers import make_settings
+from tests.helpers import make_settings, reproduce_job_command
 
 from .commands import E2E_VENV, host_env, run
 from .servers import TokenEndpoint
@@ -42,13 +41,7 @@ EMAIL = "dvc-ci-team-a@acme-ml-test.iam.gserviceaccount.com"
 
 def check_command(platform: str, auth: str) -> str:
     """The one command of the committed CI file that asks Google for a token."""
-    content = yaml.safe_load(render_ci_file(make_settings(platform, auth=auth)))
-    if platform == "github":
-        commands = [str(step.get("run", "")) for step in content["jobs"]["reproduce"]["steps"]]
-    else:
-        commands = content["reproduce"]["before_script"] + content["reproduce"]["script"]
-    [check] = [command for command in commands if "credentials.refresh(" in command]
-    return check
+    return reproduce_job_command(render_ci_file(make_settings(platform, auth=auth)), platform, "credentials.refresh(")
 
 
 def run_check(
