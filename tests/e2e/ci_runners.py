@@ -182,10 +182,15 @@ class GithubJob:
         return EXPRESSION.sub(lambda _: next(answers)[1], text)
 
     def condition(self, value: Any) -> bool:
-        """An `if:`, written with or without `${{ }}`."""
-        text = str(value).strip()
-        expression = match["expression"] if (match := EXPRESSION.fullmatch(text)) else text
-        return evaluate_expressions([expression], self.contexts)[0][0]
+        """A step's `if:`."""
+        return holds(value, self.contexts)
+
+
+def holds(value: Any, contexts: dict[str, Any]) -> bool:
+    """An `if:`, written with or without `${{ }}`, against `contexts`."""
+    text = str(value).strip()
+    expression = match["expression"] if (match := EXPRESSION.fullmatch(text)) else text
+    return evaluate_expressions([expression], contexts)[0][0]
 
 
 def checkout(job: GithubJob, inputs: dict[str, str]) -> None:
@@ -388,6 +393,14 @@ def run_github_workflow(
     for job_name, spec in workflow["jobs"].items():
         if unknown := set(spec) - JOB_KEYS:
             raise EmulationError(f"job keys {sorted(unknown)}")
+        needs = spec.get("needs", [])
+        needs = [needs] if isinstance(needs, str) else needs
+        # Without a status function, `if:` holds only when every needed job succeeded. GitHub decides
+        # before the job gets a runner or a token: a job's `if:` sees `github`, never `secrets`.
+        if any(outcomes.get(need) != "success" for need in needs) or ("if" in spec and not holds(spec["if"], {"github": github})):
+            outcomes[job_name] = "skipped"
+            log.append(f"## {job_name}: skipped")
+            continue
         first = not outcomes
         job_workspace = workspace if first else workspace.with_name(f"{workspace.name}-{job_name}")
         job_workspace.mkdir(exist_ok=True)
@@ -416,13 +429,6 @@ def run_github_workflow(
             contexts={"github": github | {"token": token}, "secrets": run_secrets},
             first=first,
         )
-        needs = spec.get("needs", [])
-        needs = [needs] if isinstance(needs, str) else needs
-        # Without a status function, `if:` holds only when every needed job succeeded.
-        if any(outcomes.get(need) != "success" for need in needs) or ("if" in spec and not job.condition(spec["if"])):
-            outcomes[job_name] = "skipped"
-            log.append(f"## {job_name}: skipped")
-            continue
         returncode = run_job(job, spec)
         outcomes[job_name] = "failure" if returncode else "success"
         log += job.log

@@ -53,6 +53,7 @@ class ReviewApi:
             self._add(f"A reviewer's comment {n}", "reviewer")
         self._tokens: dict[str, tuple[str, bool]] = {}
         """token -> (who it authenticates, whether it may write comments)."""
+        self.github_tokens_issued = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -70,6 +71,7 @@ class ReviewApi:
     def issue_github_token(self, permissions: Mapping[str, str]) -> str:
         """The GITHUB_TOKEN of one job, with the job's `permissions`."""
         token = f"ghs_{secrets.token_urlsafe(27)}"
+        self.github_tokens_issued += 1
         self._tokens[token] = ("github-actions[bot]", permissions.get("pull-requests") == "write")
         return token
 

@@ -179,4 +179,5 @@ def test_pull_request_from_a_fork_runs_nothing_and_posts_nothing(
 
     assert job.outcomes == {"reproduce": "skipped", "report": "skipped"}, job.log
     assert review_api.requests == []
+    assert review_api.github_tokens_issued == 0, "a skipped job gets no runner and no token"
     assert not (workspace / REPORT_DIRECTORY).exists()
