@@ -18,6 +18,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .servers import request_body, send_json
+
 MAX_PER_PAGE = 100
 
 
@@ -158,7 +160,7 @@ class ReviewApi:
 
         class Handler(BaseHTTPRequestHandler):
             def serve(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = request_body(self)
                 with api._lock:
                     try:
                         status, payload = api.answer(
@@ -168,12 +170,7 @@ class ReviewApi:
                         status, payload = HTTPStatus.BAD_REQUEST, {"message": str(error)}
                     sent = json.loads(body) if body.startswith(b"{") else None
                     api.requests.append(ApiRequest(self.command, self.path, int(status), sent))
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, payload)
 
             def do_GET(self) -> None:
                 self.serve()

@@ -32,6 +32,21 @@ GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 STARTUP_TIMEOUT = 15.0
 
 
+def request_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The body of the request a local stand-in is handling."""
+    return handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
+    """A local stand-in's answer: `payload` as JSON."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 @dataclasses.dataclass(frozen=True)
 class Exchange:
     """One token request: the account whose key claims to have signed it, and the answer."""
@@ -114,14 +129,8 @@ class TokenEndpoint:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                status, payload = endpoint.exchange(dict(urllib.parse.parse_qsl(body)))
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                status, payload = endpoint.exchange(dict(urllib.parse.parse_qsl(request_body(self).decode())))
+                send_json(self, status, payload)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # `exchanges` is the log
@@ -283,7 +292,7 @@ class StorageProxy:
             protocol_version = "HTTP/1.1"
 
             def _forward(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = request_body(self)
                 match = _BUCKET_IN_PATH.search(urllib.parse.unquote(self.path.split("?")[0]))
                 bucket = match["bucket"] if match else ""
                 if refusal := proxy.refusal(bucket, self.headers.get("Authorization", "")):

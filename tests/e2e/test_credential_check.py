@@ -23,7 +23,7 @@ from components.ci_files import render_ci_file
 from tests.helpers import make_settings, reproduce_job_command
 
 from .commands import E2E_VENV, host_env, run
-from .servers import TokenEndpoint
+from .servers import TokenEndpoint, request_body, send_json
 from .stack import service_account_key
 
 pytestmark = pytest.mark.e2e
@@ -65,14 +65,9 @@ def refusing_sts() -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            form = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()))
+            form = dict(urllib.parse.parse_qsl(request_body(self).decode()))
             assert form.get("grant_type") == "urn:ietf:params:oauth:grant-type:token-exchange", form
-            data = json.dumps(STS_REFUSAL).encode()
-            self.send_response(HTTPStatus.BAD_REQUEST)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, HTTPStatus.BAD_REQUEST, STS_REFUSAL)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
