@@ -148,14 +148,19 @@ def team_repository(
     sample.git(project, env, "branch", "--move", "--force", deployment.branch)
     sample.dvc(project, env, "remote", "add", "--default", "data", GUIDE_REMOTE_URL)
     sample.commit_all(project, env, "DVC remote: the guide's bucket")
-    ci_file = project / deployment.ci_file
-    ci_file.parent.mkdir(parents=True, exist_ok=True)
-    ci_file.write_text(deployment.ci_content)
-    sample.commit_all(project, env, f"mlops-ci: reproduce the experiment in CI ({deployment.ci_file})")
+    commit_ci_file(project, deployment, env)
     storage.create_bucket(deployment.bucket, deployment.gcp_project)
     if pushed:
         push_as_maintainer(project, deployment, token_endpoint, env, tmp_path / "maintainer")
     return project
+
+
+def commit_ci_file(repository: Path, deployment: Deployment, env: dict[str, str]) -> None:
+    """The stack's CI file committed to `repository`, as `pulumi up` commits it on the platform."""
+    ci_file = repository / deployment.ci_file
+    ci_file.parent.mkdir(parents=True, exist_ok=True)
+    ci_file.write_text(deployment.ci_content)
+    sample.commit_all(repository, env, f"mlops-ci: reproduce the experiment in CI ({deployment.ci_file})")
 
 
 def clone(project: Path, env: dict[str, str], tmp_path: Path) -> Path:

@@ -20,6 +20,7 @@ import pytest
 from . import sample_project as sample
 from .ci_runners import run_github_workflow, run_gitlab_job
 from .commands import run
+from .conftest import commit_ci_file
 from .servers import StorageEmulator, StorageProxy, TokenEndpoint
 from .stack import deploy, service_account_key
 from .test_ci_jobs import job_lines
@@ -46,13 +47,6 @@ def guarded(storage_proxy: StorageProxy, token_endpoint: TokenEndpoint, bucket: 
     """`bucket` answers only the accounts granted on it (as Google does), from now on."""
     storage_proxy.tokens = token_endpoint.issued
     storage_proxy.members.setdefault(bucket, set()).update(members)
-
-
-def commit_file(repository: Path, path: str, content: str, env: dict[str, str]) -> None:
-    file = repository / path
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(content)
-    sample.commit_all(repository, env, f"mlops-ci: reproduce the experiment in CI ({path})")
 
 
 def test_guide_layout_on_its_existing_bucket_is_green_with_only_the_stack_credential(
@@ -85,7 +79,7 @@ def test_guide_layout_on_its_existing_bucket_is_green_with_only_the_stack_creden
     assert deployment.remote_url == f"gs://{TEAM_BUCKET}/dvcstore"
     token_endpoint.trust(deployment.account_email, deployment.public_key)
     guarded(storage_proxy, token_endpoint, TEAM_BUCKET, deployment.account_email)
-    commit_file(project, deployment.ci_file, deployment.ci_content, runner_env)
+    commit_ci_file(project, deployment, runner_env)
     workspace = tmp_path / "workspace"
     sample.git(tmp_path, runner_env, "clone", "--quiet", project, workspace)
     team_tokens = len(token_endpoint.granted_to(team_email))
@@ -137,7 +131,7 @@ def test_new_team_first_run_fails_then_its_next_steps_make_the_next_run_green(
     guarded(storage_proxy, token_endpoint, deployment.bucket, deployment.account_email, team_email)
     platform_side = tmp_path / "platform-commit"
     sample.git(tmp_path, runner_env, "clone", "--quiet", origin, platform_side)
-    commit_file(platform_side, deployment.ci_file, deployment.ci_content, runner_env)
+    commit_ci_file(platform_side, deployment, runner_env)
     sample.git(platform_side, runner_env, "push", "--quiet", "origin", "main")
 
     # The CI file's commit runs the job: the bucket is empty.

@@ -19,7 +19,7 @@ from components.rules import REPORT_TOKEN_VARIABLE
 
 from . import sample_project as sample
 from .ci_runners import GithubEvent, JobRun, MergeRequest, run_github_workflow, run_gitlab_job
-from .conftest import team_repository
+from .conftest import clone, team_repository
 from .review_apis import ReviewApi
 from .servers import StorageEmulator, TokenEndpoint
 from .stack import STACKS, Deployment, deploy
@@ -171,8 +171,7 @@ def test_pull_request_from_a_fork_runs_nothing_and_posts_nothing(
     tmp_path: Path,
 ) -> None:
     project = team_repository(reporting, sample_project, storage, token_endpoint, runner_env, tmp_path)
-    workspace = tmp_path / "workspace"
-    sample.git(tmp_path, runner_env, "clone", "--quiet", project, workspace)
+    workspace = clone(project, runner_env, tmp_path)
     event = GithubEvent("pull_request", NUMBER, "someone/fork-of-it", review_api)
 
     job = run_github_workflow(reporting, workspace, runner_env, event)
