@@ -11,13 +11,13 @@ E2E_VENV := .venv-e2e
 .PHONY: plan test check lint bench bench-ci pulumi-cli test-engine
 
 plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, no credentials)
-	$(VENV)/bin/python -m offline.plan "$$STACK"
+	$(VENV)/bin/python -m mlops_ci.offline.plan "$$STACK"
 
 test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck /usr/bin/curl pulumi-cli  ## the whole suite: e2e, the real engine and the local cloud included
 	$(VENV)/bin/python -m pytest
 
 check: $(VENV)/.dev  ## every stack file: configuration rules, the policy pack, the CI file schemas and clashes between stacks (offline)
-	$(VENV)/bin/python -m offline.check
+	$(VENV)/bin/python -m mlops_ci.offline.check
 
 lint: $(VENV)/.dev $(VENV)/.policy node_modules/.installed  ## ruff, and pyright in strict mode (pyrightconfig.json)
 	$(VENV)/bin/ruff check .

@@ -2,15 +2,15 @@
 
 import pulumi
 
-from components.apis import GoogleApis
-from components.ci_files import render_ci_file
-from components.identity import CiIdentity
-from components.next_steps import next_steps
-from components.preflight import preflight
-from components.rules import PROVIDER_VARIABLE, SERVICE_ACCOUNT_VARIABLE
-from components.settings import load_settings
-from components.storage import DvcRemote
-from components.workload_identity import WorkloadIdentity
+from mlops_ci.ci.files import render_ci_file
+from mlops_ci.ci.next_steps import next_steps
+from mlops_ci.components.apis import GoogleApis
+from mlops_ci.components.identity import CiIdentity
+from mlops_ci.components.storage import DvcRemote
+from mlops_ci.components.workload_identity import WorkloadIdentity
+from mlops_ci.preflight import preflight
+from mlops_ci.settings.loader import load_settings
+from mlops_ci.settings.rules import PROVIDER_VARIABLE, SERVICE_ACCOUNT_VARIABLE
 
 # 1. Settings: every problem of the stack file is reported here, before any resource.
 settings = load_settings()

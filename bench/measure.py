@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1])
     args = parser.parse_args()
-    check = [sys.executable, "-m", "offline.check"]
+    check = [sys.executable, "-m", "mlops_ci.offline.check"]
     cases = {"1 stack": [*check, "--stacks", str(args.one), "--jobs", "1"]}
     batch = len(list(args.batch.glob("Pulumi.*.yaml")))
     cases |= {f"{batch} stacks, --jobs {jobs}": [*check, "--stacks", str(args.batch), "--jobs", str(jobs)] for jobs in args.jobs}

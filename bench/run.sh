@@ -21,7 +21,7 @@ echo "## Machine"
 echo "- CPUs (nproc): $(nproc); memory: $(free -m | awk '/^Mem:/ {print $2}') MiB; $("$python" --version)"
 echo "- $(grep -m1 'model name' /proc/cpuinfo | sed 's/\t//g')"
 echo
-echo "## Wall clock and peak memory: python -m offline.check --stacks DIR --jobs N"
+echo "## Wall clock and peak memory: python -m mlops_ci.offline.check --stacks DIR --jobs N"
 "$python" bench/measure.py "$work/one" "$work/hundred" --runs "$runs" --jobs 1 "$(nproc)"
 echo
 echo "## Longest chain of dependent resources"

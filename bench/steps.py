@@ -11,7 +11,7 @@ from typing import cast
 
 import pulumi_gcp as gcp
 
-from offline.runtime import Evaluation, Registration, evaluate, type_token
+from mlops_ci.offline.runtime import Evaluation, Registration, evaluate, type_token
 
 API = type_token(gcp.projects.Service)
 REPOSITORIES = {"github": "acme-ml/churn-model", "gitlab": "acme-ml/research/churn-model"}

@@ -22,7 +22,7 @@ from localcloud.state import ENV_STATE_DIR, open_cloud
 PULUMI_VERSION = "3.272.0"
 ENV_CLI = "PULUMI_CLI"
 BIN = Path(__file__).resolve().parent / "bin"
-PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components", "requirements.txt", "policy")
+PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "mlops_ci", "requirements.txt", "policy")
 PLUGINS = {"gcp": "10.2.0", "github": "6.15.0", "gitlab": "10.4.0"}
 """The versions the pinned SDKs (pulumi-gcp etc.) ask the engine for."""
 

@@ -14,9 +14,9 @@ import pulumi_gitlab as gitlab
 import yaml
 from pulumi.runtime import rpc
 
-from components.platforms import PLATFORMS
-from components.settings import Settings
-from offline.runtime import Evaluation, OfflineMocks, evaluate, reveal, type_token
+from mlops_ci.offline.runtime import Evaluation, OfflineMocks, evaluate, reveal, type_token
+from mlops_ci.platforms import PLATFORMS
+from mlops_ci.settings.loader import Settings
 
 # Type tokens, from the SDK classes the program registers.
 BUCKET = type_token(gcp.storage.Bucket)

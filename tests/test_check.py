@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from offline import check
-from offline.analyzer import analyze
-from offline.runtime import Evaluation, Registration, evaluate
-from offline.stacks import STACKS_DIR, stack_files
+from mlops_ci.offline import check
+from mlops_ci.offline.analyzer import analyze
+from mlops_ci.offline.runtime import Evaluation, Registration, evaluate
+from mlops_ci.offline.stacks import STACKS_DIR, stack_files
 from tests.helpers import BUCKET, GITLAB_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,7 +184,7 @@ def test_check_command_in_parallel_reports_what_a_sequential_check_reports(
     assert check.main([*SEQUENTIAL, "--stacks", str(stacks)]) == 1
     sequential = capsys.readouterr().out
     result = subprocess.run(
-        [sys.executable, "-m", "offline.check", "--stacks", str(stacks), "--jobs", "2"],
+        [sys.executable, "-m", "mlops_ci.offline.check", "--stacks", str(stacks), "--jobs", "2"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -250,7 +250,7 @@ def covered(path: str, patterns: list[str]) -> bool:
 # process has also imported every test module's imports (the local cloud's, for one).
 CHECK_IMPORTS = f"""
 import json, sys
-from offline import check
+from mlops_ci.offline import check
 check.main({SEQUENTIAL!r})
 print(json.dumps([file for m in list(sys.modules.values()) if (file := getattr(m, "__file__", None))]), file=sys.stderr)
 """
@@ -266,9 +266,14 @@ def test_workflow_triggers_on_every_repository_file_the_check_reads() -> None:
     # schema libraries are in requirements-dev.txt), the recipe, this workflow.
     pins = ("requirements.txt", "requirements-dev.txt", "constraints.txt")
     program = [ROOT / name for name in ("__main__.py", "Pulumi.yaml", *pins, "Makefile")]
-    program += [ROOT / "policy/requirements.txt", WORKFLOW, *(ROOT / "components/templates").iterdir()]
+    program += [ROOT / "policy/requirements.txt", WORKFLOW, *(ROOT / "mlops_ci/ci/templates").iterdir()]
     read = {p.relative_to(ROOT).as_posix() for p in [*program, *imported, *stack_files()] if p.is_relative_to(ROOT)}
     read = {p for p in read if not p.startswith((".venv", "tests/"))}
-    assert {"stacks/Pulumi.vision-team.yaml", "offline/check.py", "policy/rules.py", "components/settings.py"} <= read
+    assert {
+        "stacks/Pulumi.vision-team.yaml",
+        "mlops_ci/offline/check.py",
+        "mlops_ci/policy/rules.py",
+        "mlops_ci/settings/loader.py",
+    } <= read
     assert sorted(p for p in read if not covered(p, patterns)) == []
     assert [pattern for pattern in patterns if not any(covered(p, [pattern]) for p in read)] == [], "stale patterns"

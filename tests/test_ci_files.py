@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.ci_files import UV_VERSION, render_ci_file
+from mlops_ci.ci.files import UV_VERSION, render_ci_file
 from tests.e2e.stack import service_account_key
 from tests.helpers import make_settings, reproduce_job_command
 from tests.test_ci_linters import PLATFORMS, VARIANTS, actionlint, rendered, schema, zizmor

@@ -20,7 +20,7 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from components.ci_files import render_ci_file
+from mlops_ci.ci.files import render_ci_file
 from tests.helpers import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]

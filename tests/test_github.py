@@ -6,7 +6,7 @@ import pulumi_github as github
 import yaml
 from pulumi.runtime import rpc
 
-from offline.runtime import type_token
+from mlops_ci.offline.runtime import type_token
 from tests.helpers import GITHUB_FILE, GITHUB_SECRET, run
 
 

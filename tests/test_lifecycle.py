@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from offline.runtime import Evaluation, OfflineMocks, reveal
+from mlops_ci.offline.runtime import Evaluation, OfflineMocks, reveal
 from tests.helpers import BUCKET, KEY, run
 
 

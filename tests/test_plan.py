@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from offline import plan
-from offline.runtime import evaluate
-from offline.stacks import ENCRYPTED_PLACEHOLDER, load_stack_file, stack_files
+from mlops_ci.offline import plan
+from mlops_ci.offline.runtime import evaluate
+from mlops_ci.offline.stacks import ENCRYPTED_PLACEHOLDER, load_stack_file, stack_files
 from tests.helpers import key_material
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +79,7 @@ def test_encrypted_values_stay_marked_secret(tmp_path: Path) -> None:
 )
 def test_plan_command(argv: list[str], code: int, stream: str, text: str, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "offline.plan", *argv, "--out", str(tmp_path)],
+        [sys.executable, "-m", "mlops_ci.offline.plan", *argv, "--out", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,

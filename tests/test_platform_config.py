@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import ConfigError
+from mlops_ci.settings.loader import ConfigError
 from tests.helpers import run
 
 

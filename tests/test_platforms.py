@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.platforms import PLATFORMS
-from components.settings import ConfigError
+from mlops_ci.platforms import PLATFORMS
+from mlops_ci.settings.loader import ConfigError
 from tests.helpers import make_settings, run
 
 

@@ -23,12 +23,12 @@ from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs, Secret
 from pulumi_policy.proxy import UnknownValueError
 
-from components.settings import ACCESS_PRESETS, AUTH_MODES
-from offline.analyzer import Violation, analyze, policy_props, wire_struct
-from offline.runtime import Registration, evaluate
-from offline.stacks import load_stack_file, stack_files
-from policy import rules
-from policy.rules import POLICIES
+from mlops_ci.offline.analyzer import Violation, analyze, policy_props, wire_struct
+from mlops_ci.offline.runtime import Registration, evaluate
+from mlops_ci.offline.stacks import load_stack_file, stack_files
+from mlops_ci.policy import rules
+from mlops_ci.policy.rules import POLICIES
+from mlops_ci.settings.loader import ACCESS_PRESETS, AUTH_MODES
 from tests.helpers import ACCOUNT_BINDING, BUCKET, GITLAB_VARIABLE, GRANT, KEY, POOL, POOL_PROVIDER, run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from components.preflight import PreflightError
-from components.settings import ConfigError
+from mlops_ci.preflight import PreflightError
+from mlops_ci.settings.loader import ConfigError
 from tests.helpers import BUCKET, CountingMocks, run
 
 NOT_FOUND: tuple[dict[str, Any], list[tuple[str, str]]] = ({}, [("", "404 Not Found")])

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pulumi.runtime import rpc
 
-from components.ci_files import render_ci_file
-from offline.runtime import Evaluation, evaluate, reveal
-from offline.stacks import load_stack_file, stack_files
+from mlops_ci.ci.files import render_ci_file
+from mlops_ci.offline.runtime import Evaluation, evaluate, reveal
+from mlops_ci.offline.stacks import load_stack_file, stack_files
 from tests.helpers import (
     ACCOUNT,
     BUCKET,

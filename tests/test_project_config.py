@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.schema import PROJECT_FILE
-from components.settings import ConfigError
-from offline.project_config import ProjectConfigError, apply_project_config
+from mlops_ci.offline.project_config import ProjectConfigError, apply_project_config
+from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.schema import PROJECT_FILE
 from tests.helpers import KEY, CountingMocks, config_for, run
 
 

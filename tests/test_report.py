@@ -11,11 +11,11 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
-from components.ci_files import REPORT_DIRECTORY, render_ci_file
-from components.rules import REPORT_TOKEN_VARIABLE
-from components.settings import ConfigError
-from offline.project_config import ProjectConfigError
-from offline.runtime import evaluate
+from mlops_ci.ci.files import REPORT_DIRECTORY, render_ci_file
+from mlops_ci.offline.project_config import ProjectConfigError
+from mlops_ci.offline.runtime import evaluate
+from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 from tests.helpers import GITHUB_FILE, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, config_for, make_settings, run
 
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components import rules
-from components import settings as s
-from components.settings import ConfigError
-from offline.runtime import Evaluation, reveal
+from mlops_ci.offline.runtime import Evaluation, reveal
+from mlops_ci.settings import loader as s
+from mlops_ci.settings import rules
+from mlops_ci.settings.loader import ConfigError
 from tests.helpers import BUCKET, GITLAB_VARIABLE, CountingMocks, run
 
 # (platform, overrides, key named in the error, words of the rule)

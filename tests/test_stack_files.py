@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from components import settings
-from components.settings import ConfigError
-from components.stack_file import quote_it_problems, stack_file
-from offline.stacks import StackFileError, load_stack_file
+from mlops_ci.offline.stacks import StackFileError, load_stack_file
+from mlops_ci.settings import loader as settings
+from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.stack_file import quote_it_problems, stack_file
 from tests.helpers import CountingMocks, run
 
 HEAD = "config:\n  gcp:project: acme-ml\n  mlops-ci:platform: github\n  mlops-ci:repository: a/b\n"

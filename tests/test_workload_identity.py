@@ -14,10 +14,10 @@ import pytest
 import yaml
 from google.auth import identity_pool
 
-from components.ci_files import render_ci_file
-from components.settings import ConfigError
-from components.workload_identity import federation_id
-from offline.runtime import numeric_id
+from mlops_ci.ci.files import render_ci_file
+from mlops_ci.components.workload_identity import federation_id
+from mlops_ci.offline.runtime import numeric_id
+from mlops_ci.settings.loader import ConfigError
 from tests.helpers import (
     ACCOUNT,
     ACCOUNT_BINDING,

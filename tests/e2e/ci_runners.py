@@ -28,7 +28,7 @@ import virtualenv
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from components.rules import REPORT_TOKEN_VARIABLE
+from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
 from .commands import NODE_BIN, run
 from .review_apis import ReviewApi

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pulumi.runtime import rpc
 
-from components.rules import REPORT_TOKEN_VARIABLE
-from offline.runtime import OfflineMocks, evaluate
-from offline.stacks import STACKS_DIR, load_stack_file
+from mlops_ci.offline.runtime import OfflineMocks, evaluate
+from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file
+from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 from tests.helpers import BUCKET, GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, GRANT
 
 # The example stack of each platform.

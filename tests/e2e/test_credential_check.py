@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from components.ci_files import render_ci_file
+from mlops_ci.ci.files import render_ci_file
 from tests.helpers import make_settings, reproduce_job_command
 
 from .commands import E2E_VENV, host_env, run

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from components.ci_files import REPORT_DIRECTORY, report_marker
-from components.rules import REPORT_TOKEN_VARIABLE
+from mlops_ci.ci.files import REPORT_DIRECTORY, report_marker
+from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
 from . import sample_project as sample
 from .ci_runners import GithubEvent, JobRun, MergeRequest, run_github_workflow, run_gitlab_job

@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from components.ci_files import UV_VERSION
+from mlops_ci.ci.files import UV_VERSION
 
 from . import sample_project as sample
 from .commands import E2E_VENV, ROOT, run

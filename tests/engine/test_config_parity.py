@@ -1,5 +1,5 @@
 """Parity: for every committed stack file, the config the REAL CLI hands the program equals what the
-offline path (`offline.stacks.load_stack_file`, used by `make plan`, `make check` and the tests)
+offline path (`mlops_ci.offline.stacks.load_stack_file`, used by `make plan`, `make check` and the tests)
 computes. "What the program sees" is taken from inside the program (pulumi.runtime config, dumped by
 conftest.DUMP_PROGRAM during `pulumi preview`), not from `pulumi config`, which skips validation.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from offline.stacks import ENCRYPTED_PLACEHOLDER, load_stack_file, stack_files
+from mlops_ci.offline.stacks import ENCRYPTED_PLACEHOLDER, load_stack_file, stack_files
 from tests.engine.conftest import Engine
 
 pytestmark = pytest.mark.engine

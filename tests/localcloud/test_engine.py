@@ -17,11 +17,11 @@ import pytest
 import yaml
 from google.auth.exceptions import RefreshError
 
-from components.ci_files import REPORT_DIRECTORY
-from components.rules import REPORT_TOKEN_VARIABLE
 from localcloud import gitlab_api, platform, services
 from localcloud.engine import Workspace, find_cli
 from localcloud.state import LocalCloud, open_cloud
+from mlops_ci.ci.files import REPORT_DIRECTORY
+from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
 from .conftest import REPOSITORY, sign_in, storage_get
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from google.auth.exceptions import RefreshError
 
-from components.rules import REPORT_TOKEN_VARIABLE
 from localcloud import chapter, platform, services
 from localcloud.engine import Workspace, find_cli
 from localcloud.state import LocalCloud, open_cloud
+from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
 from .conftest import sign_in, storage_get
 
@@ -230,7 +230,7 @@ def test_a_stack_that_breaks_a_policy_is_refused(tmp_path: Path) -> None:
         space.ensure_repository(seed=False)
         _seed_minimal(cloud, space)
         space.init()
-        storage = space.project / "components" / "storage.py"
+        storage = space.project / "mlops_ci" / "components" / "storage.py"
         text = storage.read_text()
         assert 'public_access_prevention="enforced"' in text
         storage.write_text(text.replace('public_access_prevention="enforced"', 'public_access_prevention="inherited"'))

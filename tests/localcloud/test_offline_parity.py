@@ -1,4 +1,4 @@
-"""For every stack file, the offline plan (offline/runtime.py `evaluate`) registers the resources,
+"""For every stack file, the offline plan (mlops_ci/offline/runtime.py `evaluate`) registers the resources,
 inputs and dependencies that the real engine's `pulumi preview --json` reports.
 
 Normalised, because they differ by construction: secrets (preview shows `[secret]`), values the
@@ -21,8 +21,8 @@ from localcloud import platform, services, wire
 from localcloud.engine import Workspace, find_cli
 from localcloud.plugins import gcp, github, gitlab
 from localcloud.state import open_cloud
-from offline.runtime import evaluate, reveal
-from offline.stacks import load_stack_file, stack_files
+from mlops_ci.offline.runtime import evaluate, reveal
+from mlops_ci.offline.stacks import load_stack_file, stack_files
 
 pytestmark = pytest.mark.localcloud
 

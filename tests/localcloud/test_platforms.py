@@ -392,7 +392,7 @@ ACCESS_TOKEN = "gitlab:index/projectAccessToken:ProjectAccessToken"
 
 
 def report_token(project: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """The program's report token (components/platforms/gitlab.py), as its SDK sends it."""
+    """The program's report token (mlops_ci/platforms/gitlab.py), as its SDK sends it."""
     return {
         "project": project["path"],
         "name": "mlops-ci report (nlp-team)",

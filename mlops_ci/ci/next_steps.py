@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.settings import Settings
+from mlops_ci.settings.loader import Settings
 
 # The guide's own remote name (`dvc remote add -d data ...`, chapter 2.2).
 REMOTE_NAME = "data"

@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 
 import yaml
 
-PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+PROJECT_FILE = Path(__file__).resolve().parents[2] / "Pulumi.yaml"
 
 ConfigType = Literal["string", "boolean"]
 

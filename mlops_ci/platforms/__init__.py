@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from components.platforms.base import DeliveryArgs, Platform
-from components.platforms.github import GITHUB
-from components.platforms.gitlab import GITLAB
+from mlops_ci.platforms.base import DeliveryArgs, Platform
+from mlops_ci.platforms.github import GITHUB
+from mlops_ci.platforms.gitlab import GITLAB
 
 PLATFORMS: Mapping[str, Platform] = {platform.name: platform for platform in (GITHUB, GITLAB)}
 

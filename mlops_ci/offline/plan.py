@@ -2,7 +2,7 @@
 no credentials and no cloud call; print every resource, what it waits for, and write the CI
 file the stack would commit.
 
-    python -m offline.plan [STACK] [--out DIR]
+    python -m mlops_ci.offline.plan [STACK] [--out DIR]
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any, cast
 
 from pulumi.runtime import rpc
 
-from components.settings import ConfigError
-from offline.project_config import ProjectConfigError, check_stack_name
-from offline.runtime import Evaluation, Registration, evaluate
-from offline.stacks import STACKS_DIR, StackFileError, load_stack_file
+from mlops_ci.offline.project_config import ProjectConfigError, check_stack_name
+from mlops_ci.offline.runtime import Evaluation, Registration, evaluate
+from mlops_ci.offline.stacks import STACKS_DIR, StackFileError, load_stack_file
+from mlops_ci.settings.loader import ConfigError
 
 DEFAULT_STACK = "vision-team"
 # Resource options that change what `pulumi up` / `pulumi destroy` do, shown when set.

@@ -25,11 +25,11 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
-from components.platforms import PLATFORMS, Platform
-from components.platforms.base import type_token
-from offline.project_config import apply_project_config
+from mlops_ci.offline.project_config import apply_project_config
+from mlops_ci.platforms import PLATFORMS, Platform
+from mlops_ci.platforms.base import type_token
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROOT / "__main__.py"
 PROJECT = "mlops-ci"
 

@@ -38,7 +38,7 @@ from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
 
 if TYPE_CHECKING:
-    from offline.runtime import Registration
+    from mlops_ci.offline.runtime import Registration
 
 
 @dataclasses.dataclass(frozen=True)

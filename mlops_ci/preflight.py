@@ -8,8 +8,8 @@ import dataclasses
 import pulumi
 import pulumi_gcp as gcp
 
-from components.platforms.base import looked_up
-from components.settings import ConfigError, Settings
+from mlops_ci.platforms.base import looked_up
+from mlops_ci.settings.loader import ConfigError, Settings
 
 # Organization policy that blocks service-account key creation (enforced by default in
 # organizations created since May 2024).

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import jinja2
 
-from components.rules import ID_TOKEN_VARIABLE, PROVIDER_VARIABLE, REPORT_TOKEN_VARIABLE, SERVICE_ACCOUNT_VARIABLE
-from components.settings import Settings
+from mlops_ci.settings.loader import Settings
+from mlops_ci.settings.rules import ID_TOKEN_VARIABLE, PROVIDER_VARIABLE, REPORT_TOKEN_VARIABLE, SERVICE_ACCOUNT_VARIABLE
 
 TEMPLATES = Path(__file__).parent / "templates"
 

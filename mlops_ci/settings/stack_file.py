@@ -19,7 +19,7 @@ from typing import cast
 
 import yaml
 
-from components.schema import PROJECT_FILE, SCHEMA, load_schema
+from mlops_ci.settings.schema import PROJECT_FILE, SCHEMA, load_schema
 
 # go-yaml's resolution of plain scalars (YAML 1.2 core schema, plus 1.1's leading-zero octals and
 # underscores in numbers; `yes`/`no`/`on`/`off` stay words).

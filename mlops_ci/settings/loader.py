@@ -1,4 +1,4 @@
-"""Typed, validated stack settings, driven by the schema Pulumi.yaml declares (`components.schema`).
+"""Typed, validated stack settings, driven by the schema Pulumi.yaml declares (`mlops_ci.settings.schema`).
 
 `load_settings()` reads the configuration the Pulumi CLI hands the program (declared defaults
 already merged in), checks every rule, and raises one `ConfigError` listing every problem before
@@ -16,9 +16,9 @@ from typing import Any, Literal
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.platforms import PLATFORMS, Platform
-from components.platforms.base import PLATFORM_KEYS
-from components.rules import (
+from mlops_ci.platforms import PLATFORMS, Platform
+from mlops_ci.platforms.base import PLATFORM_KEYS
+from mlops_ci.settings.rules import (
     Rule,
     base_url_problem,
     branch_problem,
@@ -29,8 +29,8 @@ from components.rules import (
     relative_path_problem,
     service_account_id_problem,
 )
-from components.schema import SCHEMA
-from components.stack_file import quote_it_problems, stack_file
+from mlops_ci.settings.schema import SCHEMA
+from mlops_ci.settings.stack_file import quote_it_problems, stack_file
 
 PROJECT = SCHEMA.project
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 import pulumi
 
 if TYPE_CHECKING:
-    from components.settings import Settings
-    from components.workload_identity import OidcTrust
+    from mlops_ci.components.workload_identity import OidcTrust
+    from mlops_ci.settings.loader import Settings
 
 
 def type_token(resource_class: type) -> str:
@@ -100,7 +100,7 @@ class Platform(Protocol):
 
     @property
     def template(self) -> str:
-        """File name of the CI file's template in `components/templates/`."""
+        """File name of the CI file's template in `mlops_ci/ci/templates/`."""
         ...
 
     @property

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from components.schema import PROJECT_FILE, load_schema
+from mlops_ci.settings.schema import PROJECT_FILE, load_schema
 
 
 class ProjectConfigError(Exception):

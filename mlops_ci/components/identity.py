@@ -8,7 +8,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from components.settings import ACCESS_ROLES, Access
+from mlops_ci.settings.loader import ACCESS_ROLES, Access
 
 
 class CiIdentityArgs(TypedDict):

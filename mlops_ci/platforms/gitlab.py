@@ -10,18 +10,18 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
 
-from components.platforms.base import DeliveryArgs, looked_up, missing_files_problems, type_token
-from components.rules import (
+from mlops_ci.components.workload_identity import OidcTrust
+from mlops_ci.platforms.base import DeliveryArgs, looked_up, missing_files_problems, type_token
+from mlops_ci.settings.rules import (
     REPORT_TOKEN_VARIABLE,
     VARIABLE_NAME,
     inside_git_directory,
     relative_path_problem,
     reserved_variable_problem,
 )
-from components.workload_identity import OidcTrust
 
 if TYPE_CHECKING:
-    from components.settings import Settings
+    from mlops_ci.settings.loader import Settings
 
 GITLAB_COM = "https://gitlab.com"
 # GitLab masks a value only if it is one line of at least 8 characters from this alphabet.

@@ -3,7 +3,7 @@ program (configuration rules included) and the policy pack, in one command (a la
 parallel worker processes), with no Pulumi CLI, no credentials and no cloud call. One failing
 stack never stops the others.
 
-    python -m offline.check [--stacks DIR] [--jobs N]
+    python -m mlops_ci.offline.check [--stacks DIR] [--jobs N]
 
 Exit status: 0 if every stack passes, 1 if any fails, 2 if there is no stack file to check.
 """
@@ -31,12 +31,12 @@ import jsonschema
 import ruamel.yaml
 from jsonschema.exceptions import best_match
 
-from components.settings import ConfigError
-from offline.analyzer import analyze
-from offline.project_config import ProjectConfigError
-from offline.runtime import Evaluation, evaluate
-from offline.stacks import STACKS_DIR, StackFileError, load_stack_file, stack_files, stack_name
-from policy.rules import POLICIES
+from mlops_ci.offline.analyzer import analyze
+from mlops_ci.offline.project_config import ProjectConfigError
+from mlops_ci.offline.runtime import Evaluation, evaluate
+from mlops_ci.offline.stacks import STACKS_DIR, StackFileError, load_stack_file, stack_files, stack_name
+from mlops_ci.policy.rules import POLICIES
+from mlops_ci.settings.loader import ConfigError
 
 # Below this many stacks per worker, a worker's warm-up costs more than its share of stacks saves.
 MIN_STACKS_PER_WORKER = 16

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
 
-from components.platforms.base import DeliveryArgs, looked_up, missing_files_problems, type_token
-from components.rules import VARIABLE_NAME, reserved_variable_problem
-from components.workload_identity import OidcTrust
+from mlops_ci.components.workload_identity import OidcTrust
+from mlops_ci.platforms.base import DeliveryArgs, looked_up, missing_files_problems, type_token
+from mlops_ci.settings.rules import VARIABLE_NAME, reserved_variable_problem
 
 if TYPE_CHECKING:
-    from components.settings import Settings
+    from mlops_ci.settings.loader import Settings
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 _OWNER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")

@@ -10,9 +10,9 @@ from typing import Any, cast
 
 import yaml
 
-from components.schema import SCHEMA
-from components.stack_file import Resolved, UnreadableScalarError, go_text, resolve
-from offline.project_config import apply_project_config
+from mlops_ci.offline.project_config import apply_project_config
+from mlops_ci.settings.schema import SCHEMA
+from mlops_ci.settings.stack_file import Resolved, UnreadableScalarError, go_text, resolve
 
 STACKS_DIR = SCHEMA.stack_config_dir.resolve()
 # Offline there is no passphrase or cloud key to decrypt `secure:` values; the program only

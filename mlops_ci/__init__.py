@@ -1,0 +1,2 @@
+"""mlops-ci: one ML team's DVC remote on Google Cloud Storage, its CI identity and its CI pipeline
+(GitHub Actions or GitLab CI), as one Pulumi stack."""
