@@ -15,6 +15,8 @@ import json
 import os
 import sys
 import urllib.request
+from pathlib import Path
+from typing import Any
 
 SERVICE = "twirp/github.actions.results.api.v1.ArtifactService/"
 
@@ -29,7 +31,7 @@ def backend_ids() -> tuple[str, str]:
     raise SystemExit("no Actions.Results scope in ACTIONS_RUNTIME_TOKEN")
 
 
-def twirp(method: str, body: dict) -> dict:
+def twirp(method: str, body: dict[str, Any]) -> dict[str, Any]:
     req = urllib.request.Request(
         os.environ["ACTIONS_RESULTS_URL"].rstrip("/") + "/" + SERVICE + method,
         data=json.dumps(body).encode(),
@@ -37,27 +39,28 @@ def twirp(method: str, body: dict) -> dict:
         method="POST",
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.load(resp)
+        answer: dict[str, Any] = json.load(resp)
+        return answer
 
 
 def main() -> None:
     verb, name, path = sys.argv[1:4]
     run, job = backend_ids()
-    ids = {"workflowRunBackendId": run, "workflowJobRunBackendId": job}
+    ids: dict[str, Any] = {"workflowRunBackendId": run, "workflowJobRunBackendId": job}
     if verb == "upload":
-        data = open(path, "rb").read()
-        url = twirp("CreateArtifact", {**ids, "name": name, "version": 4})["signedUploadUrl"]
+        data = Path(path).read_bytes()
+        url = str(twirp("CreateArtifact", {**ids, "name": name, "version": 4})["signedUploadUrl"])
         for comp, body in (("&comp=block&blockid=MDAwMQ==", data), ("&comp=blocklist", b"<BlockList/>")):
             urllib.request.urlopen(urllib.request.Request(url + comp, data=body, method="PUT"), timeout=10).close()
         done = twirp("FinalizeArtifact", {**ids, "name": name, "size": str(len(data))})
         print(f"uploaded {name}: {len(data)} bytes, artifact id {done['artifactId']}")
     else:
-        listed = twirp("ListArtifacts", {**ids, "nameFilter": name})["artifacts"]
-        url = twirp("GetSignedArtifactURL", {**ids, "name": name})["signedUrl"]
+        listed = [str(a["name"]) for a in twirp("ListArtifacts", {**ids, "nameFilter": name})["artifacts"]]
+        url = str(twirp("GetSignedArtifactURL", {**ids, "name": name})["signedUrl"])
         with urllib.request.urlopen(url, timeout=10) as resp:
             data = resp.read()
-        open(path, "wb").write(data)
-        print(f"downloaded {name}: {len(data)} bytes (listed: {[a['name'] for a in listed]})")
+        Path(path).write_bytes(data)
+        print(f"downloaded {name}: {len(data)} bytes (listed: {listed})")
 
 
 if __name__ == "__main__":
