@@ -3,6 +3,8 @@ or None when the value is valid."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import re
 import unicodedata
@@ -242,3 +244,31 @@ def github_environment_problem(value: str) -> str | None:
     if value.lower() in GITHUB_MANAGED_ENVIRONMENTS:
         return f"not an environment GitHub manages itself ({', '.join(GITHUB_MANAGED_ENVIRONMENTS)})"
     return None
+
+
+# Pulumi's ciphertext of a `secure:` value (sdk/go/common/resource/config/crypt.go): the passphrase
+# and cloud-KMS providers write `v1:<base64 nonce>:<base64 AES-256-GCM ciphertext>` (a 12-byte
+# nonce, at least the 16-byte tag); Pulumi Cloud's own provider an opaque base64 text.
+_GCM_NONCE_BYTES, _GCM_TAG_BYTES = 12, 16
+
+
+def _base64_bytes(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def ciphertext_problem(value: str, symmetric: bool) -> str | None:
+    """Why `value` cannot be what `pulumi config set --secret` wrote, or None. `symmetric`: the
+    stack file has an `encryptionsalt` (or `encryptedkey`), so only the `v1:` form decrypts."""
+    parts = value.split(":")
+    if len(parts) == 3 and parts[0] == "v1":
+        nonce, sealed = _base64_bytes(parts[1]), _base64_bytes(parts[2])
+        if nonce is not None and len(nonce) == _GCM_NONCE_BYTES and sealed is not None and len(sealed) >= _GCM_TAG_BYTES:
+            return None
+        return "v1: but not a nonce and a ciphertext in base64"
+    if symmetric:
+        return "the stack file has an encryptionsalt, so its secrets are v1:<nonce>:<ciphertext>"
+    decoded = _base64_bytes(value)
+    return None if decoded is not None and len(decoded) >= _GCM_TAG_BYTES else "neither v1:<nonce>:<ciphertext> nor base64"
