@@ -22,7 +22,11 @@ ENCRYPTED_PLACEHOLDER = "[encrypted in the stack file]"
 
 
 class StackFileError(Exception):
-    """A stack file that is not Pulumi's stack-file shape."""
+    """A stack file that is not Pulumi's stack-file shape: each problem one line."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = problems or [message]
+        super().__init__(message if problems is None else f"{message}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +134,7 @@ def _sections(path: Path, document: object) -> dict[str, object]:
         if key not in STACK_FILE_KEYS
     ]
     if unknown:
-        raise StackFileError(f"{shown_path(path)}:\n" + "\n".join(f"  - {p}" for p in unknown))
+        raise StackFileError(shown_path(path), unknown)
     return {str(key): value for key, value in sections.items()}
 
 
@@ -164,6 +168,6 @@ def load_stack_file(path: Path) -> StackConfig:
         else:
             config[key] = _wire_value(cast(object, value))
     if problems:
-        raise StackFileError(f"{shown_path(path)}:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise StackFileError(shown_path(path), problems)
     stack = stack_name(path)
     return StackConfig(stack, apply_project_config(stack, config, tuple(secret_keys)), tuple(secret_keys))

@@ -29,6 +29,11 @@ def escaped(text: str) -> str:
     return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
+def terminal_text(text: str) -> str:
+    """Lines of `text` for a terminal: each line `escaped`, the line breaks kept."""
+    return "\n".join(escaped(line) for line in text.split("\n"))
+
+
 def shown(value: str) -> str:
     """A value quoted for a message (Python's repr: quotes, and every unprintable character escaped)."""
     return repr(value)
