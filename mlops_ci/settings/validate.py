@@ -6,6 +6,7 @@ A key's own rule is a row of `RULES`; a rule across keys is a named function of 
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable
 
 from mlops_ci.platforms import PLATFORMS
@@ -87,6 +88,19 @@ def existing_bucket_excludes_own_bucket_keys(parsed: Parsed) -> list[str]:
     ]
 
 
+def existing_bucket_allowed(parsed: Parsed) -> list[str]:
+    """A stack may grant its CI only on its own bucket or on a bucket the platform allows: never on
+    the platform's state bucket or another team's, whatever the credentials of `pulumi up` can reach."""
+    bucket = parsed.texts["existingBucket"]
+    if not bucket or any(fnmatch.fnmatchcase(bucket, pattern) for pattern in SCHEMA.existing_buckets):
+        return []
+    allowed = ", ".join(SCHEMA.existing_buckets) or "none"
+    return [
+        f"{PROJECT}:existingBucket = {shown(bucket)}: not a bucket the platform lets stack files use (Pulumi.yaml"
+        f" platform.existingBuckets: {allowed}); ask whoever runs `pulumi up` to add it"
+    ]
+
+
 def key_only_keys_need_a_key(parsed: Parsed) -> list[str]:
     if not parsed.keyless:
         return []
@@ -162,6 +176,7 @@ def team_files_stay_the_teams(parsed: Parsed) -> list[str]:
 CROSS_KEY_RULES: tuple[Callable[[Parsed], list[str]], ...] = (
     gcp_project_problems,
     existing_bucket_excludes_own_bucket_keys,
+    existing_bucket_allowed,
     key_only_keys_need_a_key,
     keyless_only_keys_need_keyless,
     namespace_problems,
