@@ -35,9 +35,8 @@ def _existing_bucket_problems(settings: Settings, on_google: pulumi.InvokeOption
         return [f"mlops-ci:existingBucket = {name!r}: no such bucket, or the credentials of `pulumi up` cannot read it"]
     labels = dict(bucket.labels or {})
     if labels.get("managed-by") == settings.labels["managed-by"] and labels.get("stack") != settings.labels["stack"]:
-        return [
-            f"mlops-ci:existingBucket = {name!r}: the bucket of another stack ({labels.get('stack')!r}): a stack grants on its own"
-        ]
+        owner = labels.get("stack")
+        return [f"mlops-ci:existingBucket = {name!r}: the bucket of another stack ({owner!r}): a stack grants on its own"]
     # The team's bucket is theirs to change (other consumers may depend on it): say so, go on.
     if not bucket.uniform_bucket_level_access:
         pulumi.log.warn(f"bucket {name}: uniform bucket-level access is off, so object ACLs can grant access beside IAM")
