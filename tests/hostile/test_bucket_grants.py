@@ -47,7 +47,7 @@ def test_an_allowed_bucket_labelled_as_another_stacks_is_refused() -> None:
 
 
 def test_a_bucket_labelled_as_this_stacks_own_is_allowed() -> None:
-    answer = {"name": "acme-own-dvc", "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced"}
+    answer: dict[str, object] = {"name": "acme-own-dvc", "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced"}
     answer["labels"] = {"managed-by": "mlops-ci", "stack": "team-a"}
     evaluation = run("github", mocks=Answers({"getBucket": answer}), existingBucket="acme-own-dvc")
     assert evaluation.find(GRANT)
