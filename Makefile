@@ -2,38 +2,50 @@
 # what they need first (virtualenvs from pinned requirements, the npm lock file, rsync, shellcheck,
 # and for the tests the Pulumi CLI built from Go modules, cached outside the repository).
 STACK ?= vision-team
-# Recipes read the stack name from the environment ("$$STACK"): no value of STACK is ever shell code.
+# STACK is text, never code: make keeps a command-line value unexpanded (`$(shell ...)` stays
+# text), recipes read it from the environment ("$$STACK", never $(STACK)), and every target first
+# refuses a STACK that is not a stack name (an option such as --out=/x, a path, '..').
+override STACK := $(value STACK)
 export STACK
+# The local cloud's state directory; empty means build/local/<STACK>. Text too, read by the shell.
+LOCAL ?=
+override LOCAL := $(value LOCAL)
+export LOCAL
 PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
 
-.PHONY: plan test check lint bench bench-ci pulumi-cli test-engine
+.PHONY: plan test check lint bench bench-ci pulumi-cli test-engine stack-name
 
-plan: $(VENV)/.runtime  ## offline plan of stacks/Pulumi.$(STACK).yaml (no CLI, no credentials)
-	$(VENV)/bin/python -m mlops_ci.offline.plan "$$STACK"
+plan: stack-name $(VENV)/.runtime  ## offline plan of stacks/Pulumi.<STACK>.yaml (no CLI, no credentials)
+	$(VENV)/bin/python -m mlops_ci.offline.plan -- "$$STACK"
 
-test: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck /usr/bin/curl pulumi-cli  ## the whole suite: e2e, the real engine and the local cloud included
+# The CLI's rule for stack names, less a leading '-' and '..' (a path out of build/plan or build/local).
+stack-name:
+	@case "$$STACK" in ""|-*|*..*|*[!A-Za-z0-9_.-]*) false;; esac && [ "$${#STACK}" -le 100 ] || { \
+	  echo "error: STACK: a stack name is 1-100 letters, digits, '_', '.', '-', not starting with '-', without '..' or '/'" >&2; exit 2; }
+
+test: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck /usr/bin/curl pulumi-cli  ## the whole suite: e2e, the real engine and the local cloud included
 	$(VENV)/bin/python -m pytest
 
-check: $(VENV)/.dev  ## every stack file: configuration rules, the policy pack, the CI file schemas and clashes between stacks (offline)
+check: stack-name $(VENV)/.dev  ## every stack file: configuration rules, the policy pack, the CI file schemas and clashes between stacks (offline)
 	$(VENV)/bin/python -m mlops_ci.offline.check
 
-lint: $(VENV)/.dev $(VENV)/.policy node_modules/.installed  ## ruff, and pyright in strict mode (pyrightconfig.json)
+lint: stack-name $(VENV)/.dev $(VENV)/.policy node_modules/.installed  ## ruff, and pyright in strict mode (pyrightconfig.json)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	node_modules/.bin/pyright
 
-bench: $(VENV)/.policy  ## one stack vs 100 stacks through the offline check (wall time, peak memory)
+bench: stack-name $(VENV)/.policy  ## one stack vs 100 stacks through the offline check (wall time, peak memory)
 	bench/run.sh
 
-pulumi-cli:  ## the real Pulumi CLI + our Python language host, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)
+pulumi-cli: stack-name  ## the real Pulumi CLI + our Python language host, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)
 	tools/pulumi/build.sh
 
-test-engine: $(VENV)/.policy $(VENV)/.dev  ## only the tests that run the real Pulumi CLI (tests/engine; builds it first if needed)
+test-engine: stack-name $(VENV)/.policy $(VENV)/.dev  ## only the tests that run the real Pulumi CLI (tests/engine; builds it first if needed)
 	$(VENV)/bin/python -m pytest -m engine tests/engine
 
-bench-ci: $(VENV)/.dev $(E2E_VENV)/.installed  ## the committed CI job vs the guide's: wall time and bytes from the bucket (needs the e2e wheelhouse: make test)
+bench-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## the committed CI job vs the guide's: wall time and bytes from the bucket (needs the e2e wheelhouse: make test)
 	$(VENV)/bin/python bench/ci_data.py
 
 $(VENV)/.runtime: requirements.txt constraints.txt
@@ -70,33 +82,32 @@ node_modules/.installed: package.json package-lock.json
 	apt-get update -qq && apt-get install -y -qq shellcheck
 
 # --- The local cloud (localcloud/): plugins `gcp`, `github`, `gitlab` for the real Pulumi engine. ---
-LOCAL ?= build/local/$(STACK)
-LOCALCLOUD := MLOPS_CI_LOCAL=$(abspath $(LOCAL)) $(VENV)/bin/python -m localcloud
+LOCALCLOUD := MLOPS_CI_LOCAL="$$(realpath -m -- "$${LOCAL:-build/local/$$STACK}")" $(VENV)/bin/python -m localcloud
 
 .PHONY: test-localcloud localcloud-start localcloud-stop localcloud-status
 
-test-localcloud: $(VENV)/.dev $(E2E_VENV)/.installed  ## the plugins over gRPC; with a Pulumi CLI also pulumi up/destroy of the program
+test-localcloud: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## the plugins over gRPC; with a Pulumi CLI also pulumi up/destroy of the program
 	$(VENV)/bin/python -m pytest -m localcloud tests/localcloud
 
-localcloud-start: $(VENV)/.dev $(E2E_VENV)/.installed  ## storage emulator + token endpoint for $(LOCAL), in the background (stop when idle)
+localcloud-start: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## storage emulator + token endpoint for LOCAL (build/local/<STACK>), in the background (stop when idle)
 	$(LOCALCLOUD) start
 
-localcloud-stop: $(VENV)/.dev
+localcloud-stop: stack-name $(VENV)/.dev
 	$(LOCALCLOUD) stop
 
-localcloud-status: $(VENV)/.dev
+localcloud-status: stack-name $(VENV)/.dev
 	$(LOCALCLOUD) status
 
 .PHONY: local-up local-preview local-destroy local-push local-ci demo
 
-local-up local-preview local-destroy: local-%: $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed  ## the real program for $(STACK) against $(LOCAL), with the policy pack (needs a Pulumi CLI)
-	$(LOCALCLOUD) pulumi $* --stack "$(STACK)"
+local-up local-preview local-destroy: local-%: stack-name $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed  ## the real program for STACK against LOCAL, with the policy pack (needs a Pulumi CLI)
+	$(LOCALCLOUD) pulumi $* --stack "$$STACK"
 
-local-push: $(VENV)/.dev $(E2E_VENV)/.installed  ## the stack's nextSteps in the team's clone: dvc remote add, dvc push, git push
-	$(LOCALCLOUD) push --stack "$(STACK)"
+local-push: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## the stack's nextSteps in the team's clone: dvc remote add, dvc push, git push
+	$(LOCALCLOUD) push --stack "$$STACK"
 
-local-ci: $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed  ## run the committed CI file with the stored CI variables (exit 0 = green)
-	$(LOCALCLOUD) ci --stack "$(STACK)"
+local-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed  ## run the committed CI file with the stored CI variables (exit 0 = green)
+	$(LOCALCLOUD) ci --stack "$$STACK"
 
-demo: $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed node_modules/.installed  ## up, push, CI green, destroy, CI red (access revoked) for $(STACK)
-	$(LOCALCLOUD) demo --stack "$(STACK)"
+demo: stack-name $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed node_modules/.installed  ## up, push, CI green, destroy, CI red (access revoked) for STACK
+	$(LOCALCLOUD) demo --stack "$$STACK"

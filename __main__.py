@@ -1,6 +1,7 @@
 """mlops-ci: one team's DVC remote, CI identity and CI pipeline, as one Pulumi stack."""
 
 import pulumi
+import pulumi_gcp as gcp
 
 from mlops_ci.ci.files import render_ci_file
 from mlops_ci.ci.next_steps import next_steps
@@ -17,11 +18,15 @@ settings = load_settings()
 platform = settings.platform
 
 # 2. Pre-flight: the repository, branch and files, the bucket, the key policy; all before any cloud resource.
+# Every provider is explicit and gets only what the settings validated: no stray `gcp:` key of the
+# stack file (an endpoint, credentials) can take effect through a default provider.
 provider = platform.provider(settings)
-found = preflight(settings, provider)
+google = gcp.Provider("gcp-provider", project=settings.gcp_project)
+on_google = pulumi.ResourceOptions(providers=[google])
+found = preflight(settings, provider, google)
 
 # 3. Google Cloud: APIs, the DVC remote bucket, the CI identity and (key mode) its key.
-apis = GoogleApis("apis", {"project": settings.gcp_project, "services": settings.google_apis})
+apis = GoogleApis("apis", {"project": settings.gcp_project, "services": settings.google_apis}, opts=on_google)
 remote = DvcRemote(
     "dvc-remote",
     {
@@ -35,6 +40,7 @@ remote = DvcRemote(
         "protect": settings.protect_bucket,
         "after": [apis.services["storage.googleapis.com"]],
     },
+    opts=on_google,
 )
 identity = CiIdentity(
     "ci-identity",
@@ -48,6 +54,7 @@ identity = CiIdentity(
         "key_rotation": settings.key_rotation,
         "after": [apis.services["iam.googleapis.com"]],
     },
+    opts=on_google,
 )
 
 # 4. Keyless: a federation that trusts this repository's CI tokens only.
@@ -61,6 +68,7 @@ federation = (
             "trust": platform.oidc_trust(provider, settings),
             "after": [apis.services[api] for api in settings.google_apis if api != "storage.googleapis.com"],
         },
+        opts=on_google,
     )
     if settings.keyless
     else None

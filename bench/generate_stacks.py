@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mlops_ci.settings.loader import ACCESS_PRESETS, AUTH_MODES
+from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES
 
 PLATFORMS = {"github": "acme-ml/{team}-experiments", "gitlab": "acme-ml/research/{team}-experiments"}
 

@@ -95,7 +95,15 @@ class Workspace:
         if not venv.exists():
             venv.symlink_to(REPOSITORY / ".venv")
         stack_file = yaml.safe_load((REPOSITORY / "stacks" / f"Pulumi.{stack}.yaml").read_text())
-        stack_file.setdefault("config", {}).update(config or {})
+        # A committed file's secrets are its team's, under their passphrase: the copy leaves them and
+        # their salt out, and `init` sets each again under this workspace's passphrase.
+        for header in ("encryptionsalt", "secretsprovider", "encryptedkey"):
+            stack_file.pop(header, None)
+        committed = cast(dict[str, Any], stack_file.setdefault("config", {}))
+        self.secret_keys = [key for key, value in committed.items() if isinstance(value, dict) and "secure" in value]
+        for key in self.secret_keys:
+            del committed[key]
+        stack_file["config"].update(config or {})
         scratch = self.project / "stacks" / f"Pulumi.{stack}.yaml"
         if scratch.exists():  # a later run on the same root: keep what `pulumi stack init` and `config set` wrote
             earlier = cast(dict[str, Any], yaml.safe_load(scratch.read_text()) or {})
@@ -160,6 +168,8 @@ class Workspace:
             self.install_plugins()
         if self.pulumi("stack", "select", self.stack, check=False).returncode != 0:
             self.pulumi("stack", "init", self.stack)
+            for key in self.secret_keys:
+                self.pulumi("config", "set", "--secret", "--stack", self.stack, key, "localcloud-secret")
 
     def up(self) -> subprocess.CompletedProcess[str]:
         return self.pulumi("up", "--yes", "--skip-preview", "--stack", self.stack)

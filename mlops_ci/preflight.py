@@ -28,11 +28,15 @@ class Preflight:
     """The stack's own bucket exists, labelled as this stack's: kept by an earlier destroy."""
 
 
-def _existing_bucket_problems(settings: Settings) -> list[str]:
+def _existing_bucket_problems(settings: Settings, on_google: pulumi.InvokeOptions) -> list[str]:
     name = settings.existing_bucket
-    bucket = looked_up(lambda: gcp.storage.get_bucket(name=name))
+    bucket = looked_up(lambda: gcp.storage.get_bucket(name=name, opts=on_google))
     if bucket is None or not bucket.name:
         return [f"mlops-ci:existingBucket = {name!r}: no such bucket, or the credentials of `pulumi up` cannot read it"]
+    labels = dict(bucket.labels or {})
+    if labels.get("managed-by") == settings.labels["managed-by"] and labels.get("stack") != settings.labels["stack"]:
+        owner = labels.get("stack")
+        return [f"mlops-ci:existingBucket = {name!r}: the bucket of another stack ({owner!r}): a stack grants on its own"]
     # The team's bucket is theirs to change (other consumers may depend on it): say so, go on.
     if not bucket.uniform_bucket_level_access:
         pulumi.log.warn(f"bucket {name}: uniform bucket-level access is off, so object ACLs can grant access beside IAM")
@@ -41,9 +45,9 @@ def _existing_bucket_problems(settings: Settings) -> list[str]:
     return []
 
 
-def _kept_bucket(settings: Settings) -> tuple[bool, list[str]]:
+def _kept_bucket(settings: Settings, on_google: pulumi.InvokeOptions) -> tuple[bool, list[str]]:
     """Whether the stack's own bucket already exists as this stack's, or a problem if another's."""
-    found = looked_up(lambda: gcp.storage.get_buckets(project=settings.gcp_project, prefix=settings.bucket_name))
+    found = looked_up(lambda: gcp.storage.get_buckets(project=settings.gcp_project, prefix=settings.bucket_name, opts=on_google))
     bucket = next((b for b in (found.buckets if found else ()) if b.name == settings.bucket_name), None)
     if bucket is None:
         return False, []
@@ -55,9 +59,11 @@ def _kept_bucket(settings: Settings) -> tuple[bool, list[str]]:
     ]
 
 
-def _key_creation_problems(settings: Settings) -> list[str]:
+def _key_creation_problems(settings: Settings, on_google: pulumi.InvokeOptions) -> list[str]:
     policy = looked_up(
-        lambda: gcp.projects.get_organization_policy(project=settings.gcp_project, constraint=KEY_CREATION_CONSTRAINT)
+        lambda: gcp.projects.get_organization_policy(
+            project=settings.gcp_project, constraint=KEY_CREATION_CONSTRAINT, opts=on_google
+        )
     )
     if policy and any(rule.enforced for rule in policy.boolean_policies):
         return [
@@ -67,17 +73,18 @@ def _key_creation_problems(settings: Settings) -> list[str]:
     return []
 
 
-def preflight(settings: Settings, platform_provider: pulumi.ProviderResource) -> Preflight:
+def preflight(settings: Settings, platform_provider: pulumi.ProviderResource, google: pulumi.ProviderResource) -> Preflight:
     """Every look-up; raises `PreflightError` listing all problems, or says what it found."""
     problems = settings.platform.preflight_problems(platform_provider, settings)
+    on_google = pulumi.InvokeOptions(provider=google)
     adopt = False
     if settings.uses_existing_bucket:
-        problems += _existing_bucket_problems(settings)
+        problems += _existing_bucket_problems(settings, on_google)
     else:
-        adopt, bucket_problems = _kept_bucket(settings)
+        adopt, bucket_problems = _kept_bucket(settings, on_google)
         problems += bucket_problems
     if not settings.keyless:
-        problems += _key_creation_problems(settings)
+        problems += _key_creation_problems(settings, on_google)
     if problems:
         raise PreflightError(settings.stack, problems, "pre-flight")
     return Preflight(adopt_bucket=adopt)

@@ -63,7 +63,7 @@ def test_encrypted_values_stay_marked_secret(tmp_path: Path) -> None:
     stack_file = tmp_path / "Pulumi.t.yaml"
     stack_file.write_text(
         "config:\n  gcp:project: acme-ml\n  mlops-ci:platform: github\n  mlops-ci:repository: a/b\n"
-        "  github:token:\n    secure: v1:abc\n  mlops-ci:protectBucket: false\n"
+        "  github:token:\n    secure: v1:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n  mlops-ci:protectBucket: false\n"
     )
     stack = load_stack_file(stack_file)
     assert stack.config.items() >= {"github:token": ENCRYPTED_PLACEHOLDER, "mlops-ci:protectBucket": "false"}.items()

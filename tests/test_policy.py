@@ -28,7 +28,7 @@ from mlops_ci.offline.runtime import Registration, evaluate
 from mlops_ci.offline.stacks import load_stack_file, stack_files
 from mlops_ci.policy import rules
 from mlops_ci.policy.rules import POLICIES
-from mlops_ci.settings.loader import ACCESS_PRESETS, AUTH_MODES
+from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES
 from tests.helpers import ACCOUNT_BINDING, BUCKET, GITLAB_VARIABLE, GRANT, KEY, POOL, POOL_PROVIDER, run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -120,29 +120,29 @@ def test_keyless_stacks_do_not_ask_about_key_creation() -> None:
 
 def test_an_existing_bucket_is_looked_up_and_never_managed() -> None:
     mocks = Answers({})
-    evaluation = run("github", mocks=mocks, existingBucket="team-dvc-data")
+    evaluation = run("github", mocks=mocks, existingBucket="acme-team-dvc")
     assert "getBucket" in mocks.asked
     assert evaluation.find(BUCKET) == []
     grants = evaluation.find("gcp:storage/bucketIAMMember:BucketIAMMember")
-    assert [grant.plain("bucket") for grant in grants] == ["team-dvc-data"]
-    assert evaluation.exports["dvcRemoteUrl"] == "gs://team-dvc-data/dvcstore"
+    assert [grant.plain("bucket") for grant in grants] == ["acme-team-dvc"]
+    assert evaluation.exports["dvcRemoteUrl"] == "gs://acme-team-dvc/dvcstore"
     assert "dvc data status --not-in-remote" in evaluation.exports["nextSteps"]
 
 
 def test_a_missing_existing_bucket_is_refused() -> None:
-    problems, _ = refused("gitlab", {"getBucket": NOT_FOUND}, {"existingBucket": "team-dvc-data"})
+    problems, _ = refused("gitlab", {"getBucket": NOT_FOUND}, {"existingBucket": "acme-team-dvc"})
     assert problems == [
-        "mlops-ci:existingBucket = 'team-dvc-data': no such bucket, or the credentials of `pulumi up` cannot read it"
+        "mlops-ci:existingBucket = 'acme-team-dvc': no such bucket, or the credentials of `pulumi up` cannot read it"
     ]
 
 
 def test_an_existing_bucket_without_uniform_access_or_prevention_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     # Under the mocks the engine's warnings go to Python's logging; under the CLI, to its output.
-    answer = {"name": "team-dvc-data", "uniformBucketLevelAccess": False, "publicAccessPrevention": "inherited"}
-    evaluation = run("github", mocks=Answers({"getBucket": answer}), existingBucket="team-dvc-data")
+    answer = {"name": "acme-team-dvc", "uniformBucketLevelAccess": False, "publicAccessPrevention": "inherited"}
+    evaluation = run("github", mocks=Answers({"getBucket": answer}), existingBucket="acme-team-dvc")
     warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
-    assert any("bucket team-dvc-data: uniform bucket-level access is off" in w for w in warnings), warnings
-    assert any("bucket team-dvc-data: public access prevention is not enforced" in w for w in warnings), warnings
+    assert any("bucket acme-team-dvc: uniform bucket-level access is off" in w for w in warnings), warnings
+    assert any("bucket acme-team-dvc: public access prevention is not enforced" in w for w in warnings), warnings
     assert evaluation.find("gcp:storage/bucketIAMMember:BucketIAMMember")
 
 
@@ -150,7 +150,7 @@ def test_an_existing_bucket_without_uniform_access_or_prevention_is_a_warning(ca
 def test_an_existing_bucket_refuses_the_keys_that_shape_an_own_bucket(key: str) -> None:
     value = {"bucketName": "other-dvc", "bucketLocation": "EU", "protectBucket": "false"}[key]
     with pytest.raises(ConfigError, match=f"mlops-ci:existingBucket: cannot be combined with mlops-ci:{key}"):
-        run("github", {key: value}, existingBucket="team-dvc-data")
+        run("github", {key: value}, existingBucket="acme-team-dvc")
 
 
 def test_the_stacks_own_kept_bucket_is_adopted_not_created_again() -> None:

@@ -181,7 +181,7 @@ def test_two_evaluations_send_identical_inputs() -> None:
         return {r.urn: (reveal(r.inputs), sorted(r.dependencies)) for r in evaluation.registrations}
 
     first, second = sent(run(access="push")), sent(run(access="push"))
-    assert len(first) == 14  # 4 components, 10 resources
+    assert len(first) == 15  # 4 components, 2 providers, 9 resources
     assert first == second
 
 
@@ -215,7 +215,8 @@ def test_exports_name_the_remote() -> None:
 def test_key_mode_has_four_dependent_steps_after_the_apis() -> None:
     steps = run("github").steps()
     assert [sorted(r.type for r in step) for step in steps] == [
-        sorted([SERVICE, SERVICE, "pulumi:providers:github"]),
+        sorted(["pulumi:providers:gcp", "pulumi:providers:github"]),
+        [SERVICE, SERVICE],
         sorted([ACCOUNT, BUCKET]),
         sorted([KEY, GRANT]),
         [SECRET],

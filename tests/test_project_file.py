@@ -8,8 +8,9 @@ from pathlib import Path
 import yaml
 
 from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file, stack_files
-from mlops_ci.settings.loader import DERIVED_WHEN_EMPTY, KEY_ONLY, RULES, Settings, field_name
+from mlops_ci.settings.model import Settings, field_name
 from mlops_ci.settings.schema import SCHEMA
+from mlops_ci.settings.validate import DERIVED_WHEN_EMPTY, KEY_ONLY, RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlops_ci.offline.runtime import Evaluation, reveal
-from mlops_ci.settings import loader as s
+from mlops_ci.settings import derive as s
 from mlops_ci.settings import rules
 from mlops_ci.settings.loader import ConfigError
 from tests.helpers import BUCKET, GITLAB_VARIABLE, CountingMocks, run
@@ -39,7 +39,7 @@ BAD_VALUES = [
     ("github", {"bucketName": "my-google-data"}, "mlops-ci:bucketName", "no 'google'"),
     ("github", {"bucketName": "-data"}, "mlops-ci:bucketName", "starting and ending"),
     ("github", {"bucketName": "a." + "b" * 64}, "mlops-ci:bucketName", "each dot-separated part 1-63"),
-    ("github", {"bucketLocation": "europe west6"}, "mlops-ci:bucketLocation", "a location"),
+    ("github", {"bucketLocation": "europe west6"}, "mlops-ci:bucketLocation", "a Cloud Storage location"),
     ("github", {"dvcRemotePath": "../escape"}, "mlops-ci:dvcRemotePath", "relative path"),
     ("github", {"dvcRemotePath": "/abs"}, "mlops-ci:dvcRemotePath", "relative path"),
     ("github", {"serviceAccountId": "ci"}, "mlops-ci:serviceAccountId", "6-30 characters"),

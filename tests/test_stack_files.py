@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlops_ci.offline.stacks import StackFileError, load_stack_file
-from mlops_ci.settings import loader as settings
+from mlops_ci.settings import validate as settings
 from mlops_ci.settings.loader import ConfigError
 from mlops_ci.settings.stack_file import quote_it_problems, stack_file
 from tests.helpers import CountingMocks, run

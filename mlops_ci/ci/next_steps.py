@@ -16,8 +16,10 @@ def next_steps(settings: Settings) -> str:
         if settings.uses_existing_bucket
         else "# The bucket is new and empty: upload the data and outputs the CI job will pull:\ndvc push"
     )
+    setting = settings.platform.ci_file_setting(settings.ci_file)
     return "\n".join(
         [
+            *([f"# First: {setting}."] if setting else []),
             # The stack committed the CI file to the branch: a clone made before cannot push without it.
             f"# In your clone of {settings.repository} that holds the data, on branch {settings.branch}:"
             " first the CI file the stack committed there.",

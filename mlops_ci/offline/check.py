@@ -37,6 +37,7 @@ from mlops_ci.offline.runtime import Evaluation, evaluate
 from mlops_ci.offline.stacks import STACKS_DIR, StackFileError, load_stack_file, stack_files, stack_name
 from mlops_ci.policy.rules import POLICIES
 from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.rules import escaped, terminal_text
 
 # Below this many stacks per worker, a worker's warm-up costs more than its share of stacks saves.
 MIN_STACKS_PER_WORKER = 16
@@ -77,7 +78,7 @@ def check_stack(path: Path) -> StackReport:
         violations = analyze(evaluation.registrations, POLICIES)
         findings = [Finding(v.policy, v.subject, v.message, not v.mandatory) for v in violations] + ci_schema_findings(evaluation)
     except StackFileError as error:
-        return StackReport(stack, [Finding("stack-file", path.name, str(error))])
+        return StackReport(stack, [Finding("stack-file", path.name, problem) for problem in error.problems])
     except ConfigError as error:
         return StackReport(stack, [Finding("config", path.name, problem) for problem in error.problems])
     except ProjectConfigError as error:
@@ -163,10 +164,12 @@ def render(reports: list[StackReport]) -> str:
     """One line per passing stack, one per finding of a failing stack (each naming stack and rule), a total."""
     lines: list[str] = []
     for report in reports:
+        stack = escaped(report.stack)  # the file's name: any character but '/'
         if report.ok:
-            lines.append(f"OK    {report.stack}")
+            lines.append(f"OK    {stack}")
         lines += [
-            f"{'WARN' if f.advisory else 'FAIL'}  {report.stack}  [{f.rule}]  {f.subject}: {f.message}" for f in report.findings
+            f"{'WARN' if f.advisory else 'FAIL'}  {stack}  [{f.rule}]  {escaped(f.subject)}: {escaped(f.message)}"
+            for f in report.findings
         ]
     failed = sum(not report.ok for report in reports)
     lines.append(f"{len(reports)} stacks checked: {len(reports) - failed} OK, {failed} failed")
@@ -187,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     paths = stack_files(args.stacks)
     if not paths:
         # A check that checks nothing must not pass: a wrong --stacks would hide every stack.
-        print(f"error: no Pulumi.<stack>.yaml in {args.stacks}", file=sys.stderr)
+        print(terminal_text(f"error: no Pulumi.<stack>.yaml in {args.stacks}"), file=sys.stderr)
         return 2
     reports = with_clashes(check_all(paths, args.jobs or default_jobs(len(paths))))
-    sys.stdout.write(render(reports))
+    sys.stdout.write(terminal_text(render(reports)))
     return 0 if all(report.ok for report in reports) else 1
 
 

@@ -17,8 +17,9 @@ from pulumi.runtime import rpc
 
 from mlops_ci.offline.project_config import ProjectConfigError, check_stack_name
 from mlops_ci.offline.runtime import Evaluation, Registration, evaluate
-from mlops_ci.offline.stacks import STACKS_DIR, StackFileError, load_stack_file
+from mlops_ci.offline.stacks import STACKS_DIR, StackFileError, load_stack_file, shown_path
 from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.rules import escaped, terminal_text
 
 DEFAULT_STACK = "vision-team"
 # Resource options that change what `pulumi up` / `pulumi destroy` do, shown when set.
@@ -91,10 +92,12 @@ def render_plan(evaluation: Evaluation, stack_file: Path, written: dict[str, Pat
 
 def plan(stack: str, out: Path, stacks_dir: Path = STACKS_DIR) -> str:
     check_stack_name(stack)
+    if stack in (".", ".."):  # a name the CLI accepts, but as a folder under `out` it is `out` or its parent
+        raise ProjectConfigError(f"{stack!r}: a stack name that is not a folder name (the plan writes to {out}/<stack>)")
     stack_file = stacks_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         known = ", ".join(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
-        raise StackFileError(f"no stack file {stack_file} (stacks: {known})")
+        raise StackFileError(f"no stack file {shown_path(stack_file)} (stacks: {escaped(known)})")
     stack_config = load_stack_file(stack_file)
     evaluation = evaluate(stack_config.stack, stack_config.config, stack_config.secret_keys)
     written: dict[str, Path] = {}
@@ -110,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("stack", nargs="?", default=DEFAULT_STACK, help=f"stack name in stacks/ (default {DEFAULT_STACK})")
     parser.add_argument("--out", type=Path, default=Path("build/plan"), help="folder for the CI file (default build/plan)")
+    parser.add_argument("--stacks", type=Path, default=STACKS_DIR, help=f"folder of the stack files (default {STACKS_DIR})")
     args = parser.parse_args(argv)
     try:
-        sys.stdout.write(plan(args.stack, args.out))
+        sys.stdout.write(terminal_text(plan(args.stack, args.out, args.stacks)))
     except (ConfigError, ProjectConfigError, StackFileError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(terminal_text(f"error: {error}"), file=sys.stderr)
         return 2
     return 0
 

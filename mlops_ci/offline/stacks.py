@@ -11,8 +11,9 @@ from typing import Any, cast
 import yaml
 
 from mlops_ci.offline.project_config import apply_project_config
+from mlops_ci.settings.rules import ciphertext_problem, did_you_mean, escaped, shown
 from mlops_ci.settings.schema import SCHEMA
-from mlops_ci.settings.stack_file import Resolved, UnreadableScalarError, go_text, resolve
+from mlops_ci.settings.stack_file import MAX_BYTES, BoundedLoader, Resolved, UnreadableScalarError, go_text, resolve
 
 STACKS_DIR = SCHEMA.stack_config_dir.resolve()
 # Offline there is no passphrase or cloud key to decrypt `secure:` values; the program only
@@ -21,7 +22,11 @@ ENCRYPTED_PLACEHOLDER = "[encrypted in the stack file]"
 
 
 class StackFileError(Exception):
-    """A stack file that is not Pulumi's stack-file shape."""
+    """A stack file that is not Pulumi's stack-file shape: each problem one line."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = problems or [message]
+        super().__init__(message if problems is None else f"{message}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,13 +44,16 @@ def stack_files(directory: Path = STACKS_DIR) -> list[Path]:
     return sorted(directory.glob("Pulumi.*.yaml"))
 
 
-class _StackFileLoader(yaml.SafeLoader):
+class _StackFileLoader(BoundedLoader):
     """YAML as the CLI's parser (go-yaml) reads a stack file: a duplicate key is an error, and a
-    plain scalar resolves as go-yaml resolves it (`yes` stays a word, `0o17` is 15)."""
+    plain scalar resolves as go-yaml resolves it (`yes` stays a word, `0o17` is 15); within the
+    bounds of `BoundedLoader`; a key is a scalar (a list or mapping as a key is no config key)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_line: dict[object, int] = {}
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.MarkedYAMLError(problem="a list or mapping as a key: keys are text", problem_mark=key_node.start_mark)
             key = cast(object, self.construct_object(key_node, deep=deep))  # pyright: ignore[reportUnknownMemberType] (untyped)
             if key in first_line:
                 raise yaml.MarkedYAMLError(
@@ -77,19 +85,29 @@ def _position(text: bytes, offset: int) -> str:
 
 
 def _parse(path: Path) -> object:
+    if path.stat().st_size > MAX_BYTES:
+        raise StackFileError(
+            f"{shown_path(path)}: {path.stat().st_size} bytes, at most {MAX_BYTES} (a stack file is tens of lines)"
+        )
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise StackFileError(f"{path}:{_position(raw, error.start)}: not UTF-8 text (byte {raw[error.start]:#04x})") from None
+        where = f"{shown_path(path)}:{_position(raw, error.start)}"
+        raise StackFileError(f"{where}: not UTF-8 text (byte {raw[error.start]:#04x})") from None
     try:
         return yaml.load(text, Loader=_StackFileLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"{mark.line + 1}:{mark.column + 1}" if mark else "?"
-        raise StackFileError(f"{path}:{where}: invalid YAML: {error.problem}") from None
+        raise StackFileError(f"{shown_path(path)}:{where}: invalid YAML: {escaped(str(error.problem))}") from None
     except yaml.YAMLError as error:
-        raise StackFileError(f"{path}: invalid YAML: {error}") from None
+        raise StackFileError(f"{shown_path(path)}: invalid YAML: {escaped(str(error))}") from None
+
+
+def shown_path(path: Path) -> str:
+    """The file's path as printed: its name is the stack's, which can hold any character."""
+    return escaped(str(path))
 
 
 def _wire_value(value: object) -> str:
@@ -99,24 +117,57 @@ def _wire_value(value: object) -> str:
     return go_text(cast(Resolved, value))
 
 
+# Top-level keys of a stack file (`ProjectStack`, sdk/go/common/workspace/project.go) that the
+# program can stand behind. `environment:` imports Pulumi ESC environments, whose values reach the
+# program's config from outside the stack file: refused.
+STACK_FILE_KEYS = ("config", "encryptionsalt", "secretsprovider", "encryptedkey")
+
+
+def _sections(path: Path, document: object) -> dict[str, object]:
+    sections = cast(dict[object, object], document) if isinstance(document, dict) else None
+    if sections is None or not isinstance(sections.get("config") or {}, dict):
+        raise StackFileError(f"{shown_path(path)}: expected a mapping with a 'config:' mapping")
+    unknown = [
+        f"{shown(str(key))}: not a stack file key (one of {', '.join(STACK_FILE_KEYS)}){did_you_mean(str(key), STACK_FILE_KEYS)}"
+        + ("; environments (Pulumi ESC) bring config from outside the stack file" if key == "environment" else "")
+        for key in sections
+        if key not in STACK_FILE_KEYS
+    ]
+    if unknown:
+        raise StackFileError(shown_path(path), unknown)
+    return {str(key): value for key, value in sections.items()}
+
+
+def _secret_problem(key: str, value: object, passphrase: bool) -> str | None:
+    broken = ciphertext_problem(value, passphrase) if isinstance(value, str) else "not text"
+    if broken:
+        return (
+            f"{escaped(key)}: the secure: value is not Pulumi ciphertext ({broken})"
+            + f": set it with `pulumi config set --secret {escaped(key)} <value>` (a plain value under secure: is"
+            " readable by everyone who can read the file, and `pulumi up` fails on it)"
+        )
+    return None
+
+
 def load_stack_file(path: Path) -> StackConfig:
-    document: object = _parse(path) or {}
-    section: object = cast(dict[str, object], document).get("config") or {} if isinstance(document, dict) else None
-    if not isinstance(section, dict):
-        raise StackFileError(f"{path}: expected a mapping with a 'config:' mapping")
+    sections = _sections(path, _parse(path) or {})
+    passphrase = "encryptionsalt" in sections or "encryptedkey" in sections
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     problems: list[str] = []
-    for key, value in cast(dict[object, object], section).items():
-        if not isinstance(key, str) or ":" not in key:
-            problems.append(f"{key!r}: config keys are <namespace>:<name>, e.g. mlops-ci:branch")
+    for key, value in cast(dict[object, object], sections.get("config") or {}).items():
+        if not isinstance(key, str) or key.count(":") != 1:
+            problems.append(f"{shown(str(key))}: config keys are <namespace>:<name>, e.g. mlops-ci:branch")
             continue
         if isinstance(value, dict) and set(cast(dict[object, object], value)) == {"secure"}:
+            secure = cast(dict[str, object], value)["secure"]
+            if broken := _secret_problem(key, secure, passphrase):
+                problems.append(broken)
             config[key] = ENCRYPTED_PLACEHOLDER
             secret_keys.append(key)
         else:
             config[key] = _wire_value(cast(object, value))
     if problems:
-        raise StackFileError(f"{path}:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise StackFileError(shown_path(path), problems)
     stack = stack_name(path)
     return StackConfig(stack, apply_project_config(stack, config, tuple(secret_keys)), tuple(secret_keys))

@@ -144,6 +144,10 @@ class Platform(Protocol):
         """The page where the team sees the CI runs."""
         ...
 
+    def ci_file_setting(self, ci_file: str) -> str | None:
+        """What the team must set on the platform for the CI file at `ci_file` to run; None: nothing."""
+        ...
+
     def preflight_problems(self, provider: pulumi.ProviderResource, settings: Settings) -> list[str]:
         """Blocking look-ups before any cloud resource: the repository, the branch (and whether the
         stack may commit to it), the pipeline and requirements files on it."""

@@ -238,6 +238,9 @@ class GitHub:
         web = settings.platform_url.rstrip("/").removesuffix("/api/v3") if settings.platform_url else "https://github.com"
         return f"{web}/{settings.repository}/actions/workflows/{settings.ci_file.rsplit('/', 1)[1]}"
 
+    def ci_file_setting(self, ci_file: str) -> str | None:
+        return None  # GitHub runs every workflow under .github/workflows/
+
     def preflight_problems(self, provider: pulumi.ProviderResource, settings: Settings) -> list[str]:
         import pulumi_github as github
 

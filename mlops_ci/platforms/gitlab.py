@@ -297,6 +297,15 @@ class GitLab:
     def runs_url(self, settings: Settings) -> str:
         return f"{gitlab_issuer(settings.platform_url)}/{settings.repository}/-/pipelines"
 
+    def ci_file_setting(self, ci_file: str) -> str | None:
+        if ci_file == self.default_ci_file:
+            return None
+        # GitLab reads .gitlab-ci.yml unless the project names another file (its `ci_config_path`).
+        return (
+            f"GitLab runs {ci_file} only once the project's CI/CD configuration file"
+            f" (Settings > CI/CD > General pipelines) is {ci_file}"
+        )
+
     def preflight_problems(self, provider: pulumi.ProviderResource, settings: Settings) -> list[str]:
         import pulumi_gitlab as gitlab
 

@@ -49,6 +49,10 @@ class ProjectSchema:
     keys: tuple[ConfigKey, ...]
     stack_config_dir: Path
     """Where the stack files are (`stackConfigDir`, relative to Pulumi.yaml)."""
+    existing_buckets: tuple[str, ...] = ()
+    """`platform: existingBuckets:` of Pulumi.yaml: the buckets (shell patterns) a stack file may name
+    as `mlops-ci:existingBucket`. Set by whoever owns Pulumi.yaml and runs `pulumi up`, never by a
+    stack file (Pulumi ignores top-level keys it does not know)."""
 
     def key(self, name: str) -> ConfigKey:
         return next(key for key in self.keys if key.name == name)
@@ -71,7 +75,13 @@ def load_schema(project_file: Path = PROJECT_FILE) -> ProjectSchema:
         )
         for name, declaration in declared.items()
     )
-    return ProjectSchema(str(document["name"]), keys, project_file.parent / str(document.get("stackConfigDir", ".")))
+    platform = cast(dict[str, Any], document.get("platform") or {})
+    return ProjectSchema(
+        str(document["name"]),
+        keys,
+        project_file.parent / str(document.get("stackConfigDir", ".")),
+        tuple(str(pattern) for pattern in platform.get("existingBuckets") or ()),
+    )
 
 
 SCHEMA = load_schema()

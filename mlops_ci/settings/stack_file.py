@@ -15,10 +15,11 @@ import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import cast
+from typing import NoReturn, cast
 
 import yaml
 
+from mlops_ci.settings.rules import escaped
 from mlops_ci.settings.schema import PROJECT_FILE, SCHEMA, load_schema
 
 # go-yaml's resolution of plain scalars (YAML 1.2 core schema, plus 1.1's leading-zero octals and
@@ -32,9 +33,91 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
 
 Resolved = str | bool | int | float | datetime.date | None
 
+# Bounds for a stack file, far above any real one (tens of keys, two levels): an alias-bomb
+# ("billion laughs"), deep nesting or a huge file is refused before it costs memory or time.
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 32
+"""Nesting levels, aliases expanded."""
+MAX_NODES = 10_000
+"""Scalars, sequences and mappings, each alias counted as the whole node it stands for."""
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader within the bounds above; also refuses an alias inside the value it
+    stands for (a recursive value) and the tags no config value has (binary, set, omap, pairs)."""
+
+    yaml_constructors = {  # noqa: RUF012 - PyYAML's own class-level registry, copied without four tags
+        tag: constructor
+        for tag, constructor in yaml.SafeLoader.yaml_constructors.items()
+        if tag not in {f"tag:yaml.org,2002:{name}" for name in ("binary", "set", "omap", "pairs")}
+    }
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open_anchors: list[str | None] = []
+        self._expanded: dict[int, tuple[int, int]] = {}
+        """id(node) -> (values, depth) of the node with its aliases expanded."""
+
+    def _refuse(self, problem: str, mark: yaml.Mark | None) -> NoReturn:
+        raise yaml.MarkedYAMLError(problem=problem, problem_mark=mark)
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node:
+        event = cast(yaml.NodeEvent, self.peek_event())  # pyright: ignore[reportUnknownMemberType] (untyped)
+        if isinstance(event, yaml.AliasEvent) and event.anchor in self._open_anchors:
+            self._refuse(f"the alias *{event.anchor} stands for a value that contains it", event.start_mark)
+        if len(self._open_anchors) >= MAX_DEPTH:
+            self._refuse(f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+        self._open_anchors.append(event.anchor)
+        try:
+            node = cast(yaml.Node, super().compose_node(parent, index))  # pyright: ignore[reportUnknownMemberType] (untyped)
+        finally:
+            self._open_anchors.pop()
+        self._measure(node, event.start_mark)
+        return node
+
+    def _measure(self, node: yaml.Node, mark: yaml.Mark) -> None:
+        if id(node) not in self._expanded:  # an alias's node is measured once, where its anchor is
+            children = [self._expanded[id(child)] for child in _children(node)]
+            self._expanded[id(node)] = (1 + sum(n for n, _ in children), 1 + max((d for _, d in children), default=0))
+        values, depth = self._expanded[id(node)]
+        if depth > MAX_DEPTH:
+            self._refuse(f"nested deeper than {MAX_DEPTH} levels once its aliases are expanded", mark)
+        if values > MAX_NODES:
+            self._refuse(f"more than {MAX_NODES} values once its aliases are expanded (an alias bomb)", mark)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in cast(list[tuple[yaml.Node, yaml.Node]], node.value) for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return cast(list[yaml.Node], node.value)
+    return []
+
 
 class UnreadableScalarError(ValueError):
     """A scalar the CLI refuses (it cannot carry `.inf` or `.nan` into its JSON config)."""
+
+
+# go-yaml keeps an integer that fits neither int64 nor uint64 as a float when it is written in
+# decimal, as text otherwise; a float beyond float64 stays text too (`resolve.go`, gopkg.in/yaml.v3).
+_LONGEST_INT = 80  # digits: past these no base fits 64 bits (and Python's int() refuses 4300)
+
+
+def _resolve_number(plain: str) -> Resolved:
+    digits = plain.replace("_", "")
+    body = digits.lstrip("+-")
+    base = {"0b": 2, "0x": 16, "0o": 8}.get(body[:2], 8 if len(body) > 1 and body.startswith("0") else 10)
+    if _INT.fullmatch(plain) and len(body) <= _LONGEST_INT:
+        try:  # `09`: no octal number (go: not an int either)
+            number = int(body[2:] if body[:2] in ("0b", "0x", "0o") else body, base) * (-1 if digits.startswith("-") else 1)
+        except ValueError:
+            number = None
+        if number is not None and -(2**63) <= number < 2**64:
+            return number
+    if _FLOAT.fullmatch(plain) and base in (8, 10):
+        number = float(digits)
+        return plain if math.isinf(number) else number
+    return plain
 
 
 def resolve(plain: str) -> Resolved:
@@ -43,15 +126,8 @@ def resolve(plain: str) -> Resolved:
         return None
     if _BOOL.fullmatch(plain):
         return plain.lower() == "true"
-    if _INT.fullmatch(plain):
-        digits = plain.replace("_", "")
-        sign = -1 if digits.startswith("-") else 1
-        body = digits.lstrip("+-")
-        if body.startswith(("0b", "0x", "0o")):
-            return sign * int(body, 0)
-        return sign * int(body, 8 if len(body) > 1 and body.startswith("0") else 10)
-    if _FLOAT.fullmatch(plain):
-        return float(plain.replace("_", ""))
+    if _INT.fullmatch(plain) or _FLOAT.fullmatch(plain):
+        return _resolve_number(plain)
     if _SPECIAL_FLOAT.fullmatch(plain):
         raise UnreadableScalarError(plain)
     if _DATE.fullmatch(plain):
@@ -102,10 +178,10 @@ def stack_file(stack: str, project_file: Path = PROJECT_FILE) -> Path:
 
 def quote_it_problems(path: Path, string_keys: Iterable[str]) -> list[str]:
     """For each key of `string_keys` written as a plain scalar the CLI hands over as other text."""
-    if not path.is_file():
-        return []  # config from elsewhere (`pulumi config set` writes quoted strings)
+    if not path.is_file() or path.stat().st_size > MAX_BYTES:
+        return []  # config from elsewhere (`pulumi config set` writes quoted strings), or refused offline
     try:
-        document = cast(yaml.Node | None, yaml.compose(path.read_text(), Loader=yaml.SafeLoader))  # pyright: ignore[reportUnknownMemberType] (untyped)
+        document = cast(yaml.Node | None, yaml.compose(path.read_text(), Loader=BoundedLoader))  # pyright: ignore[reportUnknownMemberType] (untyped)
     except (yaml.YAMLError, UnicodeDecodeError):
         return []  # the CLI itself refuses such a file before the program runs
     wanted = set(string_keys)
@@ -124,7 +200,7 @@ def quote_it_problems(path: Path, string_keys: Iterable[str]) -> list[str]:
                 continue  # the CLI refuses the whole file
             if received != written:
                 problems.append(
-                    f"{key_node.value} = {written} (unquoted): Pulumi reads it as {received!r}; quote it:"
-                    f' {key_node.value}: "{written}"'
+                    f"{key_node.value} = {escaped(written)} (unquoted): Pulumi reads it as {received!r}; quote it:"
+                    f' {key_node.value}: "{escaped(written)}"'
                 )
     return problems

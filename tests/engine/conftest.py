@@ -143,11 +143,15 @@ class Engine:
         return self.project / "stacks" / f"Pulumi.{stack}.yaml"
 
     def init_stack(self, stack: str, text: str | bytes = b"") -> Path:
-        """`pulumi stack init`, then the stack file's content followed by the salt init wrote."""
+        """`pulumi stack init`, then the stack file's content followed by the salt init wrote (a
+        content with its own `encryptionsalt:`, as `pulumi stack init` wrote it, is kept as it is)."""
         self.run("stack", "init", stack)
         path = self.stack_file(stack)
         salt = path.read_bytes()
         body = text.encode() if isinstance(text, str) else text
+        if b"encryptionsalt:" in body:
+            path.write_bytes(body)
+            return path
         path.write_bytes(body + (b"" if body.endswith(b"\n") or not body else b"\n") + salt)
         return path
 

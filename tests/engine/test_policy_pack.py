@@ -36,7 +36,7 @@ STACK = "config:\n  gcp:project: acme-ml-test\n  mlops-ci:platform: github\n  ml
 
 @pytest.fixture
 def with_pack(engine: Engine) -> Engine:
-    # The pack serves the package's rules, which ship beside it in the project.
+    # The pack serves the package's rules (mlops_ci/policy/rules.py), one folder up from policy/.
     for folder in ("policy", "mlops_ci"):
         shutil.copytree(ROOT / folder, engine.project / folder, ignore=shutil.ignore_patterns("__pycache__"))
     engine.init_stack("dev", STACK)

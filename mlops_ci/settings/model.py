@@ -1,0 +1,107 @@
+"""What the settings are once validated: the `Settings` the program reads, and the one error that
+lists every problem of a stack's configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Literal
+
+import pulumi
+
+from mlops_ci.platforms import Platform
+from mlops_ci.settings.schema import SCHEMA
+
+PROJECT = SCHEMA.project
+
+Access = Literal["pull", "push", "admin"]
+Auth = Literal["key", "workload-identity"]
+# Bucket roles per access preset. Each is granted on the bucket only, never on the project.
+ACCESS_ROLES: dict[Access, tuple[str, ...]] = {
+    "pull": ("roles/storage.objectViewer",),
+    "push": ("roles/storage.objectViewer", "roles/storage.objectCreator"),
+    "admin": ("roles/storage.objectAdmin",),
+}
+ACCESS_PRESETS: tuple[Access, ...] = tuple(ACCESS_ROLES)
+AUTH_MODES: tuple[Auth, ...] = ("key", "workload-identity")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the program needs, validated, derived names resolved. One field per key of the
+    schema (`mlops-ci:bucketName` is `bucket_name`; a test keeps them in step), plus the context."""
+
+    gcp_project: str
+    """`gcp:project`."""
+    stack: str
+    """Pulumi stack name: one team."""
+    platform: Platform
+    """`mlops-ci:platform`, resolved in the registry."""
+    platform_url: str | None
+    """`<platform>:baseUrl`; None for github.com / gitlab.com."""
+    repository: str
+    branch: str
+    existing_bucket: str
+    bucket_name: str
+    bucket_location: str
+    dvc_remote_path: str
+    service_account_id: str
+    access: Access
+    auth: Auth
+    secret_name: str
+    ci_file: str
+    python_version: str
+    requirements_file: str
+    key_rotation: str
+    protect_bucket: bool
+    protected_variable: bool
+    hidden_variable: bool
+    github_environment: str
+    trust_branch_only: bool
+    report: bool
+
+    @property
+    def uses_existing_bucket(self) -> bool:
+        return bool(self.existing_bucket)
+
+    @property
+    def keyless(self) -> bool:
+        return self.auth == "workload-identity"
+
+    @property
+    def dvc_remote_url(self) -> str:
+        return f"gs://{self.bucket_name}/{self.dvc_remote_path}"
+
+    @property
+    def google_apis(self) -> tuple[str, ...]:
+        """Google APIs the stack's resources need; keyless CI also exchanges tokens (STS) and
+        impersonates the service account (IAM Credentials)."""
+        apis = ("storage.googleapis.com", "iam.googleapis.com")
+        if self.keyless:
+            apis += ("sts.googleapis.com", "iamcredentials.googleapis.com")
+        return apis
+
+    @property
+    def oidc_audience(self) -> str:
+        """Audience of the GitLab ID token; the federation accepts only this one."""
+        return f"mlops-ci/{self.gcp_project}/{self.stack}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels for Google Cloud resources (values: lowercase, digits, '-', '_', <= 63)."""
+        return {"managed-by": PROJECT, "stack": re.sub(r"[^a-z0-9_-]", "-", self.stack.lower())[:63]}
+
+
+def field_name(key: str) -> str:
+    """The Settings field of a config key: `bucketName` -> `bucket_name`."""
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
+
+
+class ConfigError(pulumi.RunError):
+    """Every configuration problem of a stack, reported at once."""
+
+    def __init__(self, stack: str, problems: list[str], kind: str = "configuration") -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"stack {stack!r} has {len(problems)} {kind} {noun}; nothing was created:\n{lines}")

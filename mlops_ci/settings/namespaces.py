@@ -1,0 +1,121 @@
+"""Which keys a stack may set at all, in every namespace, and config that would come from outside
+the stack file. Only the keys the program reads are accepted: the project's own (`mlops-ci:`), in
+`gcp:` the project alone (the Google provider is explicit and gets nothing else), and the platform
+keys it documents (`github:token`, `gitlab:baseUrl`). Whatever else a stack file sets would be read
+by something else (a default provider, the SDK) or by nothing, unseen by review."""
+
+from __future__ import annotations
+
+import os
+
+from pulumi.runtime.config import get_config_env_key
+
+from mlops_ci.platforms import PLATFORMS
+from mlops_ci.platforms.base import PLATFORM_KEYS
+from mlops_ci.settings.parse import PROJECT, Parsed
+from mlops_ci.settings.rules import did_you_mean, escaped, non_ascii
+from mlops_ci.settings.schema import SCHEMA
+
+GOOGLE = "gcp"
+GOOGLE_KEYS = ("project",)
+# The Google provider's keys that carry credentials, and those that send its calls elsewhere
+# (/work/notes/upstream-gcp.md §8: every functional `*CustomEndpoint`, `universeDomain`).
+GOOGLE_CREDENTIAL_KEYS = ("credentials", "accessToken", "impersonateServiceAccount", "impersonateServiceAccountDelegates")
+GOOGLE_ENDPOINT_KEYS = ("universeDomain", "preferGlobalEndpoints", "preferRegionalEndpoints")
+READ_KEYS: dict[str, tuple[str, ...]] = {
+    PROJECT: SCHEMA.names,
+    GOOGLE: GOOGLE_KEYS,
+    **dict.fromkeys(PLATFORMS, PLATFORM_KEYS),
+}
+"""Namespace -> the keys of it the program reads."""
+# The CLI's own variables: the config itself, which keys are secret, the passphrase.
+CLI_VARIABLES = ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+
+
+def _look_alike(text: str) -> str:
+    characters = non_ascii(text)
+    return f"; it has non-ASCII characters ({characters})" if characters else ""
+
+
+def _unknown_namespace(key: str, namespace: str) -> str:
+    return (
+        f"{escaped(key)}: unknown namespace {escaped(namespace)!r}{did_you_mean(namespace, READ_KEYS)}{_look_alike(namespace)};"
+        f" mlops-ci reads {', '.join(f'{n}:' for n in READ_KEYS)} keys only"
+    )
+
+
+def _unknown_key(key: str, name: str, known: tuple[str, ...]) -> str:
+    return f"{escaped(key)}: unknown key{did_you_mean(name, known)}{_look_alike(name)}"
+
+
+def google_key_problem(key: str, name: str) -> str:
+    if name in GOOGLE_CREDENTIAL_KEYS:
+        return (
+            f"{escaped(key)}: refused: the credentials of `pulumi up` are those of whoever runs it (their environment),"
+            " never a stack file's"
+        )
+    if name.endswith("CustomEndpoint") or name in GOOGLE_ENDPOINT_KEYS:
+        return (
+            f"{escaped(key)}: refused: it would send the Google API calls of `pulumi up`, with its credentials, to another host"
+        )
+    return (
+        f"{_unknown_key(key, name, GOOGLE_KEYS)}: the Google provider gets gcp:project only"
+        " (bucketLocation is mlops-ci:bucketLocation)"
+    )
+
+
+def _platform_key_problem(key: str, name: str, secret: bool, parsed: Parsed) -> str | None:
+    namespace = key.partition(":")[0]
+    platform = parsed.platform
+    if platform and namespace != platform.name:
+        return f"{escaped(key)}: not used: the stack's platform is {platform.name}"
+    if name not in PLATFORM_KEYS:
+        return _unknown_key(key, name, PLATFORM_KEYS)
+    if name == "token" and not secret:
+        # Never quoted: the value is the credential.
+        return (
+            f"{key}: must be encrypted: `pulumi config set --secret {key}` (or the platform's token variable"
+            " in the environment); a plain-text token in a committed stack file is readable by everyone who can read it"
+        )
+    return None
+
+
+def key_problem(key: str, secret: bool, parsed: Parsed) -> str | None:
+    """What is wrong with a key being in the stack's config at all (not with its value)."""
+    namespace, _, name = key.partition(":")
+    if (namespace == PROJECT and name in SCHEMA.names) or (namespace == GOOGLE and name in GOOGLE_KEYS):
+        return f"{key}: not a secret: write it in plain text (`secure:` hides it from review)" if secret else None
+    if namespace == PROJECT:
+        return _unknown_key(key, name, SCHEMA.names)
+    if namespace == GOOGLE:
+        return google_key_problem(key, name)
+    if namespace in PLATFORMS:
+        return _platform_key_problem(key, name, secret, parsed)
+    return _unknown_namespace(key, namespace)
+
+
+def namespace_problems(parsed: Parsed) -> list[str]:
+    """Every key of the config that the program does not read, or reads in another form."""
+    return [problem for key in sorted(parsed.present) if (problem := key_problem(key, parsed.present[key], parsed))]
+
+
+def environment_problems(parsed: Parsed) -> list[str]:
+    """Config from the environment: the SDK reads `PULUMI_CONFIG_<KEY>` for a key the stack file
+    lacks (`pulumi.runtime.config.get_config`), so the stack would not be what its file says."""
+    read = {
+        get_config_env_key(f"{namespace}:{name}"): f"{namespace}:{name}"
+        for namespace in READ_KEYS
+        for name in READ_KEYS[namespace]
+    }
+    problems = [
+        f"{escaped(variable)} (environment): refused: Pulumi's SDK reads it"
+        + (f" as {read[variable]}" if variable in read else " as config")
+        + " when the stack file lacks the key; configuration comes from the stack file only: unset it"
+        for variable in sorted(os.environ)
+        if variable.startswith("PULUMI_CONFIG_") and variable not in CLI_VARIABLES
+    ]
+    problems += [
+        f"{escaped(key)}: from the PULUMI_CONFIG environment variable, not the stack's config: unset it"
+        for key in sorted(parsed.from_environment)
+    ]
+    return problems

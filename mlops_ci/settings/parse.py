@@ -1,0 +1,103 @@
+"""Parse: the configuration the Pulumi CLI hands the program, read once into text per key.
+
+The CLI merges every declared default into the config before the program runs, so a key with a
+default is always present; "set" means "not the default". Per-key problems found while reading
+(required, too long, unprintable, not a boolean) are collected here, every later rule sees a
+usable value in their place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from mlops_ci.platforms import PLATFORMS, Platform
+from mlops_ci.settings.rules import printable_problem, shown
+from mlops_ci.settings.schema import SCHEMA, ConfigKey
+
+PROJECT = SCHEMA.project
+# Longest value of a string key: GitLab's limit for paths, branch names and variable keys; for the
+# remote path, GCS's 1024-byte object names less what DVC appends (`files/md5/xx/<30 hex>`).
+MAX_LENGTH = 255
+MAX_LENGTHS = {"dvcRemotePath": 960}
+
+
+@dataclasses.dataclass(frozen=True)
+class Parsed:
+    """The stack's configuration as text, with what reading it found wrong."""
+
+    stack: str
+    texts: dict[str, str]
+    """`mlops-ci:` key name -> its text (a broken value replaced by the default, or '')."""
+    flags: dict[str, bool]
+    """Boolean keys -> their value."""
+    set_keys: frozenset[str]
+    """Keys whose value is not the declared default."""
+    present: dict[str, bool]
+    """Every key of the config, in any namespace -> whether it is a secret."""
+    from_environment: frozenset[str]
+    """Keys only the `PULUMI_CONFIG` environment variable holds, not the program's config."""
+    gcp_project: str
+    platform_url: str | None
+    problems: tuple[str, ...]
+
+    @property
+    def platform(self) -> Platform | None:
+        return PLATFORMS.get(self.texts["platform"])
+
+    @property
+    def keyless(self) -> bool:
+        return self.texts["auth"] == "workload-identity"
+
+    @property
+    def ci_file(self) -> str:
+        """The CI file's path: the key, or the platform's default."""
+        platform = self.platform
+        return self.texts["ciFile"] or (platform.default_ci_file if platform else "")
+
+
+def _read_key(key: ConfigKey, raw: str | None) -> tuple[str, list[str]]:
+    """The key's text (the default, or '', in place of a broken value) and what is wrong with it."""
+    fallback = key.default_text or ""
+    text = fallback if raw is None else raw
+    full = f"{PROJECT}:{key.name}"
+    limit = MAX_LENGTHS.get(key.name, MAX_LENGTH)
+    if key.default is None and not text:
+        return text, [f"{full}: required ({key.description})"]
+    if len(text) > limit:
+        return fallback, [f"{full} = {shown(text[:40])}...: {len(text)} characters, at most {limit}"]
+    if broken := printable_problem(text):
+        return fallback, [f"{full} = {shown(text)}: {broken}"]
+    if key.type == "boolean" and text.lower() not in ("true", "false"):
+        return fallback, [f"{full} = {shown(text)}: must be true or false"]
+    return text, []
+
+
+def _present_keys() -> dict[str, bool]:
+    # Pulumi offers no public listing of config keys; the runtime keeps them in these two places.
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return {key: runtime_config.is_config_secret(key) for key in keys}
+
+
+def parse() -> Parsed:
+    """Read every key of the schema, `gcp:project` and the platform's base URL."""
+    config = pulumi.Config(PROJECT)
+    texts: dict[str, str] = {}
+    problems: list[str] = []
+    for key in SCHEMA.keys:
+        texts[key.name], broken = _read_key(key, config.get(key.name))
+        problems += broken
+    platform = PLATFORMS.get(texts["platform"])
+    return Parsed(
+        stack=pulumi.get_stack(),
+        texts=texts,
+        flags={key.name: texts[key.name].lower() == "true" for key in SCHEMA.keys if key.type == "boolean"},
+        set_keys=frozenset(key.name for key in SCHEMA.keys if texts[key.name] != (key.default_text or "")),
+        present=_present_keys(),
+        from_environment=frozenset(set(runtime_config.get_config_env()) - set(runtime_config.CONFIG.get())),
+        gcp_project=pulumi.Config("gcp").get("project") or "",
+        platform_url=(pulumi.Config(platform.name).get("baseUrl") or None) if platform else None,
+        problems=tuple(problems),
+    )

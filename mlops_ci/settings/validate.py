@@ -1,0 +1,193 @@
+"""Validate: every rule over the parsed configuration, each problem naming its key and the rule.
+
+A key's own rule is a row of `RULES`; a rule across keys is a named function of `CROSS_KEY_RULES`.
+`validate` runs them all, so a stack hears of every problem at once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+
+from mlops_ci.platforms import PLATFORMS
+from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES
+from mlops_ci.settings.namespaces import environment_problems, namespace_problems
+from mlops_ci.settings.parse import PROJECT, Parsed
+from mlops_ci.settings.rules import (
+    Rule,
+    base_url_problem,
+    branch_problem,
+    bucket_location_problem,
+    bucket_name_problem,
+    gcp_project_problem,
+    github_environment_problem,
+    key_rotation_problem,
+    matches,
+    one_of,
+    pipeline_file_problem,
+    printable_problem,
+    relative_path_problem,
+    service_account_id_problem,
+    shown,
+)
+from mlops_ci.settings.schema import SCHEMA
+from mlops_ci.settings.stack_file import quote_it_problems, stack_file
+
+# The rule of each `mlops-ci:` key that has one, whatever the platform. Keys in DERIVED_WHEN_EMPTY
+# are checked only when set: empty means a name derived from the stack, valid by construction.
+RULES: dict[str, Rule] = {
+    "platform": one_of(tuple(PLATFORMS)),
+    "branch": branch_problem,
+    "existingBucket": bucket_name_problem,
+    "bucketName": bucket_name_problem,
+    "bucketLocation": bucket_location_problem,
+    "dvcRemotePath": relative_path_problem,
+    "serviceAccountId": service_account_id_problem,
+    "access": one_of(ACCESS_PRESETS),
+    "auth": one_of(AUTH_MODES),
+    "pythonVersion": matches(r"3\.[0-9]{1,2}", "a Python 3 minor version such as 3.13"),
+    "requirementsFile": relative_path_problem,
+    "keyRotation": key_rotation_problem,
+    "githubEnvironment": github_environment_problem,
+}
+DERIVED_WHEN_EMPTY = ("existingBucket", "bucketName", "serviceAccountId", "ciFile", "githubEnvironment", "keyRotation")
+# Keys about the stack's own bucket: an existing bucket is the team's, not the stack's to shape.
+OWN_BUCKET_ONLY = ("bucketName", "bucketLocation", "protectBucket")
+# Keys about the service-account key: refused in keyless mode, where no key exists.
+KEY_ONLY = ("secretName", "keyRotation", "protectedVariable", "hiddenVariable", "githubEnvironment")
+# Keys about the federation: refused in key mode, where there is none.
+KEYLESS_ONLY = ("trustBranchOnly",)
+
+
+def value_problems(parsed: Parsed) -> list[str]:
+    """Each key against its own rule."""
+    problems: list[str] = []
+    for name, rule in RULES.items():
+        value = parsed.texts[name]
+        if not value and (name in DERIVED_WHEN_EMPTY or SCHEMA.key(name).default is None):
+            continue  # derived from the stack, or reported as required while parsing
+        if broken := rule(value):
+            problems.append(f"{PROJECT}:{name} = {shown(value)}: {broken}")
+    return problems
+
+
+def gcp_project_problems(parsed: Parsed) -> list[str]:
+    if not parsed.gcp_project:
+        return ["gcp:project: required (the Google Cloud project id)"]
+    broken = printable_problem(parsed.gcp_project) or gcp_project_problem(parsed.gcp_project)
+    return [f"gcp:project = {shown(parsed.gcp_project)}: {broken}"] if broken else []
+
+
+def existing_bucket_excludes_own_bucket_keys(parsed: Parsed) -> list[str]:
+    if not parsed.texts["existingBucket"]:
+        return []
+    return [
+        f"{PROJECT}:existingBucket: cannot be combined with {PROJECT}:{name}, which shapes a bucket the stack creates"
+        for name in OWN_BUCKET_ONLY
+        if name in parsed.set_keys
+    ]
+
+
+def existing_bucket_allowed(parsed: Parsed) -> list[str]:
+    """A stack may grant its CI only on its own bucket or on a bucket the platform allows: never on
+    the platform's state bucket or another team's, whatever the credentials of `pulumi up` can reach."""
+    bucket = parsed.texts["existingBucket"]
+    if not bucket or any(fnmatch.fnmatchcase(bucket, pattern) for pattern in SCHEMA.existing_buckets):
+        return []
+    allowed = ", ".join(SCHEMA.existing_buckets) or "none"
+    return [
+        f"{PROJECT}:existingBucket = {shown(bucket)}: not a bucket the platform lets stack files use (Pulumi.yaml"
+        f" platform.existingBuckets: {allowed}); ask whoever runs `pulumi up` to add it"
+    ]
+
+
+def key_only_keys_need_a_key(parsed: Parsed) -> list[str]:
+    if not parsed.keyless:
+        return []
+    # Keys that also shape the platform's report token (GitLab's) still apply when it has one.
+    platform = parsed.platform
+    token_keys = platform.report_token_keys if platform else ()
+    return [
+        f"{PROJECT}:{name}: applies to auth key only; workload-identity creates no key"
+        + (f" (and to the report token, with {PROJECT}:report true)" if name in token_keys else "")
+        for name in KEY_ONLY
+        if name in parsed.set_keys and not (name in token_keys and parsed.flags["report"])
+    ]
+
+
+def keyless_only_keys_need_keyless(parsed: Parsed) -> list[str]:
+    if parsed.keyless:
+        return []
+    return [
+        f"{PROJECT}:{name}: applies to auth workload-identity only; auth key has no federation to restrict"
+        for name in KEYLESS_ONLY
+        if name in parsed.set_keys
+    ]
+
+
+def stack_file_quoting(parsed: Parsed) -> list[str]:
+    """Where the stack file says 3.10 and the CLI hands over 3.1, the author must quote it."""
+    string_keys = [f"{PROJECT}:{key.name}" for key in SCHEMA.keys if key.type == "string"]
+    string_keys += ["gcp:project", *(f"{name}:baseUrl" for name in PLATFORMS)]
+    return quote_it_problems(stack_file(parsed.stack), string_keys)
+
+
+def platform_rules(parsed: Parsed) -> list[str]:
+    """The platform's base URL and its own rules for the repository, the secret and the CI file."""
+    platform = parsed.platform
+    if platform is None:
+        return []  # a missing or unknown platform is reported by its own rule
+    problems: list[str] = []
+    if parsed.platform_url and (broken := base_url_problem(parsed.platform_url)):
+        problems.append(f"{platform.name}:baseUrl: {broken}")
+    texts = parsed.texts
+    if texts["repository"]:
+        problems += platform.config_problems(
+            texts["repository"], texts["secretName"], parsed.ci_file, parsed.keyless, parsed.platform_url
+        )
+    return problems
+
+
+def other_platforms_keys(parsed: Parsed) -> list[str]:
+    platform = parsed.platform
+    others = [other for other in PLATFORMS.values() if platform and other is not platform]
+    return [
+        f"{PROJECT}:{name} = {shown(parsed.texts[name])}: applies to platform {other.name} only"
+        for other in others
+        for name in other.own_keys
+        if name in parsed.set_keys
+    ]
+
+
+def team_files_stay_the_teams(parsed: Parsed) -> list[str]:
+    """The CI file the stack commits (and `pulumi destroy` deletes) and the requirements file the job
+    installs are neither a file of the team's pipeline nor each other."""
+    files = {"ciFile": parsed.ci_file, "requirementsFile": parsed.texts["requirementsFile"]}
+    problems = [
+        f"{PROJECT}:{name} = {shown(path)}: {broken}"
+        for name, path in files.items()
+        if path and (broken := pipeline_file_problem(path))
+    ]
+    if files["ciFile"] and files["ciFile"].lower() == files["requirementsFile"].lower():
+        problems.append(f"{PROJECT}:ciFile = {shown(files['ciFile'])}: the same file as {PROJECT}:requirementsFile")
+    return problems
+
+
+CROSS_KEY_RULES: tuple[Callable[[Parsed], list[str]], ...] = (
+    gcp_project_problems,
+    existing_bucket_excludes_own_bucket_keys,
+    existing_bucket_allowed,
+    key_only_keys_need_a_key,
+    keyless_only_keys_need_keyless,
+    namespace_problems,
+    environment_problems,
+    stack_file_quoting,
+    platform_rules,
+    other_platforms_keys,
+    team_files_stay_the_teams,
+)
+
+
+def validate(parsed: Parsed) -> list[str]:
+    """Every problem of the stack's configuration, in a stable order."""
+    return [*parsed.problems, *value_problems(parsed), *(problem for rule in CROSS_KEY_RULES for problem in rule(parsed))]

@@ -1,0 +1,78 @@
+"""Every hostile stack file of `cases.py`, through the offline plan and the batch check (the code
+`make plan` and `make check` run, in this process): refused with exit status 2 (plan) or 1 (check),
+the key or file and the rule named, every problem listed, no traceback, nothing written, and no
+terminal control character in anything printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops_ci.offline import check, plan
+from tests.hostile.cases import CASES, Case
+
+# Anything a terminal acts on: C0/C1 controls but the line break, and invisible format characters.
+UNPRINTABLE = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) != "\n"] + [
+    "\u200b", "\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
+]  # fmt: skip
+
+
+def stacks_with(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    (folder / f"Pulumi.{case.stack}.yaml").write_text(case.text)
+    for variable, value in case.environment:
+        monkeypatch.setenv(variable, value)
+    return folder
+
+
+def assert_printable(*outputs: str) -> None:
+    for output in outputs:
+        raw = sorted({f"U+{ord(char):04X}" for char in output if char in UNPRINTABLE})
+        assert raw == [], f"printed raw: {raw}"
+        assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.stack)
+def test_make_plan_refuses_it(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stacks = stacks_with(case, tmp_path, monkeypatch)
+    out = tmp_path / "plan"
+    code = plan.main(["--stacks", str(stacks), "--out", str(out), "--", case.stack])
+    printed = capsys.readouterr()
+    assert code == 2, printed.out + printed.err
+    assert printed.out == ""
+    assert printed.err.startswith("error: ")
+    for word in case.words:
+        assert word in printed.err, f"{word!r} not in {printed.err}"
+    assert_printable(printed.out, printed.err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.stack)
+def test_make_check_refuses_it(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stacks = stacks_with(case, tmp_path, monkeypatch)
+    code = check.main(["--jobs", "1", "--stacks", str(stacks)])
+    printed = capsys.readouterr()
+    assert code == 1, printed.out + printed.err
+    *findings, total = printed.out.splitlines()
+    assert total == "1 stacks checked: 0 OK, 1 failed"
+    assert findings
+    assert all(line.startswith(f"FAIL  {case.stack}  [") for line in findings), findings
+    for word in case.words:
+        assert word in printed.out, f"{word!r} not in {printed.out}"
+    assert_printable(printed.out, printed.err)
+
+
+def test_several_problems_of_one_file_are_all_listed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = next(c for c in CASES if c.name == "gcp-credentials").text + "  mlops-ci:bucketName: g00gle-data\n  aws:region: x\n"
+    (tmp_path / "Pulumi.many.yaml").write_text(text)
+    assert plan.main(["--stacks", str(tmp_path), "--out", str(tmp_path / "out"), "many"]) == 2
+    error = capsys.readouterr().err
+    assert "has 3 configuration problems" in error
+    for key in ("gcp:credentials", "mlops-ci:bucketName", "aws:region"):
+        assert f"  - {key}" in error
