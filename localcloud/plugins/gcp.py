@@ -266,17 +266,16 @@ class Bucket(ResourceType):
         return {"pulumiLabels": False} if planned != dict(olds.get("pulumiLabels") or {}) else {}
 
     def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
-        if props.get("forceDestroy"):
-            _, listing = _storage(ctx, "GET", f"/storage/v1/b/{id_}/o")
-            for item in listing.get("items", []):
-                _storage(ctx, "DELETE", f"/storage/v1/b/{id_}/o/{urllib.parse.quote(item['name'], safe='')}")
+        # Upstream `resourceStorageBucketDelete` lists the objects first and refuses by itself when
+        # some exist and `force_destroy` is false (no DELETE sent).
+        _, listing = _storage(ctx, "GET", f"/storage/v1/b/{id_}/o")
+        if listing.get("items") and not props.get("forceDestroy"):
+            raise CloudError(409, f"Error trying to delete bucket {id_} without `force_destroy` set to true")
+        for item in listing.get("items", []):
+            _storage(ctx, "DELETE", f"/storage/v1/b/{id_}/o/{urllib.parse.quote(item['name'], safe='')}")
         status, _ = _storage(ctx, "DELETE", f"/storage/v1/b/{id_}")
         if status == 409:
-            raise CloudError(
-                409,
-                f"googleapi: Error 409: The bucket you tried to delete is not empty. (bucket {id_}; force_destroy is false), "
-                "conflict",
-            )
+            raise CloudError(409, f"could not delete non-empty bucket due to error when listing contents: (bucket {id_})")
         if status not in (200, 204, 404):
             raise CloudError(status, f"googleapi: Error {status}: deleting bucket {id_}")
 

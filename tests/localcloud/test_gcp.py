@@ -82,7 +82,7 @@ def test_bucket_delete_removes_it_unless_it_holds_data(gcloud: PluginClient, clo
     urllib.request.urlopen(upload, timeout=10).close()
 
     gcloud.delete(BUCKET, "empty", empty)
-    with pytest.raises(PluginError, match="not empty"):
+    with pytest.raises(PluginError, match=r"Error trying to delete bucket .* without `force_destroy` set to true"):
         gcloud.delete(BUCKET, "full", full)
 
     assert storage_get(cloud, f"/storage/v1/b/{empty.id}")[0] == 404

@@ -313,5 +313,5 @@ def test_a_failed_delete_keeps_googles_message_in_destroy(space: Any) -> None:
     refused = workspace.pulumi("destroy", "--yes", "--skip-preview", "--stack", workspace.stack, check=False)
 
     assert refused.returncode != 0
-    assert "The bucket you tried to delete is not empty" in output_of(refused)
+    assert f"Error trying to delete bucket {bucket} without `force_destroy` set to true" in output_of(refused)
     assert "hook" not in output_of(refused).split("Diagnostics:", 1)[1]
