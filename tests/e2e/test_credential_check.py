@@ -116,21 +116,24 @@ def test_an_accepted_key_passes_with_one_storage_token(platform: str, token_endp
     ]
 
 
-@pytest.mark.parametrize("platform", PLATFORMS)
-def test_a_refused_workload_identity_fails_in_seconds_naming_it(platform: str, refusing_sts: str, tmp_path: Path) -> None:
+def external_account(tmp_path: Path, token_url: str, impersonation_url: str) -> dict[str, Any]:
+    """The credential configuration the GitLab job writes (GitHub's auth action writes its like),
+    with an ID token in `tmp_path`, exchanged at `token_url`, impersonating at `impersonation_url`."""
     (tmp_path / "id-token.jwt").write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdHViIn0.c2lnbmF0dXJl")
-    # The credential configuration the GitLab job writes (GitHub's auth action writes its like),
-    # its token URL on the refusing STS.
-    configuration = {
+    return {
         "type": "external_account",
         "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/ci",
         "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-        "token_url": refusing_sts,
+        "token_url": token_url,
         "credential_source": {"file": str(tmp_path / "id-token.jwt")},
-        "service_account_impersonation_url": (
-            f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{EMAIL}:generateAccessToken"
-        ),
+        "service_account_impersonation_url": impersonation_url,
     }
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_a_refused_workload_identity_fails_in_seconds_naming_it(platform: str, refusing_sts: str, tmp_path: Path) -> None:
+    impersonation = f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{EMAIL}:generateAccessToken"
+    configuration = external_account(tmp_path, refusing_sts, impersonation)
 
     result, elapsed = run_check(check_command(platform, "workload-identity"), configuration, tmp_path, E2E_VENV / "bin")
 
@@ -192,15 +195,7 @@ def test_keyless_waits_for_google_to_honour_a_new_federation(
     """The first run after `pulumi up` created the federation: Google refuses the impersonation
     for a while (IAM propagation); the job asks again instead of failing."""
     sts, impersonation, answered = federation_propagating
-    (tmp_path / "id-token.jwt").write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdHViIn0.c2lnbmF0dXJl")
-    configuration = {
-        "type": "external_account",
-        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/ci",
-        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-        "token_url": sts,
-        "credential_source": {"file": str(tmp_path / "id-token.jwt")},
-        "service_account_impersonation_url": impersonation,
-    }
+    configuration = external_account(tmp_path, sts, impersonation)
 
     result, elapsed = run_check(check_command("gitlab", "workload-identity"), configuration, tmp_path, E2E_VENV / "bin")
 
