@@ -203,7 +203,14 @@ def test_the_request_log_names_who_asked_never_a_token(api: Any, project: dict[s
 # --- gitlab.com's tiers: the plan of a group, and project access tokens refused on Free ---
 
 
-def test_a_groups_plan_is_shown_to_its_owner_only(api: Any, cloud: LocalCloud, project: dict[str, Any]) -> None:
+@pytest.fixture
+def own_group_project(cloud: LocalCloud) -> dict[str, Any]:
+    """A project alone in its group: the group's plan is for this test only (the cloud is shared)."""
+    return platform.create_repository(cloud, "gitlab", f"{unique('billed')}/app", ["main"])
+
+
+def test_a_groups_plan_is_shown_to_its_owner_only(api: Any, cloud: LocalCloud, own_group_project: dict[str, Any]) -> None:
+    project = own_group_project
     group = project["path"].rsplit("/", 1)[0]
     assert api("GET", f"/namespaces/{project['namespaceId']}")[1]["plan"] == "default"  # self-managed's answer
     gitlab_api.set_plan(cloud, group, "premium")
@@ -215,8 +222,11 @@ def test_a_groups_plan_is_shown_to_its_owner_only(api: Any, cloud: LocalCloud, p
     assert "plan" not in as_bot  # a member that does not own the group
 
 
-def test_a_project_access_token_is_refused_on_gitlabs_free_plan(api: Any, cloud: LocalCloud, project: dict[str, Any]) -> None:
+def test_a_project_access_token_is_refused_on_gitlabs_free_plan(
+    api: Any, cloud: LocalCloud, own_group_project: dict[str, Any]
+) -> None:
     """GitLab lists the project's tokens to a Maintainer on Free, and refuses to create one."""
+    project = own_group_project
     gitlab_api.set_plan(cloud, project["path"].rsplit("/", 1)[0], gitlab_api.FREE_PLAN)
 
     assert api("GET", f"/projects/{project['id']}/access_tokens")[0] == 200
