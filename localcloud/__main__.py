@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export {ENV_STATE_DIR}={root}")
         print(f"export PATH={BIN}:{os.environ.get('PATH', '')}")
         running = services.status(root)
-        if running:  # what DVC/gcsfs in CI need to reach the emulator (see shared NOTES)
-            print(f"export STORAGE_EMULATOR_HOST={running['storage']}")
+        if running:  # what DVC/gcsfs in CI and the program's credential check need (see shared NOTES)
+            print(f"export STORAGE_EMULATOR_HOST={running['storageProxy']}")
             print("export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false")
     elif args.command == "serve":
         services.run(root, args.idle_timeout)

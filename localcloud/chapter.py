@@ -19,7 +19,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from localcloud import platform
+from localcloud import iam, platform
 from localcloud.plugins.gcp import mint_key
 from localcloud.state import LocalCloud
 from tests.e2e import ci_runners
@@ -92,21 +92,26 @@ def seed_repository(cloud: LocalCloud, stack: Stack) -> bool:
 
 
 def maintainer_key(cloud: LocalCloud, gcp_project: str) -> dict[str, Any]:
-    """A key of the team maintainer's own account (not the stack's): their `dvc push` must not
-    use the CI credential, so every token the CI account gets is CI's."""
+    """A key of the team maintainer's own account (not the stack's), who administers the
+    project's storage: their `dvc push` must not use the CI credential, so every token the CI
+    account gets is CI's."""
     email = f"team-maintainer@{gcp_project}.iam.gserviceaccount.com"
     with cloud.gcp.edit() as gcp:
         accounts = gcp.setdefault("serviceAccounts", {})
         account = accounts.setdefault(
             email, {"project": gcp_project, "uniqueId": "1" * 21, "displayName": "team maintainer", "iam": [], "human": True}
         )
-    _, key_file, *_ = mint_key(cloud, email, gcp_project, str(account["uniqueId"]))
+    iam.grant_project_role(cloud, gcp_project, "roles/storage.admin", f"serviceAccount:{email}")
+    key_id, key_file, *_ = mint_key(cloud, email, gcp_project, str(account["uniqueId"]))
+    with cloud.gcp.edit() as gcp:  # a key long in use: no propagation delay applies to it
+        gcp["keys"][key_id]["createTime"] = 0
     return key_file
 
 
 def storage_env(cloud: LocalCloud, scratch: Path) -> dict[str, str]:
     return _env(scratch) | {
-        "STORAGE_EMULATOR_HOST": cloud.urls()["storage"],
+        # Cloud Storage as Google serves it: IAM checked in front of the emulator.
+        "STORAGE_EMULATOR_HOST": cloud.urls()["storageProxy"],
         # Without it, gcsfs with real credentials tries gRPC and hangs on timeouts.
         "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
     }

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import yaml
 
-from localcloud import platform
+from localcloud import platform, services
 from localcloud.services import REPOSITORY
 from localcloud.state import ENV_STATE_DIR, open_cloud
 
@@ -114,6 +114,8 @@ class Workspace:
     @property
     def env(self) -> dict[str, str]:
         ambient = self.discovery == "path"
+        # Cloud Storage as the program's credential check and CI reach it (the services start on demand).
+        storage = services.start(self.cloud_dir)["storageProxy"]
         return {
             **os.environ,
             "PATH": ":".join([*([str(BIN)] if ambient else []), str(self.cli.parent), os.environ.get("PATH", "")]),
@@ -125,6 +127,7 @@ class Workspace:
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_ERROR_OUTPUT_STRING": "1",
             ENV_STATE_DIR: str(self.cloud_dir),
+            "STORAGE_EMULATOR_HOST": storage,
             "GITHUB_TOKEN": "ghp_localcloud",
             "GITLAB_TOKEN": "glpat-localcloud",
         }

@@ -29,16 +29,24 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import ipaddress
 import json
 import re
 import secrets
+import ssl
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from localcloud import platform
 from localcloud.state import LocalCloud, iso, now
@@ -85,6 +93,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     (method, re.compile(f"^{pattern}$"), handler)
     for method, pattern, handler in [
         ("GET", "/user", "current_user"),
+        ("GET", "/namespaces/(?P<namespace>[^/]+)", "get_namespace"),
         ("GET", _PROJECT, "get_project"),
         ("GET", f"{_PROJECT}/access_tokens", "list_tokens"),
         ("POST", f"{_PROJECT}/access_tokens", "create_token"),
@@ -107,6 +116,26 @@ def digest(token: str) -> str:
 def new_token_value() -> str:
     """`glpat-` and 20 characters of `[A-Za-z0-9_-]` (maskable by GitLab's rule)."""
     return TOKEN_PREFIX + secrets.token_urlsafe(15)
+
+
+FREE_PLAN = "free"
+"""gitlab.com's Free tier, where project access tokens cannot be created (docs.gitlab.com
+user/project/settings/project_access_tokens: "On GitLab.com, project access tokens require a
+Premium or Ultimate subscription"). Self-managed instances answer `default`."""
+
+
+def _group(entry: dict[str, Any]) -> str:
+    return str(entry["path"]).rsplit("/", 1)[0]
+
+
+def plan_of(cloud: LocalCloud, group: str) -> str:
+    return str(cloud.gitlab.read().get("namespaces", {}).get(group, {}).get("plan", "default"))
+
+
+def set_plan(cloud: LocalCloud, group: str, plan: str) -> None:
+    """The plan of `group` (a project's namespace, e.g. `acme-ml/research`), as gitlab.com bills it."""
+    with cloud.gitlab.edit() as document:
+        document.setdefault("namespaces", {}).setdefault(group, {})["plan"] = plan
 
 
 class ApiError(Exception):
@@ -287,6 +316,19 @@ class Api:
         entry = self._project(principal, project, ACCESS_LEVELS["guest"], READ_SCOPES)
         return 200, {"id": entry["id"], "path_with_namespace": entry["path"], "default_branch": entry["defaultBranch"]}
 
+    def get_namespace(self, principal: Principal, namespace: str, **_: Any) -> tuple[int, dict[str, Any]]:
+        """A group by id or full path (`GET /namespaces/:id`). Its `plan` (EE `API::Entities::Namespace`,
+        exposed `if: can_admin_namespace`) only to the one user, who owns every group here."""
+        groups = self.cloud.platform.read().get("gitlab", {}).get("namespaces", {})
+        group = next((path for path, entry in groups.items() if namespace in (path, str(entry["id"]))), None)
+        if group is None or (principal.project is not None and _group({"path": principal.project}) != group):
+            raise _not_found("404 Namespace Not Found")
+        name = group.rsplit("/", 1)[-1]
+        shown: dict[str, Any] = {"id": groups[group]["id"], "name": name, "path": name, "kind": "group", "full_path": group}
+        if principal.project is None:
+            shown["plan"] = plan_of(self.cloud, group)
+        return 200, shown
+
     # --- project access tokens ---
 
     def _tokens(self, document: dict[str, Any], path: str) -> dict[str, Any]:
@@ -322,6 +364,9 @@ class Api:
 
     def create_token(self, principal: Principal, project: str, payload: dict[str, Any], **_: Any) -> tuple[int, dict[str, Any]]:
         entry = self._project(principal, project, ACCESS_LEVELS["maintainer"], frozenset({"api"}))
+        if plan_of(self.cloud, _group(entry)) == FREE_PLAN:
+            # gitlab.com, Free: `ResourceAccessTokens::CreateService` refuses, the API answers `bad_request!`
+            raise ApiError(400, {"message": "400 Bad request - User does not have permission to create project access token"})
         name, scopes = payload.get("name"), payload.get("scopes")
         if not name:
             raise ApiError(400, {"error": "name is missing"})
@@ -467,31 +512,85 @@ class Api:
         return 200, cast(dict[str, Any], found)
 
 
-class GitlabServer:
-    """`Api` over HTTP on 127.0.0.1 (the remembered port if it is free)."""
+def tls_certificate(root: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (made once per state directory): the API over
+    HTTPS, so a program can be given it as an `https://` `gitlab:baseUrl`; clients trust it
+    through `SSL_CERT_FILE`. (certificate, private key) files."""
+    directory = root / "gitlab-tls"
+    certificate, key_file = directory / "certificate.pem", directory / "key.pem"
+    if certificate.exists() and key_file.exists():
+        return certificate, key_file
+    directory.mkdir(exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localcloud GitLab")])
+    now_ = datetime.datetime.now(datetime.UTC)
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now_ - datetime.timedelta(days=1))
+        .not_valid_after(now_ + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    key_file.write_bytes(pem)
+    key_file.chmod(0o600)
+    certificate.write_bytes(built.public_bytes(serialization.Encoding.PEM))
+    return certificate, key_file
 
-    def __init__(self, cloud: LocalCloud, port: int = 0) -> None:
+
+class GitlabServer:
+    """`Api` over HTTP on 127.0.0.1 (the remembered port if it is free), and over HTTPS on a
+    second port with the state directory's certificate."""
+
+    def __init__(self, cloud: LocalCloud, port: int = 0, tls_port: int = 0) -> None:
         self.api = Api(cloud)
+        self.servers = [self._server(port), self._server(tls_port)]
+        certificate, key_file = tls_certificate(cloud.root)
+        self.certificate = certificate
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certificate, key_file)
+        self.servers[1].socket = context.wrap_socket(self.servers[1].socket, server_side=True)
+        self.threads = [threading.Thread(target=server.serve_forever, daemon=True) for server in self.servers]
+
+    def _server(self, port: int) -> ThreadingHTTPServer:
         try:
-            self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+            return ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         except OSError:
-            self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+            return ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+
+    @property
+    def server(self) -> ThreadingHTTPServer:
+        return self.servers[0]
 
     @property
     def port(self) -> int:
-        return int(self.server.server_address[1])
+        return int(self.servers[0].server_address[1])
+
+    @property
+    def tls_port(self) -> int:
+        return int(self.servers[1].server_address[1])
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/v4"
 
+    @property
+    def tls_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}/api/v4"
+
     def start(self) -> None:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self.api

@@ -269,7 +269,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
             ctx = self._context(request.urn, context)
             recorded = wire.reveal(wire.from_struct(request.olds))
             for key, replace in rtype.planned_changes(ctx, recorded, wire.reveal(news)).items():
-                if key in detailed:
+                if key in detailed or key in ignored:  # the bridge drops ignored paths from its plan too
                     continue
                 kind = provider_pb2.PropertyDiff.UPDATE_REPLACE if replace else provider_pb2.PropertyDiff.UPDATE
                 detailed[key] = provider_pb2.PropertyDiff(kind=kind, inputDiff=False)

@@ -4,15 +4,18 @@
 - the OAuth 2.0 token endpoint for service-account keys (RFC 7523 JWT bearer): it verifies the
   RS256 assertion against the public half of an ACTIVE key registered by the gcp plugin in
   `gcp.json`; a deleted key, a deleted account or a bad signature gets 400 `invalid_grant`;
+- Cloud Storage as clients see it (localcloud/storage_front.py): IAM in front of the emulator,
+  honouring the tokens the token endpoint issued and the propagation delay of new grants;
 - the GitLab REST API stand-in (localcloud/gitlab_api.py): project access tokens, merge-request notes.
 
-Both bind 127.0.0.1 only. The process outlives one `pulumi up` (up, CI and destroy are separate
+All bind 127.0.0.1 only. The process outlives one `pulumi up` (up, CI and destroy are separate
 commands) and stops by itself after `idle_timeout` seconds without activity (plugin calls, token
 requests, storage requests), or on `python -m localcloud stop`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -34,8 +37,10 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from localcloud import iam
 from localcloud.gitlab_api import GitlabServer
 from localcloud.state import LocalCloud, now, open_cloud
+from localcloud.storage_front import StorageFront
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_EMULATOR = REPOSITORY / ".venv-e2e/bin/gcp-storage-emulator"
@@ -87,6 +92,9 @@ class TokenEndpoint:
 
     def __init__(self, cloud: LocalCloud, port: int = 0) -> None:
         self.cloud = cloud
+        self.issued: dict[str, tuple[str, float]] = {}
+        """Access token → (account, expiry): what the storage front honours."""
+        self._issued_lock = threading.Lock()
         try:
             self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         except OSError:  # the remembered port is taken: a new one (key files naming the old one stop working)
@@ -122,11 +130,16 @@ class TokenEndpoint:
             self._record(issuer, key_id, granted=False, reason=reason)
             return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
         self._record(issuer, key_id, granted=True, scope=str(claimed.get("scope", "")))
-        return HTTPStatus.OK, {
-            "access_token": "ya29.local-" + secrets.token_urlsafe(24),
-            "expires_in": 3599,
-            "token_type": "Bearer",
-        }
+        token = "ya29.local-" + secrets.token_urlsafe(24)
+        with self._issued_lock:
+            self.issued[token] = (issuer, time.time() + 3599)
+        return HTTPStatus.OK, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
+
+    def account_of(self, token: str) -> str | None:
+        """The account an unexpired access token was issued to, or None."""
+        with self._issued_lock:
+            account, expiry = self.issued.get(token, ("", 0.0))
+        return account if account and expiry > time.time() else None
 
     def _verify(self, assertion: str, issuer: str, key_id: str) -> str:
         """Why the assertion is refused, or "" if it is good."""
@@ -140,6 +153,11 @@ class TokenEndpoint:
             return f"key {key_id} belongs to another account"
         if issuer not in gcp.get("serviceAccounts", {}):
             return f"service account {issuer} does not exist"
+        # Google: a new key may be refused for "60 seconds or more" (the answer to such a key,
+        # invalid_grant as for an unknown key, is not verified)
+        wait = iam.young(gcp, key.get("createTime"), "propagationDelaySeconds")
+        if wait:
+            return f"key {key_id} not yet propagated ({wait:.0f} s to go)"
         public_key = serialization.load_pem_public_key(key["publicKeyPem"].encode())
         if not isinstance(public_key, RSAPublicKey):
             return "not an RSA key"
@@ -190,6 +208,45 @@ class TokenEndpoint:
 # --- the background process ---
 
 
+@dataclasses.dataclass
+class Servers:
+    """The services in front of the emulator, started on the ports they had (when free)."""
+
+    token: TokenEndpoint
+    front: StorageFront
+    gitlab: GitlabServer
+
+    @classmethod
+    def start(cls, cloud: LocalCloud, storage_url: str, remembered: dict[str, int]) -> Servers:
+        token = TokenEndpoint(cloud, int(remembered.get("token", 0)))
+        front = StorageFront(cloud, storage_url, token.account_of, int(remembered.get("storageProxy", 0)))
+        gitlab = GitlabServer(cloud, int(remembered.get("gitlab", 0)), int(remembered.get("gitlabTls", 0)))
+        for server in (token, front, gitlab):
+            server.start()
+        return cls(token, front, gitlab)
+
+    def ports(self) -> dict[str, int]:
+        return {
+            "storageProxy": int(self.front.server.server_address[1]),
+            "token": int(self.token.server.server_address[1]),
+            "gitlab": self.gitlab.port,
+            "gitlabTls": self.gitlab.tls_port,
+        }
+
+    def urls(self) -> dict[str, str]:
+        return {
+            "storageProxy": self.front.url,
+            "token": self.token.url,
+            "gitlab": self.gitlab.url,
+            "gitlabTls": self.gitlab.tls_url,
+            "gitlabCertificate": str(self.gitlab.certificate),
+        }
+
+    def stop(self) -> None:
+        for server in (self.token, self.front, self.gitlab):
+            server.stop()
+
+
 def run(root: Path, idle_timeout: float) -> None:
     """The services, in this process, until idle or told to stop."""
     cloud = open_cloud(root)
@@ -202,11 +259,8 @@ def run(root: Path, idle_timeout: float) -> None:
     remembered = cast(dict[str, int], json.loads(ports_file.read_text()) if ports_file.exists() else {})
     storage, port = _start_emulator(storage_dir, emulator_log, int(remembered.get("storage", 0)))
     storage_url = f"http://127.0.0.1:{port}"
-    token = TokenEndpoint(cloud, int(remembered.get("token", 0)))
-    token.start()
-    gitlab = GitlabServer(cloud, int(remembered.get("gitlab", 0)))
-    gitlab.start()
-    ports_file.write_text(json.dumps({"storage": port, "token": token.server.server_address[1], "gitlab": gitlab.port}))
+    servers = Servers.start(cloud, storage_url, remembered)
+    ports_file.write_text(json.dumps({"storage": port, **servers.ports()}))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -215,7 +269,7 @@ def run(root: Path, idle_timeout: float) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        urls = {"storage": storage_url, "token": token.url, "gitlab": gitlab.url, "pid": os.getpid(), "idleTimeout": idle_timeout}
+        urls = {"storage": storage_url, **servers.urls(), "pid": os.getpid(), "idleTimeout": idle_timeout}
         temporary = cloud.urls_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(urls, indent=2))
         os.replace(temporary, cloud.urls_file)
@@ -226,8 +280,7 @@ def run(root: Path, idle_timeout: float) -> None:
                 break
     finally:
         cloud.urls_file.unlink(missing_ok=True)
-        token.stop()
-        gitlab.stop()
+        servers.stop()
         storage.terminate()
         try:
             storage.wait(timeout=5)

@@ -4,16 +4,24 @@ failing `pulumi up` leaves nothing half-created. Every problem is reported at on
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import TypeVar
 
 import pulumi
 import pulumi_gcp as gcp
 
-from mlops_ci.platforms.base import looked_up
-from mlops_ci.settings.loader import ConfigError, Settings
+from mlops_ci.components.google_errors import disabled_api
+from mlops_ci.settings.model import MANAGED_BY_LABEL, PROJECT, STACK_LABEL, ConfigError, Settings
 
-# Organization policy that blocks service-account key creation (enforced by default in
-# organizations created since May 2024).
+# Organization policy that blocks service-account key creation when set on the project. The
+# look-up reads a policy set on the project only (Cloud Resource Manager v1 `getOrgPolicy`): an
+# enforcement inherited from the organization (the default of organizations created since May
+# 2024) is caught when the key is created (components/google_errors.py).
 KEY_CREATION_CONSTRAINT = "constraints/iam.disableServiceAccountKeyCreation"
+# The API the stack enables itself in its project: disabled there, no bucket of its can exist yet.
+STORAGE_API = "storage.googleapis.com"
+
+T = TypeVar("T")
 
 
 class PreflightError(ConfigError):
@@ -25,18 +33,38 @@ class Preflight:
     """What the look-ups found that shapes the stack."""
 
     adopt_bucket: bool
-    """The stack's own bucket exists, labelled as this stack's: kept by an earlier destroy."""
+    """The stack's own bucket exists, labelled as this stack's: kept by an earlier destroy (or
+    created by an earlier `pulumi up`)."""
+
+
+def _google(lookup: Callable[[], T], what: str, nothing_without: str = "") -> tuple[T | None, list[str]]:
+    """A Google look-up's answer; None and no problem when there is nothing to find (or the API
+    `nothing_without` is off); None and a problem when an API the look-up needs is disabled
+    (never a silent "not found")."""
+    try:
+        return lookup(), []
+    except Exception as error:  # noqa: BLE001 - not found and not readable are one answer (platforms.base.looked_up)
+        disabled = disabled_api(str(error))
+        if disabled is None or disabled[0] == nothing_without:
+            return None, []
+        api, project = disabled
+        return None, [
+            f"{what}: Google answers that {api} is disabled in project {project} (or was enabled minutes ago): enable it"
+            f" there (`gcloud services enable {api} --project {project}`), wait a few minutes, and run pulumi up again"
+        ]
 
 
 def _existing_bucket_problems(settings: Settings, on_google: pulumi.InvokeOptions) -> list[str]:
     name = settings.existing_bucket
-    bucket = looked_up(lambda: gcp.storage.get_bucket(name=name, opts=on_google))
+    key = f"mlops-ci:existingBucket = {name!r}"
+    bucket, problems = _google(lambda: gcp.storage.get_bucket(name=name, opts=on_google), key)
+    if problems:
+        return problems
     if bucket is None or not bucket.name:
-        return [f"mlops-ci:existingBucket = {name!r}: no such bucket, or the credentials of `pulumi up` cannot read it"]
+        return [f"{key}: no such bucket, or the credentials of `pulumi up` cannot read it"]
     labels = dict(bucket.labels or {})
-    if labels.get("managed-by") == settings.labels["managed-by"] and labels.get("stack") != settings.labels["stack"]:
-        owner = labels.get("stack")
-        return [f"mlops-ci:existingBucket = {name!r}: the bucket of another stack ({owner!r}): a stack grants on its own"]
+    if labels.get(MANAGED_BY_LABEL) == PROJECT and labels.get(STACK_LABEL) != settings.labels[STACK_LABEL]:
+        return [f"{key}: the bucket of another stack ({labels.get(STACK_LABEL)!r}): a stack grants on its own"]
     # The team's bucket is theirs to change (other consumers may depend on it): say so, go on.
     if not bucket.uniform_bucket_level_access:
         pulumi.log.warn(f"bucket {name}: uniform bucket-level access is off, so object ACLs can grant access beside IAM")
@@ -46,31 +74,39 @@ def _existing_bucket_problems(settings: Settings, on_google: pulumi.InvokeOption
 
 
 def _kept_bucket(settings: Settings, on_google: pulumi.InvokeOptions) -> tuple[bool, list[str]]:
-    """Whether the stack's own bucket already exists as this stack's, or a problem if another's."""
-    found = looked_up(lambda: gcp.storage.get_buckets(project=settings.gcp_project, prefix=settings.bucket_name, opts=on_google))
+    """Whether the stack's own bucket already exists as this stack's, or a problem if another's.
+    Ownership is the labels the stack sets: Google answers every label of the bucket (pulumi-gcp's
+    `goog-pulumi-provisioned` too, or none at all), and only the stack's own are compared."""
+    key = f"mlops-ci:bucketName = {settings.bucket_name!r}"
+    listing = lambda: gcp.storage.get_buckets(project=settings.gcp_project, prefix=settings.bucket_name, opts=on_google)  # noqa: E731
+    found, problems = _google(listing, key, nothing_without=STORAGE_API)
     bucket = next((b for b in (found.buckets if found else ()) if b.name == settings.bucket_name), None)
     if bucket is None:
-        return False, []
-    if dict(bucket.labels) == settings.labels:
+        return False, problems
+    labels = dict(bucket.labels or {})
+    if all(labels.get(label) == value for label, value in settings.labels.items()):
         return True, []
+    other = labels.get(STACK_LABEL) if labels.get(MANAGED_BY_LABEL) == PROJECT else None
+    whose = f"the bucket of the {PROJECT} stack {other!r}" if other else "not this stack's (not labelled for it)"
     return False, [
-        f"mlops-ci:bucketName = {settings.bucket_name!r}: the bucket exists and is not this stack's (labels"
-        f" {dict(bucket.labels)}); to use it as the DVC remote, set mlops-ci:existingBucket instead"
+        f"{key}: the bucket exists in {settings.gcp_project} and is {whose}; choose another mlops-ci:bucketName, or"
+        " set mlops-ci:existingBucket to use it as the DVC remote without managing it"
     ]
 
 
 def _key_creation_problems(settings: Settings, on_google: pulumi.InvokeOptions) -> list[str]:
-    policy = looked_up(
-        lambda: gcp.projects.get_organization_policy(
-            project=settings.gcp_project, constraint=KEY_CREATION_CONSTRAINT, opts=on_google
-        )
+    constraint = KEY_CREATION_CONSTRAINT
+    key = "mlops-ci:auth = 'key'"
+    policy, problems = _google(
+        lambda: gcp.projects.get_organization_policy(project=settings.gcp_project, constraint=constraint, opts=on_google),
+        key,
     )
     if policy and any(rule.enforced for rule in policy.boolean_policies):
-        return [
-            f"mlops-ci:auth = 'key': the project {settings.gcp_project} enforces {KEY_CREATION_CONSTRAINT}, so no"
-            " service-account key can be created; use mlops-ci:auth workload-identity (keyless)"
-        ]
-    return []
+        problems.append(
+            f"{key}: the project {settings.gcp_project} enforces {constraint}, so no service-account key can be created;"
+            " use mlops-ci:auth workload-identity (keyless)"
+        )
+    return problems
 
 
 def preflight(settings: Settings, platform_provider: pulumi.ProviderResource, google: pulumi.ProviderResource) -> Preflight:

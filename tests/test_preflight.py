@@ -78,7 +78,7 @@ FAILING_LOOK_UPS: list[tuple[str, dict[str, Any], str]] = [
     (
         "github",
         {"getBuckets": {"buckets": [{"name": "acme-ml-test-team-a-dvc", "labels": {"owner": "someone"}}]}},
-        "mlops-ci:bucketName = 'acme-ml-test-team-a-dvc': the bucket exists and is not this stack's",
+        "mlops-ci:bucketName = 'acme-ml-test-team-a-dvc': the bucket exists in acme-ml-test and is not this stack's",
     ),
     (
         "gitlab",
@@ -153,12 +153,74 @@ def test_an_existing_bucket_refuses_the_keys_that_shape_an_own_bucket(key: str) 
         run("github", {key: value}, existingBucket="acme-team-dvc")
 
 
-def test_the_stacks_own_kept_bucket_is_adopted_not_created_again() -> None:
-    labels = {"managed-by": "mlops-ci", "stack": "team-a"}
-    kept = {"buckets": [{"name": "acme-ml-test-team-a-dvc", "labels": labels}]}
-    bucket = run("github", mocks=Answers({"getBuckets": kept})).one(BUCKET)
+def kept(labels: dict[str, str] | None) -> dict[str, Any]:
+    """getBuckets' answer for the stack's bucket with `labels`, verbatim as Google lists them."""
+    return {"getBuckets": {"buckets": [{"name": "acme-ml-test-team-a-dvc", "labels": labels}]}}
+
+
+OWN_LABELS = {"managed-by": "mlops-ci", "stack": "team-a"}
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [OWN_LABELS, {**OWN_LABELS, "goog-pulumi-provisioned": "true"}, {**OWN_LABELS, "cost-center": "ml"}],
+    ids=["own-labels", "with-pulumi-attribution", "with-a-team-label"],
+)
+def test_the_stacks_own_bucket_is_adopted_whatever_else_it_is_labelled(labels: dict[str, str]) -> None:
+    """pulumi-gcp labels every bucket it creates `goog-pulumi-provisioned`, and getBuckets answers
+    it: the second `pulumi up` of a stack must still know its own bucket."""
+    bucket = run("github", mocks=Answers(kept(labels))).one(BUCKET)
     assert bucket.import_id == "acme-ml-test-team-a-dvc"
     assert run("github").one(BUCKET).import_id == ""
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (None, "is not this stack's (not labelled for it)"),
+        (
+            {"managed-by": "mlops-ci", "stack": "team-b", "goog-pulumi-provisioned": "true"},
+            "is the bucket of the mlops-ci stack 'team-b'",
+        ),
+        ({"stack": "team-a"}, "is not this stack's (not labelled for it)"),
+    ],
+    ids=["no-labels", "another-stack", "half-labelled"],
+)
+def test_a_bucket_that_is_not_the_stacks_is_refused_by_whose_it_is(labels: dict[str, str] | None, expected: str) -> None:
+    problems, _ = refused("github", kept(labels))
+    assert problems == [
+        f"mlops-ci:bucketName = 'acme-ml-test-team-a-dvc': the bucket exists in acme-ml-test and {expected}; choose another"
+        " mlops-ci:bucketName, or set mlops-ci:existingBucket to use it as the DVC remote without managing it"
+    ]
+
+
+def service_disabled(api: str, project: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A look-up Google refuses because `api` is off in `project` (its 403, as the provider reports it)."""
+    message = (
+        f"googleapi: Error 403: API has not been used in project {project} before or it is disabled. Enable it by visiting"
+        f" https://console.developers.google.com/apis/api/{api}/overview?project={project} then retry., SERVICE_DISABLED"
+    )
+    return {}, [("", message)]
+
+
+def test_a_look_up_google_refuses_for_a_disabled_api_says_so() -> None:
+    """Cloud Resource Manager off in the deployer's project: the key-policy look-up fails; that is
+    a problem to fix, never "no policy"."""
+    problems, _ = refused("github", {"getOrganizationPolicy": service_disabled("cloudresourcemanager.googleapis.com", "1234")})
+    assert problems == [
+        "mlops-ci:auth = 'key': Google answers that cloudresourcemanager.googleapis.com is disabled in project 1234 (or was"
+        " enabled minutes ago): enable it there (`gcloud services enable cloudresourcemanager.googleapis.com --project"
+        " 1234`), wait a few minutes, and run pulumi up again"
+    ]
+    answers = {"getBucket": service_disabled("storage.googleapis.com", "4321")}
+    problems, _ = refused("github", answers, {"existingBucket": "acme-team-dvc"})
+    assert problems[0].startswith("mlops-ci:existingBucket = 'acme-team-dvc': Google answers that storage.googleapis.com is")
+
+
+def test_the_storage_api_off_in_the_stacks_project_means_no_bucket_yet() -> None:
+    """The stack enables the Storage API itself: before that, its project holds no bucket."""
+    bucket = run("github", mocks=Answers({"getBuckets": service_disabled("storage.googleapis.com", "acme-ml-test")})).one(BUCKET)
+    assert bucket.import_id == ""
 
 
 def test_a_gitlab_report_needs_a_token_that_manages_project_access_tokens() -> None:

@@ -16,6 +16,7 @@ from google.auth import identity_pool
 
 from mlops_ci.ci.files import render_ci_file
 from mlops_ci.components.workload_identity import federation_id
+from mlops_ci.offline import runtime
 from mlops_ci.offline.runtime import numeric_id
 from mlops_ci.settings.loader import ConfigError
 from tests.helpers import (
@@ -142,26 +143,29 @@ def test_extra_google_apis_are_enabled() -> None:
     assert services == {"storage.googleapis.com", "iam.googleapis.com", "sts.googleapis.com", "iamcredentials.googleapis.com"}
 
 
-class RecreatedAccountMocks(CountingMocks):
-    """The service account as `pulumi up` after `pulumi destroy` finds it: a new unique id."""
+def test_ids_are_drawn_at_creation_and_kept_for_the_federations_life(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A federation created again (after destroy, or after `auth` went to key and back within the
+    30 days Google keeps soft-deleted ids) gets new ids; the engine keeps the ones a federation
+    was created with (`ignore_changes`), so existing stacks keep theirs."""
 
-    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
-        resource_id, outputs = super().new_resource(args)
-        if args.typ == ACCOUNT:
-            outputs["uniqueId"] = "1" + outputs["uniqueId"]
-        return resource_id, outputs
+    def drawn(nonce: str) -> runtime.OfflineCalls:
+        calls = runtime.OfflineCalls()
+        monkeypatch.setattr(calls, "nonce", lambda: nonce)
+        return calls
 
-
-def test_ids_are_stable_per_stack_life_and_new_after_destroy() -> None:
-    first, again = keyless("github").one(POOL), keyless("github").one(POOL)
-    recreated = keyless("github", mocks=RecreatedAccountMocks()).one(POOL)
-    assert first.plain("workloadIdentityPoolId") == again.plain("workloadIdentityPoolId")
-    assert first.plain("workloadIdentityPoolId") != recreated.plain("workloadIdentityPoolId")
+    monkeypatch.setattr(runtime, "OFFLINE_CALLS", drawn("first"))
+    first = keyless("github")
+    monkeypatch.setattr(runtime, "OFFLINE_CALLS", drawn("again"))
+    again = keyless("github")
+    assert first.one(POOL).plain("workloadIdentityPoolId") != again.one(POOL).plain("workloadIdentityPoolId")
+    assert first.one(POOL).ignore_changes == ("workloadIdentityPoolId",)
+    assert first.one(POOL_PROVIDER).ignore_changes == ("workloadIdentityPoolProviderId",)
+    assert first.one(POOL_PROVIDER).plain("workloadIdentityPoolProviderId") == first.one(POOL).plain("workloadIdentityPoolId")
 
 
 @pytest.mark.parametrize("unique_id", ["1", "103944778899001122334", "x" * 40])
 def test_federation_ids_satisfy_google_rules(unique_id: str) -> None:
-    pool_id = federation_id("Some.Team_Stack", unique_id)
+    pool_id = federation_id("Some.Team_Stack", unique_id, "0123456789abcdef")
     assert 4 <= len(pool_id) <= 32
     assert pool_id[0].isalpha()
     assert not pool_id.startswith("gcp-")

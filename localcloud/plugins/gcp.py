@@ -13,6 +13,7 @@ import ipaddress
 import json
 import re
 import secrets
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from localcloud import services, wire
+from localcloud import iam, services, wire
 from localcloud.server import CloudError, Context, Provider, ResourceType, serve
 from localcloud.state import LocalCloud
 
@@ -42,22 +43,27 @@ def _utc(moment: datetime.datetime | None = None) -> str:
 def project_number(ctx: Context, project: str) -> str:
     """The project's number, assigned the first time the local cloud sees the project."""
     with ctx.cloud.gcp.edit() as gcp:
-        projects = gcp.setdefault("projects", {})
-        if project not in projects:
-            projects[project] = {"number": str(secrets.randbelow(9 * 10**11) + 10**11)}
-        return str(projects[project]["number"])
+        entry = gcp.setdefault("projects", {}).setdefault(project, {})
+        entry.setdefault("number", str(secrets.randbelow(9 * 10**11) + 10**11))
+        return str(entry["number"])
 
 
 def require_api(ctx: Context, project: str, api: str) -> None:
-    """Google refuses calls to a service the project has not enabled (403 SERVICE_DISABLED)."""
-    enabled = ctx.cloud.gcp.read().get("services", {}).get(f"{project}/{api}", {}).get("state")
-    if enabled != "ENABLED":
-        raise CloudError(
-            403,
-            f"googleapi: Error 403: {api} API has not been used in project {project} before or it is disabled. "
-            f"Enable it by visiting https://console.developers.google.com/apis/api/{api}/overview?project={project} "
-            "then retry., SERVICE_DISABLED",
-        )
+    """Google refuses calls to a service the project has not enabled, and for a few minutes after
+    it was enabled (403 SERVICE_DISABLED): nothing in the provider retries it (upstream
+    `transport/error_retry_predicates.go` has no such predicate; only Service Usage's own
+    operation polling retries "has not been used in project")."""
+    gcp = ctx.cloud.gcp.read()
+    service = gcp.get("services", {}).get(f"{project}/{api}", {})
+    if service.get("state") != "ENABLED" or iam.young(gcp, service.get("enableTime"), "serviceEnableDelaySeconds"):
+        raise CloudError(403, iam.disabled_api_message(api, project_number(ctx, project)))
+
+
+def _caller_api(ctx: Context, api: str, what: str) -> None:
+    """The deployer's own project must have `api` enabled (its quota project answers for it)."""
+    problem = iam.caller_api_problem(ctx.cloud.gcp.read(), api)
+    if problem:
+        raise CloudError(403, f"{what}: {problem}")
 
 
 def _project(ctx: Context, inputs: wire.Props) -> str:
@@ -103,9 +109,15 @@ def bucket_name_problem(name: str) -> str | None:
 
 
 class Service(ResourceType):
+    """`google_project_service` (upstream `resource_google_project_service.go`): `project` and
+    `service` force a new resource; `disableOnDestroy` has no default (false: destroy leaves the
+    API on, without a call). Create adopts an API already enabled, else enables it; then, as every
+    Read, it reads the project through Cloud Resource Manager v1 (`projects.get`), so a deployer
+    whose own project has that API disabled gets its 403, unhandled (`HandleNotFoundError` only
+    swallows 404)."""
+
     token = "gcp:projects/service:Service"
     required = ("service",)
-    defaults: ClassVar[Mapping[str, Any]] = {"disableOnDestroy": True}
     force_new = frozenset({"project", "service"})
 
     def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
@@ -116,7 +128,10 @@ class Service(ResourceType):
             )
         project_number(ctx, project)
         with ctx.cloud.gcp.edit() as gcp:
-            gcp.setdefault("services", {})[f"{project}/{service}"] = {"state": "ENABLED"}
+            services_ = gcp.setdefault("services", {})
+            if services_.get(f"{project}/{service}", {}).get("state") != "ENABLED":
+                services_[f"{project}/{service}"] = {"state": "ENABLED", "enableTime": time.time()}
+        _caller_api(ctx, iam.CRM_API, f"Error when reading or editing Project Service {project}/{service}")
         return f"{project}/{service}", {**inputs, "project": project}
 
     def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
@@ -128,24 +143,50 @@ class Service(ResourceType):
                 gcp.setdefault("services", {})[id_] = {"state": "DISABLED"}
 
     def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        _caller_api(ctx, iam.CRM_API, f"Error when reading or editing Project Service {id_}")
         state = ctx.cloud.gcp.read().get("services", {}).get(id_, {}).get("state")
         return props if state == "ENABLED" else None
 
 
+ATTRIBUTION_LABEL = ("goog-pulumi-provisioned", "true")
+"""Terraform's attribution label (`transport/config.go` `AttributionKey`), renamed by pulumi-gcp's
+patch `0006-Rename-default-provisioning-label-to-goog-pulumi-pro.patch`; added at creation only
+(`terraform_attribution_label_addition_strategy` defaults to CREATION_ONLY) unless the provider's
+`addPulumiAttributionLabel` is false."""
+
+
+def _attributed(ctx: Context) -> bool:
+    return str(ctx.config.get("addPulumiAttributionLabel", "true")).lower() != "false"
+
+
+def _kept(keys: Any, labels: dict[str, str]) -> dict[str, str]:
+    """`tpgresource.SetLabels`: only the keys the field already holds, with the cloud's values."""
+    return {k: labels[k] for k in dict(keys or {}) if k in labels}
+
+
 class Bucket(ResourceType):
+    """`google_storage_bucket` (upstream `resource_storage_bucket.go`; labels by
+    `tpgresource/labels.go`, renamed by pulumi-gcp `provider/labels.go` `fixLabelNames`): `labels`
+    are the program's; `pulumiLabels` (Terraform's `terraform_labels`) add the attribution label;
+    `effectiveLabels` are all the bucket's labels; both secret. An import (a Read without state)
+    reads `labels` and `pulumiLabels` as {} (pulumi-gcp v9 dropped its bucket label-import patch,
+    docs/version-9-update.md), so a program that sets labels differs from it, on `pulumiLabels`
+    too (pulumi/pulumi-gcp#3044)."""
+
     token = "gcp:storage/bucket:Bucket"
     required = ("location",)
     defaults: ClassVar[Mapping[str, Any]] = {"forceDestroy": False}
     force_new = frozenset({"name", "project", "location"})
-    computed = ("url", "selfLink", "projectNumber", "timeCreated", "updated", "storageClass", "effectiveLabels")
+    computed = ("url", "selfLink", "projectNumber", "timeCreated", "updated", "storageClass", "effectiveLabels", "pulumiLabels")
+    secret_outputs = frozenset({"effectiveLabels", "pulumiLabels"})
+    plans_changes = True
 
     def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
         name = inputs.get("name")
         problem = bucket_name_problem(str(name)) if name else None
         return [("name", f"{name!r}: {problem}")] if problem else []
 
-    def _metadata(self, inputs: wire.Props) -> dict[str, Any]:
-        labels = dict(inputs.get("labels") or {})
+    def _metadata(self, inputs: wire.Props, labels: dict[str, str]) -> dict[str, Any]:
         return {
             "location": str(inputs["location"]).upper(),
             "storageClass": inputs.get("storageClass") or "STANDARD",
@@ -156,9 +197,21 @@ class Bucket(ResourceType):
             },
         }
 
-    def _outputs(self, ctx: Context, inputs: wire.Props, project: str, resource: dict[str, Any]) -> wire.Props:
+    @staticmethod
+    def _planned_labels(labels: Any, effective: dict[str, str], creating: bool, attributed: bool) -> dict[str, str]:
+        """`setLabelsFields`: the resource's labels, plus the attribution label on creation or
+        when the bucket already carries it."""
+        planned = dict(labels or {})
+        key, value = ATTRIBUTION_LABEL
+        if key in effective or (creating and attributed):
+            planned[key] = value
+        return planned
+
+    def _outputs(self, ctx: Context, inputs: wire.Props, project: str, found: dict[str, Any], kept: wire.Props) -> wire.Props:
+        """The state as upstream's `setStorageBucket` writes it; `kept` holds the label maps to
+        keep (their keys) — the program's on create and update, the recorded ones on refresh."""
         name = str(inputs["name"])
-        labels = dict(inputs.get("labels") or {})
+        effective = dict(found.get("labels") or {})
         return {
             **inputs,
             "name": name,
@@ -168,12 +221,11 @@ class Bucket(ResourceType):
             "url": f"gs://{name}",
             "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
             "projectNumber": int(project_number(ctx, project)),
-            "timeCreated": resource.get("timeCreated", ""),
-            "updated": resource.get("updated", ""),
-            "labels": labels,
-            "effectiveLabels": {**labels, "goog-pulumi-provisioned": "true"},
-            "pulumiLabels": {**labels, "goog-pulumi-provisioned": "true"},
-            "terraformLabels": {**labels, "goog-pulumi-provisioned": "true"},
+            "timeCreated": found.get("resource", {}).get("timeCreated", ""),
+            "updated": found.get("resource", {}).get("updated", ""),
+            "labels": _kept(kept.get("labels"), effective),
+            "effectiveLabels": effective,
+            "pulumiLabels": _kept(kept.get("pulumiLabels"), effective),
         }
 
     def create(self, ctx: Context, inputs: wire.Props) -> tuple[str, wire.Props]:
@@ -190,30 +242,40 @@ class Bucket(ResourceType):
             )
         if status != 200:
             raise CloudError(status, f"googleapi: Error {status}: creating bucket {name}: {answer}")
-        status, answer = _storage(ctx, "PATCH", f"/storage/v1/b/{name}", self._metadata(inputs))
-        _remember_bucket(ctx, str(name), project, inputs, answer)
-        return str(name), self._outputs(ctx, inputs, project, answer)
+        labels = self._planned_labels(inputs.get("labels"), {}, creating=True, attributed=_attributed(ctx))
+        return self._write(ctx, str(name), project, inputs, labels)
+
+    def _write(self, ctx: Context, name: str, project: str, inputs: wire.Props, labels: dict[str, str]) -> tuple[str, wire.Props]:
+        status, answer = _storage(ctx, "PATCH", f"/storage/v1/b/{name}", self._metadata(inputs, labels))
+        if status == 404:
+            raise CloudError(404, f"googleapi: Error 404: The specified bucket does not exist. (bucket {name}), notFound")
+        _remember_bucket(ctx, name, project, inputs, labels, answer)
+        found = bucket_state(ctx, name) or {}
+        return name, self._outputs(ctx, inputs, project, found, {"labels": inputs.get("labels"), "pulumiLabels": labels})
 
     def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
-        status, answer = _storage(ctx, "PATCH", f"/storage/v1/b/{id_}", self._metadata(news))
-        if status == 404:
-            raise CloudError(404, f"googleapi: Error 404: The specified bucket does not exist. (bucket {id_}), notFound")
         project = str(olds.get("project") or _project(ctx, news))
-        _remember_bucket(ctx, id_, project, news, answer)
-        return self._outputs(ctx, {**news, "name": id_}, project, answer)
+        effective = dict(olds.get("effectiveLabels") or {})
+        planned = self._planned_labels(news.get("labels"), effective, creating=False, attributed=_attributed(ctx))
+        # labels set outside the program stay; the ones it managed and dropped go
+        unmanaged = {k: v for k, v in effective.items() if k not in dict(olds.get("pulumiLabels") or {})}
+        return self._write(ctx, id_, project, {**news, "name": id_}, {**unmanaged, **planned})[1]
+
+    def planned_changes(self, ctx: Context, olds: wire.Props, news: wire.Props) -> dict[str, bool]:
+        planned = self._planned_labels(news.get("labels"), dict(olds.get("effectiveLabels") or {}), False, _attributed(ctx))
+        return {"pulumiLabels": False} if planned != dict(olds.get("pulumiLabels") or {}) else {}
 
     def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
-        if props.get("forceDestroy"):
-            _, listing = _storage(ctx, "GET", f"/storage/v1/b/{id_}/o")
-            for item in listing.get("items", []):
-                _storage(ctx, "DELETE", f"/storage/v1/b/{id_}/o/{urllib.parse.quote(item['name'], safe='')}")
+        # Upstream `resourceStorageBucketDelete` lists the objects first and refuses by itself when
+        # some exist and `force_destroy` is false (no DELETE sent).
+        _, listing = _storage(ctx, "GET", f"/storage/v1/b/{id_}/o")
+        if listing.get("items") and not props.get("forceDestroy"):
+            raise CloudError(409, f"Error trying to delete bucket {id_} without `force_destroy` set to true")
+        for item in listing.get("items", []):
+            _storage(ctx, "DELETE", f"/storage/v1/b/{id_}/o/{urllib.parse.quote(item['name'], safe='')}")
         status, _ = _storage(ctx, "DELETE", f"/storage/v1/b/{id_}")
         if status == 409:
-            raise CloudError(
-                409,
-                f"googleapi: Error 409: The bucket you tried to delete is not empty. (bucket {id_}; force_destroy is false), "
-                "conflict",
-            )
+            raise CloudError(409, f"could not delete non-empty bucket due to error when listing contents: (bucket {id_})")
         if status not in (200, 204, 404):
             raise CloudError(status, f"googleapi: Error {status}: deleting bucket {id_}")
 
@@ -221,31 +283,30 @@ class Bucket(ResourceType):
         found = bucket_state(ctx, id_)
         if found is None:
             return None
-        if props:  # refresh: the outputs as recorded, if the bucket is still there
-            return props
-        # import (`import` resource option): nothing recorded yet, the bucket as the cloud has it
-        keys = ("name", "location", "labels", "uniformBucketLevelAccess", "publicAccessPrevention")
-        inputs = {key: found[key] for key in keys if found.get(key) is not None}
-        outputs = self._outputs(ctx, inputs, str(found["project"]), found.get("resource", {}))
+        keys = ("name", "location", "uniformBucketLevelAccess", "publicAccessPrevention")
+        inputs = {**props, **{key: found[key] for key in keys if found.get(key) is not None}}
+        # refresh keeps the label keys recorded; an import (nothing recorded) has none
+        outputs = self._outputs(ctx, inputs, str(found["project"]), found, props)
         # The location as written at creation: the API answers it upper-case, and upstream suppresses
         # that difference in its diff, which this plugin's plain diff does not.
         return {**outputs, "location": found["location"]}
 
     def read_inputs(self, outputs: wire.Props) -> wire.Props | None:
-        """The inputs an import records: what the bucket has (so `import` only succeeds when the
-        program's arguments agree with it, as the engine diffs them)."""
-        keys = ("name", "project", "labels", "uniformBucketLevelAccess", "publicAccessPrevention")
-        return {"forceDestroy": False, **{key: outputs[key] for key in (*keys, "location") if key in outputs}}
+        """The inputs an import records: what the bucket has, its labels as upstream imports them
+        (none: they are in `effectiveLabels` only), so the engine diffs the program's against that."""
+        keys = ("name", "project", "labels", "uniformBucketLevelAccess", "publicAccessPrevention", "location")
+        return {"forceDestroy": False, **{key: outputs[key] for key in keys if key in outputs}}
 
 
-def _remember_bucket(ctx: Context, name: str, project: str, inputs: wire.Props, resource: Any) -> None:
-    """The bucket's project and settings in gcp.json: the emulator keeps neither the project of a
-    bucket nor (reliably) its IAM configuration, which `getBucket`/`getBuckets` and import answer."""
+def _remember_bucket(ctx: Context, name: str, project: str, inputs: wire.Props, labels: dict[str, str], resource: Any) -> None:
+    """The bucket's project, labels (all of them, as the API holds them) and settings in gcp.json:
+    the emulator keeps neither the project of a bucket nor (reliably) its labels and IAM
+    configuration, which `getBucket`/`getBuckets` and import answer."""
     with ctx.cloud.gcp.edit() as gcp:
         gcp.setdefault("buckets", {})[name] = {
             "project": project,
             "location": str(inputs["location"]),
-            "labels": dict(inputs.get("labels") or {}),
+            "labels": labels,
             "storageClass": inputs.get("storageClass") or "STANDARD",
             # as written (None: not set), so an import reads back exactly the arguments
             "uniformBucketLevelAccess": inputs.get("uniformBucketLevelAccess"),
@@ -262,21 +323,23 @@ def bucket_state(ctx: Context, name: str) -> dict[str, Any] | None:
         return None
     recorded = ctx.cloud.gcp.read().get("buckets", {}).get(name)
     if recorded is None:
-        iam = dict(answer.get("iamConfiguration") or {})
+        iam_config = dict(answer.get("iamConfiguration") or {})
         recorded = {
             "project": str(ctx.config.get("project") or ""),
             "location": str(answer.get("location") or "US").upper(),
             "labels": dict(answer.get("labels") or {}),
             "storageClass": answer.get("storageClass") or "STANDARD",
-            "uniformBucketLevelAccess": bool(dict(iam.get("uniformBucketLevelAccess") or {}).get("enabled")),
-            "publicAccessPrevention": iam.get("publicAccessPrevention") or "inherited",
+            "uniformBucketLevelAccess": bool(dict(iam_config.get("uniformBucketLevelAccess") or {}).get("enabled")),
+            "publicAccessPrevention": iam_config.get("publicAccessPrevention") or "inherited",
             "resource": {},
         }
     return {"name": name, **recorded}
 
 
 def get_bucket(ctx: Context, args: wire.Props) -> wire.Props:
-    """As `data.google_storage_bucket`: the bucket's settings; an error if it does not exist."""
+    """As `data.google_storage_bucket` (`data_source_google_storage_bucket.go`: `Buckets.Get`,
+    then the resource's `setStorageBucket` with no prior labels): `labels` and `pulumiLabels` are
+    {}, the bucket's labels are in `effectiveLabels` only; an error if it does not exist."""
     name = str(args["name"])
     found = bucket_state(ctx, name)
     if found is None:
@@ -288,13 +351,17 @@ def get_bucket(ctx: Context, args: wire.Props) -> wire.Props:
         "url": f"gs://{name}",
         "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
         "forceDestroy": False,
-        "effectiveLabels": {**found["labels"], "goog-pulumi-provisioned": "true"},
+        "labels": {},
+        "pulumiLabels": {},
+        "effectiveLabels": dict(found["labels"]),
         "timeCreated": found.get("resource", {}).get("timeCreated", ""),
     }
 
 
 def get_buckets(ctx: Context, args: wire.Props) -> wire.Props:
-    """As `data.google_storage_buckets`: the project's buckets whose names start with `prefix`."""
+    """As `data.google_storage_buckets` (`data_source_google_storage_buckets.go`: the raw `GET
+    storage/v1/b?project=&prefix=`): the project's buckets whose names start with `prefix`, each
+    with its labels verbatim from the API (the attribution label included), null when it has none."""
     project = _project(ctx, args)
     prefix = str(args.get("prefix") or "")
     _, listing = _storage(ctx, "GET", f"/storage/v1/b?project={urllib.parse.quote(project)}")
@@ -306,7 +373,7 @@ def get_buckets(ctx: Context, args: wire.Props) -> wire.Props:
             buckets.append(
                 {
                     "name": name,
-                    "labels": found["labels"],
+                    "labels": dict(found["labels"]) or None,
                     "location": found["location"],
                     "storageClass": found["storageClass"],
                     "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
@@ -315,14 +382,18 @@ def get_buckets(ctx: Context, args: wire.Props) -> wire.Props:
     return {"project": project, "prefix": prefix, "buckets": sorted(buckets, key=lambda b: b["name"])}
 
 
-KEY_CREATION_CONSTRAINTS = ("constraints/iam.disableServiceAccountKeyCreation", "iam.disableServiceAccountKeyCreation")
+KEY_CREATION_CONSTRAINTS = (iam.KEY_CREATION_CONSTRAINT, iam.KEY_CREATION_CONSTRAINT.removeprefix("constraints/"))
 
 
 def get_organization_policy(ctx: Context, args: wire.Props) -> wire.Props:
-    """As `data.google_project_organization_policy`: the constraint's boolean policy on the
-    project; `iam.disableServiceAccountKeyCreation` is enforced for the projects listed in
-    gcp.json `keyCreationDisabled` (the same list the Key resource obeys)."""
+    """As `data.google_project_organization_policy`: Cloud Resource Manager v1
+    `projects.getOrgPolicy` (upstream `resourceGoogleProjectOrganizationPolicyRead`), the policy
+    set on the project itself: `booleanPolicies` enforced for the projects in gcp.json
+    `keyCreationDisabled`, and nothing for an enforcement inherited from the organization
+    (`keyCreationDisabledByOrganization`, which the Key obeys all the same). 403 when the API is
+    disabled in the deployer's project."""
     project, constraint = str(args["project"]), str(args["constraint"])
+    _caller_api(ctx, iam.CRM_API, f"Error reading organization policy for project {project}")
     enforced = constraint in KEY_CREATION_CONSTRAINTS and project in ctx.cloud.gcp.read().get("keyCreationDisabled", [])
     return {
         "project": project,
@@ -379,6 +450,8 @@ class BucketIAMMember(ResourceType):
         if not role.startswith(("roles/", "projects/", "organizations/")):
             raise CloudError(400, f"googleapi: Error 400: Role {role} is not supported for this resource., badRequest")
         etag = self._change(ctx, bucket, role, member, add=True)
+        with ctx.cloud.gcp.edit() as gcp:  # the storage front honours it after the propagation delay
+            gcp.setdefault("grantTimes", {})[f"{bucket}/{role}/{member}"] = time.time()
         return f"b/{bucket}/{role}/{member}", {**inputs, "etag": etag}
 
     def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
@@ -522,9 +595,27 @@ def mint_key(
         "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{urllib.parse.quote(email)}",
         "universe_domain": "googleapis.com",
     }
-    with cloud.gcp.edit() as gcp:
-        gcp.setdefault("keys", {})[key_id] = {"email": email, "project": project, "publicKeyPem": public_pem, "state": "ACTIVE"}
+    _register_key(cloud, key_id, {"email": email, "project": project, "publicKeyPem": public_pem})
     return key_id, key_file, certificate_pem, valid_after, valid_before
+
+
+def _register_key(cloud: LocalCloud, key_id: str, key: dict[str, str]) -> None:
+    """The key's public half, ACTIVE, in gcp.json: the token endpoint honours it (after the
+    propagation delay from its creation time)."""
+    with cloud.gcp.edit() as gcp:
+        gcp.setdefault("keys", {})[key_id] = {**key, "state": "ACTIVE", "createTime": time.time()}
+
+
+def _key_creation_refused(constraint: str, project: str, email: str) -> str:
+    """Upstream's `Error creating service account key: ` and Google's 400 FAILED_PRECONDITION
+    (cloud.google.com/iam/docs/troubleshoot-org-policies, REST), as googleapi prints it."""
+    subject = f"projects/{project}/serviceAccounts/{email}?configvalue={urllib.parse.quote(email)}"
+    violation = {"type": constraint, "subject": subject, "description": "Key creation is not allowed on this service account."}
+    details = [{"@type": "type.googleapis.com/google.rpc.PreconditionFailure", "violations": [violation]}]
+    return (
+        "Error creating service account key: googleapi: Error 400: Key creation is not allowed on this service account."
+        f"\nDetails:\n{json.dumps(details)}, failedPrecondition"
+    )
 
 
 class Key(ResourceType):
@@ -545,12 +636,9 @@ class Key(ResourceType):
         account = _account(ctx, account_name)
         email, project = _account_email(account_name), str(account["project"])
         require_api(ctx, project, "iam.googleapis.com")
-        if project in ctx.cloud.gcp.read().get("keyCreationDisabled", []):
-            raise CloudError(
-                400,
-                "googleapi: Error 400: Key creation is not allowed on this service account. "
-                "(constraints/iam.disableServiceAccountKeyCreation), FAILED_PRECONDITION",
-            )
+        constraint = iam.key_creation_blocked_by(ctx.cloud.gcp.read(), project)
+        if constraint:
+            raise CloudError(400, _key_creation_refused(constraint, project, email))
         key_id, key_file, certificate_pem, valid_after, valid_before = mint_key(ctx.cloud, email, project, account["uniqueId"])
         name = f"projects/{project}/serviceAccounts/{email}/keys/{key_id}"
         return name, {

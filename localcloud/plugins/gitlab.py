@@ -321,6 +321,12 @@ class RepositoryFile(ResourceType):
     defaults: ClassVar[Mapping[str, Any]] = {"encoding": "text", "overwriteOnCreate": False}
     force_new = frozenset({"project", "filePath", "branch"})
     computed = ("blobId", "commitId", "contentSha256", "fileName", "lastCommitId", "ref", "size")
+    # The bridge diffs the program against the state, which a refresh rewrites with the file's
+    # content on the branch (upstream Read): a hand edit, once refreshed, is an update.
+    plans_changes = True
+
+    def planned_changes(self, ctx: Context, olds: wire.Props, news: wire.Props) -> dict[str, bool]:
+        return {"content": False} if "content" in olds and olds.get("content") != news.get("content") else {}
 
     def validate(self, inputs: wire.Props) -> list[tuple[str, str]]:
         encoding = inputs.get("encoding")
@@ -381,17 +387,29 @@ class RepositoryFile(ResourceType):
         message = str(inputs.get("createCommitMessage") or inputs.get("commitMessage") or f"Create {inputs['filePath']}")
         return self._commit(ctx, inputs, message, create=True)
 
+    def _read_first(self, ctx: Context, props: wire.Props, repo: Path, branch: str) -> None:
+        """Upstream's Update and Delete read the file first (for its `last_commit_id`: a hand
+        edit never conflicts) and fail, without retry, when the read answers 404: a file deleted
+        by hand stops them until a refresh drops it from the state."""
+        path = str(props["filePath"])
+        if platform.file_blob(repo, branch, path) is None:
+            entry = _project(ctx, str(props["project"]), "GET")
+            quoted = urllib.parse.quote(path, safe="")
+            where = f"GET {_api(ctx)}/projects/{entry['id']}/repository/files/{quoted}?ref={urllib.parse.quote(branch)}"
+            raise CloudError(404, f"{where}: 404 {{message: 404 File Not Found}}")
+
     def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
         message = str(news.get("updateCommitMessage") or news.get("commitMessage") or f"Update {news['filePath']}")
+        _, repo, branch, _ = self._where(ctx, news, "PUT")
+        self._read_first(ctx, news, repo, branch)
         return self._commit(ctx, news, message, create=False)[1]
 
     def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:
         _require_token(ctx, "DELETE", f"/projects/{urllib.parse.quote(str(props['project']), safe='')}/repository/files")
         _, repo, branch, _ = self._where(ctx, props, "DELETE")
+        self._read_first(ctx, props, repo, branch)
         path = str(props["filePath"])
-        if platform.file_blob(repo, branch, path) is None:
-            return
-        message = str(props.get("deleteCommitMessage") or props.get("commitMessage") or f"Delete {path}")
+        message = str(props.get("deleteCommitMessage") or f"[DELETE]: {props.get('commitMessage') or path}")
         platform.commit_file(repo, branch, path, None, message, self._author(props))
 
     def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
@@ -504,6 +522,21 @@ def get_repository_file(ctx: Context, args: wire.Props) -> wire.Props:
     }
 
 
+def get_project_variable(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.gitlab_project_variable` (`GET /projects/:id/variables/:key`, `filter[environment_scope]`):
+    the variable, its value as GitLab answers it (none when hidden); an error when absent (not verified
+    at 19.x: the older source returns the client's 404)."""
+    project, key = str(args["project"]), str(args["key"])
+    scope = str(args.get("environmentScope") or "*")
+    entry = _project(ctx, project, "GET", f"/variables/{key}")
+    found = platform.ci_variables(ctx.cloud, "gitlab", entry["path"]).get("variables", {}).get(f"{key}:{scope}")
+    if found is None:
+        raise CloudError(404, f"GET {_api(ctx)}/projects/{entry['id']}/variables/{key}: 404 {{message: 404 Variable Not Found}}")
+    fields = ("key", "masked", "protected", "raw", "hidden", "variableType", "environmentScope", "description")
+    shown = {k: found[k] for k in fields}
+    return {"project": project, **shown, "value": None if found.get("hidden") else found["value"]}
+
+
 def get_project_access_tokens(ctx: Context, args: wire.Props) -> wire.Props:
     """As `data.gitlab_project_access_tokens`: the project's tokens (never their values), `state`
     active or inactive; GitLab answers only a Maintainer (403 otherwise) and 404 for a missing
@@ -543,6 +576,7 @@ PROVIDER = Provider(
         "gitlab:index/getBranch:getBranch": get_branch,
         "gitlab:index/getRepositoryFile:getRepositoryFile": get_repository_file,
         "gitlab:index/getProjectAccessTokens:getProjectAccessTokens": get_project_access_tokens,
+        "gitlab:index/getProjectVariable:getProjectVariable": get_project_variable,
     },
     env_config={"token": "GITLAB_TOKEN", "baseUrl": "GITLAB_BASE_URL"},
 )

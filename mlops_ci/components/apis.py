@@ -8,6 +8,8 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from mlops_ci.components import google_errors
+
 
 class GoogleApisArgs(TypedDict):
     project: str
@@ -24,6 +26,8 @@ class GoogleApis(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GoogleApisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-ci:gcp:GoogleApis", name, {}, opts)
+        # Cloud Resource Manager off in the deployer's project fails every Service: one clear error.
+        on_google_error = pulumi.ResourceHookBinding(on_error=[google_errors.api_errors(name)])
         self.services = {
             service: gcp.projects.Service(
                 f"{name}-{service.split('.')[0]}",
@@ -31,7 +35,7 @@ class GoogleApis(pulumi.ComponentResource):
                 service=service,
                 disable_on_destroy=False,
                 disable_dependent_services=False,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, hooks=on_google_error),
             )
             for service in args["services"]
         }

@@ -8,6 +8,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from mlops_ci.components import google_errors, propagation
 from mlops_ci.settings.loader import ACCESS_ROLES, Access
 
 
@@ -39,39 +40,47 @@ class CiIdentity(pulumi.ComponentResource):
     key: gcp.serviceaccount.Key | None
     email: pulumi.Output[str]
     key_base64: pulumi.Output[str] | None
-    """The key file, base64 (as Google returns it); always secret. Each platform delivers it in its own form."""
+    """The key file, base64 (as Google returns it); always secret; on `pulumi up`, resolved once
+    Google accepts the key and the grants are effective. Each platform delivers it in its own form."""
 
     def __init__(self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-ci:identity:CiIdentity", name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        on_google_error = pulumi.ResourceHookBinding(on_error=[google_errors.api_errors(name)])
         self.account = gcp.serviceaccount.Account(
             f"{name}-account",
             project=args["project"],
             account_id=args["account_id"],
             display_name=args["display_name"],
             description="Managed by mlops-ci: CI access to the DVC remote bucket.",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args["after"])),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args["after"]), hooks=on_google_error),
         )
         self.email = self.account.email
+        # Before the grants: where an organization policy forbids keys, the stack stops with only
+        # the APIs, the bucket and the account, which the next up or destroy takes over.
+        self.key = self._key(name, args) if args["create_key"] else None
         self.grants = [
             gcp.storage.BucketIAMMember(
                 f"{name}-{role.rsplit('.', 1)[1].lower()}",
                 bucket=args["bucket"],
                 role=role,
                 member=self.account.member,
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.key] if self.key else None),
             )
             for role in ACCESS_ROLES[args["access"]]
         ]
-        self.key = None
         self.key_base64 = None
-        if args["create_key"]:
-            self.key = gcp.serviceaccount.Key(
-                f"{name}-key",
-                service_account_id=self.account.name,
-                keepers={"rotation": args["key_rotation"]},
-                opts=child,
-            )
+        if self.key:
             # The provider marks private_key secret, but nothing downstream may depend on that.
-            self.key_base64 = pulumi.Output.secret(self.key.private_key)
+            key = pulumi.Output.secret(self.key.private_key)
+            self.key_base64 = propagation.accepted(key, args["bucket"], self.grants, args["access"])
         self.register_outputs({"email": self.email})
+
+    def _key(self, name: str, args: CiIdentityArgs) -> gcp.serviceaccount.Key:
+        return gcp.serviceaccount.Key(
+            f"{name}-key",
+            service_account_id=self.account.name,
+            keepers={"rotation": args["key_rotation"]},
+            opts=pulumi.ResourceOptions(
+                parent=self, hooks=pulumi.ResourceHookBinding(on_error=[google_errors.key_errors(name, args["project"])])
+            ),
+        )

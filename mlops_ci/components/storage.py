@@ -8,6 +8,8 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from mlops_ci.components import google_errors
+
 
 class DvcRemoteArgs(TypedDict):
     project: str
@@ -60,8 +62,11 @@ class DvcRemote(pulumi.ComponentResource):
                     parent=self,
                     depends_on=list(args["after"]),
                     retain_on_delete=args["protect"],
-                    # A no-op once the bucket is in the stack's state.
+                    # A no-op once the bucket is in the stack's state. pulumi-gcp imports a bucket's
+                    # labels into effectiveLabels only, so the engine imports it, then updates its
+                    # labels to the program's (engines since 2026 update what differs, pulumi/docs#18114).
                     import_=args["bucket_name"] if args["adopt"] else None,
+                    hooks=pulumi.ResourceHookBinding(on_error=[google_errors.api_errors(name)]),
                 ),
             )
             self.bucket_name = self.bucket.name

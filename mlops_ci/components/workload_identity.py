@@ -10,6 +10,9 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from mlops_ci import direct_calls
+from mlops_ci.components import google_errors
+
 
 @dataclasses.dataclass(frozen=True)
 class OidcTrust:
@@ -42,12 +45,13 @@ class WorkloadIdentityArgs(TypedDict):
     """Resources that must exist first (the IAM, STS and IAM Credentials APIs)."""
 
 
-def federation_id(stack: str, account_unique_id: str) -> str:
-    """Pool and provider id: 'ci-' and a digest of the stack and of the service account's
-    server-assigned unique id. Pools and providers are soft-deleted for 30 days after
-    `pulumi destroy`; a stack brought up again gets a new service account, so new ids that
-    never collide with the soft-deleted ones. Stable for the life of the stack."""
-    return "ci-" + hashlib.sha256(f"{stack}/{account_unique_id}".encode()).hexdigest()[:20]
+def federation_id(stack: str, account_unique_id: str, nonce: str) -> str:
+    """Pool and provider id: 'ci-' and a digest of the stack, the service account's unique id and
+    a nonce drawn when the program runs. Pools and providers are soft-deleted for 30 days and
+    their ids cannot be reused meanwhile: a federation created again (after `pulumi destroy`, or
+    after `auth` went to key and back) must get new ids. The program ignores later changes of the
+    ids (`ignore_changes`), so the ids drawn at creation stay for the federation's life."""
+    return "ci-" + hashlib.sha256(f"{stack}/{account_unique_id}/{nonce}".encode()).hexdigest()[:20]
 
 
 class WorkloadIdentity(pulumi.ComponentResource):
@@ -64,16 +68,43 @@ class WorkloadIdentity(pulumi.ComponentResource):
         super().__init__("mlops-ci:identity:WorkloadIdentity", name, {}, opts)
         account = args["service_account"]
         trust = args["trust"]
-        ids = account.unique_id.apply(lambda unique_id: federation_id(args["stack"], unique_id))
+        nonce = direct_calls.current().nonce()
+        ids = account.unique_id.apply(lambda unique_id: federation_id(args["stack"], unique_id, nonce))
+        on_google_error = pulumi.ResourceHookBinding(on_error=[google_errors.api_errors(name)])
         self.pool = gcp.iam.WorkloadIdentityPool(
             f"{name}-pool",
             project=args["project"],
             workload_identity_pool_id=ids,
             display_name=f"mlops-ci {args['stack']}"[:32],
             description="Managed by mlops-ci: CI OIDC tokens of one repository",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args["after"])),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(args["after"]),
+                ignore_changes=["workloadIdentityPoolId"],
+                hooks=on_google_error,
+            ),
         )
-        self.provider = gcp.iam.WorkloadIdentityPoolProvider(
+        self.provider = self._oidc_provider(name, args, ids, on_google_error)
+        self.binding = gcp.serviceaccount.IAMMember(
+            f"{name}-workload-identity-user",
+            service_account_id=account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=pulumi.Output.concat(
+                "principalSet://iam.googleapis.com/",
+                self.pool.name,
+                f"/attribute.{trust.principal_attribute}/",
+                trust.principal_value,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, hooks=on_google_error),
+        )
+        self.provider_name = self.provider.name
+        self.register_outputs({"provider_name": self.provider_name})
+
+    def _oidc_provider(
+        self, name: str, args: WorkloadIdentityArgs, ids: pulumi.Output[str], hooks: pulumi.ResourceHookBinding
+    ) -> gcp.iam.WorkloadIdentityPoolProvider:
+        trust = args["trust"]
+        return gcp.iam.WorkloadIdentityPoolProvider(
             f"{name}-provider",
             project=args["project"],
             workload_identity_pool_id=self.pool.workload_identity_pool_id,
@@ -85,19 +116,5 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 issuer_uri=trust.issuer_uri,
                 allowed_audiences=list(trust.allowed_audiences) or None,
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["workloadIdentityPoolProviderId"], hooks=hooks),
         )
-        self.binding = gcp.serviceaccount.IAMMember(
-            f"{name}-workload-identity-user",
-            service_account_id=account.name,
-            role="roles/iam.workloadIdentityUser",
-            member=pulumi.Output.concat(
-                "principalSet://iam.googleapis.com/",
-                self.pool.name,
-                f"/attribute.{trust.principal_attribute}/",
-                trust.principal_value,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.provider_name = self.provider.name
-        self.register_outputs({"provider_name": self.provider_name})

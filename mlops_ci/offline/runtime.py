@@ -16,6 +16,7 @@ import hashlib
 import json
 import runpy
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
+from mlops_ci import direct_calls
 from mlops_ci.offline.project_config import apply_project_config
 from mlops_ci.platforms import PLATFORMS, Platform
 from mlops_ci.platforms.base import type_token
@@ -67,6 +69,9 @@ class Registration:
     replace_on_changes: tuple[str, ...]
     import_id: str
     """The id of an existing cloud resource the engine adopts instead of creating it; empty: create."""
+    ignore_changes: tuple[str, ...]
+    error_hooks: tuple[str, ...]
+    """Names of the error hooks the engine calls when an operation on the resource fails."""
 
     def plain(self, key: str) -> Any:
         return reveal(self.inputs.get(key))
@@ -114,6 +119,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     delete_before_replace=request.deleteBeforeReplace,
                     replace_on_changes=tuple(request.replaceOnChanges),
                     import_id=request.importId,
+                    ignore_changes=tuple(request.ignoreChanges),
+                    error_hooks=tuple(request.hooks.on_error),
                 )
             )
         return response
@@ -188,6 +195,23 @@ class OfflineMocks(pulumi.runtime.Mocks):
             if answer is not None:
                 return answer
         raise NotImplementedError(f"no offline answer for {args.token}")
+
+
+class OfflineCalls(direct_calls.DirectCalls):
+    """The outside world as the offline runtime plays it: every key accepted at once, a GitLab
+    plan that allows everything, the same nonce every time (one plan for one stack file)."""
+
+    def credential_refusal(self, key_base64: str, bucket: str, permissions: Sequence[str]) -> str | None:
+        return None
+
+    def gitlab_plan(self, base_url: str, token: str, namespace_id: int) -> str | None:
+        return "default"
+
+    def nonce(self) -> str:
+        return "offline"
+
+
+OFFLINE_CALLS = OfflineCalls()
 
 
 class InlineExecutor(concurrent.futures.ThreadPoolExecutor):
@@ -311,7 +335,8 @@ def evaluate(
         return collect_exports()
 
     try:
-        run()
+        with direct_calls.replaced_by(OFFLINE_CALLS):
+            run()
     finally:
         loop.close()
     return Evaluation(stack, list(monitor.registrations), exports, frozenset(secret_exports))

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
+from mlops_ci import direct_calls
 from mlops_ci.components.workload_identity import OidcTrust
 from mlops_ci.platforms.base import DeliveryArgs, looked_up, missing_files_problems, type_token
 from mlops_ci.settings.rules import (
@@ -205,6 +209,58 @@ class GitlabDelivery(pulumi.ComponentResource):
         self.register_outputs({"ci_file": args["ci_file"]})
 
 
+def report_tier_problems(settings: Settings, namespace: Any) -> list[str]:
+    """The report's project access token on gitlab.com's Free plan: GitLab lists the project's
+    tokens to a Maintainer (the look-up passes) and refuses to create one (docs: "On GitLab.com,
+    project access tokens require a Premium or Ultimate subscription"). `free` is gitlab.com's
+    plan only; unknown on gitlab.com (the token's user does not own the group), a warning."""
+    # No provider data source reads the plan (pulumi-gitlab 10.4.0 has none): a request of the program's own.
+    base = settings.platform_url or GitLab.default_base_url
+    token = runtime_config.get_config("gitlab:token") or os.environ.get("GITLAB_TOKEN", "")
+    plan = direct_calls.current().gitlab_plan(base, token, int(namespace.id)) if namespace is not None else None
+    where = namespace.full_path if namespace is not None else settings.repository
+    if plan == "free":
+        return [
+            f"mlops-ci:report = true: {where} is on GitLab's Free plan, where gitlab.com creates no project access token,"
+            " and the report needs one: set mlops-ci:report to false, or move the project to a Premium group"
+        ]
+    if plan is None and gitlab_issuer(settings.platform_url) == GITLAB_COM:
+        pulumi.log.warn(
+            f"mlops-ci:report = true: the plan of {where} cannot be read with this token (only the group's owners can):"
+            " on gitlab.com's Free plan, pulumi up stops when it creates the report's project access token"
+        )
+    return []
+
+
+def warn_about_hand_changes(settings: Settings, on: pulumi.InvokeOptions) -> None:
+    """Once the stack delivered its CI variables, its CI file edited or deleted by hand: GitLab's
+    provider sees neither without a refresh (a `pulumi up` leaves them), and deletes or updates a
+    file only after reading it (a deleted one stops `pulumi destroy`: upstream
+    `resourceGitlabRepositoryFileDelete` fails on the read's 404). Say what puts it right."""
+    import pulumi_gitlab as gitlab
+
+    from mlops_ci.ci.files import render_ci_file
+    from mlops_ci.settings.rules import SERVICE_ACCOUNT_VARIABLE
+
+    project, path, branch = settings.repository, settings.ci_file, settings.branch
+    delivered_key = SERVICE_ACCOUNT_VARIABLE if settings.keyless else settings.secret_name
+    delivered = looked_up(lambda: gitlab.get_project_variable(project=project, key=delivered_key, opts=on))
+    if delivered is None or not delivered.key:
+        return  # nothing delivered yet: the CI file is not the stack's yet either
+    found = looked_up(lambda: gitlab.get_repository_file(project=project, file_path=path, ref=branch, opts=on))
+    if found is None:
+        pulumi.log.warn(
+            f"{path} is missing from branch {branch} of {project} although the stack delivered its CI variables (deleted"
+            f" by hand?): `pulumi up --refresh` commits it again; before `pulumi destroy`, run `pulumi refresh`, or the"
+            " destroy stops at it"
+        )
+    elif base64.b64decode(found.content or "").decode(errors="replace") != render_ci_file(settings):
+        pulumi.log.warn(
+            f"{path} on branch {branch} of {project} is not the stack's (edited by hand?): `pulumi up` leaves it as it is"
+            " until the stack's version changes; `pulumi up --refresh` puts the stack's version back now"
+        )
+
+
 class GitLab:
     """GitLab CI on gitlab.com, or a self-managed instance with `gitlab:baseUrl`."""
 
@@ -311,7 +367,8 @@ class GitLab:
 
         on = pulumi.InvokeOptions(provider=provider)
         project = settings.repository
-        if looked_up(lambda: gitlab.get_project(path_with_namespace=project, opts=on)) is None:
+        found = looked_up(lambda: gitlab.get_project(path_with_namespace=project, opts=on))
+        if found is None:
             return [f"mlops-ci:repository = {project!r}: not found, or the token cannot read it"]
         branch = looked_up(lambda: gitlab.get_branch(project=project, name=settings.branch, opts=on))
         if branch is None:
@@ -328,11 +385,14 @@ class GitLab:
                 f"mlops-ci:report = true: the token cannot manage the project access tokens of {project}, and the report"
                 " needs one: a Maintainer's token (on gitlab.com, project access tokens need Premium or Ultimate)"
             )
+        elif settings.report:
+            problems += report_tier_problems(settings, found.namespaces[0] if found.namespaces else None)
 
         def exists(path: str) -> bool:
             found = looked_up(lambda: gitlab.get_repository_file(project=project, file_path=path, ref=settings.branch, opts=on))
             return found is not None
 
+        warn_about_hand_changes(settings, on)
         return problems + missing_files_problems(settings, exists, project)
 
     def offline_outputs(self, token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -346,6 +406,8 @@ class GitLab:
         # Offline, the branch exists, accepts the token's pushes and holds every file asked for.
         if token == "gitlab:index/getBranch:getBranch":
             return {"name": args["name"], "project": args["project"], "canPush": True, "protected": False}
+        if token == "gitlab:index/getProjectVariable:getProjectVariable":
+            return {}  # offline, nothing was delivered yet
         if token == "gitlab:index/getProjectAccessTokens:getProjectAccessTokens":
             return {"project": args["project"], "accessTokens": []}
         if token == "gitlab:index/getRepositoryFile:getRepositoryFile":

@@ -24,6 +24,8 @@ ACCESS_ROLES: dict[Access, tuple[str, ...]] = {
 }
 ACCESS_PRESETS: tuple[Access, ...] = tuple(ACCESS_ROLES)
 AUTH_MODES: tuple[Auth, ...] = ("key", "workload-identity")
+# The labels the stack puts on its Google Cloud resources: who manages them, for which stack.
+MANAGED_BY_LABEL, STACK_LABEL = "managed-by", "stack"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +91,7 @@ class Settings:
     @property
     def labels(self) -> dict[str, str]:
         """Labels for Google Cloud resources (values: lowercase, digits, '-', '_', <= 63)."""
-        return {"managed-by": PROJECT, "stack": re.sub(r"[^a-z0-9_-]", "-", self.stack.lower())[:63]}
+        return {MANAGED_BY_LABEL: PROJECT, STACK_LABEL: re.sub(r"[^a-z0-9_-]", "-", self.stack.lower())[:63]}
 
 
 def field_name(key: str) -> str:

@@ -116,21 +116,24 @@ def test_an_accepted_key_passes_with_one_storage_token(platform: str, token_endp
     ]
 
 
-@pytest.mark.parametrize("platform", PLATFORMS)
-def test_a_refused_workload_identity_fails_in_seconds_naming_it(platform: str, refusing_sts: str, tmp_path: Path) -> None:
+def external_account(tmp_path: Path, token_url: str, impersonation_url: str) -> dict[str, Any]:
+    """The credential configuration the GitLab job writes (GitHub's auth action writes its like),
+    with an ID token in `tmp_path`, exchanged at `token_url`, impersonating at `impersonation_url`."""
     (tmp_path / "id-token.jwt").write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdHViIn0.c2lnbmF0dXJl")
-    # The credential configuration the GitLab job writes (GitHub's auth action writes its like),
-    # its token URL on the refusing STS.
-    configuration = {
+    return {
         "type": "external_account",
         "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/ci",
         "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-        "token_url": refusing_sts,
+        "token_url": token_url,
         "credential_source": {"file": str(tmp_path / "id-token.jwt")},
-        "service_account_impersonation_url": (
-            f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{EMAIL}:generateAccessToken"
-        ),
+        "service_account_impersonation_url": impersonation_url,
     }
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_a_refused_workload_identity_fails_in_seconds_naming_it(platform: str, refusing_sts: str, tmp_path: Path) -> None:
+    impersonation = f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{EMAIL}:generateAccessToken"
+    configuration = external_account(tmp_path, refusing_sts, impersonation)
 
     result, elapsed = run_check(check_command(platform, "workload-identity"), configuration, tmp_path, E2E_VENV / "bin")
 
@@ -142,6 +145,64 @@ def test_a_refused_workload_identity_fails_in_seconds_naming_it(platform: str, r
         f"Run pulumi up for the stack team-a: it sets the pool, its provider (for this {where} only) and the grant.",
     ]
     assert elapsed < FAST
+
+
+@pytest.fixture
+def federation_propagating() -> Iterator[tuple[str, str, list[int]]]:
+    """Google's STS granting the exchange, and IAM Credentials refusing the impersonation once
+    (403 PERMISSION_DENIED: the grant on the service account not propagated yet), then granting
+    it. Yields (STS URL, impersonation URL, the statuses answered)."""
+    answered: list[int] = []
+    denied = {
+        "error": {
+            "code": 403,
+            "message": "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
+            "status": "PERMISSION_DENIED",
+        }
+    }
+
+    exchanged = {"access_token": "sts", "issued_token_type": "x", "token_type": "Bearer", "expires_in": 3600}
+    impersonated = {"accessToken": "ya29.x", "expireTime": "2099-01-01T00:00:00Z"}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            request_body(self)
+            if self.path.startswith("/v1/token"):
+                send_json(self, HTTPStatus.OK, exchanged)
+                return
+            status = HTTPStatus.FORBIDDEN if not answered else HTTPStatus.OK
+            answered.append(int(status))
+            send_json(self, status, denied if status == HTTPStatus.FORBIDDEN else impersonated)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield f"{base}/v1/token", f"{base}/v1/projects/-/serviceAccounts/{EMAIL}:generateAccessToken", answered
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_keyless_waits_for_google_to_honour_a_new_federation(
+    federation_propagating: tuple[str, str, list[int]], tmp_path: Path
+) -> None:
+    """The first run after `pulumi up` created the federation: Google refuses the impersonation
+    for a while (IAM propagation); the job asks again instead of failing."""
+    sts, impersonation, answered = federation_propagating
+    configuration = external_account(tmp_path, sts, impersonation)
+
+    result, elapsed = run_check(check_command("gitlab", "workload-identity"), configuration, tmp_path, E2E_VENV / "bin")
+
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines() == ["Google does not let this job act as the service account yet: again in 10 s"]
+    assert answered == [403, 200]
+    assert elapsed >= 10
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

@@ -96,7 +96,10 @@ class PluginClient:
         response = self._call("Create", request)
         return Created(response.id, wire.from_struct(response.properties), inputs)
 
-    def diff(self, token: str, name: str, old: Created, news: wire.Props) -> provider_pb2.DiffResponse:
+    def diff(
+        self, token: str, name: str, old: Created, news: wire.Props, ignore: list[str] | None = None
+    ) -> provider_pb2.DiffResponse:
+        """The plan for `news` against `old` (`ignore`: the `ignoreChanges` resource option)."""
         inputs, _ = self.check(token, name, news)
         request = provider_pb2.DiffRequest(
             urn=self.urn(token, name),
@@ -104,6 +107,7 @@ class PluginClient:
             olds=wire.to_struct(old.outputs),
             old_inputs=wire.to_struct(old.inputs),
             news=wire.to_struct(inputs),
+            ignoreChanges=ignore or [],
         )
         return cast(provider_pb2.DiffResponse, self._call("Diff", request))
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import json
+import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -15,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from google.auth.exceptions import RefreshError
 from pulumi.runtime.proto import provider_pb2
 
-from localcloud import wire
+from localcloud import iam, wire
 from localcloud.plugins import gcp
 from localcloud.state import LocalCloud
 
@@ -55,7 +57,13 @@ def test_bucket_lives_in_the_emulator_and_a_second_create_is_409(gcloud: PluginC
     assert bucket.plain("url") == f"gs://{name}"
     status, resource = storage_get(cloud, f"/storage/v1/b/{name}")
     assert status == 200
-    assert resource["labels"] == {"stack": "t"}
+    # one insert carries the attribution label too; the resource's `labels` stay the program's
+    assert resource["labels"] == {"stack": "t", "goog-pulumi-provisioned": "true"}
+    assert bucket.plain("labels") == {"stack": "t"}
+    assert bucket.plain("pulumiLabels") == bucket.plain("effectiveLabels") == resource["labels"]
+    assert wire.is_secret(bucket.outputs["pulumiLabels"])
+    assert wire.is_secret(bucket.outputs["effectiveLabels"])
+    assert "terraformLabels" not in bucket.outputs
     assert resource["iamConfiguration"]["uniformBucketLevelAccess"]["enabled"] is True
     with pytest.raises(PluginError, match="Error 409"):
         gcloud.create(BUCKET, "bucket-again", props)
@@ -74,7 +82,7 @@ def test_bucket_delete_removes_it_unless_it_holds_data(gcloud: PluginClient, clo
     urllib.request.urlopen(upload, timeout=10).close()
 
     gcloud.delete(BUCKET, "empty", empty)
-    with pytest.raises(PluginError, match="not empty"):
+    with pytest.raises(PluginError, match=r"Error trying to delete bucket .* without `force_destroy` set to true"):
         gcloud.delete(BUCKET, "full", full)
 
     assert storage_get(cloud, f"/storage/v1/b/{empty.id}")[0] == 404
@@ -280,7 +288,7 @@ GET_POLICY = "gcp:projects/getOrganizationPolicy:getOrganizationPolicy"
 KEY_CONSTRAINT = "constraints/iam.disableServiceAccountKeyCreation"
 
 
-def test_bucket_lookups_found_and_absent(gcloud: PluginClient) -> None:
+def test_bucket_lookups_answer_labels_as_upstream(gcloud: PluginClient, plugins: Any) -> None:
     name = unique("acme-ml-looked")
     labels = {"mlops-ci-stack": "vision-team"}
     props = {
@@ -291,19 +299,26 @@ def test_bucket_lookups_found_and_absent(gcloud: PluginClient) -> None:
         "labels": labels,
     }
     gcloud.create(BUCKET, "looked-up", props)
+    unattributed = plugins(gcp.PROVIDER, {"project": "acme-ml", "addPulumiAttributionLabel": "false"})
+    bare = unattributed.create(BUCKET, "no-labels", {"name": f"{name}-bare", "location": "EU"})
 
     found = gcloud.invoke(GET_BUCKET, {"name": name})
     listed = gcloud.invoke(GET_BUCKETS, {"project": "acme-ml", "prefix": name})
 
-    assert (found["uniformBucketLevelAccess"], found["publicAccessPrevention"], found["labels"]) == (True, "enforced", labels)
-    assert [(b["name"], b["labels"]) for b in listed["buckets"]] == [(name, labels)]
+    assert (found["uniformBucketLevelAccess"], found["publicAccessPrevention"]) == (True, "enforced")
+    # getBucket: labels only in effectiveLabels; getBuckets: the API's labels verbatim, null when none
+    attributed = {**labels, "goog-pulumi-provisioned": "true"}
+    assert (found["labels"], found["pulumiLabels"], found["effectiveLabels"]) == ({}, {}, attributed)
+    assert [(b["name"], b["labels"]) for b in listed["buckets"]] == [(name, attributed), (bare.id, None)]
     assert gcloud.invoke(GET_BUCKETS, {"project": "other-project", "prefix": name})["buckets"] == []
     assert gcloud.invoke(GET_BUCKETS, {"project": "acme-ml", "prefix": name + "-x"})["buckets"] == []
     with pytest.raises(PluginError, match="404"):
         gcloud.invoke(GET_BUCKET, {"name": unique("acme-ml-absent")})
 
 
-def test_a_kept_bucket_is_read_for_import_with_the_inputs_it_has(gcloud: PluginClient) -> None:
+def test_a_kept_bucket_imports_without_its_labels(gcloud: PluginClient) -> None:
+    """pulumi-gcp v9+ imports a bucket's labels into `effectiveLabels` only: a program that sets
+    labels differs on `labels` and `pulumiLabels` (pulumi/pulumi-gcp#3044) unless it ignores them."""
     name = unique("acme-ml-kept")
     props = {"name": name, "location": "EU", "uniformBucketLevelAccess": True, "labels": {"stack": "t"}, "project": "acme-ml"}
     created = gcloud.create(BUCKET, "kept", props)
@@ -311,26 +326,150 @@ def test_a_kept_bucket_is_read_for_import_with_the_inputs_it_has(gcloud: PluginC
 
     assert answer.id == name
     imported = wire.from_struct(answer.inputs)
-    assert {k: imported[k] for k in props} == props
-    # the engine imports only if the program's inputs show no difference from these
-    diff = gcloud.diff(BUCKET, "kept", Created(name, wire.from_struct(answer.properties), imported), created.inputs)
-    assert diff.changes == provider_pb2.DiffResponse.DIFF_NONE
+    outputs = wire.reveal(wire.from_struct(answer.properties))
+    assert {k: imported[k] for k in props if k != "labels"} == {k: v for k, v in props.items() if k != "labels"}
+    assert (imported["labels"], outputs["labels"], outputs["pulumiLabels"]) == ({}, {}, {})
+    assert outputs["effectiveLabels"] == {"stack": "t", "goog-pulumi-provisioned": "true"}
+    read = Created(name, wire.from_struct(answer.properties), imported)
+    diff = gcloud.diff(BUCKET, "kept", read, created.inputs)
+    assert sorted(diff.diffs) == ["labels", "pulumiLabels"]
+    ignoring = gcloud.diff(BUCKET, "kept", read, created.inputs, ignore=["labels", "pulumiLabels"])
+    assert ignoring.changes == provider_pb2.DiffResponse.DIFF_NONE
     assert gcloud.read_import(BUCKET, "gone", unique("acme-ml-gone")).id == ""
 
 
-def test_the_key_creation_policy_is_enforced_where_keys_are_refused(gcloud: PluginClient, cloud: LocalCloud) -> None:
+def test_a_bucket_keeps_its_attribution_label_through_updates(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    props = {"name": unique("acme-ml-relabel"), "location": "EU", "labels": {"a": "1"}}
+    bucket = gcloud.create(BUCKET, "relabel", props)
+    assert gcloud.diff(BUCKET, "relabel", bucket, props).changes == provider_pb2.DiffResponse.DIFF_NONE
+
+    updated = gcloud.update(BUCKET, "relabel", bucket, {**props, "labels": {"b": "2"}})
+
+    assert updated.plain("labels") == {"b": "2"}
+    assert storage_get(cloud, f"/storage/v1/b/{bucket.id}")[1]["labels"] == {"b": "2", "goog-pulumi-provisioned": "true"}
+
+
+def test_a_project_policy_is_seen_by_the_look_up_and_obeyed_by_the_key(gcloud: PluginClient, cloud: LocalCloud) -> None:
     open_project = gcloud.invoke(GET_POLICY, {"project": "acme-ml", "constraint": KEY_CONSTRAINT})
     assert open_project["booleanPolicies"] == []
-    with cloud.gcp.edit() as document:
-        document.setdefault("keyCreationDisabled", []).append("acme-ml")
+    iam.block_key_creation(cloud, "acme-ml")
     try:
         enforced = gcloud.invoke(GET_POLICY, {"project": "acme-ml", "constraint": KEY_CONSTRAINT})
         other = gcloud.invoke(GET_POLICY, {"project": "acme-ml", "constraint": "constraints/compute.skipDefaultNetworkCreation"})
 
         assert enforced["booleanPolicies"] == [{"enforced": True}]
         assert other["booleanPolicies"] == []
-        with pytest.raises(PluginError, match="FAILED_PRECONDITION"):  # and the Key resource agrees
+        with pytest.raises(PluginError, match=r"(?s)Error 400: Key creation is not allowed.*failedPrecondition"):
             gcloud.create(KEY, "refused", {"serviceAccountId": new_account(gcloud).plain("name")})
     finally:
         with cloud.gcp.edit() as document:
             document["keyCreationDisabled"].remove("acme-ml")
+
+
+def test_an_organization_policy_is_unseen_by_the_project_look_up_but_obeyed(plugins: Any, cloud: LocalCloud) -> None:
+    """Secure-by-default organizations enforce the block above the project: v1 getOrgPolicy on the
+    project answers nothing, and key creation fails all the same."""
+    gcloud = plugins(gcp.PROVIDER, {"project": "acme-new-org"})
+    gcloud.create(SERVICE, "iam", {"service": "iam.googleapis.com"})
+    iam.block_key_creation(cloud, "acme-new-org", where="organization")
+
+    looked_up = gcloud.invoke(GET_POLICY, {"project": "acme-new-org", "constraint": KEY_CONSTRAINT})
+
+    assert looked_up["booleanPolicies"] == []
+    account = gcloud.create(ACCOUNT, "blocked", {"accountId": unique("dvc-ci-blocked")})
+    with pytest.raises(PluginError, match=r"iam\.managed\.disableServiceAccountKeyCreation"):
+        gcloud.create(KEY, "refused", {"serviceAccountId": account.plain("name")})
+
+
+# --- Google's timing: new keys and grants, newly enabled APIs, the deployer's own project ---
+
+
+@pytest.fixture
+def delays(cloud: LocalCloud) -> Any:
+    """Set gcp.json `behaviour` for one test; put back as it was."""
+    before = dict(cloud.gcp.read().get("behaviour") or {})
+    yield
+    with cloud.gcp.edit() as document:
+        document["behaviour"] = before
+
+
+def storage_call(cloud: LocalCloud, path: str, token: str = "", method: str = "GET") -> tuple[int, Any]:
+    """A request to Cloud Storage as clients see it (the front), with a bearer token."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"{cloud.urls()['storageProxy']}{path}", method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+@pytest.mark.usefixtures("delays")
+def test_a_new_key_and_a_new_grant_take_effect_after_the_propagation_delay(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    bucket = gcloud.create(BUCKET, "propagating", {"name": unique("acme-ml-prop"), "location": "EU"})
+    account = new_account(gcloud)
+    iam.set_propagation_delay(cloud, 3)
+    key = gcloud.create(KEY, "young", {"serviceAccountId": account.plain("name")})
+    viewer = {"bucket": bucket.id, "role": "roles/storage.objectViewer", "member": account.plain("member")}
+    gcloud.create(BUCKET_MEMBER, "young-grant", viewer)
+    permissions = "permissions=storage.objects.list&permissions=storage.objects.create"
+
+    with pytest.raises(RefreshError, match="invalid_grant"):
+        sign_in(_key_file(key))
+    time.sleep(3.2)
+    token = sign_in(_key_file(key))
+    assert storage_call(cloud, f"/storage/v1/b/{bucket.id}/o", token)[0] == 200
+    assert storage_call(cloud, f"/storage/v1/b/{bucket.id}/iam/testPermissions?{permissions}", token)[1]["permissions"] == [
+        "storage.objects.list"
+    ]
+    later = gcloud.create(BUCKET_MEMBER, "later", {**viewer, "role": "roles/storage.objectCreator"})
+    assert storage_call(cloud, f"/storage/v1/b/{bucket.id}/iam/testPermissions?{permissions}", token)[1]["permissions"] == [
+        "storage.objects.list"
+    ]
+    refused = storage_call(cloud, f"/upload/storage/v1/b/{bucket.id}/o?uploadType=media&name=x", token, "POST")
+    assert (refused[0], refused[1]["error"]["errors"][0]["reason"]) == (403, "forbidden")
+    assert "storage.objects.create" in refused[1]["error"]["message"]
+    assert later.id
+
+
+def test_storage_asks_for_a_token_the_token_endpoint_issued(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    bucket = gcloud.create(BUCKET, "guarded", {"name": unique("acme-ml-guarded"), "location": "EU"})
+    stranger = new_account(gcloud)
+    token = sign_in(_key_file(gcloud.create(KEY, "stranger", {"serviceAccountId": stranger.plain("name")})))
+
+    assert storage_call(cloud, f"/storage/v1/b/{bucket.id}/o")[0] == 401
+    assert storage_call(cloud, f"/storage/v1/b/{bucket.id}/o", "ya29.forged")[0] == 401
+    assert storage_call(cloud, f"/storage/v1/b/{bucket.id}/o", token)[0] == 403  # no grant on this bucket
+    tested = storage_call(cloud, f"/storage/v1/b/{bucket.id}/iam/testPermissions?permissions=storage.objects.get", token)
+    assert "permissions" not in tested[1]
+
+
+@pytest.mark.usefixtures("delays")
+def test_an_api_answers_service_disabled_for_a_while_after_it_is_enabled(plugins: Any, cloud: LocalCloud) -> None:
+    gcloud = plugins(gcp.PROVIDER, {"project": "acme-fresh"})
+    iam.set_service_enable_delay(cloud, 2)
+    gcloud.create(SERVICE, "iam", {"service": "iam.googleapis.com"})
+
+    with pytest.raises(PluginError, match=r"(?s)If you enabled this API recently.*SERVICE_DISABLED"):
+        gcloud.create(ACCOUNT, "too-early", {"accountId": unique("dvc-ci-early")})
+    time.sleep(2.2)
+    assert gcloud.create(ACCOUNT, "in-time", {"accountId": unique("dvc-ci-later")}).plain("email")
+
+
+@pytest.mark.usefixtures("delays")
+def test_cloud_resource_manager_off_in_the_deployers_project_breaks_services_and_the_policy_look_up(
+    gcloud: PluginClient, cloud: LocalCloud
+) -> None:
+    iam.disable_caller_api(cloud, iam.CRM_API)
+    expected = r"(?s)Cloud Resource Manager API has not been used in project \d+.*SERVICE_DISABLED"
+    with pytest.raises(PluginError, match=expected):
+        gcloud.create(SERVICE, "sts", {"service": "sts.googleapis.com", "project": "acme-ml"})
+    with pytest.raises(PluginError, match=expected):
+        gcloud.invoke(GET_POLICY, {"project": "acme-ml", "constraint": KEY_CONSTRAINT})
+
+
+def test_a_service_left_enabled_on_destroy_unless_told(gcloud: PluginClient, cloud: LocalCloud) -> None:
+    """Upstream's `disable_on_destroy` has no default: false, destroy makes no call."""
+    service = gcloud.create(SERVICE, "kept-on", {"service": "bigquery.googleapis.com", "project": "acme-ml"})
+    gcloud.delete(SERVICE, "kept-on", service)
+    assert cloud.gcp.read()["services"]["acme-ml/bigquery.googleapis.com"]["state"] == "ENABLED"

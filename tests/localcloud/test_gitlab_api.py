@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
+import ssl
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -194,3 +198,46 @@ def test_the_request_log_names_who_asked_never_a_token(api: Any, project: dict[s
         ("GET", 401, "refused"),
     ]
     assert token["token"] not in (cloud.root / "gitlab-requests.jsonl").read_text()
+
+
+# --- gitlab.com's tiers: the plan of a group, and project access tokens refused on Free ---
+
+
+@pytest.fixture
+def own_group_project(cloud: LocalCloud) -> dict[str, Any]:
+    """A project alone in its group: the group's plan is for this test only (the cloud is shared)."""
+    return platform.create_repository(cloud, "gitlab", f"{unique('billed')}/app", ["main"])
+
+
+def test_a_groups_plan_is_shown_to_its_owner_only(api: Any, cloud: LocalCloud, own_group_project: dict[str, Any]) -> None:
+    project = own_group_project
+    group = project["path"].rsplit("/", 1)[0]
+    assert api("GET", f"/namespaces/{project['namespaceId']}")[1]["plan"] == "default"  # self-managed's answer
+    gitlab_api.set_plan(cloud, group, "premium")
+    status, shown = api("GET", f"/namespaces/{urllib.parse.quote(group, safe='')}")
+    assert (status, shown["full_path"], shown["plan"]) == (200, group, "premium")
+    bot = new_token(api, project)["token"]
+    status, as_bot = api("GET", f"/namespaces/{project['namespaceId']}", bot)
+    assert status == 200
+    assert "plan" not in as_bot  # a member that does not own the group
+
+
+def test_a_project_access_token_is_refused_on_gitlabs_free_plan(
+    api: Any, cloud: LocalCloud, own_group_project: dict[str, Any]
+) -> None:
+    """GitLab lists the project's tokens to a Maintainer on Free, and refuses to create one."""
+    project = own_group_project
+    gitlab_api.set_plan(cloud, project["path"].rsplit("/", 1)[0], gitlab_api.FREE_PLAN)
+
+    assert api("GET", f"/projects/{project['id']}/access_tokens")[0] == 200
+    status, answer = api("POST", f"/projects/{project['id']}/access_tokens", body={"name": "report", "scopes": ["api"]})
+
+    refusal = "400 Bad request - User does not have permission to create project access token"
+    assert (status, answer) == (400, {"message": refusal})
+
+
+def test_the_api_answers_over_https_with_the_state_directorys_certificate(cloud: LocalCloud) -> None:
+    context = ssl.create_default_context(cafile=cloud.urls()["gitlabCertificate"])
+    request = urllib.request.Request(cloud.urls()["gitlabTls"] + "/user", headers={"PRIVATE-TOKEN": USER})
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
+        assert json.loads(response.read())["username"] == gitlab_api.LOCAL_USERNAME

@@ -29,6 +29,7 @@ VARIABLE = "github:index/actionsVariable:ActionsVariable"
 GITHUB_FILE = "github:index/repositoryFile:RepositoryFile"
 PROJECT_VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
 GITLAB_FILE = "gitlab:index/repositoryFile:RepositoryFile"
+GET_VARIABLE = "gitlab:index/getProjectVariable:getProjectVariable"
 
 
 def generated_key_json() -> str:
@@ -238,6 +239,34 @@ def test_gitlab_file_commit_delete_and_missing_branch(lab: PluginClient, project
     assert git_log(repo, "main")[:2] == ["mlops-ci: remove", "mlops-ci: add"]
     with pytest.raises(PluginError, match=r"400 .*on a branch"):
         lab.create(GITLAB_FILE, "lost", {**props, "branch": "develop"})
+
+
+def test_gitlab_file_edited_or_deleted_by_hand(lab: PluginClient, project: dict[str, Any]) -> None:
+    """Upstream reads the file before an update or delete (a fresh `last_commit_id`): a hand edit
+    never conflicts, a hand deletion stops both (the read's 404, not retried); a refresh drops it."""
+    repo = Path(project["gitDir"])
+    props = {"project": project["path"], "branch": "main", "filePath": ".gitlab-ci.yml", "content": "a: 1\n", "encoding": "text"}
+    created = lab.create(GITLAB_FILE, "ci-file", {**props, "deleteCommitMessage": "mlops-ci: remove"})
+    platform.commit_file(repo, "main", ".gitlab-ci.yml", b"edited: by hand\n", "hand edit", platform.GIT_IDENTITY)
+
+    updated = lab.update(GITLAB_FILE, "ci-file", created, {**props, "content": "a: 2\n"})
+    assert platform.file_content(repo, "main", ".gitlab-ci.yml") == b"a: 2\n"
+    platform.commit_file(repo, "main", ".gitlab-ci.yml", None, "hand deletion", platform.GIT_IDENTITY)
+
+    with pytest.raises(PluginError, match=r"GET .*/repository/files/\.gitlab-ci\.yml\?ref=main: 404 .*File Not Found"):
+        lab.update(GITLAB_FILE, "ci-file", updated, {**props, "content": "a: 3\n"})
+    with pytest.raises(PluginError, match=r"404 .*File Not Found"):
+        lab.delete(GITLAB_FILE, "ci-file", updated)
+    assert lab.refresh(GITLAB_FILE, "ci-file", updated) is None
+
+
+def test_gitlab_project_variable_lookup(lab: PluginClient, project: dict[str, Any]) -> None:
+    props = {"project": project["path"], "key": "GCP_SERVICE_ACCOUNT", "value": "sa@p.iam.gserviceaccount.com", "raw": True}
+    lab.create(PROJECT_VARIABLE, "setting", props)
+    found = lab.invoke(GET_VARIABLE, {"project": project["path"], "key": "GCP_SERVICE_ACCOUNT"})
+    assert (found["key"], found["value"], found["masked"]) == ("GCP_SERVICE_ACCOUNT", props["value"], False)
+    with pytest.raises(PluginError, match="404 Variable Not Found"):
+        lab.invoke(GET_VARIABLE, {"project": project["path"], "key": "NOT_THERE"})
 
 
 def test_gitlab_project_lookup(lab: PluginClient, project: dict[str, Any]) -> None:

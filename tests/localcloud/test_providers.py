@@ -1,0 +1,308 @@
+"""The real Pulumi engine and the real program against the Google Cloud the local cloud plays as
+the upstream providers and Google answer (tests/localcloud/test_gcp.py proves the plugin's side):
+every stack file up, previewed and up again; `auth` switched three times; a key an organization
+forbids; the first CI run against Google's propagation delays; APIs enabled moments ago; Cloud
+Resource Manager off in the deployer's project."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localcloud import chapter, gitlab_api, iam, platform, services
+from localcloud.engine import Workspace, find_cli
+from localcloud.state import LocalCloud, open_cloud
+from mlops_ci.offline.stacks import load_stack_file, stack_files
+
+from .conftest import sign_in
+
+pytestmark = pytest.mark.localcloud
+
+CLI = find_cli()
+if CLI is None:
+    pytest.skip("no Pulumi CLI (set PULUMI_CLI or build ~/.cache/mlops-ci/pulumi-3.274.1)", allow_module_level=True)
+
+SEED = {"dvc.yaml": b"stages: {}\n", "requirements-freeze.txt": b"dvc[gs]\n"}
+"""What the pre-flight asks for on the branch (not a whole DVC project: fast)."""
+
+
+@pytest.fixture
+def space(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    """`space(stack, config)`: a workspace of the stack with its repository (seeded as the
+    pre-flight wants); its services stopped at the end."""
+    made: list[Workspace] = []
+
+    def make(stack: str, config: dict[str, str] | None = None) -> Workspace:
+        assert CLI is not None
+        workspace = Workspace(tmp_path, stack, CLI, config)
+        kind, path = str(workspace.config["mlops-ci:platform"]), str(workspace.config["mlops-ci:repository"])
+        branch = str(workspace.config.get("mlops-ci:branch", "main"))
+        platform.create_repository(open_cloud(workspace.cloud_dir), kind, path, [branch], SEED)
+        workspace.init()
+        made.append(workspace)
+        return workspace
+
+    yield make
+    for workspace in made:
+        services.stop(workspace.cloud_dir)
+
+
+def changed(cloud: LocalCloud, since: int) -> list[tuple[str, str]]:
+    """(op, type) of the resource operations journaled since entry `since`, failed ones too."""
+    return [
+        (e["op"] + (" failed" if "error" in e else ""), e["type"].rsplit(":", 1)[-1])
+        for e in cloud.journal.entries()[since:]
+        if e["op"] in ("create", "update", "delete")
+    ]
+
+
+def output_of(result: Any) -> str:
+    return str(result.stdout) + str(result.stderr)
+
+
+# --- 1. every stack file: up, a preview that finds nothing, up again ---
+
+
+@pytest.mark.parametrize("path", stack_files(), ids=lambda p: p.name)
+def test_every_stack_file_goes_up_twice_and_previews_no_change(space: Any, path: Path) -> None:
+    """pulumi-gcp labels the bucket it creates `goog-pulumi-provisioned` and getBuckets answers
+    it: the second `pulumi up` must still take the bucket for the stack's own."""
+    workspace = space(load_stack_file(path).stack)
+    cloud = open_cloud(workspace.cloud_dir)
+
+    workspace.up()
+    bucket = workspace.outputs()["bucketName"]
+    assert cloud.gcp.read()["buckets"][bucket]["labels"]["goog-pulumi-provisioned"] == "true"
+    workspace.preview()  # --expect-no-changes
+    before = len(cloud.journal.entries())
+    workspace.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes", "--stack", workspace.stack)
+
+    assert changed(cloud, before) == []
+
+
+# --- 6. auth switched key -> keyless -> key -> keyless, no destroy in between ---
+
+
+def test_auth_switched_three_times_without_destroy(space: Any) -> None:
+    """Pools and providers deleted by the switch to key stay soft-deleted for 30 days: the next
+    keyless federation needs new ids although the service account (and its unique id) stayed."""
+    workspace = space("vision-team")
+    cloud = open_cloud(workspace.cloud_dir)
+    repository = str(workspace.config["mlops-ci:repository"])
+    providers: list[str] = []
+
+    for auth in ("key", "workload-identity", "key", "workload-identity"):
+        workspace.pulumi("config", "set", "mlops-ci:auth", auth, "--stack", workspace.stack)
+        workspace.up()
+        delivered = platform.ci_environment(cloud, "github", repository)
+        if auth == "key":
+            assert json.loads(delivered["GOOGLE_SERVICE_ACCOUNT_KEY"])["type"] == "service_account"
+        else:
+            providers.append(workspace.outputs()["workloadIdentityProvider"])
+            assert delivered["GCP_WORKLOAD_IDENTITY_PROVIDER"] == providers[-1]
+            assert "GOOGLE_SERVICE_ACCOUNT_KEY" not in delivered
+
+    assert providers[0] != providers[1]
+    assert len({e["inputs"]["accountId"] for e in cloud.journal.entries() if e["type"].endswith("account:Account")}) == 1
+    workspace.preview()
+    workspace.destroy()
+
+
+# --- 2. key creation forbidden above the project ---
+
+
+def test_a_key_forbidden_by_the_organization_is_one_clear_error_then_keyless_goes_up(space: Any) -> None:
+    workspace = space("vision-team")
+    cloud = open_cloud(workspace.cloud_dir)
+    iam.block_key_creation(cloud, str(workspace.config["gcp:project"]), where="organization")
+
+    refused = workspace.pulumi("up", "--yes", "--skip-preview", "--stack", workspace.stack, check=False)
+
+    assert refused.returncode != 0
+    diagnostics = output_of(refused).split("Diagnostics:", 1)[1]
+    assert diagnostics.count("Set mlops-ci:auth to workload-identity") == 1, diagnostics
+    assert "Key creation is not allowed" not in diagnostics, diagnostics  # Google's words, replaced by what to do
+    created = {kind for op, kind in changed(cloud, 0) if op == "create"}
+    assert created <= {"Service", "Bucket", "Account"}, created  # the key first: no grant, no secret, no CI file
+    # what stayed is taken over: keyless goes up on it, and destroy removes it
+    workspace.pulumi("config", "set", "mlops-ci:auth", "workload-identity", "--stack", workspace.stack)
+    workspace.up()
+    assert changed(cloud, 0).count(("create", "Account")) == 1
+    workspace.destroy()
+    assert cloud.gcp.read()["serviceAccounts"] == {}
+
+
+# --- 3. the first CI run against Google's propagation delays ---
+
+PROPAGATION_DELAY = 20.0
+"""Seconds before a new key or grant takes effect in these tests (Google: a key 60 s or more,
+grants typically 2 minutes, up to 7 or longer)."""
+
+
+def delivered_key(cloud: LocalCloud, stack: chapter.Stack) -> dict[str, Any]:
+    """The key file CI got: GitHub's secret holds its JSON, GitLab's variable its base64."""
+    value = platform.ci_environment(cloud, stack.platform, stack.repository)[stack.secret_name]
+    return dict(json.loads(value if stack.platform == "github" else base64.b64decode(value)))
+
+
+def accepted_at_once(cloud: LocalCloud, stack: chapter.Stack, bucket: str) -> None:
+    """What CI got works the moment `pulumi up` returns: Google accepts the key and the grant."""
+    token = sign_in(delivered_key(cloud, stack))
+    url = cloud.urls()["storageProxy"] + f"/storage/v1/b/{bucket}/iam/testPermissions?permissions=storage.objects.list"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.loads(response.read()).get("permissions") == ["storage.objects.list"]
+
+
+@pytest.mark.parametrize("stack", ["vision-team", "nlp-team"])
+def test_the_credential_works_the_moment_up_returns(space: Any, stack: str) -> None:
+    workspace = space(stack)
+    cloud = open_cloud(workspace.cloud_dir)
+    iam.set_propagation_delay(cloud, PROPAGATION_DELAY)
+
+    workspace.up()
+
+    accepted_at_once(cloud, chapter.Stack.from_config(workspace.stack, workspace.config), workspace.outputs()["bucketName"])
+    exchanges = [json.loads(line) for line in (cloud.root / "token-exchanges.jsonl").read_text().splitlines()]
+    assert any("not yet propagated" in e["reason"] for e in exchanges)  # `pulumi up` met the delay, and waited
+
+
+def test_the_first_ci_run_is_green_under_propagation_delays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert CLI is not None
+    workspace = Workspace(tmp_path, "vision-team", CLI, cloud_dir=tmp_path / "cloud")
+    cloud = open_cloud(workspace.cloud_dir)
+    stack = chapter.Stack.from_config(workspace.stack, workspace.config)
+    try:
+        assert workspace.ensure_repository()
+        workspace.init()
+        iam.set_propagation_delay(cloud, PROPAGATION_DELAY)
+        started = time.monotonic()
+        workspace.up()
+        chapter.push_data(cloud, stack, str(workspace.config["gcp:project"]), workspace.outputs()["dvcRemoteUrl"])
+        green = chapter.run_ci(cloud, stack)
+        to_green = time.monotonic() - started
+        assert green.returncode == 0, green.log
+
+        # a rotation: the new key reaches CI once Google accepts it; the old one is refused at once
+        first = platform.ci_environment(cloud, stack.platform, stack.repository)[stack.secret_name]
+        workspace.pulumi("config", "set", "mlops-ci:keyRotation", "2026-12", "--stack", workspace.stack)
+        workspace.up()
+        accepted_at_once(cloud, stack, workspace.outputs()["bucketName"])
+        assert chapter.run_ci(cloud, stack).returncode == 0
+        started = time.monotonic()
+        red = chapter.run_ci(cloud, stack, credential=first)
+        wrong_key_fails = time.monotonic() - started
+        assert red.returncode != 0
+        assert "invalid_grant" in red.log
+        with capsys.disabled():
+            print(
+                f"\n[figures] propagation delay {PROPAGATION_DELAY:.0f} s: pulumi up -> first green CI run {to_green:.1f} s;"
+                f" the CI run with a revoked key fails after {wrong_key_fails:.1f} s"
+            )
+    finally:
+        services.stop(workspace.cloud_dir)
+
+
+# --- 9. Google APIs not usable yet, or not at all ---
+
+
+def test_apis_enabled_moments_ago_are_waited_for(space: Any) -> None:
+    """The waits are error hooks, recorded in the state with each resource; `pulumi destroy` runs
+    without the program, and a delete Google refuses (here a bucket holding data) still shows
+    Google's own answer."""
+    workspace = space("recsys-team", {"mlops-ci:protectBucket": "false"})
+    cloud = open_cloud(workspace.cloud_dir)
+    iam.set_service_enable_delay(cloud, 8)
+
+    up = workspace.up()
+
+    assert "not usable yet" in output_of(up)
+    assert ("create failed", "Account") in changed(cloud, 0)
+    assert workspace.outputs()["workloadIdentityProvider"]
+    bucket = workspace.outputs()["bucketName"]
+    upload = f"{cloud.urls()['storage']}/upload/storage/v1/b/{bucket}/o?uploadType=media&name=dvcstore/data"
+    urllib.request.urlopen(urllib.request.Request(upload, data=b"data", method="POST"), timeout=10).close()
+    refused = workspace.pulumi("destroy", "--yes", "--skip-preview", "--stack", workspace.stack, check=False)
+    assert f"Error trying to delete bucket {bucket} without `force_destroy` set to true" in output_of(refused)
+    assert "hook" not in output_of(refused).split("Diagnostics:", 1)[1]
+
+
+@pytest.mark.parametrize("stack", ["vision-team", "recsys-team"])
+def test_cloud_resource_manager_off_in_the_deployers_project_says_so(space: Any, stack: str) -> None:
+    """Key mode: the pre-flight's policy look-up needs it, so nothing is created; keyless: the
+    first Service's read fails, with the same remedy."""
+    workspace = space(stack)
+    cloud = open_cloud(workspace.cloud_dir)
+    iam.disable_caller_api(cloud, iam.CRM_API)
+
+    refused = workspace.pulumi("up", "--yes", "--skip-preview", "--stack", workspace.stack, check=False)
+
+    assert refused.returncode != 0
+    shown = output_of(refused)
+    assert f"`gcloud services enable {iam.CRM_API} --project {iam.CALLER_PROJECT_NUMBER}`" in shown, shown
+    if stack == "vision-team":
+        assert [kind for op, kind in changed(cloud, 0) if op == "create"] == []
+
+
+# --- 8. the report on gitlab.com's Free plan ---
+
+
+def test_a_report_on_gitlabs_free_plan_is_refused_before_any_resource(
+    space: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitLab lists a Free project's access tokens to a Maintainer (the look-up passes) and refuses
+    to create one: the pre-flight asks the group's plan. The local GitLab over HTTPS plays the
+    instance (`gitlab:baseUrl`, its certificate trusted through SSL_CERT_FILE)."""
+    urls = services.start(open_cloud(tmp_path / "cloud").root)  # the workspace's: its URLs go into the config
+    monkeypatch.setenv("SSL_CERT_FILE", urls["gitlabCertificate"])
+    workspace = space("nlp-team", {"gitlab:baseUrl": urls["gitlabTls"] + "/"})
+    cloud = open_cloud(workspace.cloud_dir)
+    project = str(workspace.config["mlops-ci:repository"])
+    gitlab_api.set_plan(cloud, project.rsplit("/", 1)[0], gitlab_api.FREE_PLAN)
+
+    refused = workspace.pulumi("preview", "--stack", workspace.stack, check=False)
+
+    assert refused.returncode != 0
+    assert "mlops-ci:report = true: acme-ml/research is on GitLab's Free plan" in output_of(refused)
+    assert [e for e in cloud.journal.entries() if e["op"] != "invoke"] == []
+    gitlab_api.set_plan(cloud, project.rsplit("/", 1)[0], "premium")
+    workspace.up()
+    assert gitlab_api.access_tokens(cloud, project)
+
+
+# --- 7. the CI file edited, then deleted, by hand (GitLab) ---
+
+
+def test_a_gitlab_ci_file_edited_then_deleted_by_hand(space: Any) -> None:
+    """GitLab's provider sees neither without a refresh and reads the file before deleting it:
+    the pre-flight says so and what puts it right; `pulumi up --refresh` does; a destroy after
+    `pulumi refresh` succeeds."""
+    workspace = space("speech-team")
+    cloud = open_cloud(workspace.cloud_dir)
+    project = platform.find_repository(cloud, "gitlab", str(workspace.config["mlops-ci:repository"]))
+    assert project is not None
+    repo, branch = Path(project["gitDir"]), str(workspace.config["mlops-ci:branch"])
+    workspace.up()
+    stacks_file = platform.file_content(repo, branch, ".gitlab-ci.yml")
+    platform.commit_file(repo, branch, ".gitlab-ci.yml", b"# ours now\n", "edit by hand", platform.GIT_IDENTITY)
+
+    up = workspace.up()
+    assert ".gitlab-ci.yml on branch develop of ml/speech/asr-experiments is not the stack's" in output_of(up)
+    assert platform.file_content(repo, branch, ".gitlab-ci.yml") == b"# ours now\n"
+    workspace.pulumi("up", "--yes", "--skip-preview", "--refresh", "--stack", workspace.stack)
+    assert platform.file_content(repo, branch, ".gitlab-ci.yml") == stacks_file
+
+    platform.commit_file(repo, branch, ".gitlab-ci.yml", None, "delete by hand", platform.GIT_IDENTITY)
+    up = workspace.up()
+    assert "is missing from branch develop" in output_of(up)
+    assert "run `pulumi refresh`" in output_of(up)
+    workspace.pulumi("refresh", "--yes", "--skip-preview", "--stack", workspace.stack)
+    workspace.destroy()
+    assert platform.file_content(repo, branch, ".gitlab-ci.yml") is None
+    assert platform.ci_variables(cloud, "gitlab", project["path"])["variables"] == {}

@@ -1,0 +1,85 @@
+"""Google's refusals at create time: an API enabled moments ago is waited for (bounded), a key an
+organization policy forbids and Cloud Resource Manager off in the deployer's project are one clear
+error each; and which resources carry these error hooks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pulumi
+import pytest
+
+from mlops_ci.components import google_errors
+from mlops_ci.components.google_errors import GoogleRefusedError, on_key_error, retry_disabled_api
+from tests.helpers import ACCOUNT, BUCKET, KEY, POOL, POOL_PROVIDER, SERVICE, run
+
+
+def disabled(api: str, project: str = "123456789012") -> str:
+    """The provider's error for a call to an API Google calls disabled (its 403, as printed)."""
+    return (
+        f"Error creating ServiceAccount: googleapi: Error 403: API has not been used in project {project} before or it is"
+        f" disabled. Enable it by visiting https://console.developers.google.com/apis/api/{api}/overview?project={project}"
+        " then retry. If you enabled this API recently, wait a few minutes for the action to propagate to our systems and"
+        " retry.\nDetails: [...SERVICE_DISABLED...], accessNotConfigured"
+    )
+
+
+KEY_REFUSED = (
+    "Error creating service account key: googleapi: Error 400: Key creation is not allowed on this service account."
+    '\nDetails:\n[{"@type": "type.googleapis.com/google.rpc.PreconditionFailure", "violations": [{"type":'
+    ' "constraints/iam.disableServiceAccountKeyCreation"}]}], failedPrecondition'
+)
+
+
+def failed(*errors: str, operation: str = "create") -> pulumi.ErrorHookArgs:
+    """What the engine hands an error hook: the errors so far, newest first."""
+    return pulumi.ErrorHookArgs("urn:x", "", "ci-identity-account", ACCOUNT, failed_operation=operation, errors=list(errors))
+
+
+@pytest.fixture(autouse=True)
+def no_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(google_errors, "RETRY_DELAYS", (0, 0, 0))
+
+
+def test_a_create_refused_for_an_api_enabled_moments_ago_is_retried_a_few_times() -> None:
+    error = disabled("iam.googleapis.com")
+    assert asyncio.run(retry_disabled_api(failed(error))) is True
+    assert asyncio.run(retry_disabled_api(failed(error, error, error))) is True
+    with pytest.raises(GoogleRefusedError, match=r"still answers that iam\.googleapis\.com is disabled in project 123456789012"):
+        asyncio.run(retry_disabled_api(failed(error, error, error, error)))
+
+
+def test_other_failures_are_left_to_the_engine() -> None:
+    assert asyncio.run(retry_disabled_api(failed("googleapi: Error 409: already exists"))) is False
+    assert asyncio.run(retry_disabled_api(failed(disabled("iam.googleapis.com"), operation="delete"))) is False
+
+
+def test_cloud_resource_manager_off_in_the_deployers_project_is_one_clear_error() -> None:
+    with pytest.raises(GoogleRefusedError) as raised:
+        asyncio.run(retry_disabled_api(failed(disabled("cloudresourcemanager.googleapis.com", "555"))))
+    assert str(raised.value) == (
+        "Google answers that cloudresourcemanager.googleapis.com (Cloud Resource Manager) is disabled in project 555, the"
+        " project of the credentials pulumi up uses: the Google provider reads every project through it. Enable it there"
+        " (`gcloud services enable cloudresourcemanager.googleapis.com --project 555`) and run pulumi up again."
+    )
+
+
+def test_a_key_an_organization_policy_forbids_names_keyless_mode() -> None:
+    with pytest.raises(GoogleRefusedError) as raised:
+        asyncio.run(on_key_error("acme-ml-test", failed(KEY_REFUSED)))
+    message = str(raised.value)
+    assert message.startswith("Google refuses to create a service-account key in project acme-ml-test")
+    assert "Set mlops-ci:auth to workload-identity" in message
+    assert "pulumi destroy removes it" in message
+    assert asyncio.run(on_key_error("acme-ml-test", failed(disabled("iam.googleapis.com")))) is True  # and waits for IAM
+
+
+def test_which_resources_carry_which_hooks() -> None:
+    evaluation = run("github")
+    hooks = {r.type: r.error_hooks for r in evaluation.registrations if r.custom}
+    assert hooks[KEY] == ("ci-identity-key-errors",)
+    assert hooks[ACCOUNT] == ("ci-identity-google-api-errors",)
+    assert hooks[SERVICE] == ("apis-google-api-errors",)
+    assert hooks[BUCKET] == ("dvc-remote-google-api-errors",)
+    keyless = run("github", auth="workload-identity")
+    assert keyless.one(POOL).error_hooks == keyless.one(POOL_PROVIDER).error_hooks == ("workload-identity-google-api-errors",)
