@@ -35,11 +35,11 @@ class JobRun:
     outcomes: Mapping[str, str] = dataclasses.field(default_factory=dict[str, str])
     """GitHub: each job's outcome (success, failure, skipped), in the workflow's order."""
     job_workspaces: tuple[Path, ...] = ()
-    """GitHub: where the runner puts each job's workspace while it runs (GitLab: the workspace itself)."""
+    """GitHub: where the runner puts each job's workspace while it runs (GitLab's job runs in the workspace)."""
 
 
 def masked(log: str, secret_value: str) -> str:
-    # Both platforms mask the secret's exact value in job logs, nothing else.
+    # GitLab masks the variable's exact value in job logs, nothing else (act masks GitHub's secrets).
     return log.replace(secret_value, "[MASKED]")
 
 

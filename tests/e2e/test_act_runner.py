@@ -115,6 +115,7 @@ def test_file_commands_the_requested_python_a_terminal_and_no_file_of_the_reposi
                 python -c 'import sys; print("python", *sys.version_info[:2])'
                 echo "env ${{FROM_A_STEP}} ${{FROM_THE_REPOSITORY_DOT_ENV:-unset}} ACT=${{ACT:-unset}}"
                 if [ -t 1 ]; then echo "stdout is a terminal"; fi
+                if [ -e "$HOME/.config/act" ]; then echo "act's own files in the job's HOME"; fi
         second:
           needs: first
           runs-on: ubuntu-latest
@@ -190,8 +191,9 @@ def test_one_token_for_the_run_and_the_api_gives_each_job_its_permissions(tmp_pa
                   -H "Content-Type: application/json" -d '{"body": "from ${{ github.job }}"}' \\
                   "$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/issues/7/comments"
         """
+    steps = textwrap.indent(textwrap.dedent(post), "  ")
     jobs = "".join(
-        f"{job}:\n  runs-on: ubuntu-latest\n  permissions:\n    pull-requests: {level}\n{textwrap.indent(textwrap.dedent(post), '  ')}"
+        f"{job}:\n  runs-on: ubuntu-latest\n  permissions:\n    pull-requests: {level}\n{steps}"
         for job, level in (("reader", "read"), ("writer", "write"))
     )
     may_write = {"reader": False, "writer": True}

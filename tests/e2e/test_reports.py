@@ -77,7 +77,7 @@ def request_pipeline(
     if platform == "github":
         sample.git(workspace, env, "checkout", "--quiet", "--detach", f"origin/{deployment.branch}")
         sample.git(workspace, env, "merge", "--quiet", "--no-ff", "--no-edit", f"origin/{FEATURE}")
-        event = GithubEvent("pull_request", NUMBER, deployment.repository, api)
+        event = GithubEvent("pull_request", NUMBER, deployment.repository, api, FEATURE)
         return run_github_workflow(deployment, workspace, env, event), workspace
     sample.git(workspace, env, "checkout", "--quiet", FEATURE)
     merge_request = MergeRequest(NUMBER, FEATURE, deployment.branch, api, GITLAB_PROJECT_ID)
@@ -172,7 +172,7 @@ def test_pull_request_from_a_fork_runs_nothing_and_posts_nothing(
 ) -> None:
     project = team_repository(reporting, sample_project, storage, token_endpoint, runner_env, tmp_path)
     workspace = clone(project, runner_env, tmp_path)
-    event = GithubEvent("pull_request", NUMBER, "someone/fork-of-it", review_api)
+    event = GithubEvent("pull_request", NUMBER, "someone/fork-of-it", review_api, FEATURE)
 
     job = run_github_workflow(reporting, workspace, runner_env, event)
 
