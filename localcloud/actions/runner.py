@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -310,28 +312,40 @@ class ActLog:
             self.times.append(StepTime(job, stage, step, self.uses(job, entry.get("stepID")), entry["executionTime"] / 1e9))
 
     def uses(self, job: str, step_id: Any) -> str:
-        """The action a step uses (act numbers the steps without an `id:` from 0)."""
+        """The action a step uses, found by its `id:` or, without one, its position (act's id)."""
         steps = job_steps(self.workflow).get(job, [])
-        index = str(cast(list[Any], step_id)[0]) if isinstance(step_id, list) and step_id else ""
-        found = steps[int(index)] if index.isdigit() and int(index) < len(steps) else {}
-        return str(found.get("uses", "")).split("@")[0]
+        key = str(cast(list[Any], step_id)[0]) if isinstance(step_id, list) and step_id else ""
+        by_id = {str(step.get("id", position)): step for position, step in enumerate(steps)}
+        return str(by_id.get(key, {}).get("uses", "")).split("@")[0]
 
     @property
     def text(self) -> str:
         return "".join(f"## {job} {stage}: {step}\n" + "".join(lines) for (job, stage, step), lines in self.steps.items())
 
 
+def labels(workflow: Mapping[str, Any]) -> set[str]:
+    """The `runs-on` labels of the workflow's jobs: each runs on this host (act `-self-hosted`);
+    a label act is not told of would skip its job."""
+    found: set[str] = set()
+    for spec in cast(dict[str, dict[str, Any]], workflow.get("jobs") or {}).values():
+        runs_on = spec.get("runs-on", [])
+        found.update([runs_on] if isinstance(runs_on, str) else map(str, cast(list[Any], runs_on)))
+    return found
+
+
 def act_command(
-    act: Path, runner: Runner, workspace: Path, workflow_file: Path, event: Event, env: Mapping[str, str]
+    act: Path, runner: Runner, workspace: Path, workflow_file: Path, event: Event, workflow: Mapping[str, Any]
 ) -> list[str]:
     return [
         str(act), event.name, "--json",
         "--directory", str(workspace), "--workflows", str(workspace / workflow_file), "--no-recurse",
-        "--platform", "ubuntu-latest=-self-hosted",
+        *(argument for label in sorted(labels(workflow)) for argument in ("--platform", f"{label}=-self-hosted")),
         "--action-offline-mode", "--no-cache-server", "--no-skip-checkout",
         "--action-cache-path", str(runner.cache),
-        # act copies its environment into the jobs: their HOME is the caller's, not act's own.
-        "--env", f"HOME={env['HOME']}",
+        # act copies its environment into the jobs: their HOME (and XDG_CONFIG_HOME) is the
+        # caller's, not act's own, where act keeps its actrc.
+        "--env", f"HOME={runner.env['HOME']}",
+        *(("--env", f"XDG_CONFIG_HOME={config}") if (config := runner.env.get("XDG_CONFIG_HOME")) else ()),
     ]  # fmt: skip
 
 
@@ -368,7 +382,7 @@ def run_workflow(
         token = github_token or f"ghs_{secrets.token_urlsafe(27)}"
         run_secrets = {} if event.fork(repository) else dict(secrets_ or {})
         commit = git("rev-parse", "HEAD", cwd=workspace).strip()
-        command = act_command(act, runner, workspace, workflow_file, event, env)
+        command = act_command(act, runner, workspace, workflow_file, event, workflow)
         command += stage_actions(runner, used, runtime)
         command += write_inputs(runner, run_secrets | {"GITHUB_TOKEN": token}, variables or {}, event.payload(repository, commit))
         command += ["--env", f"GITHUB_REPOSITORY={repository}", "--env", f"GITHUB_RUN_ID={run_id}"]
@@ -383,20 +397,25 @@ def run_workflow(
 def execute(runner: Runner, command: list[str], workflow: Mapping[str, Any]) -> WorkflowRun:
     act_home = runner.path("act-home")
     act_home.mkdir()
-    act_env = {**runner.env, "HOME": str(act_home), "ACT_DISABLE_VERSION_CHECK": "1"}
+    act_env = {k: v for k, v in runner.env.items() if k != "XDG_CONFIG_HOME"}
+    act_env |= {"HOME": str(act_home), "ACT_DISABLE_VERSION_CHECK": "1"}
+    # In a session of its own: a run over time is stopped with every process of its jobs.
+    process = subprocess.Popen(
+        command, cwd=runner.directory, env=act_env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
     try:
-        result = subprocess.run(
-            command, cwd=runner.directory, env=act_env, stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired as error:
-        raise RunnerError(f"act ran over {RUN_TIMEOUT} s:\n{error.stdout}") from None
-    log = ActLog(workflow).read(result.stdout)
-    if result.returncode and "failure" not in log.outcomes.values():
-        raise RunnerError(f"act exited {result.returncode} with no job failed:\n{result.stderr}\n{log.text}")
+        output, errors = process.communicate(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, errors = process.communicate()
+        raise RunnerError(f"act ran over {RUN_TIMEOUT} s:\n{ActLog(workflow).read(output).text}") from None
+    log = ActLog(workflow).read(output)
+    if process.returncode and "failure" not in log.outcomes.values():
+        raise RunnerError(f"act exited {process.returncode} with no job failed:\n{errors}\n{log.text}")
     kept = runner.path("workspaces")
     return WorkflowRun(
-        returncode=result.returncode,
+        returncode=process.returncode,
         log=log.text,
         outcomes=log.outcomes,
         workspaces={job: kept / job for job in log.outcomes if (kept / job).is_dir()},
