@@ -118,7 +118,7 @@ def test_file_commands_the_requested_python_a_terminal_and_no_file_of_the_reposi
                 if [ -e "$HOME/.config/act" ]; then echo "act's own files in the job's HOME"; fi
         second:
           needs: first
-          runs-on: ubuntu-latest
+          runs-on: [ubuntu-24.04]  # any label runs here: one act is not told of would skip the job
           steps:
             - name: needs
               run: echo "${{{{ needs.first.outputs.greeting }}}}"

@@ -76,12 +76,12 @@ class Step:
         }
 
     def run(
-        self, action: StandIn, inputs: Mapping[str, str] | None = None, post: bool = False, **env: str
+        self, action: StandIn, inputs: Mapping[str, str] | None = None, post: bool = False, env: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         state = self.commands("state") if post else {}
         return subprocess.run(
             [sys.executable, "-P", "-s", "-m", action.module],
-            env=self.env(action, inputs or {}, state) | env | {"PYTHONPATH": str(ROOT)},
+            env=self.env(action, inputs or {}, state) | dict(env or {}) | {"PYTHONPATH": str(ROOT)},
             cwd=self.workspace,
             capture_output=True,
             text=True,
@@ -212,7 +212,7 @@ def test_auth_writes_the_key_file_exports_it_and_signs_a_token_then_post_removes
     assert f"::add-mask::{outputs['auth_token']}" in result.stdout
     assert outputs["credentials_file_path"] == str(key_file)
 
-    post = step.run(action, {"credentials_json": value}, post=True, GOOGLE_GHA_CREDS_PATH=str(key_file))
+    post = step.run(action, {"credentials_json": value}, post=True, env={"GOOGLE_GHA_CREDS_PATH": str(key_file)})
 
     assert post.returncode == 0, post.stdout
     assert not key_file.exists()
@@ -282,7 +282,7 @@ def test_checkout_of_a_push_fetches_one_commit_and_keeps_no_token(step: Step) ->
     action = STAND_INS["actions/checkout"]
     inputs = {"persist-credentials": "false", "token": "ghs_job_token", "repository": "acme/vision"}
 
-    result = step.run(action, inputs, **checkout_env(step, server, "refs/heads/main", main))
+    result = step.run(action, inputs, env=checkout_env(step, server, "refs/heads/main", main))
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert git(step.workspace, "rev-parse", "HEAD") == main
@@ -300,7 +300,7 @@ def test_checkout_of_a_pull_request_with_all_history_persists_the_token_until_it
     inputs = {"fetch-depth": "0", "token": "ghs_job_token", "repository": "acme/vision"}
     env = checkout_env(step, server, "refs/pull/7/merge", merge)
 
-    result = step.run(action, inputs, **env)
+    result = step.run(action, inputs, env=env)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert git(step.workspace, "rev-parse", "HEAD") == merge
@@ -312,7 +312,7 @@ def test_checkout_of_a_pull_request_with_all_history_persists_the_token_until_it
     basic = base64.b64encode(b"x-access-token:ghs_job_token").decode()
     assert git(step.workspace, "config", "--get", "http.https://github.com/.extraheader") == f"AUTHORIZATION: basic {basic}"
 
-    post = step.run(action, inputs, post=True, **env)
+    post = step.run(action, inputs, post=True, env=env)
 
     assert post.returncode == 0, post.stdout + post.stderr
     assert not credentials.exists()
