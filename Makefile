@@ -1,6 +1,6 @@
 # One command per task. `make plan` and `make test` work on a fresh machine: they install
 # what they need first (virtualenvs from pinned requirements, the npm lock file, rsync, shellcheck,
-# and for the tests the Pulumi CLI built from Go modules, cached outside the repository).
+# and for the tests the Pulumi CLI and act built from Go modules, cached outside the repository).
 STACK ?= vision-team
 # STACK is text, never code: make keeps a command-line value unexpanded (`$(shell ...)` stays
 # text), recipes read it from the environment ("$$STACK", never $(STACK)), and every target first
@@ -15,7 +15,7 @@ PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
 
-.PHONY: plan test check lint bench bench-ci pulumi-cli test-engine stack-name
+.PHONY: plan test check lint bench bench-ci pulumi-cli act test-engine stack-name
 
 plan: stack-name $(VENV)/.runtime  ## offline plan of stacks/Pulumi.<STACK>.yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m mlops_ci.offline.plan -- "$$STACK"
@@ -25,7 +25,7 @@ stack-name:
 	@case "$$STACK" in ""|-*|*..*|*[!A-Za-z0-9_.-]*) false;; esac && [ "$${#STACK}" -le 100 ] || { \
 	  echo "error: STACK: a stack name is 1-100 letters, digits, '_', '.', '-', not starting with '-', without '..' or '/'" >&2; exit 2; }
 
-test: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck /usr/bin/curl pulumi-cli  ## the whole suite: e2e, the real engine and the local cloud included
+test: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck /usr/bin/curl pulumi-cli act  ## the whole suite: e2e, the real engine and the local cloud included
 	$(VENV)/bin/python -m pytest
 
 check: stack-name $(VENV)/.dev  ## every stack file: configuration rules, the policy pack, the CI file schemas and clashes between stacks (offline)
@@ -42,10 +42,13 @@ bench: stack-name $(VENV)/.policy  ## one stack vs 100 stacks through the offlin
 pulumi-cli: stack-name  ## the real Pulumi CLI + our Python language host, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)
 	tools/pulumi/build.sh
 
+act: stack-name  ## nektos/act (runs the GitHub workflows here) and its artifact server, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)
+	tools/act/build.sh
+
 test-engine: stack-name $(VENV)/.policy $(VENV)/.dev  ## only the tests that run the real Pulumi CLI (tests/engine; builds it first if needed)
 	$(VENV)/bin/python -m pytest -m engine tests/engine
 
-bench-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## the committed CI job vs the guide's: wall time and bytes from the bucket (needs the e2e wheelhouse: make test)
+bench-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed act  ## the committed CI job vs the guide's: wall time and bytes from the bucket (needs the e2e wheelhouse: make test)
 	$(VENV)/bin/python bench/ci_data.py
 
 $(VENV)/.runtime: requirements.txt constraints.txt
@@ -106,8 +109,8 @@ local-up local-preview local-destroy: local-%: stack-name $(VENV)/.dev $(VENV)/.
 local-push: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## the stack's nextSteps in the team's clone: dvc remote add, dvc push, git push
 	$(LOCALCLOUD) push --stack "$$STACK"
 
-local-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed  ## run the committed CI file with the stored CI variables (exit 0 = green)
+local-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed act  ## run the committed CI file with the stored CI variables (exit 0 = green)
 	$(LOCALCLOUD) ci --stack "$$STACK"
 
-demo: stack-name $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed node_modules/.installed  ## up, push, CI green, destroy, CI red (access revoked) for STACK
+demo: stack-name $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed node_modules/.installed act  ## up, push, CI green, destroy, CI red (access revoked) for STACK
 	$(LOCALCLOUD) demo --stack "$$STACK"

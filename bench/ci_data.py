@@ -1,10 +1,10 @@
 """Data moved by CI: the job mlops-ci commits against the guide's own job, side by side in one run.
 
-Both are GitHub workflows run by the end-to-end runner (tests/e2e/ci_runners.py: `run:` steps in
-bash, actions emulated), against the same storage emulator behind a recording proxy, the same
-sample project (~4.8 MB in the bucket) and the same local wheelhouse, on a fresh clone and a fresh
-HOME each time (no pip or uv cache: a fresh runner). The guide's job (chapter 2.3): checkout,
-setup-python, `pip install -r requirements-freeze.txt`, auth with the key, `dvc repro --pull`.
+Both are GitHub workflows run by act with the stand-in actions (localcloud/actions), against the
+same storage emulator behind a recording proxy, the same sample project (~4.8 MB in the bucket)
+and the same local wheelhouse, on a fresh clone and a fresh HOME each time (no pip or uv cache: a
+fresh runner). The guide's job (chapter 2.3): checkout, setup-python, `pip install -r
+requirements-freeze.txt`, auth with the key, `dvc repro --pull`. Per-step times are act's.
 
     python bench/ci_data.py [--runs N]
 
@@ -23,23 +23,21 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e import ci_runners  # noqa: E402
+from localcloud.actions.runner import WorkflowRun, run_workflow  # noqa: E402
 from tests.e2e import sample_project as sample  # noqa: E402
-from tests.e2e.ci_runners import GithubJob, JobRun, run_github_workflow  # noqa: E402
 from tests.e2e.commands import host_env  # noqa: E402
 from tests.e2e.conftest import ci_runner_env, push_as_maintainer  # noqa: E402
 from tests.e2e.servers import StorageEmulator, StorageProxy, TokenEndpoint  # noqa: E402
 from tests.e2e.stack import Deployment, deploy  # noqa: E402
-from tests.e2e.wheelhouse import JOB_REQUIREMENTS  # noqa: E402
+from tests.e2e.wheelhouse import JOB_REQUIREMENTS, wheelhouse  # noqa: E402
 
-# The guide's workflow (a-guide-to-mlops ch 2.3), its actions at the pins the runner emulates;
-# `persist-credentials: false` because the emulation implements nothing else (it moves no data);
-# setup-python's `cache: pip` left out (the wheelhouse is local: downloads cost nothing here).
+# The guide's workflow (a-guide-to-mlops ch 2.3), its actions at the pins the runner has
+# stand-ins for; setup-python's `cache: pip` left out (the stand-in has no cache, and the
+# wheelhouse is local: downloads cost nothing here).
 GUIDE_WORKFLOW = """\
 name: MLOps
 on:
@@ -52,8 +50,6 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1
-        with:
-          persist-credentials: false
       - uses: actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97
         with:
           python-version: "3.13"
@@ -81,37 +77,17 @@ class Sample:
 
     @property
     def after_setup(self) -> float:
-        """Wall time of the steps after actions/setup-python: the emulation makes a virtualenv
-        (pip included, seconds here) where the real action puts a prebuilt Python on PATH; both
-        jobs run it alike."""
+        """Wall time of the steps after actions/setup-python (the tool cache's Python, the same
+        for both jobs)."""
         names = [uses for _, uses, _ in self.steps]
         return sum(seconds for _, _, seconds in self.steps[names.index("actions/setup-python") + 1 :])
 
     log: str
 
 
-_step_times: list[tuple[str, str, float]] = []
-_run_step = ci_runners.run_step
-
-
-def timed_run_step(job: GithubJob, number: int, step: dict[str, Any], deadline: float) -> int:
-    """The runner's own step, timed: the bench's per-step breakdown."""
-    start = time.monotonic()
-    try:
-        return _run_step(job, number, step, deadline)
-    finally:
-        name = str(step.get("name", step.get("uses", "run")).split("@")[0])
-        _step_times.append((name, str(step.get("uses", "")).split("@")[0], time.monotonic() - start))
-
-
-ci_runners.run_step = timed_run_step
-
-
-def wheelhouse() -> Path:
-    houses = sorted((ROOT / "build" / "e2e-wheelhouse").glob("[0-9a-f]" * 16), key=lambda p: p.stat().st_mtime)
-    if not houses:
-        sys.exit("no wheelhouse: run the e2e tests once (`make test`)")
-    return houses[-1]
+def main_steps(run: WorkflowRun) -> tuple[tuple[str, str, float], ...]:
+    """Each main step's name, action (`uses`, or empty) and wall time, as act timed them."""
+    return tuple((step.name.split("@")[0], step.uses, step.seconds) for step in run.step_times if step.stage == "Main")
 
 
 def main() -> None:
@@ -180,16 +156,22 @@ def run_cases(
         sample.git(case, env, "clone", "--quiet", repository, workspace)
         runner_env = ci_runner_env(case, proxy.url, house)
         proxy.reset()
-        _step_times.clear()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.monotonic()
-        result: JobRun = run_github_workflow(deployment, workspace, runner_env)
+        result = run_workflow(
+            workspace,
+            Path(deployment.ci_file),
+            deployment.repository,
+            runner_env,
+            directory=case / "runner",
+            secrets_={deployment.secret_name: deployment.secret_value},
+        )
         wall = time.monotonic() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         received = proxy.received()
         shutil.rmtree(case, ignore_errors=True)
-        return Sample(wall, cpu, received, result.returncode, tuple(_step_times), result.log)
+        return Sample(wall, cpu, received, result.returncode, main_steps(result), result.log)
 
     def changed(repository: Path) -> None:
         sample.change_parameter(repository, env)

@@ -2,8 +2,8 @@
 `pulumi up`, the team's next steps (`dvc remote add` + `dvc push`), the committed CI file run
 with what the platform delivered, `pulumi destroy`.
 
-The sample project and the CI runners are the end-to-end suite's (tests/e2e): gitlab-ci-local
-for GitLab, the workflow's steps in bash (actions emulated) for GitHub.
+The sample project and the GitLab runner are the end-to-end suite's (tests/e2e: gitlab-ci-local);
+GitHub's workflow runs under act (localcloud/actions).
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from localcloud import iam, platform
+from localcloud.actions.runner import run_workflow
 from localcloud.plugins.gcp import mint_key
 from localcloud.state import LocalCloud
 from tests.e2e import ci_runners
 from tests.e2e import sample_project as sample
 from tests.e2e.commands import host_env
 from tests.e2e.stack import Deployment
-from tests.e2e.wheelhouse import CONSTRAINTS, wheelhouse
+from tests.e2e.wheelhouse import DEFAULT_PYTHON_VERSION, install_env, wheelhouse
 
 REQUIREMENTS_FILE = "requirements-freeze.txt"
 """The program's default `mlops-ci:requirementsFile`."""
@@ -44,6 +45,7 @@ class Stack:
     ci_file: str
     secret_name: str
     access: str
+    python_version: str
 
     @classmethod
     def from_config(cls, name: str, config: dict[str, Any]) -> Stack:
@@ -56,6 +58,7 @@ class Stack:
             ci_file=str(config.get("mlops-ci:ciFile") or CI_FILES[kind]),
             secret_name=str(config.get("mlops-ci:secretName") or "GOOGLE_SERVICE_ACCOUNT_KEY"),
             access=str(config.get("mlops-ci:access") or "pull"),
+            python_version=str(config.get("mlops-ci:pythonVersion") or DEFAULT_PYTHON_VERSION),
         )
 
 
@@ -158,12 +161,7 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
     value = credential if credential is not None else stored.get(stack.secret_name, "")
     scratch = Path(tempfile.mkdtemp(prefix="mlops-ci-ci-"))
     try:
-        env = storage_env(cloud, scratch / "runner") | {
-            "PIP_NO_INDEX": "1",
-            "PIP_FIND_LINKS": str(wheelhouse()),
-            "PIP_CONSTRAINT": str(CONSTRAINTS),
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        }
+        env = storage_env(cloud, scratch / "runner") | install_env(wheelhouse((stack.python_version,)))
         workspace = scratch / "workspace"
         subprocess.run(
             ["git", "clone", "--quiet", "--branch", stack.branch, Path(entry["gitDir"]).as_uri(), str(workspace)],
@@ -171,35 +169,50 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
             env=env,
             capture_output=True,
         )
-        present = (workspace / stack.ci_file).exists()
-        if not present:  # removed by `pulumi destroy`: the same pipeline, as last committed
-            last = sample.git(workspace, env, "log", "-1", "--format=%H", "--", stack.ci_file).strip()
-            if not last:
-                raise RuntimeError(f"{stack.ci_file} was never committed to {stack.repository}")
-            content = sample.git(workspace, env, "show", f"{last}^:{stack.ci_file}")
-            (workspace / stack.ci_file).parent.mkdir(parents=True, exist_ok=True)
-            (workspace / stack.ci_file).write_text(content)
+        present = restore_ci_file(workspace, stack, env)
         commit = sample.git(workspace, env, "rev-parse", "HEAD").strip()
-        deployment = Deployment(
-            repository=stack.repository,
-            access=stack.access,
-            gcp_project="",
-            branch=stack.branch,
-            bucket="",
-            remote_url="",
-            account_email="",
-            public_key=rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key(),  # unused by the runners
-            private_key_pem="",
-            secret_name=stack.secret_name,
-            secret_value=value,
-            secret_marked=True,
-            ci_file=stack.ci_file,
-            ci_content=(workspace / stack.ci_file).read_text(),
-        )
-        runner = ci_runners.run_gitlab_job if stack.platform == "gitlab" else ci_runners.run_github_workflow
-        result = runner(deployment, workspace, env)
-        # ci_runners.masked("") puts [MASKED] between every character: undo it when nothing was secret.
-        log = result.log.replace("[MASKED]", "") if not value else result.log
-        return CiRun(result.returncode, log, commit, present)
+        if stack.platform == "github":
+            secrets = {stack.secret_name: value} if value else {}
+            run = run_workflow(workspace, Path(stack.ci_file), stack.repository, env, directory=scratch / "act", secrets_=secrets)
+            return CiRun(run.returncode, run.log, commit, present)
+        returncode, log = run_gitlab(workspace, stack, value, env)
+        return CiRun(returncode, log, commit, present)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def restore_ci_file(workspace: Path, stack: Stack, env: dict[str, str]) -> bool:
+    """Whether the branch has the CI file; if `pulumi destroy` removed it, its last committed
+    version written back (uncommitted: the same pipeline, on the branch as it is)."""
+    if (workspace / stack.ci_file).exists():
+        return True
+    last = sample.git(workspace, env, "log", "-1", "--format=%H", "--", stack.ci_file).strip()
+    if not last:
+        raise RuntimeError(f"{stack.ci_file} was never committed to {stack.repository}")
+    content = sample.git(workspace, env, "show", f"{last}^:{stack.ci_file}")
+    (workspace / stack.ci_file).parent.mkdir(parents=True, exist_ok=True)
+    (workspace / stack.ci_file).write_text(content)
+    return False
+
+
+def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str]) -> tuple[int, str]:
+    """The pipeline by gitlab-ci-local (tests/e2e/ci_runners.py): exit status and masked log."""
+    deployment = Deployment(
+        repository=stack.repository,
+        access=stack.access,
+        gcp_project="",
+        branch=stack.branch,
+        bucket="",
+        remote_url="",
+        account_email="",
+        public_key=rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key(),  # unused by the runner
+        private_key_pem="",
+        secret_name=stack.secret_name,
+        secret_value=value,
+        secret_marked=True,
+        ci_file=stack.ci_file,
+        ci_content=(workspace / stack.ci_file).read_text(),
+    )
+    result = ci_runners.run_gitlab_job(deployment, workspace, env)
+    # ci_runners.masked("") puts [MASKED] between every character: undo it when nothing was secret.
+    return result.returncode, result.log.replace("[MASKED]", "") if not value else result.log

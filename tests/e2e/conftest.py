@@ -14,7 +14,7 @@ from . import sample_project as sample
 from .commands import E2E_VENV, NODE_BIN, host_env
 from .servers import StorageEmulator, StorageProxy, TokenEndpoint
 from .stack import STACKS, Deployment, deploy, service_account_key
-from .wheelhouse import CONSTRAINTS
+from .wheelhouse import install_env
 from .wheelhouse import wheelhouse as build_wheelhouse
 
 # The bucket the repository's committed .dvc/config names, as the guide commits it
@@ -82,19 +82,15 @@ def ci_runner_env(root: Path, storage_url: str, wheelhouse: Path) -> dict[str, s
     """The CI runner's environment: this machine's, without credentials or virtualenvs (HOME and
     TMPDIR under `root`), with Cloud Storage at `storage_url` and pip and uv reading the
     wheelhouse only."""
-    return host_env(root) | {
-        "STORAGE_EMULATOR_HOST": storage_url,
-        # Without it, gcsfs with real credentials tries gRPC and hangs on timeouts.
-        "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": str(wheelhouse),
-        "PIP_CONSTRAINT": str(CONSTRAINTS),
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "UV_NO_INDEX": "1",
-        "UV_FIND_LINKS": str(wheelhouse),
-        "UV_CONSTRAINT": str(CONSTRAINTS),
-        "UV_PYTHON_DOWNLOADS": "never",
-    }
+    return (
+        host_env(root)
+        | {
+            "STORAGE_EMULATOR_HOST": storage_url,
+            # Without it, gcsfs with real credentials tries gRPC and hangs on timeouts.
+            "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+        }
+        | install_env(wheelhouse)
+    )
 
 
 @pytest.fixture

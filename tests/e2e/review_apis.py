@@ -2,7 +2,12 @@
 comments of a pull request and GitLab's notes of a merge request. Each checks the token as its
 platform does (GitHub: the job token's `pull-requests` permission; GitLab: the project access
 token, role and scope), answers with the platform's shapes and pagination, and records every
-request."""
+request.
+
+GitHub mints each job's GITHUB_TOKEN with that job's `permissions`; act gives every job of a run
+the one token it was started with. So the GitHub stand-in accepts the run's token and grants a
+request what the calling job may do: the job is the GITHUB_JOB of the process at the other end
+of the connection (the step's curl), found through psutil."""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import psutil
 
 from .servers import request_body, send_json
 
@@ -55,7 +62,8 @@ class ReviewApi:
             self._add(f"A reviewer's comment {n}", "reviewer")
         self._tokens: dict[str, tuple[str, bool]] = {}
         """token -> (who it authenticates, whether it may write comments)."""
-        self.github_tokens_issued = 0
+        self._github_jobs: dict[str, dict[str, bool]] = {}
+        """GitHub: the run's token -> whether each job may write to pull requests."""
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -66,15 +74,20 @@ class ReviewApi:
         return f"http://{host}:{port}"
 
     @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
     def api_url(self) -> str:
         """GITHUB_API_URL / CI_API_V4_URL of the runner."""
         return self.url if self.platform == "github" else f"{self.url}/api/v4"
 
-    def issue_github_token(self, permissions: Mapping[str, str]) -> str:
-        """The GITHUB_TOKEN of one job, with the job's `permissions`."""
+    def issue_github_token(self, may_write: Mapping[str, bool]) -> str:
+        """The GITHUB_TOKEN of one run; `may_write`: whether each job's `permissions` let it write
+        to pull requests."""
         token = f"ghs_{secrets.token_urlsafe(27)}"
-        self.github_tokens_issued += 1
-        self._tokens[token] = ("github-actions[bot]", permissions.get("pull-requests") == "write")
+        self._tokens[token] = ("github-actions[bot]", False)
+        self._github_jobs[token] = dict(may_write)
         return token
 
     def accept_gitlab_token(self, token: str, role: str, scopes: tuple[str, ...]) -> None:
@@ -112,19 +125,19 @@ class ReviewApi:
         listed = f"/api/v4/projects/{project}/merge_requests/{self.number}/notes"
         return listed, f"{listed}/"
 
-    def _caller(self, headers: Mapping[str, str]) -> tuple[str, bool] | None:
+    def _caller(self, headers: Mapping[str, str], job: str) -> tuple[str, bool] | None:
         if self.platform == "github":
             match = re.fullmatch(r"Bearer (\S+)", headers.get("authorization", ""))
             token = match[1] if match else ""
-        else:
-            token = headers.get("private-token", "")
-        return self._tokens.get(token)
+            who = self._tokens.get(token)
+            return who and (who[0], self._github_jobs[token].get(job, False))
+        return self._tokens.get(headers.get("private-token", ""))
 
-    def answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> tuple[int, Any]:
-        """The platform's answer to one request (`headers` by lowercase name)."""
+    def answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes, job: str = "") -> tuple[int, Any]:
+        """The platform's answer to one request (`headers` by lowercase name) from the CI job `job`."""
         path, _, query = target.partition("?")
         listed, one = self._routes()
-        caller = self._caller(headers)
+        caller = self._caller(headers, job)
         if caller is None:
             return HTTPStatus.UNAUTHORIZED, {"message": "Bad credentials" if self.platform == "github" else "401 Unauthorized"}
         who, may_write = caller
@@ -161,10 +174,11 @@ class ReviewApi:
         class Handler(BaseHTTPRequestHandler):
             def serve(self) -> None:
                 body = request_body(self)
+                job = calling_job(self.client_address[1], api.port) if api.platform == "github" else ""
                 with api._lock:
                     try:
                         status, payload = api.answer(
-                            self.command, self.path, {name.lower(): value for name, value in self.headers.items()}, body
+                            self.command, self.path, {name.lower(): value for name, value in self.headers.items()}, body, job
                         )
                     except (ValueError, json.JSONDecodeError) as error:
                         status, payload = HTTPStatus.BAD_REQUEST, {"message": str(error)}
@@ -188,3 +202,16 @@ class ReviewApi:
                 pass  # `requests` is the log
 
         return Handler
+
+
+def calling_job(client_port: int, server_port: int) -> str:
+    """The GITHUB_JOB of the process on this machine whose connection to `server_port` comes from
+    `client_port`; empty when there is none (a caller outside any job)."""
+    for connection in psutil.net_connections(kind="tcp"):
+        local, remote = connection.laddr, connection.raddr
+        if local and remote and local.port == client_port and remote.port == server_port and connection.pid:
+            try:
+                return psutil.Process(connection.pid).environ().get("GITHUB_JOB", "")
+            except psutil.Error:
+                return ""
+    return ""

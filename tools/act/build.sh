@@ -2,8 +2,10 @@
 # Builds nektos/act (runs GitHub Actions workflows locally) from Go modules, no prebuilt binary, into
 # a cache outside the repository keyed by act's version:
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/mlops-ci/act-<version>/bin/act
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/mlops-ci/act-<version>/bin/act-artifact-server (artifactserver/:
+#     act's own artifact server as a process of its own)
 # The version and every dependency are pinned by this directory's go.mod/go.sum (act is a `tool`
-# of the module). Skips the build when the binary is there. Prints the bin directory on its last line.
+# of the module). Skips the build when the binaries are there. Prints the bin directory on its last line.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,11 +17,13 @@ mkdir -p "$bin"
 export GOTOOLCHAIN=local GOFLAGS=-mod=readonly
 cd "$here"
 
-if [[ -x "$bin/act" ]]; then
+if [[ -x "$bin/act" && -x "$bin/act-artifact-server" ]]; then
   echo "act $version: cached" >&2
 else
   echo "act $version: building (about 2 minutes on 2 cores)" >&2
   nice go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$bin/act.tmp" github.com/nektos/act
+  nice go build -trimpath -ldflags "-s -w" -o "$bin/act-artifact-server.tmp" ./artifactserver
   mv "$bin/act.tmp" "$bin/act"
+  mv "$bin/act-artifact-server.tmp" "$bin/act-artifact-server"
 fi
 echo "$bin"

@@ -1,0 +1,141 @@
+"""Stand-in for google-github-actions/auth v3.0.0 (7c6bc770dae815cd3e89ee6cdf493a5fab2cc093), with
+`credentials_json`, read from `src/main.ts`, `src/post.ts`, `src/client/service_account_key_json.ts`
+and `src/utils.ts` at that commit, and the helpers its bundle carries
+(`@google-github-actions/actions-utils`: `parseCredential`, `writeSecureFile`, `forceRemove`):
+the key parsed (JSON, or base64 of it), written back as `JSON.stringify` writes it to
+$GITHUB_WORKSPACE/gha-creds-<16 hex>.json (mode 0640, never over an existing file) before
+anything can fail, exported as GOOGLE_APPLICATION_CREDENTIALS and the project variables, then a
+self-signed JWT for iamcredentials (the `auth_token` output), which fails on a key that cannot
+sign. The post step deletes the file named by GOOGLE_GHA_CREDS_PATH.
+
+Workload Identity Federation (`workload_identity_provider`) is not implemented."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import jwt
+
+from localcloud.actions import stand_in
+from localcloud.actions.stand_in import ActionError, Inputs, StandIn
+
+SECRETS_WARNING = (
+    "If you are specifying input values via GitHub secrets, ensure the secret is being injected into the "
+    "environment. By default, secrets are not passed to workflows triggered from forks, including Dependabot."
+)
+CREDENTIAL_VARIABLES = ("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GHA_CREDS_PATH")
+PROJECT_VARIABLES = ("CLOUDSDK_CORE_PROJECT", "CLOUDSDK_PROJECT", "GCLOUD_PROJECT", "GCP_PROJECT", "GOOGLE_CLOUD_PROJECT")
+
+
+def parse_credential(value: str) -> dict[str, Any]:
+    """`parseCredential`: trimmed; base64 (either alphabet, padding optional) unless it starts with `{`."""
+    text = value.strip()
+    if not text:
+        raise ActionError("Missing service account key JSON (got empty value)")
+    if not text.startswith("{"):
+        padded = text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4)
+        try:
+            text = base64.b64decode(padded).decode()
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise ActionError(f"Failed to parse service account key JSON credentials: {error}") from None
+    try:
+        credential = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ActionError(f"Failed to parse service account key JSON credentials: {error}") from None
+    if not isinstance(credential, dict):
+        raise ActionError("Provided credential is not a valid Google Service Account Key JSON")
+    return cast(dict[str, Any], credential)
+
+
+def write_credentials_file(credential: dict[str, Any]) -> Path:
+    """`createCredentialsFile` with `writeSecureFile`: mode 0640, flag `wx`."""
+    path = Path(os.environ["GITHUB_WORKSPACE"]) / f"gha-creds-{secrets.token_hex(8)}.json"
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640), "w") as key_file:
+        key_file.write(json.dumps(credential, separators=(",", ":"), ensure_ascii=False))
+    print(f'Created credentials file at "{path}"', flush=True)
+    return path
+
+
+def auth_token(credential: dict[str, Any], universe: str) -> str:
+    """`ServiceAccountKeyClient.getToken`: a JWT for iamcredentials signed with the key."""
+    email = str(credential.get("client_email", ""))
+    now = int(time.time())
+    claims = {"iss": email, "sub": email, "aud": f"https://iamcredentials.{universe}/", "iat": now, "exp": now + 3599}
+    try:
+        key, kid = str(credential.get("private_key", "")), credential.get("private_key_id")
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+    except (ValueError, TypeError, jwt.PyJWTError) as error:
+        raise ActionError(
+            f"Failed to sign auth token using {email}: Failed to sign jwt using private key for {email}: {error}"
+        ) from None
+
+
+def authenticate(inputs: Inputs) -> None:
+    credentials_json = inputs.get("credentials_json")
+    credential = parse_credential(credentials_json) if credentials_json else {}
+    project = inputs.get("project_id") or (credential.get("project_id") if credential.get("type") == "service_account" else None)
+    if not credentials_json:
+        raise ActionError(
+            'The GitHub Action workflow must specify exactly one of "workload_identity_provider" or "credentials_json"! '
+            + SECRETS_WARNING
+        )
+    if credential.get("type") != "service_account":
+        raise ActionError("Provided credential is not a valid Google Service Account Key JSON")
+    exports = inputs.boolean("export_environment_variables")
+    if inputs.boolean("create_credentials_file"):
+        path = write_credentials_file(credential)
+        stand_in.set_output("credentials_file_path", str(path))
+        for name in CREDENTIAL_VARIABLES if exports else ():
+            stand_in.export_variable(name, str(path))
+    if project:
+        stand_in.set_output("project_id", str(project))
+        for name in PROJECT_VARIABLES if exports else ():
+            stand_in.export_variable(name, str(project))
+    token = auth_token(credential, inputs.get("universe"))
+    stand_in.set_secret(token)
+    stand_in.set_output("auth_token", token)
+
+
+def main(inputs: Inputs) -> None:
+    try:
+        authenticate(inputs)
+    except ActionError as error:
+        raise ActionError(f"google-github-actions/auth failed with: {error}") from None
+
+
+def post(inputs: Inputs) -> None:
+    """`post.ts`: the credentials file removed, unless the inputs kept it."""
+    if not inputs.boolean("create_credentials_file"):
+        print('Skipping credential cleanup - "create_credentials_file" is false.', flush=True)
+    elif not inputs.boolean("cleanup_credentials"):
+        print('Skipping credential cleanup - "cleanup_credentials" is false.', flush=True)
+    elif not (path := os.environ.get("GOOGLE_GHA_CREDS_PATH")):
+        print("Skipping credential cleanup - $GOOGLE_GHA_CREDS_PATH is not set.", flush=True)
+    else:
+        Path(path).unlink(missing_ok=True)
+        print(f'Removed exported credentials at "{path}".', flush=True)
+
+
+STAND_IN = StandIn(
+    action="google-github-actions/auth",
+    commit="7c6bc770dae815cd3e89ee6cdf493a5fab2cc093",
+    release="v3.0.0",
+    implemented=frozenset(
+        {
+            *("credentials_json", "project_id", "universe"),
+            *("create_credentials_file", "export_environment_variables", "cleanup_credentials"),
+        }
+    ),
+    main=main,
+    post=post,
+)
+
+if __name__ == "__main__":
+    STAND_IN.run()
