@@ -62,7 +62,9 @@ def _existing_bucket_problems(settings: Settings, on_google: pulumi.InvokeOption
         return problems
     if bucket is None or not bucket.name:
         return [f"{key}: no such bucket, or the credentials of `pulumi up` cannot read it"]
-    labels = dict(bucket.labels or {})
+    # getBucket answers the bucket's labels in effectiveLabels; its `labels` are those a
+    # configuration sets, none for a look-up (upstream `setStorageBucket`, `tpgresource.SetLabels`).
+    labels = dict(bucket.effective_labels or {})
     if labels.get(MANAGED_BY_LABEL) == PROJECT and labels.get(STACK_LABEL) != settings.labels[STACK_LABEL]:
         return [f"{key}: the bucket of another stack ({labels.get(STACK_LABEL)!r}): a stack grants on its own"]
     # The team's bucket is theirs to change (other consumers may depend on it): say so, go on.
@@ -88,9 +90,16 @@ def _kept_bucket(settings: Settings, on_google: pulumi.InvokeOptions) -> tuple[b
         return True, []
     other = labels.get(STACK_LABEL) if labels.get(MANAGED_BY_LABEL) == PROJECT else None
     whose = f"the bucket of the {PROJECT} stack {other!r}" if other else "not this stack's (not labelled for it)"
+    # Labels removed by hand from the stack's own bucket: pulumi up puts back only what its state
+    # lacks, and this check runs first, so only the labels put back by hand let it go on.
+    own = ",".join(f"{label}={value}" for label, value in settings.labels.items())
+    relabel = (
+        f"; if it is this stack's own bucket and its labels were changed by hand, label it again"
+        f" (`gcloud storage buckets update gs://{settings.bucket_name} --update-labels={own}`)"
+    )
     return False, [
         f"{key}: the bucket exists in {settings.gcp_project} and is {whose}; choose another mlops-ci:bucketName, or"
-        " set mlops-ci:existingBucket to use it as the DVC remote without managing it"
+        f" set mlops-ci:existingBucket to use it as the DVC remote without managing it{'' if other else relabel}"
     ]
 
 

@@ -187,10 +187,17 @@ def test_the_stacks_own_bucket_is_adopted_whatever_else_it_is_labelled(labels: d
     ids=["no-labels", "another-stack", "half-labelled"],
 )
 def test_a_bucket_that_is_not_the_stacks_is_refused_by_whose_it_is(labels: dict[str, str] | None, expected: str) -> None:
+    """Labels removed by hand from the stack's own bucket look the same: the error says how to
+    label it again (the state's labels never reach Google while pre-flight stops the stack)."""
     problems, _ = refused("github", kept(labels))
+    relabel = (
+        "; if it is this stack's own bucket and its labels were changed by hand, label it again (`gcloud storage"
+        " buckets update gs://acme-ml-test-team-a-dvc --update-labels=managed-by=mlops-ci,stack=team-a`)"
+    )
     assert problems == [
         f"mlops-ci:bucketName = 'acme-ml-test-team-a-dvc': the bucket exists in acme-ml-test and {expected}; choose another"
         " mlops-ci:bucketName, or set mlops-ci:existingBucket to use it as the DVC remote without managing it"
+        + ("" if "team-b" in expected else relabel)
     ]
 
 
@@ -234,3 +241,35 @@ def test_a_gitlab_report_needs_a_token_that_manages_project_access_tokens() -> N
     quiet = Answers({"getProjectAccessTokens": NOT_FOUND})
     run("gitlab", mocks=quiet)
     assert "getProjectAccessTokens" not in quiet.asked
+
+
+def test_an_existing_bucket_of_another_stack_is_refused_by_the_labels_google_holds() -> None:
+    """getBucket answers the bucket's labels in `effectiveLabels` only, `labels` being {} (upstream
+    `data_source_google_storage_bucket.go` reads through `setStorageBucket`, whose
+    `tpgresource.SetLabels` keeps only the labels the configuration sets: a data source sets none)."""
+    theirs = {"managed-by": "mlops-ci", "stack": "team-b", "goog-pulumi-provisioned": "true"}
+    answer = {"name": "acme-team-b-dvc", "labels": {}, "effectiveLabels": theirs, "publicAccessPrevention": "enforced"}
+    problems, _ = refused("github", {"getBucket": answer}, {"existingBucket": "acme-team-b-dvc"})
+    assert problems == [
+        "mlops-ci:existingBucket = 'acme-team-b-dvc': the bucket of another stack ('team-b'): a stack grants on its own"
+    ]
+    # the stack's own bucket, or a team's bucket labelled by nobody, is granted on
+    for labels in ({**theirs, "stack": "team-a"}, None):
+        mocks = Answers({"getBucket": answer | {"effectiveLabels": labels}})
+        assert run("github", mocks=mocks, existingBucket="acme-team-b-dvc").find("gcp:storage/bucketIAMMember:BucketIAMMember")
+
+
+@pytest.mark.parametrize("stack", ["Team-A", "team.a"])
+@pytest.mark.parametrize("key", ["bucketName", "existingBucket"])
+def test_a_stack_whose_name_only_looks_like_anothers_never_takes_its_bucket(stack: str, key: str) -> None:
+    """Label values are lowercase letters, digits, `_` and `-`: `Team-A` and `team.a` (stacks of
+    their own) would both be written `team-a`, the label of the stack team-a, and take its bucket."""
+    labels = {"managed-by": "mlops-ci", "stack": "team-a", "goog-pulumi-provisioned": "true"}
+    listed = {"buckets": [{"name": "acme-team-a-dvc", "labels": labels}]}
+    looked_up = {"name": "acme-team-a-dvc", "labels": {}, "effectiveLabels": labels, "uniformBucketLevelAccess": True}
+    mocks = Answers({"getBuckets": listed, "getBucket": looked_up | {"publicAccessPrevention": "enforced"}})
+    with pytest.raises(PreflightError) as raised:
+        run("github", mocks=mocks, stack=stack, **{key: "acme-team-a-dvc"})
+    assert mocks.cloud_resources == []
+    assert raised.value.problems[0].startswith(f"mlops-ci:{key} = 'acme-team-a-dvc': ")
+    assert "'team-a'" in raised.value.problems[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -12,6 +13,7 @@ from mlops_ci.offline.runtime import Evaluation, reveal
 from mlops_ci.settings import derive as s
 from mlops_ci.settings import rules
 from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.model import stack_label
 from tests.helpers import BUCKET, GITLAB_VARIABLE, CountingMocks, run
 
 # (platform, overrides, key named in the error, words of the rule)
@@ -162,6 +164,22 @@ def test_distinct_stacks_get_distinct_derived_names(first: str, second: str) -> 
     if first != second:
         assert s.derive_service_account_id(first) != s.derive_service_account_id(second)
         assert s.derive_bucket_name("acme-ml", first) != s.derive_bucket_name("acme-ml", second)
+
+
+@given(first=stack_names, second=stack_names)
+def test_distinct_stacks_get_distinct_valid_stack_labels(first: str, second: str) -> None:
+    """The stack label is how pre-flight knows the stack's bucket: `Team-A`, `team.a` and a name
+    past 63 characters must not read as another stack's (Google's label values: lowercase
+    letters, digits, `_`, `-`, at most 63)."""
+    label = stack_label(first)
+    assert re.fullmatch(r"[a-z0-9_-]{1,63}", label), label
+    if first != second:
+        assert label != stack_label(second)
+
+
+def test_the_stack_label_is_the_stack_name_when_it_can_be() -> None:
+    assert [stack_label(name) for name in ("vision-team", "team_a", "a" * 63)] == ["vision-team", "team_a", "a" * 63]
+    assert stack_label("Team-A").startswith("team-a-")
 
 
 def test_derived_names_are_readable_for_plain_stack_names() -> None:

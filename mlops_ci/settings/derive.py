@@ -7,22 +7,17 @@ name is added whenever the name had to change or be shortened, so two stacks nev
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 from typing import Any
 
-from mlops_ci.settings.model import Settings, field_name
+from mlops_ci.settings.model import Settings, digest, field_name
 from mlops_ci.settings.parse import Parsed
 from mlops_ci.settings.rules import bucket_name_problem
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _fit(prefix: str, stack: str, suffix: str, limit: int) -> str:
@@ -32,17 +27,17 @@ def _fit(prefix: str, stack: str, suffix: str, limit: int) -> str:
     candidate = f"{prefix}{slug}{suffix}"
     if slug == stack and len(candidate) <= limit:
         return candidate
-    digest = _digest(stack)
-    room = limit - len(prefix) - len(suffix) - len(digest) - 1
+    hashed = digest(stack)
+    room = limit - len(prefix) - len(suffix) - len(hashed) - 1
     head = slug[: max(room, 0)].rstrip("-")
-    return f"{prefix}{head}-{digest}{suffix}" if head else f"{prefix}{digest}{suffix}"
+    return f"{prefix}{head}-{hashed}{suffix}" if head else f"{prefix}{hashed}{suffix}"
 
 
 def derive_bucket_name(gcp_project: str, stack: str) -> str:
     """`<project>-<stack>-dvc`, or, where that breaks a bucket rule (a stack named like Google, a
     project starting with goog), the first valid of the same with hashes in place of names."""
     readable = _fit(f"{gcp_project}-", stack, "-dvc", 63)
-    hashed = (f"dvc-{_digest(f'{gcp_project}/{stack}/{n}')}{_digest(stack)}" for n in itertools.count())
+    hashed = (f"dvc-{digest(f'{gcp_project}/{stack}/{n}')}{digest(stack)}" for n in itertools.count())
     return next(name for name in itertools.chain([readable, f"dvc-{readable}"[:63]], hashed) if not bucket_name_problem(name))
 
 

@@ -4,6 +4,7 @@ lists every problem of a stack's configuration."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from typing import Literal
 
@@ -26,6 +27,19 @@ ACCESS_PRESETS: tuple[Access, ...] = tuple(ACCESS_ROLES)
 AUTH_MODES: tuple[Auth, ...] = ("key", "workload-identity")
 # The labels the stack puts on its Google Cloud resources: who manages them, for which stack.
 MANAGED_BY_LABEL, STACK_LABEL = "managed-by", "stack"
+
+
+def digest(text: str) -> str:
+    """A short hash of `text`: what keeps two names apart once they had to be changed."""
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def stack_label(stack: str) -> str:
+    """The stack's name as a label value (lowercase letters, digits, `_`, `-`, at most 63): the
+    name itself where it is one; else written so, with a hash of the exact name, so that no other
+    stack (`Team-A` or `team.a` beside `team-a`, a long name sharing the first 63) has it."""
+    written = re.sub(r"[^a-z0-9_-]", "-", stack.lower())
+    return written if written == stack and len(written) <= 63 else f"{written[:54]}-{digest(stack)}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +105,7 @@ class Settings:
     @property
     def labels(self) -> dict[str, str]:
         """Labels for Google Cloud resources (values: lowercase, digits, '-', '_', <= 63)."""
-        return {MANAGED_BY_LABEL: PROJECT, STACK_LABEL: re.sub(r"[^a-z0-9_-]", "-", self.stack.lower())[:63]}
+        return {MANAGED_BY_LABEL: PROJECT, STACK_LABEL: stack_label(self.stack)}
 
 
 def field_name(key: str) -> str:
