@@ -269,7 +269,7 @@ def test_a_stack_whose_name_only_looks_like_anothers_never_takes_its_bucket(stac
     looked_up = {"name": "acme-team-a-dvc", "labels": {}, "effectiveLabels": labels, "uniformBucketLevelAccess": True}
     mocks = Answers({"getBuckets": listed, "getBucket": looked_up | {"publicAccessPrevention": "enforced"}})
     with pytest.raises(PreflightError) as raised:
-        run("github", mocks=mocks, stack=stack, **{key: "acme-team-a-dvc"})
+        run("github", {key: "acme-team-a-dvc"}, mocks=mocks, stack=stack)
     assert mocks.cloud_resources == []
     assert raised.value.problems[0].startswith(f"mlops-ci:{key} = 'acme-team-a-dvc': ")
     assert "'team-a'" in raised.value.problems[0]

@@ -37,7 +37,9 @@ def test_an_allowed_bucket_labelled_as_another_stacks_is_refused() -> None:
         "name": "acme-nlp-dvc",
         "uniformBucketLevelAccess": True,
         "publicAccessPrevention": "enforced",
-        "labels": {"managed-by": "mlops-ci", "stack": "nlp-team"},
+        # as the provider's getBucket answers: the bucket's labels in effectiveLabels, `labels` empty
+        "labels": {},
+        "effectiveLabels": {"managed-by": "mlops-ci", "stack": "nlp-team"},
     }
     problems, mocks = refused("github", {"getBucket": answer}, {"existingBucket": "acme-nlp-dvc", "access": "admin"})
     assert problems == [
@@ -48,6 +50,6 @@ def test_an_allowed_bucket_labelled_as_another_stacks_is_refused() -> None:
 
 def test_a_bucket_labelled_as_this_stacks_own_is_allowed() -> None:
     answer: dict[str, object] = {"name": "acme-own-dvc", "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced"}
-    answer["labels"] = {"managed-by": "mlops-ci", "stack": "team-a"}
+    answer["effectiveLabels"] = {"managed-by": "mlops-ci", "stack": "team-a"}
     evaluation = run("github", mocks=Answers({"getBucket": answer}), existingBucket="acme-own-dvc")
     assert evaluation.find(GRANT)
