@@ -17,6 +17,8 @@ from typing import Any
 
 STORAGE_API = "https://storage.googleapis.com"
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
+KEY_REFUSED = "Google refuses the key"
+"""How `credential_refusal` begins when Google's token endpoint refuses the key itself."""
 
 
 class UnreachableError(Exception):
@@ -41,7 +43,7 @@ class DirectCalls:
         try:
             credentials.refresh(Request())  # type: ignore[no-untyped-call]
         except google.auth.exceptions.RefreshError as error:
-            return f"Google refuses the key ({error.args[0] if error.args else error})"
+            return f"{KEY_REFUSED} ({error.args[0] if error.args else error})"
         except google.auth.exceptions.TransportError as error:
             raise UnreachableError(f"{key_file.get('token_uri')}: {error}") from None
         base = os.environ.get("STORAGE_EMULATOR_HOST", STORAGE_API).rstrip("/")

@@ -4,6 +4,7 @@ bound, and where the program puts it (before the credential and the CI file, nev
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gc
 from collections.abc import Sequence
 from typing import Any
@@ -109,3 +110,44 @@ def test_keyless_stacks_ask_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime, "OFFLINE_CALLS", probe)
     run("gitlab", auth="workload-identity")
     assert probe.asked == []
+
+
+@pytest.mark.usefixtures("quick")
+def test_a_key_google_refuses_long_after_creating_it_fails_at_once() -> None:
+    """A key deleted or disabled outside Pulumi (the state still holds it, so `pulumi up` checks it
+    again) is refused for good: no ten-minute wait for it. Grants may still be settling."""
+    probe = ScriptedGoogle(*["Google refuses the key (invalid_grant: Invalid grant: account not found)"] * 3)
+    with direct_calls.replaced_by(probe), pytest.raises(PropagationError) as raised:
+        asyncio.run(wait_until_accepted("a2V5", "team-dvc", ACCESS_PERMISSIONS["pull"], bound=600, key_age=7200))
+    assert len(probe.asked) == 1
+    message = str(raised.value)
+    assert "Google refuses the key (invalid_grant: Invalid grant: account not found), 120 minutes after creating it" in message
+    assert "deleted or disabled outside Pulumi" in message
+    assert "pulumi up --refresh" in message
+    grants = ScriptedGoogle("the bucket grants are not effective yet (missing storage.objects.list)")
+    with direct_calls.replaced_by(grants):
+        asyncio.run(wait_until_accepted("a2V5", "team-dvc", ACCESS_PERMISSIONS["pull"], bound=600, key_age=7200))
+    assert len(grants.asked) == 2
+
+
+def test_the_age_of_the_key_is_its_valid_after_time() -> None:
+    now = datetime.datetime(2026, 12, 5, 1, 0, tzinfo=datetime.UTC)
+    assert propagation.key_age("2026-12-05T00:30:00Z", now) == 1800
+    assert propagation.key_age(None, now) == propagation.key_age("", now) == propagation.key_age("soon", now) == 0
+
+
+@pytest.mark.usefixtures("quick")
+def test_the_stacks_key_from_an_earlier_up_refused_stops_the_up_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    probe = ScriptedGoogle(*["Google refuses the key (invalid_grant)"] * 3)
+    monkeypatch.setattr(runtime, "OFFLINE_CALLS", probe)
+
+    class KeyOfYesterday(runtime.OfflineMocks):
+        def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+            name, outputs = super().new_resource(args)
+            return name, outputs | ({"validAfter": "2026-01-01T00:00:00Z"} if args.typ == KEY else {})
+
+    with pytest.raises(Exception, match="deleted or disabled outside Pulumi"):
+        run("gitlab", mocks=KeyOfYesterday())
+    runtime_settings.reset_options()
+    gc.collect()
+    assert len(probe.asked) == 1

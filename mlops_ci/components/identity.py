@@ -72,7 +72,7 @@ class CiIdentity(pulumi.ComponentResource):
         if self.key:
             # The provider marks private_key secret, but nothing downstream may depend on that.
             key = pulumi.Output.secret(self.key.private_key)
-            self.key_base64 = propagation.accepted(key, args["bucket"], self.grants, args["access"])
+            self.key_base64 = propagation.accepted(self.key, key, args["bucket"], self.grants, args["access"])
         self.register_outputs({"email": self.email})
 
     def _key(self, name: str, args: CiIdentityArgs) -> gcp.serviceaccount.Key:
