@@ -6,7 +6,9 @@ endpoint issued (401 otherwise), and the permission the request needs held by th
 account on the bucket — through the bucket's IAM policy (each grant once the propagation delay
 has passed, localcloud/iam.py) or a role on the bucket's project (403 otherwise). It also
 answers `GET /storage/v1/b/<bucket>/iam/testPermissions` (cloud.google.com/storage/docs/json_api/
-v1/buckets/testIamPermissions: no permission needed, the held subset of those asked).
+v1/buckets/testIamPermissions: no permission needed, the held subset of those asked). That it
+answers a grant only after the same propagation delay as the requests: not verified (the
+program's check lists the bucket too, cloud.google.com/iam/docs/access-change-propagation).
 """
 
 from __future__ import annotations

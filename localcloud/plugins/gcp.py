@@ -757,6 +757,8 @@ class WorkloadIdentityPool(ResourceType):
                 entry.update(state="DELETED", deleteTime=_utc())
 
     def read(self, ctx: Context, id_: str, props: wire.Props) -> wire.Props | None:
+        """Gone once soft-deleted: upstream `resourceIAMBetaWorkloadIdentityPoolDecoder` answers nil for
+        state DELETED (the provider's too: `resourceIAMBetaWorkloadIdentityPoolProviderDecoder`)."""
         entry = ctx.cloud.gcp.read().get("pools", {}).get(f"{props['project']}/{props['workloadIdentityPoolId']}")
         return props if entry and entry.get("state") == "ACTIVE" else None
 
