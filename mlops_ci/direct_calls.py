@@ -64,7 +64,9 @@ class DirectCalls:
     def gitlab_plan(self, base_url: str, token: str, namespace_id: int) -> str | None:
         """The GitLab plan of a namespace (`GET /namespaces/:id`: `plan`, answered to the group's
         owners only); None when GitLab does not say, or cannot be reached."""
-        request = urllib.request.Request(f"{base_url.rstrip('/')}/namespaces/{namespace_id}", headers={"PRIVATE-TOKEN": token})
+        request = urllib.request.Request(f"{base_url.rstrip('/')}/namespaces/{namespace_id}")
+        # Not on a redirect: urllib would hand the token to whatever host the answer names.
+        request.add_unredirected_header("PRIVATE-TOKEN", token)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 plan = json.loads(response.read()).get("plan")
