@@ -86,6 +86,33 @@ def test_every_stack_file_goes_up_twice_and_previews_no_change(space: Any, path:
     assert changed(cloud, before) == []
 
 
+def test_another_stacks_bucket_is_refused_as_an_existing_bucket(tmp_path: Path) -> None:
+    """getBucket answers the labels in effectiveLabels (its `labels` are {} for a look-up): the
+    bucket vision-team created is not readme-team's to grant on, although Pulumi.yaml allows
+    its name (acme-*-dvc)."""
+    assert CLI is not None
+    cloud_dir = tmp_path / "cloud"
+    owner = Workspace(tmp_path / "vision", "vision-team", CLI, cloud_dir=cloud_dir)
+    bucket = f"{owner.config['gcp:project']}-vision-team-dvc"
+    other = Workspace(tmp_path / "readme", "readme-team", CLI, {"mlops-ci:existingBucket": bucket}, cloud_dir=cloud_dir)
+    cloud = open_cloud(cloud_dir)
+    try:
+        for workspace in (owner, other):
+            kind, path = str(workspace.config["mlops-ci:platform"]), str(workspace.config["mlops-ci:repository"])
+            platform.create_repository(cloud, kind, path, ["main"], SEED)
+            workspace.init()
+        owner.up()
+        before = len(cloud.journal.entries())
+
+        refused = other.pulumi("up", "--yes", "--skip-preview", "--stack", other.stack, check=False)
+
+        assert refused.returncode != 0
+        assert f"mlops-ci:existingBucket = '{bucket}': the bucket of another stack ('vision-team')" in output_of(refused)
+        assert changed(cloud, before) == []
+    finally:
+        services.stop(cloud_dir)
+
+
 # --- 6. auth switched key -> keyless -> key -> keyless, no destroy in between ---
 
 
