@@ -273,3 +273,28 @@ def test_a_stack_whose_name_only_looks_like_anothers_never_takes_its_bucket(stac
     assert mocks.cloud_resources == []
     assert raised.value.problems[0].startswith(f"mlops-ci:{key} = 'acme-team-a-dvc': ")
     assert "'team-a'" in raised.value.problems[0]
+
+
+def test_a_gitlab_ci_file_of_an_earlier_configuration_is_not_called_a_hand_edit(caplog: pytest.LogCaptureFixture) -> None:
+    """The pre-flight cannot tell a hand edit from the stack's own earlier version (the state is
+    not the program's to read): after a configuration change, this `pulumi up` commits the new
+    version, and the warning must not say the file stays as it is."""
+    import base64
+
+    from mlops_ci.ci.files import render_ci_file
+    from tests.helpers import make_settings
+
+    earlier = render_ci_file(make_settings("gitlab", python_version="3.12"))
+    branch_file = {"filePath": ".gitlab-ci.yml", "ref": "main", "content": base64.b64encode(earlier.encode()).decode()}
+
+    def answer(args: Mapping[str, Any], found: dict[str, Any]) -> Any:
+        return branch_file if args.get("filePath") == ".gitlab-ci.yml" else found
+
+    delivered = {"key": "GOOGLE_SERVICE_ACCOUNT_KEY", "project": "acme-ml/research/churn-model"}
+    run("gitlab", mocks=Answers({"getProjectVariable": delivered, "getRepositoryFile": answer}), pythonVersion="3.13")
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any(
+        ".gitlab-ci.yml on branch main of acme-ml/research/churn-model differs from what this configuration commits:"
+        " if the configuration changed, this pulumi up commits the new version; if it was edited by hand" in w
+        for w in warnings
+    ), warnings

@@ -255,9 +255,11 @@ def warn_about_hand_changes(settings: Settings, on: pulumi.InvokeOptions) -> Non
             " destroy stops at it"
         )
     elif base64.b64decode(found.content or "").decode(errors="replace") != render_ci_file(settings):
+        # The stack's version of an earlier configuration looks the same from here (the state is the engine's).
         pulumi.log.warn(
-            f"{path} on branch {branch} of {project} is not the stack's (edited by hand?): `pulumi up` leaves it as it is"
-            " until the stack's version changes; `pulumi up --refresh` puts the stack's version back now"
+            f"{path} on branch {branch} of {project} differs from what this configuration commits: if the configuration"
+            " changed, this pulumi up commits the new version; if it was edited by hand, `pulumi up` leaves it as it is"
+            " until the stack's version changes, and `pulumi up --refresh` puts the stack's version back now"
         )
 
 
