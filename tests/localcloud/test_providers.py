@@ -137,7 +137,10 @@ def test_auth_switched_three_times_without_destroy(space: Any) -> None:
 
     assert providers[0] != providers[1]
     assert len({e["inputs"]["accountId"] for e in cloud.journal.entries() if e["type"].endswith("account:Account")}) == 1
+    # a refresh reads the ids the federation was created with; the next run's nonce changes nothing
+    workspace.pulumi("refresh", "--yes", "--skip-preview", "--stack", workspace.stack)
     workspace.preview()
+    assert workspace.outputs()["workloadIdentityProvider"] == providers[1]
     workspace.destroy()
 
 
@@ -236,6 +239,39 @@ def test_the_first_ci_run_is_green_under_propagation_delays(tmp_path: Path, caps
         services.stop(workspace.cloud_dir)
 
 
+def test_a_key_deleted_outside_pulumi_stops_up_at_once_and_refresh_replaces_it(
+    space: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state still holds the key, so `pulumi up` checks it again: Google refusing a key it
+    created long ago is no propagation delay, and waiting ten minutes for it would tell nothing.
+    The key's age is its validAfter (set here as an old key's would be); `--refresh` drops the
+    deleted key (upstream Read: 404 or 403 is gone) and the up creates a new one."""
+    workspace = space("vision-team")
+    cloud = open_cloud(workspace.cloud_dir)
+    stack = chapter.Stack.from_config(workspace.stack, workspace.config)
+    workspace.up()
+    state = json.loads(workspace.pulumi("stack", "export", "--stack", workspace.stack).stdout)
+    key = next(r for r in state["deployment"]["resources"] if r["type"] == "gcp:serviceaccount/key:Key")
+    key["outputs"]["validAfter"] = "2026-01-01T00:00:00Z"
+    exported = workspace.root / "state.json"
+    exported.write_text(json.dumps(state))
+    workspace.pulumi("stack", "import", "--file", str(exported), "--stack", workspace.stack)
+    with cloud.gcp.edit() as gcp:
+        gcp["keys"][key["id"].rsplit("/", 1)[1]]["state"] = "DELETED"
+
+    started = time.monotonic()
+    refused = workspace.pulumi("up", "--yes", "--skip-preview", "--stack", workspace.stack, check=False)
+    revoked_key_fails = time.monotonic() - started
+
+    assert refused.returncode != 0
+    assert "the key was deleted or disabled outside Pulumi" in output_of(refused)
+    assert revoked_key_fails < 60
+    workspace.pulumi("up", "--yes", "--skip-preview", "--refresh", "--stack", workspace.stack)
+    accepted_at_once(cloud, stack, workspace.outputs()["bucketName"])
+    with capsys.disabled():
+        print(f"\n[figures] pulumi up with the state's key deleted outside Pulumi fails after {revoked_key_fails:.1f} s")
+
+
 # --- 9. Google APIs not usable yet, or not at all ---
 
 
@@ -320,7 +356,7 @@ def test_a_gitlab_ci_file_edited_then_deleted_by_hand(space: Any) -> None:
     platform.commit_file(repo, branch, ".gitlab-ci.yml", b"# ours now\n", "edit by hand", platform.GIT_IDENTITY)
 
     up = workspace.up()
-    assert ".gitlab-ci.yml on branch develop of ml/speech/asr-experiments is not the stack's" in output_of(up)
+    assert ".gitlab-ci.yml on branch develop of ml/speech/asr-experiments differs from what this configuration" in output_of(up)
     assert platform.file_content(repo, branch, ".gitlab-ci.yml") == b"# ours now\n"
     workspace.pulumi("up", "--yes", "--skip-preview", "--refresh", "--stack", workspace.stack)
     assert platform.file_content(repo, branch, ".gitlab-ci.yml") == stacks_file
