@@ -129,11 +129,16 @@ def _group(entry: dict[str, Any]) -> str:
 
 
 def plan_of(cloud: LocalCloud, group: str) -> str:
-    return str(cloud.gitlab.read().get("namespaces", {}).get(group, {}).get("plan", "default"))
+    """The plan of `group`: its top-level group's (GitLab EE `Namespace#actual_plan`: a namespace
+    with a parent answers `root_ancestor.actual_plan`; `Plan.default` unless gitlab.com)."""
+    root = group.split("/", 1)[0]
+    return str(cloud.gitlab.read().get("namespaces", {}).get(root, {}).get("plan", "default"))
 
 
 def set_plan(cloud: LocalCloud, group: str, plan: str) -> None:
-    """The plan of `group` (a project's namespace, e.g. `acme-ml/research`), as gitlab.com bills it."""
+    """The plan gitlab.com bills the top-level group `group` (e.g. `acme-ml`) and so its subgroups."""
+    if "/" in group:
+        raise ValueError(f"{group}: gitlab.com bills top-level groups; a subgroup has its root's plan")
     with cloud.gitlab.edit() as document:
         document.setdefault("namespaces", {}).setdefault(group, {})["plan"] = plan
 

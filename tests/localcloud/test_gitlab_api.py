@@ -236,6 +236,18 @@ def test_a_project_access_token_is_refused_on_gitlabs_free_plan(
     assert (status, answer) == (400, {"message": refusal})
 
 
+def test_a_subgroup_has_the_plan_of_its_top_level_group(api: Any, cloud: LocalCloud) -> None:
+    """gitlab.com bills top-level groups: a subgroup's plan is its root's (GitLab EE
+    `Namespace#actual_plan`: `root_ancestor.actual_plan` when it has a parent), which the
+    pre-flight reads from the project's own namespace."""
+    root = unique("billed")
+    project = platform.create_repository(cloud, "gitlab", f"{root}/research/app", ["main"])
+    gitlab_api.set_plan(cloud, root, gitlab_api.FREE_PLAN)
+
+    assert api("GET", f"/namespaces/{project['namespaceId']}")[1]["plan"] == gitlab_api.FREE_PLAN
+    assert api("POST", f"/projects/{project['id']}/access_tokens", body={"name": "report", "scopes": ["api"]})[0] == 400
+
+
 def test_the_api_answers_over_https_with_the_state_directorys_certificate(cloud: LocalCloud) -> None:
     context = ssl.create_default_context(cafile=cloud.urls()["gitlabCertificate"])
     request = urllib.request.Request(cloud.urls()["gitlabTls"] + "/user", headers={"PRIVATE-TOKEN": USER})

@@ -327,14 +327,14 @@ def test_a_report_on_gitlabs_free_plan_is_refused_before_any_resource(
     workspace = space("nlp-team", {"gitlab:baseUrl": urls["gitlabTls"] + "/"})
     cloud = open_cloud(workspace.cloud_dir)
     project = str(workspace.config["mlops-ci:repository"])
-    gitlab_api.set_plan(cloud, project.rsplit("/", 1)[0], gitlab_api.FREE_PLAN)
+    gitlab_api.set_plan(cloud, project.split("/", 1)[0], gitlab_api.FREE_PLAN)
 
     refused = workspace.pulumi("preview", "--stack", workspace.stack, check=False)
 
     assert refused.returncode != 0
     assert "mlops-ci:report = true: acme-ml/research is on GitLab's Free plan" in output_of(refused)
     assert [e for e in cloud.journal.entries() if e["op"] != "invoke"] == []
-    gitlab_api.set_plan(cloud, project.rsplit("/", 1)[0], "premium")
+    gitlab_api.set_plan(cloud, project.split("/", 1)[0], "premium")
     workspace.up()
     assert gitlab_api.access_tokens(cloud, project)
 
