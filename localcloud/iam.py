@@ -26,12 +26,14 @@ MANAGED_KEY_CREATION_CONSTRAINT = "constraints/iam.managed.disableServiceAccount
 CALLER_PROJECT_NUMBER = "100000000001"
 """The project of the deployer's credentials (the quota project Google names in its errors)."""
 CRM_API = "cloudresourcemanager.googleapis.com"
+SERVICE_USAGE_API = "serviceusage.googleapis.com"
 API_TITLES = {
     "storage.googleapis.com": "Cloud Storage",
     "iam.googleapis.com": "Identity and Access Management (IAM)",
     "sts.googleapis.com": "Security Token Service",
     "iamcredentials.googleapis.com": "IAM Service Account Credentials",
     CRM_API: "Cloud Resource Manager",
+    SERVICE_USAGE_API: "Service Usage",
 }
 
 # The storage permissions of the predefined roles the program grants, and of the project-level

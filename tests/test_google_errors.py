@@ -64,6 +64,24 @@ def test_cloud_resource_manager_off_in_the_deployers_project_is_one_clear_error(
     )
 
 
+def test_an_api_the_stack_does_not_enable_is_not_waited_for() -> None:
+    """Google names the project of the credentials `pulumi up` uses when an API is off there (the
+    Google provider's Service Usage calls, for one): the stack enables only its own APIs in its
+    own project, so waiting five minutes for another would not help, nor is it "enabled moments ago"."""
+    with pytest.raises(GoogleRefusedError) as raised:
+        asyncio.run(retry_disabled_api(failed(disabled("serviceusage.googleapis.com", "563584335869"))))
+    message = str(raised.value)
+    assert message.startswith(
+        "Google answers that serviceusage.googleapis.com is disabled in project 563584335869: not an API the stack"
+        " enables, so that is the project of the credentials pulumi up uses (or their quota project)"
+    ), message
+    assert "`gcloud services enable serviceusage.googleapis.com --project 563584335869`" in message
+    # an answer without Google's link is waited for, as are the stack's own APIs in key and keyless mode
+    assert asyncio.run(retry_disabled_api(failed("googleapi: Error 403: ..., SERVICE_DISABLED"))) is True
+    for api in ("storage.googleapis.com", "iam.googleapis.com", "sts.googleapis.com", "iamcredentials.googleapis.com"):
+        assert asyncio.run(retry_disabled_api(failed(disabled(api)))) is True
+
+
 def test_a_key_an_organization_policy_forbids_names_keyless_mode() -> None:
     with pytest.raises(GoogleRefusedError) as raised:
         asyncio.run(on_key_error("acme-ml-test", failed(KEY_REFUSED)))

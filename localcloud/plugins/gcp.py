@@ -111,10 +111,12 @@ def bucket_name_problem(name: str) -> str | None:
 class Service(ResourceType):
     """`google_project_service` (upstream `resource_google_project_service.go`): `project` and
     `service` force a new resource; `disableOnDestroy` has no default (false: destroy leaves the
-    API on, without a call). Create adopts an API already enabled, else enables it; then, as every
-    Read, it reads the project through Cloud Resource Manager v1 (`projects.get`), so a deployer
-    whose own project has that API disabled gets its 403, unhandled (`HandleNotFoundError` only
-    swallows 404)."""
+    API on, without a call). Create first lists the project's enabled services through Service
+    Usage (`BatchRequestReadServices`), billed to the deployer's project without
+    `user_project_override` (its 403 when the API is off there: terraform-provider-google #1538,
+    #14174), then adopts an API already enabled, else enables it; then, as every Read, it reads
+    the project through Cloud Resource Manager v1 (`projects.get`), so a deployer whose own
+    project has that API disabled gets its 403, unhandled (`HandleNotFoundError` only swallows 404)."""
 
     token = "gcp:projects/service:Service"
     required = ("service",)
@@ -127,6 +129,12 @@ class Service(ResourceType):
                 403, f"googleapi: Error 403: Service {service} not found or permission denied., SERVICE_CONFIG_NOT_FOUND"
             )
         project_number(ctx, project)
+        _caller_api(
+            ctx,
+            iam.SERVICE_USAGE_API,
+            f"Error when reading or editing Project Service : Request `List Project Services {project}` returned error:"
+            f" Failed to list enabled services for project {project}",
+        )
         with ctx.cloud.gcp.edit() as gcp:
             services_ = gcp.setdefault("services", {})
             if services_.get(f"{project}/{service}", {}).get("state") != "ENABLED":

@@ -1,9 +1,9 @@
 """What the stack does when Google refuses a create: a bounded wait for an API enabled moments ago,
-one clear error for a key an organization policy forbids or for Cloud Resource Manager disabled
-in the deployer's project. These are Pulumi error hooks: the engine calls them when an operation
-fails, and retries it when one answers True; they act on failed creates only (a failed delete,
-e.g. of a bucket holding data, keeps Google's own message: `pulumi destroy` shows it too, having
-no program to call them)."""
+one clear error for a key an organization policy forbids or for an API disabled in the
+deployer's project (Cloud Resource Manager, Service Usage: none the stack enables). These are
+Pulumi error hooks: the engine calls them when an operation fails, and retries it when one
+answers True; they act on failed creates only (a failed delete, e.g. of a bucket holding data,
+keeps Google's own message: `pulumi destroy` shows it too, having no program to call them)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,17 @@ import re
 import pulumi
 
 CRM_API = "cloudresourcemanager.googleapis.com"
+KEY_APIS = ("storage.googleapis.com", "iam.googleapis.com")
+"""The Google APIs a stack enables in its project: its bucket, its service account."""
+KEYLESS_APIS = (*KEY_APIS, "sts.googleapis.com", "iamcredentials.googleapis.com")
+"""Keyless CI also exchanges tokens (STS) and impersonates the service account (IAM Credentials)."""
 RETRY_DELAYS = (5, 10, 20, 30, 30, 30, 30, 30, 30, 30, 30, 30)
 """Seconds between the creates of a resource whose API Google calls disabled: about 5 minutes in
 all (Google: "If you enabled this API recently, wait a few minutes ... and retry")."""
 KEY_REFUSED = ("Key creation is not allowed", "disableServiceAccountKeyCreation")
 # Google's SERVICE_DISABLED answer names the API and the project in its link.
+UNNAMED = ("an API", "the project")
+"""A SERVICE_DISABLED answer without Google's link: which API, in which project, unknown."""
 _DISABLED_API = re.compile(r"apis/api/(?P<api>[a-z0-9.-]+)/overview\?project=(?P<project>[A-Za-z0-9-]+)")
 
 
@@ -31,26 +37,37 @@ def disabled_api(text: str) -> tuple[str, str] | None:
     if "SERVICE_DISABLED" not in text and "has not been used in project" not in text:
         return None
     found = _DISABLED_API.search(text)
-    return (found["api"], found["project"]) if found else ("an API", "the project")
+    return (found["api"], found["project"]) if found else UNNAMED
 
 
-def crm_disabled(project: str) -> GoogleRefusedError:
+def caller_api_disabled(api: str, project: str) -> GoogleRefusedError:
+    """An API off in the project of the deployer's credentials: waiting does not help."""
+    if api == CRM_API:
+        why = (
+            f"{CRM_API} (Cloud Resource Manager) is disabled in project {project}, the project of the credentials"
+            " pulumi up uses: the Google provider reads every project through it"
+        )
+    else:
+        why = (
+            f"{api} is disabled in project {project}: not an API the stack enables, so that is the project of the"
+            " credentials pulumi up uses (or their quota project)"
+        )
     return GoogleRefusedError(
-        f"Google answers that {CRM_API} (Cloud Resource Manager) is disabled in project {project}, the project of the"
-        " credentials pulumi up uses: the Google provider reads every project through it. Enable it there"
-        f" (`gcloud services enable {CRM_API} --project {project}`) and run pulumi up again."
+        f"Google answers that {why}. Enable it there (`gcloud services enable {api} --project {project}`)"
+        " and run pulumi up again."
     )
 
 
 async def retry_disabled_api(args: pulumi.ErrorHookArgs) -> bool:
     """Retry a create Google refused because its API was enabled moments ago, for a few minutes;
-    then, or for Cloud Resource Manager off in the deployer's project, stop with a clear error."""
+    then, or for an API the stack does not enable (off in the deployer's project: Cloud Resource
+    Manager, Service Usage), stop with a clear error."""
     disabled = disabled_api(args.errors[0] if args.errors else "")
     if args.failed_operation != "create" or disabled is None:
         return False
     api, project = disabled
-    if api == CRM_API:
-        raise crm_disabled(project)
+    if disabled != UNNAMED and api not in KEYLESS_APIS:
+        raise caller_api_disabled(api, project)
     attempt = len(args.errors) - 1
     if attempt >= len(RETRY_DELAYS):
         raise GoogleRefusedError(

@@ -10,6 +10,7 @@ from typing import Literal
 
 import pulumi
 
+from mlops_ci.components.google_errors import KEY_APIS, KEYLESS_APIS
 from mlops_ci.platforms import Platform
 from mlops_ci.settings.schema import SCHEMA
 
@@ -92,10 +93,7 @@ class Settings:
     def google_apis(self) -> tuple[str, ...]:
         """Google APIs the stack's resources need; keyless CI also exchanges tokens (STS) and
         impersonates the service account (IAM Credentials)."""
-        apis = ("storage.googleapis.com", "iam.googleapis.com")
-        if self.keyless:
-            apis += ("sts.googleapis.com", "iamcredentials.googleapis.com")
-        return apis
+        return KEYLESS_APIS if self.keyless else KEY_APIS
 
     @property
     def oidc_audience(self) -> str:

@@ -265,6 +265,7 @@ def test_a_key_deleted_outside_pulumi_stops_up_at_once_and_refresh_replaces_it(
 
     assert refused.returncode != 0
     assert "the key was deleted or disabled outside Pulumi" in output_of(refused)
+    assert "Traceback" not in output_of(refused)
     assert revoked_key_fails < 60
     workspace.pulumi("up", "--yes", "--skip-preview", "--refresh", "--stack", workspace.stack)
     accepted_at_once(cloud, stack, workspace.outputs()["bucketName"])
@@ -311,6 +312,28 @@ def test_cloud_resource_manager_off_in_the_deployers_project_says_so(space: Any,
     assert f"`gcloud services enable {iam.CRM_API} --project {iam.CALLER_PROJECT_NUMBER}`" in shown, shown
     if stack == "vision-team":
         assert [kind for op, kind in changed(cloud, 0) if op == "create"] == []
+
+
+def test_service_usage_off_in_the_deployers_project_is_not_waited_for(space: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """The provider lists the project's services through Service Usage, billed to the deployer's
+    project: Google's SERVICE_DISABLED names that project, not one the stack enabled anything in,
+    so the stack says where to enable it instead of waiting five minutes for it."""
+    workspace = space("vision-team")
+    cloud = open_cloud(workspace.cloud_dir)
+    iam.disable_caller_api(cloud, iam.SERVICE_USAGE_API)
+
+    started = time.monotonic()
+    refused = workspace.pulumi("up", "--yes", "--skip-preview", "--stack", workspace.stack, check=False)
+
+    assert refused.returncode != 0
+    shown = output_of(refused)
+    assert f"`gcloud services enable {iam.SERVICE_USAGE_API} --project {iam.CALLER_PROJECT_NUMBER}`" in shown, shown
+    assert "not usable yet" not in shown
+    refused_after = time.monotonic() - started
+    assert refused_after < 60
+    with capsys.disabled():
+        print(f"\n[figures] Service Usage off in the deployer's project: pulumi up stops after {refused_after:.1f} s")
+    assert [kind for op, kind in changed(cloud, 0) if op == "create"] == []
 
 
 # --- 8. the report on gitlab.com's Free plan ---
