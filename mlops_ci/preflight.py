@@ -90,11 +90,11 @@ def _kept_bucket(settings: Settings, on_google: pulumi.InvokeOptions) -> tuple[b
         return True, []
     other = labels.get(STACK_LABEL) if labels.get(MANAGED_BY_LABEL) == PROJECT else None
     whose = f"the bucket of the {PROJECT} stack {other!r}" if other else "not this stack's (not labelled for it)"
-    # Labels removed by hand from the stack's own bucket: pulumi up puts back only what its state
-    # lacks, and this check runs first, so only the labels put back by hand let it go on.
+    # Labels removed by hand from the stack's own bucket: pulumi up compares the program with its
+    # state, not with Google, and this check runs before it; putting them back by hand lets it go on.
     own = ",".join(f"{label}={value}" for label, value in settings.labels.items())
     relabel = (
-        f"; if it is this stack's own bucket and its labels were changed by hand, label it again"
+        "; if it is this stack's own bucket and its labels were changed by hand, label it again"
         f" (`gcloud storage buckets update gs://{settings.bucket_name} --update-labels={own}`)"
     )
     return False, [
