@@ -132,14 +132,30 @@ def stack_file_quoting(parsed: Parsed) -> list[str]:
     return quote_it_problems(stack_file(parsed.stack), string_keys)
 
 
+def base_url_problems(parsed: Parsed) -> list[str]:
+    """The platform's API: `pulumi up` sends the platform's token there, so only github.com's or
+    gitlab.com's, or one the platform allows (Pulumi.yaml `platform.baseUrls`)."""
+    platform, url = parsed.platform, parsed.platform_url
+    key = f"{platform.name}:baseUrl" if platform else ""
+    if platform is None or url is None or parsed.present.get(key):
+        return []  # no platform, the default API, or a secret base URL (refused as such)
+    if broken := base_url_problem(url):
+        return [f"{key}: {broken}"]
+    allowed = {platform.default_base_url, *SCHEMA.base_urls}
+    if url.rstrip("/") in {allowed_url.rstrip("/") for allowed_url in allowed}:
+        return []
+    return [
+        f"{key} = {shown(url)}: not an API the platform lets stack files send its token to (Pulumi.yaml"
+        f" platform.baseUrls: {', '.join(SCHEMA.base_urls) or 'none'}); ask whoever runs `pulumi up` to add it"
+    ]
+
+
 def platform_rules(parsed: Parsed) -> list[str]:
-    """The platform's base URL and its own rules for the repository, the secret and the CI file."""
+    """The platform's own rules for the repository, the secret and the CI file."""
     platform = parsed.platform
     if platform is None:
         return []  # a missing or unknown platform is reported by its own rule
     problems: list[str] = []
-    if parsed.platform_url and (broken := base_url_problem(parsed.platform_url)):
-        problems.append(f"{platform.name}:baseUrl: {broken}")
     texts = parsed.texts
     if texts["repository"]:
         problems += platform.config_problems(
@@ -182,6 +198,7 @@ CROSS_KEY_RULES: tuple[Callable[[Parsed], list[str]], ...] = (
     namespace_problems,
     environment_problems,
     stack_file_quoting,
+    base_url_problems,
     platform_rules,
     other_platforms_keys,
     team_files_stay_the_teams,

@@ -18,7 +18,7 @@ CIPHERTEXT = "v1:AAECAwQFBgcICQoL:" + "A" * 43 + "="
 @dataclasses.dataclass(frozen=True)
 class Case:
     kind: str
-    """The issue's class: namespaces, environment, secrets, team-files, naming, shaping, parser, printing."""
+    """The issue's class: namespaces, platform-api, environment, secrets, team-files, naming, shaping, parser, printing."""
     name: str
     text: str
     words: tuple[str, ...]
@@ -132,6 +132,55 @@ NAMESPACES = [
     case("namespaces", "plain-token", stack("github:token: ghp_0123456789abcdef"), "github:token", "must be encrypted"),
     case("namespaces", "other-platform", stack("gitlab:baseUrl: https://gitlab.evil.example/"), "gitlab:baseUrl", "not used"),
     case("namespaces", "secret-project", stack(f"mlops-ci:branch:\n    secure: {CIPHERTEXT}"), "mlops-ci:branch", "not a secret"),
+]
+
+# Where `pulumi up` sends the platform's token: github.com's or gitlab.com's API, or one Pulumi.yaml's
+# `platform.baseUrls` lists (https://gitlab.acme.example/api/v4/ here), never one of the stack file's choosing.
+ELSEWHERE = "not an API the platform lets stack files send its token to"
+PLATFORM_API = [
+    case("platform-api", "github-elsewhere", stack("github:baseUrl: https://evil.example/api/v3/"), "github:baseUrl", ELSEWHERE),
+    case(
+        "platform-api",
+        "gitlab-elsewhere",
+        stack("gitlab:baseUrl: https://evil.example/api/v4/", platform="gitlab"),
+        "gitlab:baseUrl",
+        ELSEWHERE,
+    ),
+    case(
+        "platform-api",
+        "allowed-host-as-subdomain",
+        stack("gitlab:baseUrl: https://gitlab.acme.example.evil.example/api/v4/", platform="gitlab"),
+        "gitlab:baseUrl",
+        ELSEWHERE,
+    ),
+    case(
+        "platform-api",
+        "allowed-host-other-port",
+        stack("gitlab:baseUrl: https://gitlab.acme.example:8443/api/v4/", platform="gitlab"),
+        "gitlab:baseUrl",
+        ELSEWHERE,
+    ),
+    case(
+        "platform-api",
+        "github-metadata-server",
+        stack("github:baseUrl: https://169.254.169.254/"),
+        "github:baseUrl",
+        ELSEWHERE,
+    ),
+    case(
+        "platform-api",
+        "allowed-for-the-other-platform",
+        stack("github:baseUrl: https://gitlab.acme.example/api/v4/x/"),
+        "github:baseUrl",
+        ELSEWHERE,
+    ),
+    case(
+        "platform-api",
+        "secure",
+        stack(f"gitlab:baseUrl:\n    secure: {CIPHERTEXT}", platform="gitlab"),
+        "gitlab:baseUrl",
+        "not a secret",
+    ),
 ]
 
 ENVIRONMENT = [
@@ -438,4 +487,4 @@ PRINTING = [
     case("printing", "escape-in-yaml-error", stack('t:x: "\\e[2J" : ['), "invalid YAML"),
 ]
 
-CASES = NAMESPACES + ENVIRONMENT + SECRETS + TEAM_FILES + NAMING + SHAPING + PARSER + PRINTING
+CASES = NAMESPACES + PLATFORM_API + ENVIRONMENT + SECRETS + TEAM_FILES + NAMING + SHAPING + PARSER + PRINTING
