@@ -37,6 +37,7 @@ from mlops_ci.offline.runtime import Evaluation, evaluate
 from mlops_ci.offline.stacks import STACKS_DIR, StackFileError, load_stack_file, stack_files, stack_name
 from mlops_ci.policy.rules import POLICIES
 from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.model import stack_label
 from mlops_ci.settings.rules import escaped, terminal_text
 
 # Below this many stacks per worker, a worker's warm-up costs more than its share of stacks saves.
@@ -110,9 +111,15 @@ def ci_schema_findings(evaluation: Evaluation) -> list[Finding]:
 
 
 def claims(evaluation: Evaluation) -> dict[str, str]:
-    """The bucket, the CI file in its repository and branch, and the service account (its email
-    names the project) of one stack."""
-    taken = {"bucket": f"gs://{evaluation.exports['bucketName']}", "service account": evaluation.exports["serviceAccountEmail"]}
+    """The bucket, the CI file in its repository and branch, the service account (its email names
+    the project) and the stack label of one stack."""
+    taken = {
+        "bucket": f"gs://{evaluation.exports['bucketName']}",
+        "service account": evaluation.exports["serviceAccountEmail"],
+        # How pre-flight tells this stack's bucket from another's: two stacks with one label could
+        # each adopt, grant on and delete the other's.
+        "stack label": stack_label(evaluation.stack),
+    }
     for committed in evaluation.committed_ci_files():
         provider = evaluation.by_urn(committed.registration.provider_urn or "")
         where = [provider.plain("baseUrl"), provider.plain("owner")]
