@@ -64,3 +64,80 @@ def test_a_stack_named_as_another_stacks_label_clashes_in_make_check(tmp_path: P
     assert code == 1
     assert f"FAIL  Team-A  [clash]  stack label {impostor}: also claimed by {impostor}" in lines
     assert f"FAIL  {impostor}  [clash]  stack label {impostor}: also claimed by Team-A" in lines
+
+
+def stack_file(platform: str, repository: str, *lines: str) -> str:
+    return HEAD.format(platform=platform, repository=repository) + "".join(f"  {line}\n" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("one", "two", "clash"),
+    [
+        # GitHub and GitLab paths are case-insensitive: one repository, one CI file.
+        (
+            stack_file("github", "acme-ml/churn"),
+            stack_file("github", "ACME-ML/Churn"),
+            "CI file https://api.github.com/ acme-ml churn main .github/workflows/mlops.yaml",
+        ),
+        (
+            stack_file("gitlab", "acme-ml/research/churn"),
+            stack_file("gitlab", "Acme-ML/Research/churn"),
+            "CI file https://gitlab.com/api/v4/ acme-ml/research/churn main .gitlab-ci.yml",
+        ),
+        # Two CI files, one secret: each stack's key overwrites the other's.
+        (
+            stack_file("github", "acme-ml/churn"),
+            stack_file(
+                "github",
+                "acme-ml/churn",
+                "mlops-ci:ciFile: .github/workflows/b.yml",
+                "mlops-ci:secretName: google_service_account_key",
+            ),
+            "CI secret https://api.github.com/ acme-ml churn GOOGLE_SERVICE_ACCOUNT_KEY",
+        ),
+        (
+            stack_file("gitlab", "acme-ml/research/churn", "gitlab:baseUrl: https://gitlab.acme.example/api/v4/"),
+            stack_file(
+                "gitlab",
+                "acme-ml/research/churn",
+                "gitlab:baseUrl: https://gitlab.acme.example/api/v4",
+                "mlops-ci:ciFile: ci/b.yml",
+            ),
+            "CI variable https://gitlab.acme.example/api/v4/ acme-ml/research/churn * GOOGLE_SERVICE_ACCOUNT_KEY",
+        ),
+        # Keyless: the federation's settings are two fixed variables of the repository.
+        (
+            stack_file("github", "acme-ml/churn", "mlops-ci:auth: workload-identity"),
+            stack_file("github", "acme-ml/churn", "mlops-ci:auth: workload-identity", "mlops-ci:ciFile: .github/workflows/b.yml"),
+            "CI variable https://api.github.com/ acme-ml churn GCP_WORKLOAD_IDENTITY_PROVIDER",
+        ),
+        # One deployment environment: destroying either stack deletes it with the other's secret.
+        (
+            stack_file("github", "acme-ml/churn", "mlops-ci:githubEnvironment: ml"),
+            stack_file(
+                "github",
+                "acme-ml/churn",
+                "mlops-ci:githubEnvironment: ML",
+                "mlops-ci:ciFile: .github/workflows/b.yml",
+                "mlops-ci:secretName: B",
+            ),
+            "deployment environment https://api.github.com/ acme-ml churn ml",
+        ),
+    ],
+    ids=["github-repository-case", "gitlab-project-case", "github-secret", "gitlab-variable", "keyless-variables", "environment"],
+)
+def test_two_stacks_on_one_repository_that_would_overwrite_each_other_clash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], one: str, two: str, clash: str
+) -> None:
+    code, lines = checked(tmp_path, capsys, {"team-a": one, "team-b": two})
+    assert code == 1
+    assert f"FAIL  team-a  [clash]  {clash}: also claimed by team-b" in lines, lines
+    assert any(line.startswith("FAIL  team-b  [clash]") and line.endswith("also claimed by team-a") for line in lines)
+
+
+def test_two_stacks_on_one_repository_with_files_and_names_of_their_own_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = stack_file("github", "acme-ml/churn", "mlops-ci:ciFile: .github/workflows/b.yml", "mlops-ci:secretName: B_KEY")
+    code, lines = checked(tmp_path, capsys, {"team-a": stack_file("github", "acme-ml/churn"), "team-b": other})
+    assert (code, lines) == (0, ["OK    team-a", "OK    team-b", "2 stacks checked: 2 OK, 0 failed"])
