@@ -22,7 +22,7 @@ def test_an_allowed_api_reaches_the_provider(url: str) -> None:
 
 @pytest.mark.parametrize(("platform", "url"), [("github", "https://api.github.com/"), ("gitlab", "https://gitlab.com/api/v4/")])
 def test_the_public_api_needs_no_entry(platform: str, url: str) -> None:
-    provider = run(platform, **{f"{platform}__baseUrl": url}).one(f"pulumi:providers:{platform}")
+    provider = run(platform, {f"{platform}__baseUrl": url}).one(f"pulumi:providers:{platform}")
     assert provider.plain("baseUrl") == url
 
 
