@@ -10,7 +10,7 @@ import fnmatch
 from collections.abc import Callable
 
 from mlops_ci.platforms import PLATFORMS
-from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES
+from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES, stack_label
 from mlops_ci.settings.namespaces import environment_problems, namespace_problems
 from mlops_ci.settings.parse import PROJECT, Parsed
 from mlops_ci.settings.rules import (
@@ -53,6 +53,8 @@ RULES: dict[str, Rule] = {
 DERIVED_WHEN_EMPTY = ("existingBucket", "bucketName", "serviceAccountId", "ciFile", "githubEnvironment", "keyRotation")
 # Keys about the stack's own bucket: an existing bucket is the team's, not the stack's to shape.
 OWN_BUCKET_ONLY = ("bucketName", "bucketLocation", "protectBucket")
+# In a pattern of Pulumi.yaml `platform.existingBuckets`: the stack's label.
+EXISTING_BUCKET_STACK = "{stack}"
 # Keys about the service-account key: refused in keyless mode, where no key exists.
 KEY_ONLY = ("secretName", "keyRotation", "protectedVariable", "hiddenVariable", "githubEnvironment")
 # Keys about the federation: refused in key mode, where there is none.
@@ -90,14 +92,19 @@ def existing_bucket_excludes_own_bucket_keys(parsed: Parsed) -> list[str]:
 
 def existing_bucket_allowed(parsed: Parsed) -> list[str]:
     """A stack may grant its CI only on its own bucket or on a bucket the platform allows: never on
-    the platform's state bucket or another team's, whatever the credentials of `pulumi up` can reach."""
+    the platform's state bucket or another team's, whatever the credentials of `pulumi up` can reach.
+    `{stack}` in a pattern stands for the stack's label (its name, or that name made a valid label),
+    so `acme-{stack}-dvc` lets each stack use its own bucket only."""
     bucket = parsed.texts["existingBucket"]
-    if not bucket or any(fnmatch.fnmatchcase(bucket, pattern) for pattern in SCHEMA.existing_buckets):
+    label = stack_label(parsed.stack)
+    patterns = [pattern.replace(EXISTING_BUCKET_STACK, label) for pattern in SCHEMA.existing_buckets]
+    if not bucket or any(fnmatch.fnmatchcase(bucket, pattern) for pattern in patterns):
         return []
     allowed = ", ".join(SCHEMA.existing_buckets) or "none"
+    here = f", for this stack {', '.join(patterns)}" if patterns != list(SCHEMA.existing_buckets) else ""
     return [
-        f"{PROJECT}:existingBucket = {shown(bucket)}: not a bucket the platform lets stack files use (Pulumi.yaml"
-        f" platform.existingBuckets: {allowed}); ask whoever runs `pulumi up` to add it"
+        f"{PROJECT}:existingBucket = {shown(bucket)}: not a bucket the platform lets this stack use (Pulumi.yaml"
+        f" platform.existingBuckets: {allowed}{here}); ask whoever runs `pulumi up` to add it"
     ]
 
 

@@ -18,7 +18,7 @@ CIPHERTEXT = "v1:AAECAwQFBgcICQoL:" + "A" * 43 + "="
 @dataclasses.dataclass(frozen=True)
 class Case:
     kind: str
-    """The issue's class: namespaces, platform-api, environment, secrets, team-files, naming, shaping, parser, printing."""
+    """The issue's class: namespaces, platform-api, grants, environment, secrets, team-files, naming, shaping, parser, printing."""
     name: str
     text: str
     words: tuple[str, ...]
@@ -180,6 +180,27 @@ PLATFORM_API = [
         stack(f"gitlab:baseUrl:\n    secure: {CIPHERTEXT}", platform="gitlab"),
         "gitlab:baseUrl",
         "not a secret",
+    ),
+]
+
+# Item 9: Pulumi.yaml allows acme-{stack}-dvc, each stack its own bucket (the stack here is grants-<name>).
+NOT_ALLOWED = "not a bucket the platform lets this stack use"
+GRANTS = [
+    case(
+        "grants",
+        "other-team",
+        stack("mlops-ci:existingBucket: acme-nlp-team-dvc", "mlops-ci:access: admin"),
+        "mlops-ci:existingBucket",
+        NOT_ALLOWED,
+        "for this stack acme-grants-other-team-dvc",
+    ),
+    case("grants", "state-bucket", stack("mlops-ci:existingBucket: acme-pulumi-state"), "mlops-ci:existingBucket", NOT_ALLOWED),
+    case(
+        "grants",
+        "own-name-inside",
+        stack("mlops-ci:existingBucket: acme-grants-own-name-inside-dvc-archive"),
+        "mlops-ci:existingBucket",
+        NOT_ALLOWED,
     ),
 ]
 
@@ -487,4 +508,4 @@ PRINTING = [
     case("printing", "escape-in-yaml-error", stack('t:x: "\\e[2J" : ['), "invalid YAML"),
 ]
 
-CASES = NAMESPACES + PLATFORM_API + ENVIRONMENT + SECRETS + TEAM_FILES + NAMING + SHAPING + PARSER + PRINTING
+CASES = NAMESPACES + PLATFORM_API + GRANTS + ENVIRONMENT + SECRETS + TEAM_FILES + NAMING + SHAPING + PARSER + PRINTING

@@ -33,21 +33,22 @@ def test_stack_names_that_read_alike_get_labels_of_their_own() -> None:
     assert labels[:2] == ["team-a", "team-a-" + hashlib.sha256(b"Team-A").hexdigest()[:8]]
 
 
-def bucket_of(stack: str) -> dict[str, object]:
+def bucket_of(name: str, stack: str) -> dict[str, object]:
     labels = {"managed-by": "mlops-ci", "stack": stack}
-    return {"name": "acme-own-dvc", "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced", "labels": labels}
+    return {"name": name, "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced", "labels": labels}
 
 
 @pytest.mark.parametrize("stack", ["Team-A", "team.a", "TEAM-A"])
 def test_the_bucket_of_stack_team_a_is_not_the_bucket_of_a_stack_named_alike(stack: str) -> None:
-    mocks = Answers({"getBucket": bucket_of("team-a")})
+    # The bucket Pulumi.yaml's acme-{stack}-dvc lets this stack use, labelled as team-a's.
+    bucket = f"acme-{stack_label(stack)}-dvc"
+    mocks = Answers({"getBucket": bucket_of(bucket, "team-a")})
     with pytest.raises(Exception, match="the bucket of another stack \\('team-a'\\)"):
-        run("github", mocks=mocks, stack=stack, existingBucket="acme-own-dvc")
+        run("github", mocks=mocks, stack=stack, existingBucket=bucket)
     assert mocks.cloud_resources == []
-    # Its own bucket, labelled with its own label, still is.
-    assert run(
-        "github", mocks=Answers({"getBucket": bucket_of(stack_label(stack))}), stack=stack, existingBucket="acme-own-dvc"
-    ).find(GRANT)
+    # Labelled with its own label, it is its own.
+    own = Answers({"getBucket": bucket_of(bucket, stack_label(stack))})
+    assert run("github", mocks=own, stack=stack, existingBucket=bucket).find(GRANT)
 
 
 def test_a_stack_named_as_another_stacks_label_clashes_in_make_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
