@@ -24,9 +24,12 @@ VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 def escaped(text: str) -> str:
-    """`text` safe to print: every character a terminal would act on (newline, escape sequences,
-    bidirectional and other invisible controls) shown as its Python escape, the rest as is."""
-    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+    """`text` safe to print, in ASCII: every character a terminal would act on (newline, escape
+    sequences, C1 and bidirectional controls) and every other non-ASCII one (look-alike letters,
+    combining marks, blank letters such as U+3164) shown as its Python escape, the rest as is."""
+    return "".join(
+        char if char.isascii() and char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text
+    )
 
 
 def terminal_text(text: str) -> str:
@@ -35,8 +38,9 @@ def terminal_text(text: str) -> str:
 
 
 def shown(value: str) -> str:
-    """A value quoted for a message (Python's repr: quotes, and every unprintable character escaped)."""
-    return repr(value)
+    """A value quoted for a message, in ASCII (Python's `ascii`: quotes, and every unprintable or
+    non-ASCII character escaped), so what looks like `admin` is `admin`."""
+    return ascii(value)
 
 
 def did_you_mean(text: str, known: Iterable[str]) -> str:

@@ -18,7 +18,8 @@ CIPHERTEXT = "v1:AAECAwQFBgcICQoL:" + "A" * 43 + "="
 @dataclasses.dataclass(frozen=True)
 class Case:
     kind: str
-    """The issue's class: namespaces, platform-api, grants, environment, secrets, team-files, naming, shaping, parser, printing."""
+    """The issue's class: namespaces, platform-api, grants, environment, secrets, team-files, naming, shaping,
+    parser, printing."""
     name: str
     text: str
     words: tuple[str, ...]
@@ -88,7 +89,7 @@ NAMESPACES = [
         "namespaces",
         "unicode-hyphen",
         stack("mlops\u2010ci:access: admin"),
-        "mlops\u2010ci:access",
+        "mlops\\u2010ci:access",
         "U+2010 HYPHEN",
         "did you mean mlops-ci",
     ),
@@ -96,7 +97,7 @@ NAMESPACES = [
         "namespaces",
         "minus-sign",
         stack("mlops\u2212ci:access: admin"),
-        "mlops\u2212ci:access",
+        "mlops\\u2212ci:access",
         "U+2212 MINUS SIGN",
         "did you mean mlops-ci",
     ),
@@ -104,7 +105,7 @@ NAMESPACES = [
         "namespaces",
         "cyrillic-es",
         stack("mlops-\u0441i:access: admin"),
-        "mlops-\u0441i:access",
+        "mlops-\\u0441i:access",
         "U+0441 CYRILLIC SMALL LETTER ES",
         "did you mean mlops-ci",
     ),
@@ -112,11 +113,11 @@ NAMESPACES = [
         "namespaces",
         "cyrillic-key",
         stack("mlops-ci:bucketN\u0430me: x-data"),
-        "mlops-ci:bucketN\u0430me",
+        "mlops-ci:bucketN\\u0430me",
         "U+0430",
         "did you mean bucketName",
     ),
-    case("namespaces", "fullwidth", stack("\uff47cp:project: acme-ml-other"), "\uff47cp:project", "did you mean gcp"),
+    case("namespaces", "fullwidth", stack("\uff47cp:project: acme-ml-other"), "\\uff47cp:project", "did you mean gcp"),
     case(
         "namespaces",
         "zero-width",
@@ -506,6 +507,21 @@ PRINTING = [
     case("printing", "bell-in-secret-name", stack('mlops-ci:secretName: "KEY\\a"'), "mlops-ci:secretName", "KEY\\x07"),
     case("printing", "osc-title", stack('mlops-ci:bucketName: "\\e]0;pwned\\a"'), "mlops-ci:bucketName", "\\x1b]0;pwned\\x07"),
     case("printing", "escape-in-yaml-error", stack('t:x: "\\e[2J" : ['), "invalid YAML"),
+    # Printable but not what it looks like: shown in ASCII, so a refused value never reads as a valid one.
+    case(
+        "printing", "look-alike-value", stack('mlops-ci:access: "\\u0430dmin"'), "mlops-ci:access = '\\u0430dmin'", "one of pull"
+    ),
+    case(
+        "printing",
+        "blank-letter-value",
+        stack('mlops-ci:access: "admin\\u3164"'),
+        "mlops-ci:access = 'admin\\u3164'",
+        "one of pull",
+    ),
+    case(
+        "printing", "combining-mark", stack('mlops-ci:branch: "main\\u0307"'), "mlops-ci:branch = 'main\\u0307'", "a branch name"
+    ),
+    case("printing", "blank\u3164stack", stack(), "printing-blank\\u3164stack", "stack names may only contain"),
 ]
 
 CASES = NAMESPACES + PLATFORM_API + GRANTS + ENVIRONMENT + SECRETS + TEAM_FILES + NAMING + SHAPING + PARSER + PRINTING

@@ -1,7 +1,7 @@
 """Every hostile stack file of `cases.py`, through the offline plan and the batch check (the code
 `make plan` and `make check` run, in this process): refused with exit status 2 (plan) or 1 (check),
-the key or file and the rule named, every problem listed, no traceback, nothing written, and no
-terminal control character in anything printed."""
+the key or file and the rule named, every problem listed, no traceback, nothing written, and
+nothing but printable ASCII in anything printed (no terminal control, no look-alike or blank letter)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlops_ci.offline import check, plan
+from mlops_ci.settings.rules import escaped
 from tests.hostile.cases import CASES, Case
 
 # Anything a terminal acts on: C0/C1 controls but the line break, and invisible format characters.
@@ -29,7 +30,7 @@ def stacks_with(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 def assert_printable(*outputs: str) -> None:
     for output in outputs:
-        raw = sorted({f"U+{ord(char):04X}" for char in output if char in UNPRINTABLE})
+        raw = sorted({f"U+{ord(char):04X}" for char in output if char in UNPRINTABLE or not char.isascii()})
         assert raw == [], f"printed raw: {raw}"
         assert "Traceback" not in output
 
@@ -62,7 +63,7 @@ def test_make_check_refuses_it(
     *findings, total = printed.out.splitlines()
     assert total == "1 stacks checked: 0 OK, 1 failed"
     assert findings
-    assert all(line.startswith(f"FAIL  {case.stack}  [") for line in findings), findings
+    assert all(line.startswith(f"FAIL  {escaped(case.stack)}  [") for line in findings), findings
     for word in case.words:
         assert word in printed.out, f"{word!r} not in {printed.out}"
     assert_printable(printed.out, printed.err)
