@@ -47,13 +47,19 @@ def stack_files(directory: Path = STACKS_DIR) -> list[Path]:
 class _StackFileLoader(BoundedLoader):
     """YAML as the CLI's parser (go-yaml) reads a stack file: a duplicate key is an error, and a
     plain scalar resolves as go-yaml resolves it (`yes` stays a word, `0o17` is 15); within the
-    bounds of `BoundedLoader`; a key is a scalar (a list or mapping as a key is no config key)."""
+    bounds of `BoundedLoader`; a key is a scalar (a list or mapping as a key is no config key), and
+    never a merge key."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_line: dict[object, int] = {}
         for key_node, _ in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise yaml.MarkedYAMLError(problem="a list or mapping as a key: keys are text", problem_mark=key_node.start_mark)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                # go-yaml would merge the keys in: keys no line of the file names, unseen by review.
+                raise yaml.MarkedYAMLError(
+                    problem="a merge key (<<) brings in keys no line names: write each key out", problem_mark=key_node.start_mark
+                )
             key = cast(object, self.construct_object(key_node, deep=deep))  # pyright: ignore[reportUnknownMemberType] (untyped)
             if key in first_line:
                 raise yaml.MarkedYAMLError(

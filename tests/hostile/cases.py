@@ -494,6 +494,8 @@ PARSER = [
     case("parser", "huge-integer", stack("mlops-ci:keyRotation: " + "9" * 5000), "mlops-ci:keyRotation", "at most 255"),
     case("parser", "key-without-name", stack("'gcp:': x"), "gcp:", "unknown key"),
     case("parser", "two-colons", stack("mlops-ci:a:b: x"), "config keys are <namespace>:<name>"),
+    case("parser", "merge-key", stack("<<: {mlops-ci:access: admin}"), "merge key (<<)", "write each key out"),
+    case("parser", "merge-key-alias", stack("t:x: &m {gcp:credentials: x}", "<<: *m"), "merge key (<<)"),
 ]
 
 # Terminal control in keys and values: the refusal shows them escaped (checked for every case).
