@@ -264,6 +264,22 @@ SECRETS = [
         "encryptionsalt",
     ),
     case("secrets", "spaces", stack("github:token:\n    secure: my token value"), "github:token", "not Pulumi ciphertext"),
+    # Base64 of the token itself, in either form: it decodes to text, which ciphertext never does.
+    case(
+        "secrets",
+        "base64-of-the-token",
+        stack("github:token:\n    secure: Z2hwXzAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVm"),
+        "github:token",
+        "base64 of plain text",
+    ),
+    case(
+        "secrets",
+        "v1-base64-of-the-token",
+        "encryptionsalt: v1:c2FsdA==:v1:AAECAwQFBgcICQoL:AAAAAAAAAAAAAAAAAAAAAA==\n"
+        + stack("github:token:\n    secure: v1:AAECAwQFBgcICQoL:Z2hwXzAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVm"),
+        "github:token",
+        "base64 of plain text",
+    ),
 ]
 
 TEAM_FILES = [
