@@ -91,6 +91,9 @@ def _position(text: bytes, offset: int) -> str:
 
 
 def _parse(path: Path) -> object:
+    if path.is_symlink():
+        # A link committed to stacks/ can point at any file of the machine that reads it.
+        raise StackFileError(f"{shown_path(path)}: a symbolic link: a stack file is a file of its own, in the stacks folder")
     if path.stat().st_size > MAX_BYTES:
         raise StackFileError(
             f"{shown_path(path)}: {path.stat().st_size} bytes, at most {MAX_BYTES} (a stack file is tens of lines)"

@@ -77,3 +77,17 @@ def test_several_problems_of_one_file_are_all_listed(tmp_path: Path, capsys: pyt
     assert "has 3 configuration problems" in error
     for key in ("gcp:credentials", "mlops-ci:bucketName", "aws:region"):
         assert f"  - {key}" in error
+
+
+@pytest.mark.parametrize("target", ["Pulumi.nlp-team.yaml", "../Pulumi.yaml", "/etc/hostname", "missing.yaml"])
+def test_a_stack_file_that_is_a_symbolic_link_is_refused(target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.nlp-team.yaml").write_text(CASES[0].text.replace("gcp:projet: acme-ml-other\n", ""))
+    (tmp_path / "Pulumi.yaml").write_text("name: mlops-ci\n")
+    (stacks / "Pulumi.linked.yaml").symlink_to(target)
+    assert plan.main(["--stacks", str(stacks), "--out", str(tmp_path / "out"), "linked"]) == 2
+    refused = "Pulumi.linked.yaml: a symbolic link: a stack file is a file of its own"
+    assert refused in capsys.readouterr().err
+    assert check.main(["--jobs", "1", "--stacks", str(stacks)]) == 1
+    assert f"FAIL  linked  [stack-file]  Pulumi.linked.yaml: {stacks}/{refused}" in capsys.readouterr().out
