@@ -133,10 +133,14 @@ def keyless_only_keys_need_keyless(parsed: Parsed) -> list[str]:
 
 
 def stack_file_quoting(parsed: Parsed) -> list[str]:
-    """Where the stack file says 3.10 and the CLI hands over 3.1, the author must quote it."""
+    """Where the stack file says 3.10 and the CLI hands over 3.1, the author must quote it; and the
+    stack file is a file of its own (a link can point at any file of the machine running the CLI)."""
+    path = stack_file(parsed.stack)
+    if path.is_symlink():
+        return [f"{path.name}: a symbolic link: a stack file is a file of its own, in the stacks folder"]
     string_keys = [f"{PROJECT}:{key.name}" for key in SCHEMA.keys if key.type == "string"]
     string_keys += ["gcp:project", *(f"{name}:baseUrl" for name in PLATFORMS)]
-    return quote_it_problems(stack_file(parsed.stack), string_keys)
+    return quote_it_problems(path, string_keys)
 
 
 def base_url_problems(parsed: Parsed) -> list[str]:

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from mlops_ci.offline import check, plan
+from mlops_ci.settings import validate
+from mlops_ci.settings.loader import ConfigError
 from mlops_ci.settings.rules import escaped
+from tests.helpers import CountingMocks, run
 from tests.hostile.cases import CASES, Case
 
 # Anything a terminal acts on: C0/C1 controls but the line break, and invisible format characters.
@@ -91,3 +94,20 @@ def test_a_stack_file_that_is_a_symbolic_link_is_refused(target: str, tmp_path: 
     assert refused in capsys.readouterr().err
     assert check.main(["--jobs", "1", "--stacks", str(stacks)]) == 1
     assert f"FAIL  linked  [stack-file]  Pulumi.linked.yaml: {stacks}/{refused}" in capsys.readouterr().out
+
+
+def test_under_the_cli_a_stack_file_that_is_a_symbolic_link_is_refused_before_any_resource(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The program finds its stack file where the CLI reads it (stackConfigDir): here, a link.
+    (tmp_path / "elsewhere.yaml").write_text(CASES[0].text)
+    linked = tmp_path / "Pulumi.team-a.yaml"
+    linked.symlink_to(tmp_path / "elsewhere.yaml")
+    monkeypatch.setattr(validate, "stack_file", lambda stack: tmp_path / f"Pulumi.{stack}.yaml")
+    mocks = CountingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run("github", mocks=mocks)
+    assert raised.value.problems == [
+        "Pulumi.team-a.yaml: a symbolic link: a stack file is a file of its own, in the stacks folder"
+    ]
+    assert mocks.created == []
