@@ -57,6 +57,10 @@ class ProjectSchema:
     """`platform: baseUrls:` of Pulumi.yaml: the self-managed GitHub or GitLab APIs a stack file may
     name as `<platform>:baseUrl`, where `pulumi up` sends the platform's token. Set by whoever owns
     Pulumi.yaml, like `existing_buckets`."""
+    repositories: tuple[str, ...] = ()
+    """`platform: repositories:` of Pulumi.yaml: the repositories (shell patterns, `{stack}` as in
+    `existing_buckets`) a stack file may name as `mlops-ci:repository`, where `pulumi up` commits
+    with the platform's token; empty or absent: any."""
 
     def key(self, name: str) -> ConfigKey:
         return next(key for key in self.keys if key.name == name)
@@ -86,6 +90,7 @@ def load_schema(project_file: Path = PROJECT_FILE) -> ProjectSchema:
         project_file.parent / str(document.get("stackConfigDir", ".")),
         tuple(str(pattern) for pattern in platform.get("existingBuckets") or ()),
         tuple(str(url) for url in platform.get("baseUrls") or ()),
+        tuple(str(pattern) for pattern in platform.get("repositories") or ()),
     )
 
 

@@ -53,8 +53,8 @@ RULES: dict[str, Rule] = {
 DERIVED_WHEN_EMPTY = ("existingBucket", "bucketName", "serviceAccountId", "ciFile", "githubEnvironment", "keyRotation")
 # Keys about the stack's own bucket: an existing bucket is the team's, not the stack's to shape.
 OWN_BUCKET_ONLY = ("bucketName", "bucketLocation", "protectBucket")
-# In a pattern of Pulumi.yaml `platform.existingBuckets`: the stack's label.
-EXISTING_BUCKET_STACK = "{stack}"
+# In a pattern of Pulumi.yaml's `platform` section: the stack's label.
+PATTERN_STACK = "{stack}"
 # Keys about the service-account key: refused in keyless mode, where no key exists.
 KEY_ONLY = ("secretName", "keyRotation", "protectedVariable", "hiddenVariable", "githubEnvironment")
 # Keys about the federation: refused in key mode, where there is none.
@@ -90,21 +90,40 @@ def existing_bucket_excludes_own_bucket_keys(parsed: Parsed) -> list[str]:
     ]
 
 
+def for_this_stack(parsed: Parsed, declared: tuple[str, ...]) -> tuple[list[str], str]:
+    """Patterns of Pulumi.yaml's `platform` section with `{stack}` made this stack's label, and how a
+    refusal names them: as declared and, where they differ, for this stack."""
+    patterns = [pattern.replace(PATTERN_STACK, stack_label(parsed.stack)) for pattern in declared]
+    here = f", for this stack {', '.join(patterns)}" if patterns != list(declared) else ""
+    return patterns, f"{', '.join(declared) or 'none'}{here}"
+
+
+def repository_allowed(parsed: Parsed) -> list[str]:
+    """Where `pulumi up` commits the CI file and writes the credential with the platform's token: a
+    repository the platform allows (`platform.repositories`; none listed: any), never another team's
+    or the platform's own. Compared regardless of case, as GitHub and GitLab compare paths."""
+    repository = parsed.texts["repository"]
+    patterns, named = for_this_stack(parsed, SCHEMA.repositories)
+    if not repository or not patterns or any(fnmatch.fnmatchcase(repository.lower(), p.lower()) for p in patterns):
+        return []
+    return [
+        f"{PROJECT}:repository = {shown(repository)}: not a repository the platform lets this stack commit to (Pulumi.yaml"
+        f" platform.repositories: {named}); ask whoever runs `pulumi up` to add it"
+    ]
+
+
 def existing_bucket_allowed(parsed: Parsed) -> list[str]:
     """A stack may grant its CI only on its own bucket or on a bucket the platform allows: never on
     the platform's state bucket or another team's, whatever the credentials of `pulumi up` can reach.
     `{stack}` in a pattern stands for the stack's label (its name, or that name made a valid label),
     so `acme-{stack}-dvc` lets each stack use its own bucket only."""
     bucket = parsed.texts["existingBucket"]
-    label = stack_label(parsed.stack)
-    patterns = [pattern.replace(EXISTING_BUCKET_STACK, label) for pattern in SCHEMA.existing_buckets]
+    patterns, named = for_this_stack(parsed, SCHEMA.existing_buckets)
     if not bucket or any(fnmatch.fnmatchcase(bucket, pattern) for pattern in patterns):
         return []
-    allowed = ", ".join(SCHEMA.existing_buckets) or "none"
-    here = f", for this stack {', '.join(patterns)}" if patterns != list(SCHEMA.existing_buckets) else ""
     return [
         f"{PROJECT}:existingBucket = {shown(bucket)}: not a bucket the platform lets this stack use (Pulumi.yaml"
-        f" platform.existingBuckets: {allowed}{here}); ask whoever runs `pulumi up` to add it"
+        f" platform.existingBuckets: {named}); ask whoever runs `pulumi up` to add it"
     ]
 
 
@@ -204,6 +223,7 @@ CROSS_KEY_RULES: tuple[Callable[[Parsed], list[str]], ...] = (
     gcp_project_problems,
     existing_bucket_excludes_own_bucket_keys,
     existing_bucket_allowed,
+    repository_allowed,
     key_only_keys_need_a_key,
     keyless_only_keys_need_keyless,
     namespace_problems,
