@@ -103,7 +103,11 @@ def test_under_the_cli_a_stack_file_that_is_a_symbolic_link_is_refused_before_an
     (tmp_path / "elsewhere.yaml").write_text(CASES[0].text)
     linked = tmp_path / "Pulumi.team-a.yaml"
     linked.symlink_to(tmp_path / "elsewhere.yaml")
-    monkeypatch.setattr(validate, "stack_file", lambda stack: tmp_path / f"Pulumi.{stack}.yaml")
+
+    def stack_file(stack: str) -> Path:
+        return tmp_path / f"Pulumi.{stack}.yaml"
+
+    monkeypatch.setattr(validate, "stack_file", stack_file)
     mocks = CountingMocks()
     with pytest.raises(ConfigError) as raised:
         run("github", mocks=mocks)
