@@ -61,6 +61,11 @@ class ProjectSchema:
     """`platform: repositories:` of Pulumi.yaml: the repositories (shell patterns, `{stack}` as in
     `existing_buckets`) a stack file may name as `mlops-ci:repository`, where `pulumi up` commits
     with the platform's token; empty or absent: any."""
+    projects: tuple[str, ...] = ()
+    """`platform: projects:` of Pulumi.yaml: the Google Cloud projects (shell patterns, `{stack}` as
+    in `existing_buckets`) a stack file may name as `gcp:project`, where `pulumi up` enables APIs and
+    creates the bucket, the service account and its key with the platform's credentials; empty or
+    absent: any."""
 
     def key(self, name: str) -> ConfigKey:
         return next(key for key in self.keys if key.name == name)
@@ -91,6 +96,7 @@ def load_schema(project_file: Path = PROJECT_FILE) -> ProjectSchema:
         tuple(str(pattern) for pattern in platform.get("existingBuckets") or ()),
         tuple(str(url) for url in platform.get("baseUrls") or ()),
         tuple(str(pattern) for pattern in platform.get("repositories") or ()),
+        tuple(str(pattern) for pattern in platform.get("projects") or ()),
     )
 
 

@@ -73,11 +73,30 @@ def value_problems(parsed: Parsed) -> list[str]:
     return problems
 
 
+def for_this_stack(parsed: Parsed, declared: tuple[str, ...]) -> tuple[list[str], str]:
+    """Patterns of Pulumi.yaml's `platform` section with `{stack}` made this stack's label, and how a
+    refusal names them: as declared and, where they differ, for this stack."""
+    patterns = [pattern.replace(PATTERN_STACK, stack_label(parsed.stack)) for pattern in declared]
+    here = f", for this stack {', '.join(patterns)}" if patterns != list(declared) else ""
+    return patterns, f"{', '.join(declared) or 'none'}{here}"
+
+
 def gcp_project_problems(parsed: Parsed) -> list[str]:
-    if not parsed.gcp_project:
+    """The project's own rules, and (`platform.projects`; none listed: any) a project the platform lets
+    stacks use with its credentials: never its own, where the state or other teams' resources live."""
+    project = parsed.gcp_project
+    if not project:
         return ["gcp:project: required (the Google Cloud project id)"]
-    broken = printable_problem(parsed.gcp_project) or gcp_project_problem(parsed.gcp_project)
-    return [f"gcp:project = {shown(parsed.gcp_project)}: {broken}"] if broken else []
+    broken = printable_problem(project) or gcp_project_problem(project)
+    if broken:
+        return [f"gcp:project = {shown(project)}: {broken}"]
+    patterns, named = for_this_stack(parsed, SCHEMA.projects)
+    if not patterns or any(fnmatch.fnmatchcase(project, pattern) for pattern in patterns):
+        return []
+    return [
+        f"gcp:project = {shown(project)}: not a project the platform lets this stack use (Pulumi.yaml platform.projects:"
+        f" {named}); ask whoever runs `pulumi up` to add it"
+    ]
 
 
 def existing_bucket_excludes_own_bucket_keys(parsed: Parsed) -> list[str]:
@@ -88,14 +107,6 @@ def existing_bucket_excludes_own_bucket_keys(parsed: Parsed) -> list[str]:
         for name in OWN_BUCKET_ONLY
         if name in parsed.set_keys
     ]
-
-
-def for_this_stack(parsed: Parsed, declared: tuple[str, ...]) -> tuple[list[str], str]:
-    """Patterns of Pulumi.yaml's `platform` section with `{stack}` made this stack's label, and how a
-    refusal names them: as declared and, where they differ, for this stack."""
-    patterns = [pattern.replace(PATTERN_STACK, stack_label(parsed.stack)) for pattern in declared]
-    here = f", for this stack {', '.join(patterns)}" if patterns != list(declared) else ""
-    return patterns, f"{', '.join(declared) or 'none'}{here}"
 
 
 def repository_allowed(parsed: Parsed) -> list[str]:

@@ -1,6 +1,7 @@
-"""Where `pulumi up` commits with the platform's token: with `platform.repositories` in Pulumi.yaml,
-only a repository it lists (`{stack}` the stack's label), never another team's or the platform's own
-(whose check-stacks workflow a stack's CI file would replace). The helpers' stack is team-a."""
+"""Where `pulumi up` acts with the platform's token and credentials: with `platform.repositories` and
+`platform.projects` in Pulumi.yaml, only a repository or Google Cloud project it lists (`{stack}` the
+stack's label), never another team's or the platform's own (whose check-stacks workflow a stack's CI
+file would replace, whose project holds the state). The helpers' stack is team-a."""
 
 from __future__ import annotations
 
@@ -58,3 +59,19 @@ def test_make_plan_and_make_check_refuse_another_teams_repository(tmp_path: Path
     assert refused in capsys.readouterr().err
     assert check.main(["--jobs", "1", "--stacks", str(tmp_path)]) == 1
     assert f"FAIL  team-a  [config]  Pulumi.team-a.yaml: {refused}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("project", ["acme-platform", "acme-ml-nlp", "acme-ml-team-ab"])
+def test_a_project_the_platform_did_not_allow_is_refused_before_any_resource(
+    project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(validate, "SCHEMA", dataclasses.replace(SCHEMA, projects=("acme-ml-{stack}", "acme-ml-shared")))
+    mocks = CountingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run("github", mocks=mocks, gcp__project=project)
+    assert raised.value.problems == [
+        f"gcp:project = {project!r}: not a project the platform lets this stack use (Pulumi.yaml platform.projects:"
+        " acme-ml-{stack}, acme-ml-shared, for this stack acme-ml-team-a, acme-ml-shared); ask whoever runs `pulumi up` to add it"
+    ]
+    assert mocks.created == []
+    assert run("github", gcp__project="acme-ml-team-a").one("gcp:storage/bucket:Bucket")
