@@ -130,10 +130,13 @@ def _on_platform(evaluation: Evaluation, registration: Registration, keys: tuple
 
 
 def claims(evaluation: Evaluation) -> list[tuple[str, str]]:
-    """(kind, what) of everything one stack takes for itself: the bucket, the service account (its
-    email names the project), the stack label, the CI file in its repository and branch, and the
+    """(kind, what) of everything one stack takes for itself: its file's name, the bucket, the service
+    account (its email names the project), the stack label, the CI file in its repository and branch, and the
     secrets, variables and environment it names there."""
     taken = [
+        # Two stack files whose names differ in case only are one file on a case-insensitive checkout
+        # (macOS, Windows): which one `pulumi up` reads there depends on the checkout.
+        ("stack file", f"Pulumi.{evaluation.stack}.yaml"),
         ("bucket", f"gs://{evaluation.exports['bucketName']}"),
         ("service account", evaluation.exports["serviceAccountEmail"]),
         # How pre-flight tells this stack's bucket from another's: two stacks with one label could

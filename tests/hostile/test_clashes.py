@@ -142,3 +142,15 @@ def test_two_stacks_on_one_repository_with_files_and_names_of_their_own_pass(
     other = stack_file("github", "acme-ml/churn", "mlops-ci:ciFile: .github/workflows/b.yml", "mlops-ci:secretName: B_KEY")
     code, lines = checked(tmp_path, capsys, {"team-a": stack_file("github", "acme-ml/churn"), "team-b": other})
     assert (code, lines) == (0, ["OK    team-a", "OK    team-b", "2 stacks checked: 2 OK, 0 failed"])
+
+
+def test_stack_files_whose_names_differ_in_case_only_clash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # One file on a case-insensitive checkout: `pulumi up --stack vision-team` there may read either.
+    code, lines = checked(
+        tmp_path,
+        capsys,
+        {"vision-team": stack_file("github", "acme-ml/vision"), "Vision-Team": stack_file("github", "acme-ml/other")},
+    )
+    assert code == 1
+    assert "FAIL  Vision-Team  [clash]  stack file Pulumi.Vision-Team.yaml: also claimed by vision-team" in lines
+    assert "FAIL  vision-team  [clash]  stack file Pulumi.vision-team.yaml: also claimed by Vision-Team" in lines
