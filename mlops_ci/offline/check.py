@@ -16,6 +16,7 @@ import argparse
 import collections
 import dataclasses
 import functools
+import hashlib
 import importlib.resources
 import json
 import math
@@ -35,7 +36,7 @@ from jsonschema.exceptions import best_match
 from mlops_ci.offline.analyzer import analyze
 from mlops_ci.offline.project_config import ProjectConfigError
 from mlops_ci.offline.runtime import Evaluation, Registration, evaluate
-from mlops_ci.offline.stacks import STACKS_DIR, StackFileError, load_stack_file, stack_files, stack_name
+from mlops_ci.offline.stacks import STACKS_DIR, StackConfig, StackFileError, load_stack_file, stack_files, stack_name
 from mlops_ci.policy.rules import POLICIES
 from mlops_ci.settings.loader import ConfigError
 from mlops_ci.settings.model import stack_label
@@ -87,7 +88,7 @@ def check_stack(path: Path) -> StackReport:
         return StackReport(stack, [Finding("config", path.name, str(error))])
     except Exception as error:  # noqa: BLE001 - whatever breaks one team's program or a rule is that stack's finding; the rest still run
         return StackReport(stack, [Finding("program", path.name, f"{type(error).__name__}: {error}")])
-    return StackReport(stack, findings, claims(evaluation))
+    return StackReport(stack, findings, claims(evaluation) + copied_secrets(stack_config))
 
 
 @functools.cache
@@ -151,6 +152,13 @@ def claims(evaluation: Evaluation) -> list[tuple[str, str]]:
             kind, keys = PLATFORM_NAMES[registration.type]
             taken.append((kind, _on_platform(evaluation, registration, keys)))
     return taken
+
+
+def copied_secrets(stack_config: StackConfig) -> list[tuple[str, str]]:
+    """Each salt and `secure:` value of a stack file, by its digest: `pulumi stack init` draws a new
+    salt and `pulumi config set --secret` a new nonce, so one in two files was copied, and `pulumi up`
+    with the platform's passphrase would hand one team's token to the other's stack."""
+    return [("encrypted value", f"sha256:{hashlib.sha256(text.encode()).hexdigest()[:16]}") for text in stack_config.encrypted]
 
 
 def _compared(what: str) -> str:

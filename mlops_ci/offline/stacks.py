@@ -34,6 +34,8 @@ class StackConfig:
     stack: str
     config: dict[str, str]
     secret_keys: tuple[str, ...]
+    encrypted: tuple[str, ...] = ()
+    """The file's salt (`encryptionsalt`, `encryptedkey`) and `secure:` values, as written."""
 
 
 def stack_name(path: Path) -> str:
@@ -163,6 +165,7 @@ def load_stack_file(path: Path) -> StackConfig:
     passphrase = "encryptionsalt" in sections or "encryptedkey" in sections
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    encrypted = [str(sections[key]) for key in ("encryptionsalt", "encryptedkey") if key in sections]
     problems: list[str] = []
     for key, value in cast(dict[object, object], sections.get("config") or {}).items():
         if not isinstance(key, str) or key.count(":") != 1:
@@ -174,9 +177,10 @@ def load_stack_file(path: Path) -> StackConfig:
                 problems.append(broken)
             config[key] = ENCRYPTED_PLACEHOLDER
             secret_keys.append(key)
+            encrypted.append(str(secure))
         else:
             config[key] = _wire_value(cast(object, value))
     if problems:
         raise StackFileError(shown_path(path), problems)
     stack = stack_name(path)
-    return StackConfig(stack, apply_project_config(stack, config, tuple(secret_keys)), tuple(secret_keys))
+    return StackConfig(stack, apply_project_config(stack, config, tuple(secret_keys)), tuple(secret_keys), tuple(encrypted))

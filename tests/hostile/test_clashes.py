@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlops_ci.offline import check
+from mlops_ci.offline.stacks import STACKS_DIR
 from mlops_ci.settings.model import stack_label
 from tests.helpers import GRANT, run
 from tests.test_preflight import Answers
@@ -154,3 +155,17 @@ def test_stack_files_whose_names_differ_in_case_only_clash(tmp_path: Path, capsy
     assert code == 1
     assert "FAIL  Vision-Team  [clash]  stack file Pulumi.Vision-Team.yaml: also claimed by vision-team" in lines
     assert "FAIL  vision-team  [clash]  stack file Pulumi.vision-team.yaml: also claimed by Vision-Team" in lines
+
+
+def test_a_stack_file_with_another_stack_files_salt_and_secret_clashes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The readme team's token, copied with its salt: under the platform's one passphrase, pulumi up
+    # would decrypt it for the copying stack, which then acts with the readme team's token.
+    readme = (STACKS_DIR / "Pulumi.readme-team.yaml").read_text()
+    copied = readme.replace("acme-ml/readme-experiments", "acme-ml/evil").replace("acme-ml-readme", "acme-ml-evil")
+    code, lines = checked(tmp_path, capsys, {"readme-team": readme, "evil-team": copied})
+    assert code == 1
+    clashes = [line for line in lines if line.startswith("FAIL  evil-team  [clash]  encrypted value sha256:")]
+    assert len(clashes) == 2, lines  # the salt and the token
+    assert all(line.endswith(": also claimed by readme-team") for line in clashes)
