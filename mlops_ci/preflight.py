@@ -64,7 +64,7 @@ def _existing_bucket_problems(settings: Settings, on_google: pulumi.InvokeOption
         return [f"{key}: no such bucket, or the credentials of `pulumi up` cannot read it"]
     labels = dict(bucket.labels or {})
     if labels.get(MANAGED_BY_LABEL) == PROJECT and labels.get(STACK_LABEL) != settings.labels[STACK_LABEL]:
-        return [f"{key}: the bucket of another stack ({labels.get(STACK_LABEL)!r}): a stack grants on its own"]
+        return [f"{key}: the bucket of another stack ({labels.get(STACK_LABEL)!a}): a stack grants on its own"]
     # The team's bucket is theirs to change (other consumers may depend on it): say so, go on.
     if not bucket.uniform_bucket_level_access:
         pulumi.log.warn(f"bucket {name}: uniform bucket-level access is off, so object ACLs can grant access beside IAM")
@@ -87,7 +87,7 @@ def _kept_bucket(settings: Settings, on_google: pulumi.InvokeOptions) -> tuple[b
     if all(labels.get(label) == value for label, value in settings.labels.items()):
         return True, []
     other = labels.get(STACK_LABEL) if labels.get(MANAGED_BY_LABEL) == PROJECT else None
-    whose = f"the bucket of the {PROJECT} stack {other!r}" if other else "not this stack's (not labelled for it)"
+    whose = f"the bucket of the {PROJECT} stack {other!a}" if other else "not this stack's (not labelled for it)"
     return False, [
         f"{key}: the bucket exists in {settings.gcp_project} and is {whose}; choose another mlops-ci:bucketName, or"
         " set mlops-ci:existingBucket to use it as the DVC remote without managing it"

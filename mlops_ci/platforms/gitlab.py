@@ -286,7 +286,7 @@ class GitLab:
             "mlops-ci:secretName": (secret_name, variable_key_problem),
             "mlops-ci:ciFile": (ci_file, ci_file_problem),
         }
-        return [f"{key} = {value!r}: {broken}" for key, (value, rule) in checks.items() if (broken := rule(value))]
+        return [f"{key} = {value!a}: {broken}" for key, (value, rule) in checks.items() if (broken := rule(value))]
 
     def provider(self, settings: Settings) -> pulumi.ProviderResource:
         import pulumi_gitlab as gitlab

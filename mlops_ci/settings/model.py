@@ -4,6 +4,7 @@ lists every problem of a stack's configuration."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from typing import Literal
 
@@ -26,6 +27,19 @@ ACCESS_PRESETS: tuple[Access, ...] = tuple(ACCESS_ROLES)
 AUTH_MODES: tuple[Auth, ...] = ("key", "workload-identity")
 # The labels the stack puts on its Google Cloud resources: who manages them, for which stack.
 MANAGED_BY_LABEL, STACK_LABEL = "managed-by", "stack"
+# A label value Google takes as it is: lowercase letters, digits, '_' and '-', at most 63.
+_LABEL_VALUE = re.compile(r"[a-z0-9_-]{1,63}")
+
+
+def stack_label(stack: str) -> str:
+    """The value of the `stack` label: the stack's name where Google takes it as it is; otherwise its
+    lowercase form with other characters as '-', shortened, and a hash of the exact name, so that
+    `Team-A` and `team.a` are not `team-a` (the label is how pre-flight tells a stack's bucket from
+    another's). A stack named like that hashed form on purpose is a clash `make check` reports."""
+    if _LABEL_VALUE.fullmatch(stack):
+        return stack
+    digest = hashlib.sha256(stack.encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^a-z0-9_-]', '-', stack.lower())[: 63 - len(digest) - 1]}-{digest}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +105,7 @@ class Settings:
     @property
     def labels(self) -> dict[str, str]:
         """Labels for Google Cloud resources (values: lowercase, digits, '-', '_', <= 63)."""
-        return {MANAGED_BY_LABEL: PROJECT, STACK_LABEL: re.sub(r"[^a-z0-9_-]", "-", self.stack.lower())[:63]}
+        return {MANAGED_BY_LABEL: PROJECT, STACK_LABEL: stack_label(self.stack)}
 
 
 def field_name(key: str) -> str:

@@ -53,6 +53,19 @@ class ProjectSchema:
     """`platform: existingBuckets:` of Pulumi.yaml: the buckets (shell patterns) a stack file may name
     as `mlops-ci:existingBucket`. Set by whoever owns Pulumi.yaml and runs `pulumi up`, never by a
     stack file (Pulumi ignores top-level keys it does not know)."""
+    base_urls: tuple[str, ...] = ()
+    """`platform: baseUrls:` of Pulumi.yaml: the self-managed GitHub or GitLab APIs a stack file may
+    name as `<platform>:baseUrl`, where `pulumi up` sends the platform's token. Set by whoever owns
+    Pulumi.yaml, like `existing_buckets`."""
+    repositories: tuple[str, ...] = ()
+    """`platform: repositories:` of Pulumi.yaml: the repositories (shell patterns, `{stack}` as in
+    `existing_buckets`) a stack file may name as `mlops-ci:repository`, where `pulumi up` commits
+    with the platform's token; empty or absent: any."""
+    projects: tuple[str, ...] = ()
+    """`platform: projects:` of Pulumi.yaml: the Google Cloud projects (shell patterns, `{stack}` as
+    in `existing_buckets`) a stack file may name as `gcp:project`, where `pulumi up` enables APIs and
+    creates the bucket, the service account and its key with the platform's credentials; empty or
+    absent: any."""
 
     def key(self, name: str) -> ConfigKey:
         return next(key for key in self.keys if key.name == name)
@@ -81,6 +94,9 @@ def load_schema(project_file: Path = PROJECT_FILE) -> ProjectSchema:
         keys,
         project_file.parent / str(document.get("stackConfigDir", ".")),
         tuple(str(pattern) for pattern in platform.get("existingBuckets") or ()),
+        tuple(str(url) for url in platform.get("baseUrls") or ()),
+        tuple(str(pattern) for pattern in platform.get("repositories") or ()),
+        tuple(str(pattern) for pattern in platform.get("projects") or ()),
     )
 
 
