@@ -215,7 +215,7 @@ class GitHub:
             principal_value=repository_id,
         )
 
-    def deliver(self, args: DeliveryArgs) -> pulumi.ComponentResource:
+    def deliver(self, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
         settings = args["settings"]
         key = args["key_base64"]
         return GithubDelivery(
@@ -232,6 +232,7 @@ class GitHub:
                 "ci_content": args["ci_content"],
                 "after": args["after"],
             },
+            opts,
         )
 
     def runs_url(self, settings: Settings) -> str:

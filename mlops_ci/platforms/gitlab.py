@@ -328,7 +328,7 @@ class GitLab:
             principal_value=project_id,
         )
 
-    def deliver(self, args: DeliveryArgs) -> pulumi.ComponentResource:
+    def deliver(self, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
         settings = args["settings"]
         return GitlabDelivery(
             "gitlab",
@@ -348,6 +348,7 @@ class GitLab:
                 "ci_content": args["ci_content"],
                 "after": args["after"],
             },
+            opts,
         )
 
     def runs_url(self, settings: Settings) -> str:
