@@ -87,7 +87,7 @@ def declared_config() -> dict[str, dict[str, Any]]:
 
 
 def load_schema(project_file: Path = PROJECT_FILE) -> ProjectSchema:
-    """The package's keys; the stack directory and allow-list of `project_file` (none if it is absent)."""
+    """The package's keys; the stack directory and the platform's allow-lists of `project_file` (none if absent)."""
     document = cast(dict[str, Any], yaml.safe_load(project_file.read_text())) if project_file.is_file() else {}
     declared = declared_config()
     keys = tuple(
