@@ -114,3 +114,13 @@ local-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed
 
 demo: stack-name $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed node_modules/.installed act  ## up, push, CI green, destroy, CI red (access revoked) for STACK
 	$(LOCALCLOUD) demo --stack "$$STACK"
+
+.PHONY: help clean clean-cache
+help:  ## every target and what it does
+	@awk -F':.*## ' '/^[a-z][^:=]*:.*## / {printf "  %-34s  %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
+
+clean:  ## what make built in this checkout: virtualenvs, node_modules, build/ (plans, local clouds), tool caches
+	rm -rf $(VENV) $(E2E_VENV) node_modules build mlops_ci.egg-info .pytest_cache .ruff_cache .hypothesis
+
+clean-cache:  ## the Pulumi CLI, act and the GitHub provider built into ~/.cache/mlops-ci (rebuilt by make test)
+	rm -rf "$${XDG_CACHE_HOME:-$$HOME/.cache}/mlops-ci"

@@ -66,7 +66,7 @@ def _existing_bucket_problems(settings: Settings, on_google: pulumi.InvokeOption
     # configuration sets, none for a look-up (upstream `setStorageBucket`, `tpgresource.SetLabels`).
     labels = dict(bucket.effective_labels or {})
     if labels.get(MANAGED_BY_LABEL) == PROJECT and labels.get(STACK_LABEL) != settings.labels[STACK_LABEL]:
-        return [f"{key}: the bucket of another stack ({labels.get(STACK_LABEL)!r}): a stack grants on its own"]
+        return [f"{key}: the bucket of another stack ({labels.get(STACK_LABEL)!a}): a stack grants on its own"]
     # The team's bucket is theirs to change (other consumers may depend on it): say so, go on.
     if not bucket.uniform_bucket_level_access:
         pulumi.log.warn(f"bucket {name}: uniform bucket-level access is off, so object ACLs can grant access beside IAM")
@@ -89,7 +89,7 @@ def _kept_bucket(settings: Settings, on_google: pulumi.InvokeOptions) -> tuple[b
     if all(labels.get(label) == value for label, value in settings.labels.items()):
         return True, []
     other = labels.get(STACK_LABEL) if labels.get(MANAGED_BY_LABEL) == PROJECT else None
-    whose = f"the bucket of the {PROJECT} stack {other!r}" if other else "not this stack's (not labelled for it)"
+    whose = f"the bucket of the {PROJECT} stack {other!a}" if other else "not this stack's (not labelled for it)"
     # Labels removed by hand from the stack's own bucket: pulumi up compares the program with its
     # state, not with Google, and this check runs before it; putting them back by hand lets it go on.
     own = ",".join(f"{label}={value}" for label, value in settings.labels.items())

@@ -56,12 +56,12 @@ def test_ci_file_is_committed_after_the_variable_and_every_grant() -> None:
 def test_self_managed_gitlab_and_token_reach_the_provider() -> None:
     evaluation = run(
         "gitlab",
-        gitlab__baseUrl="https://gitlab.example.com/api/v4/",
+        gitlab__baseUrl="https://gitlab.acme.example/api/v4/",
         gitlab__token="glpat-example",
         secret_keys=("gitlab:token",),
     )
     provider = evaluation.one("pulumi:providers:gitlab")
-    assert provider.plain("baseUrl") == "https://gitlab.example.com/api/v4/"
+    assert provider.plain("baseUrl") == "https://gitlab.acme.example/api/v4/"
     assert rpc.is_rpc_secret(provider.inputs["token"])
     assert evaluation.one(VARIABLE).provider.startswith(provider.urn)
 

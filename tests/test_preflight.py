@@ -10,6 +10,7 @@ import pytest
 
 from mlops_ci.preflight import PreflightError
 from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.model import stack_label
 from tests.helpers import BUCKET, CountingMocks, run
 
 NOT_FOUND: tuple[dict[str, Any], list[tuple[str, str]]] = ({}, [("", "404 Not Found")])
@@ -120,29 +121,29 @@ def test_keyless_stacks_do_not_ask_about_key_creation() -> None:
 
 def test_an_existing_bucket_is_looked_up_and_never_managed() -> None:
     mocks = Answers({})
-    evaluation = run("github", mocks=mocks, existingBucket="acme-team-dvc")
+    evaluation = run("github", mocks=mocks, existingBucket="acme-team-a-dvc")
     assert "getBucket" in mocks.asked
     assert evaluation.find(BUCKET) == []
     grants = evaluation.find("gcp:storage/bucketIAMMember:BucketIAMMember")
-    assert [grant.plain("bucket") for grant in grants] == ["acme-team-dvc"]
-    assert evaluation.exports["dvcRemoteUrl"] == "gs://acme-team-dvc/dvcstore"
+    assert [grant.plain("bucket") for grant in grants] == ["acme-team-a-dvc"]
+    assert evaluation.exports["dvcRemoteUrl"] == "gs://acme-team-a-dvc/dvcstore"
     assert "dvc data status --not-in-remote" in evaluation.exports["nextSteps"]
 
 
 def test_a_missing_existing_bucket_is_refused() -> None:
-    problems, _ = refused("gitlab", {"getBucket": NOT_FOUND}, {"existingBucket": "acme-team-dvc"})
+    problems, _ = refused("gitlab", {"getBucket": NOT_FOUND}, {"existingBucket": "acme-team-a-dvc"})
     assert problems == [
-        "mlops-ci:existingBucket = 'acme-team-dvc': no such bucket, or the credentials of `pulumi up` cannot read it"
+        "mlops-ci:existingBucket = 'acme-team-a-dvc': no such bucket, or the credentials of `pulumi up` cannot read it"
     ]
 
 
 def test_an_existing_bucket_without_uniform_access_or_prevention_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     # Under the mocks the engine's warnings go to Python's logging; under the CLI, to its output.
-    answer = {"name": "acme-team-dvc", "uniformBucketLevelAccess": False, "publicAccessPrevention": "inherited"}
-    evaluation = run("github", mocks=Answers({"getBucket": answer}), existingBucket="acme-team-dvc")
+    answer = {"name": "acme-team-a-dvc", "uniformBucketLevelAccess": False, "publicAccessPrevention": "inherited"}
+    evaluation = run("github", mocks=Answers({"getBucket": answer}), existingBucket="acme-team-a-dvc")
     warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
-    assert any("bucket acme-team-dvc: uniform bucket-level access is off" in w for w in warnings), warnings
-    assert any("bucket acme-team-dvc: public access prevention is not enforced" in w for w in warnings), warnings
+    assert any("bucket acme-team-a-dvc: uniform bucket-level access is off" in w for w in warnings), warnings
+    assert any("bucket acme-team-a-dvc: public access prevention is not enforced" in w for w in warnings), warnings
     assert evaluation.find("gcp:storage/bucketIAMMember:BucketIAMMember")
 
 
@@ -150,7 +151,7 @@ def test_an_existing_bucket_without_uniform_access_or_prevention_is_a_warning(ca
 def test_an_existing_bucket_refuses_the_keys_that_shape_an_own_bucket(key: str) -> None:
     value = {"bucketName": "other-dvc", "bucketLocation": "EU", "protectBucket": "false"}[key]
     with pytest.raises(ConfigError, match=f"mlops-ci:existingBucket: cannot be combined with mlops-ci:{key}"):
-        run("github", {key: value}, existingBucket="acme-team-dvc")
+        run("github", {key: value}, existingBucket="acme-team-a-dvc")
 
 
 def kept(labels: dict[str, str] | None) -> dict[str, Any]:
@@ -220,8 +221,8 @@ def test_a_look_up_google_refuses_for_a_disabled_api_says_so() -> None:
         " 1234`), wait a few minutes, and run pulumi up again"
     ]
     answers = {"getBucket": service_disabled("storage.googleapis.com", "4321")}
-    problems, _ = refused("github", answers, {"existingBucket": "acme-team-dvc"})
-    assert problems[0].startswith("mlops-ci:existingBucket = 'acme-team-dvc': Google answers that storage.googleapis.com is")
+    problems, _ = refused("github", answers, {"existingBucket": "acme-team-a-dvc"})
+    assert problems[0].startswith("mlops-ci:existingBucket = 'acme-team-a-dvc': Google answers that storage.googleapis.com is")
 
 
 def test_the_storage_api_off_in_the_stacks_project_means_no_bucket_yet() -> None:
@@ -248,15 +249,15 @@ def test_an_existing_bucket_of_another_stack_is_refused_by_the_labels_google_hol
     `data_source_google_storage_bucket.go` reads through `setStorageBucket`, whose
     `tpgresource.SetLabels` keeps only the labels the configuration sets: a data source sets none)."""
     theirs = {"managed-by": "mlops-ci", "stack": "team-b", "goog-pulumi-provisioned": "true"}
-    answer = {"name": "acme-team-b-dvc", "labels": {}, "effectiveLabels": theirs, "publicAccessPrevention": "enforced"}
-    problems, _ = refused("github", {"getBucket": answer}, {"existingBucket": "acme-team-b-dvc"})
+    answer = {"name": "acme-team-a-dvc", "labels": {}, "effectiveLabels": theirs, "publicAccessPrevention": "enforced"}
+    problems, _ = refused("github", {"getBucket": answer}, {"existingBucket": "acme-team-a-dvc"})
     assert problems == [
-        "mlops-ci:existingBucket = 'acme-team-b-dvc': the bucket of another stack ('team-b'): a stack grants on its own"
+        "mlops-ci:existingBucket = 'acme-team-a-dvc': the bucket of another stack ('team-b'): a stack grants on its own"
     ]
     # the stack's own bucket, or a team's bucket labelled by nobody, is granted on
     for labels in ({**theirs, "stack": "team-a"}, None):
         mocks = Answers({"getBucket": answer | {"effectiveLabels": labels}})
-        assert run("github", mocks=mocks, existingBucket="acme-team-b-dvc").find("gcp:storage/bucketIAMMember:BucketIAMMember")
+        assert run("github", mocks=mocks, existingBucket="acme-team-a-dvc").find("gcp:storage/bucketIAMMember:BucketIAMMember")
 
 
 @pytest.mark.parametrize("stack", ["Team-A", "team.a"])
@@ -265,13 +266,15 @@ def test_a_stack_whose_name_only_looks_like_anothers_never_takes_its_bucket(stac
     """Label values are lowercase letters, digits, `_` and `-`: `Team-A` and `team.a` (stacks of
     their own) would both be written `team-a`, the label of the stack team-a, and take its bucket."""
     labels = {"managed-by": "mlops-ci", "stack": "team-a", "goog-pulumi-provisioned": "true"}
-    listed = {"buckets": [{"name": "acme-team-a-dvc", "labels": labels}]}
-    looked_up = {"name": "acme-team-a-dvc", "labels": {}, "effectiveLabels": labels, "uniformBucketLevelAccess": True}
+    # existingBucket: the one bucket Pulumi.yaml's acme-{stack}-dvc lets this stack name
+    bucket = "acme-team-a-dvc" if key == "bucketName" else f"acme-{stack_label(stack)}-dvc"
+    listed = {"buckets": [{"name": bucket, "labels": labels}]}
+    looked_up = {"name": bucket, "labels": {}, "effectiveLabels": labels, "uniformBucketLevelAccess": True}
     mocks = Answers({"getBuckets": listed, "getBucket": looked_up | {"publicAccessPrevention": "enforced"}})
     with pytest.raises(PreflightError) as raised:
-        run("github", {key: "acme-team-a-dvc"}, mocks=mocks, stack=stack)
+        run("github", {key: bucket}, mocks=mocks, stack=stack)
     assert mocks.cloud_resources == []
-    assert raised.value.problems[0].startswith(f"mlops-ci:{key} = 'acme-team-a-dvc': ")
+    assert raised.value.problems[0].startswith(f"mlops-ci:{key} = '{bucket}': ")
     assert "'team-a'" in raised.value.problems[0]
 
 

@@ -181,7 +181,7 @@ def test_two_evaluations_send_identical_inputs() -> None:
         return {r.urn: (reveal(r.inputs), sorted(r.dependencies)) for r in evaluation.registrations}
 
     first, second = sent(run(access="push")), sent(run(access="push"))
-    assert len(first) == 15  # 4 components, 2 providers, 9 resources
+    assert len(first) == 16  # 5 components (the team's and its 4), 2 providers, 9 resources
     assert first == second
 
 

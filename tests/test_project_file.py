@@ -1,4 +1,5 @@
-"""Pulumi.yaml is the one declaration of the config schema, and the settings follow it."""
+"""The package declares the config schema once (mlops_ci/settings/config.yaml); Pulumi.yaml carries
+the same `config:` for the CLI, and the settings follow it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import yaml
 
 from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file, stack_files
 from mlops_ci.settings.model import Settings, field_name
-from mlops_ci.settings.schema import SCHEMA
+from mlops_ci.settings.schema import SCHEMA, declared_config
 from mlops_ci.settings.validate import DERIVED_WHEN_EMPTY, KEY_ONLY, RULES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +21,11 @@ def test_project_file_follows_pulumi_conventions() -> None:
     assert PROJECT["name"] == "mlops-ci" == SCHEMA.project
     assert PROJECT["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}
     assert (ROOT / PROJECT["stackConfigDir"]).resolve() == STACKS_DIR
+
+
+def test_the_project_file_declares_the_packages_config_as_it_is() -> None:
+    # The CLI merges defaults and checks types from Pulumi.yaml; the settings read the package's copy.
+    assert PROJECT["config"] == declared_config()
 
 
 def test_every_key_is_declared_with_type_and_description() -> None:

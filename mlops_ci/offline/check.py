@@ -16,11 +16,13 @@ import argparse
 import collections
 import dataclasses
 import functools
+import hashlib
 import importlib.resources
 import json
 import math
 import multiprocessing
 import os
+import re
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -33,10 +35,11 @@ from jsonschema.exceptions import best_match
 
 from mlops_ci.offline.analyzer import analyze
 from mlops_ci.offline.project_config import ProjectConfigError
-from mlops_ci.offline.runtime import Evaluation, evaluate
-from mlops_ci.offline.stacks import STACKS_DIR, StackFileError, load_stack_file, stack_files, stack_name
+from mlops_ci.offline.runtime import Evaluation, Registration, evaluate
+from mlops_ci.offline.stacks import STACKS_DIR, StackConfig, StackFileError, load_stack_file, stack_files, stack_name
 from mlops_ci.policy.rules import POLICIES
 from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.model import stack_label
 from mlops_ci.settings.rules import escaped, terminal_text
 
 # Below this many stacks per worker, a worker's warm-up costs more than its share of stacks saves.
@@ -61,8 +64,8 @@ class Finding:
 class StackReport:
     stack: str
     findings: list[Finding]
-    claims: dict[str, str] = dataclasses.field(default_factory=dict[str, str])
-    """What the stack takes for itself and no other stack may take: kind -> what."""
+    claims: list[tuple[str, str]] = dataclasses.field(default_factory=list[tuple[str, str]])
+    """What the stack takes for itself and no other stack may take: (kind, what)."""
 
     @property
     def ok(self) -> bool:
@@ -85,7 +88,7 @@ def check_stack(path: Path) -> StackReport:
         return StackReport(stack, [Finding("config", path.name, str(error))])
     except Exception as error:  # noqa: BLE001 - whatever breaks one team's program or a rule is that stack's finding; the rest still run
         return StackReport(stack, [Finding("program", path.name, f"{type(error).__name__}: {error}")])
-    return StackReport(stack, findings, claims(evaluation))
+    return StackReport(stack, findings, claims(evaluation) + copied_secrets(stack_config))
 
 
 @functools.cache
@@ -109,34 +112,77 @@ def ci_schema_findings(evaluation: Evaluation) -> list[Finding]:
     return findings
 
 
-def claims(evaluation: Evaluation) -> dict[str, str]:
-    """The bucket, the CI file in its repository and branch, and the service account (its email
-    names the project) of one stack."""
-    taken = {"bucket": f"gs://{evaluation.exports['bucketName']}", "service account": evaluation.exports["serviceAccountEmail"]}
+# What a stack's delivery names on its CI platform, beside the CI file: a second stack naming the same
+# would overwrite it, and `pulumi destroy` of either delete it. Type -> (kind, the inputs that name it).
+PLATFORM_NAMES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "github:index/actionsSecret:ActionsSecret": ("CI secret", ("repository", "secretName")),
+    "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret": ("CI secret", ("repository", "environment", "secretName")),
+    "github:index/actionsVariable:ActionsVariable": ("CI variable", ("repository", "variableName")),
+    "github:index/repositoryEnvironment:RepositoryEnvironment": ("deployment environment", ("repository", "environment")),
+    "gitlab:index/projectVariable:ProjectVariable": ("CI variable", ("project", "environmentScope", "key")),
+}
+
+
+def _on_platform(evaluation: Evaluation, registration: Registration, keys: tuple[str, ...]) -> str:
+    """`keys` of a platform resource, after its platform's API and owner."""
+    provider = evaluation.by_urn(registration.provider_urn or "")
+    where = [provider.plain("baseUrl"), provider.plain("owner"), *(registration.plain(key) for key in keys)]
+    return " ".join(str(part) for part in where if part)
+
+
+def claims(evaluation: Evaluation) -> list[tuple[str, str]]:
+    """(kind, what) of everything one stack takes for itself: its file's name, the bucket, the service
+    account (its email names the project), the stack label, the CI file in its repository and branch, and the
+    secrets, variables and environment it names there."""
+    taken = [
+        # Two stack files whose names differ in case only are one file on a case-insensitive checkout
+        # (macOS, Windows): which one `pulumi up` reads there depends on the checkout.
+        ("stack file", f"Pulumi.{evaluation.stack}.yaml"),
+        ("bucket", f"gs://{evaluation.exports['bucketName']}"),
+        ("service account", evaluation.exports["serviceAccountEmail"]),
+        # How pre-flight tells this stack's bucket from another's: two stacks with one label could
+        # each adopt, grant on and delete the other's.
+        ("stack label", stack_label(evaluation.stack)),
+    ]
     for committed in evaluation.committed_ci_files():
-        provider = evaluation.by_urn(committed.registration.provider_urn or "")
-        where = [provider.plain("baseUrl"), provider.plain("owner")]
-        where += [committed.registration.plain(key) for key in ("repository", "project", "branch")]
-        taken["CI file"] = " ".join(str(part) for part in where if part) + f" {committed.path}"
+        where = _on_platform(evaluation, committed.registration, ("repository", "project", "branch"))
+        taken.append(("CI file", f"{where} {committed.path}"))
+    for registration in evaluation.registrations:
+        if registration.type in PLATFORM_NAMES:
+            kind, keys = PLATFORM_NAMES[registration.type]
+            taken.append((kind, _on_platform(evaluation, registration, keys)))
     return taken
+
+
+def copied_secrets(stack_config: StackConfig) -> list[tuple[str, str]]:
+    """Each salt and `secure:` value of a stack file, by its digest: `pulumi stack init` draws a new
+    salt and `pulumi config set --secret` a new nonce, so one in two files was copied, and `pulumi up`
+    with the platform's passphrase would hand one team's token to the other's stack."""
+    return [("encrypted value", f"sha256:{hashlib.sha256(text.encode()).hexdigest()[:16]}") for text in stack_config.encrypted]
+
+
+def _compared(what: str) -> str:
+    """A claim as compared: regardless of case (GitHub and GitLab paths, GitHub's secret and variable
+    names and Google's names are case-insensitive) and of a base URL's trailing '/'."""
+    return re.sub(r"/+(?= |$)", "", what.casefold())
 
 
 def with_clashes(reports: list[StackReport]) -> list[StackReport]:
     """`reports`, each stack that claims what another claims failing with a finding naming both."""
     claimants: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
     for report in reports:
-        for kind, what in report.claims.items():
-            claimants[kind, what].append(report.stack)
+        for kind, what in dict.fromkeys(report.claims):
+            claimants[kind, _compared(what)].append(report.stack)
     clashing: list[StackReport] = []
     for report in reports:
         clashes = [
             Finding(
                 "clash",
                 f"{kind} {what}",
-                f"also claimed by {', '.join(other for other in claimants[kind, what] if other != report.stack)}",
+                f"also claimed by {', '.join(other for other in claimants[kind, _compared(what)] if other != report.stack)}",
             )
-            for kind, what in report.claims.items()
-            if len(claimants[kind, what]) > 1
+            for kind, what in dict.fromkeys(report.claims)
+            if len(claimants[kind, _compared(what)]) > 1
         ]
         clashing.append(dataclasses.replace(report, findings=report.findings + clashes))
     return clashing

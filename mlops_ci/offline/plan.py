@@ -95,7 +95,7 @@ def plan(stack: str, out: Path, stacks_dir: Path = STACKS_DIR) -> str:
     if stack in (".", ".."):  # a name the CLI accepts, but as a folder under `out` it is `out` or its parent
         raise ProjectConfigError(f"{stack!r}: a stack name that is not a folder name (the plan writes to {out}/<stack>)")
     stack_file = stacks_dir / f"Pulumi.{stack}.yaml"
-    if not stack_file.is_file():
+    if not (stack_file.is_file() or stack_file.is_symlink()):  # a link is refused as such
         known = ", ".join(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"no stack file {shown_path(stack_file)} (stacks: {escaped(known)})")
     stack_config = load_stack_file(stack_file)

@@ -30,9 +30,10 @@ from mlops_ci import direct_calls
 from mlops_ci.offline.project_config import apply_project_config
 from mlops_ci.platforms import PLATFORMS, Platform
 from mlops_ci.platforms.base import type_token
+from mlops_ci.settings.schema import PROJECT_FILE
 
-ROOT = Path(__file__).resolve().parents[2]
-PROGRAM = ROOT / "__main__.py"
+# The program beside the project file: this repository's `__main__.py`, or a project's that uses the package.
+PROGRAM = PROJECT_FILE.parent / "__main__.py"
 PROJECT = "mlops-ci"
 
 

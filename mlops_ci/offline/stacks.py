@@ -34,6 +34,8 @@ class StackConfig:
     stack: str
     config: dict[str, str]
     secret_keys: tuple[str, ...]
+    encrypted: tuple[str, ...] = ()
+    """The file's salt (`encryptionsalt`, `encryptedkey`) and `secure:` values, as written."""
 
 
 def stack_name(path: Path) -> str:
@@ -47,13 +49,19 @@ def stack_files(directory: Path = STACKS_DIR) -> list[Path]:
 class _StackFileLoader(BoundedLoader):
     """YAML as the CLI's parser (go-yaml) reads a stack file: a duplicate key is an error, and a
     plain scalar resolves as go-yaml resolves it (`yes` stays a word, `0o17` is 15); within the
-    bounds of `BoundedLoader`; a key is a scalar (a list or mapping as a key is no config key)."""
+    bounds of `BoundedLoader`; a key is a scalar (a list or mapping as a key is no config key), and
+    never a merge key."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_line: dict[object, int] = {}
         for key_node, _ in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise yaml.MarkedYAMLError(problem="a list or mapping as a key: keys are text", problem_mark=key_node.start_mark)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                # go-yaml would merge the keys in: keys no line of the file names, unseen by review.
+                raise yaml.MarkedYAMLError(
+                    problem="a merge key (<<) brings in keys no line names: write each key out", problem_mark=key_node.start_mark
+                )
             key = cast(object, self.construct_object(key_node, deep=deep))  # pyright: ignore[reportUnknownMemberType] (untyped)
             if key in first_line:
                 raise yaml.MarkedYAMLError(
@@ -85,6 +93,9 @@ def _position(text: bytes, offset: int) -> str:
 
 
 def _parse(path: Path) -> object:
+    if path.is_symlink():
+        # A link committed to stacks/ can point at any file of the machine that reads it.
+        raise StackFileError(f"{shown_path(path)}: a symbolic link: a stack file is a file of its own, in the stacks folder")
     if path.stat().st_size > MAX_BYTES:
         raise StackFileError(
             f"{shown_path(path)}: {path.stat().st_size} bytes, at most {MAX_BYTES} (a stack file is tens of lines)"
@@ -154,6 +165,7 @@ def load_stack_file(path: Path) -> StackConfig:
     passphrase = "encryptionsalt" in sections or "encryptedkey" in sections
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    encrypted = [str(sections[key]) for key in ("encryptionsalt", "encryptedkey") if key in sections]
     problems: list[str] = []
     for key, value in cast(dict[object, object], sections.get("config") or {}).items():
         if not isinstance(key, str) or key.count(":") != 1:
@@ -165,9 +177,10 @@ def load_stack_file(path: Path) -> StackConfig:
                 problems.append(broken)
             config[key] = ENCRYPTED_PLACEHOLDER
             secret_keys.append(key)
+            encrypted.append(str(secure))
         else:
             config[key] = _wire_value(cast(object, value))
     if problems:
         raise StackFileError(shown_path(path), problems)
     stack = stack_name(path)
-    return StackConfig(stack, apply_project_config(stack, config, tuple(secret_keys)), tuple(secret_keys))
+    return StackConfig(stack, apply_project_config(stack, config, tuple(secret_keys)), tuple(secret_keys), tuple(encrypted))

@@ -136,8 +136,9 @@ class Platform(Protocol):
         """The issuer and the condition that trusts this repository's CI tokens only."""
         ...
 
-    def deliver(self, args: DeliveryArgs) -> pulumi.ComponentResource:
-        """The credential (or keyless settings) first, then the CI file that uses it."""
+    def deliver(self, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
+        """The credential (or keyless settings) first, then the CI file that uses it; `opts` are the
+        delivery component's own (its parent)."""
         ...
 
     def runs_url(self, settings: Settings) -> str:

@@ -169,7 +169,7 @@ class GitHub:
             "mlops-ci:secretName": (secret_name, secret_name_problem),
             "mlops-ci:ciFile": (ci_file, workflow_file_problem),
         }
-        problems = [f"{key} = {value!r}: {broken}" for key, (value, rule) in checks.items() if (broken := rule(value))]
+        problems = [f"{key} = {value!a}: {broken}" for key, (value, rule) in checks.items() if (broken := rule(value))]
         if keyless and base_url:
             problems.append(
                 "github:baseUrl: workload-identity trusts github.com's OIDC issuer only;"
@@ -215,7 +215,7 @@ class GitHub:
             principal_value=repository_id,
         )
 
-    def deliver(self, args: DeliveryArgs) -> pulumi.ComponentResource:
+    def deliver(self, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
         settings = args["settings"]
         key = args["key_base64"]
         return GithubDelivery(
@@ -232,6 +232,7 @@ class GitHub:
                 "ci_content": args["ci_content"],
                 "after": args["after"],
             },
+            opts,
         )
 
     def runs_url(self, settings: Settings) -> str:
@@ -260,7 +261,7 @@ class GitHub:
             if fnmatch.fnmatchcase(settings.branch, rule.pattern):
                 # Whether the token's user may bypass the rule is not visible here: a warning, not an error.
                 pulumi.log.warn(
-                    f"mlops-ci:branch = {settings.branch!r}: protected by the rule {rule.pattern!r}; the commit of the CI"
+                    f"mlops-ci:branch = {settings.branch!r}: protected by the rule {rule.pattern!a}; the commit of the CI"
                     " file is refused unless the token's user may bypass it"
                 )
 

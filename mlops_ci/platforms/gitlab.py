@@ -288,7 +288,7 @@ class GitLab:
             "mlops-ci:secretName": (secret_name, variable_key_problem),
             "mlops-ci:ciFile": (ci_file, ci_file_problem),
         }
-        return [f"{key} = {value!r}: {broken}" for key, (value, rule) in checks.items() if (broken := rule(value))]
+        return [f"{key} = {value!a}: {broken}" for key, (value, rule) in checks.items() if (broken := rule(value))]
 
     def provider(self, settings: Settings) -> pulumi.ProviderResource:
         import pulumi_gitlab as gitlab
@@ -330,7 +330,7 @@ class GitLab:
             principal_value=project_id,
         )
 
-    def deliver(self, args: DeliveryArgs) -> pulumi.ComponentResource:
+    def deliver(self, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
         settings = args["settings"]
         return GitlabDelivery(
             "gitlab",
@@ -350,6 +350,7 @@ class GitLab:
                 "ci_content": args["ci_content"],
                 "after": args["after"],
             },
+            opts,
         )
 
     def runs_url(self, settings: Settings) -> str:

@@ -28,6 +28,8 @@ ACCESS_PRESETS: tuple[Access, ...] = tuple(ACCESS_ROLES)
 AUTH_MODES: tuple[Auth, ...] = ("key", "workload-identity")
 # The labels the stack puts on its Google Cloud resources: who manages them, for which stack.
 MANAGED_BY_LABEL, STACK_LABEL = "managed-by", "stack"
+# A label value Google takes as it is: lowercase letters, digits, '_' and '-', at most 63.
+_LABEL_VALUE = re.compile(r"[a-z0-9_-]{1,63}")
 
 
 def digest(text: str) -> str:
@@ -36,11 +38,14 @@ def digest(text: str) -> str:
 
 
 def stack_label(stack: str) -> str:
-    """The stack's name as a label value (lowercase letters, digits, `_`, `-`, at most 63): the
-    name itself where it is one; else written so, with a hash of the exact name, so that no other
-    stack (`Team-A` or `team.a` beside `team-a`, a long name sharing the first 63) has it."""
-    written = re.sub(r"[^a-z0-9_-]", "-", stack.lower())
-    return written if written == stack and len(written) <= 63 else f"{written[:54]}-{digest(stack)}"
+    """The value of the `stack` label: the stack's name where Google takes it as it is; otherwise its
+    lowercase form with other characters as '-', shortened, and a hash of the exact name, so that
+    `Team-A` and `team.a` are not `team-a` (the label is how pre-flight tells a stack's bucket from
+    another's). A stack named like that hashed form on purpose is a clash `make check` reports."""
+    if _LABEL_VALUE.fullmatch(stack):
+        return stack
+    hashed = digest(stack)
+    return f"{re.sub(r'[^a-z0-9_-]', '-', stack.lower())[: 63 - len(hashed) - 1]}-{hashed}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -71,6 +71,8 @@ def _platform_key_problem(key: str, name: str, secret: bool, parsed: Parsed) -> 
         return f"{escaped(key)}: not used: the stack's platform is {platform.name}"
     if name not in PLATFORM_KEYS:
         return _unknown_key(key, name, PLATFORM_KEYS)
+    if name == "baseUrl" and secret:
+        return f"{key}: not a secret: write it in plain text (`secure:` hides from review where the platform's token goes)"
     if name == "token" and not secret:
         # Never quoted: the value is the credential.
         return (

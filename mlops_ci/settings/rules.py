@@ -24,9 +24,12 @@ VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 def escaped(text: str) -> str:
-    """`text` safe to print: every character a terminal would act on (newline, escape sequences,
-    bidirectional and other invisible controls) shown as its Python escape, the rest as is."""
-    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+    """`text` safe to print, in ASCII: every character a terminal would act on (newline, escape
+    sequences, C1 and bidirectional controls) and every other non-ASCII one (look-alike letters,
+    combining marks, blank letters such as U+3164) shown as its Python escape, the rest as is."""
+    return "".join(
+        char if char.isascii() and char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text
+    )
 
 
 def terminal_text(text: str) -> str:
@@ -35,8 +38,9 @@ def terminal_text(text: str) -> str:
 
 
 def shown(value: str) -> str:
-    """A value quoted for a message (Python's repr: quotes, and every unprintable character escaped)."""
-    return repr(value)
+    """A value quoted for a message, in ASCII (Python's `ascii`: quotes, and every unprintable or
+    non-ASCII character escaped), so what looks like `admin` is `admin`."""
+    return ascii(value)
 
 
 def did_you_mean(text: str, known: Iterable[str]) -> str:
@@ -264,16 +268,27 @@ def _base64_bytes(text: str) -> bytes | None:
         return None
 
 
+def _plain_text(sealed: bytes) -> bool:
+    """Whether base64 `sealed` is text: ciphertext is random bytes, which are all printable ASCII
+    once in 10 million for the shortest (16 bytes), and never for a token's (40 bytes and more)."""
+    return all(0x20 <= byte < 0x7F for byte in sealed)
+
+
+PLAIN_TEXT_IN_BASE64 = "base64 of plain text, not ciphertext: anyone who decodes it reads it"
+
+
 def ciphertext_problem(value: str, symmetric: bool) -> str | None:
     """Why `value` cannot be what `pulumi config set --secret` wrote, or None. `symmetric`: the
     stack file has an `encryptionsalt` (or `encryptedkey`), so only the `v1:` form decrypts."""
     parts = value.split(":")
     if len(parts) == 3 and parts[0] == "v1":
         nonce, sealed = _base64_bytes(parts[1]), _base64_bytes(parts[2])
-        if nonce is not None and len(nonce) == _GCM_NONCE_BYTES and sealed is not None and len(sealed) >= _GCM_TAG_BYTES:
-            return None
-        return "v1: but not a nonce and a ciphertext in base64"
+        if nonce is None or len(nonce) != _GCM_NONCE_BYTES or sealed is None or len(sealed) < _GCM_TAG_BYTES:
+            return "v1: but not a nonce and a ciphertext in base64"
+        return PLAIN_TEXT_IN_BASE64 if _plain_text(sealed) else None
     if symmetric:
         return "the stack file has an encryptionsalt, so its secrets are v1:<nonce>:<ciphertext>"
     decoded = _base64_bytes(value)
-    return None if decoded is not None and len(decoded) >= _GCM_TAG_BYTES else "neither v1:<nonce>:<ciphertext> nor base64"
+    if decoded is None or len(decoded) < _GCM_TAG_BYTES:
+        return "neither v1:<nonce>:<ciphertext> nor base64"
+    return PLAIN_TEXT_IN_BASE64 if _plain_text(decoded) else None

@@ -10,7 +10,7 @@ import fnmatch
 from collections.abc import Callable
 
 from mlops_ci.platforms import PLATFORMS
-from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES
+from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES, stack_label
 from mlops_ci.settings.namespaces import environment_problems, namespace_problems
 from mlops_ci.settings.parse import PROJECT, Parsed
 from mlops_ci.settings.rules import (
@@ -53,6 +53,8 @@ RULES: dict[str, Rule] = {
 DERIVED_WHEN_EMPTY = ("existingBucket", "bucketName", "serviceAccountId", "ciFile", "githubEnvironment", "keyRotation")
 # Keys about the stack's own bucket: an existing bucket is the team's, not the stack's to shape.
 OWN_BUCKET_ONLY = ("bucketName", "bucketLocation", "protectBucket")
+# In a pattern of Pulumi.yaml's `platform` section: the stack's label.
+PATTERN_STACK = "{stack}"
 # Keys about the service-account key: refused in keyless mode, where no key exists.
 KEY_ONLY = ("secretName", "keyRotation", "protectedVariable", "hiddenVariable", "githubEnvironment")
 # Keys about the federation: refused in key mode, where there is none.
@@ -71,11 +73,30 @@ def value_problems(parsed: Parsed) -> list[str]:
     return problems
 
 
+def for_this_stack(parsed: Parsed, declared: tuple[str, ...]) -> tuple[list[str], str]:
+    """Patterns of Pulumi.yaml's `platform` section with `{stack}` made this stack's label, and how a
+    refusal names them: as declared and, where they differ, for this stack."""
+    patterns = [pattern.replace(PATTERN_STACK, stack_label(parsed.stack)) for pattern in declared]
+    here = f", for this stack {', '.join(patterns)}" if patterns != list(declared) else ""
+    return patterns, f"{', '.join(declared) or 'none'}{here}"
+
+
 def gcp_project_problems(parsed: Parsed) -> list[str]:
-    if not parsed.gcp_project:
+    """The project's own rules, and (`platform.projects`; none listed: any) a project the platform lets
+    stacks use with its credentials: never its own, where the state or other teams' resources live."""
+    project = parsed.gcp_project
+    if not project:
         return ["gcp:project: required (the Google Cloud project id)"]
-    broken = printable_problem(parsed.gcp_project) or gcp_project_problem(parsed.gcp_project)
-    return [f"gcp:project = {shown(parsed.gcp_project)}: {broken}"] if broken else []
+    broken = printable_problem(project) or gcp_project_problem(project)
+    if broken:
+        return [f"gcp:project = {shown(project)}: {broken}"]
+    patterns, named = for_this_stack(parsed, SCHEMA.projects)
+    if not patterns or any(fnmatch.fnmatchcase(project, pattern) for pattern in patterns):
+        return []
+    return [
+        f"gcp:project = {shown(project)}: not a project the platform lets this stack use (Pulumi.yaml platform.projects:"
+        f" {named}); ask whoever runs `pulumi up` to add it"
+    ]
 
 
 def existing_bucket_excludes_own_bucket_keys(parsed: Parsed) -> list[str]:
@@ -88,16 +109,32 @@ def existing_bucket_excludes_own_bucket_keys(parsed: Parsed) -> list[str]:
     ]
 
 
+def repository_allowed(parsed: Parsed) -> list[str]:
+    """Where `pulumi up` commits the CI file and writes the credential with the platform's token: a
+    repository the platform allows (`platform.repositories`; none listed: any), never another team's
+    or the platform's own. Compared regardless of case, as GitHub and GitLab compare paths."""
+    repository = parsed.texts["repository"]
+    patterns, named = for_this_stack(parsed, SCHEMA.repositories)
+    if not repository or not patterns or any(fnmatch.fnmatchcase(repository.lower(), p.lower()) for p in patterns):
+        return []
+    return [
+        f"{PROJECT}:repository = {shown(repository)}: not a repository the platform lets this stack commit to (Pulumi.yaml"
+        f" platform.repositories: {named}); ask whoever runs `pulumi up` to add it"
+    ]
+
+
 def existing_bucket_allowed(parsed: Parsed) -> list[str]:
     """A stack may grant its CI only on its own bucket or on a bucket the platform allows: never on
-    the platform's state bucket or another team's, whatever the credentials of `pulumi up` can reach."""
+    the platform's state bucket or another team's, whatever the credentials of `pulumi up` can reach.
+    `{stack}` in a pattern stands for the stack's label (its name, or that name made a valid label),
+    so `acme-{stack}-dvc` lets each stack use its own bucket only."""
     bucket = parsed.texts["existingBucket"]
-    if not bucket or any(fnmatch.fnmatchcase(bucket, pattern) for pattern in SCHEMA.existing_buckets):
+    patterns, named = for_this_stack(parsed, SCHEMA.existing_buckets)
+    if not bucket or any(fnmatch.fnmatchcase(bucket, pattern) for pattern in patterns):
         return []
-    allowed = ", ".join(SCHEMA.existing_buckets) or "none"
     return [
-        f"{PROJECT}:existingBucket = {shown(bucket)}: not a bucket the platform lets stack files use (Pulumi.yaml"
-        f" platform.existingBuckets: {allowed}); ask whoever runs `pulumi up` to add it"
+        f"{PROJECT}:existingBucket = {shown(bucket)}: not a bucket the platform lets this stack use (Pulumi.yaml"
+        f" platform.existingBuckets: {named}); ask whoever runs `pulumi up` to add it"
     ]
 
 
@@ -126,20 +163,40 @@ def keyless_only_keys_need_keyless(parsed: Parsed) -> list[str]:
 
 
 def stack_file_quoting(parsed: Parsed) -> list[str]:
-    """Where the stack file says 3.10 and the CLI hands over 3.1, the author must quote it."""
+    """Where the stack file says 3.10 and the CLI hands over 3.1, the author must quote it; and the
+    stack file is a file of its own (a link can point at any file of the machine running the CLI)."""
+    path = stack_file(parsed.stack)
+    if path.is_symlink():
+        return [f"{path.name}: a symbolic link: a stack file is a file of its own, in the stacks folder"]
     string_keys = [f"{PROJECT}:{key.name}" for key in SCHEMA.keys if key.type == "string"]
     string_keys += ["gcp:project", *(f"{name}:baseUrl" for name in PLATFORMS)]
-    return quote_it_problems(stack_file(parsed.stack), string_keys)
+    return quote_it_problems(path, string_keys)
+
+
+def base_url_problems(parsed: Parsed) -> list[str]:
+    """The platform's API: `pulumi up` sends the platform's token there, so only github.com's or
+    gitlab.com's, or one the platform allows (Pulumi.yaml `platform.baseUrls`)."""
+    platform, url = parsed.platform, parsed.platform_url
+    key = f"{platform.name}:baseUrl" if platform else ""
+    if platform is None or url is None or parsed.present.get(key):
+        return []  # no platform, the default API, or a secret base URL (refused as such)
+    if broken := base_url_problem(url):
+        return [f"{key}: {broken}"]
+    allowed = {platform.default_base_url, *SCHEMA.base_urls}
+    if url.rstrip("/") in {allowed_url.rstrip("/") for allowed_url in allowed}:
+        return []
+    return [
+        f"{key} = {shown(url)}: not an API the platform lets stack files send its token to (Pulumi.yaml"
+        f" platform.baseUrls: {', '.join(SCHEMA.base_urls) or 'none'}); ask whoever runs `pulumi up` to add it"
+    ]
 
 
 def platform_rules(parsed: Parsed) -> list[str]:
-    """The platform's base URL and its own rules for the repository, the secret and the CI file."""
+    """The platform's own rules for the repository, the secret and the CI file."""
     platform = parsed.platform
     if platform is None:
         return []  # a missing or unknown platform is reported by its own rule
     problems: list[str] = []
-    if parsed.platform_url and (broken := base_url_problem(parsed.platform_url)):
-        problems.append(f"{platform.name}:baseUrl: {broken}")
     texts = parsed.texts
     if texts["repository"]:
         problems += platform.config_problems(
@@ -177,11 +234,13 @@ CROSS_KEY_RULES: tuple[Callable[[Parsed], list[str]], ...] = (
     gcp_project_problems,
     existing_bucket_excludes_own_bucket_keys,
     existing_bucket_allowed,
+    repository_allowed,
     key_only_keys_need_a_key,
     keyless_only_keys_need_keyless,
     namespace_problems,
     environment_problems,
     stack_file_quoting,
+    base_url_problems,
     platform_rules,
     other_platforms_keys,
     team_files_stay_the_teams,

@@ -28,7 +28,7 @@ from .test_ci_jobs import job_lines
 pytestmark = pytest.mark.e2e
 
 # The bucket of the guide's chapter 2.2 (`gcloud storage buckets create gs://...`), the team's own.
-TEAM_BUCKET = "acme-vision-dvc"
+TEAM_BUCKET = "acme-vision-team-dvc"
 
 
 def team_credential(

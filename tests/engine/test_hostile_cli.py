@@ -69,6 +69,24 @@ def test_keys_no_one_reviews_are_refused_under_the_cli(settings_engine: Engine) 
     assert "has 2 configuration problems" in output(result)
 
 
+def test_a_base_url_the_platform_did_not_allow_or_under_secure_is_refused_under_the_cli(settings_engine: Engine) -> None:
+    # Decrypted, the secret base URL is a well-formed URL: only its being secret is refused.
+    settings_engine.init_stack("dev", HEAD + "  gcp:project: acme-ml-test\n")
+    settings_engine.run("config", "set", "--secret", "--stack", "dev", "github:baseUrl", "https://api.github.com/")
+    result, _ = settings_engine.preview("dev")
+    assert result.returncode != 0
+    assert "github:baseUrl: not a secret: write it in plain text" in output(result)
+    settings_engine.init_stack(
+        "elsewhere", HEAD + "  gcp:project: acme-ml-test\n  github:baseUrl: https://evil.example/api/v3/\n"
+    )
+    result, _ = settings_engine.preview("elsewhere")
+    assert result.returncode != 0
+    assert (
+        "github:baseUrl = 'https://evil.example/api/v3/': not an API the platform lets stack files send its token to"
+        in output(result)
+    )
+
+
 def test_plain_text_under_secure_is_refused_offline_and_fails_under_the_cli(engine: Engine) -> None:
     path = engine.init_stack("dev", HEAD + "  gcp:project: acme-ml-test\n  github:token:\n    secure: ghp_0123456789abcdef0123\n")
     result, seen = engine.preview("dev")

@@ -18,7 +18,8 @@ CIPHERTEXT = "v1:AAECAwQFBgcICQoL:" + "A" * 43 + "="
 @dataclasses.dataclass(frozen=True)
 class Case:
     kind: str
-    """The issue's class: namespaces, environment, secrets, team-files, naming, shaping, parser, printing."""
+    """The issue's class: namespaces, platform-api, grants, environment, secrets, team-files, naming, shaping,
+    parser, printing."""
     name: str
     text: str
     words: tuple[str, ...]
@@ -88,7 +89,7 @@ NAMESPACES = [
         "namespaces",
         "unicode-hyphen",
         stack("mlops\u2010ci:access: admin"),
-        "mlops\u2010ci:access",
+        "mlops\\u2010ci:access",
         "U+2010 HYPHEN",
         "did you mean mlops-ci",
     ),
@@ -96,7 +97,7 @@ NAMESPACES = [
         "namespaces",
         "minus-sign",
         stack("mlops\u2212ci:access: admin"),
-        "mlops\u2212ci:access",
+        "mlops\\u2212ci:access",
         "U+2212 MINUS SIGN",
         "did you mean mlops-ci",
     ),
@@ -104,7 +105,7 @@ NAMESPACES = [
         "namespaces",
         "cyrillic-es",
         stack("mlops-\u0441i:access: admin"),
-        "mlops-\u0441i:access",
+        "mlops-\\u0441i:access",
         "U+0441 CYRILLIC SMALL LETTER ES",
         "did you mean mlops-ci",
     ),
@@ -112,11 +113,11 @@ NAMESPACES = [
         "namespaces",
         "cyrillic-key",
         stack("mlops-ci:bucketN\u0430me: x-data"),
-        "mlops-ci:bucketN\u0430me",
+        "mlops-ci:bucketN\\u0430me",
         "U+0430",
         "did you mean bucketName",
     ),
-    case("namespaces", "fullwidth", stack("\uff47cp:project: acme-ml-other"), "\uff47cp:project", "did you mean gcp"),
+    case("namespaces", "fullwidth", stack("\uff47cp:project: acme-ml-other"), "\\uff47cp:project", "did you mean gcp"),
     case(
         "namespaces",
         "zero-width",
@@ -132,6 +133,76 @@ NAMESPACES = [
     case("namespaces", "plain-token", stack("github:token: ghp_0123456789abcdef"), "github:token", "must be encrypted"),
     case("namespaces", "other-platform", stack("gitlab:baseUrl: https://gitlab.evil.example/"), "gitlab:baseUrl", "not used"),
     case("namespaces", "secret-project", stack(f"mlops-ci:branch:\n    secure: {CIPHERTEXT}"), "mlops-ci:branch", "not a secret"),
+]
+
+# Where `pulumi up` sends the platform's token: github.com's or gitlab.com's API, or one Pulumi.yaml's
+# `platform.baseUrls` lists (https://gitlab.acme.example/api/v4/ here), never one of the stack file's choosing.
+ELSEWHERE = "not an API the platform lets stack files send its token to"
+PLATFORM_API = [
+    case("platform-api", "github-elsewhere", stack("github:baseUrl: https://evil.example/api/v3/"), "github:baseUrl", ELSEWHERE),
+    case(
+        "platform-api",
+        "gitlab-elsewhere",
+        stack("gitlab:baseUrl: https://evil.example/api/v4/", platform="gitlab"),
+        "gitlab:baseUrl",
+        ELSEWHERE,
+    ),
+    case(
+        "platform-api",
+        "allowed-host-as-subdomain",
+        stack("gitlab:baseUrl: https://gitlab.acme.example.evil.example/api/v4/", platform="gitlab"),
+        "gitlab:baseUrl",
+        ELSEWHERE,
+    ),
+    case(
+        "platform-api",
+        "allowed-host-other-port",
+        stack("gitlab:baseUrl: https://gitlab.acme.example:8443/api/v4/", platform="gitlab"),
+        "gitlab:baseUrl",
+        ELSEWHERE,
+    ),
+    case(
+        "platform-api",
+        "github-metadata-server",
+        stack("github:baseUrl: https://169.254.169.254/"),
+        "github:baseUrl",
+        ELSEWHERE,
+    ),
+    case(
+        "platform-api",
+        "allowed-for-the-other-platform",
+        stack("github:baseUrl: https://gitlab.acme.example/api/v4/x/"),
+        "github:baseUrl",
+        ELSEWHERE,
+    ),
+    case(
+        "platform-api",
+        "secure",
+        stack(f"gitlab:baseUrl:\n    secure: {CIPHERTEXT}", platform="gitlab"),
+        "gitlab:baseUrl",
+        "not a secret",
+    ),
+]
+
+# Item 9: Pulumi.yaml allows acme-{stack}-dvc, each stack its own bucket (the stack here is grants-<name>).
+NOT_ALLOWED = "not a bucket the platform lets this stack use"
+GRANTS = [
+    case(
+        "grants",
+        "other-team",
+        stack("mlops-ci:existingBucket: acme-nlp-team-dvc", "mlops-ci:access: admin"),
+        "mlops-ci:existingBucket",
+        NOT_ALLOWED,
+        "for this stack acme-grants-other-team-dvc",
+    ),
+    case("grants", "state-bucket", stack("mlops-ci:existingBucket: acme-pulumi-state"), "mlops-ci:existingBucket", NOT_ALLOWED),
+    case(
+        "grants",
+        "own-name-inside",
+        stack("mlops-ci:existingBucket: acme-grants-own-name-inside-dvc-archive"),
+        "mlops-ci:existingBucket",
+        NOT_ALLOWED,
+    ),
 ]
 
 ENVIRONMENT = [
@@ -193,6 +264,22 @@ SECRETS = [
         "encryptionsalt",
     ),
     case("secrets", "spaces", stack("github:token:\n    secure: my token value"), "github:token", "not Pulumi ciphertext"),
+    # Base64 of the token itself, in either form: it decodes to text, which ciphertext never does.
+    case(
+        "secrets",
+        "base64-of-the-token",
+        stack("github:token:\n    secure: Z2hwXzAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVm"),
+        "github:token",
+        "base64 of plain text",
+    ),
+    case(
+        "secrets",
+        "v1-base64-of-the-token",
+        "encryptionsalt: v1:c2FsdA==:v1:AAECAwQFBgcICQoL:AAAAAAAAAAAAAAAAAAAAAA==\n"
+        + stack("github:token:\n    secure: v1:AAECAwQFBgcICQoL:Z2hwXzAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVm"),
+        "github:token",
+        "base64 of plain text",
+    ),
 ]
 
 TEAM_FILES = [
@@ -423,6 +510,8 @@ PARSER = [
     case("parser", "huge-integer", stack("mlops-ci:keyRotation: " + "9" * 5000), "mlops-ci:keyRotation", "at most 255"),
     case("parser", "key-without-name", stack("'gcp:': x"), "gcp:", "unknown key"),
     case("parser", "two-colons", stack("mlops-ci:a:b: x"), "config keys are <namespace>:<name>"),
+    case("parser", "merge-key", stack("<<: {mlops-ci:access: admin}"), "merge key (<<)", "write each key out"),
+    case("parser", "merge-key-alias", stack("t:x: &m {gcp:credentials: x}", "<<: *m"), "merge key (<<)"),
 ]
 
 # Terminal control in keys and values: the refusal shows them escaped (checked for every case).
@@ -436,6 +525,21 @@ PRINTING = [
     case("printing", "bell-in-secret-name", stack('mlops-ci:secretName: "KEY\\a"'), "mlops-ci:secretName", "KEY\\x07"),
     case("printing", "osc-title", stack('mlops-ci:bucketName: "\\e]0;pwned\\a"'), "mlops-ci:bucketName", "\\x1b]0;pwned\\x07"),
     case("printing", "escape-in-yaml-error", stack('t:x: "\\e[2J" : ['), "invalid YAML"),
+    # Printable but not what it looks like: shown in ASCII, so a refused value never reads as a valid one.
+    case(
+        "printing", "look-alike-value", stack('mlops-ci:access: "\\u0430dmin"'), "mlops-ci:access = '\\u0430dmin'", "one of pull"
+    ),
+    case(
+        "printing",
+        "blank-letter-value",
+        stack('mlops-ci:access: "admin\\u3164"'),
+        "mlops-ci:access = 'admin\\u3164'",
+        "one of pull",
+    ),
+    case(
+        "printing", "combining-mark", stack('mlops-ci:branch: "main\\u0307"'), "mlops-ci:branch = 'main\\u0307'", "a branch name"
+    ),
+    case("printing", "blank\u3164stack", stack(), "printing-blank\\u3164stack", "stack names may only contain"),
 ]
 
-CASES = NAMESPACES + ENVIRONMENT + SECRETS + TEAM_FILES + NAMING + SHAPING + PARSER + PRINTING
+CASES = NAMESPACES + PLATFORM_API + GRANTS + ENVIRONMENT + SECRETS + TEAM_FILES + NAMING + SHAPING + PARSER + PRINTING

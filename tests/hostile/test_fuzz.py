@@ -1,5 +1,5 @@
 """Property tests of the rules: whatever a stack file holds, the program either runs or refuses with
-`ConfigError` (or the CLI's own error) before any resource, every problem printable and naming its
+`ConfigError` (or the CLI's own error) before any resource, every problem printable ASCII and naming its
 key; the stack-file reader answers any text with a value or one `StackFileError`."""
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def test_any_config_runs_or_is_refused_before_any_resource(
         problems = refused.problems if isinstance(refused, ConfigError) else [str(refused)]
         assert problems
         for problem in problems:
-            assert problem.isprintable(), problem  # nothing unprintable reaches a terminal
+            # Nothing unprintable or look-alike reaches a terminal.
+            assert problem.isascii(), problem
+            assert problem.isprintable(), problem
             assert ":" in problem.split(" ")[0] or problem.startswith(("PULUMI_CONFIG", "Stack")), problem
         assert [c for c in mocks.created if not c.startswith("pulumi:providers:")] == []
 
@@ -66,4 +68,4 @@ def test_any_stack_file_is_read_or_refused_in_one_error(tmp_path: Path, lines: l
         load_stack_file(path)
     except (StackFileError, ProjectConfigError) as error:
         message = str(error)
-    assert all(line.isprintable() for line in message.split("\n")), message
+    assert all(line.isascii() and line.isprintable() for line in message.split("\n")), message

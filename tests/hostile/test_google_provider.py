@@ -27,7 +27,7 @@ class CallRecordingMocks(OfflineMocks):
 
 @pytest.mark.parametrize(
     ("platform", "overrides"),
-    [("github", {}), ("gitlab", {"auth": "workload-identity"}), ("github", {"existingBucket": "acme-team-dvc"})],
+    [("github", {}), ("gitlab", {"auth": "workload-identity"}), ("github", {"existingBucket": "acme-team-a-dvc"})],
 )
 def test_every_google_resource_and_lookup_uses_the_one_explicit_provider(platform: str, overrides: dict[str, str]) -> None:
     mocks = CallRecordingMocks()

@@ -348,6 +348,9 @@ def test_a_report_on_gitlabs_free_plan_is_refused_before_any_resource(
     urls = services.start(open_cloud(tmp_path / "cloud").root)  # the workspace's: its URLs go into the config
     monkeypatch.setenv("SSL_CERT_FILE", urls["gitlabCertificate"])
     workspace = space("nlp-team", {"gitlab:baseUrl": urls["gitlabTls"] + "/"})
+    # The platform lets stack files use this instance, as its Pulumi.yaml would (platform.baseUrls).
+    project_file = workspace.project / "Pulumi.yaml"
+    project_file.write_text(project_file.read_text().replace("  baseUrls:\n", f"  baseUrls:\n    - {urls['gitlabTls']}/\n", 1))
     cloud = open_cloud(workspace.cloud_dir)
     project = str(workspace.config["mlops-ci:repository"])
     gitlab_api.set_plan(cloud, project.split("/", 1)[0], gitlab_api.FREE_PLAN)

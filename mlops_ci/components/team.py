@@ -1,0 +1,139 @@
+"""One team's chapter 2.3 as one component: its DVC remote, its CI identity, the credential
+delivered to its CI platform and the CI file that uses it.
+
+Any Pulumi program in Python can create it once per team, from settings it validated
+(`load_settings()`) and a pre-flight it passed (`preflight()`): every rule and look-up runs before
+the first resource, which is why its arguments are plain validated values, not Outputs.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import pulumi
+import pulumi_gcp as gcp
+
+from mlops_ci.ci.files import render_ci_file
+from mlops_ci.ci.next_steps import next_steps
+from mlops_ci.components.apis import GoogleApis
+from mlops_ci.components.identity import CiIdentity
+from mlops_ci.components.storage import DvcRemote
+from mlops_ci.components.workload_identity import WorkloadIdentity
+from mlops_ci.preflight import Preflight
+from mlops_ci.settings.model import Settings
+from mlops_ci.settings.rules import PROVIDER_VARIABLE, SERVICE_ACCOUNT_VARIABLE
+
+
+class TeamCiArgs(TypedDict):
+    settings: Settings
+    """The team's validated settings: one field per configuration key (`mlops_ci/settings/config.yaml`)."""
+    preflight: Preflight
+    """What the pre-flight look-ups found (a bucket this stack kept, to adopt)."""
+    platform_provider: pulumi.ProviderResource
+    """The CI platform's explicit provider (`settings.platform.provider(settings)`)."""
+    google_provider: gcp.Provider
+    """The explicit Google provider: no stray `gcp:` key of a stack file reaches a default one."""
+
+
+class TeamCi(pulumi.ComponentResource):
+    """Google Cloud first (APIs, bucket, identity, key or federation), then the credential, then
+    the CI file: the first CI run finds everything it needs. Outputs are the stack's exports."""
+
+    bucket_name: pulumi.Output[str]
+    bucket_url: pulumi.Output[str]
+    dvc_remote_url: pulumi.Output[str]
+    service_account_email: pulumi.Output[str]
+    ci_file: str
+    ci_runs_url: str
+    next_steps: str
+    workload_identity_provider: pulumi.Output[str] | None
+    """The federation's provider name (keyless); None with a key."""
+    secret_name: str | None
+    """The CI secret or variable that holds the key; None when keyless."""
+
+    def __init__(self, name: str, args: TeamCiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops-ci:index:TeamCi", name, {}, opts)
+        settings = args["settings"]
+        # Before this component, its children were the stack's own: the alias keeps their URNs.
+        child = pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)])
+        on_google = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(providers=[args["google_provider"]]))
+        apis = GoogleApis("apis", {"project": settings.gcp_project, "services": settings.google_apis}, opts=on_google)
+        remote = _dvc_remote(settings, args["preflight"], apis, on_google)
+        identity = _ci_identity(settings, remote, apis, on_google)
+        federation = _federation(settings, args["platform_provider"], identity, apis, on_google) if settings.keyless else None
+        settings.platform.deliver(
+            {
+                "provider": args["platform_provider"],
+                "settings": settings,
+                "key_base64": identity.key_base64,
+                "variables": {PROVIDER_VARIABLE: federation.provider_name, SERVICE_ACCOUNT_VARIABLE: identity.email}
+                if federation
+                else {},
+                "ci_content": render_ci_file(settings),
+                "after": [*identity.grants, *([federation.binding] if federation else [])],
+            },
+            opts=child,
+        )
+        self.bucket_name, self.bucket_url, self.dvc_remote_url = remote.bucket_name, remote.bucket_url, remote.remote_url
+        self.service_account_email = identity.email
+        self.ci_file, self.next_steps = settings.ci_file, next_steps(settings)
+        self.ci_runs_url = settings.platform.runs_url(settings)
+        self.workload_identity_provider = federation.provider_name if federation else None
+        self.secret_name = None if federation else settings.secret_name
+        self.register_outputs({"bucket_name": self.bucket_name, "service_account_email": self.service_account_email})
+
+
+def _dvc_remote(settings: Settings, found: Preflight, apis: GoogleApis, opts: pulumi.ResourceOptions) -> DvcRemote:
+    return DvcRemote(
+        "dvc-remote",
+        {
+            "project": settings.gcp_project,
+            "bucket_name": settings.bucket_name,
+            "existing": settings.uses_existing_bucket,
+            "adopt": found.adopt_bucket,
+            "location": settings.bucket_location,
+            "remote_path": settings.dvc_remote_path,
+            "labels": settings.labels,
+            "protect": settings.protect_bucket,
+            "after": [apis.services["storage.googleapis.com"]],
+        },
+        opts=opts,
+    )
+
+
+def _ci_identity(settings: Settings, remote: DvcRemote, apis: GoogleApis, opts: pulumi.ResourceOptions) -> CiIdentity:
+    return CiIdentity(
+        "ci-identity",
+        {
+            "project": settings.gcp_project,
+            "account_id": settings.service_account_id,
+            "display_name": f"mlops-ci: CI of {settings.repository}"[:100],
+            "bucket": remote.bucket_name,
+            "access": settings.access,
+            "create_key": not settings.keyless,
+            "key_rotation": settings.key_rotation,
+            "after": [apis.services["iam.googleapis.com"]],
+        },
+        opts=opts,
+    )
+
+
+def _federation(
+    settings: Settings,
+    platform_provider: pulumi.ProviderResource,
+    identity: CiIdentity,
+    apis: GoogleApis,
+    opts: pulumi.ResourceOptions,
+) -> WorkloadIdentity:
+    """Keyless: a federation that trusts this repository's CI tokens only."""
+    return WorkloadIdentity(
+        "workload-identity",
+        {
+            "project": settings.gcp_project,
+            "stack": settings.stack,
+            "service_account": identity.account,
+            "trust": settings.platform.oidc_trust(platform_provider, settings),
+            "after": [apis.services[api] for api in settings.google_apis if api != "storage.googleapis.com"],
+        },
+        opts=opts,
+    )

@@ -1,0 +1,141 @@
+"""Under the real engine: a stack brought up by an earlier program keeps every resource when
+today's program runs `pulumi up` (a version bump must never replace a team's bucket, identity or CI file).
+
+The explicit Google provider: a stack brought up by the program before the Google provider became
+explicit keeps every resource when the program with the explicit provider runs `pulumi up`.
+
+The engine (pulumi/pulumi pkg/resource/deploy/step_generator.go, `providerChanged`, v3.274.1) asks
+the *new* provider's DiffConfig whether the old (default) provider's config against the new one
+needs a replacement; only then are the provider's resources replaced. The bridged pulumi-gcp
+answers replace only for a config field marked ForcesProviderReplace
+(pulumi-terraform-bridge pkg/tfbridge/provider.go, `configDiffer.DiffConfig`); the local cloud's
+gcp plugin answers from the changed keys, never replace (localcloud/server.py `DiffConfig`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localcloud import services
+from localcloud.engine import Workspace, find_cli
+from localcloud.state import open_cloud
+
+from .test_lifecycle import _seed_minimal  # pyright: ignore[reportPrivateUsage] - the same seeding as the lifecycle
+
+pytestmark = pytest.mark.localcloud
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+# The last program whose Google resources used the default provider (the commit before the switch).
+BEFORE_EXPLICIT_PROVIDER = "0cd395e4870fda1478e82b507cea70a58e92f763"
+# The last program whose resources were the stack's own children, before the `TeamCi` component.
+BEFORE_TEAM_COMPONENT = "c74658d071f9a1c69359495dc7493aaf87d259a4"
+CLI = find_cli()
+if CLI is None:
+    pytest.skip("no Pulumi CLI (set PULUMI_CLI or build ~/.cache/mlops-ci/pulumi-3.274.1)", allow_module_level=True)
+
+
+def program_at(commit: str, project: Path) -> None:
+    """The program's files as `commit` had them, in place of the workspace's."""
+    shutil.rmtree(project / "mlops_ci")
+    archive = subprocess.run(
+        ["git", "-C", str(REPOSITORY), "archive", commit, "__main__.py", "mlops_ci"], capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as files:
+        files.extractall(project, filter="data")
+
+
+def todays_program(project: Path) -> None:
+    shutil.rmtree(project / "mlops_ci")
+    shutil.copytree(REPOSITORY / "mlops_ci", project / "mlops_ci", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(REPOSITORY / "__main__.py", project / "__main__.py")
+
+
+def resources(space: Workspace) -> list[dict[str, Any]]:
+    return json.loads(space.pulumi("stack", "export", "--stack", space.stack).stdout)["deployment"]["resources"]
+
+
+def google_resources(space: Workspace) -> dict[tuple[str, str], dict[str, Any]]:
+    """Google resources by type and name: their URNs changed since (the `TeamCi` parent), by alias."""
+    return {(r["type"], r["urn"].rsplit("::", 1)[1]): r for r in resources(space) if r["type"].startswith("gcp:")}
+
+
+def cloud_ids(space: Workspace) -> dict[tuple[str, str], str]:
+    """Each custom resource by type and name (its URN's last part) -> its id in the cloud."""
+    return {(r["type"], r["urn"].rsplit("::", 1)[1]): r["id"] for r in resources(space) if r.get("custom") and "id" in r}
+
+
+CHANGES = ("replace", "create-replacement", "delete-replaced", "delete", "create")
+
+
+def test_the_explicit_google_provider_replaces_nothing_of_an_existing_stack(tmp_path: Path) -> None:
+    assert CLI is not None
+    space = Workspace(tmp_path, "vision-team", CLI, cloud_dir=tmp_path / "cloud")
+    cloud = open_cloud(space.cloud_dir)
+    try:
+        space.ensure_repository(seed=False)
+        _seed_minimal(cloud, space)
+        space.init()
+        program_at(BEFORE_EXPLICIT_PROVIDER, space.project)
+        space.up()
+        before = google_resources(space)
+        assert {r["provider"].split("::")[3] for r in before.values()} == {"default_10_2_0"}
+
+        todays_program(space.project)
+        journal_before = len(cloud.journal.entries())
+        preview = space.pulumi("preview", "--stack", space.stack, "--json")
+        space.up()
+
+        steps = json.loads(preview.stdout)["steps"]
+        assert not [s for s in steps if s["op"] in ("replace", "create-replacement", "delete-replaced", "delete")]
+        after = google_resources(space)
+        assert set(after) == set(before)
+        assert {name: r["id"] for name, r in after.items()} == {name: r["id"] for name, r in before.items()}
+        assert {r["provider"].split("::")[3] for r in after.values()} == {"gcp-provider"}
+        touched = [(e["op"], e["type"]) for e in cloud.journal.entries()[journal_before:] if e["op"] in ("create", "delete")]
+        assert touched == []
+        space.destroy()
+    finally:
+        services.stop(space.cloud_dir)
+
+
+@pytest.mark.parametrize("stack", ["vision-team", "speech-team"])
+def test_the_team_component_adopts_the_stacks_resources_by_alias(tmp_path: Path, stack: str) -> None:
+    # GitHub with a key, GitLab keyless: every kind of child the component has.
+    assert CLI is not None
+    space = Workspace(tmp_path, stack, CLI, cloud_dir=tmp_path / "cloud")
+    cloud = open_cloud(space.cloud_dir)
+    try:
+        space.ensure_repository(seed=False)
+        _seed_minimal(cloud, space)
+        space.init()
+        program_at(BEFORE_TEAM_COMPONENT, space.project)
+        space.up()
+        before = cloud_ids(space)
+        assert not [urn for urn in (r["urn"] for r in resources(space)) if "TeamCi" in urn]
+
+        todays_program(space.project)
+        journal_before = len(cloud.journal.entries())
+        preview = space.pulumi("preview", "--stack", space.stack, "--json")
+        space.up()
+
+        steps = json.loads(preview.stdout)["steps"]
+        assert [(s["op"], s["urn"]) for s in steps if s["op"] in CHANGES] == [
+            ("create", f"urn:pulumi:{stack}::mlops-ci::mlops-ci:index:TeamCi::{stack}")
+        ]
+        assert cloud_ids(space) == before
+        moved = [r["urn"] for r in resources(space) if r.get("custom") and not r["type"].startswith("pulumi:providers:")]
+        assert moved
+        assert all("mlops-ci:index:TeamCi$" in urn for urn in moved)
+        touched = [(e["op"], e["type"]) for e in cloud.journal.entries()[journal_before:] if e["op"] in ("create", "delete")]
+        assert touched == []
+        space.destroy()
+    finally:
+        services.stop(space.cloud_dir)

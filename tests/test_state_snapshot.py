@@ -1,0 +1,36 @@
+"""What `pulumi up` keeps in each example stack's state, pinned: every resource's URN (its type, its
+parents' types and its name) and its provider. A change here replaces or orphans a team's resources
+on upgrade unless it comes with an alias (tests/localcloud/test_upgrades.py): review the diff, then
+accept it with `MLOPS_CI_UPDATE_SNAPSHOTS=1 make test`."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+import pytest
+
+from mlops_ci.offline.runtime import evaluate
+from mlops_ci.offline.stacks import load_stack_file, stack_files, stack_name
+
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+
+
+def state_lines(path: Path) -> list[str]:
+    stack = load_stack_file(path)
+    evaluation = evaluate(stack.stack, stack.config, stack.secret_keys)
+    # A provider reference is `<provider's URN>::<id>`: the URN's last part is the provider's name.
+    providers = {r.urn: r.provider.rsplit("::", 2)[-2] if r.provider else "-" for r in evaluation.registrations}
+    return sorted(f"{urn}  provider={provider}" for urn, provider in providers.items())
+
+
+@pytest.mark.parametrize("path", stack_files(), ids=stack_name)
+def test_the_state_of_each_example_stack_is_as_reviewed(path: Path) -> None:
+    snapshot = SNAPSHOTS / f"{stack_name(path)}.state.txt"
+    lines = state_lines(path)
+    if os.environ.get("MLOPS_CI_UPDATE_SNAPSHOTS") == "1":
+        snapshot.write_text("\n".join(lines) + "\n")
+    reviewed = snapshot.read_text().splitlines() if snapshot.is_file() else []
+    diff = "\n".join(difflib.unified_diff(reviewed, lines, "reviewed", "now", lineterm=""))
+    assert lines == reviewed, f"{snapshot.name} differs (review, then MLOPS_CI_UPDATE_SNAPSHOTS=1):\n{diff}"
