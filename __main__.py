@@ -3,7 +3,7 @@
 import pulumi
 import pulumi_gcp as gcp
 
-from mlops_ci.ci.files import render_ci_file
+from mlops_ci.ci.files import render_ci_file, render_job_script
 from mlops_ci.ci.next_steps import next_steps
 from mlops_ci.components.apis import GoogleApis
 from mlops_ci.components.identity import CiIdentity
@@ -74,7 +74,7 @@ federation = (
     else None
 )
 
-# 5. The credential (or the keyless settings) first, then the CI file that uses it.
+# 5. The credential (or the keyless settings) first, then the job script, then the CI file that calls it.
 platform.deliver(
     {
         "provider": provider,
@@ -84,6 +84,7 @@ platform.deliver(
         if federation
         else {},
         "ci_content": render_ci_file(settings),
+        "job_script": render_job_script(settings),
         "after": [*identity.grants, *([federation.binding] if federation else [])],
     }
 )
@@ -95,7 +96,7 @@ pulumi.export("dvcRemoteUrl", remote.remote_url)
 pulumi.export("serviceAccountEmail", identity.email)
 pulumi.export("ciFile", settings.ci_file)
 pulumi.export("ciRunsUrl", platform.runs_url(settings))
-pulumi.export("nextSteps", next_steps(settings))
+pulumi.export("nextSteps", next_steps(settings, adopted_bucket=found.adopt_bucket))
 if federation:
     pulumi.export("workloadIdentityProvider", federation.provider_name)
 else:
