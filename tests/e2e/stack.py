@@ -14,7 +14,7 @@ from pulumi.runtime import rpc
 from mlops_ci.offline.runtime import OfflineMocks, evaluate
 from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
-from tests.helpers import BUCKET, GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, GRANT
+from tests.helpers import BUCKET, GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, GRANT, committed_file
 
 # The example stack of each platform.
 STACKS = {"gitlab": "nlp-team", "github": "vision-team"}
@@ -115,7 +115,7 @@ def deploy(platform: str, token_uri: str, access: str | None = None, report: boo
     variables = {v.plain(resources.secret_name_input): v for v in evaluation.find(resources.secret_type)}
     secret = variables[evaluation.exports["secretName"]]
     report_token = variables.get(REPORT_TOKEN_VARIABLE)
-    ci_file = evaluation.one(resources.ci_file_type)
+    ci_file = committed_file(evaluation, resources.ci_file_type)
     exports = evaluation.exports
     key_file, public_key = mocks.issued[exports["serviceAccountEmail"]]
     return Deployment(
