@@ -81,6 +81,8 @@ class Deployment:
     """Whether the program registered the value as a Pulumi secret (kept out of state and logs)."""
     ci_file: str
     ci_content: str
+    job_script: str
+    """The job script the CI file calls, as the program commits it (at JOB_SCRIPT)."""
     report_token: str | None = None
     """GitLab with `mlops-ci:report`: the value of the report token's variable (MLOPS_CI_REPORT_TOKEN)."""
     report_token_grant: tuple[str, tuple[str, ...]] | None = None
@@ -116,6 +118,7 @@ def deploy(platform: str, token_uri: str, access: str | None = None, report: boo
     secret = variables[evaluation.exports["secretName"]]
     report_token = variables.get(REPORT_TOKEN_VARIABLE)
     ci_file = committed_file(evaluation, resources.ci_file_type)
+    job_script = committed_file(evaluation, resources.ci_file_type, "job-script")
     exports = evaluation.exports
     key_file, public_key = mocks.issued[exports["serviceAccountEmail"]]
     return Deployment(
@@ -133,6 +136,7 @@ def deploy(platform: str, token_uri: str, access: str | None = None, report: boo
         secret_marked=rpc.is_rpc_secret(secret.inputs["value"]),
         ci_file=ci_file.plain(resources.ci_path_input),
         ci_content=ci_file.plain("content"),
+        job_script=job_script.plain("content"),
         report_token=report_token.plain("value") if report_token else None,
         report_token_grant=next(
             ((token.plain("accessLevel"), tuple(token.plain("scopes"))) for token in evaluation.find(GITLAB_TOKEN)), None
