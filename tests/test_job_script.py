@@ -31,7 +31,7 @@ from tests.test_ci_linters import VARIANTS
 STAND_INS = Path(__file__).parent / "stand_ins"
 URL = "gs://acme-ml-test-team-a-dvc/dvcstore"
 EMAIL = "dvc-ci-team-a@acme-ml-test.iam.gserviceaccount.com"
-DATA_STATUS = ["data_status", "--granular", "--not-in-remote"]
+DATA_STATUS = ["data_status", "--granular", "--not-in-remote", "--remote-refresh"]
 REPRO = ["repro", "--pull", "--allow-missing"]
 
 

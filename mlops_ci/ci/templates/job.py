@@ -179,7 +179,9 @@ def data_not_in_remote() -> list[str]:
     repo = requirement("dvc.repo")
     try:
         with repo.Repo() as dvc_repo:
-            return list(dvc_repo.data_status(not_in_remote=True, granular=True)["not_in_remote"])
+            # What the bucket holds, asked anew (as `dvc data status --not-in-remote` asks by default).
+            status = dvc_repo.data_status(not_in_remote=True, remote_refresh=True, granular=True)
+            return list(status["not_in_remote"])
     except Exception as error:  # noqa: BLE001 - any failure of the check is one message, not a traceback
         raise JobError(f"ERROR: DVC could not compare this commit's data with {REMOTE_URL}: {error}") from None
 

@@ -16,8 +16,10 @@ class Repo:
     def __exit__(self, *exc_info: object) -> None:
         pass
 
-    def data_status(self, *, granular: bool = False, not_in_remote: bool = False) -> dict[str, Any]:
-        record(["data_status", *(["--granular"] if granular else []), *(["--not-in-remote"] if not_in_remote else [])])
+    def data_status(self, *, granular: bool = False, not_in_remote: bool = False, remote_refresh: bool = False) -> dict[str, Any]:
+        # `remote_refresh`: False reads the remote's listing cached on this machine (empty on a fresh runner).
+        flags = {"--granular": granular, "--not-in-remote": not_in_remote, "--remote-refresh": remote_refresh}
+        record(["data_status", *(flag for flag, on in flags.items() if on)])
         answer = os.environ.get("DVC_NOT_IN_REMOTE", "[]")
         if answer.startswith("error:"):
             raise DvcException(answer.removeprefix("error:"))
