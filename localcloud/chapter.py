@@ -170,8 +170,8 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
             env=env,
             capture_output=True,
         )
-        present = restore_ci_file(workspace, stack, env)
         commit = sample.git(workspace, env, "rev-parse", "HEAD").strip()
+        present = restore_ci_file(workspace, stack, env)
         if stack.platform == "github":
             secrets = {stack.secret_name: value} if value else {}
             run = run_workflow(workspace, Path(stack.ci_file), stack.repository, env, directory=scratch / "act", secrets_=secrets)
@@ -184,8 +184,10 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
 
 def restore_ci_file(workspace: Path, stack: Stack, env: dict[str, str]) -> bool:
     """Whether the branch has the CI file; if `pulumi destroy` removed it and the job script, their
-    last committed versions written back (uncommitted: the same pipeline, on the branch as it is)."""
+    last committed versions put back by a commit of this clone only, never pushed (the same
+    pipeline, on the branch as it is; GitHub's checkout takes the commit, not the working tree)."""
     present = (workspace / stack.ci_file).exists()
+    restored = False
     for path in (stack.ci_file, JOB_SCRIPT):
         if (workspace / path).exists():
             continue
@@ -194,6 +196,9 @@ def restore_ci_file(workspace: Path, stack: Stack, env: dict[str, str]) -> bool:
             raise RuntimeError(f"{path} was never committed to {stack.repository}")
         (workspace / path).parent.mkdir(parents=True, exist_ok=True)
         (workspace / path).write_text(sample.git(workspace, env, "show", f"{last}^:{path}"))
+        restored = True
+    if restored:
+        sample.commit_all(workspace, env, "The CI file and job script as last committed (this clone only)")
     return present
 
 
