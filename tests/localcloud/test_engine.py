@@ -63,7 +63,7 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     repo = Path(platform.find_repository(cloud, "github", repository)["gitDir"])  # type: ignore[index]
 
     preview = space.pulumi("preview", "--stack", space.stack)  # Check and Create with unknowns, no side effect
-    assert "+ 15 to create" in preview.stdout  # with the explicit Google provider
+    assert "+ 16 to create" in preview.stdout  # with the explicit Google provider and the job script
     assert not [e for e in cloud.journal.entries() if e["op"] != "invoke"]
     up = space.up()
     outputs = space.outputs()
@@ -176,7 +176,7 @@ def test_the_policy_pack_runs_in_the_real_engine(tmp_path: Path) -> None:
     preview = space.pulumi("preview", "--policy-pack", "policy", "--stack", space.stack)
 
     assert "mlops-ci@v0.1.0 (local: policy)" in preview.stdout
-    assert "+ 15 to create" in preview.stdout  # with the explicit Google provider
+    assert "+ 16 to create" in preview.stdout  # with the explicit Google provider and the job script
 
 
 DVC = REPOSITORY / ".venv-e2e" / "bin" / "dvc"
