@@ -23,6 +23,7 @@ from localcloud import iam, platform
 from localcloud.actions.runner import run_workflow
 from localcloud.plugins.gcp import mint_key
 from localcloud.state import LocalCloud
+from mlops_ci.ci.files import JOB_SCRIPT, REMOTE_NAME
 from tests.e2e import ci_runners
 from tests.e2e import sample_project as sample
 from tests.e2e.commands import host_env
@@ -132,7 +133,7 @@ def push_data(cloud: LocalCloud, stack: Stack, gcp_project: str, remote_url: str
             json.dump(maintainer_key(cloud, gcp_project), out)
         env = storage_env(cloud, Path(scratch)) | {"GOOGLE_APPLICATION_CREDENTIALS": str(key_path)}
         sample.git(work, env, "pull", "--quiet", "--ff-only")
-        sample.dvc(work, env, "remote", "add", "--default", "--force", "data", remote_url)
+        sample.dvc(work, env, "remote", "add", "--default", "--force", REMOTE_NAME, remote_url)
         sample.dvc(work, env, "push", "--quiet")
         if sample.git(work, env, "status", "--porcelain", ".dvc/config").strip():
             sample.git(work, env, "add", ".dvc/config")
@@ -169,8 +170,8 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
             env=env,
             capture_output=True,
         )
-        present = restore_ci_file(workspace, stack, env)
         commit = sample.git(workspace, env, "rev-parse", "HEAD").strip()
+        present = restore_ci_file(workspace, stack, env)
         if stack.platform == "github":
             secrets = {stack.secret_name: value} if value else {}
             run = run_workflow(workspace, Path(stack.ci_file), stack.repository, env, directory=scratch / "act", secrets_=secrets)
@@ -182,17 +183,23 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
 
 
 def restore_ci_file(workspace: Path, stack: Stack, env: dict[str, str]) -> bool:
-    """Whether the branch has the CI file; if `pulumi destroy` removed it, its last committed
-    version written back (uncommitted: the same pipeline, on the branch as it is)."""
-    if (workspace / stack.ci_file).exists():
-        return True
-    last = sample.git(workspace, env, "log", "-1", "--format=%H", "--", stack.ci_file).strip()
-    if not last:
-        raise RuntimeError(f"{stack.ci_file} was never committed to {stack.repository}")
-    content = sample.git(workspace, env, "show", f"{last}^:{stack.ci_file}")
-    (workspace / stack.ci_file).parent.mkdir(parents=True, exist_ok=True)
-    (workspace / stack.ci_file).write_text(content)
-    return False
+    """Whether the branch has the CI file; if `pulumi destroy` removed it and the job script, their
+    last committed versions put back by a commit of this clone only, never pushed (the same
+    pipeline, on the branch as it is; GitHub's checkout takes the commit, not the working tree)."""
+    present = (workspace / stack.ci_file).exists()
+    restored = False
+    for path in (stack.ci_file, JOB_SCRIPT):
+        if (workspace / path).exists():
+            continue
+        last = sample.git(workspace, env, "log", "-1", "--format=%H", "--", path).strip()
+        if not last:
+            raise RuntimeError(f"{path} was never committed to {stack.repository}")
+        (workspace / path).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / path).write_text(sample.git(workspace, env, "show", f"{last}^:{path}"))
+        restored = True
+    if restored:
+        sample.commit_all(workspace, env, "The CI file and job script as last committed (this clone only)")
+    return present
 
 
 def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str]) -> tuple[int, str]:
@@ -212,6 +219,7 @@ def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str]) -
         secret_marked=True,
         ci_file=stack.ci_file,
         ci_content=(workspace / stack.ci_file).read_text(),
+        job_script=(workspace / JOB_SCRIPT).read_text(),
     )
     result = ci_runners.run_gitlab_job(deployment, workspace, env)
     # ci_runners.masked("") puts [MASKED] between every character: undo it when nothing was secret.

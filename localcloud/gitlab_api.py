@@ -16,6 +16,11 @@ such a token may write.
   the merge requests of a private project), writing a note `api`; a note is edited by its author
   or a Maintainer. Any other token is the local cloud's one user, who owns every project (the
   plugins' provider token).
+- `GET /projects/:id/repository/files/:file_path/raw?ref=`: a file of the project's bare
+  repository at a branch, raw (docs.gitlab.com/api/repository_files, "Get raw file from
+  repository"), for the Reporter role and `read_api` or `api`, as the notes; 404 `{"message": "404
+  File Not Found"}` when the branch lacks it. Not verified: GitLab's default `ref` (HEAD); the
+  stand-in requires `ref`.
 - Errors as GitLab answers them: 401 `invalid_token` for a revoked or expired token, 403
   `insufficient_scope`, 404 `{"message": "404 Project Not Found"}`; the texts of validation errors
   are the stand-in's own, in GitLab's shape.
@@ -105,6 +110,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", rf"{_PROJECT}/merge_requests/(?P<iid>\d+)/notes", "create_note"),
         ("GET", rf"{_PROJECT}/merge_requests/(?P<iid>\d+)/notes/(?P<note>\d+)", "get_note"),
         ("PUT", rf"{_PROJECT}/merge_requests/(?P<iid>\d+)/notes/(?P<note>\d+)", "update_note"),
+        ("GET", rf"{_PROJECT}/repository/files/(?P<file>[^/]+)/raw", "get_raw_file"),
     ]
 ]
 
@@ -219,7 +225,7 @@ class Api:
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, Any] | list[Any] | None]:
+    ) -> tuple[int, dict[str, Any] | list[Any] | bytes | None]:
         self.cloud.touch()
         path, _, query_text = raw_path.partition("?")
         query = dict(urllib.parse.parse_qsl(query_text))
@@ -516,6 +522,17 @@ class Api:
             found["updated_at"] = iso(self.cloud.clock())
         return 200, cast(dict[str, Any], found)
 
+    # --- repository files ---
+
+    def get_raw_file(self, principal: Principal, project: str, file: str, query: dict[str, str], **_: Any) -> tuple[int, bytes]:
+        entry = self._project(principal, project, ACCESS_LEVELS["reporter"], READ_SCOPES)
+        if not query.get("ref"):
+            raise ApiError(400, {"error": "ref is missing"})
+        content = platform.file_content(Path(entry["gitDir"]), query["ref"], file)
+        if content is None:
+            raise _not_found("404 File Not Found")
+        return 200, content
+
 
 def tls_certificate(root: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (made once per state directory): the API over
@@ -605,9 +622,10 @@ class GitlabServer:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, payload = api.handle(self.command, self.path, headers, body)
-                data = b"" if payload is None else json.dumps(payload).encode()
+                raw = isinstance(payload, bytes)
+                data = payload if isinstance(payload, bytes) else b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/plain; charset=utf-8" if raw else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
 import pulumi_gcp as gcp
@@ -14,7 +15,8 @@ import pulumi_gitlab as gitlab
 import yaml
 from pulumi.runtime import rpc
 
-from mlops_ci.offline.runtime import Evaluation, OfflineMocks, evaluate, reveal, type_token
+from mlops_ci.ci.files import JOB_SCRIPT, render_job_script
+from mlops_ci.offline.runtime import Evaluation, OfflineMocks, Registration, evaluate, reveal, type_token
 from mlops_ci.platforms import PLATFORMS
 from mlops_ci.settings.loader import Settings
 
@@ -116,6 +118,21 @@ def run(
     """Evaluate the real program for a valid `base` platform config with `settings` and `overrides`
     (both named as in `config_for`)."""
     return evaluate(stack, config_for(base, **(settings or {}), **overrides), secret_keys, mocks=mocks)
+
+
+def committed_file(evaluation: Evaluation, type_: str, which: str = "ci-file") -> Registration:
+    """One file the program commits to the team's repository (the platform's RepositoryFile `type_`):
+    the CI file (`ci-file`) or the job script it calls (`job-script`)."""
+    (found,) = [r for r in evaluation.find(type_) if r.name.endswith(f"-{which}")]
+    return found
+
+
+def write_job_script(directory: Path, settings: Settings) -> Path:
+    """The job script the stack commits for `settings`, where the CI file calls it from `directory`."""
+    path = directory / JOB_SCRIPT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_job_script(settings))
+    return path
 
 
 def key_material(evaluation: Evaluation) -> list[str]:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops_ci.ci.files import UV_VERSION, render_ci_file
+from mlops_ci.ci.files import JOB_SCRIPT, UV_VERSION, render_ci_file
 from tests.e2e.stack import service_account_key
-from tests.helpers import make_settings, reproduce_job_command
+from tests.helpers import make_settings, write_job_script
 from tests.test_ci_linters import PLATFORMS, VARIANTS, actionlint, rendered, schema, zizmor
 
 PINNED_USES = re.compile(r"^ +(?:- )?uses: (?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40}) # (?P<tag>v\d+\.\d+\.\d+)$")
@@ -130,44 +130,7 @@ def test_every_input_is_declared_by_the_pinned_release(variant: str) -> None:
         assert set(step.get("with", {})) <= set(RELEASE_INPUTS[step["uses"]].split()), step
 
 
-# What `dvc remote add --local --force --default mlops-ci gs://acme-ml-test-team-a-dvc/dvcstore`
-# writes in a fresh clone (DVC 3.67.1; DVC reads `[remote "mlops-ci"]` alike, with or without the
-# quotes around the section name).
-STACK_REMOTE_CONFIG = {"core": {"remote": "mlops-ci"}, 'remote "mlops-ci"': {"url": "gs://acme-ml-test-team-a-dvc/dvcstore"}}
-
-
-def local_dvc_config(command: str, tmp_path: Path) -> dict[str, dict[str, str]]:
-    """The sections of .dvc/config.local after `command` ran in a fresh clone (a `.dvc` folder, no
-    config.local), read as DVC's INI format: `[section]` then `key = value` lines."""
-    project = tmp_path / "clone"
-    (project / ".dvc").mkdir(parents=True)
-    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command], cwd=project, check=True, timeout=30)
-    sections: dict[str, dict[str, str]] = {}
-    section: dict[str, str] = {}
-    for line in (project / ".dvc/config.local").read_text().splitlines():
-        if header := re.fullmatch(r"\[(?P<name>.+)\]", line):
-            section = sections.setdefault(header["name"].strip("'"), {})
-        elif line.strip():
-            key, value = (part.strip() for part in line.split("=", 1))
-            section[key] = value
-    return sections
-
-
-def python_script(command: str) -> str:
-    """The script of a `python3 -c '<script>'` command, checked to be valid Python (a single quote
-    inside would end the shell word)."""
-    match = re.fullmatch(r"python3 -c '\n(?P<script>[^']*)'\n?", command)
-    assert match, command
-    compile(match["script"], "<python3 -c>", "exec")
-    return match["script"]
-
-
-def reproduce_command(platform: str) -> str:
-    """The command that checks the bucket holds the commit's data, then runs `dvc repro`."""
-    return reproduce_job_command(rendered(platform, "key"), platform, "dvc.cli")
-
-
-def test_github_workflow_runs_the_chapter_job_with_least_permissions(tmp_path: Path) -> None:
+def test_github_workflow_runs_the_chapter_job_with_least_permissions() -> None:
     settings = make_settings(
         "github", branch="develop", python_version="3.12", requirements_file="ci/req.txt", secret_name="GCP_KEY"
     )
@@ -180,15 +143,24 @@ def test_github_workflow_runs_the_chapter_job_with_least_permissions(tmp_path: P
     assert job["permissions"] == {"contents": "read"}
     assert job["timeout-minutes"] == 60
     steps = job["steps"]
+    # The guide's steps under its names, in its order, with the login checked before the data.
+    names = [step["name"] for step in steps]
+    assert names == [
+        "Checkout repository",
+        "Setup Python",
+        "Install dependencies",
+        "Login to Google Cloud",
+        "Check the login",
+        "Train model",
+    ]
     uses = [step.get("uses", "").split("@")[0] for step in steps]
-    assert uses == ["actions/checkout", "actions/setup-python", "", "google-github-actions/auth", "", "", ""]
+    assert uses == ["actions/checkout", "actions/setup-python", "", "google-github-actions/auth", "", ""]
     assert steps[0]["with"] == {"persist-credentials": False}
     assert steps[1]["with"] == {"python-version": "3.12"}, "no dependency cache in a job that holds a credential"
-    assert steps[2]["run"] == f"pip install uv=={UV_VERSION}\nuv pip install --python python3 -r ci/req.txt\n"
+    assert steps[2]["run"] == f"pip install uv=={UV_VERSION} && uv pip install --python python3 -r ci/req.txt"
     assert steps[3]["with"] == {"credentials_json": "${{ secrets.GCP_KEY }}"}
-    assert "credentials.refresh(" in steps[4]["run"], "a refused credential must fail before the data check"
-    assert local_dvc_config(steps[5]["run"], tmp_path) == STACK_REMOTE_CONFIG
-    assert "ci/req.txt must bring dvc[gs]" in python_script(steps[6]["run"]), "the data check, then the repro"
+    assert steps[4]["run"] == f"python3 {JOB_SCRIPT} check-login", "a refused credential must fail before the data check"
+    assert steps[5]["run"] == f"python3 {JOB_SCRIPT} repro"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -204,7 +176,7 @@ def test_github_secrets_reach_only_the_auth_step(variant: str) -> None:
     assert "env" not in job
 
 
-def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it(tmp_path: Path) -> None:
+def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it() -> None:
     settings = make_settings("gitlab", branch="develop", python_version="3.12", requirements_file="ci/req.txt")
     job = yaml.safe_load(render_ci_file(settings))["reproduce"]
     assert job["image"] == "python:3.12"
@@ -219,104 +191,16 @@ def test_gitlab_job_keeps_the_key_outside_the_project_and_removes_it(tmp_path: P
     key_path = variables["GOOGLE_APPLICATION_CREDENTIALS"]
     assert not key_path.startswith("$CI_PROJECT_DIR/"), "the key file must live outside the project directory"
     assert job["cache"] == {"key": {"files": ["ci/req.txt"]}, "paths": [".cache/pip", ".cache/uv"]}
-    commands = job["before_script"] + job["script"] + job["after_script"]
-    # The credential check names the variable in its message only.
-    check = next(c for c in commands if "credentials.refresh(" in c)
-    assert "the CI/CD variable GOOGLE_SERVICE_ACCOUNT_KEY:" in check
-    assert "$GOOGLE_SERVICE_ACCOUNT_KEY" not in check
-    readers = [c for c in commands if "GOOGLE_SERVICE_ACCOUNT_KEY" in c and c != check]
-    assert len(readers) == 3, readers
-    assert commands.index(check) == len(job["before_script"]) - 1, "the check ends the authentication"
-    assert readers[0] == (
-        f"(unset GOOGLE_SERVICE_ACCOUNT_KEY && pip install uv=={UV_VERSION} && uv pip install --python python3 -r ci/req.txt)"
-    )
-    assert "base64 -d" in readers[1]
-    assert readers[2] == "unset GOOGLE_SERVICE_ACCOUNT_KEY"
-    assert local_dvc_config(job["script"][0], tmp_path) == STACK_REMOTE_CONFIG
-    assert "ci/req.txt must bring dvc[gs]" in python_script(job["script"][-1]), "the data check, then the repro"
-    assert any(c.startswith("rm -rf") for c in job["after_script"])
-    assert "python3 -m venv .venv" in commands
-    assert not any("python3." in c for c in commands), "no minor-version interpreter in commands"
-
-
-# --- The data check and the repro: one Python process, DVC's command line twice ---------------
-
-# DVC as the script imports it (`dvc.cli.main`, the `dvc` command's entry point), stood in for: it
-# records each command line and answers `data status` with DVC_STATUS, as `--json` prints it.
-FAKE_DVC_CLI = """
-import json, os
-def main(argv):
-    with open(os.environ["DVC_CALLS"], "a") as calls:
-        calls.write(json.dumps(argv) + "\\n")
-    if argv[:2] == ["data", "status"]:
-        print(os.environ["DVC_STATUS"])
-        return int(os.environ["DVC_STATUS_CODE"])
-    return int(os.environ["DVC_REPRO_CODE"])
-"""
-DATA_STATUS = ["data", "status", "--not-in-remote", "--granular", "--json"]
-REPRO = ["repro", "--pull", "--allow-missing"]
-
-
-def run_reproduce(
-    platform: str, tmp_path: Path, status: str, status_code: int = 0, repro_code: int = 0
-) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
-    """The committed command in bash, with the stand-in DVC; its result and the DVC commands run."""
-    (tmp_path / "dvc").mkdir()
-    (tmp_path / "dvc" / "__init__.py").write_text("")
-    (tmp_path / "dvc" / "cli.py").write_text(FAKE_DVC_CLI)
-    calls = tmp_path / "calls.jsonl"
-    env = os.environ | {
-        "PYTHONPATH": str(tmp_path),
-        "DVC_CALLS": str(calls),
-        "DVC_STATUS": status,
-        "DVC_STATUS_CODE": str(status_code),
-        "DVC_REPRO_CODE": str(repro_code),
-    }
-    command = reproduce_command(platform)
-    result = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return result, [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
-
-
-@pytest.mark.parametrize("platform", PLATFORMS)
-def test_both_platforms_commit_the_same_reproduce_script(platform: str) -> None:
-    assert python_script(reproduce_command(platform)) == python_script(reproduce_command("github"))
-
-
-@pytest.mark.parametrize("platform", PLATFORMS)
-def test_data_in_the_bucket_runs_the_repro_in_the_same_process_with_its_exit_code(platform: str, tmp_path: Path) -> None:
-    result, calls = run_reproduce(platform, tmp_path, status="{}", repro_code=3)
-    assert calls == [DATA_STATUS, REPRO]
-    assert result.returncode == 3, "the job fails when the repro does"
-    assert result.stdout == "", "the status JSON is read, not printed"
-
-
-@pytest.mark.parametrize("platform", PLATFORMS)
-def test_data_missing_from_the_bucket_fails_naming_it_and_the_push_without_a_repro(platform: str, tmp_path: Path) -> None:
-    status = json.dumps({"not_in_remote": ["data/raw.csv", "models/model.json"]})
-    result, calls = run_reproduce(platform, tmp_path, status=status)
-    assert calls == [DATA_STATUS]
-    assert result.returncode == 1
-    assert result.stdout.splitlines() == [
-        "ERROR: gs://acme-ml-test-team-a-dvc/dvcstore lacks data this commit names (in its .dvc files and dvc.lock):",
-        "data/raw.csv",
-        "models/model.json",
-        "A first run? Push it once from a clone that has it:",
-        "  dvc remote add --local --force mlops-ci gs://acme-ml-test-team-a-dvc/dvcstore && dvc push --remote mlops-ci",
+    assert job["before_script"] == [
+        "python3 -m venv .venv",
+        'export PATH="$CI_PROJECT_DIR/.venv/bin:$PATH"',
+        f"(unset GOOGLE_SERVICE_ACCOUNT_KEY && pip install uv=={UV_VERSION} && uv pip install --python python3 -r ci/req.txt)",
+        f"python3 {JOB_SCRIPT} login",
+        "unset GOOGLE_SERVICE_ACCOUNT_KEY",
+        f"python3 {JOB_SCRIPT} check-login",
     ]
-
-
-@pytest.mark.parametrize("platform", PLATFORMS)
-def test_a_failed_data_check_fails_the_job_with_its_code_without_a_repro(platform: str, tmp_path: Path) -> None:
-    result, calls = run_reproduce(platform, tmp_path, status="", status_code=255)
-    assert calls == [DATA_STATUS]
-    assert result.returncode == 255
+    assert job["script"] == [f"python3 {JOB_SCRIPT} repro"]
+    assert job["after_script"] == ['rm -rf "$(dirname "$GOOGLE_APPLICATION_CREDENTIALS")"']
 
 
 # --- The credential never reaches the install step: the committed scripts run with stubs ------
@@ -329,27 +213,24 @@ GITHUB_ID_TOKEN_REQUEST = {
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-request-token",
     "ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.example/idtoken",
 }
-# A command of the job, stood in for: it records its environment and the credential file it finds,
-# and answers `{{}}` (what `dvc data status --json` says when the remote holds everything).
+# A command of the job, stood in for: it records its environment and the credential file it finds.
 RECORDER = """#!/bin/sh
 {{ env; printf 'credential-file=%s\\n' "$(cat "$GOOGLE_APPLICATION_CREDENTIALS" 2>/dev/null)"; }} > "{log}/$(basename "$0").log"
-echo '{{}}'
 """
-# `python3 -m venv .venv`: a virtualenv whose pip, uv and dvc are recorders, and whose python3
-# records the credential check (google-auth's token request) and DVC's command line (the data check
-# and the repro), and runs anything else.
+# `python3 -m venv .venv`: a virtualenv whose pip and uv are recorders, and whose python3 records the
+# job script's steps that call Google (check-login) and DVC (repro, push), and runs anything else
+# (the job script's login, which writes the credential file).
 FAKE_PYTHON = """#!/bin/sh
 [ "$1 $2 $3" = "-m venv .venv" ] || exec {python} "$@"
 mkdir -p .venv/bin
 cp "{stubs}/recorder" .venv/bin/pip
 cp "{stubs}/recorder" .venv/bin/uv
-cp "{stubs}/recorder" .venv/bin/dvc
 cp "{stubs}/venv-python3" .venv/bin/python3
 """
 VENV_PYTHON = """#!/bin/sh
-case "$2" in
-*credentials.refresh*) exec "{stubs}/credential-check" ;;
-*dvc.cli*) exec "{stubs}/dvc" ;;
+case "$1 $2" in
+"{job_script} check-login") exec "{stubs}/credential-check" ;;
+"{job_script} repro" | "{job_script} push") exec "{stubs}/dvc" ;;
 esac
 exec {python} "$@"
 """
@@ -367,7 +248,7 @@ def stubs(tmp_path: Path) -> tuple[Path, Path]:
         *(("python3", FAKE_PYTHON), ("venv-python3", VENV_PYTHON)),
     )
     for name, text in stub_files:
-        (stub_dir / name).write_text(text.format(log=log, stubs=stub_dir, python=python))
+        (stub_dir / name).write_text(text.format(log=log, stubs=stub_dir, python=python, job_script=JOB_SCRIPT))
         (stub_dir / name).chmod(0o755)
     return stub_dir, log
 
@@ -386,6 +267,7 @@ def run_gitlab_scripts(variant: str, tmp_path: Path) -> tuple[Path, dict[str, st
     stub_dir, log = stubs(tmp_path)
     project = tmp_path / "project"
     (project / ".dvc").mkdir(parents=True)  # a DVC project's clone
+    write_job_script(project, make_settings("gitlab", **VARIANTS[variant]))
     env = {
         "PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}",
         "CI_PROJECT_DIR": str(project),
@@ -428,13 +310,15 @@ def test_gitlab_install_runs_before_the_credential_exists_and_without_its_variab
 def test_gitlab_job_fails_without_the_key_variable_and_writes_no_key(tmp_path: Path) -> None:
     job = yaml.safe_load(rendered("gitlab", "key"))["reproduce"]
     stub_dir, log = stubs(tmp_path)
+    write_job_script(tmp_path, make_settings("gitlab"))
     key_path = tmp_path / "key-dir" / "key.json"
     env = {"PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}", "CI_PROJECT_DIR": str(tmp_path)}
     script = "set -e\n" + "\n".join(job["before_script"] + job["script"])
     env["GOOGLE_APPLICATION_CREDENTIALS"] = str(key_path)
     result = subprocess.run(["sh", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
-    assert "CI/CD variable GOOGLE_SERVICE_ACCOUNT_KEY is not available to this pipeline" in result.stderr
+    assert "ERROR: this pipeline has no CI/CD variable GOOGLE_SERVICE_ACCOUNT_KEY." in result.stderr
+    assert "`pulumi destroy`" in result.stderr
     assert not key_path.exists()
     assert not (log / "dvc.log").exists()
 
@@ -448,7 +332,7 @@ def test_github_install_step_sees_no_credential(variant: str, tmp_path: Path) ->
     env = {"PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}"}
     if "id-token" in job["permissions"]:
         env |= GITHUB_ID_TOKEN_REQUEST
-    install = next(step for step in job["steps"] if step.get("name") == "Install the requirements")
+    install = next(step for step in job["steps"] if step.get("name") == "Install dependencies")
     subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", install["run"]], env=env, check=True, timeout=30)
     assert (variant == "keyless") == ("ACTIONS_ID_TOKEN_REQUEST_TOKEN" in env)
     for installer in ("pip", "uv"):
@@ -478,7 +362,7 @@ def test_the_projects_own_workflow_is_clean_too(persona: str, tmp_path: Path) ->
 def test_github_pushes_on_the_branch_only_with_write_access(access: str) -> None:
     workflow = yaml.safe_load(render_ci_file(make_settings("github", access=access, branch="release/2026.11")))
     steps = workflow["jobs"]["reproduce"]["steps"]
-    pushes = [step for step in steps if "dvc push --run-cache" in step.get("run", "")]
+    pushes = [step for step in steps if step.get("run") == f"python3 {JOB_SCRIPT} push"]
     if access == "pull":
         assert pushes == []
         assert workflow["concurrency"]["cancel-in-progress"] is True
@@ -487,7 +371,7 @@ def test_github_pushes_on_the_branch_only_with_write_access(access: str) -> None
         {
             "name": "Push the outputs to the bucket",
             "if": "github.ref == 'refs/heads/release/2026.11'",
-            "run": "dvc push --run-cache",
+            "run": f"python3 {JOB_SCRIPT} push",
         }
     ]
     assert steps[-1] == pushes[0], "the push comes after the repro"
@@ -497,24 +381,25 @@ def test_github_pushes_on_the_branch_only_with_write_access(access: str) -> None
 @pytest.mark.parametrize("access", ["pull", "push", "admin"])
 def test_gitlab_pushes_outside_merge_requests_only_with_write_access(access: str) -> None:
     job = yaml.safe_load(render_ci_file(make_settings("gitlab", access=access)))["reproduce"]
-    pushes = [line for line in job["script"] if "dvc push --run-cache" in line]
+    pushes = [line for line in job["script"] if f"{JOB_SCRIPT} push" in line]
     merge_request_rule, branch_rule = job["rules"]
     assert merge_request_rule["interruptible"] is True
     if access == "pull":
         assert pushes == []
         assert branch_rule["interruptible"] is True
         return
-    assert pushes == ['if [ "$CI_PIPELINE_SOURCE" != "merge_request_event" ]; then dvc push --run-cache; fi']
+    assert pushes == [f'if [ "$CI_PIPELINE_SOURCE" != "merge_request_event" ]; then python3 {JOB_SCRIPT} push; fi']
     assert job["script"][-1] == pushes[0], "the push comes after the repro"
     assert branch_rule["interruptible"] is False, "a newer pipeline must not cancel a push"
 
 
 @pytest.mark.parametrize("source", ["push", "merge_request_event"])
 def test_gitlab_push_line_runs_dvc_push_only_outside_merge_requests(source: str, tmp_path: Path) -> None:
-    """The push variant's script, stubbed, as a pipeline of each source runs it."""
+    """The push variant's script, stubbed, as a pipeline of each source runs it (in the job's virtualenv)."""
     job = yaml.safe_load(rendered("gitlab", "push"))["reproduce"]
     stub_dir, log = stubs(tmp_path)
     env = {"PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}", "CI_PIPELINE_SOURCE": source}
-    push_line = next(line for line in job["script"] if "dvc push --run-cache" in line)
-    subprocess.run(["sh", "-c", push_line], cwd=tmp_path, env=env, check=True, timeout=30)
+    push_line = next(line for line in job["script"] if f"{JOB_SCRIPT} push" in line)
+    script = f'python3 -m venv .venv\nexport PATH="$PWD/.venv/bin:$PATH"\n{push_line}'
+    subprocess.run(["sh", "-c", script], cwd=tmp_path, env=env, check=True, timeout=30)
     assert (log / "dvc.log").exists() == (source == "push")

@@ -288,3 +288,13 @@ def test_readme_dependabot_snippet_is_valid_and_clean(tmp_path: Path) -> None:
     command = [_tool(ZIZMOR, "requirements-dev.txt"), "--offline", "--no-config", "--no-progress", "--format", "json"]
     result = subprocess.run([*command, "--persona", "pedantic", str(path)], capture_output=True, text=True, timeout=TIMEOUT)
     assert (result.returncode, json.loads(result.stdout)) == (0, []), result.stderr
+
+
+def test_readme_shows_the_workflow_the_default_stack_commits() -> None:
+    from mlops_ci.offline.runtime import evaluate
+    from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file
+
+    shown = README.read_text().split("`vision-team` (a key, `access: pull`):\n\n```yaml\n", 1)[1].split("```\n", 1)[0]
+    stack = load_stack_file(STACKS_DIR / "Pulumi.vision-team.yaml")
+    (committed,) = evaluate(stack.stack, stack.config, stack.secret_keys).committed_ci_files()
+    assert shown == committed.content

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
-from tests.helpers import GITLAB_FILE, GITLAB_VARIABLE, GRANT, KEY, CountingMocks, run
+from tests.helpers import GITLAB_FILE, GITLAB_VARIABLE, GRANT, KEY, CountingMocks, committed_file, run
 
 VARIABLE = GITLAB_VARIABLE
 CI_FILE = GITLAB_FILE
@@ -42,7 +42,7 @@ def test_protected_variable_follows_the_config() -> None:
 
 def test_ci_file_is_committed_after_the_variable_and_every_grant() -> None:
     evaluation = run("gitlab", access="admin", branch="develop", ciFile="ci/mlops.yml")
-    ci_file = evaluation.one(CI_FILE)
+    ci_file = committed_file(evaluation, CI_FILE)
     waits = {r.urn for r in evaluation.waits_for(ci_file)}
     assert evaluation.one(VARIABLE).urn in waits
     assert {g.urn for g in evaluation.find(GRANT)} <= waits
@@ -50,7 +50,17 @@ def test_ci_file_is_committed_after_the_variable_and_every_grant() -> None:
     assert ci_file.plain("branch") == "develop"
     assert ci_file.plain("encoding") == "text"
     assert ci_file.plain("project") == "acme-ml/research/churn-model"
-    assert 'dvc(["repro", "--pull", "--allow-missing"])' in ci_file.plain("content")
+    assert "python3 .mlops-ci/job.py repro" in ci_file.plain("content")
+    job_script = committed_file(evaluation, CI_FILE, "job-script")
+    assert job_script.urn in waits, "the job script before the CI file that calls it"
+    assert evaluation.one(VARIABLE).urn in {r.urn for r in evaluation.waits_for(job_script)}
+    assert (job_script.plain("filePath"), job_script.plain("branch"), job_script.plain("encoding")) == (
+        ".mlops-ci/job.py",
+        "develop",
+        "text",
+    )
+    assert job_script.plain("deleteCommitMessage") == "mlops-ci: remove .mlops-ci/job.py (stack destroyed)"
+    assert 'dvc("repro", "--pull", "--allow-missing")' in job_script.plain("content")
 
 
 def test_self_managed_gitlab_and_token_reach_the_provider() -> None:

@@ -38,7 +38,10 @@ def test_plan_lists_every_resource_and_writes_the_committed_ci_file(stack_file: 
 def test_plan_shows_what_each_resource_waits_for(tmp_path: Path) -> None:
     output = plan.plan(plan.DEFAULT_STACK, tmp_path)
     ci_file_block = output.split("github:index/repositoryFile:RepositoryFile  github-ci-file")[1]
-    assert "waits for: ci-identity-objectviewer, github-provider, github-secret" in ci_file_block
+    assert "waits for: ci-identity-objectviewer, github-job-script, github-provider, github-secret" in ci_file_block
+    job_script_block = output.split("github:index/repositoryFile:RepositoryFile  github-job-script")[1]
+    assert "waits for: ci-identity-objectviewer, github-provider, github-secret\n" in job_script_block
+    assert ".mlops-ci/job.py -> " in output, "the plan writes the job script beside the CI file"
     assert "options: retain_on_delete" in output.split("dvc-remote-bucket")[1].split("  + ")[0]
 
 

@@ -175,6 +175,14 @@ def test_the_stacks_own_bucket_is_adopted_whatever_else_it_is_labelled(labels: d
     assert run("github").one(BUCKET).import_id == ""
 
 
+def test_next_steps_of_an_adopted_bucket_do_not_call_it_new_and_empty() -> None:
+    adopted = run("github", mocks=Answers(kept(OWN_LABELS))).exports["nextSteps"]
+    assert "new and empty" not in adopted
+    assert "# The bucket is the one this stack kept on `pulumi destroy`, with the data pushed then:" in adopted
+    assert "\ndvc push\n" in adopted, "what the bucket lacks, if anything, still goes up"
+    assert "# The bucket is new and empty" in run("github").exports["nextSteps"]
+
+
 @pytest.mark.parametrize(
     ("labels", "expected"),
     [

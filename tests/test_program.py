@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pulumi.runtime import rpc
 
-from mlops_ci.ci.files import render_ci_file
+from mlops_ci.ci.files import render_ci_file, render_job_script
 from mlops_ci.offline.runtime import Evaluation, evaluate, reveal
 from mlops_ci.offline.stacks import load_stack_file, stack_files
 from tests.helpers import (
@@ -21,6 +21,7 @@ from tests.helpers import (
     KEY,
     POOL_PROVIDER,
     SERVICE,
+    committed_file,
     decode_key_file,
     key_material,
     make_settings,
@@ -132,13 +133,13 @@ def test_github_provider_gets_the_owner_and_a_secret_token() -> None:
     assert provider.plain("owner") == "acme-ml"
     assert rpc.is_rpc_secret(provider.inputs["token"])
     on_github = evaluation.find(SECRET) + evaluation.find(GITHUB_FILE)
-    assert len(on_github) == 2
+    assert len(on_github) == 3  # the secret, the job script, the workflow
     assert all(r.provider.startswith(provider.urn) for r in on_github)
 
 
 def test_workflow_is_committed_after_the_secret_and_every_grant() -> None:
     evaluation = run(access="push", branch="develop")
-    workflow = evaluation.one(GITHUB_FILE)
+    workflow = committed_file(evaluation, GITHUB_FILE)
     waits = evaluation.waits_for(workflow)
     assert evaluation.one(SECRET) in waits
     assert {g.urn for g in evaluation.find(GRANT)} <= {w.urn for w in waits}
@@ -146,13 +147,24 @@ def test_workflow_is_committed_after_the_secret_and_every_grant() -> None:
     assert workflow.plain("branch") == "develop"
     assert workflow.plain("repository") == "churn-model"
     assert workflow.plain("overwriteOnCreate") is True
+    job_script = committed_file(evaluation, GITHUB_FILE, "job-script")
+    assert job_script in waits, "the job script before the workflow that calls it"
+    assert evaluation.one(SECRET) in evaluation.waits_for(job_script)
+    assert {g.urn for g in evaluation.find(GRANT)} <= set(job_script.dependencies)
+    assert (job_script.plain("file"), job_script.plain("branch"), job_script.plain("repository")) == (
+        ".mlops-ci/job.py",
+        "develop",
+        "churn-model",
+    )
+    assert job_script.plain("commitMessage") == "mlops-ci: the CI job's script (.mlops-ci/job.py) [skip ci]"
 
 
 @pytest.mark.parametrize(("base", "ci_file_type"), [("github", GITHUB_FILE), ("gitlab", GITLAB_FILE)])
 def test_ci_file_content_is_the_rendered_template(base: str, ci_file_type: str) -> None:
     evaluation = run(base, pythonVersion="3.12", requirementsFile="ci/requirements.txt", branch="dev")
-    expected = render_ci_file(make_settings(base, python_version="3.12", requirements_file="ci/requirements.txt", branch="dev"))
-    assert evaluation.one(ci_file_type).plain("content") == expected
+    settings = make_settings(base, python_version="3.12", requirements_file="ci/requirements.txt", branch="dev")
+    assert committed_file(evaluation, ci_file_type).plain("content") == render_ci_file(settings)
+    assert committed_file(evaluation, ci_file_type, "job-script").plain("content") == render_job_script(settings)
 
 
 @pytest.mark.parametrize(("base", "auth"), [("github", "key"), ("gitlab", "key"), ("gitlab", "workload-identity")])
@@ -181,7 +193,7 @@ def test_two_evaluations_send_identical_inputs() -> None:
         return {r.urn: (reveal(r.inputs), sorted(r.dependencies)) for r in evaluation.registrations}
 
     first, second = sent(run(access="push")), sent(run(access="push"))
-    assert len(first) == 16  # 5 components (the team's and its 4), 2 providers, 9 resources
+    assert len(first) == 17  # 5 components (the team's and its 4), 2 providers, 10 resources
     assert first == second
 
 
@@ -193,7 +205,7 @@ def test_exports_name_the_remote() -> None:
         " first the CI file the stack committed there.",
         "git pull --ff-only",
         "# Then make gs://acme-ml-test-vision-dvc/teams/vision the default DVC remote.",
-        "dvc remote add --default --force data gs://acme-ml-test-vision-dvc/teams/vision",
+        "dvc remote add --default --force mlops-ci gs://acme-ml-test-vision-dvc/teams/vision",
         "# The bucket is new and empty: upload the data and outputs the CI job will pull:",
         "dvc push",
         "git add .dvc/config",
@@ -223,7 +235,8 @@ def test_key_mode_has_five_dependent_steps_after_the_apis() -> None:
         [KEY],
         [GRANT],
         [SECRET],
-        [GITHUB_FILE],
+        [GITHUB_FILE],  # the job script
+        [GITHUB_FILE],  # the workflow that calls it
     ]
 
 

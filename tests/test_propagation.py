@@ -17,7 +17,7 @@ from mlops_ci.components import propagation
 from mlops_ci.components.propagation import ACCESS_PERMISSIONS, PropagationError, wait_until_accepted
 from mlops_ci.direct_calls import UnreachableError
 from mlops_ci.offline import runtime
-from tests.helpers import GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GRANT, KEY, run
+from tests.helpers import GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GRANT, KEY, committed_file, run
 
 
 class ScriptedGoogle(runtime.OfflineCalls):
@@ -82,7 +82,7 @@ def test_the_credential_waits_for_googles_answer_on_the_stacks_bucket(
     credential = next(r for r in evaluation.registrations if r.name in ("github-secret", "gitlab-variable"))
     # the engine learns it: the credential (and so the CI file) waits for the key and both grants
     assert {key.urn, *(g.urn for g in grants)} <= set(credential.dependencies)
-    assert credential.urn in evaluation.one(ci_file).dependencies
+    assert credential.urn in committed_file(evaluation, ci_file).dependencies
 
 
 def test_a_key_google_never_accepts_delivers_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

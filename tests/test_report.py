@@ -11,12 +11,12 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
-from mlops_ci.ci.files import REPORT_DIRECTORY, render_ci_file
+from mlops_ci.ci.files import REPORT_DIRECTORY, render_ci_file, render_job_script
 from mlops_ci.offline.project_config import ProjectConfigError
 from mlops_ci.offline.runtime import evaluate
 from mlops_ci.settings.loader import ConfigError
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
-from tests.helpers import GITHUB_FILE, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, config_for, make_settings, run
+from tests.helpers import GITHUB_FILE, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, committed_file, config_for, make_settings, run
 
 
 def github_workflow(**fields: Any) -> dict[Any, Any]:
@@ -51,14 +51,17 @@ def test_github_report_posts_from_its_own_job_with_pull_requests_write_only() ->
     reproduce, report = workflow["jobs"]["reproduce"], workflow["jobs"]["report"]
     # The job that runs the team's code with the Google credential cannot write to the pull request.
     assert reproduce["permissions"] == {"contents": "read"}
-    assert report["permissions"] == {"pull-requests": "write"}
+    assert report["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert report["needs"] == "reproduce"
     assert report["if"] == "github.event_name == 'pull_request'"
-    # GitHub's own token, nothing of the repository's: no checkout, no secret.
+    # GitHub's own token, no checkout, no secret: the job script as the branch has it, never the pull request's.
     post = report["steps"][-1]
     assert post["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
     assert "secrets." not in yaml.safe_dump(report)
     assert [step.get("uses", "").split("@")[0] for step in report["steps"]] == ["actions/download-artifact", ""]
+    fetch, comment = post["run"].splitlines()
+    assert fetch.endswith('"$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/contents/.mlops-ci/job.py?ref=main"')
+    assert comment == 'python3 "$RUNNER_TEMP/job.py" comment'
     # The report only on pull requests, kept as an artifact of the run.
     written, kept = reproduce["steps"][-2:]
     assert written["if"] == kept["if"] == "github.event_name == 'pull_request'"
@@ -79,14 +82,15 @@ def test_github_report_compares_with_the_branch_fetched_at_checkout() -> None:
     reproduce = github_workflow(report=True, branch="release/2026.11")["jobs"]["reproduce"]
     checkout = reproduce["steps"][0]
     assert checkout["with"] == {"persist-credentials": False, "fetch-depth": 0}
-    assert "report_base=origin/release/2026.11\n" in reproduce["steps"][-2]["run"]
+    assert reproduce["steps"][-2]["run"] == "python3 .mlops-ci/job.py report"
+    assert 'BRANCH = "release/2026.11"\n' in render_job_script(make_settings("github", report=True, branch="release/2026.11"))
     assert "fetch-depth" not in github_workflow()["jobs"]["reproduce"]["steps"][0]["with"]
 
 
 def test_github_report_creates_no_token_and_no_new_resource() -> None:
     plain, reporting = run("github"), run("github", report="true")
     assert sorted(r.urn for r in plain.registrations) == sorted(r.urn for r in reporting.registrations)
-    assert "report:" in reporting.one(GITHUB_FILE).plain("content")
+    assert "report:" in committed_file(reporting, GITHUB_FILE).plain("content")
 
 
 @pytest.mark.parametrize("auth", ["key", "workload-identity"])
@@ -107,12 +111,18 @@ def test_gitlab_report_job_runs_on_merge_requests_only_with_the_token() -> None:
     assert report["needs"] == [{"job": "reproduce", "artifacts": True}]
     # Nothing of the repository runs there: no clone.
     assert report["variables"] == {"GIT_STRATEGY": "none"}
-    assert f"PRIVATE-TOKEN: ${REPORT_TOKEN_VARIABLE}" in report["script"][-1]
+    # The job script as the branch has it, never the merge request's.
+    fetch, comment = report["script"]
+    assert f'-H "PRIVATE-TOKEN: ${{{REPORT_TOKEN_VARIABLE}:?' in fetch
+    assert fetch.endswith('/repository/files/.mlops-ci%2Fjob.py/raw?ref=main"')
+    assert comment == 'python3 "$CI_PROJECT_DIR.tmp/mlops-ci/job.py" comment'
     # The reproduce job drops the token before anything runs, and keeps the report as its artifact.
     reproduce = pipeline["reproduce"]
     assert reproduce["before_script"][0] == f"unset {REPORT_TOKEN_VARIABLE}"
     assert reproduce["artifacts"]["paths"] == [f"{REPORT_DIRECTORY}/"]
-    assert 'if [ "$CI_PIPELINE_SOURCE" = "merge_request_event" ]; then' in reproduce["script"][-1]
+    assert reproduce["script"][-1] == (
+        'if [ "$CI_PIPELINE_SOURCE" = "merge_request_event" ]; then python3 .mlops-ci/job.py report; fi'
+    )
     plain = gitlab_pipeline()
     assert "report" not in plain
     assert "artifacts" not in plain["reproduce"]
@@ -152,7 +162,7 @@ def test_gitlab_report_token_reaches_a_masked_hidden_unprotected_secret_variable
 
 def test_gitlab_ci_file_is_committed_after_the_report_token_variable() -> None:
     evaluation = run("gitlab", report="true")
-    waits = {r.urn for r in evaluation.waits_for(evaluation.one(GITLAB_FILE))}
+    waits = {r.urn for r in evaluation.waits_for(committed_file(evaluation, GITLAB_FILE))}
     assert report_variable(evaluation).urn in waits
 
 

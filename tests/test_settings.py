@@ -77,6 +77,8 @@ BAD_VALUES = [
     ("github", {"pythonVersion": "python3.13"}, "mlops-ci:pythonVersion", "such as 3.13"),
     ("github", {"pythonVersion": "2.7"}, "mlops-ci:pythonVersion", "such as 3.13"),
     ("github", {"requirementsFile": "req uirements.txt"}, "mlops-ci:requirementsFile", "relative path"),
+    ("github", {"requirementsFile": ".mlops-ci/requirements.txt"}, "mlops-ci:requirementsFile", "not under .mlops-ci/"),
+    ("gitlab", {"ciFile": ".mlops-ci/ci.yml"}, "mlops-ci:ciFile", "not under .mlops-ci/: the stack commits its job script"),
     ("github", {"protectedVariable": "true"}, "mlops-ci:protectedVariable", "gitlab only"),
     ("github", {"bucketname": "x-data"}, "mlops-ci:bucketname", "unknown key (did you mean bucketName?)"),
 ]

@@ -33,9 +33,11 @@ from tests.helpers import (
     POOL_PROVIDER,
     SERVICE,
     CountingMocks,
+    committed_file,
     make_settings,
     run,
     secret_paths,
+    write_job_script,
 )
 
 PROVIDER = POOL_PROVIDER
@@ -133,7 +135,7 @@ def test_keyless_settings_reach_ci_as_plain_variables_before_the_ci_file(base: s
         "GCP_SERVICE_ACCOUNT": evaluation.exports["serviceAccountEmail"],
     }
     assert evaluation.exports["workloadIdentityProvider"] == evaluation.one(PROVIDER).outputs["name"]
-    waits = {r.urn for r in evaluation.waits_for(evaluation.one(CI_FILES[base]))}
+    waits = {r.urn for r in evaluation.waits_for(committed_file(evaluation, CI_FILES[base]))}
     assert {v.urn for v in variables.values()} | {evaluation.one(ACCOUNT_BINDING).urn} <= waits
     assert {g.urn for g in evaluation.find(GRANT)} <= waits
 
@@ -207,13 +209,14 @@ def test_github_workflow_requests_an_id_token_and_uses_the_federation() -> None:
 
 def run_credential_steps(tmp_path: Path, provider_name: str, email: str) -> Path:
     """Run the GitLab job's credential commands in a shell, as the runner would."""
-    job = yaml.safe_load(render_ci_file(make_settings("gitlab", auth="workload-identity")))["reproduce"]
+    settings = make_settings("gitlab", auth="workload-identity")
+    job = yaml.safe_load(render_ci_file(settings))["reproduce"]
     assert job["id_tokens"] == {"GCP_ID_TOKEN": {"aud": "mlops-ci/acme-ml-test/team-a"}}
     project_dir = tmp_path / "project"
-    project_dir.mkdir()
+    write_job_script(project_dir, settings)
     credentials = job["variables"]["GOOGLE_APPLICATION_CREDENTIALS"].replace("$CI_PROJECT_DIR", str(project_dir))
     # Not the install, nor the credential check once it is written (a token request to Google).
-    steps = [c for c in job["before_script"] if not any(x in c for x in ("venv", "pip install", "credentials.refresh("))]
+    steps = [c for c in job["before_script"] if not any(x in c for x in ("venv", "pip install", "check-login"))]
     env = {
         "PATH": os.environ["PATH"],
         "GCP_ID_TOKEN": "header.payload.signature",
@@ -221,8 +224,8 @@ def run_credential_steps(tmp_path: Path, provider_name: str, email: str) -> Path
         "GCP_SERVICE_ACCOUNT": email,
         "GOOGLE_APPLICATION_CREDENTIALS": credentials,
     }
-    subprocess.run(["bash", "-euc", "\n".join(steps)], env=env, check=True, timeout=30)
-    assert not list(project_dir.iterdir()), "nothing is written into the project directory"
+    subprocess.run(["bash", "-euc", "\n".join(steps)], cwd=project_dir, env=env, check=True, timeout=30)
+    assert [p.name for p in project_dir.rglob("*")] == [".mlops-ci", "job.py"], "nothing is written into the project directory"
     return Path(credentials)
 
 

@@ -1,4 +1,5 @@
-"""CI files rendered from the readable templates in `templates/`, byte-identical on every run."""
+"""The files the stack commits, rendered from `templates/`, byte-identical on every run: the CI file
+(the guide's steps, each calling DVC or the job script) and the job script (the steps' logic)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ from pathlib import Path
 
 import jinja2
 
+from mlops_ci import __version__
 from mlops_ci.settings.loader import Settings
-from mlops_ci.settings.rules import ID_TOKEN_VARIABLE, PROVIDER_VARIABLE, REPORT_TOKEN_VARIABLE, SERVICE_ACCOUNT_VARIABLE
+from mlops_ci.settings.rules import (
+    ID_TOKEN_VARIABLE,
+    JOB_SCRIPT_FOLDER,
+    PROVIDER_VARIABLE,
+    REPORT_TOKEN_VARIABLE,
+    SERVICE_ACCOUNT_VARIABLE,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -33,12 +41,18 @@ _environment.filters["yaml"] = json.dumps
 _environment.filters["sh"] = shlex.quote
 
 
-# The DVC remote the job adds (in .dvc/config.local) for the stack's bucket.
+# The DVC remote of the stack's bucket: what `nextSteps` adds to .dvc/config, the job to
+# .dvc/config.local, and every hint names.
 REMOTE_NAME = "mlops-ci"
+# Where the job script goes in the team's repository, beside the CI file.
+JOB_SCRIPT = f"{JOB_SCRIPT_FOLDER}/job.py"
 # The uv release the job installs (with pip) to install the requirements.
 UV_VERSION = "0.13.8"
 # Where the job writes the report (pull and merge requests, `mlops-ci:report`): report.md and plots/.
 REPORT_DIRECTORY = "mlops-ci-report"
+# The lines around the stack's settings in templates/job.py.
+SETTINGS_START = "# The stack's settings: `pulumi up` writes them here."
+SETTINGS_END = "# End of the stack's settings."
 # Access presets whose grant lets the job write to the bucket: its CI file pushes on the branch.
 PUSHING_ACCESS = ("push", "admin")
 
@@ -55,7 +69,8 @@ def render_ci_file(settings: Settings) -> str:
         stack=settings.stack,
         branch=settings.branch,
         dvc_remote_url=settings.dvc_remote_url,
-        remote_name=REMOTE_NAME,
+        job_script=JOB_SCRIPT,
+        version=__version__,
         uv_version=UV_VERSION,
         pushes=settings.access in PUSHING_ACCESS,
         python_version=settings.python_version,
@@ -72,3 +87,39 @@ def render_ci_file(settings: Settings) -> str:
         report_marker=report_marker(settings.stack),
         oidc_audience=settings.oidc_audience,
     )
+
+
+def job_script_header(stack: str) -> str:
+    """The job script's first line: who wrote it, and that `pulumi up` overwrites it."""
+    return f"# Written by mlops-ci {__version__} for the stack {stack}: `pulumi up` overwrites it, so change the stack instead."
+
+
+def render_job_script(settings: Settings) -> str:
+    """The job script the stack commits: templates/job.py with its first line and its settings block
+    (between the markers) written for `settings`."""
+    values: dict[str, str | bool] = {
+        "STACK": settings.stack,
+        "PLATFORM": settings.platform.name,
+        "REMOTE_NAME": REMOTE_NAME,
+        "REMOTE_URL": settings.dvc_remote_url,
+        "REQUIREMENTS_FILE": settings.requirements_file,
+        "KEYLESS": settings.keyless,
+        "SECRET_NAME": settings.secret_name,
+        "PROTECTED_VARIABLE": settings.protected_variable,
+        "CI_FILE": settings.ci_file,
+        "BRANCH": settings.branch,
+        "ID_TOKEN_VARIABLE": ID_TOKEN_VARIABLE,
+        "PROVIDER_VARIABLE": PROVIDER_VARIABLE,
+        "SERVICE_ACCOUNT_VARIABLE": SERVICE_ACCOUNT_VARIABLE,
+        "REPORT_DIRECTORY": REPORT_DIRECTORY,
+        "REPORT_MARKER": report_marker(settings.stack),
+        "REPORT_TOKEN_VARIABLE": REPORT_TOKEN_VARIABLE,
+    }
+    source = (TEMPLATES / "job.py").read_text().splitlines(keepends=True)
+    start, end = source.index(f"{SETTINGS_START}\n"), source.index(f"{SETTINGS_END}\n")
+    template_names = [line.split(" = ", 1)[0] for line in source[start + 1 : end]]
+    if template_names != list(values):
+        raise ValueError(f"templates/job.py sets {template_names}, the renderer {list(values)}")
+    # A JSON string is a Python string literal, whatever it holds.
+    lines = [f"{name} = {value if isinstance(value, bool) else json.dumps(value)}\n" for name, value in values.items()]
+    return "".join([job_script_header(settings.stack) + "\n", *source[1 : start + 1], *lines, *source[end:]])

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from mlops_ci.ci.files import REMOTE_NAME
 from mlops_ci.settings.loader import Settings
 
-# The guide's own remote name (`dvc remote add -d data ...`, chapter 2.2).
-REMOTE_NAME = "data"
+
+def data_step(settings: Settings, adopted_bucket: bool) -> str:
+    """What the team does about the data: the bucket may hold it already."""
+    if settings.uses_existing_bucket:
+        return (
+            "# The CI job already reads the data there; check that the remote holds everything the pipeline needs:\n"
+            "dvc data status --not-in-remote"
+        )
+    if adopted_bucket:
+        return (
+            "# The bucket is the one this stack kept on `pulumi destroy`, with the data pushed then:"
+            " upload what it lacks (nothing, if it holds everything):\ndvc push"
+        )
+    return "# The bucket is new and empty: upload the data and outputs the CI job will pull:\ndvc push"
 
 
-def next_steps(settings: Settings) -> str:
+def next_steps(settings: Settings, adopted_bucket: bool = False) -> str:
     remote = settings.dvc_remote_url
-    data = (
-        "# The CI job already reads the data there; check that the remote holds everything the pipeline needs:\n"
-        "dvc data status --not-in-remote"
-        if settings.uses_existing_bucket
-        else "# The bucket is new and empty: upload the data and outputs the CI job will pull:\ndvc push"
-    )
     setting = settings.platform.ci_file_setting(settings.ci_file)
     return "\n".join(
         [
@@ -26,7 +33,7 @@ def next_steps(settings: Settings) -> str:
             "git pull --ff-only",
             f"# Then make {remote} the default DVC remote.",
             f"dvc remote add --default --force {REMOTE_NAME} {remote}",
-            data,
+            data_step(settings, adopted_bucket),
             "git add .dvc/config",
             # Nothing to commit when the committed .dvc/config already names this remote.
             f"git diff --cached --quiet || git commit -m 'DVC remote: {remote}'",

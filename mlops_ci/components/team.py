@@ -13,7 +13,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from mlops_ci.ci.files import render_ci_file
+from mlops_ci.ci.files import render_ci_file, render_job_script
 from mlops_ci.ci.next_steps import next_steps
 from mlops_ci.components.apis import GoogleApis
 from mlops_ci.components.identity import CiIdentity
@@ -37,7 +37,8 @@ class TeamCiArgs(TypedDict):
 
 class TeamCi(pulumi.ComponentResource):
     """Google Cloud first (APIs, bucket, identity, key or federation), then the credential, then
-    the CI file: the first CI run finds everything it needs. Outputs are the stack's exports."""
+    the job script and the CI file that calls it: the first CI run finds everything it needs.
+    Outputs are the stack's exports."""
 
     bucket_name: pulumi.Output[str]
     bucket_url: pulumi.Output[str]
@@ -70,13 +71,15 @@ class TeamCi(pulumi.ComponentResource):
                 if federation
                 else {},
                 "ci_content": render_ci_file(settings),
+                "job_script": render_job_script(settings),
                 "after": [*identity.grants, *([federation.binding] if federation else [])],
             },
             opts=child,
         )
         self.bucket_name, self.bucket_url, self.dvc_remote_url = remote.bucket_name, remote.bucket_url, remote.remote_url
         self.service_account_email = identity.email
-        self.ci_file, self.next_steps = settings.ci_file, next_steps(settings)
+        self.ci_file = settings.ci_file
+        self.next_steps = next_steps(settings, adopted_bucket=args["preflight"].adopt_bucket)
         self.ci_runs_url = settings.platform.runs_url(settings)
         self.workload_identity_provider = federation.provider_name if federation else None
         self.secret_name = None if federation else settings.secret_name

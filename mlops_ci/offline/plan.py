@@ -52,8 +52,8 @@ def describe_resource(evaluation: Evaluation, registration: Registration) -> lis
 
 
 def ci_files(evaluation: Evaluation) -> dict[str, str]:
-    """CI file path -> content, exactly as the program would commit them."""
-    return {committed.path: committed.content for committed in evaluation.committed_ci_files()}
+    """Path -> content of the CI file and the job script, exactly as the program would commit them."""
+    return {committed.path: committed.content for committed in evaluation.committed_files()}
 
 
 def credential_mode(evaluation: Evaluation) -> str:

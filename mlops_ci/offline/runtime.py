@@ -27,6 +27,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
 from mlops_ci import direct_calls
+from mlops_ci.ci.files import JOB_SCRIPT
 from mlops_ci.offline.project_config import apply_project_config
 from mlops_ci.platforms import PLATFORMS, Platform
 from mlops_ci.platforms.base import type_token
@@ -257,7 +258,8 @@ class Evaluation:
             raise LookupError(f"expected one {type_}, found {len(found)}")
         return found[0]
 
-    def committed_ci_files(self) -> list[CommittedCiFile]:
+    def committed_files(self) -> list[CommittedCiFile]:
+        """Every file the program commits to the team's repository: the job script and the CI file."""
         # Only the platform in use has its SDK loaded: ask each platform whose provider is registered.
         registered = {registration.type for registration in self.registrations}
         return [
@@ -267,6 +269,10 @@ class Evaluation:
             for type_, path_key in [platform.ci_file_resource]
             for registration in self.find(type_)
         ]
+
+    def committed_ci_files(self) -> list[CommittedCiFile]:
+        """The CI files the program commits (not the job script they call)."""
+        return [committed for committed in self.committed_files() if committed.path != JOB_SCRIPT]
 
     def by_urn(self, urn: str) -> Registration:
         return next(r for r in self.registrations if r.urn == urn)

@@ -64,6 +64,23 @@ def missing_files_problems(settings: Settings, exists: Callable[[str], bool], wh
     return problems
 
 
+# Commits a file to the branch: (resource name suffix, path, content, commit message, what it waits for).
+CommitFile = Callable[[str, str, str, str, Sequence[pulumi.Resource]], pulumi.Resource]
+
+
+def commit_job_script_then_ci_file(
+    commit: CommitFile, ci_file: str, ci_content: str, job_script: str, after: Sequence[pulumi.Resource]
+) -> tuple[pulumi.Resource, pulumi.Resource]:
+    """The job script, then the CI file that calls it, last: the first run finds both, with its
+    credential and access (`after`); `pulumi destroy` deletes the CI file first, then the script.
+    The script's commit asks the platform not to run CI (`[skip ci]`): the CI file's commit does."""
+    from mlops_ci.ci.files import JOB_SCRIPT
+
+    script = commit("job-script", JOB_SCRIPT, job_script, f"mlops-ci: the CI job's script ({JOB_SCRIPT}) [skip ci]", after)
+    ci = commit("ci-file", ci_file, ci_content, f"mlops-ci: reproduce the experiment in CI ({ci_file})", [*after, script])
+    return script, ci
+
+
 class DeliveryArgs(TypedDict):
     provider: pulumi.ProviderResource
     """The platform's provider (`Platform.provider`)."""
@@ -75,6 +92,8 @@ class DeliveryArgs(TypedDict):
     """Non-secret CI variables the job reads (keyless mode)."""
     ci_content: str
     """The rendered CI file."""
+    job_script: str
+    """The rendered job script the CI file calls (`JOB_SCRIPT`)."""
     after: Sequence[pulumi.Resource]
     """Resources the first CI run needs (the bucket grants, the federation binding)."""
 

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import pulumi
 
 from mlops_ci.components.workload_identity import OidcTrust
-from mlops_ci.platforms.base import DeliveryArgs, looked_up, missing_files_problems, type_token
+from mlops_ci.platforms.base import (
+    DeliveryArgs,
+    commit_job_script_then_ci_file,
+    looked_up,
+    missing_files_problems,
+    type_token,
+)
 from mlops_ci.settings.rules import VARIABLE_NAME, reserved_variable_problem
 
 if TYPE_CHECKING:
@@ -71,6 +77,8 @@ class GithubDeliveryArgs(TypedDict):
     """Workflow path, under `.github/workflows/`."""
     ci_content: str
     """Workflow content."""
+    job_script: str
+    """The job script the workflow calls."""
     after: Sequence[pulumi.Resource]
     """Resources the first workflow run needs (the bucket grants, the federation binding)."""
 
@@ -132,15 +140,21 @@ class GithubDelivery(pulumi.ComponentResource):
             for variable, value in args["variables"].items()
         ]
         credentials: list[pulumi.Resource] = [*([self.secret] if self.secret else []), *gates, *self.variables]
-        self.ci_file = github.RepositoryFile(
-            f"{name}-ci-file",
-            repository=repository,
-            branch=args["branch"],
-            file=args["ci_file"],
-            content=args["ci_content"],
-            commit_message=f"mlops-ci: reproduce the experiment in CI ({args['ci_file']})",
-            overwrite_on_create=True,
-            opts=pulumi.ResourceOptions.merge(on_github, pulumi.ResourceOptions(depends_on=[*credentials, *args["after"]])),
+
+        def commit(suffix: str, path: str, content: str, message: str, after: Sequence[pulumi.Resource]) -> pulumi.Resource:
+            return github.RepositoryFile(
+                f"{name}-{suffix}",
+                repository=repository,
+                branch=args["branch"],
+                file=path,
+                content=content,
+                commit_message=message,
+                overwrite_on_create=True,
+                opts=pulumi.ResourceOptions.merge(on_github, pulumi.ResourceOptions(depends_on=list(after))),
+            )
+
+        self.job_script, self.ci_file = commit_job_script_then_ci_file(
+            commit, args["ci_file"], args["ci_content"], args["job_script"], [*credentials, *args["after"]]
         )
         self.register_outputs({"ci_file": args["ci_file"]})
 
@@ -230,6 +244,7 @@ class GitHub:
                 "variables": args["variables"],
                 "ci_file": settings.ci_file,
                 "ci_content": args["ci_content"],
+                "job_script": args["job_script"],
                 "after": args["after"],
             },
             opts,

@@ -15,7 +15,7 @@ from pulumi.runtime import config as runtime_config
 
 from mlops_ci import direct_calls
 from mlops_ci.components.workload_identity import OidcTrust
-from mlops_ci.platforms.base import DeliveryArgs, looked_up, missing_files_problems, type_token
+from mlops_ci.platforms.base import DeliveryArgs, commit_job_script_then_ci_file, looked_up, missing_files_problems, type_token
 from mlops_ci.settings.rules import (
     REPORT_TOKEN_VARIABLE,
     VARIABLE_NAME,
@@ -112,6 +112,8 @@ class GitlabDeliveryArgs(TypedDict):
     """Path of the CI file."""
     ci_content: str
     """CI file content."""
+    job_script: str
+    """The job script the CI file calls."""
     after: Sequence[pulumi.Resource]
     """Resources the first pipeline needs (the bucket grants, the federation binding)."""
 
@@ -192,19 +194,24 @@ class GitlabDelivery(pulumi.ComponentResource):
             *self.variables,
             *([self.report_variable] if self.report_variable else []),
         ]
-        message = f"mlops-ci: reproduce the experiment in CI ({args['ci_file']})"
-        self.ci_file = gitlab.RepositoryFile(
-            f"{name}-ci-file",
-            project=args["project"],
-            branch=args["branch"],
-            file_path=args["ci_file"],
-            content=args["ci_content"],
-            encoding="text",
-            create_commit_message=message,
-            update_commit_message=message,
-            delete_commit_message=f"mlops-ci: remove {args['ci_file']} (stack destroyed)",
-            overwrite_on_create=True,
-            opts=pulumi.ResourceOptions.merge(on_gitlab, pulumi.ResourceOptions(depends_on=[*credentials, *args["after"]])),
+
+        def commit(suffix: str, path: str, content: str, message: str, after: Sequence[pulumi.Resource]) -> pulumi.Resource:
+            return gitlab.RepositoryFile(
+                f"{name}-{suffix}",
+                project=args["project"],
+                branch=args["branch"],
+                file_path=path,
+                content=content,
+                encoding="text",
+                create_commit_message=message,
+                update_commit_message=message,
+                delete_commit_message=f"mlops-ci: remove {path} (stack destroyed)",
+                overwrite_on_create=True,
+                opts=pulumi.ResourceOptions.merge(on_gitlab, pulumi.ResourceOptions(depends_on=list(after))),
+            )
+
+        self.job_script, self.ci_file = commit_job_script_then_ci_file(
+            commit, args["ci_file"], args["ci_content"], args["job_script"], [*credentials, *args["after"]]
         )
         self.register_outputs({"ci_file": args["ci_file"]})
 
@@ -233,34 +240,36 @@ def report_tier_problems(settings: Settings, namespace: Any) -> list[str]:
 
 
 def warn_about_hand_changes(settings: Settings, on: pulumi.InvokeOptions) -> None:
-    """Once the stack delivered its CI variables, its CI file edited or deleted by hand: GitLab's
-    provider sees neither without a refresh (a `pulumi up` leaves them), and deletes or updates a
-    file only after reading it (a deleted one stops `pulumi destroy`: upstream
+    """Once the stack delivered its CI variables, its CI file or job script edited or deleted by hand:
+    GitLab's provider sees neither without a refresh (a `pulumi up` leaves them), and deletes or
+    updates a file only after reading it (a deleted one stops `pulumi destroy`: upstream
     `resourceGitlabRepositoryFileDelete` fails on the read's 404). Say what puts it right."""
     import pulumi_gitlab as gitlab
 
-    from mlops_ci.ci.files import render_ci_file
+    from mlops_ci.ci.files import JOB_SCRIPT, render_ci_file, render_job_script
     from mlops_ci.settings.rules import SERVICE_ACCOUNT_VARIABLE
 
-    project, path, branch = settings.repository, settings.ci_file, settings.branch
+    project, branch = settings.repository, settings.branch
     delivered_key = SERVICE_ACCOUNT_VARIABLE if settings.keyless else settings.secret_name
     delivered = looked_up(lambda: gitlab.get_project_variable(project=project, key=delivered_key, opts=on))
     if delivered is None or not delivered.key:
-        return  # nothing delivered yet: the CI file is not the stack's yet either
-    found = looked_up(lambda: gitlab.get_repository_file(project=project, file_path=path, ref=branch, opts=on))
-    if found is None:
-        pulumi.log.warn(
-            f"{path} is missing from branch {branch} of {project} although the stack delivered its CI variables (deleted"
-            f" by hand?): `pulumi up --refresh` commits it again; before `pulumi destroy`, run `pulumi refresh`, or the"
-            " destroy stops at it"
-        )
-    elif base64.b64decode(found.content or "").decode(errors="replace") != render_ci_file(settings):
-        # The stack's version of an earlier configuration looks the same from here (the state is the engine's).
-        pulumi.log.warn(
-            f"{path} on branch {branch} of {project} differs from what this configuration commits: if the configuration"
-            " changed, this pulumi up commits the new version; if it was edited by hand, `pulumi up` leaves it as it is"
-            " until the stack's version changes, and `pulumi up --refresh` puts the stack's version back now"
-        )
+        return  # nothing delivered yet: the files are not the stack's yet either
+    for path, rendered in ((settings.ci_file, render_ci_file(settings)), (JOB_SCRIPT, render_job_script(settings))):
+        found = looked_up(lambda path=path: gitlab.get_repository_file(project=project, file_path=path, ref=branch, opts=on))
+        if found is None:
+            pulumi.log.warn(
+                f"{path} is missing from branch {branch} of {project} although the stack delivered its CI variables"
+                f" (deleted by hand?): `pulumi up --refresh` commits it again; before `pulumi destroy`, run `pulumi"
+                " refresh`, or the destroy stops at it"
+            )
+        elif base64.b64decode(found.content or "").decode(errors="replace") != rendered:
+            # The stack's version of an earlier configuration looks the same from here (the state is the engine's).
+            pulumi.log.warn(
+                f"{path} on branch {branch} of {project} differs from what this configuration commits: if the"
+                " configuration changed, this pulumi up commits the new version; if it was edited by hand, `pulumi up`"
+                " leaves it as it is until the stack's version changes, and `pulumi up --refresh` puts the stack's"
+                " version back now"
+            )
 
 
 class GitLab:
@@ -348,6 +357,7 @@ class GitLab:
                 "variables": args["variables"],
                 "ci_file": settings.ci_file,
                 "ci_content": args["ci_content"],
+                "job_script": args["job_script"],
                 "after": args["after"],
             },
             opts,

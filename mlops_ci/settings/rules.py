@@ -218,6 +218,8 @@ def inside_git_directory(value: str) -> bool:
 # The files of the team's DVC pipeline: a CI file there would overwrite one (and `pulumi destroy`
 # delete it), and a requirements file there is no requirements file.
 PIPELINE_FILES = ("dvc.yaml", "dvc.lock", "params.yaml", ".gitignore", ".dvcignore")
+# The folder of the job script the stack commits beside the CI file (mlops_ci/ci/files.py JOB_SCRIPT).
+JOB_SCRIPT_FOLDER = ".mlops-ci"
 
 
 def pipeline_file_problem(value: str) -> str | None:
@@ -227,6 +229,8 @@ def pipeline_file_problem(value: str) -> str | None:
             "not a file of the team's DVC pipeline (dvc.yaml, dvc.lock, params.yaml, .gitignore, .dvcignore, *.dvc, .dvc/...):"
             " the stack commits its CI file and `pulumi destroy` deletes it"
         )
+    if parts[0] == JOB_SCRIPT_FOLDER:
+        return f"not under {JOB_SCRIPT_FOLDER}/: the stack commits its job script there and `pulumi destroy` deletes it"
     return None
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mlops_ci.ci.files import JOB_SCRIPT
+
 from . import sample_project as sample
 from .commands import E2E_VENV, NODE_BIN, host_env
 from .servers import StorageEmulator, StorageProxy, TokenEndpoint
@@ -152,10 +154,11 @@ def team_repository(
 
 
 def commit_ci_file(repository: Path, deployment: Deployment, env: dict[str, str]) -> None:
-    """The stack's CI file committed to `repository`, as `pulumi up` commits it on the platform."""
-    ci_file = repository / deployment.ci_file
-    ci_file.parent.mkdir(parents=True, exist_ok=True)
-    ci_file.write_text(deployment.ci_content)
+    """The stack's job script and CI file committed to `repository`, as `pulumi up` commits them on
+    the platform."""
+    for path, content in ((JOB_SCRIPT, deployment.job_script), (deployment.ci_file, deployment.ci_content)):
+        (repository / path).parent.mkdir(parents=True, exist_ok=True)
+        (repository / path).write_text(content)
     sample.commit_all(repository, env, f"mlops-ci: reproduce the experiment in CI ({deployment.ci_file})")
 
 

@@ -1,8 +1,11 @@
-"""Local stand-ins for the two APIs the report job posts to, served on 127.0.0.1: GitHub's issue
-comments of a pull request and GitLab's notes of a merge request. Each checks the token as its
-platform does (GitHub: the job token's `pull-requests` permission; GitLab: the project access
-token, role and scope), answers with the platform's shapes and pagination, and records every
-request.
+"""Local stand-ins for the two APIs the report job calls, served on 127.0.0.1: GitHub's issue
+comments of a pull request and GitLab's notes of a merge request, where it posts, and the file it
+reads from the branch first, raw (GitHub "Get repository content" with the media type
+`application/vnd.github.raw+json`, docs.github.com/en/rest/repos/contents; GitLab "Get raw file from
+repository", `GET /projects/:id/repository/files/:file_path/raw?ref=`, docs.gitlab.com/api/repository_files).
+Each checks the token as its platform does (GitHub: the job token's `pull-requests` permission
+for writes; GitLab: the project access token, role and scope), answers with the platform's shapes
+and pagination, and records every request.
 
 GitHub mints each job's GITHUB_TOKEN with that job's `permissions`; act gives every job of a run
 the one token it was started with. So the GitHub stand-in accepts the run's token and grants a
@@ -58,6 +61,8 @@ class ReviewApi:
         self.requests: list[ApiRequest] = []
         self._ids = itertools.count(1001)
         self.comments: dict[int, Comment] = {}
+        self.files: dict[tuple[str, str], str] = {}
+        """(path, branch) -> content of the repository's files the API serves raw."""
         for n in range(others):
             self._add(f"A reviewer's comment {n}", "reviewer")
         self._tokens: dict[str, tuple[str, bool]] = {}
@@ -133,14 +138,33 @@ class ReviewApi:
             return who and (who[0], self._github_jobs[token].get(job, False))
         return self._tokens.get(headers.get("private-token", ""))
 
+    def raw_file(self, path: str, query: str, headers: Mapping[str, str]) -> tuple[int, Any] | None:
+        """A file of the repository, raw, if `path` asks for one; None otherwise."""
+        params = dict(urllib.parse.parse_qsl(query))
+        if self.platform == "github":
+            prefix = f"/repos/{self.project}/contents/"
+            if not path.startswith(prefix) or headers.get("accept") != "application/vnd.github.raw+json":
+                return None
+            wanted = path.removeprefix(prefix)
+        else:
+            route = re.fullmatch(rf"/api/v4/projects/{re.escape(self.project)}/repository/files/(?P<path>[^/]+)/raw", path)
+            if route is None:
+                return None
+            wanted = urllib.parse.unquote(route["path"])
+        content = self.files.get((wanted, params.get("ref", "")))
+        return (HTTPStatus.OK, content.encode()) if content is not None else (HTTPStatus.NOT_FOUND, {"message": "Not Found"})
+
     def answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes, job: str = "") -> tuple[int, Any]:
-        """The platform's answer to one request (`headers` by lowercase name) from the CI job `job`."""
+        """The platform's answer to one request (`headers` by lowercase name) from the CI job `job`:
+        JSON, or bytes for a raw file."""
         path, _, query = target.partition("?")
         listed, one = self._routes()
         caller = self._caller(headers, job)
         if caller is None:
             return HTTPStatus.UNAUTHORIZED, {"message": "Bad credentials" if self.platform == "github" else "401 Unauthorized"}
         who, may_write = caller
+        if method == "GET" and (raw := self.raw_file(path, query, headers)) is not None:
+            return raw
         if method == "GET" and path == listed:
             params = dict(urllib.parse.parse_qsl(query))
             per_page = min(int(params.get("per_page", 30 if self.platform == "github" else 20)), MAX_PER_PAGE)
@@ -184,7 +208,14 @@ class ReviewApi:
                         status, payload = HTTPStatus.BAD_REQUEST, {"message": str(error)}
                     sent = json.loads(body) if body.startswith(b"{") else None
                     api.requests.append(ApiRequest(self.command, self.path, int(status), sent))
-                send_json(self, status, payload)
+                if isinstance(payload, bytes):
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                else:
+                    send_json(self, status, payload)
 
             def do_GET(self) -> None:
                 self.serve()

@@ -14,7 +14,7 @@ from pulumi.runtime import rpc
 from mlops_ci.offline.runtime import OfflineMocks, evaluate
 from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
-from tests.helpers import BUCKET, GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, GRANT
+from tests.helpers import BUCKET, GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, GRANT, committed_file
 
 # The example stack of each platform.
 STACKS = {"gitlab": "nlp-team", "github": "vision-team"}
@@ -81,6 +81,8 @@ class Deployment:
     """Whether the program registered the value as a Pulumi secret (kept out of state and logs)."""
     ci_file: str
     ci_content: str
+    job_script: str
+    """The job script the CI file calls, as the program commits it (at JOB_SCRIPT)."""
     report_token: str | None = None
     """GitLab with `mlops-ci:report`: the value of the report token's variable (MLOPS_CI_REPORT_TOKEN)."""
     report_token_grant: tuple[str, tuple[str, ...]] | None = None
@@ -115,7 +117,8 @@ def deploy(platform: str, token_uri: str, access: str | None = None, report: boo
     variables = {v.plain(resources.secret_name_input): v for v in evaluation.find(resources.secret_type)}
     secret = variables[evaluation.exports["secretName"]]
     report_token = variables.get(REPORT_TOKEN_VARIABLE)
-    ci_file = evaluation.one(resources.ci_file_type)
+    ci_file = committed_file(evaluation, resources.ci_file_type)
+    job_script = committed_file(evaluation, resources.ci_file_type, "job-script")
     exports = evaluation.exports
     key_file, public_key = mocks.issued[exports["serviceAccountEmail"]]
     return Deployment(
@@ -133,6 +136,7 @@ def deploy(platform: str, token_uri: str, access: str | None = None, report: boo
         secret_marked=rpc.is_rpc_secret(secret.inputs["value"]),
         ci_file=ci_file.plain(resources.ci_path_input),
         ci_content=ci_file.plain("content"),
+        job_script=job_script.plain("content"),
         report_token=report_token.plain("value") if report_token else None,
         report_token_grant=next(
             ((token.plain("accessLevel"), tuple(token.plain("scopes"))) for token in evaluation.find(GITLAB_TOKEN)), None

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from mlops_ci.ci.files import render_ci_file
-from tests.helpers import make_settings, reproduce_job_command
+from tests.helpers import make_settings, reproduce_job_command, write_job_script
 
 from .commands import E2E_VENV, host_env, run
 from .servers import TokenEndpoint, request_body, send_json
@@ -39,9 +39,12 @@ STS_REFUSAL = {
 EMAIL = "dvc-ci-team-a@acme-ml-test.iam.gserviceaccount.com"
 
 
-def check_command(platform: str, auth: str) -> str:
-    """The one command of the committed CI file that asks Google for a token."""
-    return reproduce_job_command(render_ci_file(make_settings(platform, auth=auth)), platform, "credentials.refresh(")
+def check_command(platform: str, auth: str, directory: Path) -> str:
+    """The one command of the committed CI file that asks Google for a token, the job script it
+    calls committed in `directory`."""
+    settings = make_settings(platform, auth=auth)
+    write_job_script(directory, settings)
+    return reproduce_job_command(render_ci_file(settings), platform, "check-login")
 
 
 def run_check(
@@ -89,7 +92,7 @@ def test_a_refused_key_fails_in_seconds_naming_the_key_and_the_fix(
 ) -> None:
     key_file, _ = service_account_key(EMAIL, "acme-ml-test", token_endpoint.url)  # a key Google never issued
 
-    result, elapsed = run_check(check_command(platform, "key"), key_file, tmp_path, E2E_VENV / "bin")
+    result, elapsed = run_check(check_command(platform, "key", tmp_path), key_file, tmp_path, E2E_VENV / "bin")
 
     assert result.returncode == 1, result.stdout
     where = "the secret" if platform == "github" else "the CI/CD variable"
@@ -107,7 +110,7 @@ def test_an_accepted_key_passes_with_one_storage_token(platform: str, token_endp
     key_file, public_key = service_account_key(EMAIL, "acme-ml-test", token_endpoint.url)
     token_endpoint.trust(EMAIL, public_key)
 
-    result, _ = run_check(check_command(platform, "key"), key_file, tmp_path, E2E_VENV / "bin")
+    result, _ = run_check(check_command(platform, "key", tmp_path), key_file, tmp_path, E2E_VENV / "bin")
 
     assert result.returncode == 0, result.stdout
     assert result.stdout == ""
@@ -135,7 +138,7 @@ def test_a_refused_workload_identity_fails_in_seconds_naming_it(platform: str, r
     impersonation = f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{EMAIL}:generateAccessToken"
     configuration = external_account(tmp_path, refusing_sts, impersonation)
 
-    result, elapsed = run_check(check_command(platform, "workload-identity"), configuration, tmp_path, E2E_VENV / "bin")
+    result, elapsed = run_check(check_command(platform, "workload-identity", tmp_path), configuration, tmp_path, E2E_VENV / "bin")
 
     assert result.returncode == 1, result.stdout
     where = "repository" if platform == "github" else "project"
@@ -197,7 +200,7 @@ def test_keyless_waits_for_google_to_honour_a_new_federation(
     sts, impersonation, answered = federation_propagating
     configuration = external_account(tmp_path, sts, impersonation)
 
-    result, elapsed = run_check(check_command("gitlab", "workload-identity"), configuration, tmp_path, E2E_VENV / "bin")
+    result, elapsed = run_check(check_command("gitlab", "workload-identity", tmp_path), configuration, tmp_path, E2E_VENV / "bin")
 
     assert result.returncode == 0, result.stdout
     assert result.stdout.splitlines() == ["Google does not let this job act as the service account yet: again in 10 s"]
@@ -210,7 +213,7 @@ def test_requirements_without_google_auth_are_named(platform: str, tmp_path: Pat
     bare = tmp_path / "bare"
     subprocess.run(["python3", "-m", "venv", "--without-pip", bare], check=True, timeout=60)
 
-    result, _ = run_check(check_command(platform, "key"), {}, tmp_path, bare / "bin")
+    result, _ = run_check(check_command(platform, "key", tmp_path), {}, tmp_path, bare / "bin")
 
     assert result.returncode == 1, result.stdout
     assert result.stdout.splitlines() == [

@@ -43,12 +43,12 @@ def test_a_repository_the_platform_did_not_allow_is_refused_before_any_resource(
 @pytest.mark.usefixtures("allow_list")
 @pytest.mark.parametrize("repository", ["acme-ml/team-a-churn", "ACME-ML/Team-A-Churn"])
 def test_an_allowed_repository_is_its_own_whatever_the_case(repository: str) -> None:
-    assert run("github", repository=repository).one("github:index/repositoryFile:RepositoryFile")
+    assert run("github", repository=repository).find("github:index/repositoryFile:RepositoryFile")
 
 
 def test_without_a_list_any_repository_the_token_reaches() -> None:
     assert SCHEMA.repositories == ()
-    assert run("github", repository="acme-ml/nlp-team-experiments").one("github:index/repositoryFile:RepositoryFile")
+    assert run("github", repository="acme-ml/nlp-team-experiments").find("github:index/repositoryFile:RepositoryFile")
 
 
 @pytest.mark.usefixtures("allow_list")

@@ -63,17 +63,20 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     repo = Path(platform.find_repository(cloud, "github", repository)["gitDir"])  # type: ignore[index]
 
     preview = space.pulumi("preview", "--stack", space.stack)  # Check and Create with unknowns, no side effect
-    assert "+ 16 to create" in preview.stdout  # with the explicit Google provider and the TeamCi component
+    assert "+ 17 to create" in preview.stdout  # with the explicit Google provider the TeamCi component and the job script
     assert not [e for e in cloud.journal.entries() if e["op"] != "invoke"]
     up = space.up()
     outputs = space.outputs()
 
-    assert "+ 16 created" in up.stdout  # with the explicit Google provider and the TeamCi component
+    assert "+ 17 created" in up.stdout  # with the explicit Google provider the TeamCi component and the job script
     assert outputs["dvcRemoteUrl"] == f"gs://{outputs['bucketName']}/dvcstore"
     assert storage_get(cloud, f"/storage/v1/b/{outputs['bucketName']}")[0] == 200
     workflow = platform.file_content(repo, "main", ".github/workflows/mlops.yaml")
     assert workflow is not None
-    assert b'dvc(["repro", "--pull", "--allow-missing"])' in workflow
+    assert b"run: python3 .mlops-ci/job.py repro\n" in workflow
+    job_script = platform.file_content(repo, "main", ".mlops-ci/job.py")
+    assert job_script is not None
+    assert b'dvc("repro", "--pull", "--allow-missing")' in job_script
     # What CI receives: the secret, a key file the token endpoint honours for the stack's account.
     key_json = platform.ci_environment(cloud, "github", repository)["GOOGLE_SERVICE_ACCOUNT_KEY"]
     assert "\n" not in key_json
@@ -92,6 +95,7 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
         "BucketIAMMember",
         "Key",
         "RepositoryFile",
+        "RepositoryFile",  # the job script, before the CI file that calls it
         "Service",
         "Service",
     ]
@@ -111,6 +115,7 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     space.destroy()
 
     assert platform.file_content(repo, "main", ".github/workflows/mlops.yaml") is None
+    assert platform.file_content(repo, "main", ".mlops-ci/job.py") is None, "destroy removes the job script too"
     assert platform.ci_environment(cloud, "github", repository) == {}
     with pytest.raises(RefreshError, match="invalid_grant"):
         sign_in(json.loads(key_json))
@@ -176,7 +181,7 @@ def test_the_policy_pack_runs_in_the_real_engine(tmp_path: Path) -> None:
     preview = space.pulumi("preview", "--policy-pack", "policy", "--stack", space.stack)
 
     assert "mlops-ci@v0.1.0 (local: policy)" in preview.stdout
-    assert "+ 16 to create" in preview.stdout  # with the explicit Google provider and the TeamCi component
+    assert "+ 17 to create" in preview.stdout  # with the explicit Google provider the TeamCi component and the job script
 
 
 DVC = REPOSITORY / ".venv-e2e" / "bin" / "dvc"

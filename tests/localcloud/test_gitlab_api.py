@@ -11,6 +11,7 @@ import ssl
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from .conftest import unique
 
 pytestmark = pytest.mark.localcloud
 
+AUTHOR = {"name": "mlops-ci test", "email": "test@example.com"}
 USER = "glpat-localcloud"
 """The plugins' provider token: the local cloud's one user, who owns every project."""
 
@@ -167,6 +169,20 @@ def test_a_reporter_api_token_writes_and_edits_its_note_on_a_merge_request(
     assert api("GET", f"/projects/{project['id']}/access_tokens", token=reporter) == (403, {"message": "403 Forbidden"})
     other = platform.create_repository(cloud, "gitlab", f"acme/research/{unique('other')}", ["main"])
     assert api("GET", f"/projects/{other['id']}", token=reporter) == (404, {"message": "404 Project Not Found"})
+
+
+def test_a_reporter_token_reads_a_file_of_a_branch_raw(api: Any, project: dict[str, Any], cloud: LocalCloud) -> None:
+    """What the report job does first: the job script as the stack's branch has it."""
+    platform.commit_file(Path(project["gitDir"]), "main", ".mlops-ci/job.py", b"print('hi')\n", "job script", AUTHOR)
+    reporter = new_token(api, project)["token"]
+    raw = f"{cloud.urls()['gitlab']}/projects/{project['id']}/repository/files/.mlops-ci%2Fjob.py/raw"
+    request = urllib.request.Request(f"{raw}?ref=main", headers={"PRIVATE-TOKEN": reporter})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert (response.status, response.read()) == (200, b"print('hi')\n")
+    missing = f"/projects/{project['id']}/repository/files/nothing.py/raw?ref=main"
+    assert api("GET", missing, token=reporter) == (404, {"message": "404 File Not Found"})
+    guest = new_token(api, project, access_level=10)["token"]
+    assert api("GET", f"/projects/{project['id']}/repository/files/.mlops-ci%2Fjob.py/raw?ref=main", token=guest)[0] == 403
 
 
 def test_a_note_needs_the_api_scope_and_the_reporter_role(api: Any, project: dict[str, Any], cloud: LocalCloud) -> None:
