@@ -88,8 +88,8 @@ def test_every_stack_file_goes_up_twice_and_previews_no_change(space: Any, path:
 
 def test_another_stacks_bucket_is_refused_as_an_existing_bucket(tmp_path: Path) -> None:
     """getBucket answers the labels in effectiveLabels (its `labels` are {} for a look-up): the
-    bucket vision-team created is not readme-team's to grant on, although Pulumi.yaml allows
-    its name (acme-*-dvc)."""
+    bucket vision-team created is not readme-team's to grant on, even where the platform's
+    Pulumi.yaml allows its name (a pattern too wide, as `acme-*-dvc` was)."""
     assert CLI is not None
     cloud_dir = tmp_path / "cloud"
     owner = Workspace(tmp_path / "vision", "vision-team", CLI, cloud_dir=cloud_dir)
@@ -97,6 +97,9 @@ def test_another_stacks_bucket_is_refused_as_an_existing_bucket(tmp_path: Path) 
     other = Workspace(tmp_path / "readme", "readme-team", CLI, {"mlops-ci:existingBucket": bucket}, cloud_dir=cloud_dir)
     cloud = open_cloud(cloud_dir)
     try:
+        project_file = other.project / "Pulumi.yaml"
+        allowed = project_file.read_text().replace("  existingBuckets:\n", f"  existingBuckets:\n    - {bucket}\n", 1)
+        project_file.write_text(allowed)
         for workspace in (owner, other):
             kind, path = str(workspace.config["mlops-ci:platform"]), str(workspace.config["mlops-ci:repository"])
             platform.create_repository(cloud, kind, path, ["main"], SEED)

@@ -14,11 +14,13 @@ gcp plugin answers from the changed keys, never replace (localcloud/server.py `D
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,53 +64,24 @@ def resources(space: Workspace) -> list[dict[str, Any]]:
     return json.loads(space.pulumi("stack", "export", "--stack", space.stack).stdout)["deployment"]["resources"]
 
 
-def google_resources(space: Workspace) -> dict[tuple[str, str], dict[str, Any]]:
-    """Google resources by type and name: their URNs changed since (the `TeamCi` parent), by alias."""
-    return {(r["type"], r["urn"].rsplit("::", 1)[1]): r for r in resources(space) if r["type"].startswith("gcp:")}
-
-
-def cloud_ids(space: Workspace) -> dict[tuple[str, str], str]:
-    """Each custom resource by type and name (its URN's last part) -> its id in the cloud."""
-    return {(r["type"], r["urn"].rsplit("::", 1)[1]): r["id"] for r in resources(space) if r.get("custom") and "id" in r}
-
-
 CHANGES = ("replace", "create-replacement", "delete-replaced", "delete", "create")
 
 
-def test_the_explicit_google_provider_replaces_nothing_of_an_existing_stack(tmp_path: Path) -> None:
-    assert CLI is not None
-    space = Workspace(tmp_path, "vision-team", CLI, cloud_dir=tmp_path / "cloud")
-    cloud = open_cloud(space.cloud_dir)
-    try:
-        space.ensure_repository(seed=False)
-        _seed_minimal(cloud, space)
-        space.init()
-        program_at(BEFORE_EXPLICIT_PROVIDER, space.project)
-        space.up()
-        before = google_resources(space)
-        assert {r["provider"].split("::")[3] for r in before.values()} == {"default_10_2_0"}
+@dataclasses.dataclass
+class Upgrade:
+    """A stack brought up by an earlier program, then `pulumi up` with today's."""
 
-        todays_program(space.project)
-        journal_before = len(cloud.journal.entries())
-        preview = space.pulumi("preview", "--stack", space.stack, "--json")
-        space.up()
-
-        steps = json.loads(preview.stdout)["steps"]
-        assert not [s for s in steps if s["op"] in ("replace", "create-replacement", "delete-replaced", "delete")]
-        after = google_resources(space)
-        assert set(after) == set(before)
-        assert {name: r["id"] for name, r in after.items()} == {name: r["id"] for name, r in before.items()}
-        assert {r["provider"].split("::")[3] for r in after.values()} == {"gcp-provider"}
-        touched = [(e["op"], e["type"]) for e in cloud.journal.entries()[journal_before:] if e["op"] in ("create", "delete")]
-        assert touched == []
-        space.destroy()
-    finally:
-        services.stop(space.cloud_dir)
+    space: Workspace
+    before: list[dict[str, Any]]
+    """The state's resources after the earlier program's up."""
+    steps: list[dict[str, Any]]
+    """Today's program's preview steps."""
+    touched: list[tuple[str, str]]
+    """What today's up created or deleted in the cloud (op, type)."""
 
 
-@pytest.mark.parametrize("stack", ["vision-team", "speech-team"])
-def test_the_team_component_adopts_the_stacks_resources_by_alias(tmp_path: Path, stack: str) -> None:
-    # GitHub with a key, GitLab keyless: every kind of child the component has.
+def upgraded(tmp_path: Path, stack: str, earlier: str, check: Callable[[Upgrade], None]) -> None:
+    """Up with the program at commit `earlier`, then preview and up with today's; `check` it; destroy."""
     assert CLI is not None
     space = Workspace(tmp_path, stack, CLI, cloud_dir=tmp_path / "cloud")
     cloud = open_cloud(space.cloud_dir)
@@ -116,26 +89,54 @@ def test_the_team_component_adopts_the_stacks_resources_by_alias(tmp_path: Path,
         space.ensure_repository(seed=False)
         _seed_minimal(cloud, space)
         space.init()
-        program_at(BEFORE_TEAM_COMPONENT, space.project)
+        program_at(earlier, space.project)
         space.up()
-        before = cloud_ids(space)
-        assert not [urn for urn in (r["urn"] for r in resources(space)) if "TeamCi" in urn]
-
+        before = resources(space)
         todays_program(space.project)
         journal_before = len(cloud.journal.entries())
         preview = space.pulumi("preview", "--stack", space.stack, "--json")
         space.up()
-
-        steps = json.loads(preview.stdout)["steps"]
-        assert [(s["op"], s["urn"]) for s in steps if s["op"] in CHANGES] == [
-            ("create", f"urn:pulumi:{stack}::mlops-ci::mlops-ci:index:TeamCi::{stack}")
-        ]
-        assert cloud_ids(space) == before
-        moved = [r["urn"] for r in resources(space) if r.get("custom") and not r["type"].startswith("pulumi:providers:")]
-        assert moved
-        assert all("mlops-ci:index:TeamCi$" in urn for urn in moved)
         touched = [(e["op"], e["type"]) for e in cloud.journal.entries()[journal_before:] if e["op"] in ("create", "delete")]
-        assert touched == []
+        check(Upgrade(space, before, json.loads(preview.stdout)["steps"], touched))
         space.destroy()
     finally:
         services.stop(space.cloud_dir)
+
+
+def by_name(state: list[dict[str, Any]], google_only: bool = False) -> dict[tuple[str, str], dict[str, Any]]:
+    """Custom resources by type and name (a URN's last part: URNs changed since, by alias)."""
+    return {
+        (r["type"], r["urn"].rsplit("::", 1)[1]): r
+        for r in state
+        if r.get("custom") and "id" in r and (r["type"].startswith("gcp:") or not google_only)
+    }
+
+
+def test_the_explicit_google_provider_replaces_nothing_of_an_existing_stack(tmp_path: Path) -> None:
+    def check(upgrade: Upgrade) -> None:
+        before, after = by_name(upgrade.before, google_only=True), by_name(resources(upgrade.space), google_only=True)
+        assert {r["provider"].split("::")[3] for r in before.values()} == {"default_10_2_0"}
+        assert not [s for s in upgrade.steps if s["op"] in CHANGES[:4]]
+        assert {name: r["id"] for name, r in after.items()} == {name: r["id"] for name, r in before.items()}
+        assert {r["provider"].split("::")[3] for r in after.values()} == {"gcp-provider"}
+        assert upgrade.touched == []
+
+    upgraded(tmp_path, "vision-team", BEFORE_EXPLICIT_PROVIDER, check)
+
+
+@pytest.mark.parametrize("stack", ["vision-team", "speech-team"])
+def test_the_team_component_adopts_the_stacks_resources_by_alias(tmp_path: Path, stack: str) -> None:
+    # GitHub with a key, GitLab keyless: every kind of child the component has.
+    def check(upgrade: Upgrade) -> None:
+        assert not [r for r in upgrade.before if "TeamCi" in r["urn"]]
+        assert [(s["op"], s["urn"]) for s in upgrade.steps if s["op"] in CHANGES] == [
+            ("create", f"urn:pulumi:{stack}::mlops-ci::mlops-ci:index:TeamCi::{stack}")
+        ]
+        after = resources(upgrade.space)
+        assert {k: r["id"] for k, r in by_name(after).items()} == {k: r["id"] for k, r in by_name(upgrade.before).items()}
+        moved = [r["urn"] for r in after if r.get("custom") and not r["type"].startswith("pulumi:providers:")]
+        assert moved
+        assert all("mlops-ci:index:TeamCi$" in urn for urn in moved)
+        assert upgrade.touched == []
+
+    upgraded(tmp_path, stack, BEFORE_TEAM_COMPONENT, check)
