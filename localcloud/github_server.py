@@ -97,7 +97,7 @@ def client_environment(urls: dict[str, Any]) -> dict[str, str]:
     return {
         "HTTPS_PROXY": str(urls["githubProxy"]),
         "https_proxy": str(urls["githubProxy"]),
-        "SSL_CERT_FILE": str(urls["githubCertificate"]),
+        "SSL_CERT_FILE": str(urls["certificates"]),
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }
@@ -147,7 +147,10 @@ def main() -> None:
     binary = provider_binary()
     if not binary.exists():
         sys.exit(f"localcloud github: no provider at {binary}: build it with tools/github-provider/build.sh")
-    urls = services.start(state_dir())
+    try:
+        urls = services.start(state_dir())
+    except RuntimeError as error:  # no state directory, or the services did not start: the engine shows it
+        sys.exit(f"localcloud github: {error}")
     os.execve(binary, [str(binary), *sys.argv[1:]], {**os.environ, **client_environment(urls)})
 
 

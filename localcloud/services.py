@@ -248,7 +248,14 @@ class Servers:
             "gitlabCertificate": str(self.gitlab.certificate),
             "githubProxy": self.github.url,
             "githubCertificate": str(self.github.certificate),
+            "certificates": str(self.certificates()),
         }
+
+    def certificates(self) -> Path:
+        """The HTTPS services' certificates in one file: a client's `SSL_CERT_FILE` trusts them all."""
+        bundle = self.github.certificate.parent.parent / "certificates.pem"
+        bundle.write_bytes(self.github.certificate.read_bytes() + self.gitlab.certificate.read_bytes())
+        return bundle
 
     def stop(self) -> None:
         for server in (self.token, self.front, self.gitlab, self.github):
