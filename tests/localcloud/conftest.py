@@ -238,19 +238,21 @@ _GITHUB_WRITES = [
 
 
 def github_writes(cloud: LocalCloud) -> list[tuple[str, str, str]]:
-    """(time, op, type) of the GitHub API stand-in's writes: `create` (POST, a PUT answered 201, or
-    the first PUT of an environment), `update`, `delete`; `... failed` when refused."""
+    """(time, op, type) of the GitHub API stand-in's writes: `create` (POST, or a PUT of what was not
+    there), `update`, `delete`; `... failed` when refused."""
     found: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
+    present: set[str] = set()
     for entry in github_api.requests_log(cloud):
         kind = next((name for pattern, name in _GITHUB_WRITES if pattern.search(entry["path"])), None)
         if kind is None or entry["method"] == "GET":
             continue
-        method, status = entry["method"], int(entry["status"])
-        op = {"POST": "create", "PATCH": "update", "DELETE": "delete"}.get(method, "create" if status == 201 else "update")
-        if method == "PUT" and kind == "RepositoryEnvironment":
-            op = "update" if entry["path"] in seen else "create"
-        seen.add(entry["path"])
+        method, status, path = entry["method"], int(entry["status"]), entry["path"]
+        there = path in present or status == 204 or (method == "PUT" and status == 200 and kind == "RepositoryFile")
+        op = {"POST": "create", "PATCH": "update", "DELETE": "delete"}.get(method, "update" if there else "create")
+        if status < 400 and method == "DELETE":
+            present.discard(path)
+        elif status < 400:
+            present.add(path)
         found.append((entry["time"], op + (" failed" if status >= 400 else ""), kind))
     return found
 

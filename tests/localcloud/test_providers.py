@@ -282,9 +282,10 @@ def test_a_report_on_gitlabs_free_plan_is_refused_before_any_resource(
 
 
 def test_a_gitlab_ci_file_edited_then_deleted_by_hand(space: Any) -> None:
-    """GitLab's provider sees neither without a refresh and reads the file before deleting it:
-    the pre-flight says so and what puts it right; `pulumi up --refresh` does; a destroy after
-    `pulumi refresh` succeeds."""
+    """GitLab's provider sees neither without a refresh and reads the file before deleting it: every
+    up and destroy refreshes first (Pulumi.yaml `options: refresh: always`), so `pulumi up` puts the
+    file back and `pulumi destroy` succeeds; the pre-flight says what it found, and what to do where
+    the refresh is turned off."""
     workspace = space("speech-team")
     cloud = open_cloud(workspace.cloud_dir)
     project = platform.find_repository(cloud, "gitlab", str(workspace.config["mlops-ci:repository"]))
@@ -294,17 +295,16 @@ def test_a_gitlab_ci_file_edited_then_deleted_by_hand(space: Any) -> None:
     stacks_file = platform.file_content(repo, branch, ".gitlab-ci.yml")
     platform.commit_file(repo, branch, ".gitlab-ci.yml", b"# ours now\n", "edit by hand", platform.GIT_IDENTITY)
 
-    up = workspace.up()
-    assert ".gitlab-ci.yml on branch develop of ml/speech/asr-experiments is not the stack's" in output_of(up)
+    unrefreshed = workspace.pulumi("up", "--yes", "--skip-preview", "--refresh=false", "--stack", workspace.stack)
+    assert ".gitlab-ci.yml on branch develop of ml/speech/asr-experiments is not the stack's" in output_of(unrefreshed)
     assert platform.file_content(repo, branch, ".gitlab-ci.yml") == b"# ours now\n"
-    workspace.pulumi("up", "--yes", "--skip-preview", "--refresh", "--stack", workspace.stack)
+    workspace.up()
     assert platform.file_content(repo, branch, ".gitlab-ci.yml") == stacks_file
 
     platform.commit_file(repo, branch, ".gitlab-ci.yml", None, "delete by hand", platform.GIT_IDENTITY)
-    up = workspace.up()
-    assert "is missing from branch develop" in output_of(up)
-    assert "run `pulumi refresh`" in output_of(up)
-    workspace.pulumi("refresh", "--yes", "--skip-preview", "--stack", workspace.stack)
+    unrefreshed = workspace.pulumi("up", "--yes", "--skip-preview", "--refresh=false", "--stack", workspace.stack)
+    assert "is missing from branch develop" in output_of(unrefreshed)
+    assert "run `pulumi refresh`" in output_of(unrefreshed)
     workspace.destroy()
     assert platform.file_content(repo, branch, ".gitlab-ci.yml") is None
     assert platform.ci_variables(cloud, "gitlab", project["path"])["variables"] == {}
