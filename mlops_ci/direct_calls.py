@@ -15,7 +15,7 @@ import secrets
 import urllib.parse
 import urllib.request
 from collections.abc import Generator, Sequence
-from typing import Any
+from typing import Any, cast
 
 STORAGE_API = "https://storage.googleapis.com"
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
@@ -99,7 +99,8 @@ class DirectCalls:
             scopes_header = headers.get("X-OAuth-Scopes")
             rules, _ = _github_get(f"{base}/repos/{repository}/rules/branches/{urllib.parse.quote(branch, safe='')}", token)
             blocking: dict[int, set[str]] = {}
-            for rule in rules if isinstance(rules, list) else []:
+            listed = cast(list[dict[str, Any]], rules) if isinstance(rules, list) else []
+            for rule in listed:
                 if rule.get("type") in WRITING_RULES and rule.get("ruleset_source_type") == "Repository":
                     blocking.setdefault(int(rule["ruleset_id"]), set()).add(str(rule["type"]))
             refused: list[str] = []

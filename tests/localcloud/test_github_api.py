@@ -122,6 +122,11 @@ def test_an_answer_the_description_does_not_allow_is_a_problem() -> None:
     assert checker.problems({**exchange, "status": 202, "answer": {}})  # a success the operation does not list
     assert checker.problems({**exchange, "status": 422, "answer": {"error": "no message"}})
     assert checker.problems({**exchange, "status": 422, "answer": {"message": "GitHub's error shape"}}) == []
+    environment: dict[str, Any] = {"method": "PUT", "path": f"/repos/{REPO}/environments/ci", "query": {}, "status": 422}
+    refused = {"answer": {"message": "refused"}}
+    # what upstream's createUpdateEnvironmentData sends: `can_admins_bypass`, which the description omits
+    assert checker.problems({**environment, **refused, "request": {"can_admins_bypass": True, "wait_timer": 0}}) == []
+    assert checker.problems({**environment, **refused, "request": {"no_such_field": True}})
 
 
 def test_the_contents_api_wants_the_files_current_sha(hub: tuple[LocalCloud, Any]) -> None:

@@ -40,7 +40,8 @@ def labelled(entry: dict[str, Any]) -> str:
 def changes(cloud: LocalCloud) -> list[tuple[str, str]]:
     """(op, kind) of the changes that succeeded, in order: the plugins' journal (Google, GitLab) and
     the GitHub API's writes (the real GitHub provider's)."""
-    journaled = [(e["time"], e["op"], labelled(e)) for e in cloud.journal.entries() if e["op"] != "invoke" and "error" not in e]
+    changed = ("create", "update", "delete")  # not the reads of every up's refresh (Pulumi.yaml)
+    journaled = [(e["time"], e["op"], labelled(e)) for e in cloud.journal.entries() if e["op"] in changed and "error" not in e]
     github = [write for write in github_writes(cloud) if not write[1].endswith("failed")]
     return [(op, kind) for _, op, kind in sorted(journaled + github)]
 
