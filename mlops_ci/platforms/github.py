@@ -195,7 +195,9 @@ class GithubDelivery(pulumi.ComponentResource):
             branch=args["branch"],
             file=args["ci_file"],
             content=args["ci_content"],
-            commit_message=f"mlops-ci: reproduce the experiment in CI ({args['ci_file']})",
+            # The provider commits the deletion on destroy with this message too (upstream
+            # resourceGithubRepositoryFileDelete has no message of its own): one that reads right for both.
+            commit_message=f"mlops-ci: {args['ci_file']}, managed by the stack (pulumi up, pulumi destroy)",
             overwrite_on_create=True,
             opts=pulumi.ResourceOptions.merge(on_github, pulumi.ResourceOptions(depends_on=[*credentials, *args["after"]])),
         )

@@ -169,7 +169,11 @@ def _lifecycle(space: Workspace, cloud: LocalCloud) -> None:
     assert {"Key", credential, "BucketIAMMember", "Account", "RepositoryFile"} <= deleted
     assert "Bucket" not in deleted
     assert platform.file_content(repo, stack.branch, stack.ci_file) is None
-    assert "delete" in git_subjects(repo, stack.branch)[0].lower() or "remove" in git_subjects(repo, stack.branch)[0].lower()
+    removed = subprocess.run(
+        ["git", "--git-dir", str(repo), "show", "--name-status", "--format=", stack.branch], capture_output=True, text=True
+    )
+    assert removed.stdout.split() == ["D", stack.ci_file]  # the branch's last commit deletes the CI file
+    assert stack.ci_file in git_subjects(repo, stack.branch)[0]  # GitHub: the stack's message; GitLab: its delete message
     assert stack.secret_name not in platform.ci_environment(cloud, stack.platform, stack.repository)
     assert report_token(cloud, stack) is None
     assert ("ProjectAccessToken" in deleted) == bool(report)
