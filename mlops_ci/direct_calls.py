@@ -31,6 +31,8 @@ class GithubAccess:
     blocking_rulesets: tuple[str, ...]
     """Rulesets that apply to the branch, forbid a direct commit and that the token's user may not
     bypass: `<name> (<rule types>)`."""
+    unsure_rulesets: tuple[str, ...] = ()
+    """Such rulesets whose bypass list the token cannot read: `<id> (<rule types>)`."""
 
 
 WRITING_RULES = frozenset({"pull_request", "update", "required_status_checks", "required_signatures", "required_deployments"})
@@ -89,29 +91,34 @@ class DirectCalls:
             return None
         return str(plan) if plan else None
 
-    def github_access(self, api_url: str, token: str, repository: str, branch: str) -> GithubAccess | None:
+    def github_access(self, api_url: str, token: str, repository: str, branch: str) -> GithubAccess:
         """The token's scopes (`GET /user`) and the rulesets that block a commit on `branch`
         (`GET /repos/{repository}/rules/branches/{branch}`, then each ruleset's
-        `current_user_can_bypass`); None when GitHub cannot be asked (unreachable, refused)."""
+        `current_user_can_bypass`). What GitHub does not answer (unreachable, refused) is unknown:
+        no scopes, no rules, or a ruleset among `unsure_rulesets`."""
         base = api_url.rstrip("/")
-        try:
-            _, headers = _github_get(f"{base}/user", token)
-            scopes_header = headers.get("X-OAuth-Scopes")
-            rules, _ = _github_get(f"{base}/repos/{repository}/rules/branches/{urllib.parse.quote(branch, safe='')}", token)
-            blocking: dict[int, set[str]] = {}
-            listed = cast(list[dict[str, Any]], rules) if isinstance(rules, list) else []
-            for rule in listed:
+        scopes: tuple[str, ...] | None = None
+        with contextlib.suppress(OSError, ValueError):
+            header = _github_get(f"{base}/user", token)[1].get("X-OAuth-Scopes")
+            scopes = None if header is None else tuple(s.strip() for s in header.split(",") if s.strip())
+        blocking: dict[int, set[str]] = {}
+        with contextlib.suppress(OSError, ValueError):
+            rules = _github_get(f"{base}/repos/{repository}/rules/branches/{urllib.parse.quote(branch, safe='')}", token)[0]
+            for rule in cast(list[dict[str, Any]], rules) if isinstance(rules, list) else []:
                 if rule.get("type") in WRITING_RULES and rule.get("ruleset_source_type") == "Repository":
                     blocking.setdefault(int(rule["ruleset_id"]), set()).add(str(rule["type"]))
-            refused: list[str] = []
-            for ruleset_id, types in sorted(blocking.items()):
-                ruleset, _ = _github_get(f"{base}/repos/{repository}/rulesets/{ruleset_id}", token)
-                if ruleset.get("current_user_can_bypass") != "always":
-                    refused.append(f"{ruleset.get('name', ruleset_id)!r} ({', '.join(sorted(types))})")
-        except (OSError, ValueError):
-            return None
-        scopes = None if scopes_header is None else tuple(s.strip() for s in scopes_header.split(",") if s.strip())
-        return GithubAccess(scopes, tuple(refused))
+        refused: list[str] = []
+        unsure: list[str] = []
+        for ruleset_id, types in sorted(blocking.items()):
+            shown = f"{ruleset_id} ({', '.join(sorted(types))})"
+            try:
+                ruleset = _github_get(f"{base}/repos/{repository}/rulesets/{ruleset_id}", token)[0]
+            except (OSError, ValueError):
+                unsure.append(shown)
+                continue
+            if ruleset.get("current_user_can_bypass") != "always":
+                refused.append(f"{ruleset.get('name', ruleset_id)!r} ({', '.join(sorted(types))})")
+        return GithubAccess(scopes, tuple(refused), tuple(unsure))
 
     def nonce(self) -> str:
         """A fresh random text."""

@@ -85,8 +85,6 @@ def access_problems(settings: Settings) -> list[str]:
     # No provider data source reads them (pulumi-github 6.15.0): requests of the program's own.
     token = runtime_config.get_config("github:token") or os.environ.get("GITHUB_TOKEN", "")
     access = direct_calls.current().github_access(rest_url(settings.platform_url), token, settings.repository, settings.branch)
-    if access is None:
-        return []  # GitHub could not be asked: the provider's look-ups say what is wrong
     problems: list[str] = []
     if access.scopes is not None and "workflow" not in access.scopes:
         problems.append(
@@ -105,6 +103,12 @@ def access_problems(settings: Settings) -> list[str]:
             f"mlops-ci:branch = {settings.branch!r}: the rulesets {', '.join(access.blocking_rulesets)} of {settings.repository}"
             " apply to it, forbid a direct commit and the token's user may not bypass them (GitHub: GH013 Repository rule"
             " violations): choose another branch, or add the token's user to the rulesets' bypass list"
+        )
+    if access.unsure_rulesets:
+        pulumi.log.warn(
+            f"mlops-ci:branch = {settings.branch!r}: the rulesets {', '.join(access.unsure_rulesets)} of {settings.repository}"
+            " forbid a direct commit and this token cannot read whether its user may bypass them: the commit of"
+            f" {settings.ci_file} fails unless it may"
         )
     return problems
 
