@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import yaml
 
-from localcloud import platform, services
+from localcloud import github_server, platform, services
 from localcloud.services import REPOSITORY
 from localcloud.state import ENV_STATE_DIR, open_cloud
 
@@ -25,16 +25,20 @@ BIN = Path(__file__).resolve().parent / "bin"
 PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "mlops_ci", "requirements.txt", "policy")
 PLUGINS = {"gcp": "10.2.0", "github": "6.15.0", "gitlab": "10.4.0"}
 """The versions the pinned SDKs (pulumi-gcp etc.) ask the engine for."""
+MODULES = {"github": "localcloud.github_server"}
+"""Plugins that are not localcloud's own: github is the real provider (tools/github-provider),
+launched with its api.github.com at the local cloud's."""
 
 
 def plugin_tarball(name: str, destination: Path, repository: Path = REPOSITORY) -> Path:
     """`pulumi-resource-<name>-v<version>.tar.gz` for `pulumi plugin install resource <name> <version> --file`:
     a launcher with this repository's path baked in (the plugin cache lives outside the repository)."""
+    module = MODULES.get(name, f"localcloud.plugins.{name}")
     launcher = (
         "#!/bin/sh\n"
         f"# The localcloud '{name}' resource plugin, installed into the plugin cache.\n"
         f"PYTHONPATH='{repository}'${{PYTHONPATH:+:$PYTHONPATH}} "
-        f"exec '{repository}/.venv/bin/python' -m localcloud.plugins.{name} \"$@\"\n"
+        f"exec '{repository}/.venv/bin/python' -m {module} \"$@\"\n"
     ).encode()
     destination.mkdir(parents=True, exist_ok=True)
     tarball = destination / f"pulumi-resource-{name}-v{PLUGINS[name]}.tar.gz"
@@ -115,9 +119,11 @@ class Workspace:
     def env(self) -> dict[str, str]:
         ambient = self.discovery == "path"
         # Cloud Storage as the program's credential check and CI reach it (the services start on demand).
-        storage = services.start(self.cloud_dir)["storageProxy"]
+        urls = services.start(self.cloud_dir)
+        storage = urls["storageProxy"]
         return {
             **os.environ,
+            **github_server.client_environment(urls),
             "PATH": ":".join([*([str(BIN)] if ambient else []), str(self.cli.parent), os.environ.get("PATH", "")]),
             "PULUMI_IGNORE_AMBIENT_PLUGINS": "false" if ambient else "true",
             "PULUMI_HOME": str(self.home),

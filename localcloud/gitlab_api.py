@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import ipaddress
 import json
 import re
 import secrets
@@ -48,12 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-from localcloud import platform
+from localcloud import platform, serving
 from localcloud.state import LocalCloud, iso, now
 
 ACCESS_LEVELS = {
@@ -538,31 +532,7 @@ def tls_certificate(root: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (made once per state directory): the API over
     HTTPS, so a program can be given it as an `https://` `gitlab:baseUrl`; clients trust it
     through `SSL_CERT_FILE`. (certificate, private key) files."""
-    directory = root / "gitlab-tls"
-    certificate, key_file = directory / "certificate.pem", directory / "key.pem"
-    if certificate.exists() and key_file.exists():
-        return certificate, key_file
-    directory.mkdir(exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localcloud GitLab")])
-    now_ = datetime.datetime.now(datetime.UTC)
-    built = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now_ - datetime.timedelta(days=1))
-        .not_valid_after(now_ + datetime.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    key_file.write_bytes(pem)
-    key_file.chmod(0o600)
-    certificate.write_bytes(built.public_bytes(serialization.Encoding.PEM))
-    return certificate, key_file
+    return serving.certificate(root / "gitlab-tls", "localcloud GitLab", ["127.0.0.1"])
 
 
 class GitlabServer:

@@ -119,11 +119,25 @@ def protection(entry: Mapping[str, Any], branch: str) -> dict[str, Any] | None:
     return next((dict(rule) for pattern, rule in rules.items() if fnmatch.fnmatchcase(branch, pattern)), None)
 
 
-def commit_of(repo: Path, revision: str) -> dict[str, str]:
-    """Id, message, author and email of a commit."""
-    text = git(repo, "log", "-1", "--format=%H%x00%s%x00%an%x00%ae%x00%cI", revision)
-    sha, message, author, email, date = text.split("\x00")
-    return {"id": sha, "message": message, "author": author, "email": email, "date": date}
+def commit_of(repo: Path, revision: str) -> dict[str, Any]:
+    """Id, message, author, email, date (ISO 8601), tree and parents of a commit."""
+    text = git(repo, "log", "-1", "--format=%H%x00%s%x00%an%x00%ae%x00%cI%x00%T%x00%P", revision)
+    sha, message, author, email, date, tree, parents = text.split("\x00")
+    return {
+        "id": sha,
+        "message": message,
+        "author": author,
+        "email": email,
+        "date": date,
+        "tree": tree,
+        "parents": parents.split(),
+    }
+
+
+def commits_touching(repo: Path, branch: str, path: str) -> list[str]:
+    """The commits of `branch` that changed `path`, newest first."""
+    listed = git(repo, "log", "--format=%H", f"refs/heads/{branch}", "--", path)
+    return listed.split()
 
 
 def last_commit_of_file(repo: Path, branch: str, path: str) -> str:
@@ -217,12 +231,14 @@ def ci_environment(cloud: LocalCloud, platform: str, path: str, protected_ref: b
     by name; GitLab: protected variables only on protected refs)."""
     stored = ci_variables(cloud, platform, path)
     if platform == "github":
-        # A job in an environment also gets the environment's secrets (all environments merged here).
-        environments = [e.get("secrets", {}) for e in stored.get("environments", {}).values()]
+        from localcloud import github_api
+
+        # Secrets opened with the keys GitHub sealed them to; a job in an environment also gets the
+        # environment's secrets (all environments merged here).
+        opened = github_api.secret_values(cloud, path)
         return {
             **{k: str(v["value"]) for k, v in stored.get("variables", {}).items()},
-            **{k: str(v["value"]) for k, v in stored.get("secrets", {}).items()},
-            **{k: str(v["value"]) for secrets_ in environments for k, v in secrets_.items()},
+            **{k: v for scope in opened.values() for k, v in scope.items()},
         }
     return {
         str(v["key"]): str(v["value"]) for v in stored.get("variables", {}).values() if protected_ref or not v.get("protected")

@@ -6,7 +6,9 @@
   `gcp.json`; a deleted key, a deleted account or a bad signature gets 400 `invalid_grant`;
 - Cloud Storage as clients see it (localcloud/storage_front.py): IAM in front of the emulator,
   honouring the tokens the token endpoint issued and the propagation delay of new grants;
-- the GitLab REST API stand-in (localcloud/gitlab_api.py): project access tokens, merge-request notes.
+- the GitLab REST API stand-in (localcloud/gitlab_api.py): project access tokens, merge-request notes;
+- api.github.com (localcloud/github_server.py): the GitHub API stand-in behind an HTTPS proxy, for the
+  real GitHub provider and the program's own GitHub look-ups.
 
 All bind 127.0.0.1 only. The process outlives one `pulumi up` (up, CI and destroy are separate
 commands) and stops by itself after `idle_timeout` seconds without activity (plugin calls, token
@@ -37,7 +39,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from localcloud import iam
+from localcloud import github_openapi, iam
+from localcloud.github_server import GithubServer
 from localcloud.gitlab_api import GitlabServer
 from localcloud.state import LocalCloud, now, open_cloud
 from localcloud.storage_front import StorageFront
@@ -215,15 +218,17 @@ class Servers:
     token: TokenEndpoint
     front: StorageFront
     gitlab: GitlabServer
+    github: GithubServer
 
     @classmethod
     def start(cls, cloud: LocalCloud, storage_url: str, remembered: dict[str, int]) -> Servers:
         token = TokenEndpoint(cloud, int(remembered.get("token", 0)))
         front = StorageFront(cloud, storage_url, token.account_of, int(remembered.get("storageProxy", 0)))
         gitlab = GitlabServer(cloud, int(remembered.get("gitlab", 0)), int(remembered.get("gitlabTls", 0)))
-        for server in (token, front, gitlab):
+        github = GithubServer(cloud, int(remembered.get("githubProxy", 0)), github_openapi.checker())
+        for server in (token, front, gitlab, github):
             server.start()
-        return cls(token, front, gitlab)
+        return cls(token, front, gitlab, github)
 
     def ports(self) -> dict[str, int]:
         return {
@@ -231,6 +236,7 @@ class Servers:
             "token": int(self.token.server.server_address[1]),
             "gitlab": self.gitlab.port,
             "gitlabTls": self.gitlab.tls_port,
+            "githubProxy": self.github.port,
         }
 
     def urls(self) -> dict[str, str]:
@@ -240,10 +246,19 @@ class Servers:
             "gitlab": self.gitlab.url,
             "gitlabTls": self.gitlab.tls_url,
             "gitlabCertificate": str(self.gitlab.certificate),
+            "githubProxy": self.github.url,
+            "githubCertificate": str(self.github.certificate),
+            "certificates": str(self.certificates()),
         }
 
+    def certificates(self) -> Path:
+        """The HTTPS services' certificates in one file: a client's `SSL_CERT_FILE` trusts them all."""
+        bundle = self.github.certificate.parent.parent / "certificates.pem"
+        bundle.write_bytes(self.github.certificate.read_bytes() + self.gitlab.certificate.read_bytes())
+        return bundle
+
     def stop(self) -> None:
-        for server in (self.token, self.front, self.gitlab):
+        for server in (self.token, self.front, self.gitlab, self.github):
             server.stop()
 
 

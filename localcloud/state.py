@@ -9,6 +9,8 @@ Layout of `$MLOPS_CI_LOCAL` (e.g. `build/local/<team>`):
     platform.json     repositories and projects known to the GitHub/GitLab plugins (ids, paths)
     gitlab.json       the GitLab API stand-in's project access tokens (digests only), merge requests, notes (0600)
     gitlab-requests.jsonl  one line per request to the GitLab API stand-in (never a token or a body)
+    github.json       the GitHub API stand-in's tokens (digests), the repositories' secret keys, rulesets (0600)
+    github-requests.jsonl  one line per request to the GitHub API stand-in (never a token or a body)
     clock.json        the local cloud's clock offset in days (absent: the real clock)
     git/              bare repositories playing the remotes
     gcs/              the storage emulator's data
@@ -140,6 +142,7 @@ class LocalCloud:
         self.platform = Store(root / "platform.json")
         self.ci_store = Store(root / "ci-store.json", private=True)
         self.gitlab = Store(root / "gitlab.json", private=True)
+        self.github = Store(root / "github.json", private=True)
         self.journal = Journal(root / "journal.jsonl")
         self.git_root = root / "git"
         self.urls_file = root / "cloud.json"

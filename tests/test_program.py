@@ -156,7 +156,7 @@ def test_workflow_is_committed_after_the_secret_and_every_grant() -> None:
         "develop",
         "churn-model",
     )
-    assert job_script.plain("commitMessage") == "mlops-ci: the CI job's script (.mlops-ci/job.py) [skip ci]"
+    assert job_script.plain("commitMessage") == "mlops-ci: .mlops-ci/job.py, the CI job's script, managed by the stack [skip ci]"
 
 
 @pytest.mark.parametrize(("base", "ci_file_type"), [("github", GITHUB_FILE), ("gitlab", GITLAB_FILE)])

@@ -201,13 +201,17 @@ class OfflineMocks(pulumi.runtime.Mocks):
 
 class OfflineCalls(direct_calls.DirectCalls):
     """The outside world as the offline runtime plays it: every key accepted at once, a GitLab
-    plan that allows everything, the same nonce every time (one plan for one stack file)."""
+    plan that allows everything, a GitHub token that may commit workflows on an unruled branch, the
+    same nonce every time (one plan for one stack file)."""
 
     def credential_refusal(self, key_base64: str, bucket: str, permissions: Sequence[str]) -> str | None:
         return None
 
     def gitlab_plan(self, base_url: str, token: str, namespace_id: int) -> str | None:
         return "default"
+
+    def github_access(self, api_url: str, token: str, repository: str, branch: str) -> direct_calls.GithubAccess:
+        return direct_calls.GithubAccess(scopes=("repo", "workflow"), blocking_rulesets=())
 
     def nonce(self) -> str:
         return "offline"

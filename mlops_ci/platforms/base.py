@@ -76,8 +76,11 @@ def commit_job_script_then_ci_file(
     The script's commit asks the platform not to run CI (`[skip ci]`): the CI file's commit does."""
     from mlops_ci.ci.files import JOB_SCRIPT
 
-    script = commit("job-script", JOB_SCRIPT, job_script, f"mlops-ci: the CI job's script ({JOB_SCRIPT}) [skip ci]", after)
-    ci = commit("ci-file", ci_file, ci_content, f"mlops-ci: reproduce the experiment in CI ({ci_file})", [*after, script])
+    # GitHub's provider commits a deletion with the same message: each reads right for both.
+    script_message = f"mlops-ci: {JOB_SCRIPT}, the CI job's script, managed by the stack [skip ci]"
+    script = commit("job-script", JOB_SCRIPT, job_script, script_message, after)
+    ci_message = f"mlops-ci: {ci_file}, managed by the stack (pulumi up, pulumi destroy)"
+    ci = commit("ci-file", ci_file, ci_content, ci_message, [*after, script])
     return script, ci
 
 

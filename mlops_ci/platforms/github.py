@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import fnmatch
 import json
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
+from mlops_ci import direct_calls
 from mlops_ci.components.workload_identity import OidcTrust
 from mlops_ci.platforms.base import (
     DeliveryArgs,
@@ -56,6 +59,64 @@ def workflow_file_problem(value: str) -> str | None:
 def minified_key_json(key_base64: str) -> str:
     """The key file JSON on one line: GitHub redacts secrets line by line."""
     return json.dumps(json.loads(base64.b64decode(key_base64)), separators=(",", ":"))
+
+
+OWNER_VARIABLES = ("GITHUB_OWNER", "GITHUB_ORGANIZATION")
+"""Read by the provider before its `owner` argument (upstream `configureProvider`: `organization` or
+GITHUB_ORGANIZATION, then GITHUB_OWNER, then `owner`): set, they redirect every resource."""
+
+
+def rest_url(platform_url: str | None) -> str:
+    """GitHub's REST API: api.github.com, or `<server>/api/v3/` of an Enterprise Server (upstream
+    `getBaseURL`)."""
+    if not platform_url:
+        return GitHub.default_base_url
+    base = platform_url.rstrip("/").removesuffix("/api/v3")
+    return f"{base}/api/v3/"
+
+
+def owner_problems(settings: Settings) -> list[str]:
+    owner = settings.repository.split("/")[0]
+    return [
+        f"{variable} = {os.environ[variable]!r} in the environment: the GitHub provider manages that owner's repositories"
+        f" instead of {owner!r} (it reads the variable before the owner the stack gives it); unset {variable}"
+        for variable in OWNER_VARIABLES
+        if os.environ.get(variable) and os.environ[variable] != owner
+    ]
+
+
+def access_problems(settings: Settings) -> list[str]:
+    """The token's permission to commit a workflow, and the rulesets on the branch: what GitHub
+    would refuse only at the CI file's commit, after the secret exists."""
+    # No provider data source reads them (pulumi-github 6.15.0): requests of the program's own.
+    token = runtime_config.get_config("github:token") or os.environ.get("GITHUB_TOKEN", "")
+    access = direct_calls.current().github_access(rest_url(settings.platform_url), token, settings.repository, settings.branch)
+    problems: list[str] = []
+    if access.scopes is not None and "workflow" not in access.scopes:
+        problems.append(
+            f"github:token: a classic token without the `workflow` scope (it has {', '.join(access.scopes) or 'none'}):"
+            f" GitHub refuses the commit of {settings.ci_file}; add the `workflow` scope, or use a fine-grained token"
+            " with Contents and Workflows: write"
+        )
+    elif access.scopes is None:
+        pulumi.log.warn(
+            f"github:token: GitHub does not tell what a fine-grained token may do: the commit of {settings.ci_file} needs"
+            f" Workflows: write (and Contents: write) on {settings.repository}; without it GitHub answers that commit"
+            " with 404 Not Found, after the secret exists"
+        )
+    if access.blocking_rulesets:
+        problems.append(
+            f"mlops-ci:branch = {settings.branch!r}: the rulesets {', '.join(access.blocking_rulesets)} of {settings.repository}"
+            " apply to it, forbid a direct commit and the token's user may not bypass them (GitHub: GH013 Repository rule"
+            " violations): choose another branch, or add the token's user to the rulesets' bypass list"
+        )
+    if access.unsure_rulesets:
+        pulumi.log.warn(
+            f"mlops-ci:branch = {settings.branch!r}: the rulesets {', '.join(access.unsure_rulesets)} of {settings.repository}"
+            " forbid a direct commit and this token cannot read whether its user may bypass them: the commit of"
+            f" {settings.ci_file} fails unless it may"
+        )
+    return problems
 
 
 class GithubDeliveryArgs(TypedDict):
@@ -141,6 +202,8 @@ class GithubDelivery(pulumi.ComponentResource):
         ]
         credentials: list[pulumi.Resource] = [*([self.secret] if self.secret else []), *gates, *self.variables]
 
+        # The provider commits a file's deletion on destroy with its commit_message too (upstream
+        # resourceGithubRepositoryFileDelete has no message of its own): base's messages read right for both.
         def commit(suffix: str, path: str, content: str, message: str, after: Sequence[pulumi.Resource]) -> pulumi.Resource:
             return github.RepositoryFile(
                 f"{name}-{suffix}",
@@ -262,6 +325,8 @@ class GitHub:
 
         on = pulumi.InvokeOptions(provider=provider)
         name = settings.repository.split("/")[1]
+        if owner_problems(settings):
+            return owner_problems(settings)  # every look-up would ask about another owner's repository
         # The provider answers an absent repository, branch or file with empty fields, not an error.
         repository = looked_up(lambda: github.get_repository(full_name=settings.repository, opts=on))
         if repository is None or not repository.repo_id:
@@ -284,7 +349,7 @@ class GitHub:
             found = looked_up(lambda: github.get_repository_file(repository=name, branch=settings.branch, file=path, opts=on))
             return found is not None and bool(found.sha)
 
-        return missing_files_problems(settings, exists, settings.repository)
+        return access_problems(settings) + missing_files_problems(settings, exists, settings.repository)
 
     def offline_outputs(self, token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         return {}

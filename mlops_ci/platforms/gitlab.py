@@ -241,9 +241,11 @@ def report_tier_problems(settings: Settings, namespace: Any) -> list[str]:
 
 def warn_about_hand_changes(settings: Settings, on: pulumi.InvokeOptions) -> None:
     """Once the stack delivered its CI variables, its CI file or job script edited or deleted by hand:
-    GitLab's provider sees neither without a refresh (a `pulumi up` leaves them), and deletes or
-    updates a file only after reading it (a deleted one stops `pulumi destroy`: upstream
-    `resourceGitlabRepositoryFileDelete` fails on the read's 404). Say what puts it right."""
+    GitLab's provider sees neither without a refresh, and deletes or updates a file only after
+    reading it (a deleted one stops `pulumi destroy`: upstream `resourceGitlabRepositoryFileDelete`
+    fails on the read's 404). Pulumi.yaml refreshes every up and destroy first (`options: refresh:
+    always`), which puts it right; say so, and what to do where the refresh was turned off
+    (`--refresh=false`)."""
     import pulumi_gitlab as gitlab
 
     from mlops_ci.ci.files import JOB_SCRIPT, render_ci_file, render_job_script
@@ -259,16 +261,16 @@ def warn_about_hand_changes(settings: Settings, on: pulumi.InvokeOptions) -> Non
         if found is None:
             pulumi.log.warn(
                 f"{path} is missing from branch {branch} of {project} although the stack delivered its CI variables"
-                f" (deleted by hand?): `pulumi up --refresh` commits it again; before `pulumi destroy`, run `pulumi"
-                " refresh`, or the destroy stops at it"
+                f" (deleted by hand?): `pulumi up` commits it again after its refresh; with `--refresh=false`, run"
+                " `pulumi refresh` first, or `pulumi destroy` stops at it"
             )
         elif base64.b64decode(found.content or "").decode(errors="replace") != rendered:
             # The stack's version of an earlier configuration looks the same from here (the state is the engine's).
             pulumi.log.warn(
                 f"{path} on branch {branch} of {project} differs from what this configuration commits: if the"
                 " configuration changed, this pulumi up commits the new version; if it was edited by hand, `pulumi up`"
-                " leaves it as it is until the stack's version changes, and `pulumi up --refresh` puts the stack's"
-                " version back now"
+                " puts the stack's version back after its refresh (with `--refresh=false` it leaves it until the"
+                " stack's version changes)"
             )
 
 

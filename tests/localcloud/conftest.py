@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -19,7 +20,7 @@ from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from localcloud import services, wire
+from localcloud import github_api, services, wire
 from localcloud.server import Provider, start_server
 from localcloud.state import LocalCloud, open_cloud
 
@@ -223,3 +224,53 @@ def sign_in(key_file: dict[str, Any], scope: str = "https://www.googleapis.com/a
 
 def journal_for(cloud: LocalCloud, urn_suffix: str) -> list[dict[str, Any]]:
     return [entry for entry in cloud.journal.entries() if entry["urn"].endswith(urn_suffix)]
+
+
+_GITHUB_WRITES = [
+    (re.compile(r"/environments/[^/]+/secrets/[^/]+$"), "ActionsEnvironmentSecret"),
+    (re.compile(r"/actions/secrets/[^/]+$"), "ActionsSecret"),
+    (re.compile(r"/actions/variables(?:/[^/]+)?$"), "ActionsVariable"),
+    (re.compile(r"/contents/.+$"), "RepositoryFile"),
+    (re.compile(r"/deployment-branch-policies(?:/\d+)?$"), "RepositoryEnvironmentDeploymentPolicy"),
+    (re.compile(r"/environments/[^/]+$"), "RepositoryEnvironment"),
+]
+"""GitHub writes and the resource whose upstream calls make them (localcloud/github_api.py names each)."""
+
+
+def github_writes(cloud: LocalCloud) -> list[tuple[str, str, str]]:
+    """(time, op, type) of the GitHub API stand-in's writes: `create` (POST, or a PUT of what was not
+    there), `update`, `delete`; `... failed` when refused."""
+    found: list[tuple[str, str, str]] = []
+    present: set[str] = set()
+    for entry in github_api.requests_log(cloud):
+        kind = next((name for pattern, name in _GITHUB_WRITES if pattern.search(entry["path"])), None)
+        if kind is None or entry["method"] == "GET":
+            continue
+        method, status, path = entry["method"], int(entry["status"]), entry["path"]
+        there = path in present or status == 204 or (method == "PUT" and status == 200 and kind == "RepositoryFile")
+        op = {"POST": "create", "PATCH": "update", "DELETE": "delete"}.get(method, "update" if there else "create")
+        if status < 400 and method == "DELETE":
+            present.discard(path)
+        elif status < 400:
+            present.add(path)
+        found.append((entry["time"], op + (" failed" if status >= 400 else ""), kind))
+    return found
+
+
+def operations(cloud: LocalCloud, since: str = "") -> list[tuple[str, str]]:
+    """(op, type) of every change the local cloud saw after time `since`, in order: the plugins'
+    journal (Google, GitLab) and the GitHub API's writes (the real provider's)."""
+    journaled = [
+        (e["time"], e["op"] + (" failed" if "error" in e else ""), e["type"].rsplit(":", 1)[-1])
+        for e in cloud.journal.entries()
+        if e["op"] in ("create", "update", "delete")
+    ]
+    return [(op, kind) for time, op, kind in sorted(journaled + github_writes(cloud)) if time > since]
+
+
+def github_answers_within_description(root: Path) -> None:
+    """After a test: the GitHub API stand-in gave no answer outside GitHub's OpenAPI description and
+    met no request it does not model (the real provider asked nothing unforeseen)."""
+    cloud = open_cloud(root)
+    assert github_api.requests_log(cloud, "github-violations.jsonl") == []
+    assert github_api.requests_log(cloud, "github-unmodelled.jsonl") == []

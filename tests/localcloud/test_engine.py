@@ -17,13 +17,13 @@ import pytest
 import yaml
 from google.auth.exceptions import RefreshError
 
-from localcloud import gitlab_api, platform, services
+from localcloud import github_api, gitlab_api, platform, services
 from localcloud.engine import Workspace, find_cli
 from localcloud.state import LocalCloud, open_cloud
 from mlops_ci.ci.files import REPORT_DIRECTORY
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
-from .conftest import REPOSITORY, sign_in, storage_get
+from .conftest import REPOSITORY, github_answers_within_description, operations, sign_in, storage_get
 
 pytestmark = pytest.mark.localcloud
 
@@ -46,13 +46,14 @@ def workspace(tmp_path: Path, stack: str, config: dict[str, str] | None = None, 
 
 
 def ops(space: Workspace) -> list[tuple[str, str]]:
-    return [(e["op"], e["type"].rsplit(":", 1)[-1]) for e in open_cloud(space.cloud_dir).journal.entries()]
+    return operations(open_cloud(space.cloud_dir))
 
 
 @pytest.fixture
 def stopped_services(tmp_path: Path) -> Any:
     yield
     services.stop(tmp_path / "cloud")
+    github_answers_within_description(tmp_path / "cloud")
 
 
 @pytest.mark.usefixtures("stopped_services")
@@ -63,12 +64,12 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     repo = Path(platform.find_repository(cloud, "github", repository)["gitDir"])  # type: ignore[index]
 
     preview = space.pulumi("preview", "--stack", space.stack)  # Check and Create with unknowns, no side effect
-    assert "+ 17 to create" in preview.stdout  # with the explicit Google provider the TeamCi component and the job script
-    assert not [e for e in cloud.journal.entries() if e["op"] != "invoke"]
+    assert "+ 17 to create" in preview.stdout  # with the explicit Google provider, the TeamCi component and the job script
+    assert ops(space) == []
     up = space.up()
     outputs = space.outputs()
 
-    assert "+ 17 created" in up.stdout  # with the explicit Google provider the TeamCi component and the job script
+    assert "+ 17 created" in up.stdout  # with the explicit Google provider, the TeamCi component and the job script
     assert outputs["dvcRemoteUrl"] == f"gs://{outputs['bucketName']}/dvcstore"
     assert storage_get(cloud, f"/storage/v1/b/{outputs['bucketName']}")[0] == 200
     workflow = platform.file_content(repo, "main", ".github/workflows/mlops.yaml")
@@ -88,6 +89,7 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     assert "PRIVATE KEY" not in cloud.journal.path.read_text()
     created = [kind for op, kind in ops(space) if op == "create"]
     assert created[-1] == "RepositoryFile"  # the CI file last: its first run has credential and access
+    assert {e["principal"] for e in github_api.requests_log(cloud)} == {"classic"}  # the real provider, with the token
     assert sorted(created) == [
         "Account",
         "ActionsSecret",
@@ -181,7 +183,7 @@ def test_the_policy_pack_runs_in_the_real_engine(tmp_path: Path) -> None:
     preview = space.pulumi("preview", "--policy-pack", "policy", "--stack", space.stack)
 
     assert "mlops-ci@v0.1.0 (local: policy)" in preview.stdout
-    assert "+ 17 to create" in preview.stdout  # with the explicit Google provider the TeamCi component and the job script
+    assert "+ 17 to create" in preview.stdout  # with the explicit Google provider, the TeamCi component and the job script
 
 
 DVC = REPOSITORY / ".venv-e2e" / "bin" / "dvc"

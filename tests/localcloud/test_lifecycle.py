@@ -18,7 +18,7 @@ from localcloud.engine import Workspace, find_cli
 from localcloud.state import LocalCloud, open_cloud
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
-from .conftest import sign_in, storage_get
+from .conftest import github_writes, sign_in, storage_get
 
 pytestmark = pytest.mark.localcloud
 
@@ -31,18 +31,19 @@ if not chapter.ci_runners.NODE_BIN.joinpath("gitlab-ci-local").exists():
 CREDENTIAL = {"github": "ActionsSecret", "gitlab": "ProjectVariable"}
 
 
-def entries(cloud: LocalCloud) -> list[dict[str, Any]]:
-    return [e for e in cloud.journal.entries() if e["op"] != "invoke" and "error" not in e]
+def labelled(entry: dict[str, Any]) -> str:
+    """A journaled resource's kind, GitLab variables named by their key (the key's and the report token's)."""
+    kind = str(entry["type"]).rsplit(":", 1)[-1]
+    return f"{kind} {entry['inputs']['key']}" if kind == "ProjectVariable" else kind
 
 
-def kinds(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(e["op"], e["type"].rsplit(":", 1)[-1]) for e in found]
-
-
-def labelled(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """As `kinds`, GitLab variables named by their key (the key's and the report token's)."""
-    named = zip(found, kinds(found), strict=True)
-    return [(op, f"{kind} {e['inputs']['key']}" if kind == "ProjectVariable" else kind) for e, (op, kind) in named]
+def changes(cloud: LocalCloud) -> list[tuple[str, str]]:
+    """(op, kind) of the changes that succeeded, in order: the plugins' journal (Google, GitLab) and
+    the GitHub API's writes (the real GitHub provider's)."""
+    changed = ("create", "update", "delete")  # not the reads of every up's refresh (Pulumi.yaml)
+    journaled = [(e["time"], e["op"], labelled(e)) for e in cloud.journal.entries() if e["op"] in changed and "error" not in e]
+    github = [write for write in github_writes(cloud) if not write[1].endswith("failed")]
+    return [(op, kind) for _, op, kind in sorted(journaled + github)]
 
 
 def report_token(cloud: LocalCloud, stack: chapter.Stack) -> str | None:
@@ -106,7 +107,7 @@ def _lifecycle(space: Workspace, cloud: LocalCloud) -> None:
     # --- up, with the policy pack: the journal follows the dependency graph ---
     space.pulumi("up", "--yes", "--skip-preview", "--policy-pack", "policy", "--stack", space.stack)
     outputs = space.outputs()
-    created = labelled(entries(cloud))
+    created = changes(cloud)
     order = [kind for _, kind in created]
     ci_file_at = order.index("RepositoryFile")
     assert all(op == "create" for op, _ in created)
@@ -136,10 +137,10 @@ def _lifecycle(space: Workspace, cloud: LocalCloud) -> None:
         assert needle not in cloud.journal.path.read_text()
 
     # --- key rotation: the new key before the old one goes, the credential updated in place ---
-    before_rotation = len(entries(cloud))
+    before_rotation = len(changes(cloud))
     space.pulumi("config", "set", "mlops-ci:keyRotation", "2026-12", "--stack", space.stack)
     space.pulumi("up", "--yes", "--skip-preview", "--policy-pack", "policy", "--stack", space.stack)
-    rotated = labelled(entries(cloud)[before_rotation:])
+    rotated = changes(cloud)[before_rotation:]
     key_steps = [step for step in rotated if step[1] in ("Key", credential)]
     assert key_steps == [("create", "Key"), ("update", credential), ("delete", "Key")]
     # the report's token rotates with the key (keyRotation): a new one, its variable updated, the old one revoked
@@ -162,13 +163,17 @@ def _lifecycle(space: Workspace, cloud: LocalCloud) -> None:
         assert needle not in state_files(space)
 
     # --- destroy: credential, grants, account gone; CI file removed by a commit; bucket and data kept ---
-    before_destroy = len(entries(cloud))
+    before_destroy = len(changes(cloud))
     space.destroy()
-    deleted = {kind for op, kind in labelled(entries(cloud)[before_destroy:]) if op == "delete"}
+    deleted = {kind for op, kind in changes(cloud)[before_destroy:] if op == "delete"}
     assert {"Key", credential, "BucketIAMMember", "Account", "RepositoryFile"} <= deleted
     assert "Bucket" not in deleted
     assert platform.file_content(repo, stack.branch, stack.ci_file) is None
-    assert "delete" in git_subjects(repo, stack.branch)[0].lower() or "remove" in git_subjects(repo, stack.branch)[0].lower()
+    removed = subprocess.run(
+        ["git", "--git-dir", str(repo), "show", "--name-status", "--format=", stack.branch], capture_output=True, text=True
+    )
+    assert removed.stdout.split() == ["D", stack.ci_file]  # the branch's last commit deletes the CI file
+    assert stack.ci_file in git_subjects(repo, stack.branch)[0]  # GitHub: the stack's message; GitLab: its delete message
     assert stack.secret_name not in platform.ci_environment(cloud, stack.platform, stack.repository)
     assert report_token(cloud, stack) is None
     assert ("ProjectAccessToken" in deleted) == bool(report)
@@ -200,12 +205,12 @@ def test_keyless_stack_up_then_destroy(tmp_path: Path, stack_name: str) -> None:
         _seed_minimal(cloud, space)
         space.init()
         space.pulumi("up", "--yes", "--skip-preview", "--policy-pack", "policy", "--stack", space.stack)
-        created = [kind for _, kind in kinds(entries(cloud))]
+        created = [kind for _, kind in changes(cloud)]
         assert "Key" not in created
         assert {"WorkloadIdentityPool", "WorkloadIdentityPoolProvider", "IAMMember"} <= set(created)
         assert created.index("IAMMember") < created.index("RepositoryFile")
         space.destroy()
-        deleted = {kind for op, kind in kinds(entries(cloud)) if op == "delete"}
+        deleted = {kind for op, kind in changes(cloud) if op == "delete"}
         assert {"WorkloadIdentityPool", "WorkloadIdentityPoolProvider", "IAMMember", "Account", "RepositoryFile"} <= deleted
     finally:
         services.stop(space.cloud_dir)
@@ -260,9 +265,10 @@ def test_github_key_secret_in_an_environment_up_then_destroy(tmp_path: Path) -> 
 
         assert "secrets" not in stored or stack.secret_name not in stored["secrets"]  # not a repository secret
         environment = stored["environments"]["dvc-ci"]
-        assert [p["pattern"] for p in environment["branchPolicies"].values()] == [stack.branch]
-        assert key_file_of(stack, environment["secrets"][stack.secret_name]["value"])["type"] == "service_account"
-        order = [kind for _, kind in kinds(entries(cloud))]
+        assert [(p["name"], p["type"]) for p in environment["branchPolicies"].values()] == [(stack.branch, "branch")]
+        assert list(environment["secrets"]) == [stack.secret_name]
+        assert key_file_of(stack, delivered(cloud, stack))["type"] == "service_account"
+        order = [kind for _, kind in changes(cloud)]
         assert order.index("ActionsEnvironmentSecret") < order.index("RepositoryFile")
         assert order.index("RepositoryEnvironmentDeploymentPolicy") < order.index("RepositoryFile")
 

@@ -19,7 +19,8 @@ import pytest
 
 from localcloud import platform, services, wire
 from localcloud.engine import Workspace, find_cli
-from localcloud.plugins import gcp, github, gitlab
+from localcloud.github_server import provider_binary
+from localcloud.plugins import gcp, gitlab
 from localcloud.state import open_cloud
 from mlops_ci.offline.runtime import evaluate, reveal
 from mlops_ci.offline.stacks import load_stack_file, stack_files
@@ -31,12 +32,26 @@ if CLI is None:
     pytest.skip("no Pulumi CLI", allow_module_level=True)
 
 SECRET_SHOWN = "[secret]"
+
+
+def github_defaults() -> dict[str, dict[str, Any]]:
+    """The defaults of the real GitHub provider's resources, from the schema its build generated
+    (tools/github-provider: `gen/schema.json`), which its Check adds."""
+    schema_file = provider_binary().parent.parent / "gen" / "schema.json"
+    if not schema_file.exists():
+        return {}
+    resources = cast(dict[str, Any], json.loads(schema_file.read_text())["resources"])
+    return {
+        token: {name: spec["default"] for name, spec in resource.get("inputProperties", {}).items() if "default" in spec}
+        for token, resource in resources.items()
+    }
+
+
 DEFAULTS = {
-    rtype.token: dict(rtype.defaults)
-    for provider in (gcp.PROVIDER, github.PROVIDER, gitlab.PROVIDER)
-    for rtype in provider.types.values()
+    **{rtype.token: dict(rtype.defaults) for provider in (gcp.PROVIDER, gitlab.PROVIDER) for rtype in provider.types.values()},
+    **github_defaults(),
 }
-"""What the local plugins' Check adds (the upstream schemas' defaults)."""
+"""What the plugins' Check adds (the upstream schemas' defaults)."""
 ENGINE_PROVIDER_INPUTS = {"version", "__internal", "token"}
 """Inputs of an explicit provider the engine adds (`version`, `__internal`), or the SDK reads from the
 environment when the program passes none (pulumi_github: `token` ← GITHUB_TOKEN, set for the preview)."""

@@ -1,5 +1,6 @@
-"""The github and gitlab plugins: files committed into bare repositories (deleted by a commit),
-secrets and variables in the CI store, GitLab's masking rule, look-ups of numeric ids."""
+"""The gitlab plugin: files committed into bare repositories (deleted by a commit), variables in the
+CI store, GitLab's masking rule, look-ups of numeric ids; and what a CI runner reads of both
+platforms (GitHub's side is the real provider against the API stand-in: test_github_api.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import pytest
 from pulumi.runtime.proto import provider_pb2
 
 from localcloud import gitlab_api, platform, wire
-from localcloud.plugins import github, gitlab
+from localcloud.github_server import call
+from localcloud.plugins import gitlab
 from localcloud.state import LocalCloud
 from tests.e2e.stack import service_account_key
 
@@ -24,9 +26,6 @@ from .conftest import REPOSITORY, PluginClient, PluginError, journal_for, unique
 
 pytestmark = pytest.mark.localcloud
 
-SECRET = "github:index/actionsSecret:ActionsSecret"
-VARIABLE = "github:index/actionsVariable:ActionsVariable"
-GITHUB_FILE = "github:index/repositoryFile:RepositoryFile"
 PROJECT_VARIABLE = "gitlab:index/projectVariable:ProjectVariable"
 GITLAB_FILE = "gitlab:index/repositoryFile:RepositoryFile"
 GET_VARIABLE = "gitlab:index/getProjectVariable:getProjectVariable"
@@ -55,14 +54,6 @@ def repository(cloud: LocalCloud) -> dict[str, Any]:
 
 
 @pytest.fixture
-def hub(plugins: Any) -> PluginClient:
-    client: PluginClient = plugins(
-        github.PROVIDER, {"owner": "acme", "token": wire.secret("ghp_local"), "version": github.VERSION}
-    )
-    return client
-
-
-@pytest.fixture
 def project(cloud: LocalCloud) -> dict[str, Any]:
     return platform.create_repository(cloud, "gitlab", f"acme/research/{unique('nlp')}", ["main"])
 
@@ -71,109 +62,6 @@ def project(cloud: LocalCloud) -> dict[str, Any]:
 def lab(plugins: Any) -> PluginClient:
     client: PluginClient = plugins(gitlab.PROVIDER, {"token": wire.secret("glpat-local"), "version": gitlab.VERSION})
     return client
-
-
-def test_github_file_is_committed_on_the_branch_and_destroy_commits_its_deletion(
-    hub: PluginClient, repository: dict[str, Any]
-) -> None:
-    repo, name = Path(repository["gitDir"]), repository["path"].split("/")[1]
-    props = {
-        "repository": name,
-        "branch": "main",
-        "file": ".github/workflows/mlops.yaml",
-        "content": "on: push\n",
-        "overwriteOnCreate": True,
-    }
-    created = hub.create(GITHUB_FILE, "ci-file", {**props, "commitMessage": "mlops-ci: add"})
-
-    assert platform.file_content(repo, "main", ".github/workflows/mlops.yaml") == b"on: push\n"
-    assert created.plain("commitSha") == platform.branch_head(repo, "main")
-    updated = hub.update(
-        GITHUB_FILE, "ci-file", created, {**props, "content": "on: [push]\n", "commitMessage": "mlops-ci: change"}
-    )
-    assert platform.file_content(repo, "main", ".github/workflows/mlops.yaml") == b"on: [push]\n"
-    hub.delete(GITHUB_FILE, "ci-file", updated)
-
-    assert platform.file_content(repo, "main", ".github/workflows/mlops.yaml") is None
-    assert git_log(repo, "main") == ["Delete .github/workflows/mlops.yaml", "mlops-ci: change", "mlops-ci: add", "Initial commit"]
-
-
-def test_github_file_on_a_missing_branch_is_404(hub: PluginClient, repository: dict[str, Any]) -> None:
-    name = repository["path"].split("/")[1]
-    with pytest.raises(PluginError, match="404 Branch not found"):
-        hub.create(GITHUB_FILE, "lost", {"repository": name, "branch": "develop", "file": "a.yaml", "content": "a"})
-    assert git_log(Path(repository["gitDir"]), "main") == ["Initial commit"]
-
-
-def test_github_file_branch_and_path_force_replacement(hub: PluginClient, repository: dict[str, Any]) -> None:
-    props = {"repository": repository["path"].split("/")[1], "branch": "main", "file": "a.yaml", "content": "a"}
-    created = hub.create(GITHUB_FILE, "replaced", props)
-    assert list(hub.diff(GITHUB_FILE, "replaced", created, {**props, "branch": "dev"}).replaces) == ["branch"]
-    assert list(hub.diff(GITHUB_FILE, "replaced", created, {**props, "content": "b"}).replaces) == []
-
-
-def test_github_file_refuses_to_overwrite_unless_asked(hub: PluginClient, repository: dict[str, Any]) -> None:
-    props = {"repository": repository["path"].split("/")[1], "branch": "main", "file": "README.md", "content": "mine"}
-    with pytest.raises(PluginError, match="overwrite_on_create"):
-        hub.create(GITHUB_FILE, "readme", props)
-    hub.create(GITHUB_FILE, "readme", {**props, "overwriteOnCreate": True})
-
-
-def test_actions_secret_reaches_ci_and_never_the_journal(
-    hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud
-) -> None:
-    name = repository["path"].split("/")[1]
-    props = {"repository": name, "secretName": "GOOGLE_SERVICE_ACCOUNT_KEY", "value": wire.secret(KEY_JSON)}
-    secret = hub.create(SECRET, "secret", props)
-
-    assert wire.is_secret(secret.outputs["value"])
-    assert cloud.ci_store.path.stat().st_mode & 0o777 == 0o600  # the platform's store: readable by its owner only
-    assert platform.ci_environment(cloud, "github", repository["path"]) == {"GOOGLE_SERVICE_ACCOUNT_KEY": KEY_JSON}
-    rotated = hub.update(SECRET, "secret", secret, {**props, "value": wire.secret(ROTATED_KEY_JSON)})
-    assert platform.ci_environment(cloud, "github", repository["path"])["GOOGLE_SERVICE_ACCOUNT_KEY"] == ROTATED_KEY_JSON
-    hub.delete(SECRET, "secret", rotated)
-
-    assert platform.ci_environment(cloud, "github", repository["path"]) == {}
-    assert "PRIVATE KEY" not in cloud.journal.path.read_text()
-    assert [e["inputs"]["value"] for e in journal_for(cloud, f"{SECRET}::secret")] == ["[secret]"] * 3
-
-
-def test_actions_secret_for_a_missing_repository_is_404(hub: PluginClient) -> None:
-    with pytest.raises(PluginError, match="404"):
-        hub.create(SECRET, "nowhere", {"repository": "no-such-repo", "secretName": "K", "value": wire.secret("v")})
-
-
-def test_actions_variable_duplicate_is_409(hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud) -> None:
-    props = {"repository": repository["path"].split("/")[1], "variableName": "GCP_SERVICE_ACCOUNT", "value": "sa@p.iam"}
-    hub.create(VARIABLE, "variable", props)
-    with pytest.raises(PluginError, match="409"):
-        hub.create(VARIABLE, "variable-again", props)
-    assert platform.ci_environment(cloud, "github", repository["path"]) == {"GCP_SERVICE_ACCOUNT": "sa@p.iam"}
-    assert journal_for(cloud, f"{VARIABLE}::variable")[0]["inputs"]["value"] == "sa@p.iam"  # not a secret
-
-
-def test_github_lookups_return_the_assigned_numeric_ids(hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud) -> None:
-    found = hub.invoke("github:index/getRepository:getRepository", {"fullName": repository["path"]})
-    user = hub.invoke("github:index/getUser:getUser", {"username": "acme"})
-
-    assert found["repoId"] == repository["id"]
-    assert user["id"] == str(cloud.platform.read()["github"]["users"]["acme"]["id"])
-    # data.github_repository answers a 404 with empty fields, not an error
-    assert hub.invoke("github:index/getRepository:getRepository", {"fullName": "acme/missing"}) == {"fullName": "acme/missing"}
-    last = cloud.journal.entries()[-1]
-    assert (last["op"], last["type"], last["inputs"]) == (
-        "invoke",
-        "github:index/getRepository:getRepository",
-        {"fullName": "acme/missing"},
-    )
-
-
-def test_github_writes_need_a_token(plugins: Any, repository: dict[str, Any]) -> None:
-    anonymous = plugins(github.PROVIDER, {"owner": "acme"})
-    with pytest.raises(PluginError, match="401"):
-        anonymous.create(
-            VARIABLE, "anonymous", {"repository": repository["path"].split("/")[1], "variableName": "A", "value": "b"}
-        )
 
 
 def test_gitlab_refuses_to_mask_an_unmaskable_value_with_400(
@@ -278,11 +166,17 @@ def test_gitlab_project_lookup(lab: PluginClient, project: dict[str, Any]) -> No
 
 
 def test_a_ci_runner_reads_the_delivered_variables_and_clones_the_remote(
-    hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud, tmp_path: Path
+    repository: dict[str, Any], cloud: LocalCloud, tmp_path: Path
 ) -> None:
-    name = repository["path"].split("/")[1]
-    hub.create(VARIABLE, "runner-variable", {"repository": name, "variableName": "GCP_SERVICE_ACCOUNT", "value": "sa@p.iam"})
-    hub.create(GITHUB_FILE, "runner-file", {"repository": name, "branch": "main", "file": "ci.yaml", "content": "on: push\n"})
+    path, urls = repository["path"], cloud.urls()
+    assert (
+        call(urls, "POST", f"/repos/{path}/actions/variables", "ghp_local", {"name": "GCP_SERVICE_ACCOUNT", "value": "sa@p.iam"})[
+            0
+        ]
+        == 201
+    )
+    committed = {"message": "ci", "content": base64.b64encode(b"on: push\n").decode(), "branch": "main"}
+    assert call(urls, "PUT", f"/repos/{path}/contents/ci.yaml", "ghp_local", committed)[0] == 201
 
     def cli(*args: str) -> str:
         command = [sys.executable, "-m", "localcloud", "--state-dir", str(cloud.root), *args]
@@ -295,52 +189,9 @@ def test_a_ci_runner_reads_the_delivered_variables_and_clones_the_remote(
 
 # --- pre-flight look-ups ---
 
-GET_BRANCH = "github:index/getBranch:getBranch"
-GET_RULES = "github:index/getBranchProtectionRules:getBranchProtectionRules"
-GET_FILE = "github:index/getRepositoryFile:getRepositoryFile"
 LAB_BRANCH = "gitlab:index/getBranch:getBranch"
 LAB_FILE = "gitlab:index/getRepositoryFile:getRepositoryFile"
 SEED = {"dvc.yaml": b"stages: {}\n", "requirements-freeze.txt": b"dvc==3.0\n"}
-
-
-def test_github_branch_lookup_found_and_absent(hub: PluginClient, repository: dict[str, Any]) -> None:
-    name = repository["path"].split("/")[1]
-    found = hub.invoke(GET_BRANCH, {"repository": name, "branch": "main"})
-
-    assert found["sha"] == platform.branch_head(Path(repository["gitDir"]), "main")
-    assert found["ref"] == "refs/heads/main"
-    # data.github_branch: a 404 (branch or repository) is empty fields, not an error
-    assert hub.invoke(GET_BRANCH, {"repository": name, "branch": "develop"}) == {"repository": name, "branch": "develop"}
-    assert "sha" not in hub.invoke(GET_BRANCH, {"repository": "missing", "branch": "main"})
-
-
-def test_github_protection_rules_and_a_protected_branch_refuses_the_commit(
-    hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud
-) -> None:
-    name = repository["path"].split("/")[1]
-    assert hub.invoke(GET_RULES, {"repository": name})["rules"] == []
-    platform.protect_branch(cloud, "github", repository["path"], "ma*")
-
-    assert hub.invoke(GET_RULES, {"repository": name})["rules"] == [{"pattern": "ma*"}]
-    with pytest.raises(PluginError, match="409 Repository rule violations"):
-        hub.create(GITHUB_FILE, "ci-file", {"repository": name, "file": "ci.yaml", "content": "x", "branch": "main"})
-    with pytest.raises(PluginError, match="Could not resolve to a Repository"):
-        hub.invoke(GET_RULES, {"repository": "missing"})
-
-
-def test_github_file_lookup_found_and_absent(hub: PluginClient, cloud: LocalCloud) -> None:
-    path = f"acme/{unique('seeded')}"
-    entry = platform.create_repository(cloud, "github", path, ["main"], SEED)
-    name = path.split("/")[1]
-
-    found = hub.invoke(GET_FILE, {"repository": name, "branch": "main", "file": "dvc.yaml"})
-
-    assert found["content"] == "stages: {}\n"
-    assert found["sha"] == platform.file_blob(Path(entry["gitDir"]), "main", "dvc.yaml")
-    assert found["commitSha"] == platform.branch_head(Path(entry["gitDir"]), "main")
-    absent = hub.invoke(GET_FILE, {"repository": name, "branch": "main", "file": "requirements.txt"})
-    assert "sha" not in absent  # data.github_repository_file: 404 → empty fields
-    assert "sha" not in hub.invoke(GET_FILE, {"repository": name, "branch": "nope", "file": "dvc.yaml"})
 
 
 def test_gitlab_branch_lookup_push_rights_and_absent(lab: PluginClient, project: dict[str, Any], cloud: LocalCloud) -> None:
@@ -373,36 +224,6 @@ def test_gitlab_file_lookup_found_and_absent(lab: PluginClient, cloud: LocalClou
     assert found["blobId"] == platform.file_blob(Path(entry["gitDir"]), "main", "requirements-freeze.txt")
     with pytest.raises(PluginError, match="404 File Not Found"):
         lab.invoke(LAB_FILE, {"project": entry["path"], "filePath": "requirements.txt", "ref": "main"})
-
-
-ENVIRONMENT = "github:index/repositoryEnvironment:RepositoryEnvironment"
-ENVIRONMENT_POLICY = "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
-ENVIRONMENT_SECRET = "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret"
-
-
-def test_github_environment_secret_lives_and_dies_with_its_environment(
-    hub: PluginClient, repository: dict[str, Any], cloud: LocalCloud
-) -> None:
-    name = repository["path"].split("/")[1]
-    where = {"repository": name, "environment": "ci-main"}
-    with pytest.raises(PluginError, match="404"):  # no environment yet
-        hub.create(ENVIRONMENT_SECRET, "early", {**where, "secretName": "KEY", "value": wire.secret(KEY_JSON)})
-    environment = hub.create(
-        ENVIRONMENT,
-        "environment",
-        {**where, "deploymentBranchPolicy": {"protectedBranches": False, "customBranchPolicies": True}},
-    )
-    hub.create(ENVIRONMENT_POLICY, "branch", {**where, "branchPattern": "main"})
-    secret = hub.create(ENVIRONMENT_SECRET, "secret", {**where, "secretName": "KEY", "value": wire.secret(KEY_JSON)})
-
-    stored = platform.ci_variables(cloud, "github", repository["path"])["environments"]["ci-main"]
-    assert [p["pattern"] for p in stored["branchPolicies"].values()] == ["main"]
-    assert platform.ci_environment(cloud, "github", repository["path"]) == {"KEY": KEY_JSON}
-    assert wire.is_secret(secret.outputs["value"])
-    assert "PRIVATE KEY" not in cloud.journal.path.read_text()
-    hub.delete(ENVIRONMENT, "environment", environment)
-    assert platform.ci_environment(cloud, "github", repository["path"]) == {}
-    assert hub.read(ENVIRONMENT_SECRET, "secret", secret) == ""
 
 
 def test_gitlab_hidden_is_set_at_creation_only_so_a_change_replaces(lab: PluginClient, project: dict[str, Any]) -> None:

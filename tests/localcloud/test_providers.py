@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from localcloud import chapter, gitlab_api, iam, platform, services
+from localcloud import chapter, github_api, gitlab_api, iam, platform, services, state
 from localcloud.engine import Workspace, find_cli
 from localcloud.state import LocalCloud, open_cloud
 from mlops_ci.offline.stacks import load_stack_file, stack_files
 
-from .conftest import sign_in
+from .conftest import github_answers_within_description, operations, sign_in
 
 pytestmark = pytest.mark.localcloud
 
@@ -51,15 +51,17 @@ def space(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
     yield make
     for workspace in made:
         services.stop(workspace.cloud_dir)
+        github_answers_within_description(workspace.cloud_dir)
 
 
-def changed(cloud: LocalCloud, since: int) -> list[tuple[str, str]]:
-    """(op, type) of the resource operations journaled since entry `since`, failed ones too."""
-    return [
-        (e["op"] + (" failed" if "error" in e else ""), e["type"].rsplit(":", 1)[-1])
-        for e in cloud.journal.entries()[since:]
-        if e["op"] in ("create", "update", "delete")
-    ]
+def changed(cloud: LocalCloud, since: str = "") -> list[tuple[str, str]]:
+    """(op, type) of the resource operations after time `since`, failed ones too: the plugins'
+    journal and the GitHub API's writes."""
+    return operations(cloud, since)
+
+
+def now() -> str:
+    return state.now()
 
 
 def output_of(result: Any) -> str:
@@ -80,7 +82,7 @@ def test_every_stack_file_goes_up_twice_and_previews_no_change(space: Any, path:
     bucket = workspace.outputs()["bucketName"]
     assert cloud.gcp.read()["buckets"][bucket]["labels"]["goog-pulumi-provisioned"] == "true"
     workspace.preview()  # --expect-no-changes
-    before = len(cloud.journal.entries())
+    before = now()
     workspace.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes", "--stack", workspace.stack)
 
     assert changed(cloud, before) == []
@@ -105,7 +107,7 @@ def test_another_stacks_bucket_is_refused_as_an_existing_bucket(tmp_path: Path) 
             platform.create_repository(cloud, kind, path, ["main"], SEED)
             workspace.init()
         owner.up()
-        before = len(cloud.journal.entries())
+        before = now()
 
         refused = other.pulumi("up", "--yes", "--skip-preview", "--stack", other.stack, check=False)
 
@@ -161,12 +163,12 @@ def test_a_key_forbidden_by_the_organization_is_one_clear_error_then_keyless_goe
     diagnostics = output_of(refused).split("Diagnostics:", 1)[1]
     assert diagnostics.count("Set mlops-ci:auth to workload-identity") == 1, diagnostics
     assert "Key creation is not allowed" not in diagnostics, diagnostics  # Google's words, replaced by what to do
-    created = {kind for op, kind in changed(cloud, 0) if op == "create"}
+    created = {kind for op, kind in changed(cloud) if op == "create"}
     assert created <= {"Service", "Bucket", "Account"}, created  # the key first: no grant, no secret, no CI file
     # what stayed is taken over: keyless goes up on it, and destroy removes it
     workspace.pulumi("config", "set", "mlops-ci:auth", "workload-identity", "--stack", workspace.stack)
     workspace.up()
-    assert changed(cloud, 0).count(("create", "Account")) == 1
+    assert changed(cloud).count(("create", "Account")) == 1
     workspace.destroy()
     assert cloud.gcp.read()["serviceAccounts"] == {}
 
@@ -290,7 +292,7 @@ def test_apis_enabled_moments_ago_are_waited_for(space: Any) -> None:
     up = workspace.up()
 
     assert "not usable yet" in output_of(up)
-    assert ("create failed", "Account") in changed(cloud, 0)
+    assert ("create failed", "Account") in changed(cloud)
     assert workspace.outputs()["workloadIdentityProvider"]
     bucket = workspace.outputs()["bucketName"]
     upload = f"{cloud.urls()['storage']}/upload/storage/v1/b/{bucket}/o?uploadType=media&name=dvcstore/data"
@@ -314,7 +316,7 @@ def test_cloud_resource_manager_off_in_the_deployers_project_says_so(space: Any,
     shown = output_of(refused)
     assert f"`gcloud services enable {iam.CRM_API} --project {iam.CALLER_PROJECT_NUMBER}`" in shown, shown
     if stack == "vision-team":
-        assert [kind for op, kind in changed(cloud, 0) if op == "create"] == []
+        assert [kind for op, kind in changed(cloud) if op == "create"] == []
 
 
 def test_service_usage_off_in_the_deployers_project_is_not_waited_for(space: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -336,7 +338,7 @@ def test_service_usage_off_in_the_deployers_project_is_not_waited_for(space: Any
     assert refused_after < 60
     with capsys.disabled():
         print(f"\n[figures] Service Usage off in the deployer's project: pulumi up stops after {refused_after:.1f} s")
-    assert [kind for op, kind in changed(cloud, 0) if op == "create"] == []
+    assert [kind for op, kind in changed(cloud) if op == "create"] == []
 
 
 # --- 8. the report on gitlab.com's Free plan ---
@@ -372,9 +374,10 @@ def test_a_report_on_gitlabs_free_plan_is_refused_before_any_resource(
 
 
 def test_a_gitlab_ci_file_edited_then_deleted_by_hand(space: Any) -> None:
-    """GitLab's provider sees neither without a refresh and reads the file before deleting it:
-    the pre-flight says so and what puts it right; `pulumi up --refresh` does; a destroy after
-    `pulumi refresh` succeeds."""
+    """GitLab's provider sees neither without a refresh and reads the file before deleting it: every
+    up and destroy refreshes first (Pulumi.yaml `options: refresh: always`), so `pulumi up` puts the
+    file back and `pulumi destroy` succeeds; the pre-flight says what it found, and what to do where
+    the refresh is turned off."""
     workspace = space("speech-team")
     cloud = open_cloud(workspace.cloud_dir)
     project = platform.find_repository(cloud, "gitlab", str(workspace.config["mlops-ci:repository"]))
@@ -384,17 +387,113 @@ def test_a_gitlab_ci_file_edited_then_deleted_by_hand(space: Any) -> None:
     stacks_file = platform.file_content(repo, branch, ".gitlab-ci.yml")
     platform.commit_file(repo, branch, ".gitlab-ci.yml", b"# ours now\n", "edit by hand", platform.GIT_IDENTITY)
 
-    up = workspace.up()
-    assert ".gitlab-ci.yml on branch develop of ml/speech/asr-experiments differs from what this configuration" in output_of(up)
+    unrefreshed = workspace.pulumi("up", "--yes", "--skip-preview", "--refresh=false", "--stack", workspace.stack)
+    warning = ".gitlab-ci.yml on branch develop of ml/speech/asr-experiments differs from what this configuration commits"
+    assert warning in output_of(unrefreshed)
     assert platform.file_content(repo, branch, ".gitlab-ci.yml") == b"# ours now\n"
-    workspace.pulumi("up", "--yes", "--skip-preview", "--refresh", "--stack", workspace.stack)
+    workspace.up()
     assert platform.file_content(repo, branch, ".gitlab-ci.yml") == stacks_file
 
     platform.commit_file(repo, branch, ".gitlab-ci.yml", None, "delete by hand", platform.GIT_IDENTITY)
-    up = workspace.up()
-    assert "is missing from branch develop" in output_of(up)
-    assert "run `pulumi refresh`" in output_of(up)
-    workspace.pulumi("refresh", "--yes", "--skip-preview", "--stack", workspace.stack)
+    unrefreshed = workspace.pulumi("up", "--yes", "--skip-preview", "--refresh=false", "--stack", workspace.stack)
+    assert "is missing from branch develop" in output_of(unrefreshed)
+    assert "run `pulumi refresh`" in output_of(unrefreshed)
     workspace.destroy()
     assert platform.file_content(repo, branch, ".gitlab-ci.yml") is None
     assert platform.ci_variables(cloud, "gitlab", project["path"])["variables"] == {}
+
+
+# --- 4. a GitHub token that may not commit workflows; 5. rulesets on the branch; GITHUB_OWNER ---
+
+
+def test_a_classic_token_without_the_workflow_scope_is_refused_before_any_resource(space: Any) -> None:
+    """GitHub refuses the workflow's commit to such a token (404), after the secret exists; a
+    classic token's scopes are in every answer's `X-OAuth-Scopes`: the pre-flight reads them."""
+    workspace = space("vision-team")
+    cloud = open_cloud(workspace.cloud_dir)
+    github_api.register_token(cloud, workspace.env["GITHUB_TOKEN"], "classic", ("repo",))
+
+    refused = workspace.pulumi("up", "--yes", "--skip-preview", "--stack", workspace.stack, check=False)
+
+    assert refused.returncode != 0
+    assert "github:token: a classic token without the `workflow` scope (it has repo)" in output_of(refused)
+    assert changed(cloud) == []
+    github_api.register_token(cloud, workspace.env["GITHUB_TOKEN"], "classic", ("repo", "workflow"))
+    workspace.up()
+
+
+def test_a_fine_grained_token_is_told_the_permission_it_needs(space: Any) -> None:
+    """GitHub does not tell a fine-grained token's permissions: the pre-flight names the one the
+    commit needs, which GitHub refuses with a 404 when the token lacks it."""
+    workspace = space("vision-team")
+    cloud = open_cloud(workspace.cloud_dir)
+    github_api.register_token(cloud, workspace.env["GITHUB_TOKEN"], "fine-grained", ("contents", "secrets"))
+
+    failed = workspace.pulumi("up", "--yes", "--skip-preview", "--stack", workspace.stack, check=False)
+
+    assert failed.returncode != 0
+    assert "the commit of .github/workflows/mlops.yaml needs Workflows: write" in output_of(failed)
+    assert ("create failed", "RepositoryFile") in changed(cloud)
+
+
+def test_a_ruleset_on_the_branch_is_refused_before_any_resource_unless_bypassed(space: Any) -> None:
+    """Rulesets are invisible to getBranchProtectionRules (classic protection only): the pre-flight
+    reads the rules that apply to the branch and whether the token's user may bypass them."""
+    workspace = space("vision-team")
+    cloud = open_cloud(workspace.cloud_dir)
+    repository = str(workspace.config["mlops-ci:repository"])
+    ruleset = github_api.add_ruleset(cloud, repository, "reviews on main", ["main"], ["pull_request", "deletion"])
+
+    refused = workspace.pulumi("preview", "--stack", workspace.stack, check=False)
+
+    assert refused.returncode != 0
+    assert "mlops-ci:branch = 'main': the rulesets 'reviews on main' (pull_request) of acme-ml/vision-experiments" in output_of(
+        refused
+    )
+    assert changed(cloud) == []
+    with cloud.github.edit() as document:  # the token's user added to the ruleset's bypass list
+        next(r for r in document["rulesets"][repository] if r["id"] == ruleset)["bypass"] = True
+    workspace.up()
+
+
+def test_github_owner_in_the_environment_is_refused(space: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider takes GITHUB_OWNER (and GITHUB_ORGANIZATION) before the owner the program gives
+    it (upstream `configureProvider`): every resource would land in that owner's repository."""
+    workspace = space("vision-team")
+    monkeypatch.setenv("GITHUB_OWNER", "someone-else")
+
+    refused = workspace.pulumi("preview", "--stack", workspace.stack, check=False)
+
+    assert refused.returncode != 0
+    assert "GITHUB_OWNER = 'someone-else' in the environment" in output_of(refused)
+    monkeypatch.setenv("GITHUB_OWNER", "acme-ml")  # the repository's own owner: harmless
+    workspace.pulumi("preview", "--stack", workspace.stack)
+
+
+# --- 7. the GitHub CI file edited or deleted by hand ---
+
+
+def test_a_github_ci_file_edited_or_deleted_by_hand_then_up_and_destroy(space: Any) -> None:
+    """The provider sends the `sha` it last read (upstream `resourceGithubRepositoryFileUpdate`/
+    `Delete`): a hand edit makes GitHub answer 409, a hand deletion 404. Every up, preview and
+    destroy refreshes first (Pulumi.yaml `options: refresh: always`), so both succeed."""
+    workspace = space("vision-team")
+    cloud = open_cloud(workspace.cloud_dir)
+    entry = platform.find_repository(cloud, "github", str(workspace.config["mlops-ci:repository"]))
+    assert entry is not None
+    repo, path = Path(entry["gitDir"]), ".github/workflows/mlops.yaml"
+    workspace.up()
+    stacks_file = platform.file_content(repo, "main", path)
+
+    platform.commit_file(repo, "main", path, b"# ours now\n", "edit by hand", platform.GIT_IDENTITY)
+    workspace.up()
+    assert platform.file_content(repo, "main", path) == stacks_file
+
+    platform.commit_file(repo, "main", path, None, "delete by hand", platform.GIT_IDENTITY)
+    workspace.up()
+    assert platform.file_content(repo, "main", path) == stacks_file
+
+    platform.commit_file(repo, "main", path, b"# ours again\n", "edit by hand", platform.GIT_IDENTITY)
+    workspace.destroy()
+    assert platform.file_content(repo, "main", path) is None
+    assert platform.ci_environment(cloud, "github", entry["path"]) == {}

@@ -92,6 +92,7 @@ def test_launcher_prints_its_port_and_serves_the_plugin(tmp_path: Path, name: st
         assert info.version == version
     finally:
         stop(process)
+        services.stop(tmp_path)  # the github launcher starts the local cloud: its api.github.com
 
 
 def test_a_restarted_cloud_keeps_its_urls(tmp_path: Path) -> None:
@@ -108,14 +109,19 @@ def test_a_restarted_cloud_keeps_its_urls(tmp_path: Path) -> None:
 
 def test_a_plugin_without_a_state_directory_says_so(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MLOPS_CI_LOCAL"}
-    launcher = REPOSITORY / "localcloud" / "bin" / "pulumi-resource-github"
+    github = subprocess.run(
+        [str(REPOSITORY / "localcloud" / "bin" / "pulumi-resource-github")], capture_output=True, text=True, env=env
+    )
+    assert github.returncode != 0
+    assert "localcloud github: MLOPS_CI_LOCAL is not set" in github.stderr  # the real provider needs the local cloud's API
+    launcher = REPOSITORY / "localcloud" / "bin" / "pulumi-resource-gitlab"
     process = subprocess.Popen([str(launcher)], stdout=subprocess.PIPE, env=env, cwd=tmp_path, text=True)
     try:
         assert process.stdout is not None
         port = int(process.stdout.readline())
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = cast(Any, provider_pb2_grpc.ResourceProviderStub(channel))
-            request = provider_pb2.InvokeRequest(tok="github:index/getUser:getUser", args=wire.to_struct({"username": "a"}))
+            request = provider_pb2.InvokeRequest(tok="gitlab:index/getProject:getProject", args=wire.to_struct({"id": "a"}))
             with pytest.raises(grpc.RpcError) as failure:
                 stub.Invoke(request, timeout=10)
         assert failure.value.code() == grpc.StatusCode.FAILED_PRECONDITION
