@@ -16,6 +16,7 @@ from google.auth.exceptions import RefreshError
 from localcloud import chapter, platform, services
 from localcloud.engine import Workspace, find_cli
 from localcloud.state import LocalCloud, open_cloud
+from mlops_ci.ci.files import JOB_SCRIPT
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
 from .conftest import github_writes, sign_in, storage_get
@@ -170,10 +171,13 @@ def _lifecycle(space: Workspace, cloud: LocalCloud) -> None:
     assert "Bucket" not in deleted
     assert platform.file_content(repo, stack.branch, stack.ci_file) is None
     removed = subprocess.run(
-        ["git", "--git-dir", str(repo), "show", "--name-status", "--format=", stack.branch], capture_output=True, text=True
+        ["git", "--git-dir", str(repo), "log", "-2", "--name-status", "--format=", stack.branch], capture_output=True, text=True
     )
-    assert removed.stdout.split() == ["D", stack.ci_file]  # the branch's last commit deletes the CI file
-    assert stack.ci_file in git_subjects(repo, stack.branch)[0]  # GitHub: the stack's message; GitLab: its delete message
+    # The branch's last two commits: the CI file deleted, then the job script it called.
+    assert removed.stdout.split() == ["D", JOB_SCRIPT, "D", stack.ci_file]
+    subjects = git_subjects(repo, stack.branch)  # GitHub: the stack's messages; GitLab: its delete messages
+    assert JOB_SCRIPT in subjects[0]
+    assert stack.ci_file in subjects[1]
     assert stack.secret_name not in platform.ci_environment(cloud, stack.platform, stack.repository)
     assert report_token(cloud, stack) is None
     assert ("ProjectAccessToken" in deleted) == bool(report)
