@@ -291,6 +291,10 @@ class GitHub:
         return github.Provider(
             "github-provider",
             owner=settings.repository.split("/")[0],
+            # Also `organization` (deprecated, hence a warning): the provider reads it before GITHUB_OWNER, which
+            # would otherwise redirect `pulumi destroy`, where no pre-flight runs (upstream v6.13.0 provider.go
+            # `configureProvider`).
+            organization=settings.repository.split("/")[0],
             token=pulumi.Config("github").get_secret("token"),
             base_url=settings.platform_url or self.default_base_url,
         )
