@@ -123,7 +123,7 @@ class DirectCalls:
             unsure: list[str] = []
             for ruleset_id, types in sorted(blocking.items()):
                 shown = ", ".join(sorted(types))
-                try:
+                try:  # docs repos/rules#get-a-repository-ruleset: `includes_parents` (default true): the organization's too
                     ruleset = get.json(f"/repos/{repository}/rulesets/{ruleset_id}")[0]
                 except _RefusedError:
                     unsure.append(f"{ruleset_id} ({shown})")

@@ -217,3 +217,33 @@ def test_a_next_page_on_another_host_is_not_followed(fake_github: tuple[dict[str
     routes[RULES] = (200, [], {"Link": '<https://elsewhere.example/rules?page=2>; rel="next"'})
     access = direct_calls.DirectCalls().github_access(base, "t", "acme/vision", "main")
     assert access == direct_calls.GithubAccess(("repo", "workflow"), ())
+
+
+class _Told(direct_calls.DirectCalls):
+    def __init__(self, access: direct_calls.GithubAccess | None) -> None:
+        self.access = access
+
+    def github_access(self, api_url: str, token: str, repository: str, branch: str) -> direct_calls.GithubAccess | None:
+        return self.access
+
+
+@pytest.mark.parametrize(
+    ("access", "warned"),
+    [
+        (None, "https://api.github.com/ cannot be reached"),
+        (direct_calls.GithubAccess(("repo", "workflow"), (), refusals=("GitHub answers 403 to GET x",)), "403 to GET x"),
+    ],
+)
+def test_what_github_does_not_tell_is_a_warning(
+    access: direct_calls.GithubAccess | None, warned: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    told: list[str] = []
+
+    def warn(message: str, *_: object, **__: object) -> None:
+        told.append(message)
+
+    monkeypatch.setattr(github.pulumi.log, "warn", warn)
+    settings: Any = type("S", (), {"repository": "acme/vision", "branch": "main", "platform_url": None, "ci_file": "f"})()
+    with direct_calls.replaced_by(_Told(access)):
+        assert github.access_problems(settings) == []
+    assert any(warned in message for message in told)
