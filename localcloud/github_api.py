@@ -421,7 +421,9 @@ class Api:
         try:
             value = nacl.public.SealedBox(private).decrypt(base64.b64decode(str(body.get("encrypted_value", ""))))
         except (nacl.exceptions.CryptoError, ValueError):
-            raise ApiError(422, "Bad request - the value is not sealed to the key") from None
+            raise ApiError(
+                422, "Bad request - validation failed due to an improperly encrypted secret"
+            ) from None  # upstream #2315
         if len(value) > MAX_SECRET_BYTES:
             raise ApiError(422, "Secret value exceeds 48 KB")
         with self.cloud.ci_store.edit() as document:
@@ -531,10 +533,7 @@ class Api:
         return 200, shapes.environment(full_name, environment, entry), {}
 
     def _environment(self, full_name: str, environment: str) -> dict[str, Any]:
-        found = self.cloud.ci_store.read().get("github", {}).get(full_name, {}).get("environments", {}).get(environment)
-        if found is None:
-            raise _not_found()
-        return cast(dict[str, Any], found)
+        return self._stored_environment(self.cloud.ci_store.read(), full_name, environment)
 
     def get_environment(self, principal: Principal, owner: str, repo: str, environment: str, **_: Any) -> Answer:
         """go-github `Repositories.GetEnvironment` (upstream Read: a 404 drops it)."""
@@ -549,27 +548,37 @@ class Api:
                 raise _not_found()
         return 204, None, {}
 
-    def _policies(self, document: dict[str, Any], full_name: str, environment: str) -> dict[str, Any]:
+    def _stored_environment(self, document: dict[str, Any], full_name: str, environment: str) -> dict[str, Any]:
         found = document.get("github", {}).get(full_name, {}).get("environments", {}).get(environment)
         if found is None:
             raise _not_found()
-        return cast(dict[str, Any], found.setdefault("branchPolicies", {}))
+        return cast(dict[str, Any], found)
+
+    def _policies(self, document: dict[str, Any], full_name: str, environment: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self._stored_environment(document, full_name, environment).setdefault("branchPolicies", {}))
 
     def create_policy(self, principal: Principal, owner: str, repo: str, environment: str, payload: Any, **_: Any) -> Answer:
         """go-github `Repositories.CreateDeploymentBranchPolicy` (upstream
         `resourceGithubRepositoryEnvironmentDeploymentPolicyCreate`); docs:
-        deployments/branch-policies#create-a-deployment-branch-policy."""
+        deployments/branch-policies#create-a-deployment-branch-policy and @octokit/openapi: 404 when the
+        environment's `custom_branch_policies` is false, 303 "if the same branch name pattern already
+        exists" (its `Location`, the existing policy's URL: not verified)."""
         full_name = str(self._repository(owner, repo)["path"])
         body = cast(dict[str, Any], payload or {})
+        name, kind = str(body.get("name", "")), body.get("type", "branch")
         with self.cloud.ci_store.edit() as document:
+            entry = self._stored_environment(document, full_name, environment)
+            rules = cast(dict[str, Any], entry.get("deployment_branch_policy") or {})
+            if not rules.get("custom_branch_policies"):
+                raise _not_found()
+            policies = self._policies(document, full_name, environment)
+            same = next((p for p in policies.values() if p["name"] == name and p["type"] == kind), None)
+            if same is not None:
+                where = f"{shapes.API}/repos/{full_name}/environments/{environment}/deployment-branch-policies/{same['id']}"
+                return 303, None, {"Location": where}
             policy_id = _next_id(document)
-            policy = {
-                "id": policy_id,
-                "node_id": f"DBP_local{policy_id}",
-                "name": str(body.get("name", "")),
-                "type": body.get("type", "branch"),
-            }
-            self._policies(document, full_name, environment)[str(policy_id)] = policy
+            policy = {"id": policy_id, "node_id": f"DBP_local{policy_id}", "name": name, "type": kind}
+            policies[str(policy_id)] = policy
         return 200, policy, {}
 
     def get_policy(self, principal: Principal, owner: str, repo: str, environment: str, policy: str, **_: Any) -> Answer:

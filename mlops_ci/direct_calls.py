@@ -11,10 +11,13 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import secrets
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Generator, Sequence
+from email.message import Message
 from typing import Any, cast
 
 STORAGE_API = "https://storage.googleapis.com"
@@ -35,11 +38,19 @@ class GithubAccess:
     bypass: `<name> (<rule types>)`."""
     unsure_rulesets: tuple[str, ...] = ()
     """Such rulesets whose bypass list the token cannot read: `<id> (<rule types>)`."""
+    refusals: tuple[str, ...] = ()
+    """Reads GitHub refused (a 4xx): what stays unknown, the permission it needs and the remedy."""
 
 
 WRITING_RULES = frozenset({"pull_request", "update", "required_status_checks", "required_signatures", "required_deployments"})
 """Ruleset rules a commit through the contents API cannot satisfy (GitHub docs, "Available rules for
 rulesets"; `creation`, `deletion`, `non_fast_forward` concern the branch itself)."""
+BYPASSING = frozenset({"always", "exempt"})
+"""`current_user_can_bypass` values that let a direct commit through (@octokit/openapi
+`repository-ruleset.current_user_can_bypass`: always, pull_requests_only, never, exempt; `exempt`:
+the rules do not apply to the user at all)."""
+_NEXT_PAGE = re.compile(r'<([^>]+)>;\s*rel="next"')
+"""The next page in GitHub's `Link` header (docs: rest/using-the-rest-api/using-pagination-in-the-rest-api)."""
 
 
 class UnreachableError(Exception):
@@ -95,45 +106,104 @@ class DirectCalls:
             return None
         return str(plan) if plan else None
 
-    def github_access(self, api_url: str, token: str, repository: str, branch: str) -> GithubAccess:
+    def github_access(self, api_url: str, token: str, repository: str, branch: str) -> GithubAccess | None:
         """The token's scopes (`GET /user`) and the rulesets that block a commit on `branch`
-        (`GET /repos/{repository}/rules/branches/{branch}`, then each ruleset's
-        `current_user_can_bypass`). What GitHub does not answer (unreachable, refused) is unknown:
-        no scopes, no rules, or a ruleset among `unsure_rulesets`."""
-        base = api_url.rstrip("/")
-        scopes: tuple[str, ...] | None = None
-        with contextlib.suppress(OSError, ValueError):
-            header = _github_get(f"{base}/user", token)[1].get("X-OAuth-Scopes")
-            scopes = None if header is None else tuple(s.strip() for s in header.split(",") if s.strip())
-        blocking: dict[int, set[str]] = {}
-        with contextlib.suppress(OSError, ValueError):
-            rules = _github_get(f"{base}/repos/{repository}/rules/branches/{urllib.parse.quote(branch, safe='')}", token)[0]
-            for rule in cast(list[dict[str, Any]], rules) if isinstance(rules, list) else []:
-                if rule.get("type") in WRITING_RULES and rule.get("ruleset_source_type") == "Repository":
+        (`GET /repos/{repository}/rules/branches/{branch}`, every page, then each ruleset's
+        `current_user_can_bypass`). Each read on its own: one GitHub refuses (a 4xx) leaves its part
+        unknown and says so in `refusals`; None only when GitHub cannot be reached."""
+        get = _GithubReader(api_url.rstrip("/"), token)
+        try:
+            scopes, refusals = get.scopes()
+            rules, refused = get.branch_rules(repository, branch)
+            blocking: dict[int, set[str]] = {}
+            for rule in rules:  # every source: the repository's rulesets and its organization's
+                if rule.get("type") in WRITING_RULES and "ruleset_id" in rule:
                     blocking.setdefault(int(rule["ruleset_id"]), set()).add(str(rule["type"]))
-        refused: list[str] = []
-        unsure: list[str] = []
-        for ruleset_id, types in sorted(blocking.items()):
-            shown = f"{ruleset_id} ({', '.join(sorted(types))})"
-            try:
-                ruleset = _github_get(f"{base}/repos/{repository}/rulesets/{ruleset_id}", token)[0]
-            except (OSError, ValueError):
-                unsure.append(shown)
-                continue
-            if ruleset.get("current_user_can_bypass") != "always":
-                refused.append(f"{ruleset.get('name', ruleset_id)!r} ({', '.join(sorted(types))})")
-        return GithubAccess(scopes, tuple(refused), tuple(unsure))
+            refused_rulesets: list[str] = []
+            unsure: list[str] = []
+            for ruleset_id, types in sorted(blocking.items()):
+                shown = ", ".join(sorted(types))
+                try:  # docs repos/rules#get-a-repository-ruleset: `includes_parents` (default true): the organization's too
+                    ruleset = get.json(f"/repos/{repository}/rulesets/{ruleset_id}")[0]
+                except _RefusedError:
+                    unsure.append(f"{ruleset_id} ({shown})")
+                    continue
+                if ruleset.get("current_user_can_bypass") not in BYPASSING:
+                    refused_rulesets.append(f"{ruleset.get('name', ruleset_id)!r} ({shown})")
+        except UnreachableError:
+            return None
+        return GithubAccess(scopes, tuple(refused_rulesets), tuple(unsure), tuple(dict.fromkeys((*refusals, *refused))))
 
     def nonce(self) -> str:
         """A fresh random text."""
         return secrets.token_hex(8)
 
 
-def _github_get(url: str, token: str) -> tuple[Any, dict[str, str]]:
-    """A GET of GitHub's REST API: (decoded JSON, headers)."""
-    headers = {"Accept": "application/vnd.github+json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
-        return json.loads(response.read() or b"null"), dict(response.headers.items())
+class _RefusedError(Exception):
+    """GitHub answered a read with an error status (or not with JSON)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _GithubReader:
+    """GETs of GitHub's REST API at `base` with the token."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base
+        self.headers = {"Accept": "application/vnd.github+json", **({"Authorization": f"Bearer {token}"} if token else {})}
+
+    def json(self, path_or_url: str) -> tuple[Any, Message]:
+        """(decoded JSON, headers: case-insensitive, RFC 9110 §5.1). Raises `_RefusedError` on an
+        error status, `UnreachableError` when GitHub cannot be reached."""
+        url = path_or_url if path_or_url.startswith(self.base + "/") else self.base + path_or_url
+        request = urllib.request.Request(url, headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read() or b"null"), response.headers
+        except urllib.error.HTTPError as error:
+            raise _RefusedError(error.code) from None
+        except ValueError:  # not JSON
+            raise _RefusedError(200) from None
+        except OSError as error:
+            raise UnreachableError(f"{self.base}: {error}") from None
+
+    def scopes(self) -> tuple[tuple[str, ...] | None, list[str]]:
+        """A classic token's scopes (`X-OAuth-Scopes`, None without it) and what GitHub refused."""
+        try:
+            header = self.json("/user")[1].get("X-OAuth-Scopes")
+        except _RefusedError as refused:
+            return None, [
+                BAD_CREDENTIALS
+                if refused.status == 401
+                else f"GitHub answers {refused.status} to GET /user (a GitHub App's token cannot read a user): the token's"
+                " scopes are unknown; the commit of the CI file needs Contents and Workflows: write"
+            ]
+        return (None if header is None else tuple(s.strip() for s in header.split(",") if s.strip())), []
+
+    def branch_rules(self, repository: str, branch: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """Every page of the rules that apply to `branch` (the `Link` header's `rel="next"`, followed on
+        this API only: the token goes nowhere else), and what GitHub refused."""
+        rules: list[dict[str, Any]] = []
+        url: str | None = f"/repos/{repository}/rules/branches/{urllib.parse.quote(branch, safe='')}"
+        try:
+            while url:
+                page, headers = self.json(url)
+                rules.extend(cast(list[dict[str, Any]], page) if isinstance(page, list) else [])
+                found = _NEXT_PAGE.search(headers.get("Link") or "")
+                url = found[1] if found and found[1].startswith(self.base + "/") else None
+        except _RefusedError as refused:
+            return rules, [
+                BAD_CREDENTIALS
+                if refused.status == 401
+                else f"GitHub answers {refused.status} to GET /repos/{repository}/rules/branches/{branch}: the rulesets"
+                f" on the branch are unknown; the token needs read access to {repository} (fine-grained: Metadata: read)"
+            ]
+        return rules, []
+
+
+BAD_CREDENTIALS = "GitHub refuses the token (401 Bad credentials): it is expired, revoked or mistyped; set a valid github:token"
 
 
 _current: list[DirectCalls] = [DirectCalls()]

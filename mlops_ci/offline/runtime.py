@@ -210,7 +210,7 @@ class OfflineCalls(direct_calls.DirectCalls):
     def gitlab_plan(self, base_url: str, token: str, namespace_id: int) -> str | None:
         return "default"
 
-    def github_access(self, api_url: str, token: str, repository: str, branch: str) -> direct_calls.GithubAccess:
+    def github_access(self, api_url: str, token: str, repository: str, branch: str) -> direct_calls.GithubAccess | None:
         return direct_calls.GithubAccess(scopes=("repo", "workflow"), blocking_rulesets=())
 
     def nonce(self) -> str:

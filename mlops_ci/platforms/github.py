@@ -8,6 +8,7 @@ import fnmatch
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -62,27 +63,48 @@ def minified_key_json(key_base64: str) -> str:
 
 
 OWNER_VARIABLES = ("GITHUB_OWNER", "GITHUB_ORGANIZATION")
-"""Read by the provider before its `owner` argument (upstream `configureProvider`: `organization` or
-GITHUB_ORGANIZATION, then GITHUB_OWNER, then `owner`): set, they redirect every resource."""
+"""Read by the provider before its `owner` argument (upstream v6.13.0 github/provider.go `configureProvider`:
+the `organization` argument, whose default is GITHUB_ORGANIZATION, then GITHUB_OWNER, then `owner`): set, they
+redirect every resource. `GitHub.provider` passes `organization` too, so at `pulumi destroy` (no program, no
+pre-flight) the stack's owner still wins."""
+APP_VARIABLES = ("GITHUB_APP_ID", "GITHUB_APP_INSTALLATION_ID", "GITHUB_APP_PEM_FILE")
+"""All three set, the provider authenticates as that GitHub App instead of with the stack's token (upstream
+v6.13.0 github/provider.go `getAppAuth`, `validateAppAuth`; `token` is read only `if config.AppID == nil`)."""
+_GHEC_API_HOST = re.compile(r"api\.[a-zA-Z0-9-]+\.ghe\.com")
 
 
-def rest_url(platform_url: str | None) -> str:
-    """GitHub's REST API: api.github.com, or `<server>/api/v3/` of an Enterprise Server (upstream
-    `getBaseURL`)."""
-    if not platform_url:
-        return GitHub.default_base_url
-    base = platform_url.rstrip("/").removesuffix("/api/v3")
-    return f"{base}/api/v3/"
+def rest_url(base_url: str | None) -> str:
+    """Where the provider calls GitHub's REST API for `github:baseUrl` (upstream v6.13.0 github/config.go
+    `getBaseURL` and `NewRESTClient`): github.com and api.github.com: https://api.github.com/; a GitHub
+    Enterprise Cloud host `<x>.ghe.com`: `api.<x>.ghe.com/`; any other host is a GitHub Enterprise
+    Server: its path without `api/v3/`, then `api/v3/`."""
+    url = urllib.parse.urlsplit(base_url or GitHub.default_base_url)
+    host = url.netloc
+    if host == "github.com":
+        host = "api.github.com"
+    elif host.endswith(".ghe.com") and not _GHEC_API_HOST.fullmatch(host):
+        host = f"api.{host}"
+    if host == "api.github.com" or host.endswith(".ghe.com"):
+        return f"{url.scheme}://{host}/"
+    path = url.path.rstrip("/") + "/"
+    return f"{url.scheme}://{host}{path.removesuffix('api/v3/')}api/v3/"
 
 
 def owner_problems(settings: Settings) -> list[str]:
+    """What in the environment makes the provider act as someone else, or on another owner."""
     owner = settings.repository.split("/")[0]
-    return [
+    problems = [
         f"{variable} = {os.environ[variable]!r} in the environment: the GitHub provider manages that owner's repositories"
         f" instead of {owner!r} (it reads the variable before the owner the stack gives it); unset {variable}"
         for variable in OWNER_VARIABLES
         if os.environ.get(variable) and os.environ[variable] != owner
     ]
+    if all(os.environ.get(variable) for variable in APP_VARIABLES):
+        problems.append(
+            f"{', '.join(APP_VARIABLES)} in the environment: the GitHub provider authenticates as that GitHub App"
+            f" (GITHUB_APP_ID = {os.environ['GITHUB_APP_ID']!r}) instead of with github:token; unset them"
+        )
+    return problems
 
 
 def access_problems(settings: Settings) -> list[str]:
@@ -90,7 +112,16 @@ def access_problems(settings: Settings) -> list[str]:
     would refuse only at the CI file's commit, after the secret exists."""
     # No provider data source reads them (pulumi-github 6.15.0): requests of the program's own.
     token = runtime_config.get_config("github:token") or os.environ.get("GITHUB_TOKEN", "")
-    access = direct_calls.current().github_access(rest_url(settings.platform_url), token, settings.repository, settings.branch)
+    url = rest_url(settings.platform_url)
+    access = direct_calls.current().github_access(url, token, settings.repository, settings.branch)
+    if access is None:
+        pulumi.log.warn(
+            f"github: {url} cannot be reached: the token's permission to commit {settings.ci_file} and the rulesets on"
+            f" {settings.branch!r} are not checked before the resources"
+        )
+        return []
+    for refusal in access.refusals:
+        pulumi.log.warn(f"github:token: {refusal}")
     problems: list[str] = []
     if access.scopes is not None and "workflow" not in access.scopes:
         problems.append(
@@ -260,6 +291,10 @@ class GitHub:
         return github.Provider(
             "github-provider",
             owner=settings.repository.split("/")[0],
+            # Also `organization` (deprecated, hence a warning): the provider reads it before GITHUB_OWNER, which
+            # would otherwise redirect `pulumi destroy`, where no pre-flight runs (upstream v6.13.0 provider.go
+            # `configureProvider`).
+            organization=settings.repository.split("/")[0],
             token=pulumi.Config("github").get_secret("token"),
             base_url=settings.platform_url or self.default_base_url,
         )

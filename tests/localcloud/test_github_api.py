@@ -120,8 +120,9 @@ def test_an_answer_the_description_does_not_allow_is_a_problem() -> None:
     assert missing
     assert "'created_at' is a required property" in missing[0]
     assert checker.problems({**exchange, "status": 202, "answer": {}})  # a success the operation does not list
-    assert checker.problems({**exchange, "status": 422, "answer": {"error": "no message"}})
-    assert checker.problems({**exchange, "status": 422, "answer": {"message": "GitHub's error shape"}}) == []
+    assert checker.problems({**exchange, "status": 403, "answer": {"error": "no message"}})
+    assert checker.problems({**exchange, "status": 403, "answer": {"message": "GitHub's error shape"}}) == []
+    assert checker.problems({**exchange, "status": 422, "answer": {"message": "listed neither here nor for every route"}})
     environment: dict[str, Any] = {"method": "PUT", "path": f"/repos/{REPO}/environments/ci", "query": {}, "status": 422}
     refused = {"answer": {"message": "refused"}}
     # what upstream's createUpdateEnvironmentData sends: `can_admins_bypass`, which the description omits
@@ -211,3 +212,67 @@ def test_branch_protection_rules_by_githubs_graphql_schema(hub: tuple[LocalCloud
     assert missing["errors"][0]["type"] == "NOT_FOUND"
     _, invalid, _ = api("POST", "/graphql", {"query": '{repository(owner:"acme", name:"vision"){noSuchField}}'})
     assert "Cannot query field 'noSuchField'" in json.dumps(invalid["errors"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allowed"),
+    [
+        ("GET", f"/repos/{REPO}", 409, False),  # described: 200, 301, 403, 404
+        ("DELETE", f"/repos/{REPO}/actions/secrets/KEY", 409, False),  # described: 204 only
+        ("GET", f"/repos/{REPO}/actions/secrets/KEY", 422, False),
+        ("DELETE", f"/repos/{REPO}/actions/secrets/KEY", 404, True),  # any route: ANY_ROUTE_ERRORS
+        ("PUT", f"/repos/{REPO}/actions/secrets/KEY", 422, True),  # ROUTE_ERRORS, with its sources
+        ("PUT", "/repositories/1/environments/ci/secrets/KEY", 422, True),  # go-github's route, its described twin
+        ("PUT", f"/repos/{REPO}/actions/secrets/KEY", 409, False),
+    ],
+)
+def test_an_error_status_is_allowed_on_every_route_or_on_its_own_route_only(
+    method: str, path: str, status: int, allowed: bool
+) -> None:
+    """Red team rt18: any status >= 400 with a `message` used to pass, so the stand-in could answer an
+    error GitHub never gives; now 401/403/404 anywhere, others where `ROUTE_ERRORS` names their source."""
+    request = {"encrypted_value": "aGk=", "key_id": "1"} if method == "PUT" else None
+    exchange = {"method": method, "path": path, "query": {}, "request": request, "status": status, "answer": {"message": "x"}}
+    assert (github_openapi.OpenApiChecker().problems(exchange) == []) is allowed
+
+
+def test_the_checker_refuses_to_switch_itself_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Without GitHub's description (no `npm ci`) the stand-in would answer unchecked: it fails instead."""
+    monkeypatch.setattr(github_openapi, "DESCRIPTION", tmp_path / "missing.json")
+    with pytest.raises(FileNotFoundError, match="npm ci"):
+        github_openapi.checker()
+
+
+ENV = f"/repos/{REPO}/environments/ci"
+
+
+def environment_api(tmp_path: Path, custom: bool) -> Any:
+    """The stand-in, called directly (a 303 is not followed), with environment `ci` of `acme/vision`
+    open to custom branch policies or not."""
+    cloud = open_cloud(tmp_path)
+    platform.create_repository(cloud, "github", REPO, ["main"], {"dvc.yaml": b"stages: {}\n"})
+    stand_in = github_api.Api(cloud, github_openapi.checker())
+    policy = {"protected_branches": not custom, "custom_branch_policies": custom}
+
+    def call(method: str, path: str, body: Any = None) -> tuple[int, Any, dict[str, str]]:
+        status, data, headers = stand_in.handle(method, path, {"authorization": "Bearer t"}, json.dumps(body).encode())
+        return status, json.loads(data) if data else None, headers
+
+    assert call("PUT", ENV, {"deployment_branch_policy": policy})[0] == 200
+    return call
+
+
+def test_the_same_pattern_twice_is_a_see_other(tmp_path: Path) -> None:
+    """@octokit/openapi, POST .../deployment-branch-policies: 303 "if the same branch name pattern
+    already exists" (red team rt18: the stand-in added a second policy)."""
+    call = environment_api(tmp_path, custom=True)
+    assert call("POST", f"{ENV}/deployment-branch-policies", {"name": "main", "type": "branch"})[0] == 200
+    status, _, headers = call("POST", f"{ENV}/deployment-branch-policies", {"name": "main", "type": "branch"})
+    assert status == 303
+    assert "Location" in headers
+
+
+def test_no_policy_without_custom_branch_policies(tmp_path: Path) -> None:
+    """The same operation: 404 when the environment's `custom_branch_policies` is false."""
+    call = environment_api(tmp_path, custom=False)
+    assert call("POST", f"{ENV}/deployment-branch-policies", {"name": "main", "type": "branch"})[0] == 404

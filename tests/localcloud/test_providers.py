@@ -21,6 +21,7 @@ from localcloud.state import LocalCloud, open_cloud
 from mlops_ci.offline.stacks import load_stack_file, stack_files
 
 from .conftest import github_answers_within_description, operations, sign_in
+from .test_lifecycle import _seed_minimal  # pyright: ignore[reportPrivateUsage]
 
 pytestmark = pytest.mark.localcloud
 
@@ -468,6 +469,34 @@ def test_github_owner_in_the_environment_is_refused(space: Any, monkeypatch: pyt
     assert "GITHUB_OWNER = 'someone-else' in the environment" in output_of(refused)
     monkeypatch.setenv("GITHUB_OWNER", "acme-ml")  # the repository's own owner: harmless
     workspace.pulumi("preview", "--stack", workspace.stack)
+
+
+def test_github_owner_at_destroy_spares_another_owners_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Destroy runs no program, so no pre-flight refuses GITHUB_OWNER there: the program also passes
+    `organization`, which upstream v6.13.0 provider.go `configureProvider` reads before GITHUB_OWNER
+    (red team rt18: without it the provider deleted another owner's variable of the same name)."""
+    assert CLI is not None
+    workspace = Workspace(tmp_path, "recsys-team", CLI, cloud_dir=tmp_path / "cloud")
+    cloud = open_cloud(workspace.cloud_dir)
+    try:
+        workspace.ensure_repository(seed=False)
+        _seed_minimal(cloud, workspace)
+        workspace.init()
+        workspace.pulumi("up", "--yes", "--skip-preview", "--stack", workspace.stack)
+        ours = platform.ci_environment(cloud, "github", "acme-ml/recsys")
+        name = next(n for n in ours if n.startswith("GCP_"))
+        platform.create_repository(cloud, "github", "other-team/recsys", ["main"], {"README.md": b"theirs\n"})
+        body = json.dumps({"name": name, "value": "theirs"}).encode()
+        status, _, _ = github_api.Api(cloud).handle(
+            "POST", "/repos/other-team/recsys/actions/variables", {"authorization": "Bearer t"}, body
+        )
+        assert status == 201
+        monkeypatch.setenv("GITHUB_OWNER", "other-team")
+        workspace.pulumi("destroy", "--yes", "--skip-preview", "--stack", workspace.stack, check=False)
+        assert platform.ci_environment(cloud, "github", "other-team/recsys").get(name) == "theirs"
+        assert name not in platform.ci_environment(cloud, "github", "acme-ml/recsys")
+    finally:
+        services.stop(workspace.cloud_dir)
 
 
 # --- 7. the GitHub CI file edited or deleted by hand ---
