@@ -5,12 +5,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from mlops_ci.ci.files import render_ci_file, render_job_script
 from tests.e2e.review_apis import Comment, ReviewApi
 from tests.helpers import make_settings
-from tests.test_job_script import comment_env, project, run_step  # noqa: F401  # pyright: ignore[reportUnusedImport] - the fixture, by name
+from tests.test_job_script import comment_env, run_step
 
 MARKER = "<!-- mlops-ci report: stack team-a -->"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A clone of a DVC project, as tests/test_job_script.py's fixture."""
+    (tmp_path / "project" / ".dvc").mkdir(parents=True)
+    return tmp_path / "project"
 
 
 def called_script(ci_file: str) -> str:
@@ -52,3 +61,19 @@ def test_a_marker_comment_by_someone_else_does_not_stop_or_take_the_report(proje
         assert result.returncode == 0, result.stdout
         assert api.comments[1].body == f"{MARKER}\nnot the report"
         assert [c.body for c in api.reports(MARKER) if c.author != "outsider"] == [f"{MARKER}\n\nrun 1\n"]
+
+
+def test_a_fork_merge_request_is_told_it_runs_in_the_fork_not_that_the_stack_was_destroyed(project: Path) -> None:
+    """A merge request from a fork runs its pipeline in the fork's project (GitLab's default), which has
+    none of the stack's CI/CD variables: the cause is the fork, not a destroyed stack or a deleted variable."""
+    env = {
+        "GOOGLE_APPLICATION_CREDENTIALS": f"{project}.tmp/mlops-ci/credential.json",
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "CI_PROJECT_ID": "9999",
+        "CI_MERGE_REQUEST_PROJECT_ID": "4242",
+        "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": "9999",
+    }
+    result, _ = run_step(project, "login", env, platform="gitlab")
+    assert result.returncode == 1
+    assert "fork" in result.stdout
+    assert "the stack was destroyed" not in result.stdout
