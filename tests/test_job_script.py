@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from mlops_ci import __version__
-from mlops_ci.ci.files import JOB_SCRIPT, TEMPLATES, render_job_script
+from mlops_ci.ci.files import TEMPLATES, job_script_path, render_job_script
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 from tests.e2e.review_apis import ReviewApi
 from tests.e2e.servers import TokenEndpoint
@@ -41,12 +41,12 @@ def run_step(
     """`python3 .mlops-ci/job.py <step>` in `project` as the CI file runs it, the job script rendered
     for `settings` and the stand-in DVC importable; its result (stderr merged into stdout, as a CI log
     shows it) and the DVC calls it made."""
-    write_job_script(project, make_settings(settings.pop("platform", "github"), **settings))
+    script = write_job_script(project, make_settings(settings.pop("platform", "github"), **settings))
     calls = project.parent / f"{project.name}-dvc-calls.jsonl"
     calls.unlink(missing_ok=True)
     base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(STAND_INS), "DVC_CALLS": str(calls), "HOME": str(project.parent)}
     result = subprocess.run(
-        [sys.executable, JOB_SCRIPT, step],
+        [sys.executable, str(script.relative_to(project)), step],
         cwd=project,
         env=base | (env or {}),
         stdout=subprocess.PIPE,
@@ -83,7 +83,7 @@ def test_rendering_is_deterministic_and_the_first_line_names_the_version_and_pul
     first = script.splitlines()[0]
     assert first.startswith(f"# Written by mlops-ci {__version__} for the stack {settings.stack}: ")
     assert first.endswith(": `pulumi up` overwrites it, so change the stack instead.")
-    compile(script, JOB_SCRIPT, "exec")
+    compile(script, job_script_path(settings.stack), "exec")
 
 
 def test_settings_are_python_literals_whatever_they_hold() -> None:
@@ -99,7 +99,7 @@ def test_settings_are_python_literals_whatever_they_hold() -> None:
 def test_an_unknown_step_prints_the_steps(project: Path) -> None:
     result, calls = run_step(project, "deploy")
     assert result.returncode == 2
-    assert result.stdout == "usage: python3 .mlops-ci/job.py {login,check-login,repro,push,report,comment}\n"
+    assert result.stdout == "usage: python3 .mlops-ci/team-a.py {login,check-login,repro,push,report,comment}\n"
     assert calls == []
 
 
@@ -404,8 +404,4 @@ def test_a_refused_comment_names_the_request_and_the_answer(project: Path) -> No
     finally:
         api.stop()
     assert result.returncode == 1
-    assert (
-        result.stdout
-        == f"ERROR: GET {api.api_url}/projects/4242/merge_requests/7/notes?per_page=100&page=1: 401 "
-        + '{"message": "401 Unauthorized"}\n'
-    )
+    assert result.stdout == f"ERROR: GET {api.api_url}/user: 401 " + '{"message": "401 Unauthorized"}\n'

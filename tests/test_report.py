@@ -60,7 +60,7 @@ def test_github_report_posts_from_its_own_job_with_pull_requests_write_only() ->
     assert "secrets." not in yaml.safe_dump(report)
     assert [step.get("uses", "").split("@")[0] for step in report["steps"]] == ["actions/download-artifact", ""]
     fetch, comment = post["run"].splitlines()
-    assert fetch.endswith('"$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/contents/.mlops-ci/job.py?ref=main"')
+    assert fetch.endswith('"$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/contents/.mlops-ci/team-a.py?ref=main"')
     assert comment == 'python3 "$RUNNER_TEMP/job.py" comment'
     # The report only on pull requests, kept as an artifact of the run.
     written, kept = reproduce["steps"][-2:]
@@ -82,7 +82,7 @@ def test_github_report_compares_with_the_branch_fetched_at_checkout() -> None:
     reproduce = github_workflow(report=True, branch="release/2026.11")["jobs"]["reproduce"]
     checkout = reproduce["steps"][0]
     assert checkout["with"] == {"persist-credentials": False, "fetch-depth": 0}
-    assert reproduce["steps"][-2]["run"] == "python3 .mlops-ci/job.py report"
+    assert reproduce["steps"][-2]["run"] == "python3 .mlops-ci/team-a.py report"
     assert 'BRANCH = "release/2026.11"\n' in render_job_script(make_settings("github", report=True, branch="release/2026.11"))
     assert "fetch-depth" not in github_workflow()["jobs"]["reproduce"]["steps"][0]["with"]
 
@@ -114,14 +114,14 @@ def test_gitlab_report_job_runs_on_merge_requests_only_with_the_token() -> None:
     # The job script as the branch has it, never the merge request's.
     fetch, comment = report["script"]
     assert f'-H "PRIVATE-TOKEN: ${{{REPORT_TOKEN_VARIABLE}:?' in fetch
-    assert fetch.endswith('/repository/files/.mlops-ci%2Fjob.py/raw?ref=main"')
+    assert fetch.endswith('/repository/files/.mlops-ci%2Fteam-a.py/raw?ref=main"')
     assert comment == 'python3 "$CI_PROJECT_DIR.tmp/mlops-ci/job.py" comment'
     # The reproduce job drops the token before anything runs, and keeps the report as its artifact.
     reproduce = pipeline["reproduce"]
     assert reproduce["before_script"][0] == f"unset {REPORT_TOKEN_VARIABLE}"
     assert reproduce["artifacts"]["paths"] == [f"{REPORT_DIRECTORY}/"]
     assert reproduce["script"][-1] == (
-        'if [ "$CI_PIPELINE_SOURCE" = "merge_request_event" ]; then python3 .mlops-ci/job.py report; fi'
+        'if [ "$CI_PIPELINE_SOURCE" = "merge_request_event" ]; then python3 .mlops-ci/team-a.py report; fi'
     )
     plain = gitlab_pipeline()
     assert "report" not in plain

@@ -1,6 +1,6 @@
 # mlops-ci writes here which of its versions wrote this file, for which stack, and that `pulumi up` overwrites it.
-"""The steps of the CI job that reproduces this repository's DVC pipeline, called by the CI file
-beside it as `python3 .mlops-ci/job.py <step>`. A step that fails says why and what to do.
+"""The steps of the CI job that reproduces this repository's DVC pipeline, called by the stack's CI
+file as `python3 JOB_SCRIPT <step>` (JOB_SCRIPT and CI_FILE below). A step that fails says why and what to do.
 
   login        (GitLab) the credential file Google's client reads, from the job's CI/CD variables
   check-login  one token request: a credential Google refuses fails here, in seconds
@@ -35,6 +35,7 @@ KEYLESS = False
 SECRET_NAME = "GOOGLE_SERVICE_ACCOUNT_KEY"
 PROTECTED_VARIABLE = False
 CI_FILE = ".github/workflows/mlops.yaml"
+JOB_SCRIPT = ".mlops-ci/team-a.py"
 BRANCH = "main"
 ID_TOKEN_VARIABLE = "GCP_ID_TOKEN"
 PROVIDER_VARIABLE = "GCP_WORKLOAD_IDENTITY_PROVIDER"
@@ -329,7 +330,7 @@ STEPS = {
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in STEPS:
-        print(f"usage: python3 .mlops-ci/job.py {{{','.join(STEPS)}}}", file=sys.stderr)
+        print(f"usage: python3 {JOB_SCRIPT} {{{','.join(STEPS)}}}", file=sys.stderr)
         return 2
     try:
         return STEPS[argv[0]]() or 0
