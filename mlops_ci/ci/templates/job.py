@@ -290,7 +290,7 @@ def written_by_this_token(headers: dict[str, str]) -> Callable[[dict[str, Any]],
     marker, and only the job's own comment is the report (another's cannot be edited anyway)."""
     if PLATFORM == "github":
         # The job's token writes as the GitHub Actions app; GitHub answers its GET /user with 403.
-        return lambda c: (c.get("user") or {}).get("login") == "github-actions[bot]"
+        return lambda c: str(c.get("user") and c["user"]["login"]) == "github-actions[bot]"  # no user: a deleted account
     me = call("GET", f"{os.environ['CI_API_V4_URL']}/user", headers)["id"]
     return lambda c: c["author"]["id"] == me
 
