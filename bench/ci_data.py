@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from localcloud.actions.runner import WorkflowRun, run_workflow  # noqa: E402
-from mlops_ci.ci.files import JOB_SCRIPT  # noqa: E402
 from tests.e2e import sample_project as sample  # noqa: E402
 from tests.e2e.commands import host_env  # noqa: E402
 from tests.e2e.conftest import ci_runner_env, push_as_maintainer  # noqa: E402
@@ -148,7 +147,7 @@ def run_cases(
         case.mkdir()
         repository = case / "project"
         shutil.copytree(project, repository, symlinks=True)
-        for path, content in ((JOB_SCRIPT, deployment.job_script), (deployment.ci_file, deployment.ci_content)):
+        for path, content in ((deployment.job_script_path, deployment.job_script), (deployment.ci_file, deployment.ci_content)):
             (repository / path).parent.mkdir(parents=True, exist_ok=True)
             (repository / path).write_text(content)
         sample.commit_all(repository, env, "CI file")

@@ -23,7 +23,7 @@ from localcloud import iam, platform
 from localcloud.actions.runner import run_workflow
 from localcloud.plugins.gcp import mint_key
 from localcloud.state import LocalCloud
-from mlops_ci.ci.files import JOB_SCRIPT, REMOTE_NAME
+from mlops_ci.ci.files import REMOTE_NAME, job_script_path
 from tests.e2e import ci_runners
 from tests.e2e import sample_project as sample
 from tests.e2e.commands import host_env
@@ -188,7 +188,7 @@ def restore_ci_file(workspace: Path, stack: Stack, env: dict[str, str]) -> bool:
     pipeline, on the branch as it is; GitHub's checkout takes the commit, not the working tree)."""
     present = (workspace / stack.ci_file).exists()
     restored = False
-    for path in (stack.ci_file, JOB_SCRIPT):
+    for path in (stack.ci_file, job_script_path(stack.name)):
         if (workspace / path).exists():
             continue
         last = sample.git(workspace, env, "log", "-1", "--format=%H", "--", path).strip()
@@ -219,7 +219,8 @@ def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str]) -
         secret_marked=True,
         ci_file=stack.ci_file,
         ci_content=(workspace / stack.ci_file).read_text(),
-        job_script=(workspace / JOB_SCRIPT).read_text(),
+        job_script_path=job_script_path(stack.name),
+        job_script=(workspace / job_script_path(stack.name)).read_text(),
     )
     result = ci_runners.run_gitlab_job(deployment, workspace, env)
     # ci_runners.masked("") puts [MASKED] between every character: undo it when nothing was secret.

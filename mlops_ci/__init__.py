@@ -2,5 +2,5 @@
 (GitHub Actions or GitLab CI), as one Pulumi stack."""
 
 # The release: the wheel's version (pyproject.toml reads it), named in CHANGELOG.md and in the
-# first line of every job script the stack commits (`.mlops-ci/job.py`).
+# first line of every job script the stack commits (`.mlops-ci/<stack>.py`).
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ import pulumi_gitlab as gitlab
 import yaml
 from pulumi.runtime import rpc
 
-from mlops_ci.ci.files import JOB_SCRIPT, render_job_script
+from mlops_ci.ci.files import job_script_path, render_job_script
 from mlops_ci.offline.runtime import Evaluation, OfflineMocks, Registration, evaluate, reveal, type_token
 from mlops_ci.platforms import PLATFORMS
 from mlops_ci.settings.loader import Settings
@@ -129,7 +129,7 @@ def committed_file(evaluation: Evaluation, type_: str, which: str = "ci-file") -
 
 def write_job_script(directory: Path, settings: Settings) -> Path:
     """The job script the stack commits for `settings`, where the CI file calls it from `directory`."""
-    path = directory / JOB_SCRIPT
+    path = directory / job_script_path(settings.stack)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_job_script(settings))
     return path

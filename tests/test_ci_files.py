@@ -15,12 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops_ci.ci.files import JOB_SCRIPT, UV_VERSION, render_ci_file
+from mlops_ci.ci.files import UV_VERSION, job_script_path, render_ci_file, render_job_script
 from tests.e2e.stack import service_account_key
 from tests.helpers import make_settings, write_job_script
 from tests.test_ci_linters import PLATFORMS, VARIANTS, actionlint, rendered, schema, zizmor
 
 PINNED_USES = re.compile(r"^ +(?:- )?uses: (?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40}) # (?P<tag>v\d+\.\d+\.\d+)$")
+
+# The job script of the stacks make_settings builds (team-a).
+JOB_SCRIPT = job_script_path("team-a")
 
 
 def unpinned_uses(content: str) -> list[str]:
@@ -403,3 +406,24 @@ def test_gitlab_push_line_runs_dvc_push_only_outside_merge_requests(source: str,
     script = f'python3 -m venv .venv\nexport PATH="$PWD/.venv/bin:$PATH"\n{push_line}'
     subprocess.run(["sh", "-c", script], cwd=tmp_path, env=env, check=True, timeout=30)
     assert (log / "dvc.log").exists() == (source == "push")
+
+
+def test_two_stacks_on_one_branch_call_each_its_own_job_script() -> None:
+    """Two stacks on one repository and branch, each with its own ciFile: each CI file calls a job
+    script of its own stack's settings, or the second `pulumi up` overwrites the first's (bucket,
+    secret name, report marker) and the first `pulumi destroy` deletes the script both need."""
+    a = make_settings("github", ci_file=".github/workflows/mlops-a.yaml", report=True)
+    b = make_settings(
+        "github",
+        stack="team-b",
+        ci_file=".github/workflows/mlops-b.yaml",
+        bucket_name="acme-ml-test-team-b-dvc",
+        secret_name="TEAM_B_KEY",
+        report=True,
+    )
+    for settings in (a, b):
+        called = set(re.findall(r"python3 (\.mlops-ci/\S+) ", render_ci_file(settings)))
+        fetched = re.findall(r"/contents/(\S+)\?ref=", render_ci_file(settings))
+        assert called == set(fetched) == {job_script_path(settings.stack)}
+        assert f'JOB_SCRIPT = "{job_script_path(settings.stack)}"' in render_job_script(settings)
+    assert job_script_path(a.stack) != job_script_path(b.stack)

@@ -50,16 +50,16 @@ def test_ci_file_is_committed_after_the_variable_and_every_grant() -> None:
     assert ci_file.plain("branch") == "develop"
     assert ci_file.plain("encoding") == "text"
     assert ci_file.plain("project") == "acme-ml/research/churn-model"
-    assert "python3 .mlops-ci/job.py repro" in ci_file.plain("content")
+    assert "python3 .mlops-ci/team-a.py repro" in ci_file.plain("content")
     job_script = committed_file(evaluation, CI_FILE, "job-script")
     assert job_script.urn in waits, "the job script before the CI file that calls it"
     assert evaluation.one(VARIABLE).urn in {r.urn for r in evaluation.waits_for(job_script)}
     assert (job_script.plain("filePath"), job_script.plain("branch"), job_script.plain("encoding")) == (
-        ".mlops-ci/job.py",
+        ".mlops-ci/team-a.py",
         "develop",
         "text",
     )
-    assert job_script.plain("deleteCommitMessage") == "mlops-ci: remove .mlops-ci/job.py (stack destroyed)"
+    assert job_script.plain("deleteCommitMessage") == "mlops-ci: remove .mlops-ci/team-a.py (stack destroyed)"
     assert 'dvc("repro", "--pull", "--allow-missing")' in job_script.plain("content")
 
 

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from mlops_ci import __version__
-from mlops_ci.ci.files import JOB_SCRIPT, TEMPLATES, render_job_script
+from mlops_ci.ci.files import TEMPLATES, job_script_path, render_job_script
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
-from tests.e2e.review_apis import ReviewApi
+from tests.e2e.review_apis import Comment, ReviewApi
 from tests.e2e.servers import TokenEndpoint
 from tests.e2e.stack import service_account_key
 from tests.e2e.test_credential_check import external_account, federation_propagating  # noqa: F401  # pyright: ignore[reportUnusedImport] - the fixture, by name
@@ -41,12 +41,12 @@ def run_step(
     """`python3 .mlops-ci/job.py <step>` in `project` as the CI file runs it, the job script rendered
     for `settings` and the stand-in DVC importable; its result (stderr merged into stdout, as a CI log
     shows it) and the DVC calls it made."""
-    write_job_script(project, make_settings(settings.pop("platform", "github"), **settings))
+    script = write_job_script(project, make_settings(settings.pop("platform", "github"), **settings))
     calls = project.parent / f"{project.name}-dvc-calls.jsonl"
     calls.unlink(missing_ok=True)
     base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(STAND_INS), "DVC_CALLS": str(calls), "HOME": str(project.parent)}
     result = subprocess.run(
-        [sys.executable, JOB_SCRIPT, step],
+        [sys.executable, str(script.relative_to(project)), step],
         cwd=project,
         env=base | (env or {}),
         stdout=subprocess.PIPE,
@@ -83,7 +83,7 @@ def test_rendering_is_deterministic_and_the_first_line_names_the_version_and_pul
     first = script.splitlines()[0]
     assert first.startswith(f"# Written by mlops-ci {__version__} for the stack {settings.stack}: ")
     assert first.endswith(": `pulumi up` overwrites it, so change the stack instead.")
-    compile(script, JOB_SCRIPT, "exec")
+    compile(script, job_script_path(settings.stack), "exec")
 
 
 def test_settings_are_python_literals_whatever_they_hold() -> None:
@@ -99,7 +99,7 @@ def test_settings_are_python_literals_whatever_they_hold() -> None:
 def test_an_unknown_step_prints_the_steps(project: Path) -> None:
     result, calls = run_step(project, "deploy")
     assert result.returncode == 2
-    assert result.stdout == "usage: python3 .mlops-ci/job.py {login,check-login,repro,push,report,comment}\n"
+    assert result.stdout == "usage: python3 .mlops-ci/team-a.py {login,check-login,repro,push,report,comment}\n"
     assert calls == []
 
 
@@ -218,6 +218,22 @@ def test_after_destroy_the_missing_variable_is_named_with_its_cause(protected: b
         else []
     )
     assert not Path(credential_env(project)["GOOGLE_APPLICATION_CREDENTIALS"]).exists()
+
+
+def test_a_fork_merge_request_is_told_it_runs_in_the_fork_not_that_the_stack_was_destroyed(project: Path) -> None:
+    """A merge request from a fork runs its pipeline in the fork's project (GitLab's default), which has
+    none of the stack's CI/CD variables: the cause is the fork, not a destroyed stack or a deleted variable."""
+    fork = {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_PROJECT_ID": "9999", "CI_MERGE_REQUEST_PROJECT_ID": "4242"}
+    result, _ = run_step(project, "login", credential_env(project) | fork, platform="gitlab")
+    assert result.returncode == 1
+    assert result.stdout == (
+        "ERROR: this merge request's pipeline runs in the fork it comes from, which has none of the stack team-a's"
+        " CI/CD variables (GOOGLE_SERVICE_ACCOUNT_KEY): a maintainer of the target project can run it there (the"
+        " merge request's Pipelines tab, Run pipeline).\n"
+    )
+    # A merge request inside the project is not a fork's: the destroyed stack stays a cause.
+    same = fork | {"CI_PROJECT_ID": "4242"}
+    assert "the stack was destroyed" in run_step(project, "login", credential_env(project) | same, platform="gitlab")[0].stdout
 
 
 # --- check-login -------------------------------------------------------------------------------
@@ -393,6 +409,24 @@ def test_comment_posts_the_report_once_then_updates_it_past_the_first_page(revie
     assert any("page=2" in r.path for r in review_api.requests if r.method == "GET")
 
 
+MARKER = "<!-- mlops-ci report: stack team-a -->"
+
+
+def test_a_marker_comment_by_someone_else_does_not_stop_or_take_the_report(review_api: ReviewApi, project: Path) -> None:
+    """Anyone who may comment on the request posts a comment starting with the public marker before
+    the first report: the job posts its own report, and updates only its own afterwards."""
+    outsider = review_api.comments[1] = Comment(1, f"{MARKER}\nnot the report", "outsider")
+    (project / "mlops-ci-report").mkdir()
+    env = comment_env(review_api)
+    for run in (1, 2):
+        (project / "mlops-ci-report/report.md").write_text(f"{MARKER}\n\nrun {run}\n")
+        result, _ = run_step(project, "comment", env, platform=review_api.platform, report=True)
+        assert result.returncode == 0, result.stdout
+    assert (outsider.body, outsider.updated) == (f"{MARKER}\nnot the report", 0)
+    (report,) = [c for c in review_api.reports(MARKER) if c is not outsider]
+    assert (report.body, report.updated) == (f"{MARKER}\n\nrun 2\n", 1)
+
+
 def test_a_refused_comment_names_the_request_and_the_answer(project: Path) -> None:
     api = ReviewApi("gitlab", "4242", 7)
     api.start()
@@ -404,8 +438,4 @@ def test_a_refused_comment_names_the_request_and_the_answer(project: Path) -> No
     finally:
         api.stop()
     assert result.returncode == 1
-    assert (
-        result.stdout
-        == f"ERROR: GET {api.api_url}/projects/4242/merge_requests/7/notes?per_page=100&page=1: 401 "
-        + '{"message": "401 Unauthorized"}\n'
-    )
+    assert result.stdout == f"ERROR: GET {api.api_url}/user: 401 " + '{"message": "401 Unauthorized"}\n'

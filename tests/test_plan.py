@@ -41,7 +41,7 @@ def test_plan_shows_what_each_resource_waits_for(tmp_path: Path) -> None:
     assert "waits for: ci-identity-objectviewer, github-job-script, github-provider, github-secret" in ci_file_block
     job_script_block = output.split("github:index/repositoryFile:RepositoryFile  github-job-script")[1]
     assert "waits for: ci-identity-objectviewer, github-provider, github-secret\n" in job_script_block
-    assert ".mlops-ci/job.py -> " in output, "the plan writes the job script beside the CI file"
+    assert ".mlops-ci/vision-team.py -> " in output, "the plan writes the job script beside the CI file"
     assert "options: retain_on_delete" in output.split("dvc-remote-bucket")[1].split("  + ")[0]
 
 

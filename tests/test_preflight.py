@@ -3,11 +3,14 @@ cloud resource is registered, every problem in one error naming the key and the 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
+from mlops_ci import __version__
+from mlops_ci.ci.files import job_script_header
 from mlops_ci.preflight import PreflightError
 from mlops_ci.settings.loader import ConfigError
 from mlops_ci.settings.model import stack_label
@@ -309,3 +312,52 @@ def test_a_gitlab_ci_file_of_an_earlier_configuration_is_not_called_a_hand_edit(
         " if the configuration changed, this pulumi up commits the new version; if it was edited by hand" in w
         for w in warnings
     ), warnings
+
+
+def job_script_at_its_path(first_line: str) -> Any:
+    """The repository-file look-up answering a file at the stack's job-script path that starts with `first_line`."""
+
+    def answer(args: Mapping[str, Any], found: Any) -> Any:
+        path = args.get("filePath", args.get("file"))
+        if path != ".mlops-ci/team-a.py":
+            return found
+        text = f"{first_line}\nprint('a script')\n"
+        if "filePath" in args:  # GitLab answers the content in base64
+            return {
+                "filePath": path,
+                "ref": args["ref"],
+                "content": base64.b64encode(text.encode()).decode(),
+                "encoding": "base64",
+            }
+        return {"file": path, "branch": args["branch"], "sha": "f" * 40, "content": text}
+
+    return answer
+
+
+@pytest.mark.parametrize(("base", "where"), [("github", "acme-ml/churn-model"), ("gitlab", "acme-ml/research/churn-model")])
+@pytest.mark.parametrize(
+    "first_line",
+    [
+        "# The team's own script",
+        # Another stack's job script: each stack has its own path, so this one was put there by hand.
+        job_script_header("team-b"),
+    ],
+)
+def test_a_file_at_the_job_script_path_that_is_not_this_stacks_stops_the_stack(base: str, where: str, first_line: str) -> None:
+    """`pulumi up` would overwrite it (`overwrite_on_create`) and `pulumi destroy` delete it."""
+    problems, _ = refused(base, {"getRepositoryFile": job_script_at_its_path(first_line)})
+    assert problems == [
+        f"mlops-ci:branch = 'main': .mlops-ci/team-a.py on it in {where} is not the job script mlops-ci wrote for the stack"
+        f" team-a (its first line: {first_line[:80]!r}); the stack commits its job script there and `pulumi destroy`"
+        " deletes it: move that file, or use another stack name"
+    ]
+
+
+@pytest.mark.parametrize("base", ["github", "gitlab"])
+@pytest.mark.parametrize("version", [__version__, "0.0.1"])
+def test_the_stacks_own_job_script_of_any_version_is_its_to_overwrite(base: str, version: str) -> None:
+    mocks = Answers({"getRepositoryFile": job_script_at_its_path(job_script_header("team-a", version))})
+    run(base, mocks=mocks)
+    assert [c for c in mocks.created if c.endswith("-job-script")] == [
+        f"{base}:index/repositoryFile:RepositoryFile::{base}-job-script"
+    ]

@@ -152,11 +152,13 @@ def test_workflow_is_committed_after_the_secret_and_every_grant() -> None:
     assert evaluation.one(SECRET) in evaluation.waits_for(job_script)
     assert {g.urn for g in evaluation.find(GRANT)} <= set(job_script.dependencies)
     assert (job_script.plain("file"), job_script.plain("branch"), job_script.plain("repository")) == (
-        ".mlops-ci/job.py",
+        ".mlops-ci/team-a.py",
         "develop",
         "churn-model",
     )
-    assert job_script.plain("commitMessage") == "mlops-ci: .mlops-ci/job.py, the CI job's script, managed by the stack [skip ci]"
+    assert (
+        job_script.plain("commitMessage") == "mlops-ci: .mlops-ci/team-a.py, the CI job's script, managed by the stack [skip ci]"
+    )
 
 
 @pytest.mark.parametrize(("base", "ci_file_type"), [("github", GITHUB_FILE), ("gitlab", GITLAB_FILE)])
@@ -202,7 +204,7 @@ def test_exports_name_the_remote() -> None:
     exports = dict(evaluation.exports)
     assert exports.pop("nextSteps").splitlines() == [
         "# In your clone of acme-ml/churn-model that holds the data, on branch main:"
-        " first the CI file the stack committed there.",
+        " first the CI file and its job script (.mlops-ci/vision.py) the stack committed there.",
         "git pull --ff-only",
         "# Then make gs://acme-ml-test-vision-dvc/teams/vision the default DVC remote.",
         "dvc remote add --default --force mlops-ci gs://acme-ml-test-vision-dvc/teams/vision",

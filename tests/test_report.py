@@ -5,6 +5,8 @@ separate job; the CI file is committed after its variable."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from mlops_ci.offline.project_config import ProjectConfigError
 from mlops_ci.offline.runtime import evaluate
 from mlops_ci.settings.loader import ConfigError
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
+from tests.e2e.review_apis import ReviewApi
 from tests.helpers import GITHUB_FILE, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, committed_file, config_for, make_settings, run
 
 
@@ -60,7 +63,7 @@ def test_github_report_posts_from_its_own_job_with_pull_requests_write_only() ->
     assert "secrets." not in yaml.safe_dump(report)
     assert [step.get("uses", "").split("@")[0] for step in report["steps"]] == ["actions/download-artifact", ""]
     fetch, comment = post["run"].splitlines()
-    assert fetch.endswith('"$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/contents/.mlops-ci/job.py?ref=main"')
+    assert '"$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/contents/.mlops-ci/team-a.py?ref=main" || ' in fetch
     assert comment == 'python3 "$RUNNER_TEMP/job.py" comment'
     # The report only on pull requests, kept as an artifact of the run.
     written, kept = reproduce["steps"][-2:]
@@ -82,7 +85,7 @@ def test_github_report_compares_with_the_branch_fetched_at_checkout() -> None:
     reproduce = github_workflow(report=True, branch="release/2026.11")["jobs"]["reproduce"]
     checkout = reproduce["steps"][0]
     assert checkout["with"] == {"persist-credentials": False, "fetch-depth": 0}
-    assert reproduce["steps"][-2]["run"] == "python3 .mlops-ci/job.py report"
+    assert reproduce["steps"][-2]["run"] == "python3 .mlops-ci/team-a.py report"
     assert 'BRANCH = "release/2026.11"\n' in render_job_script(make_settings("github", report=True, branch="release/2026.11"))
     assert "fetch-depth" not in github_workflow()["jobs"]["reproduce"]["steps"][0]["with"]
 
@@ -114,14 +117,14 @@ def test_gitlab_report_job_runs_on_merge_requests_only_with_the_token() -> None:
     # The job script as the branch has it, never the merge request's.
     fetch, comment = report["script"]
     assert f'-H "PRIVATE-TOKEN: ${{{REPORT_TOKEN_VARIABLE}:?' in fetch
-    assert fetch.endswith('/repository/files/.mlops-ci%2Fjob.py/raw?ref=main"')
+    assert '/repository/files/.mlops-ci%2Fteam-a.py/raw?ref=main" || ' in fetch
     assert comment == 'python3 "$CI_PROJECT_DIR.tmp/mlops-ci/job.py" comment'
     # The reproduce job drops the token before anything runs, and keeps the report as its artifact.
     reproduce = pipeline["reproduce"]
     assert reproduce["before_script"][0] == f"unset {REPORT_TOKEN_VARIABLE}"
     assert reproduce["artifacts"]["paths"] == [f"{REPORT_DIRECTORY}/"]
     assert reproduce["script"][-1] == (
-        'if [ "$CI_PIPELINE_SOURCE" = "merge_request_event" ]; then python3 .mlops-ci/job.py report; fi'
+        'if [ "$CI_PIPELINE_SOURCE" = "merge_request_event" ]; then python3 .mlops-ci/team-a.py report; fi'
     )
     plain = gitlab_pipeline()
     assert "report" not in plain
@@ -201,3 +204,55 @@ def test_the_report_token_variable_name_is_reserved() -> None:
 def test_report_must_be_a_boolean_as_the_cli_says() -> None:
     with pytest.raises(ProjectConfigError, match="configuration key 'report' must be of type 'boolean'"):
         evaluate("team-a", config_for("gitlab", report="yes"))
+
+
+# --- The report job's fetch of the job script ----------------------------------------------------
+
+FETCH_FAILED = (
+    "ERROR: .mlops-ci/team-a.py could not be fetched from the target branch (above): pulumi destroy deleted it,"
+    " or the first pulumi up of the stack team-a has not committed it yet\n"
+)
+
+
+def run_fetch(platform: str, api: ReviewApi, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The report job's first line (the fetch of the branch's job script), as its runner's shell runs it."""
+    if platform == "github":
+        fetch = github_workflow(report=True)["jobs"]["report"]["steps"][-1]["run"].splitlines()[0]
+        env = {"GITHUB_API_URL": api.api_url, "GITHUB_REPOSITORY": api.project, "RUNNER_TEMP": str(tmp_path)} | env
+    else:
+        fetch = gitlab_pipeline(report=True)["report"]["script"][0]
+        env = {"CI_API_V4_URL": api.api_url, "CI_PROJECT_ID": api.project, "CI_PROJECT_DIR": str(tmp_path / "p")} | env
+    shell = {"PATH": "/usr/bin:/bin"} | env
+    return subprocess.run(["sh", "-c", fetch], env=shell, capture_output=True, text=True, timeout=30, check=False)
+
+
+@pytest.mark.parametrize("platform", ["github", "gitlab"])
+def test_a_job_script_missing_from_the_branch_is_one_line_with_its_causes(platform: str, tmp_path: Path) -> None:
+    """After `pulumi destroy`, or before the stack's first commit, the branch has no job script: the
+    fetch fails with the platform's 404 and one line saying why."""
+    api = ReviewApi(platform, "acme-ml/churn-model" if platform == "github" else "4242", 7)
+    if platform == "github":
+        token = {"GITHUB_TOKEN": api.issue_github_token({"": True})}
+    else:
+        api.accept_gitlab_token("glpat-report-token", "reporter", ("api",))
+        token = {REPORT_TOKEN_VARIABLE: "glpat-report-token"}
+    api.start()
+    try:
+        missing = run_fetch(platform, api, token, tmp_path)
+        api.files[".mlops-ci/team-a.py", "main"] = "print('the job script')\n"
+        found = run_fetch(platform, api, token, tmp_path)
+    finally:
+        api.stop()
+    assert missing.returncode == 1
+    assert "404" in missing.stderr.splitlines()[0]
+    assert missing.stderr.splitlines()[1:] == [FETCH_FAILED.rstrip("\n")]
+    assert (found.returncode, found.stderr) == (0, "")
+
+
+def test_a_gitlab_report_job_without_its_token_says_the_stack_creates_and_destroy_deletes_it(tmp_path: Path) -> None:
+    api = ReviewApi("gitlab", "4242", 7)
+    result = run_fetch("gitlab", api, {}, tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.rstrip("\n").endswith(
+        f"{REPORT_TOKEN_VARIABLE}: is not set: the stack team-a creates it with mlops-ci:report and deletes it on pulumi destroy"
+    )

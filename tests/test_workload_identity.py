@@ -225,7 +225,7 @@ def run_credential_steps(tmp_path: Path, provider_name: str, email: str) -> Path
         "GOOGLE_APPLICATION_CREDENTIALS": credentials,
     }
     subprocess.run(["bash", "-euc", "\n".join(steps)], cwd=project_dir, env=env, check=True, timeout=30)
-    assert [p.name for p in project_dir.rglob("*")] == [".mlops-ci", "job.py"], "nothing is written into the project directory"
+    assert [p.name for p in project_dir.rglob("*")] == [".mlops-ci", "team-a.py"], "nothing is written into the project directory"
     return Path(credentials)
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -44,8 +45,6 @@ _environment.filters["sh"] = shlex.quote
 # The DVC remote of the stack's bucket: what `nextSteps` adds to .dvc/config, the job to
 # .dvc/config.local, and every hint names.
 REMOTE_NAME = "mlops-ci"
-# Where the job script goes in the team's repository, beside the CI file.
-JOB_SCRIPT = f"{JOB_SCRIPT_FOLDER}/job.py"
 # The uv release the job installs (with pip) to install the requirements.
 UV_VERSION = "0.13.8"
 # Where the job writes the report (pull and merge requests, `mlops-ci:report`): report.md and plots/.
@@ -55,6 +54,13 @@ SETTINGS_START = "# The stack's settings: `pulumi up` writes them here."
 SETTINGS_END = "# End of the stack's settings."
 # Access presets whose grant lets the job write to the bucket: its CI file pushes on the branch.
 PUSHING_ACCESS = ("push", "admin")
+
+
+def job_script_path(stack: str) -> str:
+    """Where the stack's job script goes in the team's repository: one per stack, so two stacks on one
+    branch (each with its own CI file) never share or delete each other's. Stack names are
+    [A-Za-z0-9_.-]: with `.py` after it, never `.`, `..` or a folder."""
+    return f"{JOB_SCRIPT_FOLDER}/{stack}.py"
 
 
 def report_marker(stack: str) -> str:
@@ -69,7 +75,7 @@ def render_ci_file(settings: Settings) -> str:
         stack=settings.stack,
         branch=settings.branch,
         dvc_remote_url=settings.dvc_remote_url,
-        job_script=JOB_SCRIPT,
+        job_script=job_script_path(settings.stack),
         version=__version__,
         uv_version=UV_VERSION,
         pushes=settings.access in PUSHING_ACCESS,
@@ -89,9 +95,16 @@ def render_ci_file(settings: Settings) -> str:
     )
 
 
-def job_script_header(stack: str) -> str:
+def job_script_header(stack: str, version: str = __version__) -> str:
     """The job script's first line: who wrote it, and that `pulumi up` overwrites it."""
-    return f"# Written by mlops-ci {__version__} for the stack {stack}: `pulumi up` overwrites it, so change the stack instead."
+    return f"# Written by mlops-ci {version} for the stack {stack}: `pulumi up` overwrites it, so change the stack instead."
+
+
+def is_job_script_of(first_line: str, stack: str) -> bool:
+    """Whether a file's first line is the one mlops-ci (any version) writes in `stack`'s job script:
+    pre-flight lets `pulumi up` overwrite that file, and no other."""
+    version = re.fullmatch(r"# Written by mlops-ci (\S+) for the stack .*", first_line.rstrip("\r\n"))
+    return version is not None and first_line.rstrip("\r\n") == job_script_header(stack, version[1])
 
 
 def render_job_script(settings: Settings) -> str:
@@ -107,6 +120,7 @@ def render_job_script(settings: Settings) -> str:
         "SECRET_NAME": settings.secret_name,
         "PROTECTED_VARIABLE": settings.protected_variable,
         "CI_FILE": settings.ci_file,
+        "JOB_SCRIPT": job_script_path(settings.stack),
         "BRANCH": settings.branch,
         "ID_TOKEN_VARIABLE": ID_TOKEN_VARIABLE,
         "PROVIDER_VARIABLE": PROVIDER_VARIABLE,

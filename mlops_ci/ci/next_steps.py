@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlops_ci.ci.files import REMOTE_NAME
+from mlops_ci.ci.files import REMOTE_NAME, job_script_path
 from mlops_ci.settings.loader import Settings
 
 
@@ -29,7 +29,7 @@ def next_steps(settings: Settings, adopted_bucket: bool = False) -> str:
             *([f"# First: {setting}."] if setting else []),
             # The stack committed the CI file to the branch: a clone made before cannot push without it.
             f"# In your clone of {settings.repository} that holds the data, on branch {settings.branch}:"
-            " first the CI file the stack committed there.",
+            f" first the CI file and its job script ({job_script_path(settings.stack)}) the stack committed there.",
             "git pull --ff-only",
             f"# Then make {remote} the default DVC remote.",
             f"dvc remote add --default --force {REMOTE_NAME} {remote}",

@@ -33,6 +33,7 @@ import jsonschema
 import ruamel.yaml
 from jsonschema.exceptions import best_match
 
+from mlops_ci.ci.files import job_script_path
 from mlops_ci.offline.analyzer import analyze
 from mlops_ci.offline.project_config import ProjectConfigError
 from mlops_ci.offline.runtime import Evaluation, Registration, evaluate
@@ -132,7 +133,7 @@ def _on_platform(evaluation: Evaluation, registration: Registration, keys: tuple
 
 def claims(evaluation: Evaluation) -> list[tuple[str, str]]:
     """(kind, what) of everything one stack takes for itself: its file's name, the bucket, the service
-    account (its email names the project), the stack label, the CI file in its repository and branch, and the
+    account (its email names the project), the stack label, the CI file and job script in its repository and branch, and the
     secrets, variables and environment it names there."""
     taken = [
         # Two stack files whose names differ in case only are one file on a case-insensitive checkout
@@ -144,9 +145,11 @@ def claims(evaluation: Evaluation) -> list[tuple[str, str]]:
         # each adopt, grant on and delete the other's.
         ("stack label", stack_label(evaluation.stack)),
     ]
-    for committed in evaluation.committed_ci_files():
+    script = job_script_path(evaluation.stack)
+    for committed in evaluation.committed_files():
         where = _on_platform(evaluation, committed.registration, ("repository", "project", "branch"))
-        taken.append(("CI file", f"{where} {committed.path}"))
+        # The job script is the stack's own by its name, but two names alike are one file on a case-insensitive checkout.
+        taken.append(("job script" if committed.path == script else "CI file", f"{where} {committed.path}"))
     for registration in evaluation.registrations:
         if registration.type in PLATFORM_NAMES:
             kind, keys = PLATFORM_NAMES[registration.type]

@@ -27,7 +27,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
 from mlops_ci import direct_calls
-from mlops_ci.ci.files import JOB_SCRIPT
+from mlops_ci.ci.files import job_script_path
 from mlops_ci.offline.project_config import apply_project_config
 from mlops_ci.platforms import PLATFORMS, Platform
 from mlops_ci.platforms.base import type_token
@@ -193,7 +193,11 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if args.token == "gcp:projects/getOrganizationPolicy:getOrganizationPolicy":
             return {"constraint": lookup["constraint"], "booleanPolicies": []}
         for platform in PLATFORMS.values():
-            answer = platform.offline_lookup(args.token, lookup, numeric_id)
+            try:
+                answer = platform.offline_lookup(args.token, lookup, numeric_id)
+            except LookupError as not_found:
+                # The API's "not found" where the provider fails the look-up: the invoke fails, as with the real provider.
+                return {}, [("", str(not_found))]
             if answer is not None:
                 return answer
         raise NotImplementedError(f"no offline answer for {args.token}")
@@ -276,7 +280,7 @@ class Evaluation:
 
     def committed_ci_files(self) -> list[CommittedCiFile]:
         """The CI files the program commits (not the job script they call)."""
-        return [committed for committed in self.committed_files() if committed.path != JOB_SCRIPT]
+        return [committed for committed in self.committed_files() if committed.path != job_script_path(self.stack)]
 
     def by_urn(self, urn: str) -> Registration:
         return next(r for r in self.registrations if r.urn == urn)

@@ -64,23 +64,36 @@ def missing_files_problems(settings: Settings, exists: Callable[[str], bool], wh
     return problems
 
 
+def job_script_problems(settings: Settings, first_line: str | None, where: str) -> list[str]:
+    """A file at the stack's job-script path that mlops-ci did not write for this stack (`first_line`
+    its first line; None: no file): `pulumi up` would overwrite it and `pulumi destroy` delete it."""
+    from mlops_ci.ci.files import is_job_script_of, job_script_path
+
+    if first_line is None or is_job_script_of(first_line, settings.stack):
+        return []
+    return [
+        f"mlops-ci:branch = {settings.branch!r}: {job_script_path(settings.stack)} on it in {where} is not the job script"
+        f" mlops-ci wrote for the stack {settings.stack} (its first line: {first_line[:80]!r}); the stack commits its job"
+        " script there and `pulumi destroy` deletes it: move that file, or use another stack name"
+    ]
+
+
 # Commits a file to the branch: (resource name suffix, path, content, commit message, what it waits for).
 CommitFile = Callable[[str, str, str, str, Sequence[pulumi.Resource]], pulumi.Resource]
 
 
 def commit_job_script_then_ci_file(
-    commit: CommitFile, ci_file: str, ci_content: str, job_script: str, after: Sequence[pulumi.Resource]
+    commit: CommitFile, ci_file: tuple[str, str], job_script: tuple[str, str], after: Sequence[pulumi.Resource]
 ) -> tuple[pulumi.Resource, pulumi.Resource]:
     """The job script, then the CI file that calls it, last: the first run finds both, with its
     credential and access (`after`); `pulumi destroy` deletes the CI file first, then the script.
     The script's commit asks the platform not to run CI (`[skip ci]`): the CI file's commit does."""
-    from mlops_ci.ci.files import JOB_SCRIPT
-
+    (path, content), (ci_path, ci_content) = job_script, ci_file
     # GitHub's provider commits a deletion with the same message: each reads right for both.
-    script_message = f"mlops-ci: {JOB_SCRIPT}, the CI job's script, managed by the stack [skip ci]"
-    script = commit("job-script", JOB_SCRIPT, job_script, script_message, after)
-    ci_message = f"mlops-ci: {ci_file}, managed by the stack (pulumi up, pulumi destroy)"
-    ci = commit("ci-file", ci_file, ci_content, ci_message, [*after, script])
+    script_message = f"mlops-ci: {path}, the CI job's script, managed by the stack [skip ci]"
+    script = commit("job-script", path, content, script_message, after)
+    ci_message = f"mlops-ci: {ci_path}, managed by the stack (pulumi up, pulumi destroy)"
+    ci = commit("ci-file", ci_path, ci_content, ci_message, [*after, script])
     return script, ci
 
 
@@ -96,7 +109,7 @@ class DeliveryArgs(TypedDict):
     ci_content: str
     """The rendered CI file."""
     job_script: str
-    """The rendered job script the CI file calls (`JOB_SCRIPT`)."""
+    """The rendered job script the CI file calls (at `job_script_path(stack)`)."""
     after: Sequence[pulumi.Resource]
     """Resources the first CI run needs (the bucket grants, the federation binding)."""
 
@@ -177,7 +190,8 @@ class Platform(Protocol):
         ...
 
     def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
-        """The offline runtime's answer to one of this platform's look-ups (None: not its own);
+        """The offline runtime's answer to one of this platform's look-ups (None: not its own; LookupError: the
+        API answers "not found" and the provider fails the look-up);
         `number` stands in for a server-assigned id, stable for the same text."""
         ...
 

@@ -20,11 +20,12 @@ from mlops_ci.components.workload_identity import OidcTrust
 from mlops_ci.platforms.base import (
     DeliveryArgs,
     commit_job_script_then_ci_file,
+    job_script_problems,
     looked_up,
     missing_files_problems,
     type_token,
 )
-from mlops_ci.settings.rules import VARIABLE_NAME, reserved_variable_problem
+from mlops_ci.settings.rules import JOB_SCRIPT_FOLDER, VARIABLE_NAME, reserved_variable_problem
 
 if TYPE_CHECKING:
     from mlops_ci.settings.loader import Settings
@@ -169,6 +170,8 @@ class GithubDeliveryArgs(TypedDict):
     """Workflow path, under `.github/workflows/`."""
     ci_content: str
     """Workflow content."""
+    job_script_path: str
+    """Where the job script goes: one file per stack (`job_script_path`)."""
     job_script: str
     """The job script the workflow calls."""
     after: Sequence[pulumi.Resource]
@@ -248,7 +251,10 @@ class GithubDelivery(pulumi.ComponentResource):
             )
 
         self.job_script, self.ci_file = commit_job_script_then_ci_file(
-            commit, args["ci_file"], args["ci_content"], args["job_script"], [*credentials, *args["after"]]
+            commit,
+            (args["ci_file"], args["ci_content"]),
+            (args["job_script_path"], args["job_script"]),
+            [*credentials, *args["after"]],
         )
         self.register_outputs({"ci_file": args["ci_file"]})
 
@@ -328,6 +334,8 @@ class GitHub:
         )
 
     def deliver(self, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
+        from mlops_ci.ci.files import job_script_path
+
         settings = args["settings"]
         key = args["key_base64"]
         return GithubDelivery(
@@ -342,6 +350,7 @@ class GitHub:
                 "variables": args["variables"],
                 "ci_file": settings.ci_file,
                 "ci_content": args["ci_content"],
+                "job_script_path": job_script_path(settings.stack),
                 "job_script": args["job_script"],
                 "after": args["after"],
             },
@@ -357,6 +366,8 @@ class GitHub:
 
     def preflight_problems(self, provider: pulumi.ProviderResource, settings: Settings) -> list[str]:
         import pulumi_github as github
+
+        from mlops_ci.ci.files import job_script_path
 
         on = pulumi.InvokeOptions(provider=provider)
         name = settings.repository.split("/")[1]
@@ -380,11 +391,17 @@ class GitHub:
                     " file is refused unless the token's user may bypass it"
                 )
 
-        def exists(path: str) -> bool:
+        def first_line(path: str) -> str | None:
+            """The file's first line; None: no such file."""
             found = looked_up(lambda: github.get_repository_file(repository=name, branch=settings.branch, file=path, opts=on))
-            return found is not None and bool(found.sha)
+            return (found.content or "").partition("\n")[0] if found is not None and found.sha else None
 
-        return access_problems(settings) + missing_files_problems(settings, exists, settings.repository)
+        script = first_line(job_script_path(settings.stack))
+        return (
+            access_problems(settings)
+            + job_script_problems(settings, script, settings.repository)
+            + missing_files_problems(settings, lambda path: first_line(path) is not None, settings.repository)
+        )
 
     def offline_outputs(self, token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         return {}
@@ -394,13 +411,20 @@ class GitHub:
             return {"fullName": args["fullName"], "repoId": number(f"github/{args['fullName']}")}
         if token == "github:index/getUser:getUser":
             return {"username": args["username"], "id": str(number(f"github/{args['username']}"))}
-        # Offline, the branch exists, is unprotected and holds every file asked for.
+        # Offline, the branch exists, is unprotected and holds every file asked for but the stack's job script.
         if token == "github:index/getBranch:getBranch":
             sha = f"{number('github/' + args['repository'] + '/' + args['branch']):040x}"
             return {"branch": args["branch"], "ref": f"refs/heads/{args['branch']}", "sha": sha, "etag": ""}
         if token == "github:index/getBranchProtectionRules:getBranchProtectionRules":
             return {"repository": args["repository"], "rules": []}
         if token == "github:index/getRepositoryFile:getRepositoryFile":
+            if str(args["file"]).startswith(f"{JOB_SCRIPT_FOLDER}/"):
+                return {
+                    "file": args["file"],
+                    "branch": args["branch"],
+                    "sha": "",
+                    "content": "",
+                }  # as GitHub's provider answers a 404
             return {"file": args["file"], "branch": args["branch"], "sha": f"{number(args['file']):040x}", "content": ""}
         return None
 

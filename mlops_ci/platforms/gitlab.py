@@ -15,8 +15,16 @@ from pulumi.runtime import config as runtime_config
 
 from mlops_ci import direct_calls
 from mlops_ci.components.workload_identity import OidcTrust
-from mlops_ci.platforms.base import DeliveryArgs, commit_job_script_then_ci_file, looked_up, missing_files_problems, type_token
+from mlops_ci.platforms.base import (
+    DeliveryArgs,
+    commit_job_script_then_ci_file,
+    job_script_problems,
+    looked_up,
+    missing_files_problems,
+    type_token,
+)
 from mlops_ci.settings.rules import (
+    JOB_SCRIPT_FOLDER,
     REPORT_TOKEN_VARIABLE,
     VARIABLE_NAME,
     inside_git_directory,
@@ -112,6 +120,8 @@ class GitlabDeliveryArgs(TypedDict):
     """Path of the CI file."""
     ci_content: str
     """CI file content."""
+    job_script_path: str
+    """Where the job script goes: one file per stack (`job_script_path`)."""
     job_script: str
     """The job script the CI file calls."""
     after: Sequence[pulumi.Resource]
@@ -211,7 +221,10 @@ class GitlabDelivery(pulumi.ComponentResource):
             )
 
         self.job_script, self.ci_file = commit_job_script_then_ci_file(
-            commit, args["ci_file"], args["ci_content"], args["job_script"], [*credentials, *args["after"]]
+            commit,
+            (args["ci_file"], args["ci_content"]),
+            (args["job_script_path"], args["job_script"]),
+            [*credentials, *args["after"]],
         )
         self.register_outputs({"ci_file": args["ci_file"]})
 
@@ -248,7 +261,7 @@ def warn_about_hand_changes(settings: Settings, on: pulumi.InvokeOptions) -> Non
     (`--refresh=false`)."""
     import pulumi_gitlab as gitlab
 
-    from mlops_ci.ci.files import JOB_SCRIPT, render_ci_file, render_job_script
+    from mlops_ci.ci.files import job_script_path, render_ci_file, render_job_script
     from mlops_ci.settings.rules import SERVICE_ACCOUNT_VARIABLE
 
     project, branch = settings.repository, settings.branch
@@ -256,7 +269,10 @@ def warn_about_hand_changes(settings: Settings, on: pulumi.InvokeOptions) -> Non
     delivered = looked_up(lambda: gitlab.get_project_variable(project=project, key=delivered_key, opts=on))
     if delivered is None or not delivered.key:
         return  # nothing delivered yet: the files are not the stack's yet either
-    for path, rendered in ((settings.ci_file, render_ci_file(settings)), (JOB_SCRIPT, render_job_script(settings))):
+    for path, rendered in (
+        (settings.ci_file, render_ci_file(settings)),
+        (job_script_path(settings.stack), render_job_script(settings)),
+    ):
         found = looked_up(lambda path=path: gitlab.get_repository_file(project=project, file_path=path, ref=branch, opts=on))
         if found is None:
             pulumi.log.warn(
@@ -342,6 +358,8 @@ class GitLab:
         )
 
     def deliver(self, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
+        from mlops_ci.ci.files import job_script_path
+
         settings = args["settings"]
         return GitlabDelivery(
             "gitlab",
@@ -359,6 +377,7 @@ class GitLab:
                 "variables": args["variables"],
                 "ci_file": settings.ci_file,
                 "ci_content": args["ci_content"],
+                "job_script_path": job_script_path(settings.stack),
                 "job_script": args["job_script"],
                 "after": args["after"],
             },
@@ -379,6 +398,8 @@ class GitLab:
 
     def preflight_problems(self, provider: pulumi.ProviderResource, settings: Settings) -> list[str]:
         import pulumi_gitlab as gitlab
+
+        from mlops_ci.ci.files import job_script_path
 
         on = pulumi.InvokeOptions(provider=provider)
         project = settings.repository
@@ -403,12 +424,18 @@ class GitLab:
         elif settings.report:
             problems += report_tier_problems(settings, found.namespaces[0] if found.namespaces else None)
 
-        def exists(path: str) -> bool:
+        def first_line(path: str) -> str | None:
+            """The file's first line; None: no such file (GitLab answers 404)."""
             found = looked_up(lambda: gitlab.get_repository_file(project=project, file_path=path, ref=settings.branch, opts=on))
-            return found is not None
+            return None if found is None else base64.b64decode(found.content or "").decode(errors="replace").partition("\n")[0]
 
         warn_about_hand_changes(settings, on)
-        return problems + missing_files_problems(settings, exists, project)
+        script = first_line(job_script_path(settings.stack))
+        return [
+            *problems,
+            *job_script_problems(settings, script, project),
+            *missing_files_problems(settings, lambda path: first_line(path) is not None, project),
+        ]
 
     def offline_outputs(self, token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         if token == "gitlab:index/projectAccessToken:ProjectAccessToken":
@@ -418,7 +445,8 @@ class GitLab:
         return {}
 
     def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
-        # Offline, the branch exists, accepts the token's pushes and holds every file asked for.
+        # Offline, the branch exists, accepts the token's pushes and holds every file asked for but the
+        # stack's job script.
         if token == "gitlab:index/getBranch:getBranch":
             return {"name": args["name"], "project": args["project"], "canPush": True, "protected": False}
         if token == "gitlab:index/getProjectVariable:getProjectVariable":
@@ -426,6 +454,8 @@ class GitLab:
         if token == "gitlab:index/getProjectAccessTokens:getProjectAccessTokens":
             return {"project": args["project"], "accessTokens": []}
         if token == "gitlab:index/getRepositoryFile:getRepositoryFile":
+            if str(args["filePath"]).startswith(f"{JOB_SCRIPT_FOLDER}/"):
+                raise LookupError(f"404 File Not Found: {args['filePath']}")  # GitLab's answer, an error to the provider
             return {"filePath": args["filePath"], "ref": args["ref"], "content": "", "encoding": "base64"}
         if token != "gitlab:index/getProject:getProject":
             return None

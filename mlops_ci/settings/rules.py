@@ -218,7 +218,7 @@ def inside_git_directory(value: str) -> bool:
 # The files of the team's DVC pipeline: a CI file there would overwrite one (and `pulumi destroy`
 # delete it), and a requirements file there is no requirements file.
 PIPELINE_FILES = ("dvc.yaml", "dvc.lock", "params.yaml", ".gitignore", ".dvcignore")
-# The folder of the job script the stack commits beside the CI file (mlops_ci/ci/files.py JOB_SCRIPT).
+# The folder of the job scripts stacks commit beside their CI files (mlops_ci/ci/files.py job_script_path).
 JOB_SCRIPT_FOLDER = ".mlops-ci"
 
 

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from mlops_ci.ci.files import JOB_SCRIPT
-
 from . import sample_project as sample
 from .commands import E2E_VENV, NODE_BIN, host_env
 from .servers import StorageEmulator, StorageProxy, TokenEndpoint
@@ -156,7 +154,7 @@ def team_repository(
 def commit_ci_file(repository: Path, deployment: Deployment, env: dict[str, str]) -> None:
     """The stack's job script and CI file committed to `repository`, as `pulumi up` commits them on
     the platform."""
-    for path, content in ((JOB_SCRIPT, deployment.job_script), (deployment.ci_file, deployment.ci_content)):
+    for path, content in ((deployment.job_script_path, deployment.job_script), (deployment.ci_file, deployment.ci_content)):
         (repository / path).parent.mkdir(parents=True, exist_ok=True)
         (repository / path).write_text(content)
     sample.commit_all(repository, env, f"mlops-ci: reproduce the experiment in CI ({deployment.ci_file})")

@@ -5,7 +5,8 @@ reads from the branch first, raw (GitHub "Get repository content" with the media
 repository", `GET /projects/:id/repository/files/:file_path/raw?ref=`, docs.gitlab.com/api/repository_files).
 Each checks the token as its platform does (GitHub: the job token's `pull-requests` permission
 for writes; GitLab: the project access token, role and scope), answers with the platform's shapes
-and pagination, and records every request.
+and pagination (GitLab also answers "Get the current user", `GET /user`, with the token's own user,
+docs.gitlab.com/api/users), and records every request.
 
 GitHub mints each job's GITHUB_TOKEN with that job's `permissions`; act gives every job of a run
 the one token it was started with. So the GitHub stand-in accepts the run's token and grants a
@@ -69,6 +70,7 @@ class ReviewApi:
         """token -> (who it authenticates, whether it may write comments)."""
         self._github_jobs: dict[str, dict[str, bool]] = {}
         """GitHub: the run's token -> whether each job may write to pull requests."""
+        self._user_ids: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -119,8 +121,14 @@ class ReviewApi:
 
     def _shape(self, comment: Comment) -> dict[str, Any]:
         if self.platform == "github":
-            return {"id": comment.id, "body": comment.body, "user": {"login": comment.author, "type": "User"}}
-        return {"id": comment.id, "body": comment.body, "author": {"username": comment.author}, "system": False}
+            kind = "Bot" if comment.author.endswith("[bot]") else "User"
+            return {"id": comment.id, "body": comment.body, "user": {"login": comment.author, "type": kind}}
+        author = {"id": self.user_id(comment.author), "username": comment.author}
+        return {"id": comment.id, "body": comment.body, "author": author, "system": False}
+
+    def user_id(self, username: str) -> int:
+        """GitLab: the numeric id of a user (a project access token's bot user too), stable per name."""
+        return self._user_ids.setdefault(username, 100 + len(self._user_ids))
 
     def _routes(self) -> tuple[str, str]:
         """The list (and create) route of this request's comments, and one comment's prefix."""
@@ -165,6 +173,9 @@ class ReviewApi:
         who, may_write = caller
         if method == "GET" and (raw := self.raw_file(path, query, headers)) is not None:
             return raw
+        if method == "GET" and self.platform == "gitlab" and path == "/api/v4/user":
+            # GitLab's "Get the current user" (docs.gitlab.com/api/users): the token's own user, bot users included.
+            return HTTPStatus.OK, {"id": self.user_id(who), "username": who, "bot": who.startswith("project_bot")}
         if method == "GET" and path == listed:
             params = dict(urllib.parse.parse_qsl(query))
             per_page = min(int(params.get("per_page", 30 if self.platform == "github" else 20)), MAX_PER_PAGE)

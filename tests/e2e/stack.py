@@ -81,8 +81,10 @@ class Deployment:
     """Whether the program registered the value as a Pulumi secret (kept out of state and logs)."""
     ci_file: str
     ci_content: str
+    job_script_path: str
+    """Where the program commits the job script (`job_script_path(stack)`)."""
     job_script: str
-    """The job script the CI file calls, as the program commits it (at JOB_SCRIPT)."""
+    """The job script the CI file calls, as the program commits it."""
     report_token: str | None = None
     """GitLab with `mlops-ci:report`: the value of the report token's variable (MLOPS_CI_REPORT_TOKEN)."""
     report_token_grant: tuple[str, tuple[str, ...]] | None = None
@@ -136,6 +138,7 @@ def deploy(platform: str, token_uri: str, access: str | None = None, report: boo
         secret_marked=rpc.is_rpc_secret(secret.inputs["value"]),
         ci_file=ci_file.plain(resources.ci_path_input),
         ci_content=ci_file.plain("content"),
+        job_script_path=job_script.plain(resources.ci_path_input),
         job_script=job_script.plain("content"),
         report_token=report_token.plain("value") if report_token else None,
         report_token_grant=next(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_ci.ci.files import JOB_SCRIPT, REPORT_DIRECTORY, report_marker
+from mlops_ci.ci.files import REPORT_DIRECTORY, report_marker
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
 from . import sample_project as sample
@@ -96,7 +96,7 @@ def review_api(platform: str, reporting: Deployment) -> Iterator[ReviewApi]:
     project = reporting.repository if platform == "github" else GITLAB_PROJECT_ID
     api = ReviewApi(platform, project, NUMBER, others=OTHER_COMMENTS)
     # The job script as `pulumi up` committed it on the branch: the report job runs that one.
-    api.files[JOB_SCRIPT, reporting.branch] = reporting.job_script
+    api.files[reporting.job_script_path, reporting.branch] = reporting.job_script
     if reporting.report_token_grant:
         # The project access token `pulumi up` created, with the role and scopes it asked for.
         assert reporting.report_token

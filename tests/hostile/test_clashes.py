@@ -157,6 +157,17 @@ def test_stack_files_whose_names_differ_in_case_only_clash(tmp_path: Path, capsy
     assert "FAIL  vision-team  [clash]  stack file Pulumi.vision-team.yaml: also claimed by Vision-Team" in lines
 
 
+def test_job_scripts_of_stacks_whose_names_differ_in_case_only_clash_on_one_branch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each stack commits .mlops-ci/<stack>.py: two names alike are one file on a case-insensitive checkout.
+    other = stack_file("github", "acme-ml/vision", "mlops-ci:ciFile: .github/workflows/b.yml", "mlops-ci:secretName: B_KEY")
+    code, lines = checked(tmp_path, capsys, {"vision-team": stack_file("github", "acme-ml/vision"), "Vision-Team": other})
+    assert code == 1
+    script = "job script https://api.github.com/ acme-ml vision main .mlops-ci/vision-team.py"
+    assert f"FAIL  vision-team  [clash]  {script}: also claimed by Vision-Team" in lines, lines
+
+
 def test_a_stack_file_with_another_stack_files_salt_and_secret_clashes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

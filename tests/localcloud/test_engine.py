@@ -20,12 +20,14 @@ from google.auth.exceptions import RefreshError
 from localcloud import github_api, gitlab_api, platform, services
 from localcloud.engine import Workspace, find_cli
 from localcloud.state import LocalCloud, open_cloud
-from mlops_ci.ci.files import REPORT_DIRECTORY
+from mlops_ci.ci.files import REPORT_DIRECTORY, job_script_path
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
 from .conftest import REPOSITORY, github_answers_within_description, operations, sign_in, storage_get
 
 pytestmark = pytest.mark.localcloud
+
+AUTHOR = {"name": "a data scientist", "email": "scientist@example.com"}
 
 CLI = find_cli()
 if CLI is None:
@@ -74,8 +76,8 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     assert storage_get(cloud, f"/storage/v1/b/{outputs['bucketName']}")[0] == 200
     workflow = platform.file_content(repo, "main", ".github/workflows/mlops.yaml")
     assert workflow is not None
-    assert b"run: python3 .mlops-ci/job.py repro\n" in workflow
-    job_script = platform.file_content(repo, "main", ".mlops-ci/job.py")
+    assert b"run: python3 .mlops-ci/vision-team.py repro\n" in workflow
+    job_script = platform.file_content(repo, "main", ".mlops-ci/vision-team.py")
     assert job_script is not None
     assert b'dvc("repro", "--pull", "--allow-missing")' in job_script
     # What CI receives: the secret, a key file the token endpoint honours for the stack's account.
@@ -117,7 +119,7 @@ def test_github_key_stack_up_then_destroy(tmp_path: Path) -> None:
     space.destroy()
 
     assert platform.file_content(repo, "main", ".github/workflows/mlops.yaml") is None
-    assert platform.file_content(repo, "main", ".mlops-ci/job.py") is None, "destroy removes the job script too"
+    assert platform.file_content(repo, "main", ".mlops-ci/vision-team.py") is None, "destroy removes the job script too"
     assert platform.ci_environment(cloud, "github", repository) == {}
     with pytest.raises(RefreshError, match="invalid_grant"):
         sign_in(json.loads(key_json))
@@ -416,3 +418,26 @@ def test_gitlab_report_is_refused_before_any_resource_when_the_token_cannot_mana
     assert "the token cannot manage the project access tokens" in refused.stdout + refused.stderr
     assert [e for e in cloud.journal.entries() if e["op"] != "invoke"] == []
     assert [t["name"] for t in gitlab_api.access_tokens(cloud, str(project["path"]))] == ["a reporter"]
+
+
+@pytest.mark.usefixtures("stopped_services")
+@pytest.mark.parametrize("stack", ["vision-team", "nlp-team"])
+def test_a_team_file_at_the_job_script_path_stops_the_stack_before_any_resource(tmp_path: Path, stack: str) -> None:
+    """The pre-flight's repository-file look-up, through the GitHub provider built from upstream and
+    the GitLab plugin: `pulumi up` would overwrite the team's file (`overwrite_on_create`) and
+    `pulumi destroy` delete it."""
+    space = workspace(tmp_path, stack)
+    cloud = open_cloud(space.cloud_dir)
+    kind, path = space.config["mlops-ci:platform"], job_script_path(stack)
+    repo = Path(platform.find_repository(cloud, kind, space.config["mlops-ci:repository"])["gitDir"])  # type: ignore[index]
+    platform.commit_file(repo, "main", path, b"# The team's own script\n", "a script of the team's", AUTHOR)
+
+    refused = space.pulumi("preview", "--stack", space.stack, check=False)
+
+    assert refused.returncode != 0
+    assert (
+        f"{path} on it in {space.config['mlops-ci:repository']} is not the job script mlops-ci wrote for the stack {stack}"
+        in (refused.stdout + refused.stderr)
+    )
+    assert [e for e in cloud.journal.entries() if e["op"] != "invoke"] == []
+    assert platform.file_content(repo, "main", path) == b"# The team's own script\n"

@@ -16,7 +16,7 @@ from google.auth.exceptions import RefreshError
 from localcloud import chapter, platform, services
 from localcloud.engine import Workspace, find_cli
 from localcloud.state import LocalCloud, open_cloud
-from mlops_ci.ci.files import JOB_SCRIPT
+from mlops_ci.ci.files import job_script_path
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
 from .conftest import github_writes, sign_in, storage_get
@@ -174,9 +174,9 @@ def _lifecycle(space: Workspace, cloud: LocalCloud) -> None:
         ["git", "--git-dir", str(repo), "log", "-2", "--name-status", "--format=", stack.branch], capture_output=True, text=True
     )
     # The branch's last two commits: the CI file deleted, then the job script it called.
-    assert removed.stdout.split() == ["D", JOB_SCRIPT, "D", stack.ci_file]
+    assert removed.stdout.split() == ["D", job_script_path(stack.name), "D", stack.ci_file]
     subjects = git_subjects(repo, stack.branch)  # GitHub: the stack's messages; GitLab: its delete messages
-    assert JOB_SCRIPT in subjects[0]
+    assert job_script_path(stack.name) in subjects[0]
     assert stack.ci_file in subjects[1]
     assert stack.secret_name not in platform.ci_environment(cloud, stack.platform, stack.repository)
     assert report_token(cloud, stack) is None

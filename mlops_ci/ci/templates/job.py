@@ -1,6 +1,6 @@
 # mlops-ci writes here which of its versions wrote this file, for which stack, and that `pulumi up` overwrites it.
-"""The steps of the CI job that reproduces this repository's DVC pipeline, called by the CI file
-beside it as `python3 .mlops-ci/job.py <step>`. A step that fails says why and what to do.
+"""The steps of the CI job that reproduces this repository's DVC pipeline, called by the stack's CI
+file as `python3 JOB_SCRIPT <step>` (JOB_SCRIPT and CI_FILE below). A step that fails says why and what to do.
 
   login        (GitLab) the credential file Google's client reads, from the job's CI/CD variables
   check-login  one token request: a credential Google refuses fails here, in seconds
@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -35,6 +36,7 @@ KEYLESS = False
 SECRET_NAME = "GOOGLE_SERVICE_ACCOUNT_KEY"
 PROTECTED_VARIABLE = False
 CI_FILE = ".github/workflows/mlops.yaml"
+JOB_SCRIPT = ".mlops-ci/team-a.py"
 BRANCH = "main"
 ID_TOKEN_VARIABLE = "GCP_ID_TOKEN"
 PROVIDER_VARIABLE = "GCP_WORKLOAD_IDENTITY_PROVIDER"
@@ -70,6 +72,13 @@ def variable(name: str) -> str:
     value = os.environ.get(name, "")
     if value:
         return value
+    # A merge request's pipeline runs in the project of its source branch: a fork's, without the variables.
+    if os.environ.get("CI_MERGE_REQUEST_PROJECT_ID", os.environ.get("CI_PROJECT_ID")) != os.environ.get("CI_PROJECT_ID"):
+        raise JobError(
+            f"ERROR: this merge request's pipeline runs in the fork it comes from, which has none of the stack {STACK}'s"
+            f" CI/CD variables ({name}): a maintainer of the target project can run it there (the merge request's"
+            " Pipelines tab, Run pipeline)."
+        )
     why = (
         f"ERROR: this pipeline has no CI/CD variable {name}. The stack {STACK} creates it on `pulumi up` and deletes it"
         f" on `pulumi destroy`, with {CI_FILE} on {BRANCH}: the stack was destroyed (this pipeline runs an older"
@@ -276,6 +285,16 @@ def report() -> None:
 PAGE = 100
 
 
+def written_by_this_token(headers: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
+    """Whether a comment was written with this job's token: anyone may start a comment with the
+    marker, and only the job's own comment is the report (another's cannot be edited anyway)."""
+    if PLATFORM == "github":
+        # The job's token writes as the GitHub Actions app; GitHub answers its GET /user with 403.
+        return lambda c: str(c.get("user") and c["user"]["login"]) == "github-actions[bot]"  # no user: a deleted account
+    me = call("GET", f"{os.environ['CI_API_V4_URL']}/user", headers)["id"]
+    return lambda c: c["author"]["id"] == me
+
+
 def comment_routes() -> tuple[str, str, str, dict[str, str]]:
     """The request's comments (list and create), one comment's prefix, its update method, and the
     token's header: GitHub's token of this job, or the report's project access token on GitLab."""
@@ -299,14 +318,15 @@ def call(method: str, url: str, headers: dict[str, str], body: bytes | None = No
 
 
 def comment() -> None:
-    """The comment that starts with the report's marker updated, or created on the first run."""
+    """The job's own comment that starts with the report's marker updated, or created on the first run."""
     comments, one, update, headers = comment_routes()
+    own = written_by_this_token(headers)
     body = json.dumps({"body": Path(REPORT_DIRECTORY, "report.md").read_text()}).encode()
     page = 0
     while True:
         page += 1
         listed: list[dict[str, Any]] = call("GET", f"{comments}?per_page={PAGE}&page={page}", headers)
-        mine = [str(c["id"]) for c in listed if str(c["body"]).startswith(REPORT_MARKER)]
+        mine = [str(c["id"]) for c in listed if own(c) and str(c["body"]).startswith(REPORT_MARKER)]
         if mine:
             call(update, f"{one}{mine[0]}", headers, body)
             print(f"Report updated: {one}{mine[0]}")
@@ -329,7 +349,7 @@ STEPS = {
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in STEPS:
-        print(f"usage: python3 .mlops-ci/job.py {{{','.join(STEPS)}}}", file=sys.stderr)
+        print(f"usage: python3 {JOB_SCRIPT} {{{','.join(STEPS)}}}", file=sys.stderr)
         return 2
     try:
         return STEPS[argv[0]]() or 0
