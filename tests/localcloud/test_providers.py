@@ -245,13 +245,14 @@ def test_the_first_ci_run_is_green_under_propagation_delays(tmp_path: Path, caps
         services.stop(workspace.cloud_dir)
 
 
-def test_a_key_deleted_outside_pulumi_stops_up_at_once_and_refresh_replaces_it(
+def test_a_key_deleted_outside_pulumi_is_replaced_by_up_and_stops_an_unrefreshed_up_at_once(
     space: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The state still holds the key, so `pulumi up` checks it again: Google refusing a key it
-    created long ago is no propagation delay, and waiting ten minutes for it would tell nothing.
-    The key's age is its validAfter (set here as an old key's would be); `--refresh` drops the
-    deleted key (upstream Read: 404 or 403 is gone) and the up creates a new one."""
+    """`pulumi up` refreshes first (Pulumi.yaml `refresh: always`): the refresh drops the deleted
+    key (upstream Read: 404 or 403 is gone) and the up creates a new one that works at once.
+    Without the refresh the state still holds the key, so `pulumi up` checks it again: Google
+    refusing a key it created long ago is no propagation delay, and waiting ten minutes for it
+    would tell nothing. The key's age is its validAfter (set here as an old key's would be)."""
     workspace = space("vision-team")
     cloud = open_cloud(workspace.cloud_dir)
     stack = chapter.Stack.from_config(workspace.stack, workspace.config)
@@ -266,17 +267,18 @@ def test_a_key_deleted_outside_pulumi_stops_up_at_once_and_refresh_replaces_it(
         gcp["keys"][key["id"].rsplit("/", 1)[1]]["state"] = "DELETED"
 
     started = time.monotonic()
-    refused = workspace.pulumi("up", "--yes", "--skip-preview", "--stack", workspace.stack, check=False)
+    refused = workspace.pulumi("up", "--yes", "--skip-preview", "--refresh=false", "--stack", workspace.stack, check=False)
     revoked_key_fails = time.monotonic() - started
 
     assert refused.returncode != 0
     assert "the key was deleted or disabled outside Pulumi" in output_of(refused)
     assert "Traceback" not in output_of(refused)
     assert revoked_key_fails < 60
-    workspace.pulumi("up", "--yes", "--skip-preview", "--refresh", "--stack", workspace.stack)
+    workspace.up()  # refresh: always
     accepted_at_once(cloud, stack, workspace.outputs()["bucketName"])
     with capsys.disabled():
-        print(f"\n[figures] pulumi up with the state's key deleted outside Pulumi fails after {revoked_key_fails:.1f} s")
+        figure = f"pulumi up --refresh=false with the state's key deleted outside Pulumi fails after {revoked_key_fails:.1f} s"
+        print(f"\n[figures] {figure}")
 
 
 # --- 9. Google APIs not usable yet, or not at all ---

@@ -26,10 +26,11 @@ from typing import Any
 
 import pytest
 
-from localcloud import services
+from localcloud import services, state
 from localcloud.engine import Workspace, find_cli
 from localcloud.state import open_cloud
 
+from .conftest import operations
 from .test_lifecycle import _seed_minimal  # pyright: ignore[reportPrivateUsage] - the same seeding as the lifecycle
 
 pytestmark = pytest.mark.localcloud
@@ -77,7 +78,8 @@ class Upgrade:
     steps: list[dict[str, Any]]
     """Today's program's preview steps."""
     touched: list[tuple[str, str]]
-    """What today's up created or deleted in the cloud (op, type)."""
+    """What today's up created or deleted in the cloud (op, type): the plugins' journal and the
+    GitHub API's writes."""
 
 
 def upgraded(tmp_path: Path, stack: str, earlier: str, check: Callable[[Upgrade], None]) -> None:
@@ -93,10 +95,10 @@ def upgraded(tmp_path: Path, stack: str, earlier: str, check: Callable[[Upgrade]
         space.up()
         before = resources(space)
         todays_program(space.project)
-        journal_before = len(cloud.journal.entries())
+        since = state.now()
         preview = space.pulumi("preview", "--stack", space.stack, "--json")
         space.up()
-        touched = [(e["op"], e["type"]) for e in cloud.journal.entries()[journal_before:] if e["op"] in ("create", "delete")]
+        touched = [(op, kind) for op, kind in operations(cloud, since) if op.split()[0] in ("create", "delete")]
         check(Upgrade(space, before, json.loads(preview.stdout)["steps"], touched))
         space.destroy()
     finally:
@@ -126,17 +128,24 @@ def test_the_explicit_google_provider_replaces_nothing_of_an_existing_stack(tmp_
 
 @pytest.mark.parametrize("stack", ["vision-team", "speech-team"])
 def test_the_team_component_adopts_the_stacks_resources_by_alias(tmp_path: Path, stack: str) -> None:
-    # GitHub with a key, GitLab keyless: every kind of child the component has.
+    # GitHub with a key, GitLab keyless: every kind of child the component has. Since that program,
+    # the stack also commits its job script (issue 19): the one resource the upgrade may create.
     def check(upgrade: Upgrade) -> None:
         assert not [r for r in upgrade.before if "TeamCi" in r["urn"]]
+        platform_name = "github" if stack == "vision-team" else "gitlab"
+        delivery = f"mlops-ci:{platform_name}:{platform_name.capitalize()}Delivery"
+        file_type = f"{platform_name}:index/repositoryFile:RepositoryFile"
+        team = f"urn:pulumi:{stack}::mlops-ci::mlops-ci:index:TeamCi"
         assert [(s["op"], s["urn"]) for s in upgrade.steps if s["op"] in CHANGES] == [
-            ("create", f"urn:pulumi:{stack}::mlops-ci::mlops-ci:index:TeamCi::{stack}")
+            ("create", f"{team}::{stack}"),
+            ("create", f"{team}${delivery}${file_type}::{platform_name}-job-script"),
         ]
         after = resources(upgrade.space)
-        assert {k: r["id"] for k, r in by_name(after).items()} == {k: r["id"] for k, r in by_name(upgrade.before).items()}
+        kept = {k: r["id"] for k, r in by_name(after).items() if k[1] != f"{platform_name}-job-script"}
+        assert kept == {k: r["id"] for k, r in by_name(upgrade.before).items()}
         moved = [r["urn"] for r in after if r.get("custom") and not r["type"].startswith("pulumi:providers:")]
         assert moved
         assert all("mlops-ci:index:TeamCi$" in urn for urn in moved)
-        assert upgrade.touched == []
+        assert upgrade.touched == [("create", "RepositoryFile")]
 
     upgraded(tmp_path, stack, BEFORE_TEAM_COMPONENT, check)
