@@ -121,7 +121,7 @@ def test_the_explicit_google_provider_replaces_nothing_of_an_existing_stack(tmp_
         assert not [s for s in upgrade.steps if s["op"] in CHANGES[:4]]
         assert {name: r["id"] for name, r in after.items()} == {name: r["id"] for name, r in before.items()}
         assert {r["provider"].split("::")[3] for r in after.values()} == {"gcp-provider"}
-        assert upgrade.touched == []
+        assert upgrade.touched == [("create", "RepositoryFile")]  # only the job script, new since (issue 19)
 
     upgraded(tmp_path, "vision-team", BEFORE_EXPLICIT_PROVIDER, check)
 
