@@ -59,7 +59,7 @@ jobs:
     outputs:
       greeting: \${{ steps.x.outputs.greeting }}
     steps:
-      - uses: actions/checkout@v4
+      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1
       - run: echo hi
       - id: x
         uses: ./.github/actions/x
@@ -105,7 +105,7 @@ jobs:
     needs: facts
     runs-on: ubuntu-latest
     steps:
-      - uses: actions/checkout@v4
+      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1
       - run: |
           echo "needs output: \${{ needs.facts.outputs.greeting }}"
       - name: download (Artifact v4 protocol)
