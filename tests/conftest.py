@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from tests.e2e.servers import TokenEndpoint
 from tests.helpers import CountingMocks
 
 
 @pytest.fixture
 def counting_mocks() -> CountingMocks:
     return CountingMocks()
+
+
+@pytest.fixture
+def token_endpoint() -> Iterator[TokenEndpoint]:
+    """Google's token endpoint as the job script and the e2e jobs ask it (tests/e2e/servers.py)."""
+    endpoint = TokenEndpoint()
+    endpoint.start()
+    try:
+        yield endpoint
+    finally:
+        endpoint.stop()

@@ -239,16 +239,6 @@ def test_a_fork_merge_request_is_told_it_runs_in_the_fork_not_that_the_stack_was
 # --- check-login -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def token_endpoint() -> Iterator[TokenEndpoint]:
-    endpoint = TokenEndpoint()
-    endpoint.start()
-    try:
-        yield endpoint
-    finally:
-        endpoint.stop()
-
-
 @pytest.mark.parametrize(("platform", "holder"), [("github", "the secret"), ("gitlab", "the CI/CD variable")])
 @pytest.mark.parametrize("trusted", [True, False])
 def test_check_login_asks_once_and_names_a_refused_key(

@@ -47,16 +47,6 @@ def sample_project(e2e_tools: None, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture
-def token_endpoint() -> Iterator[TokenEndpoint]:
-    endpoint = TokenEndpoint()
-    endpoint.start()
-    try:
-        yield endpoint
-    finally:
-        endpoint.stop()
-
-
-@pytest.fixture
 def storage(tmp_path: Path) -> Iterator[StorageEmulator]:
     emulator = StorageEmulator(tmp_path / "storage-emulator.log")
     try:
