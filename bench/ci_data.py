@@ -28,12 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from localcloud.actions.runner import WorkflowRun, run_workflow  # noqa: E402
-from tests.e2e import sample_project as sample  # noqa: E402
-from tests.e2e.commands import host_env  # noqa: E402
-from tests.e2e.conftest import ci_runner_env, push_as_maintainer  # noqa: E402
-from tests.e2e.servers import StorageEmulator, StorageProxy, TokenEndpoint  # noqa: E402
-from tests.e2e.stack import Deployment, deploy  # noqa: E402
-from tests.e2e.wheelhouse import JOB_REQUIREMENTS, wheelhouse  # noqa: E402
+from localcloud.kit import sample_project as sample  # noqa: E402
+from localcloud.kit.ci_runners import ci_runner_env, push_as_maintainer  # noqa: E402
+from localcloud.kit.commands import host_env  # noqa: E402
+from localcloud.kit.servers import StorageEmulator, StorageProxy, TokenEndpoint  # noqa: E402
+from localcloud.kit.stack import Deployment, deploy  # noqa: E402
+from localcloud.kit.wheelhouse import JOB_REQUIREMENTS, wheelhouse  # noqa: E402
 
 # The guide's workflow (a-guide-to-mlops ch 2.3), its actions at the pins the runner has
 # stand-ins for; setup-python's `cache: pip` left out (the stand-in has no cache, and the

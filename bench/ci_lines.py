@@ -17,7 +17,7 @@ import yaml
 ROOT = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_ci_linters import PLATFORMS, VARIANTS, rendered  # noqa: E402
+from localcloud.kit.variants import PLATFORMS, VARIANTS, rendered  # noqa: E402
 
 
 def scripts(platform: str, content: str) -> list[str]:

@@ -2,7 +2,8 @@
 `pulumi up`, the team's next steps (`dvc remote add` + `dvc push`), the committed CI file run
 with what the platform delivered, `pulumi destroy`.
 
-The sample project and the GitLab runner are the end-to-end suite's (tests/e2e: gitlab-ci-local);
+The sample project and the GitLab runner are the local kit's (localcloud/kit; gitlab-ci-local),
+shared with tests/e2e;
 GitHub's workflow runs under act (localcloud/actions).
 """
 
@@ -21,14 +22,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from localcloud import iam, platform
 from localcloud.actions.runner import run_workflow
+from localcloud.kit import ci_runners
+from localcloud.kit import sample_project as sample
+from localcloud.kit.commands import host_env
+from localcloud.kit.stack import Deployment
+from localcloud.kit.wheelhouse import DEFAULT_PYTHON_VERSION, install_env, wheelhouse
 from localcloud.plugins.gcp import mint_key
 from localcloud.state import LocalCloud
 from mlops_ci.ci.files import REMOTE_NAME, job_script_path
-from tests.e2e import ci_runners
-from tests.e2e import sample_project as sample
-from tests.e2e.commands import host_env
-from tests.e2e.stack import Deployment
-from tests.e2e.wheelhouse import DEFAULT_PYTHON_VERSION, install_env, wheelhouse
 
 REQUIREMENTS_FILE = "requirements-freeze.txt"
 """The program's default `mlops-ci:requirementsFile`."""
@@ -203,7 +204,7 @@ def restore_ci_file(workspace: Path, stack: Stack, env: dict[str, str]) -> bool:
 
 
 def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str]) -> tuple[int, str]:
-    """The pipeline by gitlab-ci-local (tests/e2e/ci_runners.py): exit status and masked log."""
+    """The pipeline by gitlab-ci-local (localcloud/kit/ci_runners.py): exit status and masked log."""
     deployment = Deployment(
         repository=stack.repository,
         access=stack.access,

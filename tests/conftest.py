@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.servers import TokenEndpoint
+from localcloud.kit.servers import TokenEndpoint
 from tests.helpers import CountingMocks
 
 
@@ -17,7 +17,7 @@ def counting_mocks() -> CountingMocks:
 
 @pytest.fixture
 def token_endpoint() -> Iterator[TokenEndpoint]:
-    """Google's token endpoint as the job script and the e2e jobs ask it (tests/e2e/servers.py)."""
+    """Google's token endpoint as the job script and the e2e jobs ask it (localcloud/kit/servers.py)."""
     endpoint = TokenEndpoint()
     endpoint.start()
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,9 +14,11 @@ import pulumi_gitlab as gitlab
 import yaml
 from pulumi.runtime import rpc
 
+from localcloud.kit.stack import committed_file as committed_file
+from localcloud.kit.variants import EXAMPLE_REPOSITORIES
+from localcloud.kit.variants import make_settings as make_settings
 from mlops_ci.ci.files import job_script_path, render_job_script
-from mlops_ci.offline.runtime import Evaluation, OfflineMocks, Registration, evaluate, reveal, type_token
-from mlops_ci.platforms import PLATFORMS
+from mlops_ci.offline.runtime import Evaluation, OfflineMocks, evaluate, reveal, type_token
 from mlops_ci.settings.loader import Settings
 
 # Type tokens, from the SDK classes the program registers.
@@ -40,12 +41,12 @@ BASE_CONFIG = {
     "github": {
         "gcp:project": "acme-ml-test",
         "mlops-ci:platform": "github",
-        "mlops-ci:repository": "acme-ml/churn-model",
+        "mlops-ci:repository": EXAMPLE_REPOSITORIES["github"],
     },
     "gitlab": {
         "gcp:project": "acme-ml-test",
         "mlops-ci:platform": "gitlab",
-        "mlops-ci:repository": "acme-ml/research/churn-model",
+        "mlops-ci:repository": EXAMPLE_REPOSITORIES["gitlab"],
     },
 }
 
@@ -61,38 +62,6 @@ def config_for(base: str, **overrides: str | None) -> dict[str, str]:
         else:
             config[full] = value
     return config
-
-
-def make_settings(base: str = "github", **fields: Any) -> Settings:
-    """Settings as `load_settings` resolves `config_for(base)` for stack team-a, with `fields` replaced."""
-    repository = BASE_CONFIG[base]["mlops-ci:repository"]
-    defaults = Settings(
-        gcp_project="acme-ml-test",
-        stack="team-a",
-        platform=PLATFORMS[base],
-        platform_url=None,
-        repository=repository,
-        branch="main",
-        existing_bucket="",
-        bucket_name="acme-ml-test-team-a-dvc",
-        bucket_location="europe-west6",
-        dvc_remote_path="dvcstore",
-        service_account_id="dvc-ci-team-a",
-        access="pull",
-        auth="key",
-        secret_name="GOOGLE_SERVICE_ACCOUNT_KEY",
-        ci_file=PLATFORMS[base].default_ci_file,
-        python_version="3.13",
-        requirements_file="requirements-freeze.txt",
-        key_rotation="",
-        protect_bucket=True,
-        protected_variable=False,
-        hidden_variable=True,
-        github_environment="",
-        trust_branch_only=False,
-        report=False,
-    )
-    return dataclasses.replace(defaults, **fields)
 
 
 class CountingMocks(OfflineMocks):
@@ -118,13 +87,6 @@ def run(
     """Evaluate the real program for a valid `base` platform config with `settings` and `overrides`
     (both named as in `config_for`)."""
     return evaluate(stack, config_for(base, **(settings or {}), **overrides), secret_keys, mocks=mocks)
-
-
-def committed_file(evaluation: Evaluation, type_: str, which: str = "ci-file") -> Registration:
-    """One file the program commits to the team's repository (the platform's RepositoryFile `type_`):
-    the CI file (`ci-file`) or the job script it calls (`job-script`)."""
-    (found,) = [r for r in evaluation.find(type_) if r.name.endswith(f"-{which}")]
-    return found
 
 
 def write_job_script(directory: Path, settings: Settings) -> Path:

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from localcloud.kit.stack import service_account_key
+from localcloud.kit.variants import PLATFORMS, VARIANTS, rendered
 from mlops_ci.ci.files import UV_VERSION, job_script_path, render_ci_file, render_job_script
-from tests.e2e.stack import service_account_key
 from tests.helpers import make_settings, write_job_script
-from tests.test_ci_linters import PLATFORMS, VARIANTS, actionlint, rendered, schema, zizmor
+from tests.test_ci_linters import actionlint, schema, zizmor
 
 PINNED_USES = re.compile(r"^ +(?:- )?uses: (?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40}) # (?P<tag>v\d+\.\d+\.\d+)$")
 

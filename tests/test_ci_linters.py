@@ -20,8 +20,7 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from mlops_ci.ci.files import render_ci_file
-from tests.helpers import make_settings
+from localcloud.kit.variants import PLATFORMS, VARIANTS, rendered
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -35,39 +34,6 @@ SCHEMAS = {
     "gitlab": ["--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci"],
 }
 FILE_NAMES = {"github": "mlops.yaml", "gitlab": ".gitlab-ci.yml"}
-
-PLATFORMS = ["github", "gitlab"]
-# The generated variants: auth mode x the options that reach the file's text.
-VARIANTS = {
-    "key": {},
-    "key-options": {
-        "branch": "release/2026.11",
-        "python_version": "3.11",
-        "requirements_file": "ci/requirements-ci.txt",
-        "secret_name": "GCP_DVC_KEY",
-        "stack": "Team.A",
-    },
-    "keyless": {"auth": "workload-identity"},
-    "keyless-options": {
-        "auth": "workload-identity",
-        "branch": "release/2026.11",
-        "python_version": "3.12",
-        "requirements_file": ".ci/requirements_ci.txt",
-        "stack": "team.b_2",
-        "gcp_project": "acme-ml-prod",
-    },
-    "key-environment": {"github_environment": "dvc-ci"},
-    # The job pushes to the bucket on the branch.
-    "push": {"access": "push", "branch": "release/2026.11"},
-    "admin-keyless": {"access": "admin", "auth": "workload-identity"},
-    # The report on pull and merge requests, in both auth modes.
-    "report": {"report": True},
-    "report-keyless-push": {"report": True, "auth": "workload-identity", "access": "push", "branch": "release/2026.11"},
-}
-
-
-def rendered(platform: str, variant: str) -> str:
-    return render_ci_file(make_settings(platform, **VARIANTS[variant]))
 
 
 def _tool(path: Path | str | None, install: str) -> str:

@@ -1,7 +1,7 @@
 """The job script the stack commits beside the CI file (`.mlops-ci/job.py`): rendered from
 mlops_ci/ci/templates/job.py, each of its steps run as the CI file runs it (`python3
 .mlops-ci/job.py <step>`), with the stand-in DVC of tests/stand_ins and, for Google's token
-endpoint and the platforms' comment APIs, the stand-ins of tests/e2e."""
+endpoint and the platforms' comment APIs, the stand-ins of localcloud/kit."""
 
 from __future__ import annotations
 
@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
+from localcloud.kit.review_apis import Comment, ReviewApi
+from localcloud.kit.servers import TokenEndpoint
+from localcloud.kit.stack import service_account_key
+from localcloud.kit.variants import VARIANTS
 from mlops_ci import __version__
 from mlops_ci.ci.files import TEMPLATES, job_script_path, render_job_script
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
-from tests.e2e.review_apis import Comment, ReviewApi
-from tests.e2e.servers import TokenEndpoint
-from tests.e2e.stack import service_account_key
 from tests.e2e.test_credential_check import external_account, federation_propagating  # noqa: F401  # pyright: ignore[reportUnusedImport] - the fixture, by name
 from tests.helpers import make_settings, write_job_script
-from tests.test_ci_linters import VARIANTS
 
 STAND_INS = Path(__file__).parent / "stand_ins"
 URL = "gs://acme-ml-test-team-a-dvc/dvcstore"

@@ -13,12 +13,12 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
+from localcloud.kit.review_apis import ReviewApi
 from mlops_ci.ci.files import REPORT_DIRECTORY, render_ci_file, render_job_script
 from mlops_ci.offline.project_config import ProjectConfigError
 from mlops_ci.offline.runtime import evaluate
 from mlops_ci.settings.loader import ConfigError
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
-from tests.e2e.review_apis import ReviewApi
 from tests.helpers import GITHUB_FILE, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, committed_file, config_for, make_settings, run
 
 

@@ -3,19 +3,18 @@ test ends, pass or fail; the project, keys and job workspaces live in pytest's t
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from . import sample_project as sample
-from .commands import E2E_VENV, NODE_BIN, host_env
-from .servers import StorageEmulator, StorageProxy, TokenEndpoint
-from .stack import STACKS, Deployment, deploy, service_account_key
-from .wheelhouse import install_env
-from .wheelhouse import wheelhouse as build_wheelhouse
+from localcloud.kit import sample_project as sample
+from localcloud.kit.ci_runners import ci_runner_env, push_as_maintainer
+from localcloud.kit.commands import E2E_VENV, NODE_BIN, host_env
+from localcloud.kit.servers import StorageEmulator, StorageProxy, TokenEndpoint
+from localcloud.kit.stack import STACKS, Deployment, deploy
+from localcloud.kit.wheelhouse import wheelhouse as build_wheelhouse
 
 # The bucket the repository's committed .dvc/config names, as the guide commits it
 # (`dvc remote add -d data gs://<their bucket>/dvcstore`): the stack's account has no grant on it.
@@ -68,21 +67,6 @@ def storage_proxy(storage: StorageEmulator) -> Iterator[StorageProxy]:
         proxy.stop()
 
 
-def ci_runner_env(root: Path, storage_url: str, wheelhouse: Path) -> dict[str, str]:
-    """The CI runner's environment: this machine's, without credentials or virtualenvs (HOME and
-    TMPDIR under `root`), with Cloud Storage at `storage_url` and pip and uv reading the
-    wheelhouse only."""
-    return (
-        host_env(root)
-        | {
-            "STORAGE_EMULATOR_HOST": storage_url,
-            # Without it, gcsfs with real credentials tries gRPC and hangs on timeouts.
-            "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
-        }
-        | install_env(wheelhouse)
-    )
-
-
 @pytest.fixture
 def runner_env(tmp_path: Path, storage_proxy: StorageProxy, wheelhouse: Path) -> dict[str, str]:
     """The CI runner's environment, Cloud Storage reached through the recording proxy."""
@@ -100,21 +84,6 @@ def deployment(platform: str, token_endpoint: TokenEndpoint) -> Deployment:
     deployment = deploy(platform, token_endpoint.url)
     token_endpoint.trust(deployment.account_email, deployment.public_key)
     return deployment
-
-
-def push_as_maintainer(
-    project: Path, deployment: Deployment, token_endpoint: TokenEndpoint, env: dict[str, str], key_dir: Path
-) -> None:
-    """`dvc push` to the stack's bucket by a team maintainer, with a key of their own: the CI
-    account stays unused until the job runs, so every token it gets is the job's."""
-    email = f"maintainer@{deployment.gcp_project}.iam.gserviceaccount.com"
-    key_file, public_key = service_account_key(email, deployment.gcp_project, token_endpoint.url)
-    token_endpoint.trust(email, public_key)
-    key_dir.mkdir()
-    (key_dir / "key.json").write_text(json.dumps(key_file))
-    maintainer_env = env | {"GOOGLE_APPLICATION_CREDENTIALS": str(key_dir / "key.json")}
-    sample.dvc(project, maintainer_env, "remote", "add", "--local", "--force", "stack", deployment.remote_url)
-    sample.dvc(project, maintainer_env, "push", "--quiet", "--remote", "stack")
 
 
 def team_repository(

@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from localcloud.actions.runner import Event, RunnerError, WorkflowRun, run_workflow
-
-from . import sample_project as sample
-from .commands import host_env
-from .review_apis import ReviewApi
+from localcloud.kit import sample_project as sample
+from localcloud.kit.commands import host_env
+from localcloud.kit.review_apis import ReviewApi
 
 pytestmark = pytest.mark.e2e
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from . import sample_project as sample
+from localcloud.kit import sample_project as sample
+from localcloud.kit.ci_runners import JobRun, run_github_workflow, run_gitlab_job
+from localcloud.kit.servers import StorageEmulator, StorageProxy, TokenEndpoint
+from localcloud.kit.stack import Deployment, deploy
+
 from .checks import files_containing, sha256
-from .ci_runners import JobRun, run_github_workflow, run_gitlab_job
 from .conftest import GUIDE_BUCKET, clone, team_repository
-from .servers import StorageEmulator, StorageProxy, TokenEndpoint
-from .stack import Deployment, deploy
 
 pytestmark = pytest.mark.e2e
 

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from . import sample_project as sample
-from .ci_runners import run_github_workflow, run_gitlab_job
-from .commands import run
+from localcloud.kit import sample_project as sample
+from localcloud.kit.ci_runners import run_github_workflow, run_gitlab_job
+from localcloud.kit.commands import run
+from localcloud.kit.servers import StorageEmulator, StorageProxy, TokenEndpoint
+from localcloud.kit.stack import deploy, service_account_key
+
 from .conftest import commit_ci_file
-from .servers import StorageEmulator, StorageProxy, TokenEndpoint
-from .stack import deploy, service_account_key
 from .test_ci_jobs import job_lines
 
 pytestmark = pytest.mark.e2e

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from localcloud.kit import sample_project as sample
+from localcloud.kit.ci_runners import GithubEvent, JobRun, MergeRequest, run_github_workflow, run_gitlab_job
+from localcloud.kit.review_apis import ReviewApi
+from localcloud.kit.servers import StorageEmulator, TokenEndpoint
+from localcloud.kit.stack import STACKS, Deployment, deploy
 from mlops_ci.ci.files import REPORT_DIRECTORY, report_marker
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
-from . import sample_project as sample
-from .ci_runners import GithubEvent, JobRun, MergeRequest, run_github_workflow, run_gitlab_job
 from .conftest import clone, team_repository
-from .review_apis import ReviewApi
-from .servers import StorageEmulator, TokenEndpoint
-from .stack import STACKS, Deployment, deploy
 
 pytestmark = pytest.mark.e2e
 

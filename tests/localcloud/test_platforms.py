@@ -18,9 +18,9 @@ from pulumi.runtime.proto import provider_pb2
 
 from localcloud import gitlab_api, platform, wire
 from localcloud.github_server import call
+from localcloud.kit.stack import service_account_key
 from localcloud.plugins import gitlab
 from localcloud.state import LocalCloud
-from tests.e2e.stack import service_account_key
 
 from .conftest import REPOSITORY, PluginClient, PluginError, journal_for, unique
 

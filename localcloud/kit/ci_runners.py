@@ -8,6 +8,7 @@ localcloud/actions (the runner there says what it stands in for)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,9 +19,12 @@ import yaml
 from localcloud.actions.runner import Event, run_workflow
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
-from .commands import NODE_BIN, run
+from . import sample_project as sample
+from .commands import NODE_BIN, host_env, run
 from .review_apis import ReviewApi
-from .stack import Deployment
+from .servers import TokenEndpoint
+from .stack import Deployment, service_account_key
+from .wheelhouse import install_env
 
 JOB_TIMEOUT = 420.0
 
@@ -156,3 +160,33 @@ def run_github_workflow(
         shutil.rmtree(workspace)
         kept.rename(workspace)
     return JobRun(run.returncode, run.log, run.credential_files, run.outcomes, (run.job_workspaces,))
+
+
+def ci_runner_env(root: Path, storage_url: str, wheelhouse: Path) -> dict[str, str]:
+    """The CI runner's environment: this machine's, without credentials or virtualenvs (HOME and
+    TMPDIR under `root`), with Cloud Storage at `storage_url` and pip and uv reading the
+    wheelhouse only."""
+    return (
+        host_env(root)
+        | {
+            "STORAGE_EMULATOR_HOST": storage_url,
+            # Without it, gcsfs with real credentials tries gRPC and hangs on timeouts.
+            "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+        }
+        | install_env(wheelhouse)
+    )
+
+
+def push_as_maintainer(
+    project: Path, deployment: Deployment, token_endpoint: TokenEndpoint, env: dict[str, str], key_dir: Path
+) -> None:
+    """`dvc push` to the stack's bucket by a team maintainer, with a key of their own: the CI
+    account stays unused until the job runs, so every token it gets is the job's."""
+    email = f"maintainer@{deployment.gcp_project}.iam.gserviceaccount.com"
+    key_file, public_key = service_account_key(email, deployment.gcp_project, token_endpoint.url)
+    token_endpoint.trust(email, public_key)
+    key_dir.mkdir()
+    (key_dir / "key.json").write_text(json.dumps(key_file))
+    maintainer_env = env | {"GOOGLE_APPLICATION_CREDENTIALS": str(key_dir / "key.json")}
+    sample.dvc(project, maintainer_env, "remote", "add", "--local", "--force", "stack", deployment.remote_url)
+    sample.dvc(project, maintainer_env, "push", "--quiet", "--remote", "stack")

@@ -7,15 +7,19 @@ from __future__ import annotations
 import dataclasses
 import secrets
 
+import pulumi_gcp as gcp
+import pulumi_github as github
+import pulumi_gitlab as gitlab
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pulumi.runtime import rpc
 
-from mlops_ci.offline.runtime import OfflineMocks, evaluate
+from mlops_ci.offline.runtime import Evaluation, OfflineMocks, Registration, evaluate, type_token
 from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
-from tests.helpers import BUCKET, GITHUB_FILE, GITHUB_SECRET, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, GRANT, committed_file
 
+BUCKET, GRANT = type_token(gcp.storage.Bucket), type_token(gcp.storage.BucketIAMMember)
+GITLAB_TOKEN = type_token(gitlab.ProjectAccessToken)
 # The example stack of each platform.
 STACKS = {"gitlab": "nlp-team", "github": "vision-team"}
 
@@ -31,9 +35,16 @@ class PlatformResources:
 
 
 RESOURCES = {
-    "gitlab": PlatformResources(GITLAB_VARIABLE, "key", GITLAB_FILE, "filePath"),
-    "github": PlatformResources(GITHUB_SECRET, "secretName", GITHUB_FILE, "file"),
+    "gitlab": PlatformResources(type_token(gitlab.ProjectVariable), "key", type_token(gitlab.RepositoryFile), "filePath"),
+    "github": PlatformResources(type_token(github.ActionsSecret), "secretName", type_token(github.RepositoryFile), "file"),
 }
+
+
+def committed_file(evaluation: Evaluation, type_: str, which: str = "ci-file") -> Registration:
+    """One file the program commits to the team's repository (the platform's RepositoryFile `type_`):
+    the CI file (`ci-file`) or the job script it calls (`job-script`)."""
+    (found,) = [r for r in evaluation.find(type_) if r.name.endswith(f"-{which}")]
+    return found
 
 
 def service_account_key(email: str, project: str, token_uri: str) -> tuple[dict[str, str], rsa.RSAPublicKey]:
@@ -142,7 +153,8 @@ def deploy(platform: str, token_uri: str, access: str | None = None, report: boo
         job_script=job_script.plain("content"),
         report_token=report_token.plain("value") if report_token else None,
         report_token_grant=next(
-            ((token.plain("accessLevel"), tuple(token.plain("scopes"))) for token in evaluation.find(GITLAB_TOKEN)), None
+            ((token.plain("accessLevel"), tuple(token.plain("scopes"))) for token in evaluation.find(GITLAB_TOKEN)),
+            None,
         ),
         grants=tuple(
             (grant.plain("bucket"), grant.plain("role"))
