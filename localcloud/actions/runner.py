@@ -52,6 +52,7 @@ from localcloud.actions import (
     tool_cache,
     upload_artifact,
 )
+from localcloud.storage_emulator import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ACT_BUILD = ROOT / "tools" / "act" / "build.sh"
@@ -231,12 +232,6 @@ def publish(runner: Runner, workspace: Path, event: Event) -> Path:
     refspecs = [f"+{source}:{target}" for target, source in branches.items()]
     git("push", "--quiet", bare, "+refs/tags/*:refs/tags/*", *refspecs, cwd=workspace)
     return server
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_artifact_service(runner: Runner, act: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -1,6 +1,6 @@
-"""The two Google services a CI job talks to, served on 127.0.0.1: Cloud Storage (the
-gcp-storage-emulator, as a subprocess of .venv-e2e) and the OAuth 2.0 token endpoint that
-exchanges a service-account key's signed assertion for an access token (in-process)."""
+"""The two Google services a CI job talks to, served on 127.0.0.1 for one test: Cloud Storage (the
+gcp-storage-emulator in memory, localcloud/storage_emulator.py, behind a recording proxy) and the
+OAuth 2.0 token endpoint (localcloud/token_endpoint.py, in-process) honouring the keys the test trusts."""
 
 from __future__ import annotations
 
@@ -8,28 +8,26 @@ import dataclasses
 import http.client
 import json
 import re
-import secrets
-import socket
 import subprocess
 import threading
-import time
 import urllib.parse
 import urllib.request
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from .commands import E2E_VENV, stop_process
+from localcloud import token_endpoint
+from localcloud.storage_emulator import start_emulator
+from localcloud.token_endpoint import Exchange
+
+from .commands import stop_process
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # The audience Google requires in an access-token request; google-auth sends it whatever the
 # key file's `token_uri` says.
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
-STARTUP_TIMEOUT = 15.0
 
 
 def request_body(handler: BaseHTTPRequestHandler) -> bytes:
@@ -47,36 +45,13 @@ def send_json(handler: BaseHTTPRequestHandler, status: int, payload: Any) -> Non
     handler.wfile.write(data)
 
 
-@dataclasses.dataclass(frozen=True)
-class Exchange:
-    """One token request: the account whose key claims to have signed it, and the answer."""
-
-    issuer: str
-    scope: str
-    granted: bool
-    reason: str = ""
-
-
-class TokenEndpoint:
-    """Google's token endpoint for service-account keys (RFC 7523 JWT-bearer grant): verifies
-    the RS256 signature against the public key of the issuing account's trusted key, and checks
-    audience, issuer and expiry. Anything it cannot verify gets 400 `invalid_grant`, as Google
-    answers. Every request is recorded."""
+class TokenEndpoint(token_endpoint.TokenEndpoint):
+    """Google's token endpoint (localcloud/token_endpoint.py) honouring the keys a test trusts,
+    one per account; each exchange kept in `exchanges`."""
 
     def __init__(self) -> None:
         self.trusted: dict[str, RSAPublicKey] = {}
-        self.exchanges: list[Exchange] = []
-        self.issued: dict[str, str] = {}
-        """Access tokens granted, and the account each was granted to."""
-        self.on_grant = lambda: None
-        """Called while the requester waits for its token (a CI job holds its key file then)."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/token"
+        super().__init__(lambda issuer, key_id: self.trusted.get(issuer) or f"no trusted key of {issuer!r}")
 
     def trust(self, email: str, public_key: RSAPublicKey) -> None:
         self.trusted[email] = public_key
@@ -87,69 +62,12 @@ class TokenEndpoint:
     def rejected_for(self, email: str) -> list[Exchange]:
         return [e for e in self.exchanges if e.issuer == email and not e.granted]
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def exchange(self, form: dict[str, str]) -> tuple[HTTPStatus, dict[str, Any]]:
-        """The token response to a form-encoded token request."""
-        if form.get("grant_type") != JWT_BEARER_GRANT:
-            return HTTPStatus.BAD_REQUEST, {"error": "unsupported_grant_type"}
-        assertion = form.get("assertion", "")
-        try:
-            claimed = jwt.decode(assertion, options={"verify_signature": False})
-        except jwt.PyJWTError as error:
-            self.exchanges.append(Exchange("", "", granted=False, reason=str(error)))
-            return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant", "error_description": "Invalid JWT."}
-        issuer, scope = str(claimed.get("iss", "")), str(claimed.get("scope", ""))
-        try:
-            jwt.decode(
-                assertion,
-                self.trusted[issuer],
-                algorithms=["RS256"],
-                audience=GOOGLE_TOKEN_AUDIENCE,
-                issuer=issuer,
-                options={"require": ["iss", "aud", "iat", "exp"]},
-            )
-        except (jwt.PyJWTError, KeyError) as error:
-            self.exchanges.append(Exchange(issuer, scope, granted=False, reason=f"{type(error).__name__}: {error}"))
-            return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
-        self.on_grant()
-        self.exchanges.append(Exchange(issuer, scope, granted=True))
-        token = secrets.token_urlsafe(32)
-        self.issued[token] = issuer
-        return HTTPStatus.OK, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                status, payload = endpoint.exchange(dict(urllib.parse.parse_qsl(request_body(self).decode())))
-                send_json(self, status, payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # `exchanges` is the log
-
-        return Handler
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 class StorageEmulator:
-    """gcp-storage-emulator in memory on a free port; its log goes to a file (a pipe nobody
-    reads would block it once full)."""
+    """gcp-storage-emulator in memory on a free port (localcloud/storage_emulator.py)."""
 
     def __init__(self, log_file: Path) -> None:
-        self.port = free_port()
+        self.port = 0
         self.log_file = log_file
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -158,18 +76,7 @@ class StorageEmulator:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        with self.log_file.open("wb") as log:
-            self._process = subprocess.Popen(
-                [E2E_VENV / "bin/gcp-storage-emulator", "start", "--host", "127.0.0.1", f"--port={self.port}", "--in-memory"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not self._answers():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the storage emulator did not start:\n{self.log_file.read_text()}")
-            time.sleep(0.05)
+        self._process, self.port = start_emulator(self.log_file, None)
 
     def stop(self) -> None:
         if self._process is not None:
@@ -194,13 +101,6 @@ class StorageEmulator:
             names |= {item["name"] for item in listing.get("items", [])}
             if not (page := listing.get("nextPageToken", "")):
                 return names
-
-    def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/storage/v1/b?project=probe", timeout=1):
-                return True
-        except OSError:  # refused, reset or timed out: not listening yet
-            return False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,13 +23,14 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 from localcloud import github_api, services, wire
 from localcloud.server import Provider, start_server
 from localcloud.state import LocalCloud, open_cloud
+from localcloud.storage_emulator import DEFAULT_EMULATOR
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without the storage emulator (.venv-e2e) the local cloud cannot run: skip its tests."""
-    if services.DEFAULT_EMULATOR.exists():
+    if DEFAULT_EMULATOR.exists():
         return
     skip = pytest.mark.skip(reason="needs .venv-e2e (make .venv-e2e/.installed): the storage emulator")
     here = Path(__file__).parent
