@@ -5,15 +5,14 @@ platform (the key as a secret, the CI file) is taken from its resource registrat
 from __future__ import annotations
 
 import dataclasses
-import secrets
 
 import pulumi_gcp as gcp
 import pulumi_github as github
 import pulumi_gitlab as gitlab
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pulumi.runtime import rpc
 
+from localcloud.key_files import new_key_file
 from mlops_ci.offline.runtime import Evaluation, OfflineMocks, Registration, evaluate, type_token
 from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
@@ -49,15 +48,8 @@ def committed_file(evaluation: Evaluation, type_: str, which: str = "ci-file") -
 
 def service_account_key(email: str, project: str, token_uri: str) -> tuple[dict[str, str], rsa.RSAPublicKey]:
     """A key file as Google returns it, with a fresh RSA key (never stored), and its public key."""
-    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    key_file = OfflineMocks().key_file(email, project) | {
-        "private_key_id": secrets.token_hex(20),
-        "private_key": pem,
-        "token_uri": token_uri,
-    }
+    client_id = OfflineMocks().key_file(email, project)["client_id"]
+    key_file, private_key = new_key_file(email, project, client_id, token_uri)
     return key_file, private_key.public_key()
 
 

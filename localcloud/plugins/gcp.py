@@ -22,10 +22,10 @@ from typing import Any, ClassVar, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from localcloud import iam, services, wire
+from localcloud.key_files import new_key_file
 from localcloud.server import CloudError, Context, Provider, ResourceType, serve
 from localcloud.state import LocalCloud
 
@@ -565,9 +565,8 @@ def mint_key(
 ) -> tuple[str, dict[str, Any], bytes, datetime.datetime, datetime.datetime]:
     """A new RSA key of the account: its public half ACTIVE in gcp.json (the token endpoint
     honours it), the key file (private half) returned and kept nowhere."""
-    token_uri = services.start(cloud.root)["token"]
-    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_id = secrets.token_hex(20)
+    key_file, private_key = new_key_file(email, project, unique_id, services.start(cloud.root)["token"])
+    key_id = key_file["private_key_id"]
     valid_after = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     valid_before = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, email)])
@@ -587,22 +586,6 @@ def mint_key(
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    private_pem = private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    key_file = {
-        "type": "service_account",
-        "project_id": project,
-        "private_key_id": key_id,
-        "private_key": private_pem,
-        "client_email": email,
-        "client_id": unique_id,
-        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-        "token_uri": token_uri,
-        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
-        "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{urllib.parse.quote(email)}",
-        "universe_domain": "googleapis.com",
-    }
     _register_key(cloud, key_id, {"email": email, "project": project, "publicKeyPem": public_pem})
     return key_id, key_file, certificate_pem, valid_after, valid_before
 
