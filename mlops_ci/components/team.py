@@ -8,6 +8,7 @@ the first resource, which is why its arguments are plain validated values, not O
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TypedDict
 
 import pulumi
@@ -54,36 +55,65 @@ class TeamCi(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TeamCiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-ci:index:TeamCi", name, {}, opts)
-        settings = args["settings"]
         # Before this component, its children were the stack's own: the alias keeps their URNs.
         child = pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)])
-        on_google = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(providers=[args["google_provider"]]))
-        apis = GoogleApis("apis", {"project": settings.gcp_project, "services": settings.google_apis}, opts=on_google)
-        remote = _dvc_remote(settings, args["preflight"], apis, on_google)
-        identity = _ci_identity(settings, remote, apis, on_google)
-        federation = _federation(settings, args["platform_provider"], identity, apis, on_google) if settings.keyless else None
-        settings.platform.deliver(
-            {
-                "provider": args["platform_provider"],
-                "settings": settings,
-                "key_base64": identity.key_base64,
-                "variables": {PROVIDER_VARIABLE: federation.provider_name, SERVICE_ACCOUNT_VARIABLE: identity.email}
-                if federation
-                else {},
-                "ci_content": render_ci_file(settings),
-                "job_script": render_job_script(settings),
-                "after": [*identity.grants, *([federation.binding] if federation else [])],
-            },
-            opts=child,
-        )
-        self.bucket_name, self.bucket_url, self.dvc_remote_url = remote.bucket_name, remote.bucket_url, remote.remote_url
-        self.service_account_email = identity.email
-        self.ci_file = settings.ci_file
-        self.next_steps = next_steps(settings, adopted_bucket=args["preflight"].adopt_bucket)
-        self.ci_runs_url = settings.platform.runs_url(settings)
-        self.workload_identity_provider = federation.provider_name if federation else None
-        self.secret_name = None if federation else settings.secret_name
+        chapter = build_chapter(args, child)
+        self.bucket_name, self.bucket_url, self.dvc_remote_url = chapter.bucket_name, chapter.bucket_url, chapter.dvc_remote_url
+        self.service_account_email = chapter.service_account_email
+        self.ci_file, self.next_steps, self.ci_runs_url = chapter.ci_file, chapter.next_steps, chapter.ci_runs_url
+        self.workload_identity_provider, self.secret_name = chapter.workload_identity_provider, chapter.secret_name
         self.register_outputs({"bucket_name": self.bucket_name, "service_account_email": self.service_account_email})
+
+
+@dataclasses.dataclass(frozen=True)
+class Chapter:
+    """What the chapter's children give the component: its outputs (see `TeamCi`)."""
+
+    bucket_name: pulumi.Output[str]
+    bucket_url: pulumi.Output[str]
+    dvc_remote_url: pulumi.Output[str]
+    service_account_email: pulumi.Output[str]
+    ci_file: str
+    ci_runs_url: str
+    next_steps: str
+    workload_identity_provider: pulumi.Output[str] | None
+    secret_name: str | None
+
+
+def build_chapter(args: TeamCiArgs, child: pulumi.ResourceOptions) -> Chapter:
+    """The children of one team's chapter, each with the options `child` (parent: the component),
+    in order: Google Cloud, then the credential, then the job script and the CI file."""
+    settings = args["settings"]
+    on_google = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(providers=[args["google_provider"]]))
+    apis = GoogleApis("apis", {"project": settings.gcp_project, "services": settings.google_apis}, opts=on_google)
+    remote = _dvc_remote(settings, args["preflight"], apis, on_google)
+    identity = _ci_identity(settings, remote, apis, on_google)
+    federation = _federation(settings, args["platform_provider"], identity, apis, on_google) if settings.keyless else None
+    settings.platform.deliver(
+        {
+            "provider": args["platform_provider"],
+            "settings": settings,
+            "key_base64": identity.key_base64,
+            "variables": {PROVIDER_VARIABLE: federation.provider_name, SERVICE_ACCOUNT_VARIABLE: identity.email}
+            if federation
+            else {},
+            "ci_content": render_ci_file(settings),
+            "job_script": render_job_script(settings),
+            "after": [*identity.grants, *([federation.binding] if federation else [])],
+        },
+        opts=child,
+    )
+    return Chapter(
+        bucket_name=remote.bucket_name,
+        bucket_url=remote.bucket_url,
+        dvc_remote_url=remote.remote_url,
+        service_account_email=identity.email,
+        ci_file=settings.ci_file,
+        ci_runs_url=settings.platform.runs_url(settings),
+        next_steps=next_steps(settings, adopted_bucket=args["preflight"].adopt_bucket),
+        workload_identity_provider=federation.provider_name if federation else None,
+        secret_name=None if federation else settings.secret_name,
+    )
 
 
 def _dvc_remote(settings: Settings, found: Preflight, apis: GoogleApis, opts: pulumi.ResourceOptions) -> DvcRemote:

@@ -15,9 +15,10 @@ from mlops_ci.settings.validate import validate
 __all__ = ["ACCESS_ROLES", "Access", "ConfigError", "Settings", "load_settings"]
 
 
-def load_settings() -> Settings:
-    """Parse, validate and derive the stack's settings; raise `ConfigError` with every problem."""
-    parsed = parse()
+def load_settings(stack: str | None = None) -> Settings:
+    """Parse, validate and derive the settings of `stack` (by default the Pulumi stack running the
+    program) from the config; raise `ConfigError` with every problem."""
+    parsed = parse(stack)
     problems = validate(parsed)
     if problems:
         raise ConfigError(parsed.stack, problems)

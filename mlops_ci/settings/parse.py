@@ -81,8 +81,9 @@ def _present_keys() -> dict[str, bool]:
     return {key: runtime_config.is_config_secret(key) for key in keys}
 
 
-def parse() -> Parsed:
-    """Read every key of the schema, `gcp:project` and the platform's base URL."""
+def parse(stack: str | None = None) -> Parsed:
+    """Read every key of the schema, `gcp:project` and the platform's base URL, for `stack` (by
+    default the Pulumi stack running the program)."""
     config = pulumi.Config(PROJECT)
     texts: dict[str, str] = {}
     problems: list[str] = []
@@ -91,7 +92,7 @@ def parse() -> Parsed:
         problems += broken
     platform = PLATFORMS.get(texts["platform"])
     return Parsed(
-        stack=pulumi.get_stack(),
+        stack=pulumi.get_stack() if stack is None else stack,
         texts=texts,
         flags={key.name: texts[key.name].lower() == "true" for key in SCHEMA.keys if key.type == "boolean"},
         set_keys=frozenset(key.name for key in SCHEMA.keys if texts[key.name] != (key.default_text or "")),

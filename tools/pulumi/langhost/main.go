@@ -11,6 +11,8 @@
 //   - RunPlugin (kind analyzer): starts a Python policy pack as `python -u -m pulumi.policy <engine>
 //     <pack dir>` in the pack's virtualenv; sdk.PolicyProxy answers the engine's stack-configuration
 //     call and hands it to the pack as environment variables.
+//   - RunPlugin (kind resource): starts a source-based component package (PulumiPlugin.yaml) as
+//     `python <plugin dir> <args>` in the plugin's virtualenv, as upstream does for a `__main__.py`.
 //   - InstallDependencies, GetPluginInfo, GetRequiredPackages/Plugins (none announced: the engine
 //     loads providers when resources are registered), About, GetProgramDependencies.
 package main
@@ -185,6 +187,13 @@ func (h *host) InstallDependencies(
 		return err
 	}
 	defer closer.Close()
+	// A component package run from this checkout (package/PulumiPlugin.yaml) shares the checkout's
+	// virtualenv, which `make` creates from the pinned requirements: nothing to install, and upstream's
+	// pip/setuptools/wheel upgrade must not touch it. (Upstream installs a plugin's requirements.txt.)
+	if venv, err := tc.VirtualEnvPath(server.Context()); err == nil && req.GetIsPlugin() && toolchain.IsVirtualEnv(venv) {
+		fmt.Fprintf(stdout, "plugin %s: virtualenv %s exists, nothing installed\n", opts.Root, venv)
+		return closer.Close()
+	}
 	if err := tc.InstallDependencies(server.Context(), opts.Root, req.GetUseLanguageVersionTools(), true, stdout, stderr); err != nil {
 		return err
 	}
@@ -256,11 +265,62 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 }
 
 func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer) error {
-	ctx := server.Context()
-	analyzer := req.GetKind() == string(apitype.AnalyzerPlugin)
-	if !analyzer {
-		return fmt.Errorf("this language host runs only policy packs (analyzers), not %q plugins", req.GetKind())
+	switch req.GetKind() {
+	case string(apitype.AnalyzerPlugin):
+		return h.runPolicyPack(req, server)
+	case string(apitype.ResourcePlugin):
+		return runResourcePlugin(req, server)
+	default:
+		return fmt.Errorf("this language host runs policy packs and resource plugins only, not %q plugins", req.GetKind())
 	}
+}
+
+// runResourcePlugin runs a source-based component package (PulumiPlugin.yaml, runtime python) as upstream's
+// host does for a plugin directory holding a `__main__.py` (sdk/python/cmd/pulumi-language-python RunPlugin):
+// `python <plugin dir> <args>` in the plugin's virtualenv, in the engine's working directory, its output
+// streamed back (the provider announces its port on stdout).
+func runResourcePlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer) error {
+	opts, err := options(req.GetInfo(), true)
+	if err != nil {
+		return err
+	}
+	tc, err := toolchain.ResolveToolchain(opts)
+	if err != nil {
+		return err
+	}
+	cmd, err := tc.Command(server.Context(), append([]string{req.GetInfo().GetProgramDirectory()}, req.GetArgs()...)...)
+	if err != nil {
+		return err
+	}
+	closer, stdout, stderr, err := rpcutil.MakeRunPluginStreams(server, false)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	cmd.Dir = req.GetPwd()
+	cmd.Env = append(cmd.Env, req.GetEnv()...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Run(); err != nil {
+		return exitStatus(server, err)
+	}
+	return closer.Close()
+}
+
+// exitStatus hands a plugin's exit code to the engine, or the error that kept it from running.
+func exitStatus(server pulumirpc.LanguageRuntime_RunPluginServer, err error) error {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if status, ok := exit.Sys().(syscall.WaitStatus); ok {
+			return server.Send(&pulumirpc.RunPluginResponse{
+				Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(status.ExitStatus())},
+			})
+		}
+	}
+	return err
+}
+
+func (h *host) runPolicyPack(req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer) error {
+	ctx := server.Context()
 	opts, err := options(req.GetInfo(), false)
 	if err != nil {
 		return err
@@ -294,11 +354,7 @@ func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.Langu
 		proxy.Abort(err)
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
-			if status, ok := exit.Sys().(syscall.WaitStatus); ok {
-				return server.Send(&pulumirpc.RunPluginResponse{
-					Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(status.ExitStatus())},
-				})
-			}
+			return exitStatus(server, err)
 		}
 		fmt.Fprintf(stderr, "policy pack %s: %v\n", dir, err)
 		return err
