@@ -15,7 +15,7 @@ PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
 
-.PHONY: plan test check lint bench bench-ci pulumi-cli act github-provider test-engine stack-name
+.PHONY: plan test check lint bench bench-ci pulumi-cli pulumi-yaml act github-provider test-engine stack-name
 
 plan: stack-name $(VENV)/.runtime  ## offline plan of stacks/Pulumi.<STACK>.yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m mlops_ci.offline.plan -- "$$STACK"
@@ -25,7 +25,7 @@ stack-name:
 	@case "$$STACK" in ""|-*|*..*|*[!A-Za-z0-9_.-]*) false;; esac && [ "$${#STACK}" -le 100 ] || { \
 	  echo "error: STACK: a stack name is 1-100 letters, digits, '_', '.', '-', not starting with '-', without '..' or '/'" >&2; exit 2; }
 
-test: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck /usr/bin/curl pulumi-cli act github-provider  ## the whole suite: e2e, the real engine and the local cloud included
+test: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck /usr/bin/curl pulumi-cli pulumi-yaml act github-provider  ## the whole suite: e2e, the real engine and the local cloud included
 	$(VENV)/bin/python -m pytest
 
 check: stack-name $(VENV)/.dev  ## every stack file: configuration rules, the policy pack, the CI file schemas and clashes between stacks (offline)
@@ -41,6 +41,9 @@ bench: stack-name $(VENV)/.policy  ## one stack vs 100 stacks through the offlin
 
 pulumi-cli: stack-name  ## the real Pulumi CLI + our Python language host, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)
 	tools/pulumi/build.sh
+
+pulumi-yaml: stack-name  ## the Pulumi YAML language host (pulumi-yaml 1.38.0) for the other-language test, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)
+	tools/pulumi-yaml/build.sh
 
 act: stack-name  ## nektos/act (runs the GitHub workflows here) and its artifact server, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)
 	tools/act/build.sh

@@ -1,0 +1,84 @@
+"""`mlops-ci:index:TeamCi` for other languages (mlops_ci/components/package.py): its inputs are the
+configuration keys, and they become settings through the same rules as a stack file."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from pulumi.provider.experimental.component import ComponentProvider
+from pulumi.runtime import config as runtime_config
+
+from mlops_ci.components.package import TeamCi, settings_of
+from mlops_ci.settings.model import ConfigError
+from mlops_ci.settings.schema import CONFIG_FILE
+from tests.helpers import make_settings
+
+GITHUB = {"gcp_project": "acme-ml-test", "platform": "github", "repository": "acme-ml/churn-model"}
+
+
+@pytest.fixture(autouse=True)
+def clean_config() -> Any:
+    yield
+    runtime_config.set_all_config({}, [])
+
+
+def schema() -> dict[str, Any]:
+    """The package schema Pulumi infers from the component's annotations (what `pulumi package add` reads)."""
+    provider = ComponentProvider([TeamCi], "mlops-ci", version="0.0.0")
+    return dict(json.loads(provider.schema)["resources"]["mlops-ci:index:TeamCi"])
+
+
+def test_its_inputs_are_the_configuration_keys_with_their_types_and_descriptions() -> None:
+    declared: dict[str, dict[str, Any]] = yaml.safe_load(CONFIG_FILE.read_text())["config"]
+    inputs = schema()["inputProperties"]
+
+    expected = {name: ("boolean" if d.get("type") == "boolean" else "string", d["description"]) for name, d in declared.items()}
+    assert {
+        name: (p["type"], " ".join(p["description"].split())) for name, p in inputs.items() if name != "gcpProject"
+    } == expected
+    assert inputs["gcpProject"] == {"type": "string", "description": "Google Cloud project id."}
+    required = ["gcpProject", *(name for name, d in declared.items() if "default" not in d)]
+    assert schema()["requiredInputs"] == required
+
+
+def test_its_outputs_are_a_stacks_exports() -> None:
+    outputs = schema()["properties"]
+    exports = ["bucketName", "bucketUrl", "dvcRemoteUrl", "serviceAccountEmail", "ciFile", "ciRunsUrl", "nextSteps"]
+    assert sorted(outputs) == sorted([*exports, "workloadIdentityProvider", "secretName"])
+
+
+def test_inputs_give_the_settings_a_stack_file_gives() -> None:
+    settings = settings_of("team-a", {**GITHUB, "access": "push", "protect_bucket": False, "python_version": "3.12"})
+
+    assert settings == make_settings("github", access="push", protect_bucket=False, python_version="3.12")
+
+
+def test_every_bad_input_is_named_in_one_error() -> None:
+    with pytest.raises(ConfigError) as raised:
+        settings_of("team-a", {**GITHUB, "access": "all", "bucket_name": "Bad_Name", "key_rotation": pulumi.Output.secret("x")})
+
+    problems = raised.value.problems
+    assert problems == ["mlops-ci:keyRotation: a plain value, known before any resource (not a secret nor an output)"]
+    with pytest.raises(ConfigError) as raised:
+        settings_of("team-a", {**GITHUB, "access": "all", "bucket_name": "Bad_Name"})
+
+    assert [p.split(" = ")[0] for p in raised.value.problems] == ["mlops-ci:bucketName", "mlops-ci:access"]
+    assert str(raised.value).startswith("stack 'team-a' has 2 configuration problems; nothing was created:")
+
+
+def test_the_program_config_gives_the_platform_token_and_nothing_else() -> None:
+    runtime_config.set_all_config({"github:token": "ghp_x", "platform-yaml:anything": "y"}, ["github:token"])
+
+    settings_of("team-a", GITHUB)
+
+    assert runtime_config.CONFIG.get() == {
+        "gcp:project": "acme-ml-test",
+        "mlops-ci:platform": "github",
+        "mlops-ci:repository": "acme-ml/churn-model",
+        "github:token": "ghp_x",
+    }
+    assert runtime_config.is_config_secret("github:token")
