@@ -105,12 +105,16 @@ def settings_of(name: str, args: dict[str, Any]) -> Settings:
             problems.append(f"{config_key(field)}: a plain value, known before any resource (not a secret nor an output)")
         else:
             config[config_key(field)] = str(value).lower() if isinstance(value, bool) else str(value)
-    if problems:
-        raise ConfigError(name, problems)
     given = runtime_config.CONFIG.get()
     passed = {key: given[key] for key in PASSED_THROUGH if key in given}
     runtime_config.set_all_config(config | passed, [key for key in passed if runtime_config.is_config_secret(key)])
-    return load_settings(name)
+    try:
+        settings = load_settings(name)
+    except ConfigError as error:
+        raise ConfigError(name, problems + error.problems) from None
+    if problems:
+        raise ConfigError(name, problems)
+    return settings
 
 
 class TeamCi(pulumi.ComponentResource):
