@@ -30,6 +30,7 @@ def clean_config() -> Any:
 def schema() -> dict[str, Any]:
     """The package schema Pulumi infers from the component's annotations (what `pulumi package add` reads)."""
     provider = ComponentProvider([TeamCi], "mlops-ci", version="0.0.0")
+    assert provider.schema is not None
     return dict(json.loads(provider.schema)["resources"]["mlops-ci:index:TeamCi"])
 
 
