@@ -4,7 +4,8 @@ inline in it (a `run:` step or a GitLab script entry of more than one line, a `p
     python bench/ci_lines.py [ROOT]
 
 ROOT: a checkout of this repository to measure (default: this one), e.g. an older commit's
-`git archive` next to this checkout's .venv."""
+`git archive` next to this checkout's .venv; the variants are localcloud/kit/variants.py's (before it,
+tests/test_ci_linters.py held them: measure such a commit with that commit's bench/ci_lines.py)."""
 
 from __future__ import annotations
 
