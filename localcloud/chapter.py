@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -161,11 +161,10 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
     stored = platform.ci_environment(cloud, stack.platform, stack.repository)
     value = credential if credential is not None else stored.get(stack.secret_name, "")
     # Every other variable the platform gives the job (keyless: the provider, the service account).
-    variables = {
-        str(name): str(entry["value"] if isinstance(entry, dict) else entry)
-        for name, entry in platform.ci_variables(cloud, stack.platform, stack.repository).get("variables", {}).items()
-        if name != stack.secret_name and (stack.platform == "github" or name in stored)
-    }
+    variables = {name: text for name, text in stored.items() if name != stack.secret_name}
+    if stack.platform == "github":  # secrets and variables are apart there: `vars.*` only
+        plain = cast(dict[str, Any], platform.ci_variables(cloud, stack.platform, stack.repository).get("variables", {}))
+        variables = {name: text for name, text in variables.items() if name in plain}
     scratch = Path(tempfile.mkdtemp(prefix="mlops-ci-ci-"))
     try:
         env = storage_env(cloud, scratch / "runner") | install_env(wheelhouse((stack.python_version,)))

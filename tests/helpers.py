@@ -36,16 +36,20 @@ POOL_PROVIDER = type_token(gcp.iam.WorkloadIdentityPoolProvider)
 POOL = type_token(gcp.iam.WorkloadIdentityPool)
 ACCOUNT_BINDING = type_token(gcp.serviceaccount.IAMMember)
 
+# The key mode, set: most tests are about what every mode shares, and the key mode has the most of it.
+# Keyless tests set auth workload-identity (direct unless keylessMode says impersonation).
 BASE_CONFIG = {
     "github": {
         "gcp:project": "acme-ml-test",
         "mlops-ci:platform": "github",
         "mlops-ci:repository": "acme-ml/churn-model",
+        "mlops-ci:auth": "key",
     },
     "gitlab": {
         "gcp:project": "acme-ml-test",
         "mlops-ci:platform": "gitlab",
         "mlops-ci:repository": "acme-ml/research/churn-model",
+        "mlops-ci:auth": "key",
     },
 }
 
@@ -80,6 +84,8 @@ def make_settings(base: str = "github", **fields: Any) -> Settings:
         service_account_id="dvc-ci-team-a",
         access="pull",
         auth="key",
+        keyless_mode="direct",
+        workload_identity_provider="",
         secret_name="GOOGLE_SERVICE_ACCOUNT_KEY",
         ci_file=PLATFORMS[base].default_ci_file,
         python_version="3.13",
