@@ -284,7 +284,7 @@ class GitHub:
             "mlops-ci:ciFile": (ci_file, workflow_file_problem),
         }
         problems = [f"{key} = {value!a}: {broken}" for key, (value, rule) in checks.items() if (broken := rule(value))]
-        if keyless and base_url:
+        if keyless and base_url and base_url.rstrip("/") != self.default_base_url.rstrip("/"):
             problems.append(
                 "github:baseUrl: workload-identity trusts github.com's OIDC issuer only;"
                 " use auth key with GitHub Enterprise Server"
