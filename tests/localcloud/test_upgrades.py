@@ -149,3 +149,50 @@ def test_the_team_component_adopts_the_stacks_resources_by_alias(tmp_path: Path,
         assert upgrade.touched == [("create", "RepositoryFile")]
 
     upgraded(tmp_path, stack, BEFORE_TEAM_COMPONENT, check)
+
+
+# The last program whose `mlops-ci:auth` defaulted to key, before keyless became the default (issue 21).
+BEFORE_KEYLESS_DEFAULT = "23e54d6d26509bc7529c8481f8c786fab656f928"
+
+
+def test_a_stack_deployed_with_the_old_default_credential_stops_until_its_file_says_which(tmp_path: Path) -> None:
+    # nlp-team (gitlab.com, no mlops-ci:auth) was deployed with a key, the default then. Today's
+    # default is keyless, direct: its next up stops, naming the keys and the choices, and changes
+    # nothing; once the stack file keeps the key, up goes on and keeps the account and its key.
+    assert CLI is not None
+    stack = "nlp-team"
+    space = Workspace(tmp_path, stack, CLI, cloud_dir=tmp_path / "cloud")
+    cloud = open_cloud(space.cloud_dir)
+    try:
+        space.ensure_repository(seed=False)
+        _seed_minimal(cloud, space)
+        space.init()
+        program_at(BEFORE_KEYLESS_DEFAULT, space.project)
+        project_file_at(BEFORE_KEYLESS_DEFAULT, space.project)
+        space.up()
+        before = by_name(resources(space))
+        assert [name for kind, name in before if kind == "gcp:serviceaccount/key:Key"] == ["ci-identity-key"]
+        todays_program(space.project)
+        shutil.copy2(REPOSITORY / "Pulumi.yaml", space.project / "Pulumi.yaml")
+        since = state.now()
+        for operation in (("preview",), ("up", "--yes", "--skip-preview")):
+            result = space.pulumi(*operation, "--stack", stack, check=False)
+            shown = result.stdout + result.stderr
+            assert result.returncode != 0
+            assert "mlops-ci:auth and mlops-ci:keylessMode: not set, and this release's default" in shown, shown
+            assert "keep it with `mlops-ci:auth: key`" in shown
+            assert "Traceback" not in shown
+        assert operations(cloud, since) == [], "the refused up changed nothing"
+        assert {k: r["id"] for k, r in by_name(resources(space)).items()} == {k: r["id"] for k, r in before.items()}
+        space.pulumi("config", "set", "--stack", stack, "mlops-ci:auth", "key")
+        space.up()
+        assert {k: r["id"] for k, r in by_name(resources(space)).items()} == {k: r["id"] for k, r in before.items()}
+        space.destroy()
+    finally:
+        services.stop(space.cloud_dir)
+
+
+def project_file_at(commit: str, project: Path) -> None:
+    """Pulumi.yaml as `commit` had it: its config declarations are the defaults the CLI merged then."""
+    text = subprocess.run(["git", "-C", str(REPOSITORY), "show", f"{commit}:Pulumi.yaml"], capture_output=True, check=True).stdout
+    (project / "Pulumi.yaml").write_bytes(text)
