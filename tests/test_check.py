@@ -162,7 +162,7 @@ def test_a_ci_file_the_platform_schema_refuses_fails_its_stack(
 
 def test_an_advisory_finding_is_a_warning_and_the_stack_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     nlp = (STACKS_DIR / "Pulumi.nlp-team.yaml").read_text()
-    (tmp_path / "Pulumi.nlp-team.yaml").write_text(nlp + "  mlops-ci:auth: key\n  mlops-ci:hiddenVariable: false\n")
+    (tmp_path / "Pulumi.nlp-team.yaml").write_text(nlp + "  mlops-ci:hiddenVariable: false\n")
     assert check.main([*SEQUENTIAL, "--stacks", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "OK    nlp-team"
