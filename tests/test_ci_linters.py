@@ -47,7 +47,8 @@ VARIANTS = {
         "secret_name": "GCP_DVC_KEY",
         "stack": "Team.A",
     },
-    "keyless": {"auth": "workload-identity"},
+    "keyless": {"auth": "workload-identity"},  # direct: no service account
+    "keyless-impersonation": {"auth": "workload-identity", "keyless_mode": "impersonation"},
     "keyless-options": {
         "auth": "workload-identity",
         "branch": "release/2026.11",
@@ -63,6 +64,10 @@ VARIANTS = {
     # The report on pull and merge requests, in both auth modes.
     "report": {"report": True},
     "report-keyless-push": {"report": True, "auth": "workload-identity", "access": "push", "branch": "release/2026.11"},
+    "shared-pool": {
+        "auth": "workload-identity",
+        "workload_identity_provider": "projects/123/locations/global/workloadIdentityPools/platform-ci/providers/gitlab",
+    },
 }
 
 
@@ -177,7 +182,9 @@ AUDITOR_ACCEPTED = {
     "key-options": ["secrets-outside-env Medium/High jobs.reproduce"],
     "key-environment": [],
     "keyless": [],
+    "keyless-impersonation": [],
     "keyless-options": [],
+    "shared-pool": [],
     "push": ["secrets-outside-env Medium/High jobs.reproduce"],
     "admin-keyless": [],
     "report": ["secrets-outside-env Medium/High jobs.reproduce"],
