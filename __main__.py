@@ -28,10 +28,11 @@ team = TeamCi(
 pulumi.export("bucketName", team.bucket_name)
 pulumi.export("bucketUrl", team.bucket_url)
 pulumi.export("dvcRemoteUrl", team.dvc_remote_url)
-pulumi.export("serviceAccountEmail", team.service_account_email)
 pulumi.export("ciFile", team.ci_file)
 pulumi.export("ciRunsUrl", team.ci_runs_url)
 pulumi.export("nextSteps", team.next_steps)
+if team.service_account_email is not None:  # none in direct keyless mode
+    pulumi.export("serviceAccountEmail", team.service_account_email)
 if team.workload_identity_provider is not None:
     pulumi.export("workloadIdentityProvider", team.workload_identity_provider)
 if team.secret_name is not None:

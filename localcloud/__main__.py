@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from localcloud import engine, platform, services
@@ -181,25 +182,46 @@ def run_ci(root: Path, stack: str) -> int:
     return _ci(root, stack)
 
 
+def _step(steps: list[tuple[str, bool]], name: str, action: Callable[[], bool]) -> bool:
+    """Runs one step of the demo and records whether it came out as expected; a step that raises
+    is a failed step, said in one line (what failed, and why), never a traceback."""
+    try:
+        passed = action()
+    except Exception as error:  # noqa: BLE001 - the demo says what failed, then destroys what it created
+        print(f"\n{name}: failed: {type(error).__name__}: {error}", file=sys.stderr)
+        passed = False
+    steps.append((name, passed))
+    return passed
+
+
 def run_demo(root: Path, stack: str) -> int:
     """up → push → ci (green) → destroy → ci with the credential CI had (red: revoked). Exit 0
-    when every step came out as expected."""
+    when every step came out as expected. Whatever fails, `pulumi destroy` runs once `pulumi up`
+    was tried (a failed up can leave resources), so a failed demo leaves nothing up."""
     from localcloud import chapter
 
     steps: list[tuple[str, bool]] = []
-    steps.append(("pulumi up", run_pulumi(root, stack, "up") == 0))
-    if steps[-1][1]:
-        steps.append(("dvc push (nextSteps)", run_push(root, stack) == 0))
+    kept: list[str | None] = []
+
+    def ci_green() -> bool:
         space = _workspace(root, stack)
-        assert space is not None
+        if space is None:
+            return False
         plan = chapter.Stack.from_config(stack, space.config)
-        kept = chapter.platform.ci_environment(open_cloud(root), plan.platform, plan.repository).get(plan.secret_name)
-        steps.append(("CI green", _ci(root, stack) == 0))
-        steps.append(("pulumi destroy", run_pulumi(root, stack, "destroy") == 0))
+        kept.append(chapter.platform.ci_environment(open_cloud(root), plan.platform, plan.repository).get(plan.secret_name))
+        return _ci(root, stack) == 0
+
+    pushed = _step(steps, "pulumi up", lambda: run_pulumi(root, stack, "up") == 0) and _step(
+        steps, "dvc push (nextSteps)", lambda: run_push(root, stack) == 0
+    )
+    if pushed:
+        _step(steps, "CI green", ci_green)
+    destroyed = _step(steps, "pulumi destroy", lambda: run_pulumi(root, stack, "destroy") == 0)
+    if destroyed and dict(steps).get("CI green"):
         print("\nThe same pipeline after destroy, with the credential CI had (a copy a runner kept):")
-        steps.append(("CI red: access revoked", _ci(root, stack, kept) != 0))
+        _step(steps, "CI red: access revoked", lambda: _ci(root, stack, kept[0]) != 0)
     print("\n" + "\n".join(f"{'ok ' if passed else 'FAILED'} {name}" for name, passed in steps))
-    return 0 if all(passed for _, passed in steps) else 1
+    return 0 if len(steps) == 5 and all(passed for _, passed in steps) else 1
 
 
 def install_plugins() -> int:

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -161,6 +161,11 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
         raise RuntimeError(f"no {stack.platform} repository {stack.repository} in {cloud.root}")
     stored = platform.ci_environment(cloud, stack.platform, stack.repository)
     value = credential if credential is not None else stored.get(stack.secret_name, "")
+    # Every other variable the platform gives the job (keyless: the provider, the service account).
+    variables = {name: text for name, text in stored.items() if name != stack.secret_name}
+    if stack.platform == "github":  # secrets and variables are apart there: `vars.*` only
+        plain = cast(dict[str, Any], platform.ci_variables(cloud, stack.platform, stack.repository).get("variables", {}))
+        variables = {name: text for name, text in variables.items() if name in plain}
     scratch = Path(tempfile.mkdtemp(prefix="mlops-ci-ci-"))
     try:
         env = storage_env(cloud, scratch / "runner") | install_env(wheelhouse((stack.python_version,)))
@@ -175,9 +180,17 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
         present = restore_ci_file(workspace, stack, env)
         if stack.platform == "github":
             secrets = {stack.secret_name: value} if value else {}
-            run = run_workflow(workspace, Path(stack.ci_file), stack.repository, env, directory=scratch / "act", secrets_=secrets)
+            run = run_workflow(
+                workspace,
+                Path(stack.ci_file),
+                stack.repository,
+                env,
+                directory=scratch / "act",
+                secrets_=secrets,
+                variables=variables,
+            )
             return CiRun(run.returncode, run.log, commit, present)
-        returncode, log = run_gitlab(workspace, stack, value, env)
+        returncode, log = run_gitlab(workspace, stack, value, env, variables)
         return CiRun(returncode, log, commit, present)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -203,8 +216,9 @@ def restore_ci_file(workspace: Path, stack: Stack, env: dict[str, str]) -> bool:
     return present
 
 
-def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str]) -> tuple[int, str]:
-    """The pipeline by gitlab-ci-local (localcloud/kit/ci_runners.py): exit status and masked log."""
+def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str], variables: dict[str, str]) -> tuple[int, str]:
+    """The pipeline by gitlab-ci-local (localcloud/kit/ci_runners.py), with the key's `value` and the other
+    CI/CD `variables` the project gives it: exit status and masked log."""
     deployment = Deployment(
         repository=stack.repository,
         access=stack.access,
@@ -222,6 +236,7 @@ def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str]) -
         ci_content=(workspace / stack.ci_file).read_text(),
         job_script_path=job_script_path(stack.name),
         job_script=(workspace / job_script_path(stack.name)).read_text(),
+        variables=tuple(variables.items()),
     )
     result = ci_runners.run_gitlab_job(deployment, workspace, env)
     # ci_runners.masked("") puts [MASKED] between every character: undo it when nothing was secret.

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from mlops_ci.components.google_errors import disabled_api
-from mlops_ci.settings.model import MANAGED_BY_LABEL, PROJECT, STACK_LABEL, ConfigError, Settings
+from mlops_ci.settings.model import CREDENTIAL_KEYS, MANAGED_BY_LABEL, PROJECT, STACK_LABEL, ConfigError, Settings
 
 # Organization policy that blocks service-account key creation when set on the project. The
 # look-up reads a policy set on the project only (Cloud Resource Manager v1 `getOrgPolicy`): an
@@ -118,6 +118,91 @@ def _key_creation_problems(settings: Settings, on_google: pulumi.InvokeOptions) 
     return problems
 
 
+def _credential_change_problems(settings: Settings, on_google: pulumi.InvokeOptions) -> list[str]:
+    """A stack that leaves `auth` or `keylessMode` to their defaults, which this release made keyless
+    direct (no service account), and whose service account exists: deployed by an earlier release
+    with a key (`auth` defaulted to key) or with impersonation. Its next `pulumi up` would delete the
+    account and replace the credential CI uses, silently: the stack file must say which it wants."""
+    if not settings.direct or not settings.defaulted:
+        return []
+
+    def lookup() -> gcp.serviceaccount.GetAccountResult:
+        return gcp.serviceaccount.get_account(
+            account_id=settings.service_account_id, project=settings.gcp_project, opts=on_google
+        )
+
+    account, problems = _google(lookup, f"{PROJECT}:auth", nothing_without="iam.googleapis.com")
+    if account is None or not account.email:
+        return problems
+    if "auth" in settings.defaulted:
+        keep = f"`{PROJECT}:auth: key` (the key, as before)"
+        switch = (
+            f"`{PROJECT}:auth: workload-identity` with `{PROJECT}:keylessMode: direct` (or impersonation, to keep the account)"
+        )
+    else:
+        keep = f"`{PROJECT}:keylessMode: impersonation` (CI acts as the account, as before)"
+        switch = f"`{PROJECT}:keylessMode: direct`"
+    unset = " and ".join(f"{PROJECT}:{name}" for name in CREDENTIAL_KEYS if name in settings.defaulted)
+    return [
+        f"{unset}: not set, and this release's default (keyless, direct: no service account) would replace the"
+        f" credential this stack deployed with its service account {account.email}; keep it with {keep}, or switch with"
+        f" {switch}: pulumi up then deletes what the old credential needed and CI authenticates as the repository"
+    ]
+
+
+def _shared_provider_problems(settings: Settings, on_google: pulumi.InvokeOptions) -> list[str]:
+    """A shared provider (`workloadIdentityProvider`): the stack's project's, active, trusting the
+    platform's issuer, mapping the attribute the principal set names from its claim, and accepting
+    the audience CI asks for. The grants of the stack name that attribute only."""
+    name = settings.workload_identity_provider
+    if not settings.keyless or not name:
+        return []
+    key = f"{PROJECT}:workloadIdentityProvider = {name!r}"
+    parts = name.split("/")  # projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>
+
+    def lookup() -> gcp.iam.GetWorkloadIdentityPoolProviderResult:
+        return gcp.iam.get_workload_identity_pool_provider(
+            project=settings.gcp_project,
+            workload_identity_pool_id=parts[5],
+            workload_identity_pool_provider_id=parts[7],
+            opts=on_google,
+        )
+
+    found, problems = _google(lookup, key)
+    if found is None or not found.name:
+        return problems or [
+            f"{key}: no such provider in gcp:project {settings.gcp_project}, or the credentials of `pulumi up` cannot read it"
+            " (a stack shares a pool of its own project only)"
+        ]
+    if found.name != name:
+        theirs = f"{settings.gcp_project}'s is {found.name}"
+        return [f"{key}: a provider of another project ({theirs}): a stack shares a pool of its own project only"]
+    return _shared_provider_rules(settings, key, found)
+
+
+def _shared_provider_rules(settings: Settings, key: str, found: gcp.iam.GetWorkloadIdentityPoolProviderResult) -> list[str]:
+    issuer, attribute = settings.platform.oidc_issuer(settings.platform_url)
+    oidc = found.oidcs[0] if found.oidcs else None
+    mapped = dict(found.attribute_mapping or {}).get(f"attribute.{attribute}")
+    audiences = list(oidc.allowed_audiences or ()) if oidc else []
+    broken = [
+        f"disabled or deleted (state {found.state}): enable it, or name an active one"
+        if found.disabled or found.state != "ACTIVE"
+        else "",
+        f"trusts the issuer {oidc.issuer_uri if oidc else None!r}, not {settings.platform.name}'s ({issuer})"
+        if oidc is None or oidc.issuer_uri.rstrip("/") != issuer.rstrip("/")
+        else "",
+        f"its attribute mapping gives attribute.{attribute} = {mapped!r}, not assertion.{attribute}: the stack's grants name"
+        f" this repository by attribute.{attribute}, its numeric id"
+        if mapped != f"assertion.{attribute}"
+        else "",
+        f"accepts the audiences {audiences}, not {settings.oidc_audience} that CI asks for: add it, or clear them"
+        if audiences and settings.oidc_audience not in audiences
+        else "",
+    ]
+    return [f"{key}: {problem}" for problem in broken if problem]
+
+
 def preflight(settings: Settings, platform_provider: pulumi.ProviderResource, google: pulumi.ProviderResource) -> Preflight:
     """Every look-up; raises `PreflightError` listing all problems, or says what it found."""
     problems = settings.platform.preflight_problems(platform_provider, settings)
@@ -130,6 +215,7 @@ def preflight(settings: Settings, platform_provider: pulumi.ProviderResource, go
         problems += bucket_problems
     if not settings.keyless:
         problems += _key_creation_problems(settings, on_google)
+    problems += _credential_change_problems(settings, on_google) + _shared_provider_problems(settings, on_google)
     if problems:
         raise PreflightError(settings.stack, problems, "pre-flight")
     return Preflight(adopt_bucket=adopt)

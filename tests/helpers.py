@@ -37,16 +37,20 @@ POOL_PROVIDER = type_token(gcp.iam.WorkloadIdentityPoolProvider)
 POOL = type_token(gcp.iam.WorkloadIdentityPool)
 ACCOUNT_BINDING = type_token(gcp.serviceaccount.IAMMember)
 
+# The key mode, set: most tests are about what every mode shares, and the key mode has the most of it.
+# Keyless tests set auth workload-identity (direct unless keylessMode says impersonation).
 BASE_CONFIG = {
     "github": {
         "gcp:project": "acme-ml-test",
         "mlops-ci:platform": "github",
         "mlops-ci:repository": EXAMPLE_REPOSITORIES["github"],
+        "mlops-ci:auth": "key",
     },
     "gitlab": {
         "gcp:project": "acme-ml-test",
         "mlops-ci:platform": "gitlab",
         "mlops-ci:repository": EXAMPLE_REPOSITORIES["gitlab"],
+        "mlops-ci:auth": "key",
     },
 }
 

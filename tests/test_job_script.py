@@ -185,18 +185,20 @@ def test_login_writes_the_key_where_only_the_job_can_read_it(project: Path) -> N
     assert stat.S_IMODE(written.parent.stat().st_mode) == 0o700
 
 
-def test_login_writes_the_federation_configuration_and_the_id_token(project: Path) -> None:
-    variables = {
-        "GCP_ID_TOKEN": "header.payload.signature",
-        "GCP_WORKLOAD_IDENTITY_PROVIDER": "projects/1/p",
-        "GCP_SERVICE_ACCOUNT": EMAIL,
-    }
+@pytest.mark.parametrize("mode", ["direct", "impersonation"])
+def test_login_writes_the_federation_configuration_and_the_id_token(project: Path, mode: str) -> None:
+    variables = {"GCP_ID_TOKEN": "header.payload.signature", "GCP_WORKLOAD_IDENTITY_PROVIDER": "projects/1/p"}
+    if mode == "impersonation":
+        variables["GCP_SERVICE_ACCOUNT"] = EMAIL
     env = credential_env(project, **variables)
-    result, _ = run_step(project, "login", env, platform="gitlab", auth="workload-identity")
+    result, _ = run_step(project, "login", env, platform="gitlab", auth="workload-identity", keyless_mode=mode)
     assert (result.returncode, result.stdout) == (0, "")
     configuration = json.loads(Path(env["GOOGLE_APPLICATION_CREDENTIALS"]).read_text())
     assert configuration["audience"] == "//iam.googleapis.com/projects/1/p"
-    assert configuration["service_account_impersonation_url"].endswith(f"/serviceAccounts/{EMAIL}:generateAccessToken")
+    if mode == "impersonation":
+        assert configuration["service_account_impersonation_url"].endswith(f"/serviceAccounts/{EMAIL}:generateAccessToken")
+    else:  # the bucket trusts the project's own identity: no service account to act as
+        assert "service_account_impersonation_url" not in configuration
     token = Path(configuration["credential_source"]["file"])
     assert (token.read_text(), stat.S_IMODE(token.stat().st_mode)) == ("header.payload.signature", 0o600)
 
@@ -283,6 +285,7 @@ def test_keyless_check_login_asks_again_while_google_refuses_the_new_federation(
     configuration.write_text(json.dumps(external_account(project.parent, sts, impersonation)))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(configuration))
     monkeypatch.setattr(job, "KEYLESS", True)
+    monkeypatch.setattr(job, "IMPERSONATION", True)
     pauses: list[float] = []
     monkeypatch.setattr(job.time, "sleep", pauses.append)
     job.check_login()

@@ -28,8 +28,8 @@ from mlops_ci.offline.runtime import Registration, evaluate
 from mlops_ci.offline.stacks import load_stack_file, stack_files
 from mlops_ci.policy import rules
 from mlops_ci.policy.rules import POLICIES
-from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES
-from tests.helpers import ACCOUNT_BINDING, BUCKET, GITLAB_VARIABLE, GRANT, KEY, POOL, POOL_PROVIDER, run
+from mlops_ci.settings.model import ACCESS_PRESETS
+from tests.helpers import ACCOUNT, ACCOUNT_BINDING, BUCKET, GITLAB_VARIABLE, GRANT, KEY, POOL, POOL_PROVIDER, run
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIR = ROOT / "policy"
@@ -281,6 +281,61 @@ def test_key_without_federation_and_federation_without_key_pass() -> None:
     assert violations("no-key-with-workload-identity", registration(POOL_PROVIDER, {})) == []
 
 
+# --- federated-grants-pinned-to-one-repository, no-service-account-with-direct-grants ---
+
+POOL_NAME = "projects/123/locations/global/workloadIdentityPools/ci-pool"
+ONE_REPOSITORY = f"principalSet://iam.googleapis.com/{POOL_NAME}/attribute.repository_id/987"
+
+
+def direct_grant(member: str, role: str = "roles/storage.objectViewer") -> Registration:
+    return registration(BUCKET_GRANT, {"bucket": "b", "role": role, "member": member}, name="grant")
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        f"principalSet://iam.googleapis.com/{POOL_NAME}/*",
+        f"principalSet://iam.googleapis.com/{POOL_NAME}/attribute.repository/acme-ml/churn",
+        f"principalSet://iam.googleapis.com/{POOL_NAME}/attribute.repository_owner_id/42",
+        f"principalSet://iam.googleapis.com/{POOL_NAME}/attribute.ref/refs/heads/main",
+        f"principalSet://iam.googleapis.com/{POOL_NAME}/attribute.repository_id/*",
+        f"principalSet://iam.googleapis.com/{POOL_NAME}/attribute.repository_id/987/../*",
+        f"principalSet://iam.googleapis.com/{POOL_NAME}/group/admins",
+        f"principal://iam.googleapis.com/{POOL_NAME}/subject/repo:acme-ml/churn:ref:refs/heads/main",
+    ],
+)
+@pytest.mark.parametrize("type_", [BUCKET_GRANT, ACCOUNT_GRANT])
+def test_a_federated_grant_broader_than_one_repository_violates(type_: str, member: str) -> None:
+    found = violations("federated-grants-pinned-to-one-repository", registration(type_, IAM_GRANT | {"member": member}))
+    assert found == [
+        f"member {member} is not the principal set of one repository: only principalSet://iam.googleapis.com/<pool>/"
+        "attribute.repository_id/<id> (GitHub) or attribute.project_id/<id> (GitLab), a numeric id, never /*,"
+        " a name, a branch, an owner or a subject"
+    ]
+
+
+@pytest.mark.parametrize(
+    "member", [ONE_REPOSITORY, ONE_REPOSITORY.replace("repository_id", "project_id"), f"serviceAccount:{ACCOUNT_EMAIL}"]
+)
+def test_one_repositorys_principal_set_and_a_service_account_pass(member: str) -> None:
+    assert violations("federated-grants-pinned-to-one-repository", direct_grant(member)) == []
+
+
+def test_a_service_account_or_key_beside_direct_grants_violates() -> None:
+    account = registration(ACCOUNT, {"accountId": "dvc-ci-team-a"}, name="ci-identity-account")
+    key = registration(KEY, {}, name="ci-identity-key")
+    found = violations("no-service-account-with-direct-grants", direct_grant(ONE_REPOSITORY), account, key)
+    assert [message.split(":", 1)[0] for message in found] == ["ci-identity-account", "ci-identity-key"]
+    # A key beside a shared pool's grants (no provider of the stack's own) is a keyless stack's key too.
+    assert violations("no-key-with-workload-identity", direct_grant(ONE_REPOSITORY), key)
+
+
+def test_impersonation_keeps_its_service_account() -> None:
+    account = registration(ACCOUNT, {"accountId": "dvc-ci-team-a"}, name="ci-identity-account")
+    binding = direct_grant(ONE_REPOSITORY, role="roles/iam.workloadIdentityUser")
+    assert violations("no-service-account-with-direct-grants", binding, account) == []
+
+
 # --- every stack passes every rule ---
 
 
@@ -291,14 +346,18 @@ def test_every_stack_file_passes_every_policy(stack_file: Path) -> None:
     assert analyze(evaluation.registrations, POLICIES) == []
 
 
-@pytest.mark.parametrize("auth", AUTH_MODES)
+@pytest.mark.parametrize(
+    ("auth", "mode"), [("key", None), ("workload-identity", "direct"), ("workload-identity", "impersonation")]
+)
 @pytest.mark.parametrize("base", ["github", "gitlab"])
 @pytest.mark.parametrize("access", ACCESS_PRESETS)
-def test_every_platform_auth_and_access_passes_every_policy(base: str, auth: str, access: str) -> None:
-    evaluation = run(base, auth=auth, access=access)
+def test_every_platform_auth_and_access_passes_every_policy(base: str, auth: str, mode: str | None, access: str) -> None:
+    evaluation = run(base, auth=auth, keylessMode=mode, access=access)
     assert analyze(evaluation.registrations, POLICIES) == []
     if auth == "workload-identity":
         assert evaluation.find(POOL_PROVIDER), "the keyless stack rule had something to check"
+        members = [r.plain("member") for r in [*evaluation.find(GRANT), *evaluation.find(ACCOUNT_BINDING)]]
+        assert [m for m in members if m.startswith("principalSet://")], "the federated grant rule had something to check"
 
 
 # --- what a rule receives: the engine's wire format, unmarshalled by pulumi_policy ---
@@ -371,6 +430,8 @@ def test_offline_analysis_reports_what_the_served_pack_reports(served_pack: anal
     keyless = run("gitlab", auth="workload-identity").registrations
     broken = [
         registration(BUCKET, PRIVATE_BUCKET | {"publicAccessPrevention": "inherited", "labels": {}}, name="bucket"),
+        direct_grant(f"principalSet://iam.googleapis.com/{POOL_NAME}/*"),
+        registration(ACCOUNT, {"accountId": "dvc-ci-team-a"}, name="account"),
         registration("gcp:projects/iAMMember:IAMMember", IAM_GRANT | {"role": "roles/editor"}, name="project-grant"),
         gitlab_variable("GOOGLE_SERVICE_ACCOUNT_KEY", secret(KEY_BASE64), masked=False),
         registration(KEY, {}, name="key"),

@@ -41,7 +41,9 @@ class Answers(CountingMocks):
         return [created for created in self.created if not created.startswith("pulumi:providers:")]
 
 
-def refused(base: str, answers: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> tuple[list[str], Answers]:
+def refused(
+    base: str, answers: Mapping[str, Any], overrides: Mapping[str, str | None] | None = None
+) -> tuple[list[str], Answers]:
     mocks = Answers(answers)
     with pytest.raises(PreflightError) as raised:
         run(base, overrides, mocks=mocks)

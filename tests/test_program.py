@@ -37,17 +37,22 @@ def test_every_stack_file_evaluates(stack_file: Path) -> None:
     stack = load_stack_file(stack_file)
     evaluation = evaluate(stack.stack, stack.config, stack.secret_keys)
     credential_export = "workloadIdentityProvider" if evaluation.find(POOL_PROVIDER) else "secretName"
-    assert set(evaluation.exports) == {
-        "bucketName",
-        "bucketUrl",
-        "dvcRemoteUrl",
-        "serviceAccountEmail",
-        "ciFile",
-        "ciRunsUrl",
-        "nextSteps",
-        credential_export,
-    }
-    for type_ in (BUCKET, ACCOUNT, GRANT):
+    # Direct keyless mode has no service account: the grants go to the repository's principal set.
+    account: set[str] = {"serviceAccountEmail"} if evaluation.find(ACCOUNT) else set()
+    assert (
+        set(evaluation.exports)
+        == {
+            "bucketName",
+            "bucketUrl",
+            "dvcRemoteUrl",
+            "ciFile",
+            "ciRunsUrl",
+            "nextSteps",
+            credential_export,
+        }
+        | account
+    )
+    for type_ in (BUCKET, GRANT):
         assert evaluation.find(type_), type_
 
 

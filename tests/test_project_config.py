@@ -13,7 +13,7 @@ from tests.helpers import KEY, CountingMocks, config_for, run
 
 
 def test_every_declared_default_reaches_the_program_as_text() -> None:
-    merged = apply_project_config("team-a", config_for("github"))
+    merged = apply_project_config("team-a", config_for("github", auth=None))
     declared = yaml.safe_load(PROJECT_FILE.read_text())["config"]
     for name, declaration in declared.items():
         if "default" in declaration:

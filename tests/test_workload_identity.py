@@ -48,11 +48,17 @@ def keyless(base: str, **overrides: Any):
     return run(base, auth="workload-identity", **overrides)
 
 
-@pytest.mark.parametrize("base", ["github", "gitlab"])
-def test_no_key_and_no_secret_exist_in_keyless_mode(base: str) -> None:
-    evaluation = keyless(base)
+BOTH = pytest.mark.parametrize("base", ["github", "gitlab"])
+MODES = pytest.mark.parametrize("mode", ["direct", "impersonation"])
+
+
+@BOTH
+@MODES
+def test_no_key_and_no_secret_exist_in_keyless_mode(base: str, mode: str) -> None:
+    evaluation = keyless(base, keylessMode=mode)
     types = {r.type for r in evaluation.registrations}
     assert KEY not in types
+    assert (ACCOUNT in types) == (mode == "impersonation")
     assert GITHUB_SECRET not in types
     # Nothing but the platform token is secret: no credential exists to hide.
     secret_inputs = [
@@ -64,7 +70,7 @@ def test_no_key_and_no_secret_exist_in_keyless_mode(base: str) -> None:
     ]
     assert secret_inputs == []
     variables = evaluation.find(GITHUB_VARIABLE if base == "github" else GITLAB_VARIABLE)
-    assert len(variables) == 2
+    assert len(variables) == (2 if mode == "impersonation" else 1)
     assert not [v for v in variables if v.plain("masked")]
     assert "secretName" not in evaluation.exports
 
@@ -107,7 +113,7 @@ def test_self_managed_gitlab_is_the_issuer() -> None:
     ],
 )
 def test_only_the_repository_principal_set_may_impersonate_the_account(base: str, attribute: str, path: str) -> None:
-    evaluation = keyless(base)
+    evaluation = keyless(base, keylessMode="impersonation")
     binding = evaluation.one(ACCOUNT_BINDING)
     pool_name = evaluation.one(POOL).outputs["name"]
     assert binding.plain("role") == "roles/iam.workloadIdentityUser"
@@ -121,28 +127,49 @@ def test_only_the_repository_principal_set_may_impersonate_the_account(base: str
 
 
 @pytest.mark.parametrize(
-    ("base", "variable_type", "name_key"),
+    ("base", "attribute", "path"),
     [
-        ("github", GITHUB_VARIABLE, "variableName"),
-        ("gitlab", GITLAB_VARIABLE, "key"),
+        ("github", "repository_id", "acme-ml/churn-model"),
+        ("gitlab", "project_id", "acme-ml/research/churn-model"),
     ],
 )
-def test_keyless_settings_reach_ci_as_plain_variables_before_the_ci_file(base: str, variable_type: str, name_key: str) -> None:
-    evaluation = keyless(base)
-    variables = {r.plain(name_key): r for r in evaluation.find(variable_type)}
-    assert {name: v.plain("value") for name, v in variables.items()} == {
-        "GCP_WORKLOAD_IDENTITY_PROVIDER": evaluation.one(PROVIDER).outputs["name"],
-        "GCP_SERVICE_ACCOUNT": evaluation.exports["serviceAccountEmail"],
+def test_direct_mode_grants_the_bucket_roles_to_the_principal_set_of_one_repository(base: str, attribute: str, path: str) -> None:
+    evaluation = keyless(base, access="push")
+    pool_name = evaluation.one(POOL).outputs["name"]
+    member = f"principalSet://iam.googleapis.com/{pool_name}/attribute.{attribute}/{numeric_id(base + '/' + path)}"
+    grants = evaluation.find(GRANT)
+    assert {(g.plain("role"), g.plain("member")) for g in grants} == {
+        ("roles/storage.objectViewer", member),
+        ("roles/storage.objectCreator", member),
     }
+    types = {r.type for r in evaluation.registrations}
+    assert not types & {ACCOUNT, ACCOUNT_BINDING, KEY}, "no service account, no impersonation grant, no key"
+    assert "serviceAccountEmail" not in evaluation.exports
+    assert evaluation.one(POOL).dependencies, "the pool waits for the APIs"
+
+
+@BOTH
+@MODES
+def test_keyless_settings_reach_ci_as_plain_variables_before_the_ci_file(base: str, mode: str) -> None:
+    evaluation = keyless(base, keylessMode=mode)
+    variable_type, name_key = (GITHUB_VARIABLE, "variableName") if base == "github" else (GITLAB_VARIABLE, "key")
+    variables = {r.plain(name_key): r for r in evaluation.find(variable_type)}
+    expected = {"GCP_WORKLOAD_IDENTITY_PROVIDER": evaluation.one(PROVIDER).outputs["name"]}
+    if mode == "impersonation":
+        expected["GCP_SERVICE_ACCOUNT"] = evaluation.exports["serviceAccountEmail"]
+    assert {name: v.plain("value") for name, v in variables.items()} == expected
     assert evaluation.exports["workloadIdentityProvider"] == evaluation.one(PROVIDER).outputs["name"]
     waits = {r.urn for r in evaluation.waits_for(committed_file(evaluation, CI_FILES[base]))}
-    assert {v.urn for v in variables.values()} | {evaluation.one(ACCOUNT_BINDING).urn} <= waits
+    assert {v.urn for v in variables.values()} | {b.urn for b in evaluation.find(ACCOUNT_BINDING)} <= waits
     assert {g.urn for g in evaluation.find(GRANT)} <= waits
 
 
-def test_extra_google_apis_are_enabled() -> None:
-    services = {r.plain("service") for r in keyless("github").find(SERVICE)}
-    assert services == {"storage.googleapis.com", "iam.googleapis.com", "sts.googleapis.com", "iamcredentials.googleapis.com"}
+@MODES
+def test_extra_google_apis_are_enabled(mode: str) -> None:
+    services = {r.plain("service") for r in keyless("github", keylessMode=mode).find(SERVICE)}
+    # IAM Credentials only where the job acts as the service account.
+    impersonation: set[str] = {"iamcredentials.googleapis.com"} if mode == "impersonation" else set()
+    assert services == {"storage.googleapis.com", "iam.googleapis.com", "sts.googleapis.com"} | impersonation
 
 
 def test_ids_are_drawn_at_creation_and_kept_for_the_federations_life(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,21 +222,22 @@ def test_gitlab_base_url_must_be_https() -> None:
         keyless("gitlab", gitlab__baseUrl="gitlab.acme.example")
 
 
-def test_github_workflow_requests_an_id_token_and_uses_the_federation() -> None:
-    workflow = yaml.safe_load(render_ci_file(make_settings("github", auth="workload-identity")))
+@MODES
+def test_github_workflow_requests_an_id_token_and_uses_the_federation(mode: str) -> None:
+    workflow = yaml.safe_load(render_ci_file(make_settings("github", auth="workload-identity", keyless_mode=mode)))
     assert workflow["permissions"] == {}
     assert workflow["jobs"]["reproduce"]["permissions"] == {"contents": "read", "id-token": "write"}
     auth = workflow["jobs"]["reproduce"]["steps"][3]
     assert auth["uses"].startswith("google-github-actions/auth@")
-    assert auth["with"] == {
-        "workload_identity_provider": "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
-        "service_account": "${{ vars.GCP_SERVICE_ACCOUNT }}",
-    }
+    # Direct: the provider only (google-github-actions/auth's direct Workload Identity Federation).
+    impersonation = {"service_account": "${{ vars.GCP_SERVICE_ACCOUNT }}"} if mode == "impersonation" else {}
+    assert auth["with"] == {"workload_identity_provider": "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"} | impersonation
 
 
-def run_credential_steps(tmp_path: Path, provider_name: str, email: str) -> Path:
-    """Run the GitLab job's credential commands in a shell, as the runner would."""
-    settings = make_settings("gitlab", auth="workload-identity")
+def run_credential_steps(tmp_path: Path, provider_name: str, email: str | None) -> Path:
+    """Run the GitLab job's credential commands in a shell, as the runner would (`email`: the service
+    account to impersonate; None: direct)."""
+    settings = make_settings("gitlab", auth="workload-identity", keyless_mode="impersonation" if email else "direct")
     job = yaml.safe_load(render_ci_file(settings))["reproduce"]
     assert job["id_tokens"] == {"GCP_ID_TOKEN": {"aud": "mlops-ci/acme-ml-test/team-a"}}
     project_dir = tmp_path / "project"
@@ -221,18 +249,19 @@ def run_credential_steps(tmp_path: Path, provider_name: str, email: str) -> Path
         "PATH": os.environ["PATH"],
         "GCP_ID_TOKEN": "header.payload.signature",
         "GCP_WORKLOAD_IDENTITY_PROVIDER": provider_name,
-        "GCP_SERVICE_ACCOUNT": email,
         "GOOGLE_APPLICATION_CREDENTIALS": credentials,
-    }
+    } | ({"GCP_SERVICE_ACCOUNT": email} if email else {})
     subprocess.run(["bash", "-euc", "\n".join(steps)], cwd=project_dir, env=env, check=True, timeout=30)
     assert [p.name for p in project_dir.rglob("*")] == [".mlops-ci", "team-a.py"], "nothing is written into the project directory"
     return Path(credentials)
 
 
-def test_gitlab_credential_configuration_is_accepted_by_google_auth(tmp_path: Path) -> None:
-    evaluation = keyless("gitlab")
+@MODES
+def test_gitlab_credential_configuration_is_accepted_by_google_auth(tmp_path: Path, mode: str) -> None:
+    evaluation = keyless("gitlab", keylessMode=mode)
     provider_name = evaluation.one(PROVIDER).outputs["name"]
-    email = evaluation.exports["serviceAccountEmail"]
+    email = evaluation.exports.get("serviceAccountEmail")
+    assert (email is not None) == (mode == "impersonation")
     path = run_credential_steps(tmp_path, provider_name, email)
     info = json.loads(path.read_text())
     credentials = identity_pool.Credentials.from_file(str(path))

@@ -66,7 +66,7 @@ def run_gitlab_job(
     # Predefined variables (CI_PROJECT_PATH...) come from this remote, as on GitLab.
     run(["git", "remote", "add", "gcl-origin", f"git@gitlab.com:{deployment.repository}.git"], workspace, env, timeout=30)
     # CI/CD variables, masked and raw: the values as the program sent them.
-    variables = {deployment.secret_name: deployment.secret_value}
+    variables = {**dict(deployment.variables), deployment.secret_name: deployment.secret_value}
     if deployment.report_token:
         variables[REPORT_TOKEN_VARIABLE] = deployment.report_token
     # With an `image:`, gitlab-ci-local sets CI_PROJECT_DIR=/builds/...; the shell runs here.
@@ -95,8 +95,9 @@ def run_gitlab_job(
         check=False,
     )  # fmt: skip
     log = result.stdout
-    for value in variables.values():
-        log = masked(log, value)
+    for name, value in variables.items():
+        if name not in dict(deployment.variables):  # the credentials; the keyless settings are not secret
+            log = masked(log, value)
     return JobRun(result.returncode, log)
 
 

@@ -98,6 +98,8 @@ class Deployment:
     """Whether the stack creates (manages) its bucket: False with `existingBucket`."""
     next_steps: str = ""
     """The `nextSteps` export: what the team runs once in its repository."""
+    variables: tuple[tuple[str, str], ...] = ()
+    """The other CI/CD variables the platform gives the job (keyless: the provider, the service account)."""
 
     @property
     def key_needles(self) -> tuple[str, ...]:

@@ -30,6 +30,8 @@ def make_settings(base: str = "github", **fields: Any) -> Settings:
         service_account_id="dvc-ci-team-a",
         access="pull",
         auth="key",
+        keyless_mode="direct",
+        workload_identity_provider="",
         secret_name="GOOGLE_SERVICE_ACCOUNT_KEY",
         ci_file=PLATFORM_REGISTRY[base].default_ci_file,
         python_version="3.13",
@@ -56,7 +58,8 @@ VARIANTS = {
         "secret_name": "GCP_DVC_KEY",
         "stack": "Team.A",
     },
-    "keyless": {"auth": "workload-identity"},
+    "keyless": {"auth": "workload-identity"},  # direct: no service account
+    "keyless-impersonation": {"auth": "workload-identity", "keyless_mode": "impersonation"},
     "keyless-options": {
         "auth": "workload-identity",
         "branch": "release/2026.11",
@@ -72,6 +75,10 @@ VARIANTS = {
     # The report on pull and merge requests, in both auth modes.
     "report": {"report": True},
     "report-keyless-push": {"report": True, "auth": "workload-identity", "access": "push", "branch": "release/2026.11"},
+    "shared-pool": {
+        "auth": "workload-identity",
+        "workload_identity_provider": "projects/123/locations/global/workloadIdentityPools/platform-ci/providers/gitlab",
+    },
 }
 
 

@@ -494,6 +494,32 @@ def _account(ctx: Context, service_account_id: str) -> dict[str, Any]:
     return dict(account)
 
 
+def get_account(ctx: Context, args: wire.Props) -> wire.Props:
+    """As `data.google_service_account` (terraform-provider-google-beta
+    services/resourcemanager/data_source_google_service_account.go, `dataSourceGoogleServiceAccountRead`):
+    `account_id` made `projects/<project>/serviceAccounts/<id>@<project>.iam.gserviceaccount.com`
+    (`tpgresource.ServiceAccountFQN`) unless it is an email or a full name, then IAM `ServiceAccounts.Get`;
+    a missing account fails the look-up (`HandleDataSourceNotFoundError`)."""
+    account_id = str(args["accountId"])
+    if "@" not in account_id and "/" not in account_id:
+        project = _project(ctx, args)
+        account_id = f"projects/{project}/serviceAccounts/{account_id}@{project}.iam.gserviceaccount.com"
+    email = _account_email(account_id)
+    account = _account(ctx, account_id)
+    name = f"projects/{account['project']}/serviceAccounts/{email}"
+    return {
+        "id": name,
+        "name": name,
+        "email": email,
+        "uniqueId": account["uniqueId"],
+        "project": account["project"],
+        "accountId": email.split("@", 1)[0],
+        "displayName": account.get("displayName", ""),
+        "member": f"serviceAccount:{email}",
+        "disabled": bool(account.get("disabled")),
+    }
+
+
 class Account(ResourceType):
     token = "gcp:serviceaccount/account:Account"
     required = ("accountId",)
@@ -833,6 +859,7 @@ PROVIDER = Provider(
         "gcp:storage/getBucket:getBucket": get_bucket,
         "gcp:storage/getBuckets:getBuckets": get_buckets,
         "gcp:projects/getOrganizationPolicy:getOrganizationPolicy": get_organization_policy,
+        "gcp:serviceaccount/getAccount:getAccount": get_account,
     },
     env_config={"project": "GOOGLE_PROJECT"},
 )

@@ -16,8 +16,10 @@ import pulumi
 CRM_API = "cloudresourcemanager.googleapis.com"
 KEY_APIS = ("storage.googleapis.com", "iam.googleapis.com")
 """The Google APIs a stack enables in its project: its bucket, its service account."""
-KEYLESS_APIS = (*KEY_APIS, "sts.googleapis.com", "iamcredentials.googleapis.com")
-"""Keyless CI also exchanges tokens (STS) and impersonates the service account (IAM Credentials)."""
+DIRECT_APIS = (*KEY_APIS, "sts.googleapis.com")
+"""Direct keyless CI exchanges its token for Google's (STS); the pool is IAM's."""
+KEYLESS_APIS = (*DIRECT_APIS, "iamcredentials.googleapis.com")
+"""Keyless CI with impersonation also acts as the service account (IAM Credentials)."""
 RETRY_DELAYS = (5, 10, 20, 30, 30, 30, 30, 30, 30, 30, 30, 30)
 """Seconds between the creates of a resource whose API Google calls disabled: about 5 minutes in
 all (Google: "If you enabled this API recently, wait a few minutes ... and retry")."""

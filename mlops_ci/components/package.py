@@ -127,8 +127,8 @@ class TeamCi(pulumi.ComponentResource):
     """gs://<bucket>."""
     dvc_remote_url: pulumi.Output[str]
     """gs://<bucket>/<dvcRemotePath>: `dvc remote add -d data <this>`."""
-    service_account_email: pulumi.Output[str]
-    """The CI service account."""
+    service_account_email: pulumi.Output[str] | None
+    """The CI service account; none in direct keyless mode."""
     ci_file: pulumi.Output[str]
     """Path of the committed CI file."""
     ci_runs_url: pulumi.Output[str]

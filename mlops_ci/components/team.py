@@ -44,7 +44,8 @@ class TeamCi(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     bucket_url: pulumi.Output[str]
     dvc_remote_url: pulumi.Output[str]
-    service_account_email: pulumi.Output[str]
+    service_account_email: pulumi.Output[str] | None
+    """The CI service account's email; None in direct keyless mode, which has none."""
     ci_file: str
     ci_runs_url: str
     next_steps: str
@@ -72,7 +73,7 @@ class Chapter:
     bucket_name: pulumi.Output[str]
     bucket_url: pulumi.Output[str]
     dvc_remote_url: pulumi.Output[str]
-    service_account_email: pulumi.Output[str]
+    service_account_email: pulumi.Output[str] | None
     ci_file: str
     ci_runs_url: str
     next_steps: str
@@ -87,19 +88,22 @@ def build_chapter(args: TeamCiArgs, child: pulumi.ResourceOptions) -> Chapter:
     on_google = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(providers=[args["google_provider"]]))
     apis = GoogleApis("apis", {"project": settings.gcp_project, "services": settings.google_apis}, opts=on_google)
     remote = _dvc_remote(settings, args["preflight"], apis, on_google)
-    identity = _ci_identity(settings, remote, apis, on_google)
-    federation = _federation(settings, args["platform_provider"], identity, apis, on_google) if settings.keyless else None
+    platform_provider = args["platform_provider"]
+    if settings.direct:  # the federation first: the grants go to its principal set
+        federation = _federation(settings, platform_provider, None, apis, on_google)
+        identity = _ci_identity(settings, remote, apis, federation.principal_set, on_google)
+    else:
+        identity = _ci_identity(settings, remote, apis, None, on_google)
+        federation = _federation(settings, platform_provider, identity, apis, on_google) if settings.keyless else None
     settings.platform.deliver(
         {
-            "provider": args["platform_provider"],
+            "provider": platform_provider,
             "settings": settings,
             "key_base64": identity.key_base64,
-            "variables": {PROVIDER_VARIABLE: federation.provider_name, SERVICE_ACCOUNT_VARIABLE: identity.email}
-            if federation
-            else {},
+            "variables": _keyless_variables(federation, identity),
             "ci_content": render_ci_file(settings),
             "job_script": render_job_script(settings),
-            "after": [*identity.grants, *([federation.binding] if federation else [])],
+            "after": [*identity.grants, *([federation.binding] if federation and federation.binding else [])],
         },
         opts=child,
     )
@@ -134,12 +138,25 @@ def _dvc_remote(settings: Settings, found: Preflight, apis: GoogleApis, opts: pu
     )
 
 
-def _ci_identity(settings: Settings, remote: DvcRemote, apis: GoogleApis, opts: pulumi.ResourceOptions) -> CiIdentity:
+def _keyless_variables(federation: WorkloadIdentity | None, identity: CiIdentity) -> dict[str, pulumi.Input[str]]:
+    """What the keyless CI job reads: the provider, and with impersonation the service account."""
+    if federation is None:
+        return {}
+    variables: dict[str, pulumi.Input[str]] = {PROVIDER_VARIABLE: federation.provider_name}
+    if identity.email is not None:
+        variables[SERVICE_ACCOUNT_VARIABLE] = identity.email
+    return variables
+
+
+def _ci_identity(
+    settings: Settings, remote: DvcRemote, apis: GoogleApis, principal: pulumi.Output[str] | None, opts: pulumi.ResourceOptions
+) -> CiIdentity:
     return CiIdentity(
         "ci-identity",
         {
             "project": settings.gcp_project,
             "account_id": settings.service_account_id,
+            "principal": principal,
             "display_name": f"mlops-ci: CI of {settings.repository}"[:100],
             "bucket": remote.bucket_name,
             "access": settings.access,
@@ -154,17 +171,19 @@ def _ci_identity(settings: Settings, remote: DvcRemote, apis: GoogleApis, opts: 
 def _federation(
     settings: Settings,
     platform_provider: pulumi.ProviderResource,
-    identity: CiIdentity,
+    identity: CiIdentity | None,
     apis: GoogleApis,
     opts: pulumi.ResourceOptions,
 ) -> WorkloadIdentity:
-    """Keyless: a federation that trusts this repository's CI tokens only."""
+    """Keyless: a federation that trusts this repository's CI tokens only (`identity`: the service
+    account CI impersonates; None: direct)."""
     return WorkloadIdentity(
         "workload-identity",
         {
             "project": settings.gcp_project,
             "stack": settings.stack,
-            "service_account": identity.account,
+            "service_account": identity.account if identity else None,
+            "existing_provider": settings.workload_identity_provider,
             "trust": settings.platform.oidc_trust(platform_provider, settings),
             "after": [apis.services[api] for api in settings.google_apis if api != "storage.googleapis.com"],
         },

@@ -140,7 +140,8 @@ def claims(evaluation: Evaluation) -> list[tuple[str, str]]:
         # (macOS, Windows): which one `pulumi up` reads there depends on the checkout.
         ("stack file", f"Pulumi.{evaluation.stack}.yaml"),
         ("bucket", f"gs://{evaluation.exports['bucketName']}"),
-        ("service account", evaluation.exports["serviceAccountEmail"]),
+        # None in direct keyless mode: the grants go to the repository's principal set.
+        *(("service account", email) for email in [evaluation.exports.get("serviceAccountEmail")] if email),
         # How pre-flight tells this stack's bucket from another's: two stacks with one label could
         # each adopt, grant on and delete the other's.
         ("stack label", stack_label(evaluation.stack)),

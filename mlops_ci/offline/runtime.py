@@ -28,6 +28,7 @@ from pulumi.runtime import settings as runtime_settings
 
 from mlops_ci import direct_calls
 from mlops_ci.ci.files import job_script_path
+from mlops_ci.offline import google as offline_google
 from mlops_ci.offline.project_config import apply_project_config
 from mlops_ci.platforms import PLATFORMS, Platform
 from mlops_ci.platforms.base import type_token
@@ -192,6 +193,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
             return {"buckets": []}
         if args.token == "gcp:projects/getOrganizationPolicy:getOrganizationPolicy":
             return {"constraint": lookup["constraint"], "booleanPolicies": []}
+        if args.token == "gcp:serviceaccount/getAccount:getAccount":  # none yet: the provider fails the look-up
+            return {}, [("", f"Error 404: service account {lookup['accountId']} not found")]
+        if args.token == "gcp:iam/getWorkloadIdentityPoolProvider:getWorkloadIdentityPoolProvider":
+            return offline_google.shared_provider(lookup, numeric_id)
         for platform in PLATFORMS.values():
             try:
                 answer = platform.offline_lookup(args.token, lookup, numeric_id)

@@ -167,6 +167,12 @@ class Platform(Protocol):
         """An explicit provider: token and base URL passed through, never read from elsewhere."""
         ...
 
+    def oidc_issuer(self, base_url: str | None) -> tuple[str, str]:
+        """The issuer of the CI tokens of the instance at `base_url` (None: github.com, gitlab.com),
+        and the claim holding the repository's numeric id (mapped to the attribute of the same name,
+        which the principal set names)."""
+        ...
+
     def oidc_trust(self, provider: pulumi.ProviderResource, settings: Settings) -> OidcTrust:
         """The issuer and the condition that trusts this repository's CI tokens only."""
         ...

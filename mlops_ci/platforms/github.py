@@ -284,7 +284,7 @@ class GitHub:
             "mlops-ci:ciFile": (ci_file, workflow_file_problem),
         }
         problems = [f"{key} = {value!a}: {broken}" for key, (value, rule) in checks.items() if (broken := rule(value))]
-        if keyless and base_url:
+        if keyless and base_url and base_url.rstrip("/") != self.default_base_url.rstrip("/"):
             problems.append(
                 "github:baseUrl: workload-identity trusts github.com's OIDC issuer only;"
                 " use auth key with GitHub Enterprise Server"
@@ -305,6 +305,9 @@ class GitHub:
             base_url=settings.platform_url or self.default_base_url,
         )
 
+    def oidc_issuer(self, base_url: str | None) -> tuple[str, str]:
+        return GITHUB_ISSUER, "repository_id"
+
     def oidc_trust(self, provider: pulumi.ProviderResource, settings: Settings) -> OidcTrust:
         """Trust GitHub Actions tokens of the repository only, pinned to its numeric id and its owner's."""
         import pulumi_github as github
@@ -314,7 +317,7 @@ class GitHub:
         repository_id = github.get_repository_output(full_name=settings.repository, opts=lookup).repo_id.apply(str)
         owner_id = github.get_user_output(username=owner, opts=lookup).id.apply(str)
         return OidcTrust(
-            issuer_uri=GITHUB_ISSUER,
+            issuer_uri=self.oidc_issuer(settings.platform_url)[0],
             allowed_audiences=(),
             attribute_mapping={
                 "google.subject": "assertion.sub",

@@ -326,6 +326,9 @@ class GitLab:
             base_url=settings.platform_url or self.default_base_url,
         )
 
+    def oidc_issuer(self, base_url: str | None) -> tuple[str, str]:
+        return gitlab_issuer(base_url), "project_id"
+
     def oidc_trust(self, provider: pulumi.ProviderResource, settings: Settings) -> OidcTrust:
         """Trust GitLab CI tokens of the project only, pinned to its numeric project and namespace ids."""
         import pulumi_gitlab as gitlab
@@ -336,7 +339,7 @@ class GitLab:
         project_id = found.id.apply(str)
         namespace_id = found.namespaces.apply(lambda namespaces: str(namespaces[0].id))
         return OidcTrust(
-            issuer_uri=gitlab_issuer(settings.platform_url),
+            issuer_uri=self.oidc_issuer(settings.platform_url)[0],
             allowed_audiences=(settings.oidc_audience,),
             attribute_mapping={
                 "google.subject": "assertion.sub",

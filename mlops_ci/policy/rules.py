@@ -27,6 +27,7 @@ from pulumi_policy import (
 # Type tokens from the SDK classes the program registers (pulumi_gcp loads its modules lazily).
 BUCKET = pulumi.get_type_token(gcp.storage.Bucket)
 GITLAB_VARIABLE = pulumi.get_type_token(gitlab.ProjectVariable)
+SERVICE_ACCOUNT = pulumi.get_type_token(gcp.serviceaccount.Account)
 SERVICE_ACCOUNT_KEY = pulumi.get_type_token(gcp.serviceaccount.Key)
 WORKLOAD_IDENTITY_PROVIDER = pulumi.get_type_token(gcp.iam.WorkloadIdentityPoolProvider)
 
@@ -64,6 +65,28 @@ def carries_credential(value: Any) -> bool:
     if not isinstance(value, str):
         return True
     return not (_PROVIDER_RESOURCE_NAME.fullmatch(value) or _SERVICE_ACCOUNT_EMAIL.fullmatch(value))
+
+
+# Federated identities in IAM (https://cloud.google.com/iam/docs/principal-identifiers): the one form a
+# stack may grant, the principal set of one repository by its numeric id (GitHub `repository_id`,
+# GitLab `project_id`), which a renamed or re-created repository of the same name never matches.
+FEDERATED = ("principalSet://", "principal://")
+_ONE_REPOSITORY = re.compile(
+    r"principalSet://iam\.googleapis\.com/projects/[0-9]+/locations/global/workloadIdentityPools/[a-z0-9-]{4,32}"
+    r"/attribute\.(repository_id|project_id)/[0-9]+"
+)
+
+
+def federated_member_problem(member: Any) -> str | None:
+    """Why a grant's member is a federated identity broader than one repository (or not pinned to its
+    numeric id), or None: not federated, not known yet (preview), or one repository's principal set."""
+    if not isinstance(member, str) or not member.startswith(FEDERATED) or _ONE_REPOSITORY.fullmatch(member):
+        return None
+    return (
+        f"member {member} is not the principal set of one repository: only principalSet://iam.googleapis.com/<pool>/"
+        "attribute.repository_id/<id> (GitHub) or attribute.project_id/<id> (GitLab), a numeric id, never /*,"
+        " a name, a branch, an owner or a subject"
+    )
 
 
 def is_hierarchy_or_authoritative_iam(resource_type: str) -> bool:
@@ -108,6 +131,13 @@ def no_primitive_roles(args: ResourceValidationArgs, report_violation: ReportVio
         report_violation(f"role {role} is a primitive role; grant a predefined role such as roles/storage.objectViewer", None)
 
 
+def federated_grants_pinned_to_one_repository(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if not _ROLE_GRANT.fullmatch(args.resource_type):
+        return
+    if broken := federated_member_problem(args.props.get("member")):
+        report_violation(broken, None)
+
+
 def gitlab_credential_variables_masked(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type != GITLAB_VARIABLE:
         return
@@ -131,14 +161,36 @@ def gitlab_credential_variables_hidden(args: ResourceValidationArgs, report_viol
         )
 
 
+def _grants_to_federated(resource: Any) -> bool:
+    member = resource.props.get("member")
+    return bool(_ROLE_GRANT.fullmatch(resource.resource_type)) and isinstance(member, str) and member.startswith(FEDERATED)
+
+
 def no_key_with_workload_identity(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    if not any(resource.resource_type == WORKLOAD_IDENTITY_PROVIDER for resource in args.resources):
+    """Keyless: a provider of its own, or a grant to a federated identity (a shared pool's)."""
+    keyless = any(r.resource_type == WORKLOAD_IDENTITY_PROVIDER or _grants_to_federated(r) for r in args.resources)
+    if not keyless:
         return
     for resource in args.resources:
         if resource.resource_type == SERVICE_ACCOUNT_KEY:
             report_violation(
                 f"{resource.name}: the stack is keyless (it has a workload identity provider) but creates a"
                 " service-account key, a long-lived credential that keyless mode exists to avoid",
+                resource.urn,
+            )
+
+
+def no_service_account_with_direct_grants(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Direct keyless: the bucket roles go to the repository's principal set, so a service account
+    would be a second, unused identity (and a key's holder): none."""
+    direct = any(_grants_to_federated(r) and r.props.get("role") != "roles/iam.workloadIdentityUser" for r in args.resources)
+    if not direct:
+        return
+    for resource in args.resources:
+        if resource.resource_type in (SERVICE_ACCOUNT, SERVICE_ACCOUNT_KEY):
+            report_violation(
+                f"{resource.name}: the stack grants its roles to a federated principal set (direct keyless mode) but"
+                " creates a service account or key; with keylessMode impersonation the roles go to the account instead",
                 resource.urn,
             )
 
@@ -167,6 +219,11 @@ POLICIES: list[Policy] = [
         validate=no_primitive_roles,
     ),
     ResourceValidationPolicy(
+        name="federated-grants-pinned-to-one-repository",
+        description="A grant to a federated identity names the principal set of one repository by its numeric id, never more.",
+        validate=federated_grants_pinned_to_one_repository,
+    ),
+    ResourceValidationPolicy(
         name="gitlab-credential-variables-masked",
         description="A GitLab CI/CD variable that carries a credential is masked.",
         validate=gitlab_credential_variables_masked,
@@ -181,5 +238,10 @@ POLICIES: list[Policy] = [
         name="no-key-with-workload-identity",
         description="A keyless stack (with a workload identity provider) creates no service-account key.",
         validate=no_key_with_workload_identity,
+    ),
+    StackValidationPolicy(
+        name="no-service-account-with-direct-grants",
+        description="A stack that grants to a federated principal set (direct keyless mode) creates no service account or key.",
+        validate=no_service_account_with_direct_grants,
     ),
 ]

@@ -56,4 +56,6 @@ def derive(parsed: Parsed) -> Settings:
     fields: dict[str, Any] = {field_name(name): parsed.flags.get(name, text) for name, text in texts.items()}
     fields["platform"] = platform
     # The rules checked each value against its field's type (enums included).
-    return Settings(gcp_project=parsed.gcp_project, stack=parsed.stack, platform_url=parsed.platform_url, **fields)
+    return Settings(
+        gcp_project=parsed.gcp_project, stack=parsed.stack, platform_url=parsed.platform_url, defaulted=parsed.defaulted, **fields
+    )

@@ -10,7 +10,7 @@ from typing import Literal
 
 import pulumi
 
-from mlops_ci.components.google_errors import KEY_APIS, KEYLESS_APIS
+from mlops_ci.components.google_errors import DIRECT_APIS, KEY_APIS, KEYLESS_APIS
 from mlops_ci.platforms import Platform
 from mlops_ci.settings.schema import SCHEMA
 
@@ -18,6 +18,7 @@ PROJECT = SCHEMA.project
 
 Access = Literal["pull", "push", "admin"]
 Auth = Literal["key", "workload-identity"]
+KeylessMode = Literal["direct", "impersonation"]
 # Bucket roles per access preset. Each is granted on the bucket only, never on the project.
 ACCESS_ROLES: dict[Access, tuple[str, ...]] = {
     "pull": ("roles/storage.objectViewer",),
@@ -26,6 +27,11 @@ ACCESS_ROLES: dict[Access, tuple[str, ...]] = {
 }
 ACCESS_PRESETS: tuple[Access, ...] = tuple(ACCESS_ROLES)
 AUTH_MODES: tuple[Auth, ...] = ("key", "workload-identity")
+KEYLESS_MODES: tuple[KeylessMode, ...] = ("direct", "impersonation")
+# The keys whose default depends on the platform's host (`auth`) or chose the credential of a stack
+# deployed by an earlier release otherwise (`keylessMode`): pre-flight stops a deployed stack whose
+# credential would change through them (preflight.py `_credential_change_problems`).
+CREDENTIAL_KEYS = ("auth", "keylessMode")
 # The labels the stack puts on its Google Cloud resources: who manages them, for which stack.
 MANAGED_BY_LABEL, STACK_LABEL = "managed-by", "stack"
 # A label value Google takes as it is: lowercase letters, digits, '_' and '-', at most 63.
@@ -70,6 +76,8 @@ class Settings:
     service_account_id: str
     access: Access
     auth: Auth
+    keyless_mode: KeylessMode
+    workload_identity_provider: str
     secret_name: str
     ci_file: str
     python_version: str
@@ -81,6 +89,13 @@ class Settings:
     github_environment: str
     trust_branch_only: bool
     report: bool
+    defaulted: frozenset[str] = frozenset()
+    """Of `CREDENTIAL_KEYS`, those the stack file leaves to their default (resolved here)."""
+
+    @property
+    def direct(self) -> bool:
+        """Keyless without a service account: the bucket roles go to the repository's principal set."""
+        return self.keyless and self.keyless_mode == "direct"
 
     @property
     def uses_existing_bucket(self) -> bool:
@@ -96,13 +111,18 @@ class Settings:
 
     @property
     def google_apis(self) -> tuple[str, ...]:
-        """Google APIs the stack's resources need; keyless CI also exchanges tokens (STS) and
-        impersonates the service account (IAM Credentials)."""
+        """Google APIs the stack's resources need; keyless CI also exchanges tokens (STS) and, with
+        impersonation, acts as the service account (IAM Credentials)."""
+        if self.direct:
+            return DIRECT_APIS
         return KEYLESS_APIS if self.keyless else KEY_APIS
 
     @property
     def oidc_audience(self) -> str:
-        """Audience of the GitLab ID token; the federation accepts only this one."""
+        """Audience of the GitLab ID token; the federation accepts only this one. A shared provider
+        accepts its default one (its full name as a URL), which GitHub's auth action asks for too."""
+        if self.workload_identity_provider:
+            return f"https://iam.googleapis.com/{self.workload_identity_provider}"
         return f"mlops-ci/{self.gcp_project}/{self.stack}"
 
     @property

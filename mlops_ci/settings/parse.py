@@ -14,6 +14,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from mlops_ci.platforms import PLATFORMS, Platform
+from mlops_ci.settings.model import CREDENTIAL_KEYS
 from mlops_ci.settings.rules import printable_problem, shown
 from mlops_ci.settings.schema import SCHEMA, ConfigKey
 
@@ -42,6 +43,8 @@ class Parsed:
     gcp_project: str
     platform_url: str | None
     problems: tuple[str, ...]
+    defaulted: frozenset[str] = frozenset()
+    """Of `CREDENTIAL_KEYS`, those left to their default: `texts` holds the value it resolves to."""
 
     @property
     def platform(self) -> Platform | None:
@@ -50,6 +53,10 @@ class Parsed:
     @property
     def keyless(self) -> bool:
         return self.texts["auth"] == "workload-identity"
+
+    @property
+    def direct(self) -> bool:
+        return self.keyless and self.texts["keylessMode"] == "direct"
 
     @property
     def ci_file(self) -> str:
@@ -75,6 +82,22 @@ def _read_key(key: ConfigKey, raw: str | None) -> tuple[str, list[str]]:
     return text, []
 
 
+def public_host(platform: Platform | None, url: str | None) -> bool:
+    """Whether the platform is github.com or gitlab.com (no base URL, or theirs), which Google reaches."""
+    return platform is None or url is None or url.rstrip("/") == platform.default_base_url.rstrip("/")
+
+
+def resolve_credential(texts: dict[str, str], platform: Platform | None, url: str | None) -> frozenset[str]:
+    """`auth` and `keylessMode` left empty take their defaults in `texts`: keyless (direct) where
+    Google reaches the platform's token issuer (github.com, gitlab.com), a key on a self-managed
+    instance (often behind a firewall). The names of the keys so defaulted."""
+    defaulted = frozenset(name for name in CREDENTIAL_KEYS if not texts[name])
+    if not texts["auth"]:
+        texts["auth"] = "workload-identity" if public_host(platform, url) else "key"
+    texts["keylessMode"] = texts["keylessMode"] or "direct"
+    return defaulted
+
+
 def _present_keys() -> dict[str, bool]:
     # Pulumi offers no public listing of config keys; the runtime keeps them in these two places.
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
@@ -91,14 +114,18 @@ def parse(stack: str | None = None) -> Parsed:
         texts[key.name], broken = _read_key(key, config.get(key.name))
         problems += broken
     platform = PLATFORMS.get(texts["platform"])
+    set_keys = frozenset(key.name for key in SCHEMA.keys if texts[key.name] != (key.default_text or ""))
+    platform_url = (pulumi.Config(platform.name).get("baseUrl") or None) if platform else None
+    defaulted = resolve_credential(texts, platform, platform_url)
     return Parsed(
         stack=pulumi.get_stack() if stack is None else stack,
         texts=texts,
         flags={key.name: texts[key.name].lower() == "true" for key in SCHEMA.keys if key.type == "boolean"},
-        set_keys=frozenset(key.name for key in SCHEMA.keys if texts[key.name] != (key.default_text or "")),
+        set_keys=set_keys,
         present=_present_keys(),
         from_environment=frozenset(set(runtime_config.get_config_env()) - set(runtime_config.CONFIG.get())),
         gcp_project=pulumi.Config("gcp").get("project") or "",
-        platform_url=(pulumi.Config(platform.name).get("baseUrl") or None) if platform else None,
+        platform_url=platform_url,
         problems=tuple(problems),
+        defaulted=defaulted,
     )

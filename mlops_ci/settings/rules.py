@@ -154,6 +154,22 @@ def service_account_id_problem(value: str) -> str | None:
     return None
 
 
+# A provider's full resource name (IAM API `projects.locations.workloadIdentityPools.providers`): pool and
+# provider ids of 4-32 lowercase letters, digits and '-' (a pool id never starts with gcp-).
+_PROVIDER_NAME = re.compile(
+    r"projects/[0-9]{1,20}/locations/global/workloadIdentityPools/(?!gcp-)[a-z0-9-]{4,32}/providers/[a-z0-9-]{4,32}"
+)
+
+
+def workload_identity_provider_problem(value: str) -> str | None:
+    if not _PROVIDER_NAME.fullmatch(value):
+        return (
+            "a provider's full name, projects/<project number>/locations/global/workloadIdentityPools/<pool>/providers/"
+            "<provider> (`gcloud iam workload-identity-pools providers describe ... --format 'value(name)'`)"
+        )
+    return None
+
+
 def branch_problem(value: str) -> str | None:
     segments = value.split("/")
     if not all(_BRANCH_SEGMENT.fullmatch(s) and not s.endswith((".", ".lock")) for s in segments) or ".." in value:

@@ -73,6 +73,11 @@ class ProjectSchema:
     creates the bucket, the service account and its key with the platform's credentials; empty or
     absent: any."""
 
+    workload_identity_providers: tuple[str, ...] = ()
+    """`platform: workloadIdentityProviders:` of Pulumi.yaml: the shared providers (shell patterns,
+    `{stack}` as in `existing_buckets`) a stack file may name as `mlops-ci:workloadIdentityProvider`,
+    to grant on the platform team's pool instead of creating one; none listed: none."""
+
     def key(self, name: str) -> ConfigKey:
         return next(key for key in self.keys if key.name == name)
 
@@ -109,6 +114,7 @@ def load_schema(project_file: Path = PROJECT_FILE) -> ProjectSchema:
         tuple(str(url) for url in platform.get("baseUrls") or ()),
         tuple(str(pattern) for pattern in platform.get("repositories") or ()),
         tuple(str(pattern) for pattern in platform.get("projects") or ()),
+        tuple(str(pattern) for pattern in platform.get("workloadIdentityProviders") or ()),
     )
 
 

@@ -10,7 +10,7 @@ import fnmatch
 from collections.abc import Callable
 
 from mlops_ci.platforms import PLATFORMS
-from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES, stack_label
+from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES, KEYLESS_MODES, stack_label
 from mlops_ci.settings.namespaces import environment_problems, namespace_problems
 from mlops_ci.settings.parse import PROJECT, Parsed
 from mlops_ci.settings.rules import (
@@ -29,6 +29,7 @@ from mlops_ci.settings.rules import (
     relative_path_problem,
     service_account_id_problem,
     shown,
+    workload_identity_provider_problem,
 )
 from mlops_ci.settings.schema import SCHEMA
 from mlops_ci.settings.stack_file import quote_it_problems, stack_file
@@ -45,12 +46,16 @@ RULES: dict[str, Rule] = {
     "serviceAccountId": service_account_id_problem,
     "access": one_of(ACCESS_PRESETS),
     "auth": one_of(AUTH_MODES),
+    "keylessMode": one_of(KEYLESS_MODES),
+    "workloadIdentityProvider": workload_identity_provider_problem,
     "pythonVersion": matches(r"3\.[0-9]{1,2}", "a Python 3 minor version such as 3.13"),
     "requirementsFile": relative_path_problem,
     "keyRotation": key_rotation_problem,
     "githubEnvironment": github_environment_problem,
 }
-DERIVED_WHEN_EMPTY = ("existingBucket", "bucketName", "serviceAccountId", "ciFile", "githubEnvironment", "keyRotation")
+DERIVED_WHEN_EMPTY = (
+    "existingBucket", "bucketName", "serviceAccountId", "ciFile", "githubEnvironment", "keyRotation", "workloadIdentityProvider"
+)  # fmt: skip
 # Keys about the stack's own bucket: an existing bucket is the team's, not the stack's to shape.
 OWN_BUCKET_ONLY = ("bucketName", "bucketLocation", "protectBucket")
 # In a pattern of Pulumi.yaml's `platform` section: the stack's label.
@@ -58,7 +63,9 @@ PATTERN_STACK = "{stack}"
 # Keys about the service-account key: refused in keyless mode, where no key exists.
 KEY_ONLY = ("secretName", "keyRotation", "protectedVariable", "hiddenVariable", "githubEnvironment")
 # Keys about the federation: refused in key mode, where there is none.
-KEYLESS_ONLY = ("trustBranchOnly",)
+KEYLESS_ONLY = ("trustBranchOnly", "keylessMode", "workloadIdentityProvider")
+# Keys about the service account: refused in direct keyless mode, which creates none.
+SERVICE_ACCOUNT_ONLY = ("serviceAccountId",)
 
 
 def value_problems(parsed: Parsed) -> list[str]:
@@ -162,6 +169,39 @@ def keyless_only_keys_need_keyless(parsed: Parsed) -> list[str]:
     ]
 
 
+def service_account_keys_need_one(parsed: Parsed) -> list[str]:
+    if not parsed.direct:
+        return []
+    return [
+        f"{PROJECT}:{name}: applies to a service account; keylessMode direct creates none (keylessMode impersonation does)"
+        for name in SERVICE_ACCOUNT_ONLY
+        if name in parsed.set_keys
+    ]
+
+
+def workload_identity_provider_allowed(parsed: Parsed) -> list[str]:
+    """A shared pool the platform team lists (`platform.workloadIdentityProviders`; none listed: none):
+    the stack grants this repository on it, so only a pool whose provider the platform vouches for."""
+    provider = parsed.texts["workloadIdentityProvider"]
+    patterns, named = for_this_stack(parsed, SCHEMA.workload_identity_providers)
+    if not provider or not parsed.keyless or any(fnmatch.fnmatchcase(provider, pattern) for pattern in patterns):
+        return []
+    return [
+        f"{PROJECT}:workloadIdentityProvider = {shown(provider)}: not a provider the platform lets this stack share"
+        f" (Pulumi.yaml platform.workloadIdentityProviders: {named}); ask whoever runs `pulumi up` to add it"
+    ]
+
+
+def shared_provider_keeps_its_condition(parsed: Parsed) -> list[str]:
+    """The branch restriction is a condition of the stack's own provider: a shared one's is the platform team's."""
+    if not (parsed.texts["workloadIdentityProvider"] and parsed.flags["trustBranchOnly"]):
+        return []
+    return [
+        f"{PROJECT}:trustBranchOnly: cannot be combined with {PROJECT}:workloadIdentityProvider: the branch is checked by"
+        " the condition of the stack's own provider, and a shared provider's condition is the platform team's"
+    ]
+
+
 def stack_file_quoting(parsed: Parsed) -> list[str]:
     """Where the stack file says 3.10 and the CLI hands over 3.1, the author must quote it; and the
     stack file is a file of its own (a link can point at any file of the machine running the CLI)."""
@@ -237,6 +277,9 @@ CROSS_KEY_RULES: tuple[Callable[[Parsed], list[str]], ...] = (
     repository_allowed,
     key_only_keys_need_a_key,
     keyless_only_keys_need_keyless,
+    service_account_keys_need_one,
+    workload_identity_provider_allowed,
+    shared_provider_keeps_its_condition,
     namespace_problems,
     environment_problems,
     stack_file_quoting,

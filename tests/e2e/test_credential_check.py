@@ -38,10 +38,10 @@ STS_REFUSAL = {
 EMAIL = "dvc-ci-team-a@acme-ml-test.iam.gserviceaccount.com"
 
 
-def check_command(platform: str, auth: str, directory: Path) -> str:
+def check_command(platform: str, auth: str, directory: Path, keyless_mode: str = "direct") -> str:
     """The one command of the committed CI file that asks Google for a token, the job script it
     calls committed in `directory`."""
-    settings = make_settings(platform, auth=auth)
+    settings = make_settings(platform, auth=auth, keyless_mode=keyless_mode)
     write_job_script(directory, settings)
     return reproduce_job_command(render_ci_file(settings), platform, "check-login")
 
@@ -199,7 +199,8 @@ def test_keyless_waits_for_google_to_honour_a_new_federation(
     sts, impersonation, answered = federation_propagating
     configuration = external_account(tmp_path, sts, impersonation)
 
-    result, elapsed = run_check(check_command("gitlab", "workload-identity", tmp_path), configuration, tmp_path, E2E_VENV / "bin")
+    command = check_command("gitlab", "workload-identity", tmp_path, keyless_mode="impersonation")
+    result, elapsed = run_check(command, configuration, tmp_path, E2E_VENV / "bin")
 
     assert result.returncode == 0, result.stdout
     assert result.stdout.splitlines() == ["Google does not let this job act as the service account yet: again in 10 s"]

@@ -427,7 +427,7 @@ SHAPING = [
     case(
         "shaping",
         "trust-branch-key-mode",
-        stack("mlops-ci:trustBranchOnly: true"),
+        stack("mlops-ci:auth: key", "mlops-ci:trustBranchOnly: true"),
         "mlops-ci:trustBranchOnly",
         "applies to auth workload-identity only",
     ),

@@ -69,7 +69,9 @@ def test_a_stack_named_as_another_stacks_label_clashes_in_make_check(tmp_path: P
 
 
 def stack_file(platform: str, repository: str, *lines: str) -> str:
-    return HEAD.format(platform=platform, repository=repository) + "".join(f"  {line}\n" for line in lines)
+    """A stack file with a key unless `lines` choose the credential: the secret's and environment's clashes are the key's."""
+    auth = [] if any(line.startswith("mlops-ci:auth:") for line in lines) else ["mlops-ci:auth: key"]
+    return HEAD.format(platform=platform, repository=repository) + "".join(f"  {line}\n" for line in [*auth, *lines])
 
 
 @pytest.mark.parametrize(

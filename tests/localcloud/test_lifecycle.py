@@ -210,12 +210,14 @@ def test_keyless_stack_up_then_destroy(tmp_path: Path, stack_name: str) -> None:
         space.init()
         space.pulumi("up", "--yes", "--skip-preview", "--policy-pack", "policy", "--stack", space.stack)
         created = [kind for _, kind in changes(cloud)]
-        assert "Key" not in created
-        assert {"WorkloadIdentityPool", "WorkloadIdentityPoolProvider", "IAMMember"} <= set(created)
-        assert created.index("IAMMember") < created.index("RepositoryFile")
+        # Direct (the default): the bucket grants go to the repository's principal set, no account.
+        assert not {"Key", "Account", "IAMMember"} & set(created)
+        assert {"WorkloadIdentityPool", "WorkloadIdentityPoolProvider", "BucketIAMMember"} <= set(created)
+        assert created.index("WorkloadIdentityPoolProvider") < created.index("RepositoryFile")
+        assert created.index("BucketIAMMember") < created.index("RepositoryFile")
         space.destroy()
         deleted = {kind for op, kind in changes(cloud) if op == "delete"}
-        assert {"WorkloadIdentityPool", "WorkloadIdentityPoolProvider", "IAMMember", "Account", "RepositoryFile"} <= deleted
+        assert {"WorkloadIdentityPool", "WorkloadIdentityPoolProvider", "BucketIAMMember", "RepositoryFile"} <= deleted
     finally:
         services.stop(space.cloud_dir)
 

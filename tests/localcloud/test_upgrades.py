@@ -14,21 +14,23 @@ gcp plugin answers from the changed keys, never replace (localcloud/server.py `D
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from localcloud import services, state
 from localcloud.engine import Workspace, find_cli
-from localcloud.state import open_cloud
+from localcloud.state import LocalCloud, open_cloud
 
 from .conftest import operations
 from .test_lifecycle import _seed_minimal  # pyright: ignore[reportPrivateUsage] - the same seeding as the lifecycle
@@ -46,10 +48,13 @@ if CLI is None:
 
 
 def program_at(commit: str, project: Path) -> None:
-    """The program's files as `commit` had them, in place of the workspace's."""
+    """The program's files as `commit` had them, in place of the workspace's: its Pulumi.yaml too,
+    whose config declarations are the keys and defaults the CLI handed that program."""
     shutil.rmtree(project / "mlops_ci")
     archive = subprocess.run(
-        ["git", "-C", str(REPOSITORY), "archive", commit, "__main__.py", "mlops_ci"], capture_output=True, check=True
+        ["git", "-C", str(REPOSITORY), "archive", commit, "__main__.py", "mlops_ci", "Pulumi.yaml"],
+        capture_output=True,
+        check=True,
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as files:
         files.extractall(project, filter="data")
@@ -59,6 +64,24 @@ def todays_program(project: Path) -> None:
     shutil.rmtree(project / "mlops_ci")
     shutil.copytree(REPOSITORY / "mlops_ci", project / "mlops_ci", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(REPOSITORY / "__main__.py", project / "__main__.py")
+    shutil.copy2(REPOSITORY / "Pulumi.yaml", project / "Pulumi.yaml")
+
+
+def declared_keys(project: Path) -> set[str]:
+    return {f"mlops-ci:{name}" for name in yaml.safe_load((project / "Pulumi.yaml").read_text())["config"]}
+
+
+def without_keys_unknown_then(space: Workspace) -> dict[str, str]:
+    """The stack file as a team had it for the earlier program: keys that program did not declare
+    (set since, such as `keylessMode`) removed; returned to be set again for today's."""
+    removed = {
+        key: str(value)
+        for key, value in space.config.items()
+        if key.startswith("mlops-ci:") and key not in declared_keys(space.project)
+    }
+    for key in removed:
+        space.pulumi("config", "rm", "--stack", space.stack, key)
+    return removed
 
 
 def resources(space: Workspace) -> list[dict[str, Any]]:
@@ -82,8 +105,13 @@ class Upgrade:
     GitHub API's writes."""
 
 
-def upgraded(tmp_path: Path, stack: str, earlier: str, check: Callable[[Upgrade], None]) -> None:
-    """Up with the program at commit `earlier`, then preview and up with today's; `check` it; destroy."""
+@contextlib.contextmanager
+def deployed_by(
+    tmp_path: Path, stack: str, earlier: str, prepare: Callable[[Workspace], object] = lambda space: None
+) -> Generator[tuple[Workspace, LocalCloud, dict[str, str]], None, None]:
+    """A workspace of `stack` brought up by the program at commit `earlier`, its stack file as a team
+    had it then (`prepare` edits it; keys declared since are set again after, for today's program:
+    the third value); the local cloud's services stopped at the end."""
     assert CLI is not None
     space = Workspace(tmp_path, stack, CLI, cloud_dir=tmp_path / "cloud")
     cloud = open_cloud(space.cloud_dir)
@@ -91,18 +119,28 @@ def upgraded(tmp_path: Path, stack: str, earlier: str, check: Callable[[Upgrade]
         space.ensure_repository(seed=False)
         _seed_minimal(cloud, space)
         space.init()
+        prepare(space)
         program_at(earlier, space.project)
+        later_keys = without_keys_unknown_then(space)
         space.up()
+        yield space, cloud, later_keys
+    finally:
+        services.stop(space.cloud_dir)
+
+
+def upgraded(tmp_path: Path, stack: str, earlier: str, check: Callable[[Upgrade], None]) -> None:
+    """Up with the program at commit `earlier`, then preview and up with today's; `check` it; destroy."""
+    with deployed_by(tmp_path, stack, earlier) as (space, cloud, later_keys):
         before = resources(space)
         todays_program(space.project)
+        for key, value in later_keys.items():
+            space.pulumi("config", "set", "--stack", space.stack, key, value)
         since = state.now()
         preview = space.pulumi("preview", "--stack", space.stack, "--json")
         space.up()
         touched = [(op, kind) for op, kind in operations(cloud, since) if op.split()[0] in ("create", "delete")]
         check(Upgrade(space, before, json.loads(preview.stdout)["steps"], touched))
         space.destroy()
-    finally:
-        services.stop(space.cloud_dir)
 
 
 def by_name(state: list[dict[str, Any]], google_only: bool = False) -> dict[tuple[str, str], dict[str, Any]]:
@@ -149,3 +187,44 @@ def test_the_team_component_adopts_the_stacks_resources_by_alias(tmp_path: Path,
         assert upgrade.touched == [("create", "RepositoryFile")]
 
     upgraded(tmp_path, stack, BEFORE_TEAM_COMPONENT, check)
+
+
+# The last program whose `mlops-ci:auth` defaulted to key, before keyless became the default (issue 21).
+BEFORE_KEYLESS_DEFAULT = "23e54d6d26509bc7529c8481f8c786fab656f928"
+
+
+@pytest.mark.parametrize(
+    ("stack", "unset", "keep"),
+    [
+        # nlp-team without mlops-ci:auth, as its file was: a key, the default then.
+        ("nlp-team", "mlops-ci:auth and mlops-ci:keylessMode", ("mlops-ci:auth", "key")),
+        # recsys-team, keyless: through its service account, the only keyless mode then.
+        ("recsys-team", "mlops-ci:keylessMode", ("mlops-ci:keylessMode", "impersonation")),
+    ],
+)
+def test_a_stack_deployed_with_the_old_default_credential_stops_until_its_file_says_which(
+    tmp_path: Path, stack: str, unset: str, keep: tuple[str, str]
+) -> None:
+    # Today's defaults are keyless, direct: the next up stops, naming the keys and the choices, and
+    # changes nothing; once the stack file keeps the credential, up goes on and keeps every resource.
+    def as_then(space: Workspace) -> object:
+        return space.pulumi("config", "rm", "--stack", stack, "mlops-ci:auth") if stack == "nlp-team" else None
+
+    with deployed_by(tmp_path, stack, BEFORE_KEYLESS_DEFAULT, as_then) as (space, cloud, _):
+        before = by_name(resources(space))
+        assert [name for kind, name in before if kind == "gcp:serviceaccount/account:Account"] == ["ci-identity-account"]
+        todays_program(space.project)
+        since = state.now()
+        for operation in (("preview",), ("up", "--yes", "--skip-preview")):
+            result = space.pulumi(*operation, "--stack", stack, check=False)
+            shown = result.stdout + result.stderr
+            assert result.returncode != 0
+            assert f"{unset}: not set, and this release's default (keyless, direct: no service account)" in shown, shown
+            assert f"keep it with `{keep[0]}: {keep[1]}`" in shown
+            assert "Traceback" not in shown
+        assert operations(cloud, since) == [], "the refused up changed nothing"
+        assert {k: r["id"] for k, r in by_name(resources(space)).items()} == {k: r["id"] for k, r in before.items()}
+        space.pulumi("config", "set", "--stack", stack, *keep)
+        space.up()
+        assert {k: r["id"] for k, r in by_name(resources(space)).items()} == {k: r["id"] for k, r in before.items()}
+        space.destroy()

@@ -33,6 +33,7 @@ REMOTE_NAME = "mlops-ci"
 REMOTE_URL = "gs://acme-ml-test-team-a-dvc/dvcstore"
 REQUIREMENTS_FILE = "requirements-freeze.txt"
 KEYLESS = False
+IMPERSONATION = False
 SECRET_NAME = "GOOGLE_SERVICE_ACCOUNT_KEY"
 PROTECTED_VARIABLE = False
 CI_FILE = ".github/workflows/mlops.yaml"
@@ -48,7 +49,7 @@ REPORT_TOKEN_VARIABLE = "MLOPS_CI_REPORT_TOKEN"
 
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 # Google honours a new federation some minutes after `pulumi up` set it up: until then it refuses
-# to let the job act as the service account (403), and the check asks again, 7 minutes at most.
+# the job's token (403), and the check asks again, 7 minutes at most.
 FEDERATION_PAUSES = (10, 20, 30, 60, 60, 60, 60, 60, 60, 0)
 
 
@@ -98,22 +99,25 @@ def write_private(path: Path, text: str) -> None:
 
 def federation_configuration(directory: Path) -> str:
     """An external-account credential configuration: google-auth exchanges the job's ID token
-    (written beside it) with Google's STS and impersonates the service account."""
+    (written beside it) with Google's STS for a token of this project's own identity, which the
+    bucket trusts; with a service account (IMPERSONATION), it then acts as that account."""
     token = directory / "id-token.jwt"
     if not os.environ.get(ID_TOKEN_VARIABLE):
         raise JobError(f"ERROR: this job has no ID token {ID_TOKEN_VARIABLE}: the id_tokens section of {CI_FILE} requests it")
     write_private(token, os.environ[ID_TOKEN_VARIABLE])
-    return json.dumps(
-        {
-            "type": "external_account",
-            "audience": f"//iam.googleapis.com/{variable(PROVIDER_VARIABLE)}",
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-            "token_url": "https://sts.googleapis.com/v1/token",
-            "credential_source": {"file": str(token)},
-            "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
-            f"{variable(SERVICE_ACCOUNT_VARIABLE)}:generateAccessToken",
-        }
-    )
+    configuration = {
+        "type": "external_account",
+        "audience": f"//iam.googleapis.com/{variable(PROVIDER_VARIABLE)}",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": "https://sts.googleapis.com/v1/token",
+        "credential_source": {"file": str(token)},
+    }
+    if IMPERSONATION:
+        configuration["service_account_impersonation_url"] = (
+            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
+            f"{variable(SERVICE_ACCOUNT_VARIABLE)}:generateAccessToken"
+        )
+    return json.dumps(configuration)
 
 
 def login() -> None:
@@ -141,7 +145,8 @@ def refresh_federated(auth: ModuleType, exceptions: ModuleType) -> None:
         except exceptions.RefreshError as refused:
             if not pause or "PERMISSION_DENIED" not in str(refused):
                 raise
-            print(f"Google does not let this job act as the service account yet: again in {pause} s", flush=True)
+            what = "let this job act as the service account" if IMPERSONATION else "honour this job's identity"
+            print(f"Google does not {what} yet: again in {pause} s", flush=True)
             time.sleep(pause)
 
 

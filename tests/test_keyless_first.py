@@ -1,0 +1,222 @@
+"""Keyless first (issue 21): the credential's default per host, direct and impersonation modes, a
+shared pool, and no deployed stack changing its credential silently on its next `pulumi up`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops_ci.ci.files import render_ci_file
+from mlops_ci.offline.runtime import numeric_id
+from mlops_ci.settings import validate
+from mlops_ci.settings.loader import ConfigError
+from tests.helpers import ACCOUNT, ACCOUNT_BINDING, GRANT, KEY, POOL, POOL_PROVIDER, CountingMocks, run
+from tests.test_preflight import NOT_FOUND, Answers, refused
+
+NUMBER = numeric_id("acme-ml-test")
+SHARED = f"projects/{NUMBER}/locations/global/workloadIdentityPools/platform-ci/providers/github"
+
+
+@pytest.mark.parametrize(
+    ("base", "url", "keyless"),
+    [
+        ("github", None, True),
+        ("gitlab", None, True),
+        ("github", "https://api.github.com/", True),
+        ("gitlab", "https://gitlab.com/api/v4/", True),
+        ("github", "https://github.acme.example/api/v3/", False),
+        ("gitlab", "https://gitlab.acme.example/api/v4/", False),
+    ],
+)
+def test_auth_left_unset_is_keyless_where_google_reaches_the_issuer(
+    base: str, url: str | None, keyless: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if url:  # the platform team lets stack files name that API
+        monkeypatch.setattr(validate, "SCHEMA", dataclasses.replace(validate.SCHEMA, base_urls=(url,)))
+    evaluation = run(base, {"auth": None, f"{base}__baseUrl": url})
+    types = {r.type for r in evaluation.registrations}
+    if keyless:  # direct: no key, no service account
+        assert POOL_PROVIDER in types
+        assert not types & {KEY, ACCOUNT}
+    else:
+        assert KEY in types
+        assert POOL_PROVIDER not in types
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"keylessMode": "impersonation"}, "mlops-ci:keylessMode: applies to auth workload-identity only"),
+        ({"workloadIdentityProvider": SHARED}, "mlops-ci:workloadIdentityProvider: applies to auth workload-identity only"),
+        ({"auth": "workload-identity", "keylessMode": "proxy"}, "mlops-ci:keylessMode = 'proxy': one of direct, impersonation"),
+        (
+            {"auth": "workload-identity", "serviceAccountId": "ci-account"},
+            "mlops-ci:serviceAccountId: applies to a service account; keylessMode direct creates none",
+        ),
+        (
+            {"auth": "workload-identity", "workloadIdentityProvider": "projects/x/pools/p"},
+            "mlops-ci:workloadIdentityProvider = 'projects/x/pools/p': a provider's full name",
+        ),
+        (
+            {"auth": "workload-identity", "workloadIdentityProvider": SHARED},
+            f"mlops-ci:workloadIdentityProvider = '{SHARED}': not a provider the platform lets this stack share"
+            " (Pulumi.yaml platform.workloadIdentityProviders: none)",
+        ),
+    ],
+)
+def test_keyless_keys_that_cannot_apply_are_refused(overrides: dict[str, str], problem: str) -> None:
+    mocks = CountingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run("github", overrides, mocks=mocks)
+    assert [p for p in raised.value.problems if p.startswith(problem)], raised.value.problems
+    assert mocks.created == []
+
+
+def test_impersonation_may_name_its_service_account() -> None:
+    evaluation = run("github", auth="workload-identity", keylessMode="impersonation", serviceAccountId="ci-account")
+    assert evaluation.one(ACCOUNT).plain("accountId") == "ci-account"
+
+
+@pytest.fixture
+def shared_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform team lets stacks share its pools (Pulumi.yaml platform.workloadIdentityProviders)."""
+    allowed = dataclasses.replace(validate.SCHEMA, workload_identity_providers=(f"projects/{NUMBER}/*",))
+    monkeypatch.setattr(validate, "SCHEMA", allowed)
+
+
+@pytest.mark.usefixtures("shared_pool")
+@pytest.mark.parametrize(("base", "attribute"), [("github", "repository_id"), ("gitlab", "project_id")])
+@pytest.mark.parametrize("mode", ["direct", "impersonation"])
+def test_a_shared_pool_gets_grants_for_this_repository_only_and_no_pool_of_the_stack(
+    base: str, attribute: str, mode: str
+) -> None:
+    evaluation = run(base, auth="workload-identity", keylessMode=mode, workloadIdentityProvider=SHARED)
+    types = {r.type for r in evaluation.registrations}
+    assert not types & {POOL, POOL_PROVIDER, KEY}, "the platform team's pool and provider: the stack creates none"
+    repository = "acme-ml/churn-model" if base == "github" else "acme-ml/research/churn-model"
+    member = (
+        f"principalSet://iam.googleapis.com/projects/{NUMBER}/locations/global/workloadIdentityPools/platform-ci"
+        f"/attribute.{attribute}/{numeric_id(f'{base}/{repository}')}"
+    )
+    granted = [b.plain("member") for b in evaluation.find(ACCOUNT_BINDING)] if mode == "impersonation" else []
+    granted += [g.plain("member") for g in evaluation.find(GRANT)] if mode == "direct" else []
+    assert granted
+    assert set(granted) == {member}
+    assert evaluation.exports["workloadIdentityProvider"] == SHARED
+
+
+@pytest.mark.usefixtures("shared_pool")
+def test_gitlab_asks_a_shared_provider_for_its_default_audience() -> None:
+    evaluation = run("gitlab", auth="workload-identity", workloadIdentityProvider=SHARED)
+    ci_file = next(f for f in evaluation.committed_ci_files())
+    assert yaml.safe_load(ci_file.content)["reproduce"]["id_tokens"] == {
+        "GCP_ID_TOKEN": {"aud": f"https://iam.googleapis.com/{SHARED}"}
+    }
+
+
+@pytest.mark.usefixtures("shared_pool")
+def test_a_shared_provider_cannot_restrict_the_branch() -> None:
+    with pytest.raises(ConfigError, match="mlops-ci:trustBranchOnly: cannot be combined with mlops-ci:workloadIdentityProvider"):
+        run("github", auth="workload-identity", workloadIdentityProvider=SHARED, trustBranchOnly="true")
+
+
+def provider_answer(**changes: Any) -> Any:
+    def answer(args: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+        return found | changes
+
+    return answer
+
+
+PROVIDER_FLAWS: list[tuple[dict[str, Any], str]] = [
+    (
+        {"name": SHARED.replace(str(NUMBER), "42")},
+        f"a provider of another project (acme-ml-test's is {SHARED.replace(str(NUMBER), '42')})",
+    ),
+    ({"state": "DELETED"}, "disabled or deleted (state DELETED)"),
+    ({"disabled": True}, "disabled or deleted (state ACTIVE)"),
+    (
+        {"oidcs": [{"issuerUri": "https://gitlab.com", "allowedAudiences": []}]},
+        "trusts the issuer 'https://gitlab.com', not github's (https://token.actions.githubusercontent.com)",
+    ),
+    (
+        {"attributeMapping": {"google.subject": "assertion.sub", "attribute.repository_id": "assertion.repository"}},
+        "its attribute mapping gives attribute.repository_id = 'assertion.repository', not assertion.repository_id",
+    ),
+    (
+        {"oidcs": [{"issuerUri": "https://token.actions.githubusercontent.com", "allowedAudiences": ["other"]}]},
+        f"accepts the audiences ['other'], not https://iam.googleapis.com/{SHARED} that CI asks for",
+    ),
+]
+
+
+@pytest.mark.usefixtures("shared_pool")
+@pytest.mark.parametrize(("changes", "problem"), PROVIDER_FLAWS)
+def test_pre_flight_refuses_a_shared_provider_the_stack_cannot_trust(changes: dict[str, Any], problem: str) -> None:
+    overrides = {"auth": "workload-identity", "workloadIdentityProvider": SHARED}
+    problems, _ = refused("github", {"getWorkloadIdentityPoolProvider": provider_answer(**changes)}, overrides)
+    assert [p for p in problems if p.startswith(f"mlops-ci:workloadIdentityProvider = '{SHARED}': {problem}")], problems
+
+
+@pytest.mark.usefixtures("shared_pool")
+def test_pre_flight_refuses_a_provider_it_cannot_find() -> None:
+    overrides = {"auth": "workload-identity", "workloadIdentityProvider": SHARED}
+    problems, _ = refused("github", {"getWorkloadIdentityPoolProvider": NOT_FOUND}, overrides)
+    assert problems == [
+        f"mlops-ci:workloadIdentityProvider = '{SHARED}': no such provider in gcp:project acme-ml-test, or the credentials"
+        " of `pulumi up` cannot read it (a stack shares a pool of its own project only)"
+    ]
+
+
+ACCOUNT_FOUND = {"email": "dvc-ci-team-a@acme-ml-test.iam.gserviceaccount.com", "name": "projects/acme-ml-test/serviceAccounts/x"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "keep", "switch"),
+    [
+        ({"auth": None}, "`mlops-ci:auth: key` (the key, as before)", "`mlops-ci:auth: workload-identity` with"),
+        ({"auth": "workload-identity"}, "`mlops-ci:keylessMode: impersonation`", "`mlops-ci:keylessMode: direct`"),
+    ],
+)
+def test_a_deployed_stack_whose_credential_the_new_defaults_would_change_stops(
+    overrides: dict[str, str | None], keep: str, switch: str
+) -> None:
+    problems, mocks = refused("github", {"getAccount": ACCOUNT_FOUND}, overrides)
+    assert "getAccount" in mocks.asked
+    [problem] = problems
+    unset = "mlops-ci:auth and mlops-ci:keylessMode" if overrides["auth"] is None else "mlops-ci:keylessMode"
+    assert problem.startswith(f"{unset}: not set, and this release's default (keyless, direct: no service account) would")
+    assert ACCOUNT_FOUND["email"] in problem
+    assert f"keep it with {keep}" in problem
+    assert f"switch with {switch}" in problem
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"auth": "workload-identity", "keylessMode": "direct"},  # chosen: the switch is the stack file's
+        {"auth": "workload-identity", "keylessMode": "impersonation"},
+        {"auth": "key"},
+    ],
+)
+def test_a_stack_file_that_chose_its_credential_is_not_stopped(overrides: dict[str, str]) -> None:
+    mocks = Answers({"getAccount": ACCOUNT_FOUND})
+    run("github", overrides, mocks=mocks)
+    assert "getAccount" not in mocks.asked
+
+
+def test_a_new_stack_left_to_the_defaults_goes_keyless_direct() -> None:
+    mocks = Answers({})
+    evaluation = run("github", {"auth": None}, mocks=mocks)
+    assert "getAccount" in mocks.asked  # answered "not found": nothing deployed before
+    assert not {r.type for r in evaluation.registrations} & {ACCOUNT, KEY}
+    workflow = yaml.safe_load(next(f for f in evaluation.committed_ci_files()).content)
+    assert "service_account" not in workflow["jobs"]["reproduce"]["steps"][3]["with"]
+
+
+def test_the_ci_file_of_a_key_stack_is_unchanged_by_the_keyless_modes() -> None:
+    from tests.helpers import make_settings
+
+    assert render_ci_file(make_settings("github")) == render_ci_file(make_settings("github", keyless_mode="impersonation"))
