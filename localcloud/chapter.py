@@ -19,7 +19,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from localcloud import iam, platform
+from localcloud import iam, keyless, platform
 from localcloud.actions.runner import run_workflow
 from localcloud.plugins.gcp import mint_key
 from localcloud.state import LocalCloud
@@ -172,11 +172,23 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
         )
         commit = sample.git(workspace, env, "rev-parse", "HEAD").strip()
         present = restore_ci_file(workspace, stack, env)
+        identity = keyless.job_identity(cloud, stack.platform, stack.repository, stack.branch, workspace / stack.ci_file, stored)
+        env |= identity.env if identity else {}
         if stack.platform == "github":
             secrets = {stack.secret_name: value} if value else {}
-            run = run_workflow(workspace, Path(stack.ci_file), stack.repository, env, directory=scratch / "act", secrets_=secrets)
+            variables = {
+                k: str(v["value"])
+                for k, v in platform.ci_variables(cloud, "github", stack.repository).get("variables", {}).items()
+            }
+            run = run_workflow(
+                workspace, Path(stack.ci_file), stack.repository, env, directory=scratch / "act", secrets_=secrets,
+                variables=variables, id_token_request=identity.github_request if identity else None,
+            )  # fmt: skip
             return CiRun(run.returncode, run.log, commit, present)
-        returncode, log = run_gitlab(workspace, stack, value, env)
+        keyless_variables = (
+            ({k: v for k, v in stored.items() if k != stack.secret_name} | identity.gitlab_variables) if identity else {}
+        )
+        returncode, log = run_gitlab(workspace, stack, value, env, keyless_variables)
         return CiRun(returncode, log, commit, present)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -202,7 +214,7 @@ def restore_ci_file(workspace: Path, stack: Stack, env: dict[str, str]) -> bool:
     return present
 
 
-def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str]) -> tuple[int, str]:
+def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str], more: dict[str, str]) -> tuple[int, str]:
     """The pipeline by gitlab-ci-local (tests/e2e/ci_runners.py): exit status and masked log."""
     deployment = Deployment(
         repository=stack.repository,
@@ -222,6 +234,6 @@ def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str]) -
         job_script_path=job_script_path(stack.name),
         job_script=(workspace / job_script_path(stack.name)).read_text(),
     )
-    result = ci_runners.run_gitlab_job(deployment, workspace, env)
+    result = ci_runners.run_gitlab_job(deployment, workspace, env, more_variables=more)
     # ci_runners.masked("") puts [MASKED] between every character: undo it when nothing was secret.
     return result.returncode, result.log.replace("[MASKED]", "") if not value else result.log

@@ -325,11 +325,12 @@ class GoogleFront:
 
 def client_environment(urls: dict[str, Any]) -> dict[str, str]:
     """The variables that send a job's requests for Google's STS and IAM Credentials here (Python's
-    requests, which google-auth uses, reads REQUESTS_CA_BUNDLE, not SSL_CERT_FILE)."""
+    requests, which google-auth uses, reads REQUESTS_CA_BUNDLE; urllib and OpenSSL SSL_CERT_FILE)."""
     return {
         "HTTPS_PROXY": str(urls["googleProxy"]),
         "https_proxy": str(urls["googleProxy"]),
         "REQUESTS_CA_BUNDLE": str(urls["googleCertificate"]),
+        "SSL_CERT_FILE": str(urls["googleCertificate"]),  # urllib's (the auth action's stand-in)
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }
