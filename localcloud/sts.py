@@ -55,7 +55,7 @@ from localcloud import serving
 from localcloud.oidc_issuer import discovery_url
 from localcloud.state import LocalCloud, now
 
-HOSTS = ("sts.googleapis.com", "iamcredentials.googleapis.com")
+HOSTS = ("sts.googleapis.com", "iamcredentials.googleapis.com", "cloudresourcemanager.googleapis.com")
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 RESOURCE_PREFIXES = ("//iam.googleapis.com/", "https://iam.googleapis.com/")
 IMPERSONATION_ROLES = ("roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator")
@@ -248,7 +248,17 @@ class Federation:
         if method == "POST" and host == "iamcredentials.googleapis.com" and route.startswith(prefix) and route.endswith(suffix):
             email = urllib.parse.unquote(route.removeprefix(prefix).removesuffix(suffix))
             return self.generate_access_token(email, headers.get("authorization", ""))
+        if method == "GET" and host == "cloudresourcemanager.googleapis.com" and route.startswith("/v1/projects/"):
+            return self.project(headers.get("authorization", ""))
         return 404, _google_error(404, f"{method} {route} is not served here", "NOT_FOUND")
+
+    def project(self, authorization: str) -> tuple[int, dict[str, Any]]:
+        """`projects.get`, which google-auth's `default()` asks of external-account credentials
+        (`external_account.Credentials.get_project_id`) and answers None on a refusal: a CI identity,
+        granted on its bucket only, lacks `resourcemanager.projects.get` (Google's text for it: not verified)."""
+        if self.identity_of(authorization.removeprefix("Bearer ").strip()) is None:
+            return 401, _google_error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
+        return 403, _google_error(403, "The caller does not have permission", "PERMISSION_DENIED")
 
 
 def _google_error(code: int, message: str, status: str) -> dict[str, Any]:
@@ -316,6 +326,8 @@ class GoogleFront:
                 inner = type("Tunnelled", (Handler,), {"tunnel_host": host})
                 inner(tunnel, self.client_address, self.server)
                 self.close_connection = True
+
+            do_GET = do_POST  # noqa: N815 — http.server's method names
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # federation-exchanges.jsonl is the log (without tokens)
