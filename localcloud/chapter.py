@@ -151,10 +151,11 @@ class CiRun:
     ci_file_present: bool
 
 
-def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> CiRun:
+def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None, impostor: keyless.Impostor | None = None) -> CiRun:
     """The CI file as committed on the branch of the local remote (or, once `pulumi destroy`
     removed it, its last committed version), run with the credential the platform's variable
-    store holds for the repository (`credential` overrides it: a copy a runner kept)."""
+    store holds for the repository (`credential` overrides it: a copy a runner kept; keyless,
+    `impostor` the ID token's claims)."""
     entry = platform.find_repository(cloud, stack.platform, stack.repository)
     if entry is None:
         raise RuntimeError(f"no {stack.platform} repository {stack.repository} in {cloud.root}")
@@ -172,7 +173,8 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
         )
         commit = sample.git(workspace, env, "rev-parse", "HEAD").strip()
         present = restore_ci_file(workspace, stack, env)
-        identity = keyless.job_identity(cloud, stack.platform, stack.repository, stack.branch, workspace / stack.ci_file, stored)
+        ci_file = workspace / stack.ci_file
+        identity = keyless.job_identity(cloud, stack.platform, stack.repository, stack.branch, ci_file, stored, impostor)
         env |= identity.env if identity else {}
         if stack.platform == "github":
             secrets = {stack.secret_name: value} if value else {}

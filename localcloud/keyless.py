@@ -13,7 +13,7 @@ from typing import Any, cast
 import yaml
 
 from localcloud import platform, sts
-from localcloud.oidc_issuer import GithubRun, GitlabJob, SigningKey, github_request_variables
+from localcloud.oidc_issuer import Forgery, GithubRun, GitlabJob, SigningKey, github_request_variables
 from localcloud.state import LocalCloud
 
 PROVIDER_VARIABLE = "GCP_WORKLOAD_IDENTITY_PROVIDER"
@@ -54,10 +54,25 @@ def id_token_requests(ci_file: Path) -> dict[str, str]:
     return found
 
 
+@dataclasses.dataclass(frozen=True)
+class Impostor:
+    """A run whose ID token is not the repository's own: other claims (`GithubRun`'s or `GitlabJob`'s
+    fields: another repository, ids, ref), another audience, or an old token."""
+
+    claims: dict[str, str] = dataclasses.field(default_factory=dict[str, str])
+    forged: Forgery = dataclasses.field(default_factory=Forgery)
+
+
 def job_identity(
-    cloud: LocalCloud, kind: str, repository: str, branch: str, ci_file: Path, variables: dict[str, str]
+    cloud: LocalCloud,
+    kind: str,
+    repository: str,
+    branch: str,
+    ci_file: Path,
+    variables: dict[str, str],
+    impostor: Impostor | None = None,
 ) -> JobIdentity | None:
-    """The ID token of a run on `branch` of `repository`, and the routes; None for a key stack."""
+    """The ID token of a run on `branch` of `repository` (or `impostor`'s), and the routes; None for a key stack."""
     issuer = trusted_issuer(cloud, variables)
     entry = platform.find_repository(cloud, kind, repository)
     if issuer is None or entry is None:
@@ -65,11 +80,17 @@ def job_identity(
     urls = cloud.urls()
     key = SigningKey(cloud.root / "oidc")
     env = sts.client_environment(urls)
+    impostor = impostor or Impostor()
     if kind == "github":
         owner = repository.split("/")[0]
         owner_id = str(cloud.platform.read()["github"]["users"][owner]["id"])
         run = GithubRun(repository, str(entry["id"]), owner_id, ref=f"refs/heads/{branch}")
-        return JobIdentity(env, github_request_variables(str(urls["oidcIssuer"]), key, run), {})
-    job = GitlabJob(repository, str(entry["id"]), str(entry["namespaceId"]), ref=branch)
-    minted = {name: key.mint(issuer, job.claims(), audience) for name, audience in id_token_requests(ci_file).items()}
+        run = dataclasses.replace(run, **impostor.claims)
+        return JobIdentity(env, github_request_variables(str(urls["oidcIssuer"]), key, run, impostor.forged), {})
+    job = dataclasses.replace(GitlabJob(repository, str(entry["id"]), str(entry["namespaceId"]), ref=branch), **impostor.claims)
+    forged = impostor.forged
+    minted = {
+        name: key.mint(issuer, job.claims(), forged.audience or audience, issued=forged.issued)
+        for name, audience in id_token_requests(ci_file).items()
+    }
     return JobIdentity(env, {}, minted)

@@ -47,6 +47,14 @@ _REQUEST_TOKEN_AUDIENCE = "localcloud:github-id-token-request"
 
 
 @dataclasses.dataclass(frozen=True)
+class Forgery:
+    """An impostor's ID token: another audience than the one asked for, or issued long ago."""
+
+    audience: str | None = None
+    issued: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class GithubRun:
     """What a GitHub Actions run's ID token says of it."""
 
@@ -136,17 +144,20 @@ class SigningKey:
         payload["jti"] = secrets.token_hex(16)
         return jwt.encode(payload, self.key, algorithm="RS256", headers={"kid": self.kid})
 
-    def request_token(self, claims: dict[str, Any]) -> str:
-        """ACTIONS_ID_TOKEN_REQUEST_TOKEN for a run whose ID tokens carry `claims` (valid one hour)."""
+    def request_token(self, claims: dict[str, Any], forged: Forgery | None = None) -> str:
+        """ACTIONS_ID_TOKEN_REQUEST_TOKEN for a run whose ID tokens carry `claims` (valid one hour);
+        `forged`: the tokens it gets are an impostor's (the tests' refusals)."""
         payload = {"claims": claims, "aud": _REQUEST_TOKEN_AUDIENCE, "exp": int(time.time()) + 3600}
+        payload["forged"] = dataclasses.asdict(forged) if forged else None
         return jwt.encode(payload, self.key, algorithm="RS256")
 
-    def claims_of_request(self, token: str) -> dict[str, Any] | None:
+    def of_request(self, token: str) -> tuple[dict[str, Any], Forgery] | None:
+        """The claims and forgery a request token carries; None for a token this key did not sign."""
         try:
             decoded = jwt.decode(token, self.key.public_key(), algorithms=["RS256"], audience=_REQUEST_TOKEN_AUDIENCE)
         except jwt.PyJWTError:
             return None
-        return dict(decoded["claims"])
+        return dict(decoded["claims"]), Forgery(**(decoded.get("forged") or {}))
 
 
 def _b64(number: int) -> str:
@@ -182,12 +193,14 @@ class OidcIssuer:
             issuer = urllib.parse.unquote(route.removeprefix("/issuers/").removesuffix("/.well-known/openid-configuration"))
             return 200, discovery(issuer, f"{self.url}/jwks")
         if route == "/github/id-token":
-            claims = self.key.claims_of_request(authorization.removeprefix("Bearer ").removeprefix("bearer ").strip())
+            request = self.key.of_request(authorization.removeprefix("Bearer ").removeprefix("bearer ").strip())
             audience = dict(urllib.parse.parse_qsl(query)).get("audience", "")
-            if claims is None:
+            if request is None:
                 return 401, {"message": "Bad credentials"}
+            claims, forged = request
             default = f"https://github.com/{claims.get('repository_owner', '')!s}"  # GitHub's default audience
-            return 200, {"value": self.key.mint(GITHUB_ISSUER, claims, audience or default)}
+            audience = forged.audience or audience or default
+            return 200, {"value": self.key.mint(GITHUB_ISSUER, claims, audience, issued=forged.issued)}
         return 404, {"message": "Not Found"}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -226,9 +239,9 @@ def discovery_url(issuer_url: str, issuer: str) -> str:
     return f"{issuer_url}/issuers/{urllib.parse.quote(issuer, safe='')}/.well-known/openid-configuration"
 
 
-def github_request_variables(issuer_url: str, key: SigningKey, run: GithubRun) -> dict[str, str]:
+def github_request_variables(issuer_url: str, key: SigningKey, run: GithubRun, forged: Forgery | None = None) -> dict[str, str]:
     """ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN, as GitHub's runner gives a job with `id-token: write`."""
     return {
         "ACTIONS_ID_TOKEN_REQUEST_URL": f"{issuer_url}/github/id-token?api-version=2.0",
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": key.request_token(run.claims()),
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": key.request_token(run.claims(), forged),
     }
