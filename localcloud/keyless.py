@@ -49,7 +49,8 @@ def id_token_requests(ci_file: Path) -> dict[str, str]:
     document = cast(dict[str, Any], yaml.safe_load(ci_file.read_text()) or {})
     found: dict[str, str] = {}
     for job in document.values():
-        tokens = cast(dict[str, dict[str, Any]], job.get("id_tokens") or {}) if isinstance(job, dict) else {}
+        spec = cast(dict[str, Any], job) if isinstance(job, dict) else {}
+        tokens = cast(dict[str, dict[str, Any]], spec.get("id_tokens") or {})
         found |= {str(name): str(spec.get("aud", "")) for name, spec in tokens.items()}
     return found
 

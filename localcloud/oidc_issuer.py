@@ -33,7 +33,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -147,7 +147,7 @@ class SigningKey:
     def request_token(self, claims: dict[str, Any], forged: Forgery | None = None) -> str:
         """ACTIONS_ID_TOKEN_REQUEST_TOKEN for a run whose ID tokens carry `claims` (valid one hour);
         `forged`: the tokens it gets are an impostor's (the tests' refusals)."""
-        payload = {"claims": claims, "aud": _REQUEST_TOKEN_AUDIENCE, "exp": int(time.time()) + 3600}
+        payload: dict[str, Any] = {"claims": claims, "aud": _REQUEST_TOKEN_AUDIENCE, "exp": int(time.time()) + 3600}
         payload["forged"] = dataclasses.asdict(forged) if forged else None
         return jwt.encode(payload, self.key, algorithm="RS256")
 
@@ -157,7 +157,8 @@ class SigningKey:
             decoded = jwt.decode(token, self.key.public_key(), algorithms=["RS256"], audience=_REQUEST_TOKEN_AUDIENCE)
         except jwt.PyJWTError:
             return None
-        return dict(decoded["claims"]), Forgery(**(decoded.get("forged") or {}))
+        forged = cast(dict[str, Any], decoded.get("forged") or {})
+        return dict(decoded["claims"]), Forgery(audience=forged.get("audience"), issued=forged.get("issued"))
 
 
 def _b64(number: int) -> str:

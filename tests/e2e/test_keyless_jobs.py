@@ -100,7 +100,8 @@ def test_keyless_job_is_green_as_the_stack_account(platform: str, request: pytes
     assert "Data and pipelines are up to date." in result.log
     account = deployed.outputs["serviceAccountEmail"]
     impersonations = [d for d in decisions if d["target"] == f"serviceAccounts/{account}"]
-    assert impersonations and all(d["granted"] for d in decisions), decisions
+    assert impersonations, decisions
+    assert all(d["granted"] for d in decisions), decisions
     print(f"keyless {platform} job: {seconds:.1f} s (up {deployed.seconds['up']:.1f} s)")
 
 
@@ -109,10 +110,14 @@ def github_impostors(deployed: Deployed) -> dict[str, Impostor]:
     return {
         # the repository deleted and re-created under the same name (or a rename onto it): other ids
         "same-name-other-ids": Impostor({"repository_id": "1000000001", "repository_owner_id": "1000000002"}),
-        "same-owner-other-repository": Impostor({"repository": f"{repository.split('/')[0]}/other", "repository_id": "1000000003"}),
+        "same-owner-other-repository": Impostor(
+            {"repository": f"{repository.split('/')[0]}/other", "repository_id": "1000000003"}
+        ),
         "another-branch": Impostor({"ref": "refs/heads/experiment"}),
         "expired": Impostor(forged=Forgery(issued=time.time() - 3600)),
-        "another-audience": Impostor(forged=Forgery(audience="https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/p")),
+        "another-audience": Impostor(
+            forged=Forgery(audience="https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/p")
+        ),
     }
 
 
@@ -133,7 +138,8 @@ def test_github_impostor_job_is_red_with_the_reason(github: Deployed, impostor: 
     # the auth step fails at the exchange, with the STS's answer in its message
     assert "google-github-actions/auth failed with: Failed to generate Google Cloud federated token for" in result.log, result.log
     assert REASONS[impostor] in result.log, result.log
-    assert decisions and not any(d["granted"] for d in decisions), decisions
+    assert decisions, "the STS was never asked"
+    assert not any(d["granted"] for d in decisions), decisions
     assert "Train model" not in result.log.split("google-github-actions/auth failed with")[1]
 
 
@@ -141,7 +147,10 @@ def test_github_impostor_job_is_red_with_the_reason(github: Deployed, impostor: 
     ("impostor", "reason"),
     [
         (Impostor({"project_id": "1000000001", "namespace_id": "1000000002"}), REFUSED_BY_CONDITION),
-        (Impostor(forged=Forgery(audience="https://gitlab.com")), "The audience in ID Token does not match the expected audience"),
+        (
+            Impostor(forged=Forgery(audience="https://gitlab.com")),
+            "The audience in ID Token does not match the expected audience",
+        ),
     ],
     ids=["same-path-other-ids", "another-audience"],
 )
@@ -151,4 +160,5 @@ def test_gitlab_impostor_job_is_red_with_the_reason(gitlab: Deployed, impostor: 
     assert result.returncode != 0, result.log
     assert "ERROR: no Google Cloud token for the workload identity of this job:" in result.log, result.log
     assert reason in result.log, result.log
-    assert decisions and not any(d["granted"] for d in decisions), decisions
+    assert decisions, "the STS was never asked"
+    assert not any(d["granted"] for d in decisions), decisions
