@@ -47,7 +47,8 @@ def main() -> None:
         finally:
             for root in roots:
                 services.stop(root / "cloud")
-    print(f"{'platform':8} {'key stack':12} {'key s':>7} {'keyless stack':14} {'keyless s':>9} {'ratio':>6}  ({runs} runs, median)")
+    header = f"{'platform':8} {'key stack':12} {'key s':>7} {'keyless stack':14} {'keyless s':>9} {'ratio':>6}"
+    print(f"{header}  ({runs} runs, median)")
     for kind, (key, keyless) in STACKS.items():
         k, kl = statistics.median(times[key]), statistics.median(times[keyless])
         print(f"{kind:8} {key:12} {k:7.1f} {keyless:14} {kl:9.1f} {kl / k:6.2f}")

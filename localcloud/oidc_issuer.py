@@ -165,26 +165,12 @@ def _b64(number: int) -> str:
     return base64.urlsafe_b64encode(number.to_bytes((number.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
 
 
-class OidcIssuer:
+class OidcIssuer(serving.Service):
     """The issuer's HTTP server (see the module's docstring)."""
 
     def __init__(self, directory: Path, port: int = 0) -> None:
         self.key = SigningKey(directory)
         self.served = serving.Served(self._handler(), port)
-
-    @property
-    def port(self) -> int:
-        return self.served.port
-
-    @property
-    def url(self) -> str:
-        return self.served.url
-
-    def start(self) -> None:
-        self.served.start()
-
-    def stop(self) -> None:
-        self.served.stop()
 
     def answer(self, path: str, authorization: str) -> tuple[int, dict[str, Any]]:
         route, _, query = path.partition("?")
@@ -209,13 +195,7 @@ class OidcIssuer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                status, payload = issuer.answer(self.path, self.headers.get("Authorization", ""))
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                serving.send_json(self, *issuer.answer(self.path, self.headers.get("Authorization", "")))
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -39,7 +39,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from localcloud import github_openapi, iam
+from localcloud import github_openapi, iam, serving
 from localcloud.github_server import GithubServer
 from localcloud.gitlab_api import GitlabServer
 from localcloud.oidc_issuer import OidcIssuer
@@ -197,12 +197,7 @@ class TokenEndpoint:
                 self._answer(HTTPStatus.OK, {"service": "localcloud token endpoint"})
 
             def _answer(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                serving.send_json(self, status, payload)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # token-exchanges.jsonl is the log (without assertions)

@@ -265,7 +265,7 @@ def _google_error(code: int, message: str, status: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "status": status}}
 
 
-class GoogleFront:
+class GoogleFront(serving.Service):
     """The HTTPS proxy for HOSTS (see the module's docstring)."""
 
     def __init__(self, cloud: LocalCloud, federation: Federation, port: int = 0) -> None:
@@ -276,20 +276,6 @@ class GoogleFront:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(self.certificate, key_file)
         self.served = serving.Served(self._handler(), port)
-
-    @property
-    def port(self) -> int:
-        return self.served.port
-
-    @property
-    def url(self) -> str:
-        return self.served.url
-
-    def start(self) -> None:
-        self.served.start()
-
-    def stop(self) -> None:
-        self.served.stop()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         front = self
@@ -302,28 +288,13 @@ class GoogleFront:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 host = self.tunnel_host or headers.get("host", "").split(":")[0]
-                status, payload = front.federation.answer(host, self.command, self.path, headers, body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                serving.send_json(self, *front.federation.answer(host, self.command, self.path, headers, body))
 
             def do_CONNECT(self) -> None:
-                host, _, port = self.path.partition(":")
-                if host not in HOSTS or port != "443":
-                    self.send_error(403, f"localcloud reaches {', '.join(HOSTS)} only")
+                tunnel = serving.open_tunnel(self, HOSTS, front.context)
+                if tunnel is None:
                     return
-                self.send_response(200, "Connection Established")
-                self.end_headers()
-                self.wfile.flush()
-                try:
-                    tunnel = front.context.wrap_socket(self.connection, server_side=True)
-                except (ssl.SSLError, OSError):
-                    self.close_connection = True
-                    return
-                inner = type("Tunnelled", (Handler,), {"tunnel_host": host})
+                inner = type("Tunnelled", (Handler,), {"tunnel_host": self.path.partition(":")[0]})
                 inner(tunnel, self.client_address, self.server)
                 self.close_connection = True
 

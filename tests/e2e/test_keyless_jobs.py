@@ -31,6 +31,8 @@ if CLI is None:
     pytest.skip("no Pulumi CLI (set PULUMI_CLI or build ~/.cache/mlops-ci/pulumi-3.274.1)", allow_module_level=True)
 
 REFUSED_BY_CONDITION = "The given credential is rejected by the attribute condition."
+DIRECT_MODE = "keylessMode" in (Path(__file__).resolve().parents[2] / "mlops_ci/settings/config.yaml").read_text()
+"""Whether the program has `mlops-ci:keylessMode` (direct federation: issue 21, branch kl)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,3 +164,19 @@ def test_gitlab_impostor_job_is_red_with_the_reason(gitlab: Deployed, impostor: 
     assert reason in result.log, result.log
     assert decisions, "the STS was never asked"
     assert not any(d["granted"] for d in decisions), decisions
+
+
+@pytest.mark.skipif(not DIRECT_MODE, reason="needs mlops-ci:keylessMode (direct federation), not in this program yet")
+@pytest.mark.parametrize("stack_name", ["recsys-team", "speech-team"])
+def test_direct_keyless_job_is_green_without_a_service_account(stack_name: str, tmp_path: Path) -> None:
+    deployed = deploy(tmp_path, stack_name, {"mlops-ci:keylessMode": "direct"})
+    try:
+        result, decisions, _ = run(deployed)
+    finally:
+        services.stop(tmp_path / "cloud")
+
+    assert result.returncode == 0, result.log
+    assert "Data and pipelines are up to date." in result.log
+    assert decisions, "the STS was never asked"
+    # federated tokens only: no impersonation asked of IAM Credentials
+    assert not [d for d in decisions if d["target"].startswith("serviceAccounts/")], decisions
