@@ -1,7 +1,8 @@
 """Wall time of the keyless CI job against the key-mode job, side by side in one run, on the same
-runner and machine: each platform's example key stack and keyless stack up through the real engine
-against a local cloud of its own, the team's next steps, then the committed CI file run in turns
-(`make local-ci`'s path: act for GitHub, gitlab-ci-local for GitLab), a commit that changes nothing.
+runner and machine: each platform's keyless example stack up through the real engine twice, as it
+is and with `mlops-ci:auth: key` (nothing else differs), each against a local cloud of its own, the
+team's next steps, then the committed CI file run in turns (`make local-ci`'s path: act for GitHub,
+gitlab-ci-local for GitLab), a commit that changes nothing.
 
     python bench/keyless_ci.py [--runs N]
 """
@@ -21,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 from localcloud import chapter, services  # noqa: E402
 from tests.e2e.test_keyless_jobs import Deployed, deploy  # noqa: E402
 
-STACKS = {"github": ("vision-team", "recsys-team"), "gitlab": ("nlp-team", "speech-team")}
+STACKS = {"github": "recsys-team", "gitlab": "speech-team"}
+AUTH = {"key": {"mlops-ci:auth": "key"}, "keyless": {}}
 
 
 def timed(deployed: Deployed) -> float:
@@ -37,21 +39,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
     with tempfile.TemporaryDirectory(prefix="mlops-ci-bench-keyless-") as scratch:
-        roots = [Path(scratch) / name for pair in STACKS.values() for name in pair]
+        roots = {(stack, auth): Path(scratch) / f"{stack}-{auth}" for stack in STACKS.values() for auth in AUTH}
         try:
-            deployed = {root.name: deploy(root, root.name, {}) for root in roots}
-            times: dict[str, list[float]] = {name: [] for name in deployed}
+            deployed = {case: deploy(root, case[0], AUTH[case[1]]) for case, root in roots.items()}
+            times: dict[tuple[str, str], list[float]] = {case: [] for case in deployed}
             for _ in range(runs):
-                for name, stack in deployed.items():
-                    times[name].append(timed(stack))
+                for case, stack in deployed.items():
+                    times[case].append(timed(stack))
         finally:
-            for root in roots:
+            for root in roots.values():
                 services.stop(root / "cloud")
-    header = f"{'platform':8} {'key stack':12} {'key s':>7} {'keyless stack':14} {'keyless s':>9} {'ratio':>6}"
-    print(f"{header}  ({runs} runs, median)")
-    for kind, (key, keyless) in STACKS.items():
-        k, kl = statistics.median(times[key]), statistics.median(times[keyless])
-        print(f"{kind:8} {key:12} {k:7.1f} {keyless:14} {kl:9.1f} {kl / k:6.2f}")
+    print(f"{'platform':8} {'stack':12} {'key s':>6} {'keyless s':>9} {'ratio':>6}  (median of {runs} runs each, in turns)")
+    for kind, stack in STACKS.items():
+        key, keyless = (statistics.median(times[stack, auth]) for auth in AUTH)
+        print(f"{kind:8} {stack:12} {key:6.1f} {keyless:9.1f} {keyless / key:6.2f}")
 
 
 if __name__ == "__main__":
