@@ -240,9 +240,9 @@ class Federation:
     def answer(self, host: str, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         route = path.split("?", 1)[0]
         if method == "POST" and host == "sts.googleapis.com" and route == "/v1/token":
-            form = dict(urllib.parse.parse_qsl(body.decode()))
-            if headers.get("content-type", "").startswith("application/json"):  # the auth action's camelCase body
-                form = {re.sub(r"([A-Z])", r"_\1", str(k)).lower(): str(v) for k, v in json.loads(body).items()}
+            form = token_request(headers.get("content-type", ""), body)
+            if form is None:
+                return 400, {"error": "invalid_request", "error_description": "The request body is not a token request."}
             return self.exchange(form)
         prefix, suffix = "/v1/projects/-/serviceAccounts/", ":generateAccessToken"
         if method == "POST" and host == "iamcredentials.googleapis.com" and route.startswith(prefix) and route.endswith(suffix):
@@ -259,6 +259,20 @@ class Federation:
         if self.identity_of(authorization.removeprefix("Bearer ").strip()) is None:
             return 401, _google_error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
         return 403, _google_error(403, "The caller does not have permission", "PERMISSION_DENIED")
+
+
+def token_request(content_type: str, body: bytes) -> dict[str, str] | None:
+    """The token request's fields: a form (google-auth), or JSON with camelCase keys (the auth
+    action's `postJson`); None for a body that is neither."""
+    try:
+        if not content_type.startswith("application/json"):
+            return dict(urllib.parse.parse_qsl(body.decode(), strict_parsing=bool(body)))
+        fields = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(fields, dict):
+        return None
+    return {re.sub(r"([A-Z])", r"_\1", str(k)).lower(): str(v) for k, v in cast(dict[str, Any], fields).items()}
 
 
 def _google_error(code: int, message: str, status: str) -> dict[str, Any]:

@@ -273,3 +273,26 @@ def test_a_token_signed_by_another_key_is_rejected(cloud: LocalCloud, github: Fe
 
     with pytest.raises(GoogleAuthError, match="Error code invalid_grant: Invalid ID Token"):
         sign_in(cloud, credential_file(github, {"file": str(tmp_path / "token")}, impersonate=False))
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("application/json", b"[1, 2]"), ("application/json", b"{not json"), ("application/x-www-form-urlencoded", b"\xff\xfe")],
+)
+def test_a_body_that_is_no_token_request_is_a_400(cloud: LocalCloud, content_type: str, body: bytes) -> None:
+    session = transport(cloud).session
+    response = session.post("https://sts.googleapis.com/v1/token", data=body, headers={"Content-Type": content_type})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_a_provider_that_does_not_exist_is_an_invalid_target(cloud: LocalCloud, github: Federation, tmp_path: Path) -> None:
+    (tmp_path / "token").write_text(
+        SigningKey(cloud.root / "oidc").mint(GITHUB_ISSUER, good_run(github).claims(), github.audience)
+    )
+    info = credential_file(github, {"file": str(tmp_path / "token")}, impersonate=False)
+    info["audience"] = info["audience"].replace("/providers/", "/providers/x")
+
+    with pytest.raises(GoogleAuthError, match="Error code invalid_target"):
+        sign_in(cloud, info)
