@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from localcloud import iam, platform
+from localcloud import iam, keyless, platform
 from localcloud.actions.runner import run_workflow
 from localcloud.kit import ci_runners
 from localcloud.kit import sample_project as sample
@@ -152,10 +152,11 @@ class CiRun:
     ci_file_present: bool
 
 
-def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> CiRun:
+def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None, impostor: keyless.Impostor | None = None) -> CiRun:
     """The CI file as committed on the branch of the local remote (or, once `pulumi destroy`
     removed it, its last committed version), run with the credential the platform's variable
-    store holds for the repository (`credential` overrides it: a copy a runner kept)."""
+    store holds for the repository (`credential` overrides it: a copy a runner kept; keyless,
+    `impostor` the ID token's claims)."""
     entry = platform.find_repository(cloud, stack.platform, stack.repository)
     if entry is None:
         raise RuntimeError(f"no {stack.platform} repository {stack.repository} in {cloud.root}")
@@ -178,6 +179,9 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
         )
         commit = sample.git(workspace, env, "rev-parse", "HEAD").strip()
         present = restore_ci_file(workspace, stack, env)
+        ci_file = workspace / stack.ci_file
+        identity = keyless.job_identity(cloud, stack.platform, stack.repository, stack.branch, ci_file, stored, impostor)
+        env |= identity.env if identity else {}
         if stack.platform == "github":
             secrets = {stack.secret_name: value} if value else {}
             run = run_workflow(
@@ -188,9 +192,10 @@ def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None) -> Ci
                 directory=scratch / "act",
                 secrets_=secrets,
                 variables=variables,
+                id_token_request=identity.github_request if identity else None,
             )
             return CiRun(run.returncode, run.log, commit, present)
-        returncode, log = run_gitlab(workspace, stack, value, env, variables)
+        returncode, log = run_gitlab(workspace, stack, value, env, variables, identity.gitlab_variables if identity else {})
         return CiRun(returncode, log, commit, present)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -216,9 +221,11 @@ def restore_ci_file(workspace: Path, stack: Stack, env: dict[str, str]) -> bool:
     return present
 
 
-def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str], variables: dict[str, str]) -> tuple[int, str]:
-    """The pipeline by gitlab-ci-local (localcloud/kit/ci_runners.py), with the key's `value` and the other
-    CI/CD `variables` the project gives it: exit status and masked log."""
+def run_gitlab(
+    workspace: Path, stack: Stack, value: str, env: dict[str, str], variables: dict[str, str], id_tokens: dict[str, str]
+) -> tuple[int, str]:
+    """The pipeline by gitlab-ci-local (localcloud/kit/ci_runners.py), with the key's `value`, the other
+    CI/CD `variables` the project gives it and the job's `id_tokens` (keyless): exit status and masked log."""
     deployment = Deployment(
         repository=stack.repository,
         access=stack.access,
@@ -238,6 +245,6 @@ def run_gitlab(workspace: Path, stack: Stack, value: str, env: dict[str, str], v
         job_script=(workspace / job_script_path(stack.name)).read_text(),
         variables=tuple(variables.items()),
     )
-    result = ci_runners.run_gitlab_job(deployment, workspace, env)
+    result = ci_runners.run_gitlab_job(deployment, workspace, env, more_variables=id_tokens)
     # ci_runners.masked("") puts [MASKED] between every character: undo it when nothing was secret.
     return result.returncode, result.log.replace("[MASKED]", "") if not value else result.log

@@ -26,7 +26,7 @@ from localcloud.state import LocalCloud
 HOSTS = ("api.github.com",)
 
 
-class GithubServer:
+class GithubServer(serving.Service):
     def __init__(self, cloud: LocalCloud, port: int = 0, checker: Checker | None = None) -> None:
         self.api = Api(cloud, checker)
         self.certificate, key_file = serving.certificate(
@@ -35,20 +35,6 @@ class GithubServer:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(self.certificate, key_file)
         self.served = serving.Served(self._handler(), port)
-
-    @property
-    def port(self) -> int:
-        return self.served.port
-
-    @property
-    def url(self) -> str:
-        return self.served.url
-
-    def start(self) -> None:
-        self.served.start()
-
-    def stop(self) -> None:
-        self.served.stop()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api, context = self.api, self.context
@@ -70,19 +56,9 @@ class GithubServer:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815 — http.server's method names
 
             def do_CONNECT(self) -> None:
-                host, _, port = self.path.partition(":")
-                if host not in HOSTS or port != "443":
-                    self.send_error(403, f"localcloud reaches {', '.join(HOSTS)} only")
-                    return
-                self.send_response(200, "Connection Established")
-                self.end_headers()
-                self.wfile.flush()
-                try:
-                    tunnel = context.wrap_socket(self.connection, server_side=True)
-                except (ssl.SSLError, OSError):
-                    self.close_connection = True
-                    return
-                Handler(tunnel, self.client_address, self.server)  # serves the requests inside the tunnel
+                tunnel = serving.open_tunnel(self, HOSTS, context)
+                if tunnel is not None:
+                    Handler(tunnel, self.client_address, self.server)  # serves the requests inside the tunnel
                 self.close_connection = True
 
             def log_message(self, format: str, *args: Any) -> None:

@@ -35,9 +35,11 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from localcloud import github_openapi, iam
 from localcloud.github_server import GithubServer
 from localcloud.gitlab_api import GitlabServer
+from localcloud.oidc_issuer import OidcIssuer
 from localcloud.state import LocalCloud, now, open_cloud
 from localcloud.storage_emulator import STARTUP_TIMEOUT, answers, start_emulator
 from localcloud.storage_front import StorageFront
+from localcloud.sts import Federation, GoogleFront
 from localcloud.token_endpoint import Exchange, TokenEndpoint
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -108,16 +110,24 @@ class Servers:
     front: StorageFront
     gitlab: GitlabServer
     github: GithubServer
+    issuer: OidcIssuer
+    """CI jobs' ID tokens (GitHub's and GitLab's issuers) and their JWKS."""
+    google: GoogleFront
+    """sts.googleapis.com and iamcredentials.googleapis.com, for keyless jobs."""
 
     @classmethod
     def start(cls, cloud: LocalCloud, storage_url: str, remembered: dict[str, int]) -> Servers:
         token = token_endpoint(cloud, int(remembered.get("token", 0)))
-        front = StorageFront(cloud, storage_url, token.account_of, int(remembered.get("storageProxy", 0)))
+        issuer = OidcIssuer(cloud.root / "oidc", int(remembered.get("oidcIssuer", 0)))
+        federation = Federation(cloud, issuer.url)
+        google = GoogleFront(cloud, federation, int(remembered.get("googleProxy", 0)))
+        port = int(remembered.get("storageProxy", 0))
+        front = StorageFront(cloud, storage_url, token.account_of, port, federation.members_of)
         gitlab = GitlabServer(cloud, int(remembered.get("gitlab", 0)), int(remembered.get("gitlabTls", 0)))
         github = GithubServer(cloud, int(remembered.get("githubProxy", 0)), github_openapi.checker())
-        for server in (token, front, gitlab, github):
+        for server in (token, front, gitlab, github, issuer, google):
             server.start()
-        return cls(token, front, gitlab, github)
+        return cls(token, front, gitlab, github, issuer, google)
 
     def ports(self) -> dict[str, int]:
         return {
@@ -126,6 +136,8 @@ class Servers:
             "gitlab": self.gitlab.port,
             "gitlabTls": self.gitlab.tls_port,
             "githubProxy": self.github.port,
+            "oidcIssuer": self.issuer.port,
+            "googleProxy": self.google.port,
         }
 
     def urls(self) -> dict[str, str]:
@@ -138,6 +150,9 @@ class Servers:
             "githubProxy": self.github.url,
             "githubCertificate": str(self.github.certificate),
             "certificates": str(self.certificates()),
+            "oidcIssuer": self.issuer.url,
+            "googleProxy": self.google.url,
+            "googleCertificate": str(self.google.certificate),
         }
 
     def certificates(self) -> Path:
@@ -147,7 +162,7 @@ class Servers:
         return bundle
 
     def stop(self) -> None:
-        for server in (self.token, self.front, self.gitlab, self.github):
+        for server in (self.token, self.front, self.gitlab, self.github, self.issuer, self.google):
             server.stop()
 
 

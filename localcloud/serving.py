@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -41,6 +44,53 @@ class Served:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Service:
+    """A service whose HTTP server is `self.served`: its port, URL, start and stop."""
+
+    served: Served
+
+    @property
+    def port(self) -> int:
+        return self.served.port
+
+    @property
+    def url(self) -> str:
+        return self.served.url
+
+    def start(self) -> None:
+        self.served.start()
+
+    def stop(self) -> None:
+        self.served.stop()
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
+    """`payload` as the JSON answer to the request `handler` serves."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def open_tunnel(handler: BaseHTTPRequestHandler, hosts: tuple[str, ...], context: ssl.SSLContext) -> ssl.SSLSocket | None:
+    """A `CONNECT <host>:443` for one of `hosts` accepted, and the tunnel's TLS ended here with
+    `context`; None (the request answered 403, or the handshake failed) otherwise."""
+    host, _, port = handler.path.partition(":")
+    if host not in hosts or port != "443":
+        handler.send_error(403, f"localcloud reaches {', '.join(hosts)} only")
+        return None
+    handler.send_response(200, "Connection Established")
+    handler.end_headers()
+    handler.wfile.flush()
+    try:
+        return context.wrap_socket(handler.connection, server_side=True)
+    except (ssl.SSLError, OSError):
+        handler.close_connection = True
+        return None
 
 
 def certificate(directory: Path, common_name: str, hosts: list[str]) -> tuple[Path, Path]:

@@ -60,11 +60,21 @@ class StorageFront:
     """The front on a free port of 127.0.0.1 (or `port`), forwarding to the emulator at `upstream`;
     `account_of` maps an access token to its account (the token endpoint's), or None."""
 
-    def __init__(self, cloud: LocalCloud, upstream: str, account_of: Callable[[str], str | None], port: int = 0) -> None:
+    def __init__(
+        self,
+        cloud: LocalCloud,
+        upstream: str,
+        account_of: Callable[[str], str | None],
+        port: int = 0,
+        members_of: Callable[[str], tuple[str, ...] | None] = lambda token: None,
+    ) -> None:
         self.cloud = cloud
+        self.members_of = members_of
+        """Access token → the IAM members it stands for: the local STS's federated and impersonated tokens."""
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", int(parsed.port or 80))
         self.account_of = account_of
+        self._federated: dict[str, tuple[str, ...]] = {}
         try:
             self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         except OSError:  # the remembered port is taken: a new one
@@ -94,8 +104,25 @@ class StorageFront:
         return list(json.loads(body).get("bindings", [])) if response.status == 200 and body.strip() else []
 
     def held(self, bucket: str, account: str, wanted: list[str]) -> set[str]:
-        member = f"serviceAccount:{account}"
-        return iam.held_permissions(self.cloud.gcp.read(), bucket, member, self._policy(bucket), wanted)
+        """What `account` (an email, or a federated principal) holds; a federated token's principal
+        sets count too (direct Workload Identity Federation: Cloud Storage accepts them in bucket IAM)."""
+        gcp, policy = self.cloud.gcp.read(), self._policy(bucket)
+        members = self._federated.get(account) or (f"serviceAccount:{account}",)
+        return {p for member in members for p in iam.held_permissions(gcp, bucket, member, policy, wanted)}
+
+    def caller(self, token: str) -> str | None:
+        """The account an access token was issued to (the token endpoint's), or the federated
+        principal (the STS's), whose members `held` then counts; None for a token none issued."""
+        account = self.account_of(token)
+        if account is not None:
+            return account
+        members = self.members_of(token)
+        if not members:
+            return None
+        if members[0].startswith("serviceAccount:"):
+            return members[0].removeprefix("serviceAccount:")
+        self._federated[members[0]] = members
+        return members[0]
 
     def refusal(self, method: str, path: str, authorization: str) -> tuple[int, dict[str, Any]] | None:
         """Google's answer to a caller the request is not for; None: forward it."""
@@ -104,7 +131,7 @@ class StorageFront:
             return None
         bucket, permission = needed
         token = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else ""
-        account = self.account_of(token) if token else None
+        account = self.caller(token) if token else None
         where = "bucket" if permission.startswith("storage.buckets") or permission == "storage.objects.list" else "object"
         if not token:
             message = (
@@ -128,7 +155,7 @@ class StorageFront:
         bucket_path, _, query = path.partition("?")
         bucket = urllib.parse.unquote(bucket_path.split("/b/", 1)[1].split("/", 1)[0])
         wanted = [value for key, value in urllib.parse.parse_qsl(query) if key == "permissions"]
-        account = self.account_of(authorization.removeprefix("Bearer ").strip()) or ""
+        account = self.caller(authorization.removeprefix("Bearer ").strip()) or ""
         held = sorted(self.held(bucket, account, wanted))
         return {"kind": "storage#testIamPermissionsResponse", **({"permissions": held} if held else {})}
 

@@ -15,7 +15,6 @@ against Google for each case."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import secrets
 import threading
 import time
@@ -27,6 +26,8 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from localcloud import serving
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
@@ -140,12 +141,7 @@ class TokenEndpoint:
                 self._answer(HTTPStatus.OK, {"service": "localcloud token endpoint"})
 
             def _answer(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                serving.send_json(self, status, payload)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # `on_exchange` is the log (without assertions)

@@ -356,6 +356,7 @@ def run_workflow(
     variables: Mapping[str, str] | None = None,
     github_token: str | None = None,
     api_url: str | None = None,
+    id_token_request: Mapping[str, str] | None = None,
 ) -> WorkflowRun:
     """The workflow `workflow_file` of `workspace` (a clone at the commit to run) for `event`, as
     GitHub runs it for `repository` (owner/name); `directory` (created) holds the run's files."""
@@ -382,6 +383,9 @@ def run_workflow(
         command += write_inputs(runner, run_secrets | {"GITHUB_TOKEN": token}, variables or {}, event.payload(repository, commit))
         command += ["--env", f"GITHUB_REPOSITORY={repository}", "--env", f"GITHUB_RUN_ID={run_id}"]
         command += ["--env", f"GITHUB_API_URL={api_url}"] if api_url else []
+        # ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN (localcloud/oidc_issuer.py), which GitHub gives a job with
+        # `id-token: write` (act ignores `permissions`: the caller passes them for such a job only)
+        command += [arg for name, value in (id_token_request or {}).items() for arg in ("--env", f"{name}={value}")]
         return execute(runner, command, workflow)
     finally:
         runner.path("secrets.yaml").unlink(missing_ok=True)

@@ -60,15 +60,21 @@ class MergeRequest:
 
 
 def run_gitlab_job(
-    deployment: Deployment, workspace: Path, env: Mapping[str, str], merge_request: MergeRequest | None = None
+    deployment: Deployment,
+    workspace: Path,
+    env: Mapping[str, str],
+    merge_request: MergeRequest | None = None,
+    more_variables: Mapping[str, str] | None = None,
 ) -> JobRun:
-    """The pipeline of a push to the branch, or of `merge_request`: every job its rules let run."""
+    """The pipeline of a push to the branch, or of `merge_request`: every job its rules let run;
+    `more_variables`: other CI/CD variables (a keyless stack's) and the `id_tokens:` variables."""
     # Predefined variables (CI_PROJECT_PATH...) come from this remote, as on GitLab.
     run(["git", "remote", "add", "gcl-origin", f"git@gitlab.com:{deployment.repository}.git"], workspace, env, timeout=30)
     # CI/CD variables, masked and raw: the values as the program sent them.
     variables = {**dict(deployment.variables), deployment.secret_name: deployment.secret_value}
     if deployment.report_token:
         variables[REPORT_TOKEN_VARIABLE] = deployment.report_token
+    variables |= dict(more_variables or {})
     # With an `image:`, gitlab-ci-local sets CI_PROJECT_DIR=/builds/...; the shell runs here.
     predefined = {"CI_PROJECT_DIR": str(workspace)}
     if merge_request:

@@ -70,6 +70,8 @@ def install_env(house: Path) -> dict[str, str]:
         "PIP_CONSTRAINT": str(CONSTRAINTS),
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "UV_NO_INDEX": "1",
+        # uv 0.13.8 still asks https://pypi.org/simple/ with UV_NO_INDEX (seen with -v): offline, it does not
+        "UV_OFFLINE": "1",
         "UV_FIND_LINKS": str(house),
         "UV_CONSTRAINT": str(CONSTRAINTS),
         "UV_PYTHON_DOWNLOADS": "never",

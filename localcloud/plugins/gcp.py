@@ -780,6 +780,17 @@ class WorkloadIdentityPool(ResourceType):
         return props if entry and entry.get("state") == "ACTIVE" else None
 
 
+def _trust(inputs: wire.Props) -> dict[str, Any]:
+    """What the local STS (localcloud/sts.py) checks a token against."""
+    oidc = cast(dict[str, Any], inputs.get("oidc") or {})
+    return {
+        "issuerUri": oidc["issuerUri"],
+        "allowedAudiences": list(oidc.get("allowedAudiences") or []),
+        "attributeMapping": dict(inputs.get("attributeMapping") or {}),
+        "attributeCondition": str(inputs.get("attributeCondition") or ""),
+    }
+
+
 class WorkloadIdentityPoolProvider(ResourceType):
     token = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
     required = ("workloadIdentityPoolId", "workloadIdentityPoolProviderId")
@@ -816,7 +827,7 @@ class WorkloadIdentityPoolProvider(ResourceType):
             key = f"{project}/{pool_id}/{provider_id}"
             if _soft_deleted_conflict(providers.get(key)):
                 raise CloudError(409, "googleapi: Error 409: Requested entity already exists, alreadyExists")
-            providers[key] = {"state": "ACTIVE", "issuerUri": inputs["oidc"]["issuerUri"]}
+            providers[key] = {"state": "ACTIVE", **_trust(inputs)}
         pool_name = f"projects/{number}/locations/global/workloadIdentityPools/{pool_id}"
         return f"projects/{project}/locations/global/workloadIdentityPools/{pool_id}/providers/{provider_id}", {
             **inputs,
@@ -827,6 +838,9 @@ class WorkloadIdentityPoolProvider(ResourceType):
 
     def update(self, ctx: Context, id_: str, olds: wire.Props, news: wire.Props) -> wire.Props:
         self._check(news)
+        key = f"{olds['project']}/{olds['workloadIdentityPoolId']}/{olds['workloadIdentityPoolProviderId']}"
+        with ctx.cloud.gcp.edit() as gcp:
+            gcp.get("poolProviders", {}).get(key, {}).update(_trust(news))
         return {**olds, **news}
 
     def delete(self, ctx: Context, id_: str, props: wire.Props) -> None:

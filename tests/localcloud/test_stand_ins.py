@@ -28,10 +28,7 @@ from localcloud.actions.stand_in import StandIn, input_variable
 UNIMPLEMENTED = {
     "actions/checkout": ("submodules", "true"),
     "actions/setup-python": ("cache", "pip"),
-    "google-github-actions/auth": (
-        "workload_identity_provider",
-        "projects/1/locations/global/workloadIdentityPools/p/providers/p",
-    ),
+    "google-github-actions/auth": ("token_format", "access_token"),
     "actions/upload-artifact": ("retention-days", "3"),
     "actions/download-artifact": ("pattern", "report-*"),
 }

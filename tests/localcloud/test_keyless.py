@@ -1,0 +1,298 @@
+"""Keyless CI against the local cloud, at the level of the stand-ins: ID tokens of the local OIDC
+issuer, exchanged by google-auth's own external-account code (as dvc/gcsfs use it) at the local STS
+through Google's URLs, for a provider created by the gcp plugin with the program's own attribute
+mapping and condition; impersonation checked by the local IAM Credentials; the storage front admits
+only the principals granted on the bucket. Every impostor is refused at the STS with its reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from google.auth import identity_pool
+from google.auth.exceptions import GoogleAuthError
+from google.auth.transport.requests import Request
+
+from localcloud.oidc_issuer import GITHUB_ISSUER, GithubRun, GitlabJob, SigningKey, github_request_variables
+from localcloud.plugins import gcp
+from localcloud.state import LocalCloud
+from mlops_ci.offline.runtime import evaluate
+from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file
+
+from .conftest import PluginClient, unique
+
+pytestmark = pytest.mark.localcloud
+
+SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
+APIS = ("storage.googleapis.com", "iam.googleapis.com", "sts.googleapis.com", "iamcredentials.googleapis.com")
+PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+
+
+@dataclasses.dataclass(frozen=True)
+class Federation:
+    """One stack's federation as the gcp plugin created it from the program's inputs."""
+
+    provider_name: str
+    account: str
+    impersonation_bucket: str
+    """Granted to the service account only (impersonation mode)."""
+    direct_bucket: str
+    """Granted to the repository's principal set only (direct mode)."""
+    ids: dict[str, str]
+    """The numeric ids the condition pins (repository_id / project_id, and the owner's / namespace's)."""
+    audience: str
+    """What the job's ID token must be issued for."""
+
+
+def program_provider(stack: str, **settings: str) -> dict[str, Any]:
+    """The provider's inputs as the program registers them for the example stack (offline)."""
+    stack_file = load_stack_file(STACKS_DIR / f"Pulumi.{stack}.yaml")
+    config = stack_file.config | {f"mlops-ci:{key}": value for key, value in settings.items()}
+    registration = evaluate(stack_file.stack, config, stack_file.secret_keys).one(PROVIDER)
+    return {key: registration.plain(key) for key in ("attributeMapping", "attributeCondition", "oidc")}
+
+
+def federate(plugins: Any, stack: str, principal: str, **settings: str) -> Federation:
+    project = unique("acme-ml-keyless")
+    client: PluginClient = plugins(gcp.PROVIDER, {"project": project, "version": gcp.VERSION})
+    for api in APIS:
+        client.create("gcp:projects/service:Service", unique("api"), {"service": api, "project": project})
+    inputs = program_provider(stack, **settings)
+    pool_id = unique("ci-pool").replace("-", "")[:32]
+    pool = client.create("gcp:iam/workloadIdentityPool:WorkloadIdentityPool", unique("pool"), {"workloadIdentityPoolId": pool_id})
+    provider = client.create(
+        PROVIDER, unique("provider"), {**inputs, "workloadIdentityPoolId": pool_id, "workloadIdentityPoolProviderId": pool_id}
+    )
+    ids = dict(re.findall(r'assertion\.(\w+_id) == "(\d+)"', str(inputs["attributeCondition"])))
+    member = f"principalSet://iam.googleapis.com/{pool.plain('name')}/attribute.{principal}/{ids[principal]}"
+    account = client.create("gcp:serviceaccount/account:Account", unique("account"), {"accountId": unique("dvc-ci-kl")})
+    email = str(account.plain("email"))
+    client.create(
+        "gcp:serviceaccount/iAMMember:IAMMember",
+        unique("wiu"),
+        {"serviceAccountId": account.plain("name"), "role": "roles/iam.workloadIdentityUser", "member": member},
+    )
+    buckets: list[str] = []
+    for grantee in (f"serviceAccount:{email}", member):
+        bucket = client.create("gcp:storage/bucket:Bucket", unique("b"), {"name": unique("acme-kl"), "location": "EU"}).id
+        client.create(
+            "gcp:storage/bucketIAMMember:BucketIAMMember",
+            unique("g"),
+            {"bucket": bucket, "role": "roles/storage.objectViewer", "member": grantee},
+        )
+        buckets.append(bucket)
+    name = str(provider.plain("name"))
+    audiences = list(inputs["oidc"].get("allowedAudiences") or [f"https://iam.googleapis.com/{name}"])
+    return Federation(name, email, buckets[0], buckets[1], ids, audiences[0])
+
+
+@pytest.fixture
+def github(plugins: Any) -> Federation:
+    return federate(plugins, "recsys-team", "repository_id")
+
+
+@pytest.fixture
+def gitlab(plugins: Any) -> Federation:
+    return federate(plugins, "speech-team", "project_id")
+
+
+def good_run(federation: Federation, **changes: str) -> GithubRun:
+    run = GithubRun("acme-ml/recsys", federation.ids["repository_id"], federation.ids["repository_owner_id"])
+    return dataclasses.replace(run, **changes)
+
+
+def transport(cloud: LocalCloud) -> Request:
+    """What a job's google-auth uses: requests, Google's hosts through the local cloud's HTTPS proxy."""
+    session = requests.Session()
+    session.trust_env = False  # as a job's REQUESTS_CA_BUNDLE (localcloud.sts.client_environment), not this machine's
+    session.proxies = {"https": cloud.urls()["googleProxy"]}
+    session.verify = cloud.urls()["googleCertificate"]
+    return Request(session)
+
+
+def credential_file(federation: Federation, source: dict[str, Any], impersonate: bool) -> dict[str, Any]:
+    """The credential file the auth action (GitHub: `source` a URL) or the job script (GitLab: a file) writes."""
+    info: dict[str, Any] = {
+        "type": "external_account",
+        "audience": f"//iam.googleapis.com/{federation.provider_name}",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": "https://sts.googleapis.com/v1/token",
+        "credential_source": source,
+    }
+    if impersonate:
+        info["service_account_impersonation_url"] = (
+            f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{federation.account}:generateAccessToken"
+        )
+    return info
+
+
+def github_source(cloud: LocalCloud, run: GithubRun, audience: str) -> dict[str, Any]:
+    """`credential_source` as google-github-actions/auth writes it: the runtime's ID token URL."""
+    variables = github_request_variables(cloud.urls()["oidcIssuer"], SigningKey(cloud.root / "oidc"), run)
+    return {
+        "url": f"{variables['ACTIONS_ID_TOKEN_REQUEST_URL']}&audience={audience}",
+        "headers": {"Authorization": f"Bearer {variables['ACTIONS_ID_TOKEN_REQUEST_TOKEN']}"},
+        "format": {"type": "json", "subject_token_field_name": "value"},
+    }
+
+
+def sign_in(cloud: LocalCloud, info: dict[str, Any]) -> str:
+    credentials: Any = identity_pool.Credentials.from_info(info, scopes=[SCOPE])  # type: ignore[no-untyped-call]
+    credentials.refresh(transport(cloud))
+    return str(credentials.token)
+
+
+def list_objects(cloud: LocalCloud, bucket: str, token: str) -> int:
+    request = urllib.request.Request(
+        f"{cloud.urls()['storageProxy']}/storage/v1/b/{bucket}/o", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def exchanges(cloud: LocalCloud) -> list[dict[str, Any]]:
+    path = cloud.root / "federation-exchanges.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_github_impersonation_reads_the_bucket_granted_to_the_account_only(cloud: LocalCloud, github: Federation) -> None:
+    info = credential_file(github, github_source(cloud, good_run(github), github.audience), impersonate=True)
+
+    token = sign_in(cloud, info)
+
+    assert list_objects(cloud, github.impersonation_bucket, token) == 200
+    assert list_objects(cloud, github.direct_bucket, token) == 403  # the account holds nothing there
+
+
+def test_github_direct_federation_reads_the_bucket_granted_to_the_principal_set(cloud: LocalCloud, github: Federation) -> None:
+    info = credential_file(github, github_source(cloud, good_run(github), github.audience), impersonate=False)
+
+    token = sign_in(cloud, info)
+
+    assert list_objects(cloud, github.direct_bucket, token) == 200
+    assert list_objects(cloud, github.impersonation_bucket, token) == 403
+
+
+def test_gitlab_job_token_from_its_variable_file_impersonates(cloud: LocalCloud, gitlab: Federation, tmp_path: Path) -> None:
+    job = GitlabJob("ml/speech/asr-experiments", gitlab.ids["project_id"], gitlab.ids["namespace_id"], ref="develop")
+    id_token = tmp_path / "id-token.jwt"
+    id_token.write_text(SigningKey(cloud.root / "oidc").mint("https://gitlab.acme.example", job.claims(), gitlab.audience))
+
+    token = sign_in(cloud, credential_file(gitlab, {"file": str(id_token)}, impersonate=True))
+
+    assert list_objects(cloud, gitlab.impersonation_bucket, token) == 200
+
+
+def test_a_principal_without_the_workload_identity_user_grant_cannot_impersonate(cloud: LocalCloud, plugins: Any) -> None:
+    # The federation of another stack trusts this repository too, but its account grants it nothing.
+    federation = federate(plugins, "recsys-team", "repository_id")
+    with cloud.gcp.edit() as state:
+        state["serviceAccounts"][federation.account]["iam"] = []
+    info = credential_file(federation, github_source(cloud, good_run(federation), federation.audience), impersonate=True)
+
+    with pytest.raises(
+        GoogleAuthError, match=r"Unable to acquire impersonated credentials.*iam\.serviceAccounts\.getAccessToken.* denied"
+    ):
+        sign_in(cloud, info)
+
+
+IMPOSTORS: dict[str, Callable[[Federation], GithubRun]] = {
+    # the same name, re-created: other numeric ids
+    "same-name-other-ids": lambda f: good_run(
+        f, repository_id="1" + f.ids["repository_id"], repository_owner_id="2" + f.ids["repository_owner_id"]
+    ),
+    "same-owner-other-repository": lambda f: good_run(f, repository="acme-ml/other", repository_id="3" + f.ids["repository_id"]),
+}
+
+
+@pytest.mark.parametrize("impostor", sorted(IMPOSTORS))
+def test_a_token_of_another_repository_is_rejected_by_the_condition(cloud: LocalCloud, github: Federation, impostor: str) -> None:
+    info = credential_file(github, github_source(cloud, IMPOSTORS[impostor](github), github.audience), impersonate=False)
+
+    with pytest.raises(
+        GoogleAuthError, match="Error code unauthorized_client: The given credential is rejected by the attribute condition"
+    ):
+        sign_in(cloud, info)
+    assert exchanges(cloud)[-1]["granted"] is False
+
+
+def test_another_branch_is_rejected_under_trust_branch_only(cloud: LocalCloud, plugins: Any) -> None:
+    federation = federate(plugins, "recsys-team", "repository_id", trustBranchOnly="true")
+    on_main = credential_file(federation, github_source(cloud, good_run(federation), federation.audience), impersonate=False)
+    assert list_objects(cloud, federation.direct_bucket, sign_in(cloud, on_main)) == 200
+    branch = good_run(federation, ref="refs/heads/experiment")
+    info = credential_file(federation, github_source(cloud, branch, federation.audience), impersonate=False)
+
+    with pytest.raises(
+        GoogleAuthError, match="Error code unauthorized_client: The given credential is rejected by the attribute condition"
+    ):
+        sign_in(cloud, info)
+
+
+def test_an_expired_token_is_rejected(cloud: LocalCloud, github: Federation, tmp_path: Path) -> None:
+    expired = SigningKey(cloud.root / "oidc").mint(
+        GITHUB_ISSUER, good_run(github).claims(), github.audience, issued=time.time() - 600
+    )
+    (tmp_path / "token").write_text(expired)
+
+    with pytest.raises(GoogleAuthError, match="Error code invalid_grant: The ID Token has expired"):
+        sign_in(cloud, credential_file(github, {"file": str(tmp_path / "token")}, impersonate=False))
+
+
+@pytest.mark.parametrize("platform", ["github", "gitlab"])
+def test_a_token_for_another_audience_is_rejected(cloud: LocalCloud, plugins: Any, platform: str, tmp_path: Path) -> None:
+    if platform == "github":
+        federation = federate(plugins, "recsys-team", "repository_id")
+        issuer, claims = GITHUB_ISSUER, good_run(federation).claims()
+    else:
+        federation = federate(plugins, "speech-team", "project_id")
+        issuer = "https://gitlab.acme.example"
+        claims = GitlabJob("ml/speech/asr-experiments", federation.ids["project_id"], federation.ids["namespace_id"]).claims()
+    other = "https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/p"
+    (tmp_path / "token").write_text(SigningKey(cloud.root / "oidc").mint(issuer, claims, other))
+
+    with pytest.raises(GoogleAuthError, match="Error code invalid_grant: The audience in ID Token does not match"):
+        sign_in(cloud, credential_file(federation, {"file": str(tmp_path / "token")}, impersonate=False))
+
+
+def test_a_token_signed_by_another_key_is_rejected(cloud: LocalCloud, github: Federation, tmp_path: Path) -> None:
+    forged = SigningKey(tmp_path / "forger").mint(GITHUB_ISSUER, good_run(github).claims(), github.audience)
+    (tmp_path / "token").write_text(forged)
+
+    with pytest.raises(GoogleAuthError, match="Error code invalid_grant: Invalid ID Token"):
+        sign_in(cloud, credential_file(github, {"file": str(tmp_path / "token")}, impersonate=False))
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("application/json", b"[1, 2]"), ("application/json", b"{not json"), ("application/x-www-form-urlencoded", b"\xff\xfe")],
+)
+def test_a_body_that_is_no_token_request_is_a_400(cloud: LocalCloud, content_type: str, body: bytes) -> None:
+    session = transport(cloud).session
+    response = session.post("https://sts.googleapis.com/v1/token", data=body, headers={"Content-Type": content_type})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_a_provider_that_does_not_exist_is_an_invalid_target(cloud: LocalCloud, github: Federation, tmp_path: Path) -> None:
+    (tmp_path / "token").write_text(
+        SigningKey(cloud.root / "oidc").mint(GITHUB_ISSUER, good_run(github).claims(), github.audience)
+    )
+    info = credential_file(github, {"file": str(tmp_path / "token")}, impersonate=False)
+    info["audience"] = info["audience"].replace("/providers/", "/providers/x")
+
+    with pytest.raises(GoogleAuthError, match="Error code invalid_target"):
+        sign_in(cloud, info)
