@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from localcloud import chapter, services  # noqa: E402
-from tests.e2e.test_keyless_jobs import Deployed, deploy  # noqa: E402
+from localcloud.engine import find_cli  # noqa: E402
+from localcloud.kit.deployed import Deployed, deploy_stack  # noqa: E402
 
 STACKS = {"github": "recsys-team", "gitlab": "speech-team"}
 AUTH = {"key": {"mlops-ci:auth": "key"}, "keyless": {}}
@@ -38,10 +39,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
+    cli = find_cli()
+    if cli is None:
+        raise SystemExit("no Pulumi CLI: make pulumi-cli")
     with tempfile.TemporaryDirectory(prefix="mlops-ci-bench-keyless-") as scratch:
         roots = {(stack, auth): Path(scratch) / f"{stack}-{auth}" for stack in STACKS.values() for auth in AUTH}
         try:
-            deployed = {case: deploy(root, case[0], AUTH[case[1]]) for case, root in roots.items()}
+            deployed = {case: deploy_stack(cli, root, case[0], AUTH[case[1]]) for case, root in roots.items()}
             times: dict[tuple[str, str], list[float]] = {case: [] for case in deployed}
             for _ in range(runs):
                 for case, stack in deployed.items():

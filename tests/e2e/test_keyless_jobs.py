@@ -9,7 +9,6 @@ reason, and no token."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -19,10 +18,11 @@ from typing import Any
 import pytest
 
 from localcloud import chapter, services
-from localcloud.engine import Workspace, find_cli
+from localcloud.engine import find_cli
 from localcloud.keyless import Impostor
+from localcloud.kit.deployed import Deployed, deploy_stack
 from localcloud.oidc_issuer import Forgery
-from localcloud.state import LocalCloud, open_cloud
+from localcloud.state import LocalCloud
 
 pytestmark = pytest.mark.e2e
 
@@ -31,40 +31,20 @@ if CLI is None:
     pytest.skip("no Pulumi CLI (set PULUMI_CLI or build ~/.cache/mlops-ci/pulumi-3.274.1)", allow_module_level=True)
 
 REFUSED_BY_CONDITION = "The given credential is rejected by the attribute condition."
-DIRECT_MODE = "keylessMode" in (Path(__file__).resolve().parents[2] / "mlops_ci/settings/config.yaml").read_text()
-"""Whether the program has `mlops-ci:keylessMode` (direct federation: issue 21, branch kl)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Deployed:
-    cloud: LocalCloud
-    stack: chapter.Stack
-    outputs: dict[str, Any]
-    seconds: dict[str, float]
-    """Wall time of the steps, for the report."""
 
 
 def deploy(root: Path, stack_name: str, config: dict[str, str]) -> Deployed:
     assert CLI is not None
-    space = Workspace(root, stack_name, CLI, config=config, cloud_dir=root / "cloud")
-    cloud = open_cloud(space.cloud_dir)
-    stack = chapter.Stack.from_config(space.stack, space.config)
-    assert space.ensure_repository()
-    space.init()
-    start = time.monotonic()
-    space.up()
-    seconds = {"up": time.monotonic() - start}
-    outputs = space.outputs()
-    chapter.push_data(cloud, stack, str(space.config["gcp:project"]), outputs["dvcRemoteUrl"])
-    return Deployed(cloud, stack, outputs, seconds)
+    return deploy_stack(CLI, root, stack_name, config)
 
 
 @pytest.fixture(scope="module")
 def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    """recsys-team (GitHub, keyless) with trustBranchOnly: its runs of main only get Google credentials."""
+    """recsys-team (GitHub, keyless) impersonating its service account, with trustBranchOnly: its
+    runs of main only get Google credentials."""
     root = tmp_path_factory.mktemp("keyless-github")
     try:
-        yield deploy(root, "recsys-team", {"mlops-ci:trustBranchOnly": "true"})
+        yield deploy(root, "recsys-team", {"mlops-ci:trustBranchOnly": "true", "mlops-ci:keylessMode": "impersonation"})
     finally:
         services.stop(root / "cloud")
 
@@ -166,7 +146,6 @@ def test_gitlab_impostor_job_is_red_with_the_reason(gitlab: Deployed, impostor: 
     assert not any(d["granted"] for d in decisions), decisions
 
 
-@pytest.mark.skipif(not DIRECT_MODE, reason="needs mlops-ci:keylessMode (direct federation), not in this program yet")
 @pytest.mark.parametrize("stack_name", ["recsys-team", "speech-team"])
 def test_direct_keyless_job_is_green_without_a_service_account(stack_name: str, tmp_path: Path) -> None:
     deployed = deploy(tmp_path, stack_name, {"mlops-ci:keylessMode": "direct"})
