@@ -28,6 +28,7 @@ from pulumi.runtime import settings as runtime_settings
 
 from mlops_ci import direct_calls
 from mlops_ci.ci.files import job_script_path
+from mlops_ci.offline.answers import COMPUTED, LOOKUPS, numeric_id
 from mlops_ci.offline.project_config import apply_project_config
 from mlops_ci.platforms import PLATFORMS, Platform
 from mlops_ci.platforms.base import type_token
@@ -128,11 +129,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def numeric_id(text: str) -> int:
-    """A stand-in for a server-assigned number, stable for the same text."""
-    return int(hashlib.sha256(text.encode()).hexdigest()[:10], 16)
-
-
 class OfflineMocks(pulumi.runtime.Mocks):
     """Answers for the outputs the cloud would compute, deterministic for a given input."""
 
@@ -172,8 +168,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
             project, email = account_name.split("/")[1], account_name.rsplit("/", 1)[1]
             key_file = json.dumps(self.key_file(email, project), indent=2)
             outputs |= {"privateKey": base64.b64encode(key_file.encode()).decode()}
-        for platform in PLATFORMS.values():
-            outputs |= platform.offline_outputs(args.typ, inputs)
+        if args.typ in COMPUTED:
+            outputs |= COMPUTED[args.typ](inputs)
         return f"{args.name}-id", outputs
 
     @staticmethod
@@ -182,25 +178,14 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return f"projects/{number}/locations/global/workloadIdentityPools/{inputs['workloadIdentityPoolId']}"
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
-        """Google's look-ups as for a project where nothing exists yet and nothing is forbidden
-        (an existing bucket is found, private); platform look-ups answered by the platform."""
-        lookup = cast(dict[str, Any], args.args)
-        if args.token == "gcp:storage/getBucket:getBucket":
-            name = str(lookup["name"])
-            return {"name": name, "url": f"gs://{name}", "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced"}
-        if args.token == "gcp:storage/getBuckets:getBuckets":
-            return {"buckets": []}
-        if args.token == "gcp:projects/getOrganizationPolicy:getOrganizationPolicy":
-            return {"constraint": lookup["constraint"], "booleanPolicies": []}
-        for platform in PLATFORMS.values():
-            try:
-                answer = platform.offline_lookup(args.token, lookup, numeric_id)
-            except LookupError as not_found:
-                # The API's "not found" where the provider fails the look-up: the invoke fails, as with the real provider.
-                return {}, [("", str(not_found))]
-            if answer is not None:
-                return answer
-        raise NotImplementedError(f"no offline answer for {args.token}")
+        """Each look-up as `answers.LOOKUPS` plays it."""
+        if args.token not in LOOKUPS:
+            raise NotImplementedError(f"no offline answer for {args.token}")
+        try:
+            return LOOKUPS[args.token].answer(cast(dict[str, Any], args.args))
+        except LookupError as not_found:
+            # The API's "not found" where the provider fails the look-up: the invoke fails, as with the real provider.
+            return {}, [("", str(not_found))]
 
 
 class OfflineCalls(direct_calls.DirectCalls):
