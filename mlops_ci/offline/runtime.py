@@ -94,6 +94,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.refused: list[str] = []
+        """Look-ups the real provider would refuse, or that a default provider would serve."""
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         """The engine's URN (`resource.NewURN`): the parent's whole type chain, without the root
@@ -127,6 +129,31 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 )
             )
         return response
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if request.tok != "pulumi:pulumi:getResource":
+            self.check_lookup(request.tok, rpc.deserialize_properties(request.args), request.provider)
+        return super().Invoke(request)
+
+    def check_lookup(self, token: str, args: dict[str, Any], provider_reference: str) -> None:
+        """A look-up goes through the program's explicit provider of its package (a default provider
+        reads the stack's own `gcp:`/`github:` keys, which nothing validated), with arguments that
+        provider would accept (`answers.Lookup.problem`); otherwise it is noted as refused."""
+        package = token.split(":", 1)[0]
+        urn = provider_reference.rsplit("::", 1)[0]
+        provider = next((r for r in self.registrations if provider_reference and r.urn == urn), None)
+        if provider is None or provider.type != f"pulumi:providers:{package}" or provider.name.startswith("default"):
+            self.refused.append(f"{token}: not through the program's explicit {package} provider ({urn or 'default'})")
+        elif token in LOOKUPS and (problem := LOOKUPS[token].problem(args, reveal(provider.inputs))):
+            self.refused.append(f"{token}: {problem}")
+
+
+class LookupRefusedError(Exception):
+    """The program asked a look-up that the real provider would refuse or a default provider would serve."""
+
+    def __init__(self, refused: Sequence[str]) -> None:
+        super().__init__("look-ups the real providers would refuse:\n" + "\n".join(f"- {r}" for r in refused))
+        self.refused = list(refused)
 
 
 class OfflineMocks(pulumi.runtime.Mocks):
@@ -337,6 +364,12 @@ def evaluate(
     try:
         with direct_calls.replaced_by(OFFLINE_CALLS):
             run()
+    except Exception as failed:
+        if monitor.refused:  # the refusal first: the program's failure may only follow from the look-up's answer
+            raise LookupRefusedError(monitor.refused) from failed
+        raise
     finally:
         loop.close()
+    if monitor.refused:
+        raise LookupRefusedError(monitor.refused)
     return Evaluation(stack, list(monitor.registrations), exports, frozenset(secret_exports))
