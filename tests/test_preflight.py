@@ -361,3 +361,32 @@ def test_the_stacks_own_job_script_of_any_version_is_its_to_overwrite(base: str,
     assert [c for c in mocks.created if c.endswith("-job-script")] == [
         f"{base}:index/repositoryFile:RepositoryFile::{base}-job-script"
     ]
+
+
+def test_an_existing_bucket_keeps_the_platforms_problems_beside_its_own() -> None:
+    problems, _ = refused(
+        "github", {"getRepositoryFile": no_file("dvc.yaml"), "getBucket": NOT_FOUND}, {"existingBucket": "acme-team-a-dvc"}
+    )
+    assert [problem.split(" = ")[0] for problem in problems] == ["mlops-ci:branch", "mlops-ci:existingBucket"]
+
+
+@pytest.mark.parametrize(
+    ("rules", "warned"),
+    [
+        ([{"pattern": "ma*"}], "mlops-ci:branch = 'main': protected by the rule 'ma*'; the commit of the CI file is refused"),
+        ([{"pattern": "release/*"}, {"pattern": "main"}], "mlops-ci:branch = 'main': protected by the rule 'main';"),
+        ([{"pattern": "mai"}, {"pattern": "Main"}], None),
+        (NOT_FOUND, None),
+    ],
+)
+def test_a_protected_branch_is_a_warning_naming_its_rule(
+    caplog: pytest.LogCaptureFixture, rules: Any, warned: str | None
+) -> None:
+    """Whether the token's user may bypass a rule is not visible to the look-up: a warning, never a
+    refusal; a rule look-up that fails is no protection seen."""
+    answer = rules if rules is NOT_FOUND else {"repository": "churn-model", "rules": rules}
+    evaluation = run("github", mocks=Answers({"getBranchProtectionRules": answer}))
+    warnings = [record.getMessage() for record in caplog.records if "protected by the rule" in record.getMessage()]
+    assert len(warnings) == (0 if warned is None else 1), warnings
+    assert warned is None or warnings[0].startswith(warned), warnings
+    assert evaluation.find("github:index/repositoryFile:RepositoryFile")
