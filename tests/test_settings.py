@@ -260,3 +260,36 @@ def test_a_derived_bucket_name_never_carries_google() -> None:
     # A stack that spells Google: hashes in place of the names, the first valid one.
     named = s.derive_bucket_name("acme-ml", "google")
     assert named == f"dvc-{digest('acme-ml/google/0')}{digest('google')}"
+
+
+@pytest.mark.parametrize(
+    ("rule", "refused"),
+    [
+        # Google's restricted words in a project id, each on its own.
+        (rules.gcp_project_problem, ["my-google-1", "my-null-ml", "undefined-ml", "acme-ssl-ml"]),
+        # 'google' and close misspellings in a bucket name: look-alike digits, one letter dropped, doubled or swapped.
+        (rules.bucket_name_problem, ["g00gle-x", "goog1e-x", "x-googl3", "x-goo6le", "x-goo9le", "x-gogle", "x-gooogle"]),
+        (rules.bucket_name_problem, ["x-ogogle", "x-googel", "x-g-o-o-g-l-e", "x-googlle", "x-googlee", "x-goolge"]),
+        # The team's pipeline files and the job scripts' folder.
+        (rules.pipeline_file_problem, ["dvc.yaml", "sub/DVC.lock", "params.yaml", ".gitignore", ".dvcignore"]),
+        (rules.pipeline_file_problem, ["data.dvc", ".dvc/config", ".mlops-ci/ci.yml"]),
+        (rules.github_environment_problem, ["github-pages", "Copilot", "..", "a" * 256]),
+        (rules.key_rotation_problem, ["", "a" * 65, "2026 11"]),
+    ],
+)
+def test_each_entry_of_a_rules_table_is_applied(rule: Any, refused: list[str]) -> None:
+    assert [value for value in refused if rule(value) is None] == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "accepted"),
+    [
+        (rules.gcp_project_problem, ["acme-ml-test", "nul-ssh-ml"]),
+        (rules.bucket_name_problem, ["go-ogre", "gle-goo", "acme-goal"]),
+        (rules.pipeline_file_problem, ["ci/dvc.yml", "params.yml", "mlops-ci/x.yml"]),
+        (rules.github_environment_problem, ["a" * 255, "pages", "ci.prod"]),
+        (rules.key_rotation_problem, ["a" * 64, "2026-11", "v1:a/b+c_d.e"]),
+    ],
+)
+def test_values_beside_a_rules_table_are_accepted(rule: Any, accepted: list[str]) -> None:
+    assert [value for value in accepted if rule(value) is not None] == []
