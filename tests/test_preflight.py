@@ -390,3 +390,10 @@ def test_a_protected_branch_is_a_warning_naming_its_rule(
     assert len(warnings) == (0 if warned is None else 1), warnings
     assert warned is None or warnings[0].startswith(warned), warnings
     assert evaluation.find("github:index/repositoryFile:RepositoryFile")
+
+
+def test_a_bucket_whose_name_only_starts_like_the_stacks_is_neither_adopted_nor_refused() -> None:
+    """The listing is by prefix: only the bucket of exactly the stack's name counts."""
+    other = {"name": "acme-ml-test-team-a-dvc-old", "labels": {"owner": "someone"}}
+    evaluation = run("github", mocks=Answers({"getBuckets": {"buckets": [other]}}))
+    assert evaluation.one(BUCKET).import_id == ""
