@@ -49,6 +49,7 @@ def test_a_lookup_through_another_packages_provider_is_refused(tmp_path: Path) -
             'gcp.projects.get_organization_policy(project="other", constraint="c", opts=on)',
             "project 'other' is not the provider's project",
         ),
+        ('gcp.projects.get_organization_policy(project="acme-ml-test", constraint="", opts=on)', "no constraint named"),
     ],
 )
 def test_a_google_lookup_names_the_providers_project(tmp_path: Path, call: str, rule: str) -> None:

@@ -46,6 +46,7 @@ def refused(base: str, answers: Mapping[str, Any], overrides: Mapping[str, str] 
     with pytest.raises(PreflightError) as raised:
         run(base, overrides, mocks=mocks)
     assert mocks.cloud_resources == [], "nothing may be created when a pre-flight check fails"
+    assert str(raised.value).startswith("stack 'team-a' has "), "the error names the stack"
     assert "pre-flight problem" in str(raised.value)
     return raised.value.problems, mocks
 
@@ -397,3 +398,33 @@ def test_a_bucket_whose_name_only_starts_like_the_stacks_is_neither_adopted_nor_
     other = {"name": "acme-ml-test-team-a-dvc-old", "labels": {"owner": "someone"}}
     evaluation = run("github", mocks=Answers({"getBuckets": {"buckets": [other]}}))
     assert evaluation.one(BUCKET).import_id == ""
+
+
+def test_an_existing_bucket_private_and_uniform_is_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    answer = {"name": "acme-team-a-dvc", "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced"}
+    run("github", mocks=Answers({"getBucket": answer}), existingBucket="acme-team-a-dvc")
+    assert not [record.getMessage() for record in caplog.records if "bucket acme-team-a-dvc" in record.getMessage()]
+
+
+def test_the_bucket_listing_asks_for_the_stacks_bucket_by_prefix() -> None:
+    """A whole project's listing pages through every bucket: the look-up names the bucket's own name."""
+    asked: list[Mapping[str, Any]] = []
+    run("github", mocks=Answers({"getBuckets": lambda args, found: asked.append(args) or found}))
+    assert [(args["project"], args.get("prefix")) for args in asked] == [("acme-ml-test", "acme-ml-test-team-a-dvc")]
+
+
+def test_a_bucket_listing_refused_for_another_disabled_api_names_the_bucket_key() -> None:
+    problems, _ = refused("github", {"getBuckets": service_disabled("cloudresourcemanager.googleapis.com", "1234")})
+    assert problems == [
+        "mlops-ci:bucketName = 'acme-ml-test-team-a-dvc': Google answers that cloudresourcemanager.googleapis.com is"
+        " disabled in project 1234 (or was enabled minutes ago): enable it there (`gcloud services enable"
+        " cloudresourcemanager.googleapis.com --project 1234`), wait a few minutes, and run pulumi up again"
+    ]
+
+
+def test_an_enforced_key_policy_says_what_to_use_instead() -> None:
+    problems, _ = refused("github", {"getOrganizationPolicy": {"booleanPolicies": [{"enforced": True}]}})
+    assert problems == [
+        "mlops-ci:auth = 'key': the project acme-ml-test enforces constraints/iam.disableServiceAccountKeyCreation, so no"
+        " service-account key can be created; use mlops-ci:auth workload-identity (keyless)"
+    ]

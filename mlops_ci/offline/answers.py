@@ -37,6 +37,14 @@ def _same_project(args: Mapping[str, Any], provider: Mapping[str, Any]) -> str |
     return None
 
 
+def _policy_of_the_project(args: Mapping[str, Any], provider: Mapping[str, Any]) -> str | None:
+    """`constraint` is a required argument of getOrganizationPolicy (upstream
+    data_source_google_organization_policy.go)."""
+    if not args.get("constraint"):
+        return "no constraint named (a required argument)"
+    return _same_project(args, provider)
+
+
 def _bare_repository(args: Mapping[str, Any], provider: Mapping[str, Any]) -> str | None:
     """GitHub's provider prefixes the repository with its owner: the look-up names the bare repository
     (upstream data_source_github_branch.go and friends read `owner` from the provider's meta)."""
@@ -107,7 +115,7 @@ LOOKUPS: dict[str, Lookup] = {
     ),
     "gcp:storage/getBuckets:getBuckets": Lookup(lambda a: {"buckets": []}, _same_project),
     "gcp:projects/getOrganizationPolicy:getOrganizationPolicy": Lookup(
-        lambda a: {"constraint": a["constraint"], "booleanPolicies": []}, _same_project
+        lambda a: {"constraint": a.get("constraint", ""), "booleanPolicies": []}, _policy_of_the_project
     ),
     "github:index/getRepository:getRepository": Lookup(
         lambda a: {"fullName": a["fullName"], "repoId": numeric_id(f"github/{a['fullName']}")}, _owners_repository
