@@ -15,6 +15,7 @@ import dataclasses
 import fnmatch
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -104,6 +105,8 @@ def main() -> int:
         print(f"error: MODULE: {chosen!r} is not one of the mutated modules: {', '.join(map(str, known))}", file=sys.stderr)
         return 2
     judged = equivalents()
+    # mutmut copies a file into mutants/ only when absent there: a copy left from an earlier run would be stale.
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     scores = [score_module(module, judged) for module in known if not chosen or module == Path(chosen)]
     print("| module | mutants | killed | equivalent | survived | score | duration |\n|---|---|---|---|---|---|---|")
     print("\n".join(score.row() for score in scores))
