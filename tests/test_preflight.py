@@ -409,7 +409,12 @@ def test_an_existing_bucket_private_and_uniform_is_no_warning(caplog: pytest.Log
 def test_the_bucket_listing_asks_for_the_stacks_bucket_by_prefix() -> None:
     """A whole project's listing pages through every bucket: the look-up names the bucket's own name."""
     asked: list[Mapping[str, Any]] = []
-    run("github", mocks=Answers({"getBuckets": lambda args, found: asked.append(args) or found}))
+
+    def listing(args: Mapping[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+        asked.append(args)
+        return found
+
+    run("github", mocks=Answers({"getBuckets": listing}))
     assert [(args["project"], args.get("prefix")) for args in asked] == [("acme-ml-test", "acme-ml-test-team-a-dvc")]
 
 
