@@ -14,8 +14,12 @@ export LOCAL
 PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
+# `make mutation MODULE=mlops_ci/preflight.py`: one module of the mutation run; empty: all of them. Text, never code.
+MODULE ?=
+override MODULE := $(value MODULE)
+export MODULE
 
-.PHONY: plan test check lint bench bench-ci pulumi-cli pulumi-yaml act github-provider test-engine stack-name
+.PHONY: plan test check lint bench bench-ci mutation pulumi-cli pulumi-yaml act github-provider test-engine stack-name
 
 plan: stack-name $(VENV)/.runtime  ## offline plan of stacks/Pulumi.<STACK>.yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m mlops_ci.offline.plan -- "$$STACK"
@@ -38,6 +42,9 @@ lint: stack-name $(VENV)/.dev $(VENV)/.policy node_modules/.installed  ## ruff, 
 
 bench: stack-name $(VENV)/.policy  ## one stack vs 100 stacks through the offline check (wall time, peak memory)
 	bench/run.sh
+
+mutation: stack-name $(VENV)/.mutation  ## mutation score of the validation, pre-flight and delivery code (mutmut 3.8.1 in functions, then each module constant in a fresh interpreter) over the fast tests; MODULE=<path> for one module; slow (10-25 min a module here, hours for all): before a release, not in .ci/run
+	nice -n 10 $(VENV)/bin/python -m bench.mutation.run
 
 pulumi-cli: stack-name  ## the real Pulumi CLI + our Python language host, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)
 	tools/pulumi/build.sh
@@ -68,6 +75,10 @@ $(VENV)/.policy: $(VENV)/.runtime policy/requirements.txt
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+$(VENV)/.mutation: $(VENV)/.dev requirements-mutation.txt
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-mutation.txt -c constraints.txt
 	touch $@
 
 $(E2E_VENV)/.installed: requirements-e2e.txt constraints-e2e.txt
@@ -126,7 +137,7 @@ help:  ## every target and what it does
 	@awk -F':.*## ' '/^[a-z][^:=]*:.*## / {printf "  %-34s  %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
 clean:  ## what make built in this checkout: virtualenvs, node_modules, build/ (plans, local clouds), tool caches
-	rm -rf $(VENV) $(E2E_VENV) node_modules build mlops_ci.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(E2E_VENV) node_modules build mlops_ci.egg-info .pytest_cache .ruff_cache .hypothesis mutants
 
 clean-cache:  ## the Pulumi CLI, act and the GitHub provider built into ~/.cache/mlops-ci (rebuilt by make test)
 	rm -rf "$${XDG_CACHE_HOME:-$$HOME/.cache}/mlops-ci"

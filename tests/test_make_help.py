@@ -36,6 +36,7 @@ def test_clean_removes_only_build_products_of_the_checkout() -> None:
         ".pytest_cache",
         ".ruff_cache",
         ".hypothesis",
+        "mutants",
     }
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
     assert not [path for path in tracked if path.split("/")[0] in words[2:]]

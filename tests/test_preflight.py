@@ -48,6 +48,7 @@ def refused(
     with pytest.raises(PreflightError) as raised:
         run(base, overrides, mocks=mocks)
     assert mocks.cloud_resources == [], "nothing may be created when a pre-flight check fails"
+    assert str(raised.value).startswith("stack 'team-a' has "), "the error names the stack"
     assert "pre-flight problem" in str(raised.value)
     return raised.value.problems, mocks
 
@@ -362,4 +363,75 @@ def test_the_stacks_own_job_script_of_any_version_is_its_to_overwrite(base: str,
     run(base, mocks=mocks)
     assert [c for c in mocks.created if c.endswith("-job-script")] == [
         f"{base}:index/repositoryFile:RepositoryFile::{base}-job-script"
+    ]
+
+
+def test_an_existing_bucket_keeps_the_platforms_problems_beside_its_own() -> None:
+    problems, _ = refused(
+        "github", {"getRepositoryFile": no_file("dvc.yaml"), "getBucket": NOT_FOUND}, {"existingBucket": "acme-team-a-dvc"}
+    )
+    assert [problem.split(" = ")[0] for problem in problems] == ["mlops-ci:branch", "mlops-ci:existingBucket"]
+
+
+@pytest.mark.parametrize(
+    ("rules", "warned"),
+    [
+        ([{"pattern": "ma*"}], "mlops-ci:branch = 'main': protected by the rule 'ma*'; the commit of the CI file is refused"),
+        ([{"pattern": "release/*"}, {"pattern": "main"}], "mlops-ci:branch = 'main': protected by the rule 'main';"),
+        ([{"pattern": "mai"}, {"pattern": "Main"}], None),
+        (NOT_FOUND, None),
+    ],
+)
+def test_a_protected_branch_is_a_warning_naming_its_rule(
+    caplog: pytest.LogCaptureFixture, rules: Any, warned: str | None
+) -> None:
+    """Whether the token's user may bypass a rule is not visible to the look-up: a warning, never a
+    refusal; a rule look-up that fails is no protection seen."""
+    answer = rules if rules is NOT_FOUND else {"repository": "churn-model", "rules": rules}
+    evaluation = run("github", mocks=Answers({"getBranchProtectionRules": answer}))
+    warnings = [record.getMessage() for record in caplog.records if "protected by the rule" in record.getMessage()]
+    assert len(warnings) == (0 if warned is None else 1), warnings
+    assert warned is None or warnings[0].startswith(warned), warnings
+    assert evaluation.find("github:index/repositoryFile:RepositoryFile")
+
+
+def test_a_bucket_whose_name_only_starts_like_the_stacks_is_neither_adopted_nor_refused() -> None:
+    """The listing is by prefix: only the bucket of exactly the stack's name counts."""
+    other = {"name": "acme-ml-test-team-a-dvc-old", "labels": {"owner": "someone"}}
+    evaluation = run("github", mocks=Answers({"getBuckets": {"buckets": [other]}}))
+    assert evaluation.one(BUCKET).import_id == ""
+
+
+def test_an_existing_bucket_private_and_uniform_is_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    answer = {"name": "acme-team-a-dvc", "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced"}
+    run("github", mocks=Answers({"getBucket": answer}), existingBucket="acme-team-a-dvc")
+    assert not [record.getMessage() for record in caplog.records if "bucket acme-team-a-dvc" in record.getMessage()]
+
+
+def test_the_bucket_listing_asks_for_the_stacks_bucket_by_prefix() -> None:
+    """A whole project's listing pages through every bucket: the look-up names the bucket's own name."""
+    asked: list[Mapping[str, Any]] = []
+
+    def listing(args: Mapping[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+        asked.append(args)
+        return found
+
+    run("github", mocks=Answers({"getBuckets": listing}))
+    assert [(args["project"], args.get("prefix")) for args in asked] == [("acme-ml-test", "acme-ml-test-team-a-dvc")]
+
+
+def test_a_bucket_listing_refused_for_another_disabled_api_names_the_bucket_key() -> None:
+    problems, _ = refused("github", {"getBuckets": service_disabled("cloudresourcemanager.googleapis.com", "1234")})
+    assert problems == [
+        "mlops-ci:bucketName = 'acme-ml-test-team-a-dvc': Google answers that cloudresourcemanager.googleapis.com is"
+        " disabled in project 1234 (or was enabled minutes ago): enable it there (`gcloud services enable"
+        " cloudresourcemanager.googleapis.com --project 1234`), wait a few minutes, and run pulumi up again"
+    ]
+
+
+def test_an_enforced_key_policy_says_what_to_use_instead() -> None:
+    problems, _ = refused("github", {"getOrganizationPolicy": {"booleanPolicies": [{"enforced": True}]}})
+    assert problems == [
+        "mlops-ci:auth = 'key': the project acme-ml-test enforces constraints/iam.disableServiceAccountKeyCreation, so no"
+        " service-account key can be created; use mlops-ci:auth workload-identity (keyless)"
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -13,7 +14,7 @@ from mlops_ci.offline.runtime import Evaluation, reveal
 from mlops_ci.settings import derive as s
 from mlops_ci.settings import rules
 from mlops_ci.settings.loader import ConfigError
-from mlops_ci.settings.model import stack_label
+from mlops_ci.settings.model import digest, stack_label
 from tests.helpers import BUCKET, GITLAB_VARIABLE, CountingMocks, run
 
 # (platform, overrides, key named in the error, words of the rule)
@@ -192,3 +193,103 @@ def test_derived_names_are_readable_for_plain_stack_names() -> None:
 def test_odd_stack_names_still_evaluate() -> None:
     evaluation = run("github", stack="Team.Google_Research-2026-with-a-very-long-stack-name-indeed")
     assert rules.bucket_name_problem(evaluation.exports["bucketName"]) is None
+
+
+# What a CI job reads from its environment, or its platform reserves: a secret or variable of the same name
+# would shadow it. Written out here, the rules' own table is what is tested (more names may join it).
+RESERVED_NAMES = [
+    "PATH", "HOME", "SHELL", "PWD", "USER", "TMPDIR", "LANG", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GCP_WORKLOAD_IDENTITY_PROVIDER", "GCP_SERVICE_ACCOUNT", "GCP_ID_TOKEN", "MLOPS_CI_REPORT_TOKEN",
+]  # fmt: skip
+RESERVED_PREFIXES = ["CI_", "GITLAB_", "GITHUB_", "RUNNER_", "ACTIONS_", "FF_", "DOCKER_", "LD_", "PIP_", "DVC_", "GIT_"]
+
+
+@pytest.mark.parametrize(
+    "name", [*RESERVED_NAMES, *(n.lower() for n in RESERVED_NAMES), *(f"{p}X" for p in RESERVED_PREFIXES), "ld_preload"]
+)
+def test_every_name_the_job_or_the_platform_uses_is_reserved(name: str) -> None:
+    problem = rules.reserved_variable_problem(name)
+    assert problem is not None
+    assert "shadow a name the job or the platform uses" in problem
+
+
+@pytest.mark.parametrize("name", ["GCP_KEY", "PATHS", "MY_PATH", "LDX", "GITX", "XCI_KEY", "DVC", "GOOGLE_KEY"])
+def test_names_that_only_resemble_a_reserved_one_are_free(name: str) -> None:
+    assert rules.reserved_variable_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "valid", "invalid"),
+    [
+        (rules.gcp_project_problem, ["a" * 5 + "1", "a" * 30], ["a" * 4 + "1", "a" * 31, "1abcdef", "abcdef-"]),
+        (rules.service_account_id_problem, ["a" * 5 + "1", "a" * 30], ["a" * 4 + "1", "a" * 31, "1abcdef", "abcdef-"]),
+        (rules.bucket_name_problem, ["ab1", "a" * 63], ["ab", "a" * 64, "-abc", "abc-", "Abc"]),
+        # With dots: 222 characters at most, each part 1-63.
+        (
+            rules.bucket_name_problem,
+            [".".join(["a" * 63] * 3) + "." + "a" * 30, "a.b", "a" * 63 + ".b"],
+            [".".join(["a" * 63] * 3) + "." + "a" * 31, "a" * 64 + ".b", "a..b"],
+        ),
+        (rules.bucket_name_problem, ["gooo-team", "team-goog", "1.2.3.4a"], ["goog-team", "team-g00gle-x", "1.2.3.4"]),
+    ],
+)
+def test_the_rules_bounds_are_exact(rule: Any, valid: list[str], invalid: list[str]) -> None:
+    assert [v for v in valid if rule(v)] == []
+    assert [v for v in invalid if not rule(v)] == []
+
+
+def test_a_derived_name_is_readable_when_it_can_be_and_hashed_to_its_limit_when_not() -> None:
+    assert s.derive_service_account_id("team-a") == "dvc-ci-team-a"
+    assert s.derive_bucket_name("acme-ml", "team-a") == "acme-ml-team-a-dvc"
+    # Changed (capitals, '_'): the slug and a hash of the exact stack name, '-' between.
+    assert s.derive_service_account_id("Team_A") == f"dvc-ci-team-a-{digest('Team_A')}"
+    # Too long: cut to exactly the limit, the hash kept whole, no '-' before it doubled.
+    long = "a" * 40
+    assert s.derive_service_account_id(long) == f"dvc-ci-{'a' * 14}-{digest(long)}"
+    assert s.derive_bucket_name("acme-ml", long + "b" * 30) == f"acme-ml-{'a' * 40}{'b' * 2}-{digest(long + 'b' * 30)}-dvc"
+    assert s.derive_service_account_id("x" * 23) == "dvc-ci-" + "x" * 23
+    assert s.derive_service_account_id("x" * 24) == f"dvc-ci-{'x' * 14}-{digest('x' * 24)}"
+    # Only odd characters: the hash alone.
+    assert s.derive_service_account_id("___") == f"dvc-ci-{digest('___')}"
+
+
+def test_a_derived_bucket_name_never_carries_google() -> None:
+    # A project starting with 'goog': the readable name, prefixed.
+    assert s.derive_bucket_name("goog-ml", "team-a") == "dvc-goog-ml-team-a-dvc"
+    # A stack that spells Google: hashes in place of the names, the first valid one.
+    named = s.derive_bucket_name("acme-ml", "google")
+    assert named == f"dvc-{digest('acme-ml/google/0')}{digest('google')}"
+
+
+@pytest.mark.parametrize(
+    ("rule", "refused"),
+    [
+        # Google's restricted words in a project id, each on its own.
+        (rules.gcp_project_problem, ["my-google-1", "my-null-ml", "undefined-ml", "acme-ssl-ml"]),
+        # 'google' and close misspellings in a bucket name: look-alike digits, one letter dropped, doubled or swapped.
+        (rules.bucket_name_problem, ["g00gle-x", "goog1e-x", "x-googl3", "x-goo6le", "x-goo9le", "x-gogle", "x-gooogle"]),
+        (rules.bucket_name_problem, ["x-ogogle", "x-googel", "x-g-o-o-g-l-e", "x-googlle", "x-googlee", "x-goolge"]),
+        # The team's pipeline files and the job scripts' folder.
+        (rules.pipeline_file_problem, ["dvc.yaml", "sub/DVC.lock", "params.yaml", ".gitignore", ".dvcignore"]),
+        (rules.pipeline_file_problem, ["data.dvc", ".dvc/config", ".mlops-ci/ci.yml"]),
+        (rules.github_environment_problem, ["github-pages", "Copilot", "..", "a" * 256]),
+        (rules.key_rotation_problem, ["", "a" * 65, "2026 11"]),
+    ],
+)
+def test_each_entry_of_a_rules_table_is_applied(rule: Any, refused: list[str]) -> None:
+    assert [value for value in refused if rule(value) is None] == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "accepted"),
+    [
+        (rules.gcp_project_problem, ["acme-ml-test", "nul-ssh-ml"]),
+        (rules.bucket_name_problem, ["go-ogre", "gle-goo", "acme-goal"]),
+        (rules.pipeline_file_problem, ["ci/dvc.yml", "params.yml", "mlops-ci/x.yml"]),
+        (rules.github_environment_problem, ["a" * 255, "pages", "ci.prod"]),
+        (rules.key_rotation_problem, ["a" * 64, "2026-11", "v1:a/b+c_d.e"]),
+    ],
+)
+def test_values_beside_a_rules_table_are_accepted(rule: Any, accepted: list[str]) -> None:
+    assert [value for value in accepted if rule(value) is not None] == []

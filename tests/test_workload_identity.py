@@ -283,3 +283,21 @@ def test_trust_branch_only_pins_the_branch_ref(base: str, pinned: str) -> None:
     pinned_condition = keyless(base, branch="release/2026", trustBranchOnly="true").one(PROVIDER).plain("attributeCondition")
     assert pinned not in open_condition
     assert pinned_condition == open_condition + pinned
+
+
+@pytest.mark.parametrize(
+    ("base", "attributes"),
+    [
+        ("github", {"repository", "repository_id", "repository_owner_id", "ref"}),
+        ("gitlab", {"project_path", "project_id", "namespace_id", "ref"}),
+    ],
+)
+def test_the_attribute_mapping_maps_each_claim_to_its_own_name(base: str, attributes: set[str]) -> None:
+    """Google's subject is the token's `sub`; each claim the trust, the audit logs and the principal
+    read is mapped under its own name (more may be added, none renamed)."""
+    mapping = keyless(base).one(PROVIDER).plain("attributeMapping")
+    assert mapping["google.subject"] == "assertion.sub"
+    assert {f"attribute.{name}" for name in attributes} <= set(mapping)
+    assert {key: value for key, value in mapping.items() if key != "google.subject"} == {
+        key: f"assertion.{key.removeprefix('attribute.')}" for key in mapping if key != "google.subject"
+    }

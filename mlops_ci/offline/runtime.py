@@ -28,7 +28,7 @@ from pulumi.runtime import settings as runtime_settings
 
 from mlops_ci import direct_calls
 from mlops_ci.ci.files import job_script_path
-from mlops_ci.offline import google as offline_google
+from mlops_ci.offline.answers import COMPUTED, LOOKUPS, numeric_id
 from mlops_ci.offline.project_config import apply_project_config
 from mlops_ci.platforms import PLATFORMS, Platform
 from mlops_ci.platforms.base import type_token
@@ -94,6 +94,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.refused: list[str] = []
+        """Look-ups the real provider would refuse, or that a default provider would serve."""
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         """The engine's URN (`resource.NewURN`): the parent's whole type chain, without the root
@@ -128,10 +130,30 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if request.tok != "pulumi:pulumi:getResource":
+            self.check_lookup(request.tok, rpc.deserialize_properties(request.args), request.provider)
+        return super().Invoke(request)
 
-def numeric_id(text: str) -> int:
-    """A stand-in for a server-assigned number, stable for the same text."""
-    return int(hashlib.sha256(text.encode()).hexdigest()[:10], 16)
+    def check_lookup(self, token: str, args: dict[str, Any], provider_reference: str) -> None:
+        """A look-up goes through the program's explicit provider of its package (a default provider
+        reads the stack's own `gcp:`/`github:` keys, which nothing validated), with arguments that
+        provider would accept (`answers.Lookup.problem`); otherwise it is noted as refused."""
+        package = token.split(":", 1)[0]
+        urn = provider_reference.rsplit("::", 1)[0]
+        provider = next((r for r in self.registrations if provider_reference and r.urn == urn), None)
+        if provider is None or provider.type != f"pulumi:providers:{package}" or provider.name.startswith("default"):
+            self.refused.append(f"{token}: not through the program's explicit {package} provider ({urn or 'default'})")
+        elif token in LOOKUPS and (problem := LOOKUPS[token].problem(args, reveal(provider.inputs))):
+            self.refused.append(f"{token}: {problem}")
+
+
+class LookupRefusedError(Exception):
+    """The program asked a look-up that the real provider would refuse or a default provider would serve."""
+
+    def __init__(self, refused: Sequence[str]) -> None:
+        super().__init__("look-ups the real providers would refuse:\n" + "\n".join(f"- {r}" for r in refused))
+        self.refused = list(refused)
 
 
 class OfflineMocks(pulumi.runtime.Mocks):
@@ -173,8 +195,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
             project, email = account_name.split("/")[1], account_name.rsplit("/", 1)[1]
             key_file = json.dumps(self.key_file(email, project), indent=2)
             outputs |= {"privateKey": base64.b64encode(key_file.encode()).decode()}
-        for platform in PLATFORMS.values():
-            outputs |= platform.offline_outputs(args.typ, inputs)
+        if args.typ in COMPUTED:
+            outputs |= COMPUTED[args.typ](inputs)
         return f"{args.name}-id", outputs
 
     @staticmethod
@@ -183,29 +205,14 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return f"projects/{number}/locations/global/workloadIdentityPools/{inputs['workloadIdentityPoolId']}"
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
-        """Google's look-ups as for a project where nothing exists yet and nothing is forbidden
-        (an existing bucket is found, private); platform look-ups answered by the platform."""
-        lookup = cast(dict[str, Any], args.args)
-        if args.token == "gcp:storage/getBucket:getBucket":
-            name = str(lookup["name"])
-            return {"name": name, "url": f"gs://{name}", "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced"}
-        if args.token == "gcp:storage/getBuckets:getBuckets":
-            return {"buckets": []}
-        if args.token == "gcp:projects/getOrganizationPolicy:getOrganizationPolicy":
-            return {"constraint": lookup["constraint"], "booleanPolicies": []}
-        if args.token == "gcp:serviceaccount/getAccount:getAccount":  # none yet: the provider fails the look-up
-            return {}, [("", f"Error 404: service account {lookup['accountId']} not found")]
-        if args.token == "gcp:iam/getWorkloadIdentityPoolProvider:getWorkloadIdentityPoolProvider":
-            return offline_google.shared_provider(lookup, numeric_id)
-        for platform in PLATFORMS.values():
-            try:
-                answer = platform.offline_lookup(args.token, lookup, numeric_id)
-            except LookupError as not_found:
-                # The API's "not found" where the provider fails the look-up: the invoke fails, as with the real provider.
-                return {}, [("", str(not_found))]
-            if answer is not None:
-                return answer
-        raise NotImplementedError(f"no offline answer for {args.token}")
+        """Each look-up as `answers.LOOKUPS` plays it."""
+        if args.token not in LOOKUPS:
+            raise NotImplementedError(f"no offline answer for {args.token}")
+        try:
+            return LOOKUPS[args.token].answer(cast(dict[str, Any], args.args))
+        except LookupError as not_found:
+            # The API's "not found" where the provider fails the look-up: the invoke fails, as with the real provider.
+            return {}, [("", str(not_found))]
 
 
 class OfflineCalls(direct_calls.DirectCalls):
@@ -357,6 +364,12 @@ def evaluate(
     try:
         with direct_calls.replaced_by(OFFLINE_CALLS):
             run()
+    except Exception as failed:
+        if monitor.refused:  # the refusal first: the program's failure may only follow from the look-up's answer
+            raise LookupRefusedError(monitor.refused) from failed
+        raise
     finally:
         loop.close()
+    if monitor.refused:
+        raise LookupRefusedError(monitor.refused)
     return Evaluation(stack, list(monitor.registrations), exports, frozenset(secret_exports))

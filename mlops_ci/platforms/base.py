@@ -8,7 +8,7 @@ settings consult every registered platform's rules while only one platform's res
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypedDict, TypeVar
 
 import pulumi
 
@@ -193,15 +193,4 @@ class Platform(Protocol):
     def preflight_problems(self, provider: pulumi.ProviderResource, settings: Settings) -> list[str]:
         """Blocking look-ups before any cloud resource: the repository, the branch (and whether the
         stack may commit to it), the pipeline and requirements files on it."""
-        ...
-
-    def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
-        """The offline runtime's answer to one of this platform's look-ups (None: not its own; LookupError: the
-        API answers "not found" and the provider fails the look-up);
-        `number` stands in for a server-assigned id, stable for the same text."""
-        ...
-
-    def offline_outputs(self, token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """What the platform computes when it creates one of its resources (a token's value), for
-        the offline runtime; empty for resources whose outputs are their inputs."""
         ...

@@ -9,8 +9,8 @@ import json
 import os
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, TypedDict
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -25,7 +25,7 @@ from mlops_ci.platforms.base import (
     missing_files_problems,
     type_token,
 )
-from mlops_ci.settings.rules import JOB_SCRIPT_FOLDER, VARIABLE_NAME, reserved_variable_problem
+from mlops_ci.settings.rules import VARIABLE_NAME, reserved_variable_problem
 
 if TYPE_CHECKING:
     from mlops_ci.settings.loader import Settings
@@ -405,31 +405,6 @@ class GitHub:
             + job_script_problems(settings, script, settings.repository)
             + missing_files_problems(settings, lambda path: first_line(path) is not None, settings.repository)
         )
-
-    def offline_outputs(self, token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        return {}
-
-    def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
-        if token == "github:index/getRepository:getRepository":
-            return {"fullName": args["fullName"], "repoId": number(f"github/{args['fullName']}")}
-        if token == "github:index/getUser:getUser":
-            return {"username": args["username"], "id": str(number(f"github/{args['username']}"))}
-        # Offline, the branch exists, is unprotected and holds every file asked for but the stack's job script.
-        if token == "github:index/getBranch:getBranch":
-            sha = f"{number('github/' + args['repository'] + '/' + args['branch']):040x}"
-            return {"branch": args["branch"], "ref": f"refs/heads/{args['branch']}", "sha": sha, "etag": ""}
-        if token == "github:index/getBranchProtectionRules:getBranchProtectionRules":
-            return {"repository": args["repository"], "rules": []}
-        if token == "github:index/getRepositoryFile:getRepositoryFile":
-            if str(args["file"]).startswith(f"{JOB_SCRIPT_FOLDER}/"):
-                return {
-                    "file": args["file"],
-                    "branch": args["branch"],
-                    "sha": "",
-                    "content": "",
-                }  # as GitHub's provider answers a 404
-            return {"file": args["file"], "branch": args["branch"], "sha": f"{number(args['file']):040x}", "content": ""}
-        return None
 
 
 GITHUB = GitHub()

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
@@ -24,7 +23,6 @@ from mlops_ci.platforms.base import (
     type_token,
 )
 from mlops_ci.settings.rules import (
-    JOB_SCRIPT_FOLDER,
     REPORT_TOKEN_VARIABLE,
     VARIABLE_NAME,
     inside_git_directory,
@@ -439,33 +437,6 @@ class GitLab:
             *job_script_problems(settings, script, project),
             *missing_files_problems(settings, lambda path: first_line(path) is not None, project),
         ]
-
-    def offline_outputs(self, token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        if token == "gitlab:index/projectAccessToken:ProjectAccessToken":
-            # A placeholder in the shape of GitLab's tokens (prefix, maskable), no credential.
-            digest = hashlib.sha256(f"{inputs['project']}/{inputs['name']}".encode()).hexdigest()
-            return {"token": f"glpat-offline-{digest[:20]}"}
-        return {}
-
-    def offline_lookup(self, token: str, args: Mapping[str, Any], number: Callable[[str], int]) -> dict[str, Any] | None:
-        # Offline, the branch exists, accepts the token's pushes and holds every file asked for but the
-        # stack's job script.
-        if token == "gitlab:index/getBranch:getBranch":
-            return {"name": args["name"], "project": args["project"], "canPush": True, "protected": False}
-        if token == "gitlab:index/getProjectVariable:getProjectVariable":
-            return {}  # offline, nothing was delivered yet
-        if token == "gitlab:index/getProjectAccessTokens:getProjectAccessTokens":
-            return {"project": args["project"], "accessTokens": []}
-        if token == "gitlab:index/getRepositoryFile:getRepositoryFile":
-            if str(args["filePath"]).startswith(f"{JOB_SCRIPT_FOLDER}/"):
-                raise LookupError(f"404 File Not Found: {args['filePath']}")  # GitLab's answer, an error to the provider
-            return {"filePath": args["filePath"], "ref": args["ref"], "content": "", "encoding": "base64"}
-        if token != "gitlab:index/getProject:getProject":
-            return None
-        path = args["pathWithNamespace"]
-        group = path.rsplit("/", 1)[0]
-        namespace = {"id": number(f"gitlab/{group}"), "fullPath": group, "kind": "group", "name": group, "path": group}
-        return {"pathWithNamespace": path, "id": str(number(f"gitlab/{path}")), "namespaces": [namespace]}
 
 
 GITLAB = GitLab()

@@ -1,0 +1,120 @@
+"""`make mutation [MODULE=<path>]`: the mutation score of the validation, pre-flight and delivery code.
+
+For each module of `[tool.mutmut] only_mutate` (pyproject.toml), or the one named by MODULE:
+mutmut 3.8.1 mutates inside its functions and runs the fast tests that reach each mutant; then
+bench/mutation/constants.py mutates its module constants, each in a fresh interpreter. Mutants
+listed in bench/mutation/equivalent.txt (each with the reason it changes no behaviour) are left
+out of the score. Prints, per module: mutants, killed, equivalent, survived, score, duration; and
+the surviving mutants' names (`mutmut show <name>` shows a function's mutant). Exits 1 when a
+module scores under 95 %.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+from bench.mutation import constants
+
+ROOT = constants.ROOT
+EQUIVALENT = Path(__file__).with_name("equivalent.txt")
+MUTMUT = Path(sys.executable).with_name("mutmut")
+# mutmut's exit codes (mutmut/stats.py status_by_exit_code) that leave a mutant alive: survived, no tests.
+ALIVE = {0, 5, 33}
+THRESHOLD = 95.0
+
+
+@dataclasses.dataclass
+class Score:
+    module: str
+    mutants: int = 0
+    killed: int = 0
+    equivalent: int = 0
+    survivors: list[str] = dataclasses.field(default_factory=list[str])
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        judged = self.mutants - self.equivalent
+        return 100.0 * self.killed / judged if judged else 100.0
+
+    def row(self) -> str:
+        return (
+            f"| {self.module} | {self.mutants} | {self.killed} | {self.equivalent} | {len(self.survivors)}"
+            f" | {self.score:.1f} % | {self.seconds / 60:.1f} min |"
+        )
+
+
+def modules() -> list[Path]:
+    """The files `[tool.mutmut] only_mutate` names, in order, package markers left out."""
+    patterns: list[str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
+    files = sorted(p.relative_to(ROOT) for p in (ROOT / "mlops_ci").rglob("*.py"))
+    return [f for f in files if f.name != "__init__.py" and any(fnmatch.fnmatch(str(f), p) for p in patterns)]
+
+
+def equivalents() -> dict[str, str]:
+    """Mutant name -> the reason it is equivalent (`<name>  <reason>` a line; `#` comments)."""
+    judged: dict[str, str] = {}
+    for line in EQUIVALENT.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, reason = line.partition(" ")
+            judged[name] = reason.strip()
+    return judged
+
+
+def mutmut_results(module: Path) -> dict[str, int | None]:
+    """Exit code by mutant name of mutmut's run of `module` (mutants/<path>.meta)."""
+    meta = ROOT / "mutants" / f"{module}.meta"
+    return json.loads(meta.read_text())["exit_code_by_key"] if meta.is_file() else {}
+
+
+def score_module(module: Path, judged: dict[str, str]) -> Score:
+    started = time.monotonic()
+    dotted = str(module.with_suffix("")).replace("/", ".")
+    constants.link_installed(ROOT / "mutants")
+    subprocess.run([str(MUTMUT), "run", "--max-children", "1", f"{dotted}.*"], cwd=ROOT, check=True)
+    results: dict[str, bool] = {name: code not in ALIVE for name, code in mutmut_results(module).items()}
+    workdir = ROOT / "build" / "mutation" / "constants"
+    constants.copy_project(workdir)
+    failing = constants.failing_tests(workdir)
+    for mutant in constants.mutants(ROOT / module):
+        results[mutant.name] = constants.killed(workdir, module, mutant, failing, timeout=900)
+    found = Score(str(module), mutants=len(results), seconds=time.monotonic() - started)
+    for name, dead in sorted(results.items()):
+        if name in judged:
+            found.equivalent += 1
+        elif dead:
+            found.killed += 1
+        else:
+            found.survivors.append(name)
+    return found
+
+
+def main() -> int:
+    chosen = os.environ.get("MODULE", "")
+    known = modules()
+    if chosen and Path(chosen) not in known:
+        print(f"error: MODULE: {chosen!r} is not one of the mutated modules: {', '.join(map(str, known))}", file=sys.stderr)
+        return 2
+    judged = equivalents()
+    # mutmut copies a file into mutants/ only when absent there: a copy left from an earlier run would be stale.
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    scores = [score_module(module, judged) for module in known if not chosen or module == Path(chosen)]
+    print("| module | mutants | killed | equivalent | survived | score | duration |\n|---|---|---|---|---|---|---|")
+    print("\n".join(score.row() for score in scores))
+    for score in scores:
+        for name in score.survivors:
+            print(f"survived: {name}")
+    return 0 if all(score.score >= THRESHOLD for score in scores) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""`make mutation`'s own parts that run without mutmut: the choice of module, the mutants of module
+constants (mutmut 3 mutates inside functions only), the list of equivalent mutants."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.mutation import constants, run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("module", ["mlops_ci/offline/plan.py", "../x.py", "$(shell touch x)", "mlops_ci/settings"])
+def test_a_module_that_is_not_mutated_is_refused_before_anything_runs(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.mutation.run"],
+        cwd=ROOT,
+        env={**os.environ, "MODULE": module},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: MODULE: {module!r} is not one of the mutated modules: mlops_ci/")
+    assert not (ROOT / "mutants" / "x").exists()
+
+
+def test_the_mutated_modules_are_the_validation_preflight_and_delivery_code() -> None:
+    modules = {str(path) for path in run.modules()}
+    assert {
+        "mlops_ci/settings/rules.py",
+        "mlops_ci/settings/validate.py",
+        "mlops_ci/preflight.py",
+        "mlops_ci/components/storage.py",
+        "mlops_ci/platforms/github.py",
+        "mlops_ci/platforms/gitlab.py",
+    } <= modules
+    assert not [m for m in modules if m.endswith("__init__.py") or m.startswith("mlops_ci/offline/")]
+
+
+def test_each_module_constant_is_mutated_one_change_at_a_time() -> None:
+    path = ROOT / "mlops_ci" / "settings" / "rules.py"
+    mutants = constants.mutants(path)
+    reserved = [m for m in mutants if m.name.startswith("mlops_ci.settings.rules._RESERVED_VARIABLES__const_")]
+    assert "without 'PYTHONPATH'" in {m.description for m in reserved}
+    assert {m.description for m in mutants if "_RESERVED_PREFIXES" in m.name} >= {"without 'LD_'", "without 'GIT_'"}
+    original = ast.dump(ast.parse(path.read_text()))
+    for mutant in mutants:
+        assert ast.dump(ast.parse(mutant.source)) != original, mutant.name
+    assert len({m.name for m in mutants}) == len(mutants)
+    # Type aliases are no rules: `Rule = Callable[[str], "str | None"]` is left alone.
+    assert not [m for m in mutants if ".Rule__" in m.name]
+
+
+def test_every_equivalent_mutant_says_why() -> None:
+    lines = [line for line in run.EQUIVALENT.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert all(len(line.split(None, 1)) == 2 for line in lines), lines
+    assert len(run.equivalents()) == len(lines)
