@@ -7,7 +7,8 @@ STACK ?= vision-team
 # refuses a STACK that is not a stack name (an option such as --out=/x, a path, '..').
 override STACK := $(value STACK)
 export STACK
-# The local cloud's state directory; empty means build/local/<STACK>. Text too, read by the shell.
+# The local cloud's state directory; empty means build/local/<STACK>. Text too, read by the shell,
+# and refused unless a plain path (target local-dir).
 LOCAL ?=
 override LOCAL := $(value LOCAL)
 export LOCAL
@@ -15,7 +16,7 @@ PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
 
-.PHONY: plan test check lint bench bench-ci pulumi-cli act github-provider test-engine stack-name
+.PHONY: plan test check lint bench bench-ci pulumi-cli act github-provider test-engine stack-name local-dir
 
 plan: stack-name $(VENV)/.runtime  ## offline plan of stacks/Pulumi.<STACK>.yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m mlops_ci.offline.plan -- "$$STACK"
@@ -24,6 +25,12 @@ plan: stack-name $(VENV)/.runtime  ## offline plan of stacks/Pulumi.<STACK>.yaml
 stack-name:
 	@case "$$STACK" in ""|-*|*..*|*[!A-Za-z0-9_.-]*) false;; esac && [ "$${#STACK}" -le 100 ] || { \
 	  echo "error: STACK: a stack name is 1-100 letters, digits, '_', '.', '-', not starting with '-', without '..' or '/'" >&2; exit 2; }
+
+# LOCAL, when set, is a plain path: the local cloud's targets refuse anything else before creating
+# or starting anything (a value such as `$(shell ...)` or `x; rm ...` was a directory name before).
+local-dir:
+	@case "$$LOCAL" in -*|*[!A-Za-z0-9_./-]*) \
+	  echo "error: LOCAL: a directory path of letters, digits, '_', '.', '-', '/', not starting with '-'" >&2; exit 2;; esac
 
 test: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck /usr/bin/curl pulumi-cli act github-provider  ## the whole suite: e2e, the real engine and the local cloud included
 	$(VENV)/bin/python -m pytest
@@ -95,27 +102,27 @@ LOCALCLOUD := MLOPS_CI_LOCAL="$$(realpath -m -- "$${LOCAL:-build/local/$$STACK}"
 test-localcloud: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## the plugins over gRPC; with a Pulumi CLI also pulumi up/destroy of the program
 	$(VENV)/bin/python -m pytest -m localcloud tests/localcloud
 
-localcloud-start: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## storage emulator + token endpoint for LOCAL (build/local/<STACK>), in the background (stop when idle)
+localcloud-start: stack-name local-dir $(VENV)/.dev $(E2E_VENV)/.installed  ## storage emulator + token endpoint for LOCAL (build/local/<STACK>), in the background (stop when idle)
 	$(LOCALCLOUD) start
 
-localcloud-stop: stack-name $(VENV)/.dev
+localcloud-stop: stack-name local-dir $(VENV)/.dev
 	$(LOCALCLOUD) stop
 
-localcloud-status: stack-name $(VENV)/.dev
+localcloud-status: stack-name local-dir $(VENV)/.dev
 	$(LOCALCLOUD) status
 
 .PHONY: local-up local-preview local-destroy local-push local-ci demo
 
-local-up local-preview local-destroy: local-%: stack-name $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed  ## the real program for STACK against LOCAL, with the policy pack (needs a Pulumi CLI)
+local-up local-preview local-destroy: local-%: stack-name local-dir $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed  ## the real program for STACK against LOCAL, with the policy pack (needs a Pulumi CLI)
 	$(LOCALCLOUD) pulumi $* --stack "$$STACK"
 
-local-push: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## the stack's nextSteps in the team's clone: dvc remote add, dvc push, git push
+local-push: stack-name local-dir $(VENV)/.dev $(E2E_VENV)/.installed  ## the stack's nextSteps in the team's clone: dvc remote add, dvc push, git push
 	$(LOCALCLOUD) push --stack "$$STACK"
 
-local-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed act  ## run the committed CI file with the stored CI variables (exit 0 = green)
+local-ci: stack-name local-dir $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed act  ## run the committed CI file with the stored CI variables (exit 0 = green)
 	$(LOCALCLOUD) ci --stack "$$STACK"
 
-demo: stack-name $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed node_modules/.installed act  ## up, push, CI green, destroy, CI red (access revoked) for STACK
+demo: stack-name local-dir $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed node_modules/.installed act  ## up, push, CI green, destroy, CI red (access revoked) for STACK
 	$(LOCALCLOUD) demo --stack "$$STACK"
 
 .PHONY: help clean clean-cache

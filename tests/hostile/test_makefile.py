@@ -75,11 +75,30 @@ def test_a_stack_from_the_environment_is_refused_too(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def test_local_is_never_shell_code(tmp_path: Path) -> None:
+LOCAL_REFUSED = "error: LOCAL: a directory path of letters, digits, '_', '.', '-', '/', not starting with '-'"
+
+
+def checkout_entries() -> set[Path]:
+    """What is in the checkout's top directory and in build/local (where LOCAL's default lives)."""
+    return {*ROOT.iterdir(), *(ROOT / "build" / "local").glob("*")}
+
+
+@pytest.mark.parametrize("target", ["localcloud-status", "localcloud-start", "local-up", "demo"])
+def test_local_is_never_shell_code_and_creates_nothing(target: str, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    for local in (f"$(shell touch {marker})", f"x; touch {marker}", f'x"; touch {marker}; "'):
-        make("localcloud-status", f"LOCAL={local}")
+    before = checkout_entries()
+    for local in (f"$(shell touch {marker})", f"x; touch {marker}", f'x"; touch {marker}; "', "-x", "with space"):
+        result = make(target, f"LOCAL={local}")
+        assert (result.returncode, result.stderr.splitlines()[0]) == (2, LOCAL_REFUSED), (local, result.stderr)
         assert not marker.exists(), f"LOCAL={local!r} ran code"
+    assert checkout_entries() == before, "a refused LOCAL left a directory in the checkout"
+
+
+def test_the_status_of_a_local_cloud_never_started_creates_nothing(tmp_path: Path) -> None:
+    local = tmp_path / "never" / "started"
+    result = make("localcloud-status", f"LOCAL={local}")
+    assert (result.returncode, result.stdout.strip().splitlines()[-1]) == (2, "not running"), result.stderr
+    assert not local.parent.exists()
 
 
 def test_a_good_stack_still_plans(tmp_path: Path) -> None:
