@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pulumi
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,9 +13,9 @@ from hypothesis import strategies as st
 from mlops_ci.offline.runtime import Evaluation, reveal
 from mlops_ci.settings import derive as s
 from mlops_ci.settings import rules
-from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.loader import ConfigError, load_settings
 from mlops_ci.settings.model import stack_label
-from tests.helpers import BUCKET, GITLAB_VARIABLE, CountingMocks, run
+from tests.helpers import BUCKET, GITLAB_VARIABLE, CountingMocks, config_for, run
 
 # (platform, overrides, key named in the error, words of the rule)
 BAD_VALUES = [
@@ -192,3 +193,18 @@ def test_derived_names_are_readable_for_plain_stack_names() -> None:
 def test_odd_stack_names_still_evaluate() -> None:
     evaluation = run("github", stack="Team.Google_Research-2026-with-a-very-long-stack-name-indeed")
     assert rules.bucket_name_problem(evaluation.exports["bucketName"]) is None
+
+
+def test_in_a_project_not_named_mlops_ci_its_own_namespace_is_refused_naming_the_mlops_ci_key() -> None:
+    # A project made by `pulumi new` (templates/python) is named by its team: `pulumi config set
+    # platform gitlab` without a namespace lands in that project's, where mlops-ci reads nothing.
+    pulumi.runtime.set_mocks(CountingMocks(), project="team", stack="team-a", preview=False)
+    pulumi.runtime.set_all_config({**config_for("github"), "team:platform": "gitlab", "team:brnch": "dev"})
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert raised.value.problems == [
+        "team:brnch: in this project's own namespace (team:), which mlops-ci does not read; its keys are"
+        " mlops-ci:<key> (did you mean branch?)",
+        "team:platform: in this project's own namespace (team:), which mlops-ci does not read: set mlops-ci:platform"
+        " instead (`pulumi config rm team:platform; pulumi config set mlops-ci:platform …`)",
+    ]

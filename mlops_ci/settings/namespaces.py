@@ -48,6 +48,15 @@ def _unknown_key(key: str, name: str, known: tuple[str, ...]) -> str:
     return f"{escaped(key)}: unknown key{did_you_mean(name, known)}{_look_alike(name)}"
 
 
+def _project_key_problem(key: str, name: str, project: str) -> str:
+    """A key in the namespace of a project not named mlops-ci (made by `pulumi new`): `pulumi config set
+    platform …` without a namespace puts it there, where mlops-ci reads nothing."""
+    rule = f"{escaped(key)}: in this project's own namespace ({escaped(project)}:), which mlops-ci does not read"
+    if name in SCHEMA.names:
+        return f"{rule}: set {PROJECT}:{name} instead (`pulumi config rm {escaped(key)}; pulumi config set {PROJECT}:{name} …`)"
+    return f"{rule}; its keys are {PROJECT}:<key>{did_you_mean(name, SCHEMA.names)}"
+
+
 def google_key_problem(key: str, name: str) -> str:
     if name in GOOGLE_CREDENTIAL_KEYS:
         return (
@@ -93,6 +102,8 @@ def key_problem(key: str, secret: bool, parsed: Parsed) -> str | None:
         return google_key_problem(key, name)
     if namespace in PLATFORMS:
         return _platform_key_problem(key, name, secret, parsed)
+    if namespace == parsed.project:
+        return _project_key_problem(key, name, parsed.project)
     return _unknown_namespace(key, namespace)
 
 
