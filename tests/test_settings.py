@@ -208,3 +208,11 @@ def test_in_a_project_not_named_mlops_ci_its_own_namespace_is_refused_naming_the
         "team:platform: in this project's own namespace (team:), which mlops-ci does not read: set mlops-ci:platform"
         " instead (`pulumi config rm team:platform; pulumi config set mlops-ci:platform …`)",
     ]
+
+
+def test_the_clis_stack_tags_pass_and_no_other_pulumi_key_does() -> None:
+    # `pulumi new` writes the template it used into Pulumi.yaml as pulumi:tags; the CLI reads it, not the program.
+    tags = json.dumps({"pulumi:template": "templates/python"})
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"pulumi__tags": tags, "pulumi__disable-default-providers": '["*"]'})
+    assert [p.split(":", 2)[:2] for p in raised.value.problems] == [["pulumi", "disable-default-providers"]]

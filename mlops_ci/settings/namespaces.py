@@ -28,6 +28,10 @@ READ_KEYS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(PLATFORMS, PLATFORM_KEYS),
 }
 """Namespace -> the keys of it the program reads."""
+# The CLI's own keys, which it reads and the program does not: the stack's tags (`pulumi new` writes
+# `pulumi:tags` with the template it used into Pulumi.yaml; pulumi/pulumi sdk/go/common/workspace/project.go,
+# PulumiTagsConfigKey).
+CLI_KEYS = ("pulumi:tags",)
 # The CLI's own variables: the config itself, which keys are secret, the passphrase.
 CLI_VARIABLES = ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
@@ -94,6 +98,8 @@ def _platform_key_problem(key: str, name: str, secret: bool, parsed: Parsed) -> 
 def key_problem(key: str, secret: bool, parsed: Parsed) -> str | None:
     """What is wrong with a key being in the stack's config at all (not with its value)."""
     namespace, _, name = key.partition(":")
+    if key in CLI_KEYS:
+        return None
     if (namespace == PROJECT and name in SCHEMA.names) or (namespace == GOOGLE and name in GOOGLE_KEYS):
         return f"{key}: not a secret: write it in plain text (`secure:` hides it from review)" if secret else None
     if namespace == PROJECT:
