@@ -16,7 +16,7 @@ PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
 
-.PHONY: plan test check lint bench bench-ci pulumi-cli act github-provider test-engine stack-name local-dir
+.PHONY: plan test check lint bench bench-ci pulumi-cli act github-provider test-engine stack-name local-dir wheel
 
 plan: stack-name $(VENV)/.runtime  ## offline plan of stacks/Pulumi.<STACK>.yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m mlops_ci.offline.plan -- "$$STACK"
@@ -60,6 +60,10 @@ test-engine: stack-name $(VENV)/.policy $(VENV)/.dev  ## only the tests that run
 
 bench-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed act  ## the committed CI job vs the guide's: wall time and bytes from the bucket (needs the e2e wheelhouse: make test)
 	$(VENV)/bin/python bench/ci_data.py
+
+wheel: stack-name $(VENV)/.runtime  ## the package mlops-ci as a wheel in build/dist/ (what a project made by `pulumi new` installs)
+	$(VENV)/bin/pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w build/dist .
+	@ls build/dist/mlops_ci-*.whl
 
 $(VENV)/.runtime: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)

@@ -26,11 +26,10 @@ from typing import Any
 
 import pytest
 
-from localcloud import services, state
+from localcloud import state
 from localcloud.engine import Workspace, find_cli
-from localcloud.state import open_cloud
 
-from .conftest import operations
+from .conftest import local_cloud, operations
 from .test_lifecycle import _seed_minimal  # pyright: ignore[reportPrivateUsage] - the same seeding as the lifecycle
 
 pytestmark = pytest.mark.localcloud
@@ -86,8 +85,7 @@ def upgraded(tmp_path: Path, stack: str, earlier: str, check: Callable[[Upgrade]
     """Up with the program at commit `earlier`, then preview and up with today's; `check` it; destroy."""
     assert CLI is not None
     space = Workspace(tmp_path, stack, CLI, cloud_dir=tmp_path / "cloud")
-    cloud = open_cloud(space.cloud_dir)
-    try:
+    with local_cloud(space.cloud_dir) as cloud:
         space.ensure_repository(seed=False)
         _seed_minimal(cloud, space)
         space.init()
@@ -101,8 +99,6 @@ def upgraded(tmp_path: Path, stack: str, earlier: str, check: Callable[[Upgrade]
         touched = [(op, kind) for op, kind in operations(cloud, since) if op.split()[0] in ("create", "delete")]
         check(Upgrade(space, before, json.loads(preview.stdout)["steps"], touched))
         space.destroy()
-    finally:
-        services.stop(space.cloud_dir)
 
 
 def by_name(state: list[dict[str, Any]], google_only: bool = False) -> dict[tuple[str, str], dict[str, Any]]:
