@@ -37,8 +37,19 @@ def test_a_project_made_by_pulumi_new_installs_the_wheel_and_brings_a_team_up_th
     with local_cloud(space.cloud_dir) as cloud:
         seed = {"dvc.yaml": b"stages: {}\n", "requirements-freeze.txt": b"dvc[gs]\n"}  # what the pre-flight asks for
         repo = Path(platform.create_repository(cloud, "github", config["mlops-ci:repository"], ["main"], seed)["gitDir"])
-        flags = [f"--config={key}={value}" for key, value in config.items()]
+        flags = [f"--config={key}={value}" for key, value in {**config, "github:token": TOKEN}.items()]
         space.pulumi("new", str(TEMPLATE), "--yes", "--stack", "dev", "--name", "vision-ml", *flags)
+        # `pulumi new` keeps a --config value in plain text even for a secret question (the template
+        # README says so), and a key set without namespace lands in the project's: both refused at once.
+        assert f"github:token: {TOKEN}" in (space.project / "Pulumi.dev.yaml").read_text()
+        space.pulumi("config", "set", "platform", "gitlab", "--stack", "dev")
+        refused = space.pulumi("preview", "--stack", "dev", check=False)
+        assert refused.returncode != 0
+        assert "github:token: must be encrypted" in refused.stdout
+        assert "vision-ml:platform: in this project's own namespace (vision-ml:)" in refused.stdout
+        assert TOKEN not in refused.stdout + refused.stderr
+        assert operations(cloud) == []
+        space.pulumi("config", "rm", "platform", "--stack", "dev")
         space.pulumi("config", "set", "--secret", "github:token", TOKEN, "--stack", "dev")
 
         made = sorted(p.name for p in space.project.iterdir())
