@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -12,9 +13,10 @@ from hypothesis import strategies as st
 
 from mlops_ci.offline.runtime import Evaluation, reveal
 from mlops_ci.settings import derive as s
-from mlops_ci.settings import rules
+from mlops_ci.settings import rules, validate
 from mlops_ci.settings.loader import ConfigError, load_settings
 from mlops_ci.settings.model import stack_label
+from mlops_ci.settings.schema import load_schema
 from tests.helpers import BUCKET, GITLAB_VARIABLE, CountingMocks, config_for, run
 
 # (platform, overrides, key named in the error, words of the rule)
@@ -216,3 +218,47 @@ def test_the_clis_stack_tags_pass_and_no_other_pulumi_key_does() -> None:
     with pytest.raises(ConfigError) as raised:
         run("github", {"pulumi__tags": tags, "pulumi__disable-default-providers": '["*"]'})
     assert [p.split(":", 2)[:2] for p in raised.value.problems] == [["pulumi", "disable-default-providers"]]
+
+
+def test_a_secret_pulumi_tags_is_refused_as_every_other_key_that_is_not_a_secret() -> None:
+    # Red team (tpl): `pulumi:tags` is let through before the `secure:` check, so a stack file can hide
+    # what it writes into the stack's tags from review, which every other non-secret key refuses.
+    tags = json.dumps({"pulumi:template": "templates/python"})
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"pulumi__tags": tags}, secret_keys=("pulumi:tags",))
+    assert any(p.startswith("pulumi:tags: not a secret") for p in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize("cli_tag", ["pulumi:project", "pulumi:description", "vcs:owner", "vcs:repo"])
+def test_a_stack_file_may_not_rewrite_the_clis_own_stack_tags(cli_tag: str) -> None:
+    # Red team (tpl): the CLI copies every entry of `pulumi:tags` over the tags it computes itself
+    # (pulumi/pulumi pkg/backend/stack.go, GetEnvironmentTagsForCurrentStack): a stack file can make the
+    # backend list the stack under another project or repository. Only `pulumi new`'s pulumi:template is the CLI's.
+    tags = json.dumps({"pulumi:template": "templates/python", cli_tag: "another-team"})
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"pulumi__tags": tags})
+    assert any(p.startswith("pulumi:tags") and cli_tag in p for p in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize("project", ["gcp", "github", "gitlab"])
+def test_a_bare_key_in_a_project_named_like_a_namespace_names_the_mlops_ci_key(project: str) -> None:
+    # Red team (tpl): `pulumi new --name gcp` is accepted by the CLI, and `pulumi config set branch dev`
+    # then writes gcp:branch (checked with the CLI 3.274.1); the refusal must still say mlops-ci:branch,
+    # as it does for any other project name, not only "unknown key".
+    pulumi.runtime.set_mocks(CountingMocks(), project=project, stack="team-a", preview=False)
+    pulumi.runtime.set_all_config({**config_for("github"), f"{project}:branch": "dev"})
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert any(p.startswith(f"{project}:branch") and "mlops-ci:branch" in p for p in raised.value.problems), raised.value.problems
+
+
+def test_the_template_never_lets_a_stack_grant_its_ci_on_the_pulumi_state_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Red team (tpl): templates/python ships platform.existingBuckets ['*']; with the state in
+    # gs://acme-pulumi-state (PULUMI_BACKEND_URL), mlops-ci:existingBucket acme-pulumi-state with access
+    # admin grants CI objectAdmin on every stack's state: what issue 22 item 9 refuses, and no team expects.
+    template = load_schema(Path(__file__).parent.parent / "templates" / "python" / "Pulumi.yaml")
+    monkeypatch.setattr(validate, "SCHEMA", template)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "gs://acme-pulumi-state")
+    with pytest.raises(ConfigError) as raised:
+        run("github", existingBucket="acme-pulumi-state", access="admin")
+    assert any(p.startswith("mlops-ci:existingBucket") for p in raised.value.problems), raised.value.problems
