@@ -105,3 +105,15 @@ def test_a_good_stack_still_plans(tmp_path: Path) -> None:
     result = make("plan", "STACK=nlp-team")
     assert result.returncode == 0, result.stderr
     assert "mlops-ci offline plan for stack nlp-team" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["a file", "a name too long"])
+def test_a_local_that_cannot_be_the_state_directory_is_one_error_not_a_traceback(kind: str, tmp_path: Path) -> None:
+    # Red team (tpl): LOCAL passes local-dir when it names an existing file (README.md) or a name longer
+    # than the file system allows; `make localcloud-start` then ends in FileExistsError / OSError
+    # [Errno 36] tracebacks instead of one error naming LOCAL and the rule.
+    local = "README.md" if kind == "a file" else str(tmp_path / ("a" * 300))
+    result = make("localcloud-start", f"LOCAL={local}")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error: LOCAL:"), result.stderr
