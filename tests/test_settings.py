@@ -262,3 +262,13 @@ def test_the_template_never_lets_a_stack_grant_its_ci_on_the_pulumi_state_bucket
     with pytest.raises(ConfigError) as raised:
         run("github", existingBucket="acme-pulumi-state", access="admin")
     assert any(p.startswith("mlops-ci:existingBucket") for p in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize("tags", ["just a string", '["a", "b"]', '{"team": {"nested": "x"}}', '{"team": 1}'])
+def test_a_pulumi_tags_the_cli_refuses_is_refused_offline_too(tags: str) -> None:
+    # Red team (tpl): the CLI refuses a pulumi:tags that is not an object of strings ("pulumi:tags must be an
+    # object of strings", pulumi/pulumi pkg/backend/stack.go) when it sets the stack's tags, after
+    # `make check` said OK; the program lets any value through.
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"pulumi__tags": tags})
+    assert any(p.startswith("pulumi:tags") for p in raised.value.problems), raised.value.problems
