@@ -232,8 +232,9 @@ def test_a_secret_pulumi_tags_is_refused_as_every_other_key_that_is_not_a_secret
 @pytest.mark.parametrize("cli_tag", ["pulumi:project", "pulumi:description", "vcs:owner", "vcs:repo"])
 def test_a_stack_file_may_not_rewrite_the_clis_own_stack_tags(cli_tag: str) -> None:
     # Red team (tpl): the CLI copies every entry of `pulumi:tags` over the tags it computes itself
-    # (pulumi/pulumi pkg/backend/stack.go, GetEnvironmentTagsForCurrentStack): a stack file can make the
-    # backend list the stack under another project or repository. Only `pulumi new`'s pulumi:template is the CLI's.
+    # (pulumi/pulumi pkg/backend/stack.go, GetEnvironmentTagsForCurrentStack, called by the Pulumi Cloud
+    # backend's StartUpdate; the file backend ignores pulumi:tags, checked with the CLI 3.274.1): a stack file
+    # can make Pulumi Cloud list the stack under another project or repository. Only pulumi:template is `pulumi new`'s.
     tags = json.dumps({"pulumi:template": "templates/python", cli_tag: "another-team"})
     with pytest.raises(ConfigError) as raised:
         run("github", {"pulumi__tags": tags})
@@ -267,8 +268,8 @@ def test_the_template_never_lets_a_stack_grant_its_ci_on_the_pulumi_state_bucket
 @pytest.mark.parametrize("tags", ["just a string", '["a", "b"]', '{"team": {"nested": "x"}}', '{"team": 1}'])
 def test_a_pulumi_tags_the_cli_refuses_is_refused_offline_too(tags: str) -> None:
     # Red team (tpl): the CLI refuses a pulumi:tags that is not an object of strings ("pulumi:tags must be an
-    # object of strings", pulumi/pulumi pkg/backend/stack.go) when it sets the stack's tags, after
-    # `make check` said OK; the program lets any value through.
+    # object of strings", pulumi/pulumi pkg/backend/stack.go) when a Pulumi Cloud backend starts an update,
+    # after `make check` said OK (the file backend ignores pulumi:tags); the program lets any value through.
     with pytest.raises(ConfigError) as raised:
         run("github", {"pulumi__tags": tags})
     assert any(p.startswith("pulumi:tags") for p in raised.value.problems), raised.value.problems
