@@ -4,17 +4,20 @@ cloud resource is registered, every problem in one error naming the key and the 
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
+import pulumi
+import pulumi_gcp as gcp
 import pytest
 
 from mlops_ci import __version__
 from mlops_ci.ci.files import job_script_header
-from mlops_ci.preflight import PreflightError
-from mlops_ci.settings.loader import ConfigError
-from mlops_ci.settings.model import stack_label
-from tests.helpers import BUCKET, CountingMocks, run
+from mlops_ci.preflight import PreflightError, preflight
+from mlops_ci.settings.loader import ConfigError, load_settings
+from mlops_ci.settings.model import Settings, stack_label
+from tests.helpers import BUCKET, CountingMocks, config_for, run
 
 NOT_FOUND: tuple[dict[str, Any], list[tuple[str, str]]] = ({}, [("", "404 Not Found")])
 """A look-up the provider fails, as the engine reports it (an invoke failure)."""
@@ -361,3 +364,25 @@ def test_the_stacks_own_job_script_of_any_version_is_its_to_overwrite(base: str,
     assert [c for c in mocks.created if c.endswith("-job-script")] == [
         f"{base}:index/repositoryFile:RepositoryFile::{base}-job-script"
     ]
+
+
+def settings_in(project: str, mocks: Answers) -> Settings:
+    """The settings of stack `dev` (gcp:project acme-ml-test) in a project made by `pulumi new` named `project`."""
+    pulumi.runtime.set_mocks(mocks, project=project, stack="dev", preview=False)
+    pulumi.runtime.set_all_config(config_for("github"))
+    return load_settings()
+
+
+def test_a_template_project_never_adopts_the_bucket_of_another_projects_stack_of_the_same_name() -> None:
+    # Red team (tpl): the template README has every team run `pulumi new … --stack dev`; two teams' projects
+    # (vision-ml, nlp-ml) in one Google Cloud project derive the same bucket (acme-ml-test-dev-dvc) and
+    # label it alike (managed-by mlops-ci, stack dev: no project), so nlp-ml's pre-flight takes vision-ml's
+    # bucket, data and all, for its own: imported into nlp-ml's state, granted to nlp-ml's CI, and deleted
+    # by nlp-ml's destroy with protectBucket false. Expected: refused (or another name), never adopted.
+    theirs = settings_in("vision-ml", Answers({})).labels
+    mocks = Answers({"getBuckets": {"buckets": [{"name": "acme-ml-test-dev-dvc", "labels": theirs}]}})
+    settings = settings_in("nlp-ml", mocks)
+    assert settings.bucket_name == "acme-ml-test-dev-dvc"
+    with contextlib.suppress(PreflightError):
+        found = preflight(settings, settings.platform.provider(settings), gcp.Provider("gcp", project=settings.gcp_project))
+        assert not found.adopt_bucket, f"nlp-ml adopts vision-ml's bucket labelled {theirs}"
