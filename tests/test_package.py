@@ -9,6 +9,7 @@ import sys
 import zipfile
 from email.parser import Parser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,6 +89,6 @@ def test_the_templates_requirements_never_take_mlops_ci_from_a_package_index(whe
     for links in ({"PIP_FIND_LINKS": str(wheel.parent)}, {}):
         report = tmp_path / f"report-{len(links)}.json"
         resolved = subprocess.run([*command, "--report", str(report)], env={**clean, **links}, capture_output=True, timeout=300)
-        chosen = json.loads(report.read_text())["install"] if resolved.returncode == 0 else []
-        urls = [entry["download_info"]["url"] for entry in chosen]
+        chosen: list[dict[str, Any]] = json.loads(report.read_text())["install"] if resolved.returncode == 0 else []
+        urls = [str(entry["download_info"]["url"]) for entry in chosen]
         assert not [url for url in urls if url.startswith(index.as_uri())], (links, urls)
