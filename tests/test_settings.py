@@ -273,3 +273,17 @@ def test_a_pulumi_tags_the_cli_refuses_is_refused_offline_too(tags: str) -> None
     with pytest.raises(ConfigError) as raised:
         run("github", {"pulumi__tags": tags})
     assert any(p.startswith("pulumi:tags") for p in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"), [("token", "github:token"), ("project", "gcp:project"), ("baseUrl", "github:baseUrl")]
+)
+def test_a_bare_key_of_another_namespace_in_a_template_project_names_that_key(name: str, meant: str) -> None:
+    # Red team (tpl): `pulumi config set --secret token …` in a project made by `pulumi new` lands in the
+    # project's namespace; the refusal says "its keys are mlops-ci:<key>", where there is no token, instead
+    # of the key the template's own questions name (github:token, gcp:project).
+    pulumi.runtime.set_mocks(CountingMocks(), project="vision-ml", stack="dev", preview=False)
+    pulumi.runtime.set_all_config({**config_for("github"), f"vision-ml:{name}": "x"}, [f"vision-ml:{name}"])
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert any(p.startswith(f"vision-ml:{name}") and meant in p for p in raised.value.problems), raised.value.problems
