@@ -38,7 +38,7 @@ def test_every_key_is_declared_with_type_and_description() -> None:
 
 def test_settings_have_one_field_per_declared_key() -> None:
     fields = {field.name for field in dataclasses.fields(Settings)}
-    context = {"gcp_project", "stack", "platform_url"}
+    context = {"gcp_project", "stack", "platform_url", "pulumi_project"}
     assert fields - context == {field_name(name) for name in SCHEMA.names}
 
 

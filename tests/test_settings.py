@@ -287,3 +287,13 @@ def test_a_bare_key_of_another_namespace_in_a_template_project_names_that_key(na
     with pytest.raises(ConfigError) as raised:
         load_settings()
     assert any(p.startswith(f"vision-ml:{name}") and meant in p for p in raised.value.problems), raised.value.problems
+
+
+def test_two_template_projects_stacks_of_one_name_derive_two_service_accounts_and_mlops_ci_keeps_its_own() -> None:
+    # Service accounts carry no labels: vision-ml's and nlp-ml's stacks `dev` in one Google Cloud project
+    # would both create dvc-ci-dev (the second's pulumi up failing on Google's 409, or worse, sharing it).
+    ours, theirs = s.derive_service_account_id("dev", "vision-ml"), s.derive_service_account_id("dev", "nlp-ml")
+    assert ours != theirs
+    assert rules.service_account_id_problem(ours) is None
+    assert rules.service_account_id_problem(theirs) is None
+    assert s.derive_service_account_id("dev", "mlops-ci") == s.derive_service_account_id("dev") == "dvc-ci-dev"
