@@ -28,9 +28,23 @@ stack-name:
 
 # LOCAL, when set, is a plain path: the local cloud's targets refuse anything else before creating
 # or starting anything (a value such as `$(shell ...)` or `x; rm ...` was a directory name before).
+# It is a directory the local cloud may fill and empty (it deletes and rebuilds team-clone/ inside):
+# not an existing file, no name longer than the file system takes, and never the checkout, a
+# directory above it, $$HOME or a system directory.
 local-dir:
 	@case "$$LOCAL" in -*|*[!A-Za-z0-9_./-]*) \
 	  echo "error: LOCAL: a directory path of letters, digits, '_', '.', '-', '/', not starting with '-'" >&2; exit 2;; esac
+	@[ -z "$$LOCAL" ] && exit 0; \
+	if [ -e "$$LOCAL" ] && [ ! -d "$$LOCAL" ]; then \
+	  echo "error: LOCAL: $$LOCAL exists and is not a directory: name a directory (or a new name)" >&2; exit 2; fi; \
+	long=$$(printf '%s\n' "$$LOCAL" | tr / '\n' | awk 'length > 255'); \
+	if [ "$${#LOCAL}" -gt 1024 ] || [ -n "$$long" ]; then \
+	  echo "error: LOCAL: a path of at most 1024 characters, each name at most 255" >&2; exit 2; fi; \
+	dir=$$(realpath -m -- "$$LOCAL"); \
+	case "$$(realpath .)/" in "$${dir%/}/"*) \
+	  echo "error: LOCAL: $$dir is this checkout or above it: the local cloud deletes what it holds; name a directory of its own" >&2; exit 2;; esac; \
+	case "$$dir" in "$$HOME"|/tmp|/var/tmp|/bin|/sbin|/lib|/lib64|/opt|/srv|/mnt|/media|/home|/root|/run|/var|/usr|/usr/*|/etc|/etc/*|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/boot|/boot/*) \
+	  echo "error: LOCAL: $$dir is a system directory (or \$$HOME): name a directory of its own" >&2; exit 2;; esac
 
 test: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck /usr/bin/curl pulumi-cli act github-provider  ## the whole suite: e2e, the real engine and the local cloud included
 	$(VENV)/bin/python -m pytest

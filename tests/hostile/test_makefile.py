@@ -117,3 +117,13 @@ def test_a_local_that_cannot_be_the_state_directory_is_one_error_not_a_traceback
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith("error: LOCAL:"), result.stderr
+
+
+@pytest.mark.parametrize("local", [".", "./", "..", "/", "/usr/lib/mlops", "/etc", "/tmp", "stacks/.."])
+def test_a_local_at_or_above_the_checkout_or_a_system_directory_is_refused(local: str) -> None:
+    # The local cloud deletes and rebuilds team-clone/ (and its state) inside LOCAL: never the checkout,
+    # a directory holding it, or a directory of the system's.
+    result = make("local-dir", f"LOCAL={local}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: LOCAL:"), result.stderr
+    assert "Traceback" not in result.stderr
