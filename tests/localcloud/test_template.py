@@ -33,7 +33,9 @@ def test_a_project_made_by_pulumi_new_installs_the_wheel_and_brings_a_team_up_th
     config = {"mlops-ci:platform": "github", "mlops-ci:repository": "acme-ml/vision", "gcp:project": "acme-ml-template"}
     space = Workspace(tmp_path, "dev", CLI, config, program=False)
     # pip in the project's new virtualenv: the built wheel and the pinned dependencies, no index.
-    space.extra_env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": f"{wheel.parent} {program_wheelhouse(python)}"}
+    # requirements.txt names the wheel by MLOPS_CI_WHEEL, as `make wheel` prints it.
+    house = program_wheelhouse(python)
+    space.extra_env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(house), "MLOPS_CI_WHEEL": str(wheel)}
     with local_cloud(space.cloud_dir) as cloud:
         seed = {"dvc.yaml": b"stages: {}\n", "requirements-freeze.txt": b"dvc[gs]\n"}  # what the pre-flight asks for
         repo = Path(platform.create_repository(cloud, "github", config["mlops-ci:repository"], ["main"], seed)["gitDir"])
