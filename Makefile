@@ -7,7 +7,8 @@ STACK ?= vision-team
 # refuses a STACK that is not a stack name (an option such as --out=/x, a path, '..').
 override STACK := $(value STACK)
 export STACK
-# The local cloud's state directory; empty means build/local/<STACK>. Text too, read by the shell.
+# The local cloud's state directory; empty means build/local/<STACK>. Text too, read by the shell,
+# and refused unless a plain path (target local-dir).
 LOCAL ?=
 override LOCAL := $(value LOCAL)
 export LOCAL
@@ -19,7 +20,7 @@ MODULE ?=
 override MODULE := $(value MODULE)
 export MODULE
 
-.PHONY: plan test check lint bench bench-ci mutation pulumi-cli pulumi-yaml act github-provider test-engine stack-name
+.PHONY: plan test check lint bench bench-ci mutation pulumi-cli pulumi-yaml act github-provider test-engine stack-name local-dir wheel
 
 plan: stack-name $(VENV)/.runtime  ## offline plan of stacks/Pulumi.<STACK>.yaml (no CLI, no credentials)
 	$(VENV)/bin/python -m mlops_ci.offline.plan -- "$$STACK"
@@ -28,6 +29,26 @@ plan: stack-name $(VENV)/.runtime  ## offline plan of stacks/Pulumi.<STACK>.yaml
 stack-name:
 	@case "$$STACK" in ""|-*|*..*|*[!A-Za-z0-9_.-]*) false;; esac && [ "$${#STACK}" -le 100 ] || { \
 	  echo "error: STACK: a stack name is 1-100 letters, digits, '_', '.', '-', not starting with '-', without '..' or '/'" >&2; exit 2; }
+
+# LOCAL, when set, is a plain path: the local cloud's targets refuse anything else before creating
+# or starting anything (a value such as `$(shell ...)` or `x; rm ...` was a directory name before).
+# It is a directory the local cloud may fill and empty (it deletes and rebuilds team-clone/ inside):
+# not an existing file, no name longer than the file system takes, and never the checkout, a
+# directory above it, $$HOME or a system directory.
+local-dir:
+	@case "$$LOCAL" in -*|*[!A-Za-z0-9_./-]*) \
+	  echo "error: LOCAL: a directory path of letters, digits, '_', '.', '-', '/', not starting with '-'" >&2; exit 2;; esac
+	@[ -z "$$LOCAL" ] && exit 0; \
+	if [ -e "$$LOCAL" ] && [ ! -d "$$LOCAL" ]; then \
+	  echo "error: LOCAL: $$LOCAL exists and is not a directory: name a directory (or a new name)" >&2; exit 2; fi; \
+	long=$$(printf '%s\n' "$$LOCAL" | tr / '\n' | awk 'length > 255'); \
+	if [ "$${#LOCAL}" -gt 1024 ] || [ -n "$$long" ]; then \
+	  echo "error: LOCAL: a path of at most 1024 characters, each name at most 255" >&2; exit 2; fi; \
+	dir=$$(realpath -m -- "$$LOCAL"); \
+	case "$$(realpath .)/" in "$${dir%/}/"*) \
+	  echo "error: LOCAL: $$dir is this checkout or above it: the local cloud deletes what it holds; name a directory of its own" >&2; exit 2;; esac; \
+	case "$$dir" in "$$HOME"|/tmp|/var/tmp|/bin|/sbin|/lib|/lib64|/opt|/srv|/mnt|/media|/home|/root|/run|/var|/usr|/usr/*|/etc|/etc/*|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/boot|/boot/*) \
+	  echo "error: LOCAL: $$dir is a system directory (or \$$HOME): name a directory of its own" >&2; exit 2;; esac
 
 test: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed /usr/bin/rsync /usr/bin/shellcheck /usr/bin/curl pulumi-cli pulumi-yaml act github-provider  ## the whole suite: e2e, the real engine and the local cloud included
 	$(VENV)/bin/python -m pytest
@@ -63,6 +84,10 @@ test-engine: stack-name $(VENV)/.policy $(VENV)/.dev  ## only the tests that run
 
 bench-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed act  ## the committed CI job vs the guide's: wall time and bytes from the bucket (needs the e2e wheelhouse: make test)
 	$(VENV)/bin/python bench/ci_data.py
+
+wheel: stack-name $(VENV)/.runtime  ## the package mlops-ci as a wheel in build/dist/ (what a project made by `pulumi new` installs)
+	$(VENV)/bin/pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w build/dist .
+	@printf 'export MLOPS_CI_WHEEL="%s"\n' "$$(realpath build/dist/mlops_ci-$$($(VENV)/bin/python -c 'import mlops_ci; print(mlops_ci.__version__)')-py3-none-any.whl)"
 
 $(VENV)/.runtime: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -109,27 +134,27 @@ LOCALCLOUD := MLOPS_CI_LOCAL="$$(realpath -m -- "$${LOCAL:-build/local/$$STACK}"
 test-localcloud: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## the plugins over gRPC; with a Pulumi CLI also pulumi up/destroy of the program
 	$(VENV)/bin/python -m pytest -m localcloud tests/localcloud
 
-localcloud-start: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## storage emulator + token endpoint for LOCAL (build/local/<STACK>), in the background (stop when idle)
+localcloud-start: stack-name local-dir $(VENV)/.dev $(E2E_VENV)/.installed  ## storage emulator + token endpoint for LOCAL (build/local/<STACK>), in the background (stop when idle)
 	$(LOCALCLOUD) start
 
-localcloud-stop: stack-name $(VENV)/.dev
+localcloud-stop: stack-name local-dir $(VENV)/.dev
 	$(LOCALCLOUD) stop
 
-localcloud-status: stack-name $(VENV)/.dev
+localcloud-status: stack-name local-dir $(VENV)/.dev
 	$(LOCALCLOUD) status
 
 .PHONY: local-up local-preview local-destroy local-push local-ci demo
 
-local-up local-preview local-destroy: local-%: stack-name $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed  ## the real program for STACK against LOCAL, with the policy pack (needs a Pulumi CLI)
+local-up local-preview local-destroy: local-%: stack-name local-dir $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed  ## the real program for STACK against LOCAL, with the policy pack (needs a Pulumi CLI)
 	$(LOCALCLOUD) pulumi $* --stack "$$STACK"
 
-local-push: stack-name $(VENV)/.dev $(E2E_VENV)/.installed  ## the stack's nextSteps in the team's clone: dvc remote add, dvc push, git push
+local-push: stack-name local-dir $(VENV)/.dev $(E2E_VENV)/.installed  ## the stack's nextSteps in the team's clone: dvc remote add, dvc push, git push
 	$(LOCALCLOUD) push --stack "$$STACK"
 
-local-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed act  ## run the committed CI file with the stored CI variables (exit 0 = green)
+local-ci: stack-name local-dir $(VENV)/.dev $(E2E_VENV)/.installed node_modules/.installed act  ## run the committed CI file with the stored CI variables (exit 0 = green)
 	$(LOCALCLOUD) ci --stack "$$STACK"
 
-demo: stack-name $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed node_modules/.installed act  ## up, push, CI green, destroy, CI red (access revoked) for STACK
+demo: stack-name local-dir $(VENV)/.dev $(VENV)/.policy $(E2E_VENV)/.installed node_modules/.installed act  ## up, push, CI green, destroy, CI red (access revoked) for STACK
 	$(LOCALCLOUD) demo --stack "$$STACK"
 
 .PHONY: help clean clean-cache

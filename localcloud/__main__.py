@@ -23,6 +23,8 @@ from localcloud import engine, platform, services
 from localcloud.state import ENV_STATE_DIR, open_cloud, state_dir
 
 BIN = Path(__file__).resolve().parent / "bin"
+LOOKING = ("stop", "status")
+"""Commands that only look at (or stop) a state directory: they never create it."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "install-plugins":
         return install_plugins()
-    root = state_dir(args.state_dir)
+    root = state_dir(args.state_dir, create=args.command not in LOOKING)
+    if args.command in LOOKING and not root.is_dir():
+        print("not running")  # nothing was ever started there: nothing to create either
+        return 1 if args.command == "status" else 0
 
     if args.command == "start":
         print(json.dumps(services.start(root, args.idle_timeout), indent=2))

@@ -76,9 +76,12 @@ class Workspace:
         config: dict[str, str] | None = None,
         discovery: str = "path",
         cloud_dir: Path | None = None,
+        program: bool = True,
     ) -> None:
         """`discovery`: "path" (the launchers in localcloud/bin on PATH: ambient plugins) or
-        "installed" (tarballs installed into this workspace's PULUMI_HOME, ambient plugins ignored)."""
+        "installed" (tarballs installed into this workspace's PULUMI_HOME, ambient plugins ignored).
+        `program`: copy this repository's program and the stack's file from stacks/ into `root/project`;
+        False leaves it empty (for `pulumi new`), with `config` as the stack's."""
         self.root = root
         self.discovery = discovery
         self.stack = stack
@@ -87,8 +90,18 @@ class Workspace:
         self.backend = root / "backend"
         self.cloud_dir = cloud_dir or root / "cloud"
         self.home = root / "pulumi-home"
-        for directory in (self.project / "stacks", self.backend, self.cloud_dir, self.home):
+        self.extra_env: dict[str, str] = {}
+        """Added to every CLI call's environment."""
+        for directory in (self.project, self.backend, self.cloud_dir, self.home):
             directory.mkdir(parents=True, exist_ok=True)
+        self.config: dict[str, Any] = dict(config or {})
+        self.secret_keys: list[str] = []
+        if program:
+            self._copy_program(stack, config)
+
+    def _copy_program(self, stack: str, config: dict[str, str] | None) -> None:
+        """This repository's program, its `.venv`, and `stacks/Pulumi.<stack>.yaml` with `config` over it."""
+        (self.project / "stacks").mkdir(exist_ok=True)
         for name in PROGRAM_FILES:
             source = REPOSITORY / name
             if source.is_dir():
@@ -113,7 +126,7 @@ class Workspace:
             earlier = cast(dict[str, Any], yaml.safe_load(scratch.read_text()) or {})
             stack_file = {**earlier, "config": {**earlier.get("config", {}), **stack_file["config"]}}
         scratch.write_text(yaml.safe_dump(stack_file))
-        self.config: dict[str, Any] = stack_file["config"]
+        self.config = stack_file["config"]
 
     @property
     def env(self) -> dict[str, str]:
@@ -136,6 +149,7 @@ class Workspace:
             "STORAGE_EMULATOR_HOST": storage,
             "GITHUB_TOKEN": "ghp_localcloud",
             "GITLAB_TOKEN": "glpat-localcloud",
+            **self.extra_env,
         }
 
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -36,13 +36,15 @@ ENV_STATE_DIR = "MLOPS_CI_LOCAL"
 _thread_lock = threading.RLock()
 
 
-def state_dir(explicit: str | Path | None = None) -> Path:
-    """The state directory: `explicit`, or `$MLOPS_CI_LOCAL`."""
+def state_dir(explicit: str | Path | None = None, create: bool = True) -> Path:
+    """The state directory: `explicit`, or `$MLOPS_CI_LOCAL`; created unless `create` is false (a
+    command that only looks, such as `status`, leaves no directory behind)."""
     raw = explicit if explicit is not None else os.environ.get(ENV_STATE_DIR)
     if not raw:
         raise RuntimeError(f"{ENV_STATE_DIR} is not set: the local cloud needs a state directory (e.g. build/local/<team>)")
     path = Path(raw).resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

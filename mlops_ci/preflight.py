@@ -11,7 +11,15 @@ import pulumi
 import pulumi_gcp as gcp
 
 from mlops_ci.components.google_errors import disabled_api
-from mlops_ci.settings.model import CREDENTIAL_KEYS, MANAGED_BY_LABEL, PROJECT, STACK_LABEL, ConfigError, Settings
+from mlops_ci.settings.model import (
+    CREDENTIAL_KEYS,
+    MANAGED_BY_LABEL,
+    PROJECT,
+    PULUMI_PROJECT_LABEL,
+    STACK_LABEL,
+    ConfigError,
+    Settings,
+)
 
 # Organization policy that blocks service-account key creation when set on the project. The
 # look-up reads a policy set on the project only (Cloud Resource Manager v1 `getOrgPolicy`): an
@@ -22,6 +30,21 @@ KEY_CREATION_CONSTRAINT = "constraints/iam.disableServiceAccountKeyCreation"
 STORAGE_API = "storage.googleapis.com"
 
 T = TypeVar("T")
+OWNER_LABELS = (MANAGED_BY_LABEL, STACK_LABEL, PULUMI_PROJECT_LABEL)
+
+
+def _whose(labels: dict[str, str]) -> str | None:
+    """The mlops-ci stack a bucket is labelled for (`dev`, or `dev of the project vision-ml`), if any."""
+    if labels.get(MANAGED_BY_LABEL) != PROJECT:
+        return None
+    stack = f"{labels.get(STACK_LABEL)!a}"
+    project = labels.get(PULUMI_PROJECT_LABEL)
+    return f"{stack} of the Pulumi project {project!a}" if project else stack
+
+
+def _is_own(labels: dict[str, str], settings: Settings) -> bool:
+    """The bucket is labelled for this stack of this Pulumi project (no project label: mlops-ci's own)."""
+    return all(labels.get(label) == settings.labels.get(label) for label in OWNER_LABELS)
 
 
 class PreflightError(ConfigError):
@@ -65,8 +88,8 @@ def _existing_bucket_problems(settings: Settings, on_google: pulumi.InvokeOption
     # getBucket answers the bucket's labels in effectiveLabels; its `labels` are those a
     # configuration sets, none for a look-up (upstream `setStorageBucket`, `tpgresource.SetLabels`).
     labels = dict(bucket.effective_labels or {})
-    if labels.get(MANAGED_BY_LABEL) == PROJECT and labels.get(STACK_LABEL) != settings.labels[STACK_LABEL]:
-        return [f"{key}: the bucket of another stack ({labels.get(STACK_LABEL)!a}): a stack grants on its own"]
+    if _whose(labels) and not _is_own(labels, settings):
+        return [f"{key}: the bucket of another stack ({_whose(labels)}): a stack grants on its own"]
     # The team's bucket is theirs to change (other consumers may depend on it): say so, go on.
     if not bucket.uniform_bucket_level_access:
         pulumi.log.warn(f"bucket {name}: uniform bucket-level access is off, so object ACLs can grant access beside IAM")
@@ -86,10 +109,10 @@ def _kept_bucket(settings: Settings, on_google: pulumi.InvokeOptions) -> tuple[b
     if bucket is None:
         return False, problems
     labels = dict(bucket.labels or {})
-    if all(labels.get(label) == value for label, value in settings.labels.items()):
+    if _is_own(labels, settings):
         return True, []
-    other = labels.get(STACK_LABEL) if labels.get(MANAGED_BY_LABEL) == PROJECT else None
-    whose = f"the bucket of the {PROJECT} stack {other!a}" if other else "not this stack's (not labelled for it)"
+    other = _whose(labels)
+    whose = f"the bucket of the {PROJECT} stack {other}" if other else "not this stack's (not labelled for it)"
     # Labels removed by hand from the stack's own bucket: pulumi up compares the program with its
     # state, not with Google, and this check runs before it; putting them back by hand lets it go on.
     own = ",".join(f"{label}={value}" for label, value in settings.labels.items())

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import zipfile
 from email.parser import Parser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import mlops_ci
+from tests.helpers import build_wheel
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(out)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    (built,) = out.glob("mlops_ci-*.whl")
-    return built
+    return build_wheel(tmp_path_factory.mktemp("dist"))
 
 
 def test_the_wheel_holds_the_package_and_its_data_only(wheel: Path) -> None:
@@ -60,3 +58,37 @@ def test_installed_it_validates_a_stack_outside_this_repository(wheel: Path, tmp
     shown = subprocess.run([sys.executable, "-c", probe], cwd=project, env=env, capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines() == [str(site / "mlops_ci/settings/schema.py"), "main ('team-*',)"]
+
+
+def impostor_index(root: Path) -> Path:
+    """A package index (PEP 503 pages on disk) offering someone else's `mlops-ci` 0.1.0: the name is not
+    claimed on PyPI, so anyone may publish it there."""
+    project = root / "simple" / "mlops-ci"
+    project.mkdir(parents=True)
+    name = f"mlops_ci-{mlops_ci.__version__}-py3-none-any.whl"
+    info = f"mlops_ci-{mlops_ci.__version__}.dist-info"
+    with zipfile.ZipFile(project / name, "w") as archive:
+        archive.writestr("mlops_ci/__init__.py", "raise SystemExit('not mlops-ci')\n")
+        archive.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: mlops-ci\nVersion: {mlops_ci.__version__}\n")
+        archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        archive.writestr(f"{info}/RECORD", "")
+    (project / "index.html").write_text(f'<html><body><a href="{name}">{name}</a></body></html>\n')
+    return root / "simple"
+
+
+def test_the_templates_requirements_never_take_mlops_ci_from_a_package_index(wheel: Path, tmp_path: Path) -> None:
+    # Red team (tpl): templates/python/requirements.txt says `mlops-ci==0.1.0`, a bare name pip also looks
+    # up on the index, with PIP_FIND_LINKS set as the template README says (pip 23.2 then took the index's
+    # 0.1.0) or forgotten (a new terminal): whoever publishes mlops-ci 0.1.0 on PyPI runs code with the
+    # team's cloud credentials. Expected: only this checkout's wheel satisfies it (a hash, a direct reference).
+    index = impostor_index(tmp_path)
+    requirements = ROOT / "templates" / "python" / "requirements.txt"
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed", "-q"]
+    command += ["--index-url", index.as_uri(), "-r", str(requirements)]
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    for links in ({"PIP_FIND_LINKS": str(wheel.parent)}, {}):
+        report = tmp_path / f"report-{len(links)}.json"
+        resolved = subprocess.run([*command, "--report", str(report)], env={**clean, **links}, capture_output=True, timeout=300)
+        chosen: list[dict[str, Any]] = json.loads(report.read_text())["install"] if resolved.returncode == 0 else []
+        urls = [str(entry["download_info"]["url"]) for entry in chosen]
+        assert not [url for url in urls if url.startswith(index.as_uri())], (links, urls)

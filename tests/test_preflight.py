@@ -3,18 +3,21 @@ cloud resource is registered, every problem in one error naming the key and the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import pulumi
+import pulumi_gcp as gcp
 import pytest
 
 from mlops_ci import __version__
 from mlops_ci.ci.files import job_script_header
-from mlops_ci.preflight import PreflightError
-from mlops_ci.settings.loader import ConfigError
-from mlops_ci.settings.model import stack_label
-from tests.helpers import BUCKET, CountingMocks, run
+from mlops_ci.preflight import PreflightError, preflight
+from mlops_ci.settings.loader import ConfigError, load_settings
+from mlops_ci.settings.model import Settings, stack_label
+from tests.helpers import BUCKET, CountingMocks, config_for, run
 
 NOT_FOUND: tuple[dict[str, Any], list[tuple[str, str]]] = ({}, [("", "404 Not Found")])
 """A look-up the provider fails, as the engine reports it (an invoke failure)."""
@@ -435,3 +438,38 @@ def test_an_enforced_key_policy_says_what_to_use_instead() -> None:
         "mlops-ci:auth = 'key': the project acme-ml-test enforces constraints/iam.disableServiceAccountKeyCreation, so no"
         " service-account key can be created; use mlops-ci:auth workload-identity (keyless)"
     ]
+
+
+@pytest.fixture
+def fresh_loop() -> Iterator[None]:
+    """An event loop of the test's own: the look-ups run on it (an earlier test's evaluation closed its loop)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi.runtime.settings.reset_options()
+    yield
+    loop.close()
+
+
+def settings_in(project: str, mocks: Answers) -> Settings:
+    """The settings of stack `dev` (gcp:project acme-ml-test) in a project made by `pulumi new` named `project`."""
+    pulumi.runtime.set_mocks(mocks, project=project, stack="dev", preview=False)
+    pulumi.runtime.set_all_config(config_for("github"))
+    return load_settings()
+
+
+@pytest.mark.usefixtures("fresh_loop")
+def test_a_template_project_never_adopts_the_bucket_of_another_projects_stack_of_the_same_name() -> None:
+    # Red team (tpl): the template README has every team run `pulumi new … --stack dev`; two teams' projects
+    # (vision-ml, nlp-ml) in one Google Cloud project derive the same bucket (acme-ml-test-dev-dvc) and
+    # label it alike (managed-by mlops-ci, stack dev: no project), so nlp-ml's pre-flight takes vision-ml's
+    # bucket, data and all, for its own: imported into nlp-ml's state, granted to nlp-ml's CI, and deleted
+    # by nlp-ml's destroy with protectBucket false. Expected: refused (or another name), never adopted.
+    theirs = settings_in("vision-ml", Answers({})).labels
+    mocks = Answers({"getBuckets": {"buckets": [{"name": "acme-ml-test-dev-dvc", "labels": theirs}]}})
+    settings = settings_in("nlp-ml", mocks)
+    assert settings.bucket_name == "acme-ml-test-dev-dvc"
+    google = gcp.Provider("gcp", project=settings.gcp_project)
+    with pytest.raises(PreflightError) as raised:
+        preflight(settings, settings.platform.provider(settings), google)
+    refusal = "mlops-ci:bucketName = 'acme-ml-test-dev-dvc': the bucket exists in acme-ml-test and is the bucket of the"
+    assert any(p.startswith(refusal) and "'vision-ml'" in p for p in raised.value.problems), raised.value.problems

@@ -9,7 +9,9 @@ from pathlib import Path
 import yaml
 
 from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file, stack_files
-from mlops_ci.settings.model import Settings, field_name
+from mlops_ci.platforms import PLATFORMS
+from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES, Settings, field_name
+from mlops_ci.settings.namespaces import GOOGLE, GOOGLE_KEYS
 from mlops_ci.settings.schema import SCHEMA, declared_config
 from mlops_ci.settings.validate import DERIVED_WHEN_EMPTY, KEY_ONLY, RULES
 
@@ -38,7 +40,7 @@ def test_every_key_is_declared_with_type_and_description() -> None:
 
 def test_settings_have_one_field_per_declared_key() -> None:
     fields = {field.name for field in dataclasses.fields(Settings)}
-    context = {"gcp_project", "stack", "platform_url", "defaulted"}
+    context = {"gcp_project", "stack", "platform_url", "defaulted", "pulumi_project"}
     assert fields - context == {field_name(name) for name in SCHEMA.names}
 
 
@@ -55,3 +57,33 @@ def test_stack_files_use_namespaced_keys_of_known_namespaces() -> None:
     for path in stack_files():
         for key in load_stack_file(path).config:
             assert key.split(":")[0] in {"mlops-ci", "gcp", "github", "gitlab"}, (path.name, key)
+
+
+TEMPLATE = yaml.safe_load((ROOT / "templates/python/Pulumi.yaml").read_text())
+TEMPLATE_PROMPTS: dict[str, dict[str, object]] = TEMPLATE["template"]["config"]
+# The template's deliberate departures from the package's defaults: a team starting afresh is keyless, and
+# the platform question (required, no default in the package) suggests GitHub.
+TEMPLATE_DEFAULTS = {"auth": "workload-identity", "platform": "github"}
+# The values a prompted key takes, each of which its question must name.
+CHOICES: dict[str, tuple[str, ...]] = {"platform": tuple(PLATFORMS), "auth": AUTH_MODES, "access": ACCESS_PRESETS}
+
+
+def test_the_templates_questions_stay_in_step_with_the_packages_keys() -> None:
+    # `pulumi new` asks these and writes the answers into the stack file: every question is a key mlops-ci
+    # reads, with the package's default (or the template's named one), naming the values the key takes
+    # and, where config.yaml says what empty means, saying it too.
+    declared = declared_config()
+    readable = {f"{GOOGLE}:{name}" for name in GOOGLE_KEYS} | {f"{p}:token" for p in PLATFORMS}
+    for key, prompt in TEMPLATE_PROMPTS.items():
+        namespace, _, name = key.partition(":")
+        if namespace != SCHEMA.project:
+            assert key in readable, key
+            assert prompt.get("secret", False) is name.endswith("token"), key
+            continue
+        assert name in declared, key
+        assert prompt.get("default") == TEMPLATE_DEFAULTS.get(name, declared[name].get("default")), key
+        description = str(prompt["description"])
+        assert all(choice in description for choice in CHOICES.get(name, ())), (key, description)
+        assert ("empty" in description) == ("empty" in str(declared[name]["description"])), (key, description)
+    for name, default in TEMPLATE_DEFAULTS.items():
+        assert RULES[name](default) is None, name

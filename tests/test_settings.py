@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mlops_ci.offline.runtime import Evaluation, reveal
 from mlops_ci.settings import derive as s
-from mlops_ci.settings import rules
-from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings import rules, validate
+from mlops_ci.settings.loader import ConfigError, load_settings
 from mlops_ci.settings.model import digest, stack_label
-from tests.helpers import BUCKET, GITLAB_VARIABLE, CountingMocks, run
+from mlops_ci.settings.schema import load_schema
+from tests.helpers import BUCKET, GITLAB_VARIABLE, CountingMocks, config_for, run
 
 # (platform, overrides, key named in the error, words of the rule)
 BAD_VALUES = [
@@ -293,3 +296,105 @@ def test_each_entry_of_a_rules_table_is_applied(rule: Any, refused: list[str]) -
 )
 def test_values_beside_a_rules_table_are_accepted(rule: Any, accepted: list[str]) -> None:
     assert [value for value in accepted if rule(value) is not None] == []
+
+
+def test_in_a_project_not_named_mlops_ci_its_own_namespace_is_refused_naming_the_mlops_ci_key() -> None:
+    # A project made by `pulumi new` (templates/python) is named by its team: `pulumi config set
+    # platform gitlab` without a namespace lands in that project's, where mlops-ci reads nothing.
+    pulumi.runtime.set_mocks(CountingMocks(), project="team", stack="team-a", preview=False)
+    pulumi.runtime.set_all_config({**config_for("github"), "team:platform": "gitlab", "team:brnch": "dev"})
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert raised.value.problems == [
+        "team:brnch: in this project's own namespace (team:), which mlops-ci does not read; its keys are"
+        " mlops-ci:<key> (did you mean branch?)",
+        "team:platform: in this project's own namespace (team:), which mlops-ci does not read: set mlops-ci:platform"
+        " instead (`pulumi config rm team:platform; pulumi config set mlops-ci:platform …`)",
+    ]
+
+
+def test_the_clis_stack_tags_pass_and_no_other_pulumi_key_does() -> None:
+    # `pulumi new` writes the template it used into Pulumi.yaml as pulumi:tags; the CLI reads it, not the program.
+    tags = json.dumps({"pulumi:template": "templates/python"})
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"pulumi__tags": tags, "pulumi__disable-default-providers": '["*"]'})
+    assert [p.split(":", 2)[:2] for p in raised.value.problems] == [["pulumi", "disable-default-providers"]]
+
+
+def test_a_secret_pulumi_tags_is_refused_as_every_other_key_that_is_not_a_secret() -> None:
+    # Red team (tpl): `pulumi:tags` is let through before the `secure:` check, so a stack file can hide
+    # what it writes into the stack's tags from review, which every other non-secret key refuses.
+    tags = json.dumps({"pulumi:template": "templates/python"})
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"pulumi__tags": tags}, secret_keys=("pulumi:tags",))
+    assert any(p.startswith("pulumi:tags: not a secret") for p in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize("cli_tag", ["pulumi:project", "pulumi:description", "vcs:owner", "vcs:repo"])
+def test_a_stack_file_may_not_rewrite_the_clis_own_stack_tags(cli_tag: str) -> None:
+    # Red team (tpl): the CLI copies every entry of `pulumi:tags` over the tags it computes itself
+    # (pulumi/pulumi pkg/backend/stack.go, GetEnvironmentTagsForCurrentStack, called by the Pulumi Cloud
+    # backend's StartUpdate; the file backend ignores pulumi:tags, checked with the CLI 3.274.1): a stack file
+    # can make Pulumi Cloud list the stack under another project or repository. Only pulumi:template is `pulumi new`'s.
+    tags = json.dumps({"pulumi:template": "templates/python", cli_tag: "another-team"})
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"pulumi__tags": tags})
+    assert any(p.startswith("pulumi:tags") and cli_tag in p for p in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize("project", ["gcp", "github", "gitlab"])
+def test_a_bare_key_in_a_project_named_like_a_namespace_names_the_mlops_ci_key(project: str) -> None:
+    # Red team (tpl): `pulumi new --name gcp` is accepted by the CLI, and `pulumi config set branch dev`
+    # then writes gcp:branch (checked with the CLI 3.274.1); the refusal must still say mlops-ci:branch,
+    # as it does for any other project name, not only "unknown key".
+    pulumi.runtime.set_mocks(CountingMocks(), project=project, stack="team-a", preview=False)
+    pulumi.runtime.set_all_config({**config_for("github"), f"{project}:branch": "dev"})
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert any(p.startswith(f"{project}:branch") and "mlops-ci:branch" in p for p in raised.value.problems), raised.value.problems
+
+
+def test_the_template_never_lets_a_stack_grant_its_ci_on_the_pulumi_state_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Red team (tpl): templates/python ships platform.existingBuckets ['*']; with the state in
+    # gs://acme-pulumi-state (PULUMI_BACKEND_URL), mlops-ci:existingBucket acme-pulumi-state with access
+    # admin grants CI objectAdmin on every stack's state: what issue 22 item 9 refuses, and no team expects.
+    template = load_schema(Path(__file__).parent.parent / "templates" / "python" / "Pulumi.yaml")
+    monkeypatch.setattr(validate, "SCHEMA", template)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "gs://acme-pulumi-state")
+    with pytest.raises(ConfigError) as raised:
+        run("github", existingBucket="acme-pulumi-state", access="admin")
+    assert any(p.startswith("mlops-ci:existingBucket") for p in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize("tags", ["just a string", '["a", "b"]', '{"team": {"nested": "x"}}', '{"team": 1}'])
+def test_a_pulumi_tags_the_cli_refuses_is_refused_offline_too(tags: str) -> None:
+    # Red team (tpl): the CLI refuses a pulumi:tags that is not an object of strings ("pulumi:tags must be an
+    # object of strings", pulumi/pulumi pkg/backend/stack.go) when a Pulumi Cloud backend starts an update,
+    # after `make check` said OK (the file backend ignores pulumi:tags); the program lets any value through.
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"pulumi__tags": tags})
+    assert any(p.startswith("pulumi:tags") for p in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"), [("token", "github:token"), ("project", "gcp:project"), ("baseUrl", "github:baseUrl")]
+)
+def test_a_bare_key_of_another_namespace_in_a_template_project_names_that_key(name: str, meant: str) -> None:
+    # Red team (tpl): `pulumi config set --secret token …` in a project made by `pulumi new` lands in the
+    # project's namespace; the refusal says "its keys are mlops-ci:<key>", where there is no token, instead
+    # of the key the template's own questions name (github:token, gcp:project).
+    pulumi.runtime.set_mocks(CountingMocks(), project="vision-ml", stack="dev", preview=False)
+    pulumi.runtime.set_all_config({**config_for("github"), f"vision-ml:{name}": "x"}, [f"vision-ml:{name}"])
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert any(p.startswith(f"vision-ml:{name}") and meant in p for p in raised.value.problems), raised.value.problems
+
+
+def test_two_template_projects_stacks_of_one_name_derive_two_service_accounts_and_mlops_ci_keeps_its_own() -> None:
+    # Service accounts carry no labels: vision-ml's and nlp-ml's stacks `dev` in one Google Cloud project
+    # would both create dvc-ci-dev (the second's pulumi up failing on Google's 409, or worse, sharing it).
+    ours, theirs = s.derive_service_account_id("dev", "vision-ml"), s.derive_service_account_id("dev", "nlp-ml")
+    assert ours != theirs
+    assert rules.service_account_id_problem(ours) is None
+    assert rules.service_account_id_problem(theirs) is None
+    assert s.derive_service_account_id("dev", "mlops-ci") == s.derive_service_account_id("dev") == "dvc-ci-dev"

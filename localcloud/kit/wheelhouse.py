@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -42,9 +43,23 @@ def job_pythons(python_versions: Iterable[str]) -> list[tuple[Path, str]]:
 
 def wheelhouse(python_versions: Iterable[str] = (DEFAULT_PYTHON_VERSION,)) -> Path:
     """The wheelhouse for the e2e virtualenv's Python and for the tool cache's `python_versions`."""
-    pythons = job_pythons(python_versions)
+    return built(JOB_REQUIREMENTS, CONSTRAINTS, job_pythons(python_versions))
+
+
+def program_wheelhouse(python: Path) -> Path:
+    """Wheels of what the program needs (requirements.txt, with constraints.txt) and of what Pulumi's pip
+    toolchain upgrades first in a new virtualenv (pip, setuptools, wheel), for `python`: a project made
+    by `pulumi new` installs mlops-ci's wheel with these, without an index."""
+    requirements = (ROOT / "requirements.txt").read_text() + "pip\nsetuptools\nwheel\n"
+    version = subprocess.run([python, "-VV"], capture_output=True, text=True, check=True).stdout
+    return built(requirements, ROOT / "constraints.txt", [(python, version)])
+
+
+def built(requirements_text: str, constraints: Path, pythons: list[tuple[Path, str]]) -> Path:
+    """`pip wheel` of `requirements_text` for each of `pythons` (interpreter, its version), kept in
+    build/e2e-wheelhouse under a digest of everything that decides its content (built once; this step downloads)."""
     digest = hashlib.sha256(
-        "\0".join((JOB_REQUIREMENTS, CONSTRAINTS.read_text(), *(f"{e}={v}" for e, v in pythons))).encode()
+        "\0".join((requirements_text, constraints.read_text(), *(f"{e}={v}" for e, v in pythons))).encode()
     ).hexdigest()[:16]
     target = WHEELHOUSES / digest
     if not target.is_dir():
@@ -52,11 +67,11 @@ def wheelhouse(python_versions: Iterable[str] = (DEFAULT_PYTHON_VERSION,)) -> Pa
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         requirements = staging / "requirements.txt"
-        requirements.write_text(JOB_REQUIREMENTS)
+        requirements.write_text(requirements_text)
         for executable, _ in pythons:
             # This machine's pip configuration (index, certificates) applies: this step downloads.
             pip_wheel = [executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--wheel-dir", staging]
-            run([*pip_wheel, "-r", requirements, "--constraint", CONSTRAINTS], cwd=ROOT, env=os.environ, timeout=WHEEL_TIMEOUT)
+            run([*pip_wheel, "-r", requirements, "--constraint", constraints], cwd=ROOT, env=os.environ, timeout=WHEEL_TIMEOUT)
         requirements.unlink()
         staging.rename(target)
     return target

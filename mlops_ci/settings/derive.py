@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from mlops_ci.settings.model import Settings, digest, field_name
-from mlops_ci.settings.parse import Parsed
+from mlops_ci.settings.parse import PROJECT, Parsed
 from mlops_ci.settings.rules import bucket_name_problem
 
 
@@ -41,8 +41,10 @@ def derive_bucket_name(gcp_project: str, stack: str) -> str:
     return next(name for name in itertools.chain([readable, f"dvc-{readable}"[:63]], hashed) if not bucket_name_problem(name))
 
 
-def derive_service_account_id(stack: str) -> str:
-    return _fit("dvc-ci-", stack, "", 30)
+def derive_service_account_id(stack: str, project: str = PROJECT) -> str:
+    """`dvc-ci-<stack>`; in a project not named mlops-ci, `dvc-ci-<project>-<stack>-<hash>`: service
+    accounts carry no labels, so two projects' stacks `dev` in one Google Cloud project need two names."""
+    return _fit("dvc-ci-", stack if project == PROJECT else f"{project}/{stack}", "", 30)
 
 
 def derive(parsed: Parsed) -> Settings:
@@ -52,10 +54,15 @@ def derive(parsed: Parsed) -> Settings:
     texts = dict(parsed.texts)
     texts["ciFile"] = parsed.ci_file
     texts["bucketName"] = texts["existingBucket"] or texts["bucketName"] or derive_bucket_name(parsed.gcp_project, parsed.stack)
-    texts["serviceAccountId"] = texts["serviceAccountId"] or derive_service_account_id(parsed.stack)
+    texts["serviceAccountId"] = texts["serviceAccountId"] or derive_service_account_id(parsed.stack, parsed.project)
     fields: dict[str, Any] = {field_name(name): parsed.flags.get(name, text) for name, text in texts.items()}
     fields["platform"] = platform
     # The rules checked each value against its field's type (enums included).
     return Settings(
-        gcp_project=parsed.gcp_project, stack=parsed.stack, platform_url=parsed.platform_url, defaulted=parsed.defaulted, **fields
+        gcp_project=parsed.gcp_project,
+        stack=parsed.stack,
+        platform_url=parsed.platform_url,
+        defaulted=parsed.defaulted,
+        pulumi_project=parsed.project,
+        **fields,
     )

@@ -34,6 +34,9 @@ KEYLESS_MODES: tuple[KeylessMode, ...] = ("direct", "impersonation")
 CREDENTIAL_KEYS = ("auth", "keylessMode")
 # The labels the stack puts on its Google Cloud resources: who manages them, for which stack.
 MANAGED_BY_LABEL, STACK_LABEL = "managed-by", "stack"
+# And, in a project not named mlops-ci (made by `pulumi new`), which Pulumi project: two projects' stacks
+# named alike (`dev`) in one Google Cloud project are two teams. mlops-ci's own stacks carry none.
+PULUMI_PROJECT_LABEL = "pulumi-project"
 # A label value Google takes as it is: lowercase letters, digits, '_' and '-', at most 63.
 _LABEL_VALUE = re.compile(r"[a-z0-9_-]{1,63}")
 
@@ -91,6 +94,8 @@ class Settings:
     report: bool
     defaulted: frozenset[str] = frozenset()
     """Of `CREDENTIAL_KEYS`, those the stack file leaves to their default (resolved here)."""
+    pulumi_project: str = PROJECT
+    """The running Pulumi project's name (Pulumi.yaml `name:`): mlops-ci, or a project made by `pulumi new`."""
 
     @property
     def direct(self) -> bool:
@@ -128,7 +133,10 @@ class Settings:
     @property
     def labels(self) -> dict[str, str]:
         """Labels for Google Cloud resources (values: lowercase, digits, '-', '_', <= 63)."""
-        return {MANAGED_BY_LABEL: PROJECT, STACK_LABEL: stack_label(self.stack)}
+        labels = {MANAGED_BY_LABEL: PROJECT, STACK_LABEL: stack_label(self.stack)}
+        if self.pulumi_project != PROJECT:
+            labels[PULUMI_PROJECT_LABEL] = stack_label(self.pulumi_project)
+        return labels
 
 
 def field_name(key: str) -> str:

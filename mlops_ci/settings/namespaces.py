@@ -6,8 +6,11 @@ by something else (a default provider, the SDK) or by nothing, unseen by review.
 
 from __future__ import annotations
 
+import json
 import os
+from typing import cast
 
+import pulumi
 from pulumi.runtime.config import get_config_env_key
 
 from mlops_ci.platforms import PLATFORMS
@@ -28,6 +31,16 @@ READ_KEYS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(PLATFORMS, PLATFORM_KEYS),
 }
 """Namespace -> the keys of it the program reads."""
+# The CLI's own keys, which it reads and the program does not: the stack's tags (`pulumi new` writes
+# `pulumi:tags` with the template it used into Pulumi.yaml; pulumi/pulumi sdk/go/common/workspace/project.go,
+# PulumiTagsConfigKey).
+CLI_KEYS = ("pulumi:tags",)
+# The stack tags the CLI computes itself and which an entry of `pulumi:tags` would overwrite (pulumi/pulumi
+# pkg/backend/stack.go GetEnvironmentTagsForCurrentStack; sdk/go/common/apitype/core.go, the StackTagName
+# constants: pulumi:project, pulumi:runtime, pulumi:description, vcs:owner, vcs:repo, vcs:kind, vcs:root,
+# gitHub:owner/repo, gitlab:owner/repo). Only `pulumi:template` (what `pulumi new` writes) is let through.
+TAG_TEMPLATE = "pulumi:template"
+CLI_TAG_PREFIXES = ("pulumi:", "vcs:", "github:", "gitlab:")
 # The CLI's own variables: the config itself, which keys are secret, the passphrase.
 CLI_VARIABLES = ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
@@ -46,6 +59,56 @@ def _unknown_namespace(key: str, namespace: str) -> str:
 
 def _unknown_key(key: str, name: str, known: tuple[str, ...]) -> str:
     return f"{escaped(key)}: unknown key{did_you_mean(name, known)}{_look_alike(name)}"
+
+
+def _meant_key(name: str, parsed: Parsed) -> str | None:
+    """The full key a bare `name` stands for: mlops-ci's, gcp:project, or the platform's token or base URL."""
+    if name in SCHEMA.names:
+        return f"{PROJECT}:{name}"
+    if name in GOOGLE_KEYS:
+        return f"{GOOGLE}:{name}"
+    if name in PLATFORM_KEYS:
+        return f"{parsed.platform.name if parsed.platform else '<platform>'}:{name}"
+    return None
+
+
+def _project_key_problem(key: str, name: str, parsed: Parsed) -> str:
+    """A key in the namespace of a project not named mlops-ci (made by `pulumi new`): `pulumi config set
+    platform …` without a namespace puts it there, where mlops-ci reads nothing."""
+    rule = f"{escaped(key)}: in this project's own namespace ({escaped(parsed.project)}:), which mlops-ci does not read"
+    meant = _meant_key(name, parsed)
+    if meant:
+        return f"{rule}: set {meant} instead (`pulumi config rm {escaped(key)}; pulumi config set {meant} …`)"
+    return f"{rule}; its keys are {PROJECT}:<key>{did_you_mean(name, SCHEMA.names)}"
+
+
+def _tag_names(raw: str) -> list[str] | None:
+    """The names of `pulumi:tags`, or None where it is not an object of strings."""
+    try:
+        tags: object = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(tags, dict):
+        return None
+    entries = cast(dict[str, object], tags)
+    return list(entries) if all(isinstance(value, str) for value in entries.values()) else None
+
+
+def _tags_problem(secret: bool) -> str | None:
+    """`pulumi:tags` as the CLI takes it (an object of strings), without the tags the CLI computes itself."""
+    key = CLI_KEYS[0]
+    if secret:
+        return f"{key}: not a secret: write it in plain text (`secure:` hides from review what the stack's tags say)"
+    tags = _tag_names(pulumi.Config("pulumi").get("tags") or "{}")
+    if tags is None:
+        return f"{key}: must be an object of strings (tag name: text), as the CLI requires"
+    owned = sorted(t for t in tags if t != TAG_TEMPLATE and t.lower().startswith(CLI_TAG_PREFIXES))
+    if owned:
+        return (
+            f"{key}: {', '.join(escaped(t) for t in owned)}: tags the CLI sets itself (the project, its repository);"
+            f" only {TAG_TEMPLATE} and tags of your own"
+        )
+    return None
 
 
 def google_key_problem(key: str, name: str) -> str:
@@ -85,6 +148,10 @@ def _platform_key_problem(key: str, name: str, secret: bool, parsed: Parsed) -> 
 def key_problem(key: str, secret: bool, parsed: Parsed) -> str | None:
     """What is wrong with a key being in the stack's config at all (not with its value)."""
     namespace, _, name = key.partition(":")
+    if key in CLI_KEYS:
+        return _tags_problem(secret)
+    if namespace == parsed.project != PROJECT and name in SCHEMA.names:
+        return _project_key_problem(key, name, parsed)  # a project named gcp, github or gitlab
     if (namespace == PROJECT and name in SCHEMA.names) or (namespace == GOOGLE and name in GOOGLE_KEYS):
         return f"{key}: not a secret: write it in plain text (`secure:` hides it from review)" if secret else None
     if namespace == PROJECT:
@@ -93,6 +160,8 @@ def key_problem(key: str, secret: bool, parsed: Parsed) -> str | None:
         return google_key_problem(key, name)
     if namespace in PLATFORMS:
         return _platform_key_problem(key, name, secret, parsed)
+    if namespace == parsed.project:
+        return _project_key_problem(key, name, parsed)
     return _unknown_namespace(key, namespace)
 
 

@@ -30,6 +30,9 @@ class Parsed:
     """The stack's configuration as text, with what reading it found wrong."""
 
     stack: str
+    project: str
+    """The running project's name (Pulumi.yaml `name:`): `mlops-ci` here, the team's own in a project
+    made by `pulumi new` from templates/python, whose namespace mlops-ci reads nothing from."""
     texts: dict[str, str]
     """`mlops-ci:` key name -> its text (a broken value replaced by the default, or '')."""
     flags: dict[str, bool]
@@ -119,6 +122,7 @@ def parse(stack: str | None = None) -> Parsed:
     defaulted = resolve_credential(texts, platform, platform_url)
     return Parsed(
         stack=pulumi.get_stack() if stack is None else stack,
+        project=pulumi.get_project(),
         texts=texts,
         flags={key.name: texts[key.name].lower() == "true" for key in SCHEMA.keys if key.type == "boolean"},
         set_keys=set_keys,

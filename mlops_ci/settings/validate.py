@@ -7,6 +7,7 @@ A key's own rule is a row of `RULES`; a rule across keys is a named function of 
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Callable
 
 from mlops_ci.platforms import PLATFORMS
@@ -136,6 +137,13 @@ def existing_bucket_allowed(parsed: Parsed) -> list[str]:
     `{stack}` in a pattern stands for the stack's label (its name, or that name made a valid label),
     so `acme-{stack}-dvc` lets each stack use its own bucket only."""
     bucket = parsed.texts["existingBucket"]
+    backend = os.environ.get("PULUMI_BACKEND_URL", "")
+    if bucket and backend.startswith("gs://") and backend[len("gs://") :].partition("/")[0] == bucket:
+        return [
+            f"{PROJECT}:existingBucket = {shown(bucket)}: the bucket of Pulumi's state (PULUMI_BACKEND_URL {shown(backend)}):"
+            " never a DVC remote, whatever Pulumi.yaml platform.existingBuckets allows"
+            " (its CI would read or rewrite every stack's state)"
+        ]
     patterns, named = for_this_stack(parsed, SCHEMA.existing_buckets)
     if not bucket or any(fnmatch.fnmatchcase(bucket, pattern) for pattern in patterns):
         return []

@@ -159,6 +159,19 @@ def test_a_key_without_namespace_lands_in_the_project_namespace(engine: Engine) 
     assert seen["config"]["mlops-ci:branch"] == "from-bare-key"
 
 
+def test_a_project_that_declares_no_config_hands_the_program_an_empty_config(engine: Engine) -> None:
+    # A project made by `pulumi new` from templates/python declares no key (Pulumi refuses a type or a
+    # default for another namespace's): with an empty stack the engine sends no config map at all.
+    (engine.project / "Pulumi.yaml").write_text(
+        "name: team\nruntime:\n  name: python\n  options:\n    virtualenv: .venv\nstackConfigDir: stacks\n"
+    )
+    engine.init_stack("dev")
+    result, seen = engine.preview("dev")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert seen is not None
+    assert (seen["config"], seen["project"]) == ({}, "team")
+
+
 def add_secret_declaration(engine: Engine, default: str | None = None) -> None:
     project = engine.project / "Pulumi.yaml"
     extra = "  apiToken:\n    type: string\n    secret: true\n" + (f"    default: {default}\n" if default else "")

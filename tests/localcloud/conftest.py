@@ -3,6 +3,7 @@ directory whose services (storage emulator, token endpoint) run for the whole se
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -10,7 +11,7 @@ import re
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -275,3 +276,13 @@ def github_answers_within_description(root: Path) -> None:
     cloud = open_cloud(root)
     assert github_api.requests_log(cloud, "github-violations.jsonl") == []
     assert github_api.requests_log(cloud, "github-unmodelled.jsonl") == []
+
+
+@contextlib.contextmanager
+def local_cloud(cloud_dir: Path) -> Generator[LocalCloud]:
+    """The local cloud in `cloud_dir` for one test: its services (started on demand by the plugins and
+    the workspace) stopped at the end, whatever happened."""
+    try:
+        yield open_cloud(cloud_dir)
+    finally:
+        services.stop(cloud_dir)

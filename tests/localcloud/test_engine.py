@@ -23,7 +23,7 @@ from localcloud.state import LocalCloud, open_cloud
 from mlops_ci.ci.files import REPORT_DIRECTORY, job_script_path
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 
-from .conftest import REPOSITORY, github_answers_within_description, operations, sign_in, storage_get
+from .conftest import REPOSITORY, github_answers_within_description, local_cloud, operations, sign_in, storage_get
 
 pytestmark = pytest.mark.localcloud
 
@@ -53,8 +53,8 @@ def ops(space: Workspace) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def stopped_services(tmp_path: Path) -> Any:
-    yield
-    services.stop(tmp_path / "cloud")
+    with local_cloud(tmp_path / "cloud"):
+        yield
     github_answers_within_description(tmp_path / "cloud")
 
 

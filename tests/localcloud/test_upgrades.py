@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 import yaml
 
-from localcloud import services, state
+from localcloud import state
 from localcloud.engine import Workspace, find_cli
-from localcloud.state import LocalCloud, open_cloud
+from localcloud.state import LocalCloud
 
-from .conftest import operations
+from .conftest import local_cloud, operations
 from .test_lifecycle import _seed_minimal  # pyright: ignore[reportPrivateUsage] - the same seeding as the lifecycle
 
 pytestmark = pytest.mark.localcloud
@@ -114,8 +114,7 @@ def deployed_by(
     the third value); the local cloud's services stopped at the end."""
     assert CLI is not None
     space = Workspace(tmp_path, stack, CLI, cloud_dir=tmp_path / "cloud")
-    cloud = open_cloud(space.cloud_dir)
-    try:
+    with local_cloud(space.cloud_dir) as cloud:
         space.ensure_repository(seed=False)
         _seed_minimal(cloud, space)
         space.init()
@@ -124,8 +123,6 @@ def deployed_by(
         later_keys = without_keys_unknown_then(space)
         space.up()
         yield space, cloud, later_keys
-    finally:
-        services.stop(space.cloud_dir)
 
 
 def upgraded(tmp_path: Path, stack: str, earlier: str, check: Callable[[Upgrade], None]) -> None:

@@ -7,7 +7,7 @@
 //
 //   - Run: starts `python pulumi-language-python-exec ...` (our shim, installed next to this binary)
 //     in the project's virtualenv, with the stack config as PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS,
-//     exactly as the engine sent it in the RunRequest.
+//     exactly as the engine sent it in the RunRequest (`{}` when it sent none).
 //   - RunPlugin (kind analyzer): starts a Python policy pack as `python -u -m pulumi.policy <engine>
 //     <pack dir>` in the pack's virtualenv; sdk.PolicyProxy answers the engine's stack-configuration
 //     call and hands it to the pack as environment variables.
@@ -234,7 +234,7 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	if err != nil {
 		return nil, err
 	}
-	config, err := json.Marshal(req.GetConfig())
+	config, err := configJSON(req.GetConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
-	cmd.Env = append(cmd.Env, "PULUMI_CONFIG="+string(config), "PULUMI_CONFIG_SECRET_KEYS="+string(secrets))
+	cmd.Env = append(cmd.Env, "PULUMI_CONFIG="+config, "PULUMI_CONFIG_SECRET_KEYS="+string(secrets))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
@@ -382,17 +382,28 @@ func (h *host) startPolicyPack(ctx context.Context, proxy *sdk.PolicyProxy, cmd 
 		setEnv("PULUMI_PROJECT", stack.GetProject())
 		setEnv("PULUMI_STACK", stack.GetStack())
 		setEnv("PULUMI_DRY_RUN", strconv.FormatBool(stack.GetDryRun()))
-		if stack.GetConfig() != nil {
-			config, err := json.Marshal(stack.GetConfig())
-			if err != nil {
-				return err
-			}
-			setEnv("PULUMI_CONFIG", string(config))
+		config, err := configJSON(stack.GetConfig())
+		if err != nil {
+			return err
 		}
+		setEnv("PULUMI_CONFIG", config)
 	}
 	cmd.Env = append(cmd.Env, extraEnv...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	return proxy.Attach(ctx, cmd)
+}
+
+// configJSON is the stack's config as the PULUMI_CONFIG the Python SDK reads: a JSON object, `{}` when
+// the stack has none (the engine then sends no map at all, which json.Marshal writes as `null`: the SDK's
+// set_all_config fails on it). Upstream's host (sdk/python/cmd/pulumi-language-python, constructConfig)
+// leaves PULUMI_CONFIG unset instead, which the SDK also reads as `{}`; `{}` also keeps a PULUMI_CONFIG of
+// the CLI's own environment from reaching the program.
+func configJSON(config map[string]string) (string, error) {
+	if config == nil {
+		config = map[string]string{}
+	}
+	text, err := json.Marshal(config)
+	return string(text), err
 }
