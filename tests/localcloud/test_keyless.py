@@ -296,3 +296,62 @@ def test_a_provider_that_does_not_exist_is_an_invalid_target(cloud: LocalCloud, 
 
     with pytest.raises(GoogleAuthError, match="Error code invalid_target"):
         sign_in(cloud, info)
+
+
+# Red team (branch roidc): where the local STS admits what Google's refuses.
+
+
+def test_a_mapped_subject_over_127_bytes_is_refused(cloud: LocalCloud, github: Federation) -> None:
+    # google.subject is limited to 127 bytes (cloud.google.com/iam/docs/workload-identity-federation,
+    # "Attribute mappings"; the error GitLab users hit: "The size of mapped attribute exceeds the 127 bytes
+    # limit", gitlab-org/gitlab MR 114147). The program maps google.subject to `sub`, which carries the ref:
+    # a job on a long branch name is refused at Google's STS, so it must not be green here.
+    run = good_run(github, ref="refs/heads/feature/" + "x" * 100)
+    assert len(f"repo:{run.repository}:ref:{run.ref}".encode()) > 127
+    info = credential_file(github, github_source(cloud, run, github.audience), impersonate=False)
+
+    with pytest.raises(GoogleAuthError, match="127 bytes"):
+        sign_in(cloud, info)
+    assert exchanges(cloud)[-1]["granted"] is False
+
+
+TOKEN_TYPES = {
+    # GoogleIdentityStsV1ExchangeTokenRequest (sts v1 REST reference): subjectTokenType and
+    # requestedTokenType are Required; for an OIDC provider the subject token type is ...:jwt or ...:id_token.
+    "no-subject-token-type": {"subject_token_type": None},
+    "saml-subject-token-type": {"subject_token_type": "urn:ietf:params:oauth:token-type:saml2"},
+    "no-requested-token-type": {"requested_token_type": None},
+}
+
+
+@pytest.mark.parametrize("changes", sorted(TOKEN_TYPES))
+def test_a_token_request_without_its_required_token_types_is_a_400(cloud: LocalCloud, github: Federation, changes: str) -> None:
+    form: dict[str, str | None] = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "audience": f"//iam.googleapis.com/{github.provider_name}",
+        "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "subject_token": SigningKey(cloud.root / "oidc").mint(GITHUB_ISSUER, good_run(github).claims(), github.audience),
+        **TOKEN_TYPES[changes],
+    }
+    sent = {key: value for key, value in form.items() if value is not None}
+
+    response = transport(cloud).session.post("https://sts.googleapis.com/v1/token", data=sent)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("condition", ["assertion.repository", "assertion.run_attempt"])
+def test_a_condition_that_yields_no_boolean_refuses(cloud: LocalCloud, github: Federation, condition: str) -> None:
+    # WorkloadIdentityPoolProvider.attributeCondition: "The expression must output a boolean representing
+    # whether to allow the federation" (iam v1 REST reference). A non-empty string is no `true`.
+    provider = github.provider_name.split("/")
+    with cloud.gcp.edit() as state:
+        key = next(k for k in state["poolProviders"] if k.endswith(f"/{provider[5]}/{provider[7]}"))
+        state["poolProviders"][key]["attributeCondition"] = condition
+    info = credential_file(github, github_source(cloud, good_run(github), github.audience), impersonate=False)
+
+    with pytest.raises(GoogleAuthError):
+        sign_in(cloud, info)
+    assert exchanges(cloud)[-1]["granted"] is False
