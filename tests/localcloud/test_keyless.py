@@ -25,6 +25,7 @@ from google.auth.transport.requests import Request
 from localcloud.oidc_issuer import GITHUB_ISSUER, GithubRun, GitlabJob, SigningKey, github_request_variables
 from localcloud.plugins import gcp
 from localcloud.state import LocalCloud
+from localcloud.storage_front import StorageFront
 from mlops_ci.offline.runtime import evaluate
 from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file
 
@@ -355,3 +356,32 @@ def test_a_condition_that_yields_no_boolean_refuses(cloud: LocalCloud, github: F
     with pytest.raises(GoogleAuthError):
         sign_in(cloud, info)
     assert exchanges(cloud)[-1]["granted"] is False
+
+
+def test_a_federated_token_is_judged_by_its_own_attributes_not_by_another_of_the_same_subject(
+    cloud: LocalCloud, github: Federation
+) -> None:
+    # A federated token carries the attributes mapped from its own assertion (cloud.google.com/iam/docs/
+    # principal-identifiers); Cloud Storage admits it on the principal sets those attributes name. The front
+    # keeps a token's members by its principal (`principal://…/subject/<sub>`): a token of the same subject
+    # (a repository re-created under the same name, admitted by a pool's provider that pins no ids) whose
+    # request is being decided while the granted token is used is judged with the granted token's members.
+    pool = github.provider_name.rsplit("/providers/", 1)[0]
+    subject = f"principal://iam.googleapis.com/{pool}/subject/repo:acme-ml/recsys:ref:refs/heads/main"
+    granted_id = github.ids["repository_id"]
+    tokens = {
+        "granted": (subject, f"principalSet://iam.googleapis.com/{pool}/attribute.repository_id/{granted_id}"),
+        "impostor": (subject, f"principalSet://iam.googleapis.com/{pool}/attribute.repository_id/1{granted_id}"),
+    }
+    front = StorageFront(cloud, cloud.urls()["storage"], lambda token: None, members_of=tokens.get)
+    policy = front._policy  # pyright: ignore[reportPrivateUsage]
+
+    def concurrent_policy(bucket: str) -> list[dict[str, Any]]:
+        front.caller("granted")  # the granted token's request, arriving meanwhile (ThreadingHTTPServer)
+        return policy(bucket)
+
+    front._policy = concurrent_policy  # pyright: ignore[reportPrivateUsage]
+    refused = front.refusal("GET", f"/storage/v1/b/{github.direct_bucket}/o", "Bearer impostor")
+
+    assert refused is not None, "the impostor was let through with the granted token's members"
+    assert refused[0] == 403
