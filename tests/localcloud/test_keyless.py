@@ -16,12 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import requests
+import yaml
 from google.auth import identity_pool
 from google.auth.exceptions import GoogleAuthError
 from google.auth.transport.requests import Request
 
+from localcloud import keyless
 from localcloud.oidc_issuer import GITHUB_ISSUER, GithubRun, GitlabJob, SigningKey, github_request_variables
 from localcloud.plugins import gcp
 from localcloud.state import LocalCloud
@@ -385,3 +388,28 @@ def test_a_federated_token_is_judged_by_its_own_attributes_not_by_another_of_the
 
     assert refused is not None, "the impostor was let through with the granted token's members"
     assert refused[0] == 403
+
+
+def test_a_gitlab_job_token_names_its_instance_not_whatever_issuer_the_provider_trusts(
+    cloud: LocalCloud, gitlab: Federation, tmp_path: Path
+) -> None:
+    # GitLab's ID token: `iss` is the GitLab instance's URL (docs.gitlab.com, "OpenID Connect (OIDC)
+    # Authentication Using ID Tokens", token payload), whatever a Google provider trusts. The local job's token
+    # is minted for the provider's `issuerUri` instead, so a stack whose issuer is wrong (a mistyped
+    # `gitlab:baseUrl`) is green here and refused by Google's STS ("The issuer in ID Token does not match").
+    with cloud.platform.edit() as state:
+        projects = state.setdefault("gitlab", {}).setdefault("projects", {})
+        projects["ml/speech/asr-experiments"] = {"id": gitlab.ids["project_id"], "namespaceId": gitlab.ids["namespace_id"]}
+    provider = gitlab.provider_name.split("/")
+    with cloud.gcp.edit() as gcp_state:
+        key = next(k for k in gcp_state["poolProviders"] if k.endswith(f"/{provider[5]}/{provider[7]}"))
+        gcp_state["poolProviders"][key]["issuerUri"] = "https://gitlab.wrong.example"
+    ci_file = tmp_path / ".gitlab-ci.yml"
+    ci_file.write_text(yaml.safe_dump({"train": {"id_tokens": {"GCP_ID_TOKEN": {"aud": gitlab.audience}}}}))
+    variables = {keyless.PROVIDER_VARIABLE: gitlab.provider_name}
+
+    identity = keyless.job_identity(cloud, "gitlab", "ml/speech/asr-experiments", "main", ci_file, variables)
+
+    assert identity is not None
+    token = identity.gitlab_variables["GCP_ID_TOKEN"]
+    assert jwt.decode(token, options={"verify_signature": False})["iss"] != "https://gitlab.wrong.example"
