@@ -413,3 +413,22 @@ def test_a_gitlab_job_token_names_its_instance_not_whatever_issuer_the_provider_
     assert identity is not None
     token = identity.gitlab_variables["GCP_ID_TOKEN"]
     assert jwt.decode(token, options={"verify_signature": False})["iss"] != "https://gitlab.wrong.example"
+
+
+@pytest.mark.parametrize("wrong", ["/locations/us-east1/", "/zones/global/"])
+def test_an_audience_that_is_not_the_providers_resource_name_is_refused(
+    cloud: LocalCloud, gitlab: Federation, tmp_path: Path, wrong: str
+) -> None:
+    # The STS `audience`: `//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/
+    # providers/<provider>` (GoogleIdentityStsV1ExchangeTokenRequest, sts v1 REST reference); pools live in
+    # `global` only. The local STS reads the number, pool and provider and skips the two segments between.
+    # (A provider with `allowedAudiences`, as the GitLab stacks have, then admits the token: a 200.)
+    job = GitlabJob("ml/speech/asr-experiments", gitlab.ids["project_id"], gitlab.ids["namespace_id"])
+    (tmp_path / "token").write_text(
+        SigningKey(cloud.root / "oidc").mint("https://gitlab.acme.example", job.claims(), gitlab.audience)
+    )
+    info = credential_file(gitlab, {"file": str(tmp_path / "token")}, impersonate=False)
+    info["audience"] = info["audience"].replace("/locations/global/", wrong)
+
+    with pytest.raises(GoogleAuthError, match=r"Error code invalid_(request|target)"):
+        sign_in(cloud, info)
