@@ -48,6 +48,7 @@ from typing import Any, cast
 
 import celpy
 import jwt
+from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
@@ -60,6 +61,14 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 RESOURCE_PREFIXES = ("//iam.googleapis.com/", "https://iam.googleapis.com/")
 IMPERSONATION_ROLES = ("roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator")
 FEDERATED_LIFETIME = 3600
+# GoogleIdentityStsV1ExchangeTokenRequest (cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token):
+# `subjectTokenType` and `requestedTokenType` are Required; an OIDC provider's subject token is `...:jwt` or
+# `...:id_token` (saml2 and aws4_request are the SAML and AWS providers'), the requested one `...:access_token`.
+SUBJECT_TOKEN_TYPES = ("urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token")
+REQUESTED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+# cloud.google.com/iam/docs/workload-identity-federation ("Attribute mappings"): google.subject is at most 127
+# bytes; Google's text as GitLab users quote it (gitlab-org/gitlab issues on Workload Identity Federation).
+SUBJECT_LIMIT = 127
 
 
 class ExchangeError(Exception):
@@ -82,7 +91,11 @@ def provider_of(gcp: dict[str, Any], audience: str) -> tuple[str, dict[str, Any]
     """The provider's resource name (with the project number) and its entry, or ExchangeError."""
     name = next((audience.removeprefix(p) for p in RESOURCE_PREFIXES if audience.startswith(p)), "")
     parts = name.split("/")
-    if len(parts) != 8 or parts[0] != "projects" or parts[4] != "workloadIdentityPools" or parts[6] != "providers":
+    # `//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`
+    # (the `audience` of the sts v1 REST reference): pools live in `global` only (iam v1 REST reference of
+    # projects.locations.workloadIdentityPools); any other segment there names no provider.
+    shape = ("projects", None, "locations", "global", "workloadIdentityPools", None, "providers", None)
+    if len(parts) != len(shape) or any(want is not None and part != want for part, want in zip(parts, shape, strict=True)):
         raise ExchangeError("invalid_request", f'Invalid value for "audience". {audience!r} is not a provider\'s resource name.')
     number, pool, provider = parts[1], parts[5], parts[7]
     project = next((p for p, entry in gcp.get("projects", {}).items() if str(entry.get("number")) == number), None)
@@ -91,6 +104,17 @@ def provider_of(gcp: dict[str, Any], audience: str) -> tuple[str, dict[str, Any]
     if pool_entry.get("state") != "ACTIVE" or pool_entry.get("disabled") or entry.get("state") != "ACTIVE":
         raise ExchangeError("invalid_target", f'The target service indicated by the "audience" parameters is invalid. {name}')
     return name, entry
+
+
+def check_token_types(form: dict[str, str]) -> None:
+    """The grant and token types of a token request (see SUBJECT_TOKEN_TYPES); ExchangeError otherwise.
+    Google's texts for these refusals: not verified."""
+    if form.get("grant_type") != TOKEN_EXCHANGE:
+        raise ExchangeError("unsupported_grant_type", f"Unsupported grant type {form.get('grant_type')!r}.")
+    if form.get("subject_token_type") not in SUBJECT_TOKEN_TYPES:
+        raise ExchangeError("invalid_request", f'Invalid value for "subject_token_type": {form.get("subject_token_type")!r}.')
+    if form.get("requested_token_type") != REQUESTED_TOKEN_TYPE:
+        raise ExchangeError("invalid_request", f'Invalid value for "requested_token_type": {form.get("requested_token_type")!r}.')
 
 
 def _cel(expression: str, activation: dict[str, Any]) -> Any:
@@ -107,8 +131,15 @@ def mapped_attributes(entry: dict[str, Any], claims: dict[str, Any]) -> dict[str
             attributes[str(target)] = str(_cel(str(expression), {"assertion": assertion}))
         except CELEvalError:
             continue
-    if not attributes.get("google.subject"):
+    subject = attributes.get("google.subject", "")
+    if not subject:
         raise ExchangeError("invalid_grant", "The mapped attribute google.subject must not be empty.")
+    if len(subject.encode()) > SUBJECT_LIMIT:
+        raise ExchangeError(
+            "invalid_request",
+            f"The size of mapped attribute google.subject exceeds the {SUBJECT_LIMIT} bytes limit. Either modify your "
+            f"attribute mapping or the incoming assertion to produce a mapped attribute that is less than {SUBJECT_LIMIT} bytes.",
+        )
     return attributes
 
 
@@ -120,9 +151,13 @@ def condition_holds(entry: dict[str, Any], claims: dict[str, Any], attributes: d
     attribute = {k.removeprefix("attribute."): v for k, v in attributes.items() if k.startswith("attribute.")}
     activation = {k: json_to_cel(v) for k, v in (("assertion", claims), ("google", google), ("attribute", attribute))}
     try:
-        return bool(_cel(condition, activation))
+        result = _cel(condition, activation)
     except CELEvalError:
         return False
+    # attributeCondition (iam v1 REST reference of WorkloadIdentityPoolProvider): "The expression must output
+    # a boolean"; one that yields anything else (a non-empty string, a number) admits no one here. Whether
+    # Google refuses it already when the provider is written: not verified.
+    return isinstance(result, celtypes.BoolType) and bool(result)
 
 
 def members(provider_name: str, attributes: dict[str, str]) -> tuple[str, ...]:
@@ -180,8 +215,7 @@ class Federation:
         """`/v1/token`: (status, body)."""
         self.cloud.touch()
         try:
-            if form.get("grant_type") != TOKEN_EXCHANGE:
-                raise ExchangeError("unsupported_grant_type", f"Unsupported grant type {form.get('grant_type')!r}.")
+            check_token_types(form)
             name, entry = provider_of(self.cloud.gcp.read(), form.get("audience", ""))
             claims = self.verified_claims(entry, name, form.get("subject_token", ""))
             attributes = mapped_attributes(entry, claims)
