@@ -24,7 +24,7 @@ from google.auth import identity_pool
 from google.auth.exceptions import GoogleAuthError
 from google.auth.transport.requests import Request
 
-from localcloud import keyless
+from localcloud import keyless, platform
 from localcloud.oidc_issuer import GITHUB_ISSUER, GithubRun, GitlabJob, SigningKey, github_request_variables
 from localcloud.plugins import gcp
 from localcloud.state import LocalCloud
@@ -432,3 +432,46 @@ def test_an_audience_that_is_not_the_providers_resource_name_is_refused(
 
     with pytest.raises(GoogleAuthError, match=r"Error code invalid_(request|target)"):
         sign_in(cloud, info)
+
+
+def gitlab_job(cloud: LocalCloud, gitlab: Federation, tmp_path: Path, audience: str | list[str]) -> keyless.JobIdentity:
+    """The identity of a job of the speech team's project (on https://gitlab.acme.example, as the stack's
+    `gitlab:baseUrl` names it) whose `id_tokens:` asks GCP_ID_TOKEN for `audience`."""
+    platform.create_repository(cloud, "gitlab", "ml/speech/asr-experiments", ["main"], instance="https://gitlab.acme.example")
+    with cloud.platform.edit() as state:
+        state["gitlab"]["projects"]["ml/speech/asr-experiments"] |= {
+            "id": gitlab.ids["project_id"], "namespaceId": gitlab.ids["namespace_id"]
+        }  # fmt: skip
+    ci_file = tmp_path / ".gitlab-ci.yml"
+    ci_file.write_text(yaml.safe_dump({"train": {"id_tokens": {"GCP_ID_TOKEN": {"aud": audience}}}}))
+    variables = {keyless.PROVIDER_VARIABLE: gitlab.provider_name}
+    identity = keyless.job_identity(cloud, "gitlab", "ml/speech/asr-experiments", "main", ci_file, variables)
+    assert identity is not None
+    return identity
+
+
+def test_a_gitlab_job_token_names_the_instance_its_project_lives_on(
+    cloud: LocalCloud, gitlab: Federation, tmp_path: Path
+) -> None:
+    # `iss`: "the domain of the GitLab instance" (docs.gitlab.com, "OpenID Connect (OIDC) Authentication Using
+    # ID Tokens", token payload); the stack's provider trusts the same instance, so the exchange is granted.
+    token = gitlab_job(cloud, gitlab, tmp_path, gitlab.audience).gitlab_variables["GCP_ID_TOKEN"]
+    (tmp_path / "token").write_text(token)
+
+    assert jwt.decode(token, options={"verify_signature": False})["iss"] == "https://gitlab.acme.example"
+    info = credential_file(gitlab, {"file": str(tmp_path / "token")}, impersonate=False)
+    assert list_objects(cloud, gitlab.direct_bucket, sign_in(cloud, info)) == 200
+
+
+def test_a_gitlab_id_token_asked_for_a_list_of_audiences_carries_the_list(
+    cloud: LocalCloud, gitlab: Federation, tmp_path: Path
+) -> None:
+    # `id_tokens:` `aud` is a string or an array of strings (docs.gitlab.com, CI/CD YAML syntax reference,
+    # `id_tokens`); the token's `aud` is then the array, one of which the provider allows (RFC 7519 §4.1.3).
+    audiences = [gitlab.audience, "https://vault.acme.example"]
+    token = gitlab_job(cloud, gitlab, tmp_path, audiences).gitlab_variables["GCP_ID_TOKEN"]
+    (tmp_path / "token").write_text(token)
+
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == audiences
+    info = credential_file(gitlab, {"file": str(tmp_path / "token")}, impersonate=False)
+    assert list_objects(cloud, gitlab.direct_bucket, sign_in(cloud, info)) == 200
