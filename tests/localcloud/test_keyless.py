@@ -475,3 +475,17 @@ def test_a_gitlab_id_token_asked_for_a_list_of_audiences_carries_the_list(
     assert jwt.decode(token, options={"verify_signature": False})["aud"] == audiences
     info = credential_file(gitlab, {"file": str(tmp_path / "token")}, impersonate=False)
     assert list_objects(cloud, gitlab.direct_bucket, sign_in(cloud, info)) == 200
+
+
+@pytest.mark.parametrize("body", [{}, {"scope": []}, {"scope": "https://www.googleapis.com/auth/cloud-platform"}])
+def test_generate_access_token_without_its_scopes_is_a_400(cloud: LocalCloud, github: Federation, body: dict[str, Any]) -> None:
+    # GenerateAccessTokenRequest (iamcredentials v1 REST reference): `scope[]` is Required, a list.
+    federated = sign_in(
+        cloud, credential_file(github, github_source(cloud, good_run(github), github.audience), impersonate=False)
+    )
+    url = f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{github.account}:generateAccessToken"
+
+    response = transport(cloud).session.post(url, json=body, headers={"Authorization": f"Bearer {federated}"})
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
