@@ -9,17 +9,20 @@ state directory's test certificate, as api.github.com is reached (localcloud/git
 
 The exchange, as cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token and
 cloud.google.com/iam/docs/workload-identity-federation describe it:
-- the `audience` names an ACTIVE provider of an ACTIVE pool, as the stack created it (the gcp plugin's
-  `poolProviders` in gcp.json: issuer, allowed audiences, attribute mapping and condition);
+- `subject_token_type` (an OIDC token's) and `requested_token_type` are required (400 invalid_request);
+- the `audience` names, as `projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`,
+  an ACTIVE provider of an ACTIVE pool, as the stack created it (the gcp plugin's `poolProviders` in
+  gcp.json: issuer, allowed audiences, attribute mapping and condition);
 - the subject token is an RS256 JWT of the provider's issuer: its discovery document, then the JWKS it
   names, fetched over HTTP from the local issuer (localcloud/oidc_issuer.py; PyJWT's PyJWKClient);
   signature, `iss`, `exp` (with no leeway: not verified how much Google allows) and `aud` — one of the
   provider's `allowedAudiences`, or, when empty, its resource name as `//iam.googleapis.com/<name>` or
   `https://iam.googleapis.com/<name>` (the REST reference of `Oidc.allowedAudiences`);
 - the attribute mapping and the condition are CEL, evaluated by cel-python over `assertion` (the
-  claims) and, for the condition, `google` and `attribute` (the mapped values): a condition not true
-  refuses the token ("The given credential is rejected by the attribute condition.", unauthorized_client,
-  as quoted in public reports); `google.subject` is required;
+  claims) and, for the condition, `google` and `attribute` (the mapped values): a condition not true (or
+  no boolean) refuses the token ("The given credential is rejected by the attribute condition.",
+  unauthorized_client, as quoted in public reports); `google.subject` is required, at most 127 bytes; a
+  mapping whose claim the token lacks leaves its attribute unset (what Google does then: not verified);
 - the federated token carries the principal `principal://iam.googleapis.com/<pool>/subject/<subject>`
   and the principal sets `principalSet://iam.googleapis.com/<pool>/attribute.<name>/<value>` and
   `<pool>/*` (cloud.google.com/iam/docs/principal-identifiers); the storage front admits it where one of
