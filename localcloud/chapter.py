@@ -48,6 +48,8 @@ class Stack:
     secret_name: str
     access: str
     python_version: str
+    instance: str
+    """GitLab: the instance's root URL (from `gitlab:baseUrl`), whose jobs' ID tokens it issues."""
 
     @classmethod
     def from_config(cls, name: str, config: dict[str, Any]) -> Stack:
@@ -61,6 +63,7 @@ class Stack:
             secret_name=str(config.get("mlops-ci:secretName") or "GOOGLE_SERVICE_ACCOUNT_KEY"),
             access=str(config.get("mlops-ci:access") or "pull"),
             python_version=str(config.get("mlops-ci:pythonVersion") or DEFAULT_PYTHON_VERSION),
+            instance=platform.gitlab_instance(config.get("gitlab:baseUrl")),
         )
 
 
@@ -86,7 +89,7 @@ def seed_repository(cloud: LocalCloud, stack: Stack) -> bool:
     sample.build(work, env)  # its requirements are in REQUIREMENTS_FILE already, as the guide keeps them
     tracked = sample.git(work, env, "ls-files", "-z").split("\0")
     files = {name: (work / name).read_bytes() for name in tracked if name}
-    entry = platform.create_repository(cloud, stack.platform, stack.repository, [stack.branch], files)
+    entry = platform.create_repository(cloud, stack.platform, stack.repository, [stack.branch], files, stack.instance)
     # The clone follows the remote's history (same files: the DVC outputs and cache stay).
     sample.git(work, env, "remote", "add", "origin", Path(entry["gitDir"]).as_uri())
     sample.git(work, env, "fetch", "--quiet", "origin")

@@ -182,7 +182,9 @@ class Workspace:
 
             return chapter.seed_repository(cloud, chapter.Stack.from_config(self.stack, self.config))
         if platform.find_repository(cloud, kind, path) is None:
-            platform.create_repository(cloud, kind, path, [str(self.config.get("mlops-ci:branch", "main"))])
+            branches = [str(self.config.get("mlops-ci:branch", "main"))]
+            instance = platform.gitlab_instance(self.config.get("gitlab:baseUrl"))
+            platform.create_repository(cloud, kind, path, branches, instance=instance)
             return True
         return False
 

@@ -1,8 +1,10 @@
 """What a keyless stack's CI job gets from the local cloud, as the platform gives it: the ID token
 (GitHub: ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN for a job with `id-token: write`; GitLab: the
 variable its `id_tokens:` section names, minted for its `aud`), issued by the local OIDC issuer
-(localcloud/oidc_issuer.py) for the issuer the stack's provider trusts, with the repository's ids in
-the local platform; and the route to Google's STS and IAM Credentials (localcloud/sts.py)."""
+(localcloud/oidc_issuer.py) as the platform issues it (GitHub's issuer; GitLab: the project's instance
+URL, whatever issuer the stack's provider trusts), with the repository's ids in the local platform; and
+the route to Google's STS and IAM Credentials (localcloud/sts.py). A job runs keyless when its CI variables
+name a provider of the local cloud."""
 
 from __future__ import annotations
 
@@ -44,14 +46,17 @@ def trusted_issuer(cloud: LocalCloud, variables: dict[str, str]) -> str | None:
     return str(entry["issuerUri"])
 
 
-def id_token_requests(ci_file: Path) -> dict[str, str]:
-    """GitLab: variable → audience of each job's `id_tokens:`."""
+def id_token_requests(ci_file: Path) -> dict[str, str | list[str]]:
+    """GitLab: variable → audience of each job's `id_tokens:` (a string, or a list of them: the token's
+    `aud` is then that array; docs.gitlab.com CI/CD YAML syntax reference, `id_tokens`)."""
     document = cast(dict[str, Any], yaml.safe_load(ci_file.read_text()) or {})
-    found: dict[str, str] = {}
+    found: dict[str, str | list[str]] = {}
     for job in document.values():
         spec = cast(dict[str, Any], job) if isinstance(job, dict) else {}
         tokens = cast(dict[str, dict[str, Any]], spec.get("id_tokens") or {})
-        found |= {str(name): str(spec.get("aud", "")) for name, spec in tokens.items()}
+        for name, token in tokens.items():
+            audience = token.get("aud", "")
+            found[str(name)] = [str(a) for a in cast(list[Any], audience)] if isinstance(audience, list) else str(audience)
     return found
 
 
@@ -74,9 +79,8 @@ def job_identity(
     impostor: Impostor | None = None,
 ) -> JobIdentity | None:
     """The ID token of a run on `branch` of `repository` (or `impostor`'s), and the routes; None for a key stack."""
-    issuer = trusted_issuer(cloud, variables)
     entry = platform.find_repository(cloud, kind, repository)
-    if issuer is None or entry is None:
+    if trusted_issuer(cloud, variables) is None or entry is None:
         return None
     urls = cloud.urls()
     key = SigningKey(cloud.root / "oidc")
@@ -90,6 +94,9 @@ def job_identity(
         return JobIdentity(env, github_request_variables(str(urls["oidcIssuer"]), key, run, impostor.forged), {})
     job = dataclasses.replace(GitlabJob(repository, str(entry["id"]), str(entry["namespaceId"]), ref=branch), **impostor.claims)
     forged = impostor.forged
+    # GitLab's `iss`: the instance's URL (docs.gitlab.com, "OpenID Connect (OIDC) Authentication Using ID
+    # Tokens", token payload), the one the project was created on; a provider trusting another is refused.
+    issuer = str(entry.get("instanceUrl") or platform.gitlab_instance(None))
     minted = {
         name: key.mint(issuer, job.claims(), forged.audience or audience, issued=forged.issued)
         for name, audience in id_token_requests(ci_file).items()

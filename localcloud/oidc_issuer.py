@@ -136,7 +136,12 @@ class SigningKey:
         return {"keys": [{**self.jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
 
     def mint(
-        self, issuer: str, claims: dict[str, Any], audience: str, lifetime: int = TOKEN_LIFETIME, issued: float | None = None
+        self,
+        issuer: str,
+        claims: dict[str, Any],
+        audience: str | list[str],
+        lifetime: int = TOKEN_LIFETIME,
+        issued: float | None = None,
     ) -> str:
         """An ID token of `issuer` for `audience`; `issued` (epoch) back-dates it (an expired token)."""
         start = int(issued if issued is not None else time.time())

@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import fnmatch
 import os
+import re
 import secrets
 import subprocess
 import tempfile
@@ -55,11 +56,28 @@ def _repository_lock(repo: Path) -> Generator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+GITLAB_API = "https://gitlab.com/api/v4"
+"""The GitLab provider's default `baseUrl` (pulumi/pulumi-gitlab, gitlabhq/terraform-provider-gitlab)."""
+
+
+def gitlab_instance(base_url: str | None) -> str:
+    """A GitLab instance's root URL from its API's (`gitlab:baseUrl`, which may end in /api/v4/): the `iss`
+    of its jobs' ID tokens (docs.gitlab.com, "OpenID Connect (OIDC) Authentication Using ID Tokens",
+    token payload: "the domain of the GitLab instance")."""
+    return re.sub(r"/api/v4/?$", "", (base_url or GITLAB_API).rstrip("/")).rstrip("/")
+
+
 def create_repository(
-    cloud: LocalCloud, platform: str, path: str, branches: list[str], files: Mapping[str, bytes] | None = None
+    cloud: LocalCloud,
+    platform: str,
+    path: str,
+    branches: list[str],
+    files: Mapping[str, bytes] | None = None,
+    instance: str = gitlab_instance(None),
 ) -> dict[str, Any]:
-    """A repository (GitHub) or project (GitLab) with an initial commit on each branch, holding a
-    README and `files` (path → content: e.g. a DVC project's dvc.yaml and requirements); its ids."""
+    """A repository (GitHub) or project (GitLab, on the instance at `instance`, its root URL) with an
+    initial commit on each branch, holding a README and `files` (path → content: e.g. a DVC project's
+    dvc.yaml and requirements); its ids."""
     repo = repository_dir(cloud, platform, path)
     repo.parent.mkdir(parents=True, exist_ok=True)
     if not repo.exists():
@@ -90,6 +108,7 @@ def create_repository(
             projects = section.setdefault("projects", {})
             entry = projects.setdefault(path, {"id": _new_id(), "defaultBranch": branches[0]})
             entry["namespaceId"] = namespaces[group]["id"]
+            entry.setdefault("instanceUrl", instance)
         entry["path"] = path
         entry["gitDir"] = str(repo)
         return dict(entry)

@@ -74,7 +74,6 @@ class StorageFront:
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", int(parsed.port or 80))
         self.account_of = account_of
-        self._federated: dict[str, tuple[str, ...]] = {}
         try:
             self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         except OSError:  # the remembered port is taken: a new one
@@ -103,26 +102,28 @@ class StorageFront:
             connection.close()
         return list(json.loads(body).get("bindings", [])) if response.status == 200 and body.strip() else []
 
-    def held(self, bucket: str, account: str, wanted: list[str]) -> set[str]:
-        """What `account` (an email, or a federated principal) holds; a federated token's principal
-        sets count too (direct Workload Identity Federation: Cloud Storage accepts them in bucket IAM)."""
+    def held(self, bucket: str, account: str, wanted: list[str], members: tuple[str, ...] = ()) -> set[str]:
+        """What `account` (an email) holds, or a federated token's `members` (its principal and principal
+        sets: direct Workload Identity Federation, Cloud Storage accepts them in bucket IAM)."""
         gcp, policy = self.cloud.gcp.read(), self._policy(bucket)
-        members = self._federated.get(account) or (f"serviceAccount:{account}",)
-        return {p for member in members for p in iam.held_permissions(gcp, bucket, member, policy, wanted)}
+        judged = members or (f"serviceAccount:{account}",)
+        return {p for member in judged for p in iam.held_permissions(gcp, bucket, member, policy, wanted)}
 
-    def caller(self, token: str) -> str | None:
-        """The account an access token was issued to (the token endpoint's), or the federated
-        principal (the STS's), whose members `held` then counts; None for a token none issued."""
+    def caller(self, token: str) -> tuple[str, tuple[str, ...]] | None:
+        """Whom an access token stands for: the account it was issued to (the token endpoint's, or one
+        the STS impersonated), or the federated principal with the members of this very token (each
+        federated token carries the attributes mapped from its own assertion, cloud.google.com/iam/docs/
+        principal-identifiers; nothing is kept between requests, so no token is judged by another's);
+        None for a token none issued."""
         account = self.account_of(token)
         if account is not None:
-            return account
+            return account, ()
         members = self.members_of(token)
         if not members:
             return None
         if members[0].startswith("serviceAccount:"):
-            return members[0].removeprefix("serviceAccount:")
-        self._federated[members[0]] = members
-        return members[0]
+            return members[0].removeprefix("serviceAccount:"), ()
+        return members[0], members
 
     def refusal(self, method: str, path: str, authorization: str) -> tuple[int, dict[str, Any]] | None:
         """Google's answer to a caller the request is not for; None: forward it."""
@@ -131,7 +132,7 @@ class StorageFront:
             return None
         bucket, permission = needed
         token = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else ""
-        account = self.caller(token) if token else None
+        found = self.caller(token) if token else None
         where = "bucket" if permission.startswith("storage.buckets") or permission == "storage.objects.list" else "object"
         if not token:
             message = (
@@ -139,11 +140,12 @@ class StorageFront:
                 f"Permission '{permission}' denied on resource (or it may not exist)."
             )
             return 401, _error(401, message, "required")
-        if account is None:
+        if found is None:
             return 401, _error(401, "Invalid Credentials", "authError")
+        account, members = found
         if path.split("?", 1)[0].endswith("/iam/testPermissions"):
             return None  # answered by `test_permissions`
-        if permission not in self.held(bucket, account, [permission]):
+        if permission not in self.held(bucket, account, [permission], members):
             message = (
                 f"{account} does not have {permission} access to the Google Cloud Storage {where}. "
                 f"Permission '{permission}' denied on resource (or it may not exist)."
@@ -155,8 +157,8 @@ class StorageFront:
         bucket_path, _, query = path.partition("?")
         bucket = urllib.parse.unquote(bucket_path.split("/b/", 1)[1].split("/", 1)[0])
         wanted = [value for key, value in urllib.parse.parse_qsl(query) if key == "permissions"]
-        account = self.caller(authorization.removeprefix("Bearer ").strip()) or ""
-        held = sorted(self.held(bucket, account, wanted))
+        account, members = self.caller(authorization.removeprefix("Bearer ").strip()) or ("", ())
+        held = sorted(self.held(bucket, account, wanted, members))
         return {"kind": "storage#testIamPermissionsResponse", **({"permissions": held} if held else {})}
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:

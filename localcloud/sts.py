@@ -9,17 +9,20 @@ state directory's test certificate, as api.github.com is reached (localcloud/git
 
 The exchange, as cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token and
 cloud.google.com/iam/docs/workload-identity-federation describe it:
-- the `audience` names an ACTIVE provider of an ACTIVE pool, as the stack created it (the gcp plugin's
-  `poolProviders` in gcp.json: issuer, allowed audiences, attribute mapping and condition);
+- `subject_token_type` (an OIDC token's) and `requested_token_type` are required (400 invalid_request);
+- the `audience` names, as `projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`,
+  an ACTIVE provider of an ACTIVE pool, as the stack created it (the gcp plugin's `poolProviders` in
+  gcp.json: issuer, allowed audiences, attribute mapping and condition);
 - the subject token is an RS256 JWT of the provider's issuer: its discovery document, then the JWKS it
   names, fetched over HTTP from the local issuer (localcloud/oidc_issuer.py; PyJWT's PyJWKClient);
   signature, `iss`, `exp` (with no leeway: not verified how much Google allows) and `aud` — one of the
   provider's `allowedAudiences`, or, when empty, its resource name as `//iam.googleapis.com/<name>` or
   `https://iam.googleapis.com/<name>` (the REST reference of `Oidc.allowedAudiences`);
 - the attribute mapping and the condition are CEL, evaluated by cel-python over `assertion` (the
-  claims) and, for the condition, `google` and `attribute` (the mapped values): a condition not true
-  refuses the token ("The given credential is rejected by the attribute condition.", unauthorized_client,
-  as quoted in public reports); `google.subject` is required;
+  claims) and, for the condition, `google` and `attribute` (the mapped values): a condition not true (or
+  no boolean) refuses the token ("The given credential is rejected by the attribute condition.",
+  unauthorized_client, as quoted in public reports); `google.subject` is required, at most 127 bytes; a
+  mapping whose claim the token lacks leaves its attribute unset (what Google does then: not verified);
 - the federated token carries the principal `principal://iam.googleapis.com/<pool>/subject/<subject>`
   and the principal sets `principalSet://iam.googleapis.com/<pool>/attribute.<name>/<value>` and
   `<pool>/*` (cloud.google.com/iam/docs/principal-identifiers); the storage front admits it where one of
@@ -48,6 +51,7 @@ from typing import Any, cast
 
 import celpy
 import jwt
+from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
@@ -60,6 +64,14 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 RESOURCE_PREFIXES = ("//iam.googleapis.com/", "https://iam.googleapis.com/")
 IMPERSONATION_ROLES = ("roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator")
 FEDERATED_LIFETIME = 3600
+# GoogleIdentityStsV1ExchangeTokenRequest (cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token):
+# `subjectTokenType` and `requestedTokenType` are Required; an OIDC provider's subject token is `...:jwt` or
+# `...:id_token` (saml2 and aws4_request are the SAML and AWS providers'), the requested one `...:access_token`.
+SUBJECT_TOKEN_TYPES = ("urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token")
+REQUESTED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+# WorkloadIdentityPoolProvider.attributeMapping (iam v1 REST reference): google.subject "Cannot exceed 127
+# bytes"; Google's refusal as users of GitLab's long `sub` quote it (code invalid_request: not verified).
+SUBJECT_LIMIT = 127
 
 
 class ExchangeError(Exception):
@@ -82,7 +94,11 @@ def provider_of(gcp: dict[str, Any], audience: str) -> tuple[str, dict[str, Any]
     """The provider's resource name (with the project number) and its entry, or ExchangeError."""
     name = next((audience.removeprefix(p) for p in RESOURCE_PREFIXES if audience.startswith(p)), "")
     parts = name.split("/")
-    if len(parts) != 8 or parts[0] != "projects" or parts[4] != "workloadIdentityPools" or parts[6] != "providers":
+    # `//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`
+    # (the `audience` of the sts v1 REST reference): pools live in `global` only (iam v1 REST reference of
+    # projects.locations.workloadIdentityPools); any other segment there names no provider.
+    shape = ("projects", None, "locations", "global", "workloadIdentityPools", None, "providers", None)
+    if len(parts) != len(shape) or any(want is not None and part != want for part, want in zip(parts, shape, strict=True)):
         raise ExchangeError("invalid_request", f'Invalid value for "audience". {audience!r} is not a provider\'s resource name.')
     number, pool, provider = parts[1], parts[5], parts[7]
     project = next((p for p, entry in gcp.get("projects", {}).items() if str(entry.get("number")) == number), None)
@@ -91,6 +107,17 @@ def provider_of(gcp: dict[str, Any], audience: str) -> tuple[str, dict[str, Any]
     if pool_entry.get("state") != "ACTIVE" or pool_entry.get("disabled") or entry.get("state") != "ACTIVE":
         raise ExchangeError("invalid_target", f'The target service indicated by the "audience" parameters is invalid. {name}')
     return name, entry
+
+
+def check_token_types(form: dict[str, str]) -> None:
+    """The grant and token types of a token request (see SUBJECT_TOKEN_TYPES); ExchangeError otherwise.
+    Google's texts for these refusals: not verified."""
+    if form.get("grant_type") != TOKEN_EXCHANGE:
+        raise ExchangeError("unsupported_grant_type", f"Unsupported grant type {form.get('grant_type')!r}.")
+    if form.get("subject_token_type") not in SUBJECT_TOKEN_TYPES:
+        raise ExchangeError("invalid_request", f'Invalid value for "subject_token_type": {form.get("subject_token_type")!r}.')
+    if form.get("requested_token_type") != REQUESTED_TOKEN_TYPE:
+        raise ExchangeError("invalid_request", f'Invalid value for "requested_token_type": {form.get("requested_token_type")!r}.')
 
 
 def _cel(expression: str, activation: dict[str, Any]) -> Any:
@@ -107,8 +134,15 @@ def mapped_attributes(entry: dict[str, Any], claims: dict[str, Any]) -> dict[str
             attributes[str(target)] = str(_cel(str(expression), {"assertion": assertion}))
         except CELEvalError:
             continue
-    if not attributes.get("google.subject"):
+    subject = attributes.get("google.subject", "")
+    if not subject:
         raise ExchangeError("invalid_grant", "The mapped attribute google.subject must not be empty.")
+    if len(subject.encode()) > SUBJECT_LIMIT:
+        raise ExchangeError(
+            "invalid_request",
+            f"The size of mapped attribute google.subject exceeds the {SUBJECT_LIMIT} bytes limit. Either modify your "
+            f"attribute mapping or the incoming assertion to produce a mapped attribute that is less than {SUBJECT_LIMIT} bytes.",
+        )
     return attributes
 
 
@@ -120,9 +154,13 @@ def condition_holds(entry: dict[str, Any], claims: dict[str, Any], attributes: d
     attribute = {k.removeprefix("attribute."): v for k, v in attributes.items() if k.startswith("attribute.")}
     activation = {k: json_to_cel(v) for k, v in (("assertion", claims), ("google", google), ("attribute", attribute))}
     try:
-        return bool(_cel(condition, activation))
+        result = _cel(condition, activation)
     except CELEvalError:
         return False
+    # attributeCondition (iam v1 REST reference of WorkloadIdentityPoolProvider): "The expression must output
+    # a boolean"; one that yields anything else (a non-empty string, a number) admits no one here. Whether
+    # Google refuses it already when the provider is written: not verified.
+    return isinstance(result, celtypes.BoolType) and bool(result)
 
 
 def members(provider_name: str, attributes: dict[str, str]) -> tuple[str, ...]:
@@ -180,8 +218,7 @@ class Federation:
         """`/v1/token`: (status, body)."""
         self.cloud.touch()
         try:
-            if form.get("grant_type") != TOKEN_EXCHANGE:
-                raise ExchangeError("unsupported_grant_type", f"Unsupported grant type {form.get('grant_type')!r}.")
+            check_token_types(form)
             name, entry = provider_of(self.cloud.gcp.read(), form.get("audience", ""))
             claims = self.verified_claims(entry, name, form.get("subject_token", ""))
             attributes = mapped_attributes(entry, claims)
@@ -199,12 +236,16 @@ class Federation:
             "expires_in": FEDERATED_LIFETIME,
         }
 
-    def generate_access_token(self, email: str, authorization: str) -> tuple[int, dict[str, Any]]:
-        """`generateAccessToken` for `email` by the bearer of a federated token."""
+    def generate_access_token(self, email: str, authorization: str, body: bytes = b"") -> tuple[int, dict[str, Any]]:
+        """`generateAccessToken` for `email` by the bearer of a federated token; the JSON body's `scope` is
+        Required (GenerateAccessTokenRequest, iamcredentials v1 REST reference): 400 without one (Google's text
+        for it, and whether it is checked before the permission: not verified)."""
         self.cloud.touch()
         caller = self.identity_of(authorization.removeprefix("Bearer ").strip())
         if caller is None:
             return 401, _google_error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
+        if not requested_scopes(body):
+            return 400, _google_error(400, "Request contains an invalid argument: scope is required.", "INVALID_ARGUMENT")
         account: dict[str, Any] = self.cloud.gcp.read().get("serviceAccounts", {}).get(email) or {}
         grants = [(str(role), str(member)) for role, member in cast(list[list[str]], account.get("iam", []))]
         if not any((role, member) in grants for role in IMPERSONATION_ROLES for member in caller.members):
@@ -247,7 +288,7 @@ class Federation:
         prefix, suffix = "/v1/projects/-/serviceAccounts/", ":generateAccessToken"
         if method == "POST" and host == "iamcredentials.googleapis.com" and route.startswith(prefix) and route.endswith(suffix):
             email = urllib.parse.unquote(route.removeprefix(prefix).removesuffix(suffix))
-            return self.generate_access_token(email, headers.get("authorization", ""))
+            return self.generate_access_token(email, headers.get("authorization", ""), body)
         if method == "GET" and host == "cloudresourcemanager.googleapis.com" and route.startswith("/v1/projects/"):
             return self.project(headers.get("authorization", ""))
         return 404, _google_error(404, f"{method} {route} is not served here", "NOT_FOUND")
@@ -273,6 +314,16 @@ def token_request(content_type: str, body: bytes) -> dict[str, str] | None:
     if not isinstance(fields, dict):
         return None
     return {re.sub(r"([A-Z])", r"_\1", str(k)).lower(): str(v) for k, v in cast(dict[str, Any], fields).items()}
+
+
+def requested_scopes(body: bytes) -> list[str]:
+    """The `scope` list of a generateAccessToken body (JSON); empty for a body without one."""
+    try:
+        fields = json.loads(body or b"{}")
+    except (UnicodeDecodeError, ValueError):
+        return []
+    scopes = cast(dict[str, Any], fields).get("scope") if isinstance(fields, dict) else None
+    return [str(s) for s in cast(list[Any], scopes) if s] if isinstance(scopes, list) else []
 
 
 def _google_error(code: int, message: str, status: str) -> dict[str, Any]:

@@ -23,14 +23,13 @@ from localcloud import gitlab_api, platform, services, wire
 from localcloud.server import CloudError, Context, Provider, ResourceType, serve
 
 VERSION = "10.4.0"
-API = "https://gitlab.com/api/v4"
 _KEY = re.compile(r"[A-Za-z0-9_]{1,255}")
 _MASKABLE = re.compile(r"[A-Za-z0-9_+=/@:.~-]{8,}")
 _MASKABLE_RAW = re.compile(r"\S{8,}")
 
 
 def _api(ctx: Context) -> str:
-    return str(ctx.config.get("baseUrl") or API).rstrip("/")
+    return str(ctx.config.get("baseUrl") or platform.GITLAB_API).rstrip("/")
 
 
 def _require_token(ctx: Context, method: str, path: str) -> None:
@@ -447,7 +446,7 @@ def get_project(ctx: Context, args: wire.Props) -> wire.Props:
         "defaultBranch": entry["defaultBranch"],
         "httpUrlToRepo": git_url,
         "sshUrlToRepo": git_url,
-        "webUrl": f"{re.sub(r'/api/v4/?$', '', _api(ctx))}/{path}",
+        "webUrl": f"{platform.gitlab_instance(_api(ctx))}/{path}",
         "archived": False,
         "visibilityLevel": "private",
     }
@@ -477,7 +476,7 @@ def get_branch(ctx: Context, args: wire.Props) -> wire.Props:
         "developersCanMerge": rule is None,
         "default": name == entry["defaultBranch"],
         "merged": False,
-        "webUrl": f"{re.sub(r'/api/v4/?$', '', _api(ctx))}/{entry['path']}/-/tree/{name}",
+        "webUrl": f"{platform.gitlab_instance(_api(ctx))}/{entry['path']}/-/tree/{name}",
         "commits": [
             {
                 "id": commit["id"],

@@ -16,15 +16,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import requests
+import yaml
 from google.auth import identity_pool
 from google.auth.exceptions import GoogleAuthError
 from google.auth.transport.requests import Request
 
+from localcloud import keyless, platform
 from localcloud.oidc_issuer import GITHUB_ISSUER, GithubRun, GitlabJob, SigningKey, github_request_variables
 from localcloud.plugins import gcp
 from localcloud.state import LocalCloud
+from localcloud.storage_front import StorageFront
 from mlops_ci.offline.runtime import evaluate
 from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file
 
@@ -296,3 +300,192 @@ def test_a_provider_that_does_not_exist_is_an_invalid_target(cloud: LocalCloud, 
 
     with pytest.raises(GoogleAuthError, match="Error code invalid_target"):
         sign_in(cloud, info)
+
+
+# Red team (branch roidc): where the local STS admits what Google's refuses.
+
+
+def test_a_mapped_subject_over_127_bytes_is_refused(cloud: LocalCloud, github: Federation) -> None:
+    # google.subject is limited to 127 bytes (cloud.google.com/iam/docs/workload-identity-federation,
+    # "Attribute mappings"; the error GitLab users hit: "The size of mapped attribute exceeds the 127 bytes
+    # limit", gitlab-org/gitlab MR 114147). The program maps google.subject to `sub`, which carries the ref:
+    # a job on a long branch name is refused at Google's STS, so it must not be green here.
+    run = good_run(github, ref="refs/heads/feature/" + "x" * 100)
+    assert len(f"repo:{run.repository}:ref:{run.ref}".encode()) > 127
+    info = credential_file(github, github_source(cloud, run, github.audience), impersonate=False)
+
+    with pytest.raises(GoogleAuthError, match="127 bytes"):
+        sign_in(cloud, info)
+    assert exchanges(cloud)[-1]["granted"] is False
+
+
+TOKEN_TYPES = {
+    # GoogleIdentityStsV1ExchangeTokenRequest (sts v1 REST reference): subjectTokenType and
+    # requestedTokenType are Required; for an OIDC provider the subject token type is ...:jwt or ...:id_token.
+    "no-subject-token-type": {"subject_token_type": None},
+    "saml-subject-token-type": {"subject_token_type": "urn:ietf:params:oauth:token-type:saml2"},
+    "no-requested-token-type": {"requested_token_type": None},
+}
+
+
+@pytest.mark.parametrize("changes", sorted(TOKEN_TYPES))
+def test_a_token_request_without_its_required_token_types_is_a_400(cloud: LocalCloud, github: Federation, changes: str) -> None:
+    form: dict[str, str | None] = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "audience": f"//iam.googleapis.com/{github.provider_name}",
+        "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "subject_token": SigningKey(cloud.root / "oidc").mint(GITHUB_ISSUER, good_run(github).claims(), github.audience),
+        **TOKEN_TYPES[changes],
+    }
+    sent = {key: value for key, value in form.items() if value is not None}
+
+    response = transport(cloud).session.post("https://sts.googleapis.com/v1/token", data=sent)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("condition", ["assertion.repository", "assertion.run_attempt"])
+def test_a_condition_that_yields_no_boolean_refuses(cloud: LocalCloud, github: Federation, condition: str) -> None:
+    # WorkloadIdentityPoolProvider.attributeCondition: "The expression must output a boolean representing
+    # whether to allow the federation" (iam v1 REST reference). A non-empty string is no `true`.
+    provider = github.provider_name.split("/")
+    with cloud.gcp.edit() as state:
+        key = next(k for k in state["poolProviders"] if k.endswith(f"/{provider[5]}/{provider[7]}"))
+        state["poolProviders"][key]["attributeCondition"] = condition
+    info = credential_file(github, github_source(cloud, good_run(github), github.audience), impersonate=False)
+
+    with pytest.raises(GoogleAuthError):
+        sign_in(cloud, info)
+    assert exchanges(cloud)[-1]["granted"] is False
+
+
+def test_a_federated_token_is_judged_by_its_own_attributes_not_by_another_of_the_same_subject(
+    cloud: LocalCloud, github: Federation
+) -> None:
+    # A federated token carries the attributes mapped from its own assertion (cloud.google.com/iam/docs/
+    # principal-identifiers); Cloud Storage admits it on the principal sets those attributes name. The front
+    # keeps a token's members by its principal (`principal://…/subject/<sub>`): a token of the same subject
+    # (a repository re-created under the same name, admitted by a pool's provider that pins no ids) whose
+    # request is being decided while the granted token is used is judged with the granted token's members.
+    pool = github.provider_name.rsplit("/providers/", 1)[0]
+    subject = f"principal://iam.googleapis.com/{pool}/subject/repo:acme-ml/recsys:ref:refs/heads/main"
+    granted_id = github.ids["repository_id"]
+    tokens = {
+        "granted": (subject, f"principalSet://iam.googleapis.com/{pool}/attribute.repository_id/{granted_id}"),
+        "impostor": (subject, f"principalSet://iam.googleapis.com/{pool}/attribute.repository_id/1{granted_id}"),
+    }
+    front = StorageFront(cloud, cloud.urls()["storage"], lambda token: None, members_of=tokens.get)
+    policy = front._policy  # pyright: ignore[reportPrivateUsage]
+
+    def concurrent_policy(bucket: str) -> list[dict[str, Any]]:
+        front.caller("granted")  # the granted token's request, arriving meanwhile (ThreadingHTTPServer)
+        return policy(bucket)
+
+    front._policy = concurrent_policy  # pyright: ignore[reportPrivateUsage]
+    refused = front.refusal("GET", f"/storage/v1/b/{github.direct_bucket}/o", "Bearer impostor")
+
+    assert refused is not None, "the impostor was let through with the granted token's members"
+    assert refused[0] == 403
+
+
+def test_a_gitlab_job_token_names_its_instance_not_whatever_issuer_the_provider_trusts(
+    cloud: LocalCloud, gitlab: Federation, tmp_path: Path
+) -> None:
+    # GitLab's ID token: `iss` is the GitLab instance's URL (docs.gitlab.com, "OpenID Connect (OIDC)
+    # Authentication Using ID Tokens", token payload), whatever a Google provider trusts. The local job's token
+    # is minted for the provider's `issuerUri` instead, so a stack whose issuer is wrong (a mistyped
+    # `gitlab:baseUrl`) is green here and refused by Google's STS ("The issuer in ID Token does not match").
+    with cloud.platform.edit() as state:
+        projects = state.setdefault("gitlab", {}).setdefault("projects", {})
+        projects["ml/speech/asr-experiments"] = {"id": gitlab.ids["project_id"], "namespaceId": gitlab.ids["namespace_id"]}
+    provider = gitlab.provider_name.split("/")
+    with cloud.gcp.edit() as gcp_state:
+        key = next(k for k in gcp_state["poolProviders"] if k.endswith(f"/{provider[5]}/{provider[7]}"))
+        gcp_state["poolProviders"][key]["issuerUri"] = "https://gitlab.wrong.example"
+    ci_file = tmp_path / ".gitlab-ci.yml"
+    ci_file.write_text(yaml.safe_dump({"train": {"id_tokens": {"GCP_ID_TOKEN": {"aud": gitlab.audience}}}}))
+    variables = {keyless.PROVIDER_VARIABLE: gitlab.provider_name}
+
+    identity = keyless.job_identity(cloud, "gitlab", "ml/speech/asr-experiments", "main", ci_file, variables)
+
+    assert identity is not None
+    token = identity.gitlab_variables["GCP_ID_TOKEN"]
+    assert jwt.decode(token, options={"verify_signature": False})["iss"] != "https://gitlab.wrong.example"
+
+
+@pytest.mark.parametrize("wrong", ["/locations/us-east1/", "/zones/global/"])
+def test_an_audience_that_is_not_the_providers_resource_name_is_refused(
+    cloud: LocalCloud, gitlab: Federation, tmp_path: Path, wrong: str
+) -> None:
+    # The STS `audience`: `//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/
+    # providers/<provider>` (GoogleIdentityStsV1ExchangeTokenRequest, sts v1 REST reference); pools live in
+    # `global` only. The local STS reads the number, pool and provider and skips the two segments between.
+    # (A provider with `allowedAudiences`, as the GitLab stacks have, then admits the token: a 200.)
+    job = GitlabJob("ml/speech/asr-experiments", gitlab.ids["project_id"], gitlab.ids["namespace_id"])
+    (tmp_path / "token").write_text(
+        SigningKey(cloud.root / "oidc").mint("https://gitlab.acme.example", job.claims(), gitlab.audience)
+    )
+    info = credential_file(gitlab, {"file": str(tmp_path / "token")}, impersonate=False)
+    info["audience"] = info["audience"].replace("/locations/global/", wrong)
+
+    with pytest.raises(GoogleAuthError, match=r"Error code invalid_(request|target)"):
+        sign_in(cloud, info)
+
+
+def gitlab_job(cloud: LocalCloud, gitlab: Federation, tmp_path: Path, audience: str | list[str]) -> keyless.JobIdentity:
+    """The identity of a job of the speech team's project (on https://gitlab.acme.example, as the stack's
+    `gitlab:baseUrl` names it) whose `id_tokens:` asks GCP_ID_TOKEN for `audience`."""
+    platform.create_repository(cloud, "gitlab", "ml/speech/asr-experiments", ["main"], instance="https://gitlab.acme.example")
+    with cloud.platform.edit() as state:
+        state["gitlab"]["projects"]["ml/speech/asr-experiments"] |= {
+            "id": gitlab.ids["project_id"], "namespaceId": gitlab.ids["namespace_id"]
+        }  # fmt: skip
+    ci_file = tmp_path / ".gitlab-ci.yml"
+    ci_file.write_text(yaml.safe_dump({"train": {"id_tokens": {"GCP_ID_TOKEN": {"aud": audience}}}}))
+    variables = {keyless.PROVIDER_VARIABLE: gitlab.provider_name}
+    identity = keyless.job_identity(cloud, "gitlab", "ml/speech/asr-experiments", "main", ci_file, variables)
+    assert identity is not None
+    return identity
+
+
+def test_a_gitlab_job_token_names_the_instance_its_project_lives_on(
+    cloud: LocalCloud, gitlab: Federation, tmp_path: Path
+) -> None:
+    # `iss`: "the domain of the GitLab instance" (docs.gitlab.com, "OpenID Connect (OIDC) Authentication Using
+    # ID Tokens", token payload); the stack's provider trusts the same instance, so the exchange is granted.
+    token = gitlab_job(cloud, gitlab, tmp_path, gitlab.audience).gitlab_variables["GCP_ID_TOKEN"]
+    (tmp_path / "token").write_text(token)
+
+    assert jwt.decode(token, options={"verify_signature": False})["iss"] == "https://gitlab.acme.example"
+    info = credential_file(gitlab, {"file": str(tmp_path / "token")}, impersonate=False)
+    assert list_objects(cloud, gitlab.direct_bucket, sign_in(cloud, info)) == 200
+
+
+def test_a_gitlab_id_token_asked_for_a_list_of_audiences_carries_the_list(
+    cloud: LocalCloud, gitlab: Federation, tmp_path: Path
+) -> None:
+    # `id_tokens:` `aud` is a string or an array of strings (docs.gitlab.com, CI/CD YAML syntax reference,
+    # `id_tokens`); the token's `aud` is then the array, one of which the provider allows (RFC 7519 §4.1.3).
+    audiences = [gitlab.audience, "https://vault.acme.example"]
+    token = gitlab_job(cloud, gitlab, tmp_path, audiences).gitlab_variables["GCP_ID_TOKEN"]
+    (tmp_path / "token").write_text(token)
+
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == audiences
+    info = credential_file(gitlab, {"file": str(tmp_path / "token")}, impersonate=False)
+    assert list_objects(cloud, gitlab.direct_bucket, sign_in(cloud, info)) == 200
+
+
+@pytest.mark.parametrize("body", [{}, {"scope": []}, {"scope": "https://www.googleapis.com/auth/cloud-platform"}])
+def test_generate_access_token_without_its_scopes_is_a_400(cloud: LocalCloud, github: Federation, body: dict[str, Any]) -> None:
+    # GenerateAccessTokenRequest (iamcredentials v1 REST reference): `scope[]` is Required, a list.
+    federated = sign_in(
+        cloud, credential_file(github, github_source(cloud, good_run(github), github.audience), impersonate=False)
+    )
+    url = f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{github.account}:generateAccessToken"
+
+    response = transport(cloud).session.post(url, json=body, headers={"Authorization": f"Bearer {federated}"})
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
