@@ -12,7 +12,7 @@ import pytest
 
 from localcloud import platform
 from localcloud.engine import Workspace, find_cli
-from tests.e2e.wheelhouse import program_wheelhouse
+from localcloud.kit.wheelhouse import program_wheelhouse
 from tests.helpers import build_wheel
 
 from .conftest import REPOSITORY, github_answers_within_description, local_cloud, operations, storage_get
