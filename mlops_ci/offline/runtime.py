@@ -336,30 +336,48 @@ def evaluate(
     config = apply_project_config(stack, config, secret_keys)
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))
+    loop, monitor = _mocked_runtime(stack, config, secret_keys, mocks or OfflineMocks())
+    exports, secret_exports = _run_program(program, loop, monitor)
+    return Evaluation(stack, list(monitor.registrations), exports, frozenset(secret_exports))
+
+
+def _mocked_runtime(
+    stack: str, config: dict[str, str], secret_keys: tuple[str, ...], mocks: pulumi.runtime.Mocks
+) -> tuple[asyncio.AbstractEventLoop, RecordingMonitor]:
+    """A new event loop whose executor runs inline, and Pulumi's mock runtime for `stack` with
+    `config`, answered by `mocks` through a monitor that records every registration."""
     loop = asyncio.new_event_loop()
     loop.set_default_executor(InlineExecutor())
     asyncio.set_event_loop(loop)
     runtime_settings.reset_options()
-    monitor = RecordingMonitor(mocks or OfflineMocks())
+    monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+    return loop, monitor
+
+
+async def _collect_exports(exports: dict[str, Any], secret_exports: set[str]) -> None:
+    """The stack's exports into `exports`, the names of the secret ones into `secret_exports`."""
+    # The root stack resource keeps its exports in `outputs`, which `Resource` does not declare.
+    root = cast(Any, runtime_settings.get_root_resource())
+    stack_outputs = cast(dict[str, Any], root.outputs if root else {})
+    for name, value in stack_outputs.items():
+        output = pulumi.Output.from_input(value)
+        exports[name] = await output.future()
+        if await output.is_secret():
+            secret_exports.add(name)
+
+
+def _run_program(program: Path, loop: asyncio.AbstractEventLoop, monitor: RecordingMonitor) -> tuple[dict[str, Any], set[str]]:
+    """Run `program` as `__main__` under the mock runtime with the offline direct calls, then close
+    `loop`: its exports and the names of the secret ones. A refused look-up is the error."""
     exports: dict[str, Any] = {}
     secret_exports: set[str] = set()
-
-    async def collect_exports() -> None:
-        # The root stack resource keeps its exports in `outputs`, which `Resource` does not declare.
-        root = cast(Any, runtime_settings.get_root_resource())
-        stack_outputs = cast(dict[str, Any], root.outputs if root else {})
-        for name, value in stack_outputs.items():
-            output = pulumi.Output.from_input(value)
-            exports[name] = await output.future()
-            if await output.is_secret():
-                secret_exports.add(name)
 
     @pulumi.runtime.test
     def run() -> Any:
         runpy.run_path(str(program), run_name="__main__")
-        return collect_exports()
+        return _collect_exports(exports, secret_exports)
 
     try:
         with direct_calls.replaced_by(OFFLINE_CALLS):
@@ -372,4 +390,4 @@ def evaluate(
         loop.close()
     if monitor.refused:
         raise LookupRefusedError(monitor.refused)
-    return Evaluation(stack, list(monitor.registrations), exports, frozenset(secret_exports))
+    return exports, secret_exports

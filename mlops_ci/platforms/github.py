@@ -28,6 +28,9 @@ from mlops_ci.platforms.base import (
 from mlops_ci.settings.rules import VARIABLE_NAME, reserved_variable_problem
 
 if TYPE_CHECKING:
+    import pulumi_github as github
+
+    from mlops_ci.direct_calls import GithubAccess
     from mlops_ci.settings.loader import Settings
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -123,19 +126,29 @@ def access_problems(settings: Settings) -> list[str]:
         return []
     for refusal in access.refusals:
         pulumi.log.warn(f"github:token: {refusal}")
-    problems: list[str] = []
+    return _workflow_scope_problems(access, settings) + _ruleset_problems(access, settings)
+
+
+def _workflow_scope_problems(access: GithubAccess, settings: Settings) -> list[str]:
+    """A classic token without the `workflow` scope; a warning for a fine-grained one (GitHub does not tell)."""
     if access.scopes is not None and "workflow" not in access.scopes:
-        problems.append(
+        return [
             f"github:token: a classic token without the `workflow` scope (it has {', '.join(access.scopes) or 'none'}):"
             f" GitHub refuses the commit of {settings.ci_file}; add the `workflow` scope, or use a fine-grained token"
             " with Contents and Workflows: write"
-        )
-    elif access.scopes is None:
+        ]
+    if access.scopes is None:
         pulumi.log.warn(
             f"github:token: GitHub does not tell what a fine-grained token may do: the commit of {settings.ci_file} needs"
             f" Workflows: write (and Contents: write) on {settings.repository}; without it GitHub answers that commit"
             " with 404 Not Found, after the secret exists"
         )
+    return []
+
+
+def _ruleset_problems(access: GithubAccess, settings: Settings) -> list[str]:
+    """The rulesets on the branch that forbid the token's direct commit; a warning for those it cannot tell."""
+    problems: list[str] = []
     if access.blocking_rulesets:
         problems.append(
             f"mlops-ci:branch = {settings.branch!r}: the rulesets {', '.join(access.blocking_rulesets)} of {settings.repository}"
@@ -182,49 +195,77 @@ class GithubDelivery(pulumi.ComponentResource):
     """The workflow is committed last, so the run it triggers already has its credential."""
 
     def __init__(self, name: str, args: GithubDeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        import pulumi_github as github
-
         super().__init__("mlops-ci:github:GithubDelivery", name, {}, opts)
         repository = args["repository"].split("/")[1]
         on_github = pulumi.ResourceOptions(parent=self, provider=args["provider"])
         self.secret: github.ActionsSecret | github.ActionsEnvironmentSecret | None = None
         gates: list[pulumi.Resource] = []
         if args["secret_value"] is not None and args["environment"]:
-            environment = github.RepositoryEnvironment(
-                f"{name}-environment",
-                repository=repository,
-                environment=args["environment"],
-                deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
-                    protected_branches=False, custom_branch_policies=True
-                ),
-                opts=on_github,
-            )
-            gates.append(
-                github.RepositoryEnvironmentDeploymentPolicy(
-                    f"{name}-environment-branch",
-                    repository=repository,
-                    environment=environment.environment,
-                    branch_pattern=args["branch"],
-                    opts=on_github,
-                )
-            )
-            self.secret = github.ActionsEnvironmentSecret(
-                f"{name}-secret",
-                repository=repository,
-                environment=environment.environment,
-                secret_name=args["secret_name"],
-                value=pulumi.Output.secret(args["secret_value"]),
-                opts=on_github,
-            )
+            self.secret, gates = self._environment_secret(name, args, repository, on_github)
         elif args["secret_value"] is not None:
-            self.secret = github.ActionsSecret(
-                f"{name}-secret",
-                repository=repository,
-                secret_name=args["secret_name"],
-                value=pulumi.Output.secret(args["secret_value"]),
-                opts=on_github,
-            )
-        self.variables = [
+            self.secret = self._repository_secret(name, args, repository, on_github)
+        self.variables = self._variables(name, args, repository, on_github)
+        credentials: list[pulumi.Resource] = [*([self.secret] if self.secret else []), *gates, *self.variables]
+        self.job_script, self.ci_file = self._commit_files(name, args, repository, on_github, [*credentials, *args["after"]])
+        self.register_outputs({"ci_file": args["ci_file"]})
+
+    @staticmethod
+    def _environment_secret(
+        name: str, args: GithubDeliveryArgs, repository: str, on_github: pulumi.ResourceOptions
+    ) -> tuple[github.ActionsEnvironmentSecret, list[pulumi.Resource]]:
+        """The deployment environment open to the branch only (its policy is the gate a run waits
+        for), and the key's secret in it."""
+        import pulumi_github as github
+
+        environment = github.RepositoryEnvironment(
+            f"{name}-environment",
+            repository=repository,
+            environment=args["environment"],
+            deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
+                protected_branches=False, custom_branch_policies=True
+            ),
+            opts=on_github,
+        )
+        gate = github.RepositoryEnvironmentDeploymentPolicy(
+            f"{name}-environment-branch",
+            repository=repository,
+            environment=environment.environment,
+            branch_pattern=args["branch"],
+            opts=on_github,
+        )
+        secret = github.ActionsEnvironmentSecret(
+            f"{name}-secret",
+            repository=repository,
+            environment=environment.environment,
+            secret_name=args["secret_name"],
+            value=pulumi.Output.secret(args["secret_value"]),
+            opts=on_github,
+        )
+        return secret, [gate]
+
+    @staticmethod
+    def _repository_secret(
+        name: str, args: GithubDeliveryArgs, repository: str, on_github: pulumi.ResourceOptions
+    ) -> github.ActionsSecret:
+        """The key's repository secret (no `githubEnvironment`)."""
+        import pulumi_github as github
+
+        return github.ActionsSecret(
+            f"{name}-secret",
+            repository=repository,
+            secret_name=args["secret_name"],
+            value=pulumi.Output.secret(args["secret_value"]),
+            opts=on_github,
+        )
+
+    @staticmethod
+    def _variables(
+        name: str, args: GithubDeliveryArgs, repository: str, on_github: pulumi.ResourceOptions
+    ) -> list[github.ActionsVariable]:
+        """The keyless mode's settings, as Actions variables."""
+        import pulumi_github as github
+
+        return [
             github.ActionsVariable(
                 f"{name}-variable-{variable.lower().replace('_', '-')}",
                 repository=repository,
@@ -234,7 +275,17 @@ class GithubDelivery(pulumi.ComponentResource):
             )
             for variable, value in args["variables"].items()
         ]
-        credentials: list[pulumi.Resource] = [*([self.secret] if self.secret else []), *gates, *self.variables]
+
+    @staticmethod
+    def _commit_files(
+        name: str,
+        args: GithubDeliveryArgs,
+        repository: str,
+        on_github: pulumi.ResourceOptions,
+        after: Sequence[pulumi.Resource],
+    ) -> tuple[pulumi.Resource, pulumi.Resource]:
+        """The job script's commit, then the workflow's, each after `after` (the credentials, then `args["after"]`)."""
+        import pulumi_github as github
 
         # The provider commits a file's deletion on destroy with its commit_message too (upstream
         # resourceGithubRepositoryFileDelete has no message of its own): base's messages read right for both.
@@ -250,13 +301,9 @@ class GithubDelivery(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(on_github, pulumi.ResourceOptions(depends_on=list(after))),
             )
 
-        self.job_script, self.ci_file = commit_job_script_then_ci_file(
-            commit,
-            (args["ci_file"], args["ci_content"]),
-            (args["job_script_path"], args["job_script"]),
-            [*credentials, *args["after"]],
+        return commit_job_script_then_ci_file(
+            commit, (args["ci_file"], args["ci_content"]), (args["job_script_path"], args["job_script"]), after
         )
-        self.register_outputs({"ci_file": args["ci_file"]})
 
 
 class GitHub:

@@ -31,6 +31,8 @@ from mlops_ci.settings.rules import (
 )
 
 if TYPE_CHECKING:
+    import pulumi_gitlab as gitlab
+
     from mlops_ci.settings.loader import Settings
 
 GITLAB_COM = "https://gitlab.com"
@@ -130,78 +132,114 @@ class GitlabDelivery(pulumi.ComponentResource):
     """The CI file is committed last, so the pipeline it triggers already has its credential."""
 
     def __init__(self, name: str, args: GitlabDeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        import pulumi_gitlab as gitlab
-
         super().__init__("mlops-ci:gitlab:GitlabDelivery", name, {}, opts)
         on_gitlab = pulumi.ResourceOptions(parent=self, provider=args["provider"])
+        self.variable = self._key_variable(name, args, on_gitlab)
+        self.variables = self._keyless_variables(name, args, on_gitlab)
+        self.report_token, self.report_variable = self._report_token(name, args, on_gitlab)
+        credentials: list[pulumi.Resource] = [
+            *([self.variable] if self.variable else []),
+            *self.variables,
+            *([self.report_variable] if self.report_variable else []),
+        ]
+        self.job_script, self.ci_file = self._commit_files(name, args, on_gitlab, [*credentials, *args["after"]])
+        self.register_outputs({"ci_file": args["ci_file"]})
 
-        def variable(
-            resource_name: str, key: str, value: pulumi.Input[str], credential: bool, protected: bool, what: str
-        ) -> gitlab.ProjectVariable:
-            """A raw CI/CD variable; a credential's masked (and hidden per `hidden`), and secret:
-            the SDK does not mark `value` secret, the wrapper is what keeps it out of state."""
-            return gitlab.ProjectVariable(
-                resource_name,
-                project=args["project"],
-                key=key,
-                value=pulumi.Output.secret(value) if credential else value,
-                masked=credential,
-                hidden=args["hidden"] if credential else None,
-                raw=True,
-                protected=protected,
-                variable_type="env_var",
-                environment_scope="*",
-                description=f"Managed by mlops-ci: {what}",
-                opts=on_gitlab,
-            )
+    @staticmethod
+    def _variable(
+        args: GitlabDeliveryArgs,
+        on_gitlab: pulumi.ResourceOptions,
+        resource_name: str,
+        setting: tuple[str, pulumi.Input[str]],
+        credential: bool,
+        protected: bool,
+        what: str,
+    ) -> gitlab.ProjectVariable:
+        """A raw CI/CD variable (`setting`: its key and value); a credential's masked (and hidden per
+        `hidden`), and secret: the SDK does not mark `value` secret, the wrapper is what keeps it out of state."""
+        import pulumi_gitlab as gitlab
 
+        key, value = setting
+        return gitlab.ProjectVariable(
+            resource_name,
+            project=args["project"],
+            key=key,
+            value=pulumi.Output.secret(value) if credential else value,
+            masked=credential,
+            hidden=args["hidden"] if credential else None,
+            raw=True,
+            protected=protected,
+            variable_type="env_var",
+            environment_scope="*",
+            description=f"Managed by mlops-ci: {what}",
+            opts=on_gitlab,
+        )
+
+    def _key_variable(
+        self, name: str, args: GitlabDeliveryArgs, on_gitlab: pulumi.ResourceOptions
+    ) -> gitlab.ProjectVariable | None:
+        """The service-account key's variable (auth mode `key`), checked maskable; None without a key."""
+        if args["variable_value"] is None:
+            return None
         key = args["variable_key"]
-        self.variable = None
-        if args["variable_value"] is not None:
-            key_value = pulumi.Output.from_input(args["variable_value"])
-            checked = key_value.apply(lambda v: maskable(f"mlops-ci:secretName {key!r}", v))
-            self.variable = variable(
-                f"{name}-variable", key, checked, True, args["protected"], "service-account key file, base64"
-            )
-        self.variables = [
-            variable(
+        checked = pulumi.Output.from_input(args["variable_value"]).apply(lambda v: maskable(f"mlops-ci:secretName {key!r}", v))
+        return self._variable(
+            args, on_gitlab, f"{name}-variable", (key, checked), True, args["protected"], "service-account key file, base64"
+        )
+
+    def _keyless_variables(
+        self, name: str, args: GitlabDeliveryArgs, on_gitlab: pulumi.ResourceOptions
+    ) -> list[gitlab.ProjectVariable]:
+        """The keyless mode's settings: plain, unmasked, unprotected variables."""
+        return [
+            self._variable(
+                args,
+                on_gitlab,
                 f"{name}-variable-{setting.lower().replace('_', '-')}",
-                setting,
-                value,
+                (setting, value),
                 False,
                 False,
                 "keyless CI setting (not a secret)",
             )
             for setting, value in args["variables"].items()
         ]
-        self.report_token = None
-        self.report_variable = None
-        if args["report"]:
-            self.report_token = gitlab.ProjectAccessToken(
-                f"{name}-report-token",
-                project=args["project"],
-                name=args["report_token_name"],
-                description="Managed by mlops-ci: posts the experiment report on merge requests"
-                + (f" (rotation {args['rotation']})" if args["rotation"] else ""),
-                access_level=REPORT_TOKEN_ROLE,
-                scopes=list(REPORT_TOKEN_SCOPES),
-                rotation_configuration=gitlab.ProjectAccessTokenRotationConfigurationArgs(
-                    expiration_days=REPORT_TOKEN_DAYS, rotate_before_days=REPORT_TOKEN_RENEWED_DAYS_BEFORE
-                ),
-                # The description carries mlops-ci:keyRotation: a new value is a new token.
-                opts=pulumi.ResourceOptions.merge(on_gitlab, pulumi.ResourceOptions(replace_on_changes=["description"])),
-            )
-            token = self.report_token.token.apply(lambda v: maskable(f"mlops-ci:report ({REPORT_TOKEN_VARIABLE})", v))
-            # Not protected: merge-request pipelines run on unprotected source branches.
-            self.report_variable = variable(
-                f"{name}-report-token-variable", REPORT_TOKEN_VARIABLE, token, True, False,
-                "project access token that posts the experiment report",
-            )  # fmt: skip
-        credentials: list[pulumi.Resource] = [
-            *([self.variable] if self.variable else []),
-            *self.variables,
-            *([self.report_variable] if self.report_variable else []),
-        ]
+
+    def _report_token(
+        self, name: str, args: GitlabDeliveryArgs, on_gitlab: pulumi.ResourceOptions
+    ) -> tuple[gitlab.ProjectAccessToken | None, gitlab.ProjectVariable | None]:
+        """The report's project access token and its variable (`mlops-ci:report`); (None, None) without a report."""
+        import pulumi_gitlab as gitlab
+
+        if not args["report"]:
+            return None, None
+        report_token = gitlab.ProjectAccessToken(
+            f"{name}-report-token",
+            project=args["project"],
+            name=args["report_token_name"],
+            description="Managed by mlops-ci: posts the experiment report on merge requests"
+            + (f" (rotation {args['rotation']})" if args["rotation"] else ""),
+            access_level=REPORT_TOKEN_ROLE,
+            scopes=list(REPORT_TOKEN_SCOPES),
+            rotation_configuration=gitlab.ProjectAccessTokenRotationConfigurationArgs(
+                expiration_days=REPORT_TOKEN_DAYS, rotate_before_days=REPORT_TOKEN_RENEWED_DAYS_BEFORE
+            ),
+            # The description carries mlops-ci:keyRotation: a new value is a new token.
+            opts=pulumi.ResourceOptions.merge(on_gitlab, pulumi.ResourceOptions(replace_on_changes=["description"])),
+        )
+        token = report_token.token.apply(lambda v: maskable(f"mlops-ci:report ({REPORT_TOKEN_VARIABLE})", v))
+        # Not protected: merge-request pipelines run on unprotected source branches.
+        report_variable = self._variable(
+            args, on_gitlab, f"{name}-report-token-variable", (REPORT_TOKEN_VARIABLE, token), True, False,
+            "project access token that posts the experiment report",
+        )  # fmt: skip
+        return report_token, report_variable
+
+    @staticmethod
+    def _commit_files(
+        name: str, args: GitlabDeliveryArgs, on_gitlab: pulumi.ResourceOptions, after: Sequence[pulumi.Resource]
+    ) -> tuple[pulumi.Resource, pulumi.Resource]:
+        """The job script's commit, then the CI file's, each after `after` (the credentials, then `args["after"]`)."""
+        import pulumi_gitlab as gitlab
 
         def commit(suffix: str, path: str, content: str, message: str, after: Sequence[pulumi.Resource]) -> pulumi.Resource:
             return gitlab.RepositoryFile(
@@ -218,13 +256,9 @@ class GitlabDelivery(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(on_gitlab, pulumi.ResourceOptions(depends_on=list(after))),
             )
 
-        self.job_script, self.ci_file = commit_job_script_then_ci_file(
-            commit,
-            (args["ci_file"], args["ci_content"]),
-            (args["job_script_path"], args["job_script"]),
-            [*credentials, *args["after"]],
+        return commit_job_script_then_ci_file(
+            commit, (args["ci_file"], args["ci_content"]), (args["job_script_path"], args["job_script"]), after
         )
-        self.register_outputs({"ci_file": args["ci_file"]})
 
 
 def report_tier_problems(settings: Settings, namespace: Any) -> list[str]:
