@@ -12,7 +12,7 @@ from localcloud import platform
 from localcloud.engine import Workspace
 from localcloud.state import open_cloud
 
-from .conftest import operations
+from .conftest import REPOSITORY, operations
 from .test_other_languages import TEAM, YamlProgram, space
 
 __all__ = ["space"]  # the fixture, shared with test_other_languages
@@ -74,3 +74,16 @@ def test_one_program_holds_one_teamci_per_team(space: Workspace) -> None:
 
     assert up.returncode == 0, up.stdout + up.stderr
     assert "Duplicate resource URN" not in up.stdout + up.stderr
+
+
+def test_the_packages_section_package_add_writes_is_enough(space: Workspace) -> None:
+    """No `plugins: providers:` entry (README 'Other languages' says the CLI 3.274 needs one): up, a
+    second up, refresh and destroy with only what `pulumi package add` writes."""
+    program = YamlProgram(space, TEAM)
+    program.pulumi("package", "add", str(REPOSITORY / "package"))
+    program.pulumi("stack", "init", "dev")
+
+    assert "+ 17 created" in program.pulumi("up", "--yes", "--stack", "dev").stdout
+    assert "17 unchanged" in program.pulumi("up", "--yes", "--stack", "dev").stdout
+    assert "17 unchanged" in program.pulumi("refresh", "--yes", "--stack", "dev").stdout
+    assert "- 17 deleted" in program.pulumi("destroy", "--yes", "--stack", "dev").stdout
