@@ -87,3 +87,15 @@ def test_the_packages_section_package_add_writes_is_enough(space: Workspace) -> 
     assert "17 unchanged" in program.pulumi("up", "--yes", "--stack", "dev").stdout
     assert "17 unchanged" in program.pulumi("refresh", "--yes", "--stack", "dev").stdout
     assert "- 17 deleted" in program.pulumi("destroy", "--yes", "--stack", "dev").stdout
+
+
+def test_the_programs_token_stays_a_secret_in_the_state_and_the_logs(space: Workspace) -> None:
+    program = YamlProgram(space, TEAM)
+    program.add_package()
+    program.pulumi("config", "set", "--secret", "github:token", "ghp_localcloud", "--stack", "dev")
+
+    up = program.pulumi("up", "--yes", "--stack", "dev")
+    state = program.pulumi("stack", "export", "--stack", "dev").stdout
+
+    assert "ghp_localcloud" not in state
+    assert "ghp_localcloud" not in up.stdout + up.stderr
