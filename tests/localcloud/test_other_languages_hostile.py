@@ -60,7 +60,8 @@ def test_a_secret_input_is_one_clear_error(space: Workspace) -> None:
 
 def test_one_program_holds_one_teamci_per_team(space: Workspace) -> None:
     cloud = open_cloud(space.cloud_dir)
-    platform.create_repository(cloud, "github", "acme-ml/churn", ["main"], {"requirements-freeze.txt": b"dvc[gs]\n"})
+    seed = {"dvc.yaml": b"stages: {}\n", "requirements-freeze.txt": b"dvc[gs]\n"}  # a DVC pipeline, as pre-flight requires
+    platform.create_repository(cloud, "github", "acme-ml/churn", ["main"], seed)
     program = YamlProgram(space, TEAM)
     document: dict[str, Any] = yaml.safe_load((program.directory / "Pulumi.yaml").read_text())
     document["resources"]["churn-team"] = {
