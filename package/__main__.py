@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout:
 import pulumi
 from pulumi.errors import InputPropertiesError
 from pulumi.provider import main
+from pulumi.provider.experimental.analyzer import ComponentDefinition
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.provider import ConstructResult
 from pulumi.provider.server import ComponentInitError
@@ -22,6 +23,18 @@ from mlops_ci.components.package import TeamCi
 class Provider(ComponentProvider):
     """Pulumi's component provider, except that a configuration or pre-flight error reaches the
     program as its one message (every problem listed), not as a Python traceback."""
+
+    def map_inputs(self, inputs: pulumi.Inputs, component_def: ComponentDefinition) -> pulumi.Inputs:
+        """Pulumi's mapping drops an input the schema does not name (`bucketname`, `pythonversion`):
+        refused here, every one in one error, with the names the component takes."""
+        unknown = sorted(set(inputs) - set(component_def.inputs))
+        if unknown:
+            raise InputPropertiesError(
+                f"{component_def.name}: unknown inputs {', '.join(map(repr, unknown))};"
+                f" the inputs are {', '.join(sorted(component_def.inputs))}",
+                [],
+            )
+        return super().map_inputs(inputs, component_def)
 
     def construct(
         self, name: str, resource_type: str, inputs: pulumi.Inputs, options: pulumi.ResourceOptions | None = None

@@ -4,12 +4,15 @@ configuration keys, and they become settings through the same rules as a stack f
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 import yaml
+from pulumi.errors import InputPropertiesError
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.runtime import config as runtime_config
 
@@ -18,6 +21,7 @@ from mlops_ci.settings.model import ConfigError
 from mlops_ci.settings.schema import CONFIG_FILE
 from tests.helpers import make_settings
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 GITHUB = {"gcp_project": "acme-ml-test", "platform": "github", "repository": "acme-ml/churn-model"}
 
 
@@ -51,6 +55,11 @@ def test_its_outputs_are_a_stacks_exports() -> None:
     outputs = schema()["properties"]
     exports = ["bucketName", "bucketUrl", "dvcRemoteUrl", "serviceAccountEmail", "ciFile", "ciRunsUrl", "nextSteps"]
     assert sorted(outputs) == sorted([*exports, "workloadIdentityProvider", "secretName"])
+
+
+def test_only_the_outputs_of_every_mode_are_required() -> None:
+    """Direct keyless mode has no service account: a program must not rely on its email."""
+    assert sorted(schema()["required"]) == sorted(["bucketName", "bucketUrl", "dvcRemoteUrl", "ciFile", "ciRunsUrl", "nextSteps"])
 
 
 def test_inputs_give_the_settings_a_stack_file_gives() -> None:
@@ -89,3 +98,21 @@ def test_the_program_config_gives_the_platform_token_and_nothing_else() -> None:
         "github:token": "ghp_x",
     }
     assert runtime_config.is_config_secret("github:token")
+
+
+def test_an_input_the_component_does_not_take_is_refused_with_the_others() -> None:
+    """The provider would drop a miscased or unknown key silently: the team would get a default."""
+    spec = importlib.util.spec_from_file_location("mlops_ci_package", REPOSITORY / "package" / "__main__.py")
+    assert spec is not None
+    assert spec.loader is not None
+    host = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(host)
+    provider = host.Provider([TeamCi], "mlops-ci", version="0.0.0")
+    definition = next(iter(provider._component_defs.values()))  # pyright: ignore[reportPrivateUsage]
+    inputs = {"gcpProject": "acme-ml-test", "platform": "github", "repository": "acme-ml/churn-model"}
+
+    with pytest.raises(InputPropertiesError) as raised:
+        provider.map_inputs({**inputs, "pythonversion": "3.12", "bucketname": "x"}, definition)
+
+    assert str(raised.value).startswith("TeamCi: unknown inputs 'bucketname', 'pythonversion'; the inputs are access, auth,")
+    assert provider.map_inputs(inputs, definition)["repository"] == "acme-ml/churn-model"

@@ -18,15 +18,17 @@ import pulumi
 import pulumi_gcp as gcp
 from pulumi.runtime import config as runtime_config
 
-from mlops_ci.components.team import build_chapter
+from mlops_ci.components.team import Children, build_chapter
 from mlops_ci.platforms import PLATFORMS
 from mlops_ci.preflight import preflight
 from mlops_ci.settings.loader import load_settings
 from mlops_ci.settings.model import ConfigError, Settings
-from mlops_ci.settings.schema import NAMESPACE
+from mlops_ci.settings.rules import escaped, stack_name_problem
+from mlops_ci.settings.schema import NAMESPACE, SCHEMA
 
 # What the program's own config may add, as in a stack file: the platform's token and API.
 PASSED_THROUGH = tuple(f"{platform}:{key}" for platform in PLATFORMS for key in ("token", "baseUrl"))
+KEY_TYPES = {f"{NAMESPACE}:{key.name}": key.type for key in SCHEMA.keys}
 
 
 class TeamCiArgs(TypedDict):
@@ -94,22 +96,36 @@ def config_key(field: str) -> str:
     return f"{NAMESPACE}:{head}{''.join(word.title() for word in rest)}"
 
 
+def input_problems(field: str, value: object) -> list[str]:
+    """What a stack file could not hold: an output or secret (not known before any resource), or a
+    value of another type than the key's (an unquoted `3.10` arrives as the number 3.1)."""
+    key = config_key(field)
+    if isinstance(value, pulumi.Output):
+        return [f"{key}: a plain value, known before any resource (not a secret nor an output)"]
+    wanted = bool if KEY_TYPES.get(key) == "boolean" else str
+    if not isinstance(value, wanted):
+        text = "text (quote it)" if wanted is str else "true or false"
+        return [f"{key} = {value!r}: a {type(value).__name__}, where the key takes {text}"]
+    return []
+
+
 def settings_of(name: str, args: dict[str, Any]) -> Settings:
     """The settings a stack file with these keys would give the stack `name`: every problem in one
     `ConfigError`. The component's config replaces the program's (its own keys plus the platform's
     token and API), as the CLI hands a stack file's to the program."""
-    config: dict[str, str] = {}
-    problems: list[str] = []
-    for field, value in args.items():
-        if isinstance(value, pulumi.Output):
-            problems.append(f"{config_key(field)}: a plain value, known before any resource (not a secret nor an output)")
-        else:
-            config[config_key(field)] = str(value).lower() if isinstance(value, bool) else str(value)
+    broken_name = stack_name_problem(name)
+    problems = [f"component name {escaped(name)}: it stands for the stack name; {broken_name}"] if broken_name else []
+    problems += [problem for field, value in args.items() for problem in input_problems(field, value)]
+    config = {
+        config_key(field): str(value).lower() if isinstance(value, bool) else str(value)
+        for field, value in args.items()
+        if not isinstance(value, pulumi.Output)
+    }
     given = runtime_config.CONFIG.get()
     passed = {key: given[key] for key in PASSED_THROUGH if key in given}
     runtime_config.set_all_config(config | passed, [key for key in passed if runtime_config.is_config_secret(key)])
     try:
-        settings = load_settings(name)
+        settings = load_settings("component" if broken_name else name)  # the other problems, under a valid name
     except ConfigError as error:
         raise ConfigError(name, problems + error.problems) from None
     if problems:
@@ -127,8 +143,8 @@ class TeamCi(pulumi.ComponentResource):
     """gs://<bucket>."""
     dvc_remote_url: pulumi.Output[str]
     """gs://<bucket>/<dvcRemotePath>: `dvc remote add -d data <this>`."""
-    service_account_email: pulumi.Output[str] | None
-    """The CI service account; none in direct keyless mode."""
+    service_account_email: Optional[pulumi.Output[str]]  # noqa: UP045
+    """The CI service account; none in direct keyless mode (no service account)."""
     ci_file: pulumi.Output[str]
     """Path of the committed CI file."""
     ci_runs_url: pulumi.Output[str]
@@ -143,12 +159,13 @@ class TeamCi(pulumi.ComponentResource):
     def __init__(self, name: str, args: TeamCiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-ci:index:TeamCi", name, {}, opts)
         settings = settings_of(name, dict(args))
-        platform_provider = settings.platform.provider(settings)
-        google = gcp.Provider("gcp-provider", project=settings.gcp_project)
+        own = pulumi.ResourceOptions(parent=self)
+        platform_provider = settings.platform.provider(settings, f"{name}-{settings.platform.name}-provider", own)
+        google = gcp.Provider(f"{name}-gcp-provider", project=settings.gcp_project, opts=own)
         found = preflight(settings, platform_provider, google)
         chapter = build_chapter(
             {"settings": settings, "preflight": found, "platform_provider": platform_provider, "google_provider": google},
-            pulumi.ResourceOptions(parent=self),
+            Children(self, prefix=f"{name}-"),
         )
         self.bucket_name, self.bucket_url, self.dvc_remote_url = chapter.bucket_name, chapter.bucket_url, chapter.dvc_remote_url
         self.service_account_email = chapter.service_account_email

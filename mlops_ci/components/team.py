@@ -9,6 +9,7 @@ the first resource, which is why its arguments are plain validated values, not O
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TypedDict
 
 import pulumi
@@ -23,6 +24,9 @@ from mlops_ci.components.workload_identity import WorkloadIdentity
 from mlops_ci.preflight import Preflight
 from mlops_ci.settings.model import Settings
 from mlops_ci.settings.rules import PROVIDER_VARIABLE, SERVICE_ACCOUNT_VARIABLE
+
+Named = tuple[str, pulumi.ResourceOptions]
+"""A child's name and options (`Children.named`)."""
 
 
 class TeamCiArgs(TypedDict):
@@ -57,8 +61,7 @@ class TeamCi(pulumi.ComponentResource):
     def __init__(self, name: str, args: TeamCiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-ci:index:TeamCi", name, {}, opts)
         # Before this component, its children were the stack's own: the alias keeps their URNs.
-        child = pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)])
-        chapter = build_chapter(args, child)
+        chapter = build_chapter(args, Children(self, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]))
         self.bucket_name, self.bucket_url, self.dvc_remote_url = chapter.bucket_name, chapter.bucket_url, chapter.dvc_remote_url
         self.service_account_email = chapter.service_account_email
         self.ci_file, self.next_steps, self.ci_runs_url = chapter.ci_file, chapter.next_steps, chapter.ci_runs_url
@@ -81,21 +84,46 @@ class Chapter:
     secret_name: str | None
 
 
-def build_chapter(args: TeamCiArgs, child: pulumi.ResourceOptions) -> Chapter:
-    """The children of one team's chapter, each with the options `child` (parent: the component),
-    in order: Google Cloud, then the credential, then the job script and the CI file."""
+@dataclasses.dataclass(frozen=True)
+class Children:
+    """Names and options of a component's children, each a child of `parent`."""
+
+    parent: pulumi.Resource
+    prefix: str = ""
+    """Before each child's name: `<component>-` where a program holds one component per team (no URN twice);
+    empty in this repository's stack, whose children keep the short names they were deployed with."""
+    aliases: Sequence[pulumi.Alias] = ()
+    """Where the children were before (this repository's stack: at its root, before the component)."""
+
+    def named(self, short: str, provider: pulumi.ProviderResource | None = None) -> tuple[str, pulumi.ResourceOptions]:
+        """The child's name and options; `provider`: the explicit provider of its resources."""
+        return f"{self.prefix}{short}", pulumi.ResourceOptions(
+            parent=self.parent, aliases=list(self.aliases) or None, providers=[provider] if provider else None
+        )
+
+
+def build_chapter(args: TeamCiArgs, children: Children) -> Chapter:
+    """The children of one team's chapter (`children`: their names and parent), in order: Google Cloud,
+    then the credential, then the job script and the CI file."""
     settings = args["settings"]
-    on_google = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(providers=[args["google_provider"]]))
-    apis = GoogleApis("apis", {"project": settings.gcp_project, "services": settings.google_apis}, opts=on_google)
-    remote = _dvc_remote(settings, args["preflight"], apis, on_google)
+    google = args["google_provider"]
+    apis_name, on_google = children.named("apis", google)
+    apis = GoogleApis(apis_name, {"project": settings.gcp_project, "services": settings.google_apis}, opts=on_google)
+    remote = _dvc_remote(settings, args["preflight"], apis, children.named("dvc-remote", google))
     platform_provider = args["platform_provider"]
     if settings.direct:  # the federation first: the grants go to its principal set
-        federation = _federation(settings, platform_provider, None, apis, on_google)
-        identity = _ci_identity(settings, remote, apis, federation.principal_set, on_google)
+        federation = _federation(settings, platform_provider, None, apis, children.named("workload-identity", google))
+        identity = _ci_identity(settings, remote, apis, federation.principal_set, children.named("ci-identity", google))
     else:
-        identity = _ci_identity(settings, remote, apis, None, on_google)
-        federation = _federation(settings, platform_provider, identity, apis, on_google) if settings.keyless else None
+        identity = _ci_identity(settings, remote, apis, None, children.named("ci-identity", google))
+        federation = (
+            _federation(settings, platform_provider, identity, apis, children.named("workload-identity", google))
+            if settings.keyless
+            else None
+        )
+    delivery_name, delivery_opts = children.named(settings.platform.name)
     settings.platform.deliver(
+        delivery_name,
         {
             "provider": platform_provider,
             "settings": settings,
@@ -105,7 +133,7 @@ def build_chapter(args: TeamCiArgs, child: pulumi.ResourceOptions) -> Chapter:
             "job_script": render_job_script(settings),
             "after": [*identity.grants, *([federation.binding] if federation and federation.binding else [])],
         },
-        opts=child,
+        opts=delivery_opts,
     )
     return Chapter(
         bucket_name=remote.bucket_name,
@@ -120,9 +148,9 @@ def build_chapter(args: TeamCiArgs, child: pulumi.ResourceOptions) -> Chapter:
     )
 
 
-def _dvc_remote(settings: Settings, found: Preflight, apis: GoogleApis, opts: pulumi.ResourceOptions) -> DvcRemote:
+def _dvc_remote(settings: Settings, found: Preflight, apis: GoogleApis, named: Named) -> DvcRemote:
     return DvcRemote(
-        "dvc-remote",
+        named[0],
         {
             "project": settings.gcp_project,
             "bucket_name": settings.bucket_name,
@@ -134,7 +162,7 @@ def _dvc_remote(settings: Settings, found: Preflight, apis: GoogleApis, opts: pu
             "protect": settings.protect_bucket,
             "after": [apis.services["storage.googleapis.com"]],
         },
-        opts=opts,
+        opts=named[1],
     )
 
 
@@ -149,10 +177,10 @@ def _keyless_variables(federation: WorkloadIdentity | None, identity: CiIdentity
 
 
 def _ci_identity(
-    settings: Settings, remote: DvcRemote, apis: GoogleApis, principal: pulumi.Output[str] | None, opts: pulumi.ResourceOptions
+    settings: Settings, remote: DvcRemote, apis: GoogleApis, principal: pulumi.Output[str] | None, named: Named
 ) -> CiIdentity:
     return CiIdentity(
-        "ci-identity",
+        named[0],
         {
             "project": settings.gcp_project,
             "account_id": settings.service_account_id,
@@ -164,7 +192,7 @@ def _ci_identity(
             "key_rotation": settings.key_rotation,
             "after": [apis.services["iam.googleapis.com"]],
         },
-        opts=opts,
+        opts=named[1],
     )
 
 
@@ -173,12 +201,12 @@ def _federation(
     platform_provider: pulumi.ProviderResource,
     identity: CiIdentity | None,
     apis: GoogleApis,
-    opts: pulumi.ResourceOptions,
+    named: Named,
 ) -> WorkloadIdentity:
     """Keyless: a federation that trusts this repository's CI tokens only (`identity`: the service
     account CI impersonates; None: direct)."""
     return WorkloadIdentity(
-        "workload-identity",
+        named[0],
         {
             "project": settings.gcp_project,
             "stack": settings.stack,
@@ -187,5 +215,5 @@ def _federation(
             "trust": settings.platform.oidc_trust(platform_provider, settings),
             "after": [apis.services[api] for api in settings.google_apis if api != "storage.googleapis.com"],
         },
-        opts=opts,
+        opts=named[1],
     )

@@ -9,10 +9,10 @@ neither; then checks each declared type and `secret: true`. The mock runtime doe
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from mlops_ci.settings.rules import stack_name_problem
 from mlops_ci.settings.schema import PROJECT_FILE, load_schema
 
 
@@ -20,12 +20,8 @@ class ProjectConfigError(Exception):
     """The error the CLI gives before the program runs, in the CLI's words."""
 
 
-# The CLI's rule for stack names (`validateStackName` of its backends).
-_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
-
-
 def check_stack_name(stack: str) -> None:
-    if not _STACK_NAME.fullmatch(stack):
+    if stack_name_problem(stack):
         raise ProjectConfigError(f"{stack!r}: stack names may only contain alphanumeric, hyphens, underscores, or periods")
 
 

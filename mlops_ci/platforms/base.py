@@ -163,8 +163,11 @@ class Platform(Protocol):
         """Every broken platform rule, each naming its key."""
         ...
 
-    def provider(self, settings: Settings) -> pulumi.ProviderResource:
-        """An explicit provider: token and base URL passed through, never read from elsewhere."""
+    def provider(
+        self, settings: Settings, name: str = ..., opts: pulumi.ResourceOptions | None = None
+    ) -> pulumi.ProviderResource:
+        """An explicit provider: token and base URL passed through, never read from elsewhere; `name`
+        defaults to `<platform>-provider`, the name this repository's own stack gave it."""
         ...
 
     def oidc_issuer(self, base_url: str | None) -> tuple[str, str]:
@@ -177,9 +180,9 @@ class Platform(Protocol):
         """The issuer and the condition that trusts this repository's CI tokens only."""
         ...
 
-    def deliver(self, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
-        """The credential (or keyless settings) first, then the CI file that uses it; `opts` are the
-        delivery component's own (its parent)."""
+    def deliver(self, name: str, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
+        """The delivery component `name`: the credential (or keyless settings) first, then the CI file
+        that uses it; `opts` are the delivery component's own (its parent)."""
         ...
 
     def runs_url(self, settings: Settings) -> str:

@@ -338,11 +338,13 @@ class GitHub:
             )
         return problems
 
-    def provider(self, settings: Settings) -> pulumi.ProviderResource:
+    def provider(
+        self, settings: Settings, name: str = "github-provider", opts: pulumi.ResourceOptions | None = None
+    ) -> pulumi.ProviderResource:
         import pulumi_github as github
 
         return github.Provider(
-            "github-provider",
+            name,
             owner=settings.repository.split("/")[0],
             # Also `organization` (deprecated, hence a warning): the provider reads it before GITHUB_OWNER, which
             # would otherwise redirect `pulumi destroy`, where no pre-flight runs (upstream v6.13.0 provider.go
@@ -350,6 +352,7 @@ class GitHub:
             organization=settings.repository.split("/")[0],
             token=pulumi.Config("github").get_secret("token"),
             base_url=settings.platform_url or self.default_base_url,
+            opts=opts,
         )
 
     def oidc_issuer(self, base_url: str | None) -> tuple[str, str]:
@@ -383,13 +386,13 @@ class GitHub:
             principal_value=repository_id,
         )
 
-    def deliver(self, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
+    def deliver(self, name: str, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
         from mlops_ci.ci.files import job_script_path
 
         settings = args["settings"]
         key = args["key_base64"]
         return GithubDelivery(
-            "github",
+            name,
             {
                 "provider": args["provider"],
                 "repository": settings.repository,

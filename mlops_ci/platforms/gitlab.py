@@ -349,13 +349,16 @@ class GitLab:
         }
         return [f"{key} = {value!a}: {broken}" for key, (value, rule) in checks.items() if (broken := rule(value))]
 
-    def provider(self, settings: Settings) -> pulumi.ProviderResource:
+    def provider(
+        self, settings: Settings, name: str = "gitlab-provider", opts: pulumi.ResourceOptions | None = None
+    ) -> pulumi.ProviderResource:
         import pulumi_gitlab as gitlab
 
         return gitlab.Provider(
-            "gitlab-provider",
+            name,
             token=pulumi.Config("gitlab").get_secret("token"),
             base_url=settings.platform_url or self.default_base_url,
+            opts=opts,
         )
 
     def oidc_issuer(self, base_url: str | None) -> tuple[str, str]:
@@ -392,12 +395,12 @@ class GitLab:
             principal_value=project_id,
         )
 
-    def deliver(self, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
+    def deliver(self, name: str, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
         from mlops_ci.ci.files import job_script_path
 
         settings = args["settings"]
         return GitlabDelivery(
-            "gitlab",
+            name,
             {
                 "provider": args["provider"],
                 "project": settings.repository,

@@ -21,6 +21,15 @@ _SAFE_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _BRANCH_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _BASE_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?")
 VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
+# The CLI's rule for stack names (`validateStackName` of its backends).
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def stack_name_problem(value: str) -> str | None:
+    """The CLI's stack-name rule: 1 to 100 characters of [A-Za-z0-9_.-]."""
+    if STACK_NAME.fullmatch(value):
+        return None
+    return "a stack name is 1 to 100 characters of [A-Za-z0-9_.-] (letters, digits, hyphens, underscores, periods)"
 
 
 def escaped(text: str) -> str:

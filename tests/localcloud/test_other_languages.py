@@ -59,14 +59,11 @@ class YamlProgram:
         return result
 
     def add_package(self) -> None:
-        """`pulumi package add` of the checkout's package; the engine of this CLI resolves a YAML
-        program's plugin from `plugins: providers:` (a `packages:` path alone is not found), so the
-        program names its path there too."""
+        """`pulumi package add` of the checkout's package: the `packages:` entry it writes is all the
+        program needs."""
         self.pulumi("package", "add", str(REPOSITORY / "package"))
         project = yaml.safe_load((self.directory / "Pulumi.yaml").read_text())
         assert project["packages"] == {"mlops-ci": str(REPOSITORY / "package")}
-        project["plugins"] = {"providers": [{"name": "mlops-ci", "path": str(REPOSITORY / "package")}]}
-        (self.directory / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
         self.pulumi("stack", "init", "dev")
 
 
@@ -132,4 +129,19 @@ def test_bad_inputs_are_one_error_listing_every_problem_before_any_resource(spac
     assert "- mlops-ci:bucketName = 'Bad_Name'" in up.stdout
     assert "Traceback" not in up.stdout + up.stderr
     assert 'File "' not in up.stdout
+    assert operations(open_cloud(space.cloud_dir)) == []
+
+
+def test_the_allow_lists_are_the_programs_own_project_file(space: Workspace) -> None:
+    """README 'Other languages': `platform:` of the program's Pulumi.yaml, as this repository's for a stack file."""
+    program = YamlProgram(space, TEAM)
+    project = yaml.safe_load((program.directory / "Pulumi.yaml").read_text())
+    project["platform"] = {"repositories": ["acme-ml/churn-*"]}
+    (program.directory / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+    program.add_package()
+
+    up = program.pulumi("up", "--yes", "--skip-preview", "--stack", "dev", check=False)
+
+    assert up.returncode != 0
+    assert "- mlops-ci:repository = 'acme-ml/vision-experiments'" in up.stdout, up.stdout
     assert operations(open_cloud(space.cloud_dir)) == []

@@ -19,10 +19,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -188,16 +191,52 @@ func (h *host) InstallDependencies(
 	}
 	defer closer.Close()
 	// A component package run from this checkout (package/PulumiPlugin.yaml) shares the checkout's
-	// virtualenv, which `make` creates from the pinned requirements: nothing to install, and upstream's
-	// pip/setuptools/wheel upgrade must not touch it. (Upstream installs a plugin's requirements.txt.)
-	if venv, err := tc.VirtualEnvPath(server.Context()); err == nil && req.GetIsPlugin() && toolchain.IsVirtualEnv(venv) {
-		fmt.Fprintf(stdout, "plugin %s: virtualenv %s exists, nothing installed\n", opts.Root, venv)
+	// virtualenv, which `make` creates from the pinned requirements, and has no requirements.txt: nothing
+	// to install, and upstream's pip/setuptools/wheel upgrade must not touch it. A plugin with a
+	// requirements.txt (a policy pack) installs as upstream does, unless its virtualenv holds the stamp of
+	// these very requirements, left by the last install: changed requirements are installed again.
+	venv, venvErr := tc.VirtualEnvPath(server.Context())
+	plugin := venvErr == nil && req.GetIsPlugin()
+	digest, err := requirementsDigest(opts.Root)
+	if err != nil {
+		return err
+	}
+	stamp := filepath.Join(venv, ".mlops-ci-requirements.sha256")
+	if plugin && toolchain.IsVirtualEnv(venv) && unchanged(stamp, digest) {
+		fmt.Fprintf(stdout, "plugin %s: virtualenv %s is up to date, nothing installed\n", opts.Root, venv)
 		return closer.Close()
 	}
 	if err := tc.InstallDependencies(server.Context(), opts.Root, req.GetUseLanguageVersionTools(), true, stdout, stderr); err != nil {
 		return err
 	}
+	if plugin && digest != "" {
+		if err := os.WriteFile(stamp, []byte(digest), 0o600); err != nil {
+			return err
+		}
+	}
 	return closer.Close()
+}
+
+// requirementsDigest is the sha256 of the plugin's requirements.txt, or "" where it has none.
+func requirementsDigest(root string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(root, "requirements.txt"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// unchanged: no requirements to install, or the stamp of the last install names these.
+func unchanged(stamp, digest string) bool {
+	if digest == "" {
+		return true
+	}
+	last, err := os.ReadFile(stamp)
+	return err == nil && string(last) == digest
 }
 
 func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
