@@ -17,6 +17,7 @@ from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.runtime import config as runtime_config
 
 from mlops_ci.components.package import TeamCi, settings_of
+from mlops_ci.settings.derive import derive_service_account_id
 from mlops_ci.settings.model import ConfigError
 from mlops_ci.settings.schema import CONFIG_FILE
 from tests.helpers import make_settings
@@ -63,9 +64,20 @@ def test_only_the_outputs_of_every_mode_are_required() -> None:
 
 
 def test_inputs_give_the_settings_a_stack_file_gives() -> None:
-    settings = settings_of("team-a", {**GITHUB, "access": "push", "protect_bucket": False, "python_version": "3.12"})
+    """As a stack file of a project of the program's own name (the account id says which project)."""
+    given = {**GITHUB, "auth": "key", "access": "push", "protect_bucket": False, "python_version": "3.12"}
+    settings = settings_of("team-a", given)
 
-    assert settings == make_settings("github", access="push", protect_bucket=False, python_version="3.12")
+    project = pulumi.get_project()
+    assert settings == make_settings(
+        "github",
+        access="push",
+        protect_bucket=False,
+        python_version="3.12",
+        pulumi_project=project,
+        service_account_id=derive_service_account_id("team-a", project),
+        defaulted=frozenset({"keylessMode"}),
+    )
 
 
 def test_every_bad_input_is_named_in_one_error() -> None:

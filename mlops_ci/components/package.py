@@ -57,7 +57,17 @@ class TeamCiArgs(TypedDict):
     access: NotRequired[pulumi.Input[str]]
     """Bucket access of CI: pull (objectViewer), push (pull + objectCreator) or admin (objectAdmin)."""
     auth: NotRequired[pulumi.Input[str]]
-    """Credential: key (service-account key in a secret) or workload-identity (keyless)."""
+    """Credential: workload-identity (keyless: the CI run's own token, nothing to leak or rotate) or key (a
+    service-account key in a secret); empty: workload-identity on github.com and gitlab.com, key with a base URL of a
+    self-managed instance."""
+    keyless_mode: NotRequired[pulumi.Input[str]]
+    """Keyless only: direct (the bucket roles go to this repository's federated identity, no service account) or
+    impersonation (CI acts as a service account: VPC Service Controls, signed URLs, tools that want a service
+    account's token); empty: direct."""
+    workload_identity_provider: NotRequired[pulumi.Input[str]]
+    """Keyless only: an existing provider of the stack's project
+    (projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>) the platform team shares:
+    the stack creates no pool, and grants to this repository only; empty: the stack creates its own."""
     secret_name: NotRequired[pulumi.Input[str]]
     """Name of the GitHub Actions secret / GitLab CI/CD variable holding the key."""
     ci_file: NotRequired[pulumi.Input[str]]
