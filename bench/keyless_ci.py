@@ -24,7 +24,8 @@ from localcloud.engine import find_cli  # noqa: E402
 from localcloud.kit.deployed import Deployed, deploy_stack  # noqa: E402
 
 STACKS = {"github": "recsys-team", "gitlab": "speech-team"}
-AUTH = {"key": {"mlops-ci:auth": "key"}, "keyless": {}}
+# The key case leaves the keyless-only keys out (speech-team says keylessMode impersonation).
+AUTH: dict[str, dict[str, str | None]] = {"key": {"mlops-ci:auth": "key", "mlops-ci:keylessMode": None}, "keyless": {}}
 
 
 def timed(deployed: Deployed) -> float:

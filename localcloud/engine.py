@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -73,7 +74,7 @@ class Workspace:
         root: Path,
         stack: str,
         cli: Path,
-        config: dict[str, str] | None = None,
+        config: Mapping[str, str | None] | None = None,
         discovery: str = "path",
         cloud_dir: Path | None = None,
         program: bool = True,
@@ -94,13 +95,14 @@ class Workspace:
         """Added to every CLI call's environment."""
         for directory in (self.project, self.backend, self.cloud_dir, self.home):
             directory.mkdir(parents=True, exist_ok=True)
-        self.config: dict[str, Any] = dict(config or {})
+        self.config: dict[str, Any] = {key: value for key, value in (config or {}).items() if value is not None}
         self.secret_keys: list[str] = []
         if program:
             self._copy_program(stack, config)
 
-    def _copy_program(self, stack: str, config: dict[str, str] | None) -> None:
-        """This repository's program, its `.venv`, and `stacks/Pulumi.<stack>.yaml` with `config` over it."""
+    def _copy_program(self, stack: str, config: Mapping[str, str | None] | None) -> None:
+        """This repository's program, its `.venv`, and `stacks/Pulumi.<stack>.yaml` with `config` over it
+        (a key set to None is left out)."""
         (self.project / "stacks").mkdir(exist_ok=True)
         for name in PROGRAM_FILES:
             source = REPOSITORY / name
@@ -120,7 +122,11 @@ class Workspace:
         self.secret_keys = [key for key, value in committed.items() if isinstance(value, dict) and "secure" in value]
         for key in self.secret_keys:
             del committed[key]
-        stack_file["config"].update(config or {})
+        for key, value in (config or {}).items():  # None: the key left out
+            if value is None:
+                committed.pop(key, None)
+            else:
+                committed[key] = value
         scratch = self.project / "stacks" / f"Pulumi.{stack}.yaml"
         if scratch.exists():  # a later run on the same root: keep what `pulumi stack init` and `config set` wrote
             earlier = cast(dict[str, Any], yaml.safe_load(scratch.read_text()) or {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ class Deployed:
     """Wall time of the steps, for the report."""
 
 
-def deploy_stack(cli: Path, root: Path, stack_name: str, config: dict[str, str]) -> Deployed:
-    """`stacks/Pulumi.<stack_name>.yaml` with `config` over it, up by `cli` in a local cloud under `root`."""
+def deploy_stack(cli: Path, root: Path, stack_name: str, config: Mapping[str, str | None]) -> Deployed:
+    """`stacks/Pulumi.<stack_name>.yaml` with `config` over it (None: a key left out), up by `cli` in a
+    local cloud under `root`."""
     space = Workspace(root, stack_name, cli, config=config, cloud_dir=root / "cloud")
     cloud = open_cloud(space.cloud_dir)
     stack = chapter.Stack.from_config(space.stack, space.config)

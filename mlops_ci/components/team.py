@@ -111,16 +111,7 @@ def build_chapter(args: TeamCiArgs, children: Children) -> Chapter:
     apis = GoogleApis(apis_name, {"project": settings.gcp_project, "services": settings.google_apis}, opts=on_google)
     remote = _dvc_remote(settings, args["preflight"], apis, children.named("dvc-remote", google))
     platform_provider = args["platform_provider"]
-    if settings.direct:  # the federation first: the grants go to its principal set
-        federation = _federation(settings, platform_provider, None, apis, children.named("workload-identity", google))
-        identity = _ci_identity(settings, remote, apis, federation.principal_set, children.named("ci-identity", google))
-    else:
-        identity = _ci_identity(settings, remote, apis, None, children.named("ci-identity", google))
-        federation = (
-            _federation(settings, platform_provider, identity, apis, children.named("workload-identity", google))
-            if settings.keyless
-            else None
-        )
+    identity, federation = _credential(settings, remote, apis, platform_provider, children, google)
     delivery_name, delivery_opts = children.named(settings.platform.name)
     settings.platform.deliver(
         delivery_name,
@@ -146,6 +137,25 @@ def build_chapter(args: TeamCiArgs, children: Children) -> Chapter:
         workload_identity_provider=federation.provider_name if federation else None,
         secret_name=None if federation else settings.secret_name,
     )
+
+
+def _credential(
+    settings: Settings,
+    remote: DvcRemote,
+    apis: GoogleApis,
+    platform_provider: pulumi.ProviderResource,
+    children: Children,
+    google: gcp.Provider,
+) -> tuple[CiIdentity, WorkloadIdentity | None]:
+    """The CI identity and, keyless, its federation: direct mode makes the federation first (the
+    grants go to its principal set), impersonation the service account first (the federation trusts it)."""
+    if settings.direct:
+        federation = _federation(settings, platform_provider, None, apis, children.named("workload-identity", google))
+        return _ci_identity(settings, remote, apis, federation.principal_set, children.named("ci-identity", google)), federation
+    identity = _ci_identity(settings, remote, apis, None, children.named("ci-identity", google))
+    if not settings.keyless:
+        return identity, None
+    return identity, _federation(settings, platform_provider, identity, apis, children.named("workload-identity", google))
 
 
 def _dvc_remote(settings: Settings, found: Preflight, apis: GoogleApis, named: Named) -> DvcRemote:
