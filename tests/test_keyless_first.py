@@ -220,3 +220,40 @@ def test_the_ci_file_of_a_key_stack_is_unchanged_by_the_keyless_modes() -> None:
     from tests.helpers import make_settings
 
     assert render_ci_file(make_settings("github")) == render_ci_file(make_settings("github", keyless_mode="impersonation"))
+
+
+# --- red team (rkl): the upgrade stop must not depend on the look-up answering cleanly ---
+
+# What IAM answers `projects.serviceAccounts.get` when the caller lacks iam.serviceAccounts.get (the
+# same answer whether or not the account exists), as terraform-provider-google's data source
+# google_service_account passes it on (`Error reading Service Account ...: googleapi: Error 403`).
+FORBIDDEN: tuple[dict[str, Any], list[tuple[str, str]]] = (
+    {},
+    [("", "googleapi: Error 403: Permission 'iam.serviceAccounts.get' denied on resource (or it may not exist)., forbidden")],
+)
+# A read that fails for a reason that says nothing about the account (quota, backend).
+UNAVAILABLE: tuple[dict[str, Any], list[tuple[str, str]]] = ({}, [("", "googleapi: Error 503: The service is currently unavailable., backendError")])
+
+
+@pytest.mark.parametrize("answer", [FORBIDDEN, UNAVAILABLE], ids=["403", "503"])
+@pytest.mark.parametrize("overrides", [{"auth": None}, {"auth": "workload-identity"}], ids=["key-stack", "impersonation-stack"])
+def test_the_upgrade_stop_does_not_switch_when_the_account_look_up_fails(
+    overrides: dict[str, str | None], answer: Any
+) -> None:
+    """Only "not found" (404) says nothing was deployed; an answer that cannot tell (403, 5xx) must
+    stop too, or a stack deployed with a key switches its credential silently (issue 21: "No existing
+    stack changes its credential silently")."""
+    problems, mocks = refused("github", {"getAccount": answer}, overrides)
+    assert "getAccount" in mocks.asked
+    unset = "mlops-ci:auth" if overrides["auth"] is None else "mlops-ci:keylessMode"
+    assert [p for p in problems if p.startswith(unset)], problems
+
+
+def test_a_key_stack_that_adds_keyless_mode_impersonation_but_not_auth_stops() -> None:
+    """A key stack (auth never set) whose file gains `keylessMode: impersonation` (as the refusal of
+    serviceAccountId in direct mode suggests) still leaves auth to its new default: its key and secret
+    would be deleted and CI switched to keyless without the stack file saying `auth`."""
+    problems, mocks = refused("github", {"getAccount": ACCOUNT_FOUND}, {"auth": None, "keylessMode": "impersonation"})
+    assert "getAccount" in mocks.asked
+    [problem] = problems
+    assert problem.startswith("mlops-ci:auth: not set"), problem
