@@ -232,14 +232,15 @@ FORBIDDEN: tuple[dict[str, Any], list[tuple[str, str]]] = (
     [("", "googleapi: Error 403: Permission 'iam.serviceAccounts.get' denied on resource (or it may not exist)., forbidden")],
 )
 # A read that fails for a reason that says nothing about the account (quota, backend).
-UNAVAILABLE: tuple[dict[str, Any], list[tuple[str, str]]] = ({}, [("", "googleapi: Error 503: The service is currently unavailable., backendError")])
+UNAVAILABLE: tuple[dict[str, Any], list[tuple[str, str]]] = (
+    {},
+    [("", "googleapi: Error 503: The service is currently unavailable., backendError")],
+)
 
 
 @pytest.mark.parametrize("answer", [FORBIDDEN, UNAVAILABLE], ids=["403", "503"])
 @pytest.mark.parametrize("overrides", [{"auth": None}, {"auth": "workload-identity"}], ids=["key-stack", "impersonation-stack"])
-def test_the_upgrade_stop_does_not_switch_when_the_account_look_up_fails(
-    overrides: dict[str, str | None], answer: Any
-) -> None:
+def test_the_upgrade_stop_does_not_switch_when_the_account_look_up_fails(overrides: dict[str, str | None], answer: Any) -> None:
     """Only "not found" (404) says nothing was deployed; an answer that cannot tell (403, 5xx) must
     stop too, or a stack deployed with a key switches its credential silently (issue 21: "No existing
     stack changes its credential silently")."""
