@@ -258,3 +258,13 @@ def test_a_key_stack_that_adds_keyless_mode_impersonation_but_not_auth_stops() -
     assert "getAccount" in mocks.asked
     [problem] = problems
     assert problem.startswith("mlops-ci:auth: not set"), problem
+
+
+def test_a_key_stack_with_its_own_service_account_id_is_told_about_auth() -> None:
+    """A key stack (auth never set) that named its account (`serviceAccountId`) is refused under the
+    new default for that key only, with advice (keylessMode impersonation, or dropping the key) that
+    leads to a silent switch: dropped, the look-up asks for the derived account, finds none (404) and
+    the stack goes direct, deleting the named account and its key. The refusal must name auth."""
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"auth": None, "serviceAccountId": "custom-ci-account"}, mocks=Answers({}))
+    assert [p for p in raised.value.problems if p.startswith("mlops-ci:auth")], raised.value.problems
