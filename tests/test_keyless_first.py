@@ -237,8 +237,22 @@ UNAVAILABLE: tuple[dict[str, Any], list[tuple[str, str]]] = (
     [("", "googleapi: Error 503: The service is currently unavailable., backendError")],
 )
 
+# IAM disabled in another project than the stack's (the quota project of the deployer's credentials):
+# it says nothing about the stack's project, where the earlier release enabled IAM for its account.
+DISABLED_ELSEWHERE: tuple[dict[str, Any], list[tuple[str, str]]] = (
+    {},
+    [
+        (
+            "",
+            "googleapi: Error 403: Identity and Access Management (IAM) API has not been used in project 999 before or it is"
+            " disabled. Enable it by visiting https://console.developers.google.com/apis/api/iam.googleapis.com/overview?project=999"
+            " then retry., accessNotConfigured (SERVICE_DISABLED)",
+        )
+    ],
+)
 
-@pytest.mark.parametrize("answer", [FORBIDDEN, UNAVAILABLE], ids=["403", "503"])
+
+@pytest.mark.parametrize("answer", [FORBIDDEN, UNAVAILABLE, DISABLED_ELSEWHERE], ids=["403", "503", "iam-off-elsewhere"])
 @pytest.mark.parametrize("overrides", [{"auth": None}, {"auth": "workload-identity"}], ids=["key-stack", "impersonation-stack"])
 def test_the_upgrade_stop_does_not_switch_when_the_account_look_up_fails(overrides: dict[str, str | None], answer: Any) -> None:
     """Only "not found" (404) says nothing was deployed; an answer that cannot tell (403, 5xx) must
