@@ -463,3 +463,20 @@ def test_a_federated_grant_to_a_pool_of_another_project_violates() -> None:
     grant = direct_grant(f"principalSet://iam.googleapis.com/{other_pool}/attribute.repository_id/987")
     found = [v for v in analyze([own_provider, grant], POLICIES) if other_pool in v.message]
     assert found, "a grant to a principal set of another project's pool passes every rule"
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        # IAM's federated member types are principal:, principalSet: and principalHierarchy:
+        # (pulumi/pulumi-google-native provider/pkg/provider/iam.go `iamMemberIsCaseSensitive`, adapted
+        # from terraform-provider-google-beta iam.go); the first form is its iam_test.go example. What a
+        # hierarchy spans is not verified here: the rule must judge it, not skip it.
+        "principalHierarchy://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools",
+        f"principalHierarchy://iam.googleapis.com/{POOL_NAME}",
+    ],
+)
+def test_a_grant_to_a_principal_hierarchy_violates(member: str) -> None:
+    """Red team (rkl): FEDERATED knows principalSet:// and principal:// only, so a grant to a whole
+    hierarchy of federated identities, broader than `/*`, is not checked at all."""
+    assert violations("federated-grants-pinned-to-one-repository", direct_grant(member)), member
