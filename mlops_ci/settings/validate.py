@@ -178,13 +178,24 @@ def keyless_only_keys_need_keyless(parsed: Parsed) -> list[str]:
 
 
 def service_account_keys_need_one(parsed: Parsed) -> list[str]:
-    if not parsed.direct:
+    """A service account's keys under direct keyless mode; with `auth` left to its default, a stack
+    file that names its account was most likely deployed with a key (the earlier default): say auth."""
+    named = [name for name in SERVICE_ACCOUNT_ONLY if name in parsed.set_keys]
+    if not parsed.direct or not named:
         return []
-    return [
+    problems = [
         f"{PROJECT}:{name}: applies to a service account; keylessMode direct creates none (keylessMode impersonation does)"
-        for name in SERVICE_ACCOUNT_ONLY
-        if name in parsed.set_keys
+        for name in named
     ]
+    if "auth" in parsed.defaulted:
+        problems.insert(
+            0,
+            f"{PROJECT}:auth: not set, and the stack file names a service account ({', '.join(named)}), which this"
+            " release's default (keyless, direct) deletes: a stack deployed with a key keeps it with"
+            f" `{PROJECT}:auth: key`; to switch, set `{PROJECT}:auth: workload-identity` with `{PROJECT}:keylessMode`"
+            " impersonation (keeps the account) or direct (without the account's keys)",
+        )
+    return problems
 
 
 def workload_identity_provider_allowed(parsed: Parsed) -> list[str]:
