@@ -182,7 +182,11 @@ def _credential_change_problems(settings: Settings, on_google: pulumi.InvokeOpti
         return []
     unset = " and ".join(f"{PROJECT}:{name}" for name in CREDENTIAL_KEYS if name in settings.defaulted)
     if "auth" in settings.defaulted:
-        keep = f"`{PROJECT}:auth: key` (the key, as before)"
+        # The account alone cannot tell a key stack (the earlier default) from a keyless one whose file dropped auth.
+        keep = (
+            f"`{PROJECT}:auth: key` (the key, as before) if it had a key, or `{PROJECT}:auth: workload-identity` with"
+            f" `{PROJECT}:keylessMode: impersonation` if it was keyless"
+        )
         switch = (
             f"`{PROJECT}:auth: workload-identity` with `{PROJECT}:keylessMode: direct` (or impersonation, to keep the account)"
         )
