@@ -282,3 +282,24 @@ def test_a_key_stack_with_its_own_service_account_id_is_told_about_auth() -> Non
     with pytest.raises(ConfigError) as raised:
         run("github", {"auth": None, "serviceAccountId": "custom-ci-account"}, mocks=Answers({}))
     assert [p for p in raised.value.problems if p.startswith("mlops-ci:auth")], raised.value.problems
+
+
+@pytest.mark.parametrize(
+    ("base", "prefix"),
+    [
+        ("github", "repo:acme-ml/churn-model:ref:refs/heads/"),
+        ("gitlab", "project_path:acme-ml/research/churn-model:ref_type:branch:ref:"),
+    ],
+)
+def test_a_branch_whose_runs_subject_google_refuses_is_refused(base: str, prefix: str) -> None:
+    """Google refuses a mapped google.subject over 127 bytes; the stack's own provider maps the token's
+    `sub`, which names the branch: a subject of 128 bytes is refused, one of 127 goes up."""
+    fits = "b" * (127 - len(prefix))
+    run(base, auth="workload-identity", branch=fits)
+    longer = fits + "x"  # one more byte
+    with pytest.raises(ConfigError) as raised:
+        run(base, {"auth": "workload-identity", "branch": longer}, mocks=CountingMocks())
+    [problem] = [p for p in raised.value.problems if p.startswith(f"mlops-ci:branch = '{longer}'")]
+    assert f"{prefix}{longer}" in problem
+    assert "128 bytes" in problem
+    assert "over 127 bytes" in problem

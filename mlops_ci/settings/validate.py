@@ -221,6 +221,28 @@ def shared_provider_keeps_its_condition(parsed: Parsed) -> list[str]:
     ]
 
 
+# Google refuses a mapped google.subject over 127 bytes (iam v1 REST reference, WorkloadIdentityPoolProvider
+# attributeMapping: "Cannot exceed 127 bytes"); the stack's own provider maps it to the token's `sub`.
+SUBJECT_LIMIT = 127
+
+
+def branch_subject_fits(parsed: Parsed) -> list[str]:
+    """A keyless stack's own provider: the subject of its branch's runs fits Google's limit, or every
+    such run is refused its token (a shared provider's mapping is the platform team's)."""
+    platform, repository, branch = parsed.platform, parsed.texts["repository"], parsed.texts["branch"]
+    if not parsed.keyless or platform is None or not repository or parsed.texts["workloadIdentityProvider"]:
+        return []
+    subject = platform.branch_subject(repository, branch)
+    size = len(subject.encode())
+    if size <= SUBJECT_LIMIT:
+        return []
+    return [
+        f"{PROJECT}:branch = {shown(branch)}: the CI token of its runs in {repository} has the subject {subject!r},"
+        f" {size} bytes; Google refuses a google.subject (mapped from it) over {SUBJECT_LIMIT} bytes, so keyless CI"
+        " would get no credentials: choose a shorter branch (or repository path), or auth key"
+    ]
+
+
 def stack_file_quoting(parsed: Parsed) -> list[str]:
     """Where the stack file says 3.10 and the CLI hands over 3.1, the author must quote it; and the
     stack file is a file of its own (a link can point at any file of the machine running the CLI)."""
@@ -299,6 +321,7 @@ CROSS_KEY_RULES: tuple[Callable[[Parsed], list[str]], ...] = (
     service_account_keys_need_one,
     workload_identity_provider_allowed,
     shared_provider_keeps_its_condition,
+    branch_subject_fits,
     namespace_problems,
     environment_problems,
     stack_file_quoting,
