@@ -303,3 +303,37 @@ def test_a_branch_whose_runs_subject_google_refuses_is_refused(base: str, prefix
     assert f"{prefix}{longer}" in problem
     assert "128 bytes" in problem
     assert "over 127 bytes" in problem
+
+
+def test_a_failed_account_look_up_says_what_google_answered() -> None:
+    problems, _ = refused("github", {"getAccount": UNAVAILABLE}, {"auth": None})
+    [problem] = problems
+    assert "googleapi: Error 503: The service is currently unavailable., backendError" in problem
+    assert "keep it with `mlops-ci:auth: key` (the key, as before) if it had a key" in problem
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # terraform-provider-google HandleDataSourceNotFoundError: a 404 becomes "<name> not found".
+        ({}, [("", "projects/acme-ml-test/serviceAccounts/dvc-ci-team-a@acme-ml-test.iam.gserviceaccount.com not found")]),
+        # IAM disabled in the stack's own project: no account can be there.
+        (
+            {},
+            [
+                (
+                    "",
+                    "googleapi: Error 403: Identity and Access Management (IAM) API has not been used in project acme-ml-test"
+                    " before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/"
+                    "iam.googleapis.com/overview?project=acme-ml-test then retry., accessNotConfigured (SERVICE_DISABLED)",
+                )
+            ],
+        ),
+    ],
+    ids=["404", "iam-off-in-the-stacks-project"],
+)
+def test_an_account_google_says_is_not_there_lets_a_new_stack_go_direct(answer: Any) -> None:
+    mocks = Answers({"getAccount": answer})
+    evaluation = run("github", {"auth": None}, mocks=mocks)
+    assert "getAccount" in mocks.asked
+    assert not {r.type for r in evaluation.registrations} & {ACCOUNT, KEY}
