@@ -145,8 +145,8 @@ def _key_creation_problems(settings: Settings, on_google: pulumi.InvokeOptions) 
 # The provider's data source google_service_account fails a 404 with "<name> not found"
 # (terraform-provider-google tpgresource HandleDataSourceNotFoundError) and any other failure with
 # Google's own answer ("Error when reading or editing ...: googleapi: Error 403: ..."): only the
-# first says the account does not exist.
-_NOT_FOUND = re.compile(r"\bnot found\b", re.IGNORECASE)
+# first says the account does not exist (Google's own 404, `Error 404: ... notFound`, says so too).
+_NOT_FOUND = re.compile(r"\bnot ?found\b|\bError 404\b", re.IGNORECASE)
 _OTHER_STATUS = re.compile(r"\bError (?!404\b)[0-9]{3}\b")
 
 

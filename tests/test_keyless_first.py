@@ -317,6 +317,8 @@ def test_a_failed_account_look_up_says_what_google_answered() -> None:
     [
         # terraform-provider-google HandleDataSourceNotFoundError: a 404 becomes "<name> not found".
         ({}, [("", "projects/acme-ml-test/serviceAccounts/dvc-ci-team-a@acme-ml-test.iam.gserviceaccount.com not found")]),
+        # Google's own 404 as the local cloud's gcp plugin passes it (localcloud/plugins/gcp.py `_account`).
+        ({}, [("", "googleapi: Error 404: Service account dvc-ci-team-a does not exist., notFound")]),
         # IAM disabled in the stack's own project: no account can be there.
         (
             {},
@@ -330,7 +332,7 @@ def test_a_failed_account_look_up_says_what_google_answered() -> None:
             ],
         ),
     ],
-    ids=["404", "iam-off-in-the-stacks-project"],
+    ids=["404", "google-404", "iam-off-in-the-stacks-project"],
 )
 def test_an_account_google_says_is_not_there_lets_a_new_stack_go_direct(answer: Any) -> None:
     mocks = Answers({"getAccount": answer})
