@@ -167,7 +167,8 @@ def run_push(root: Path, stack: str) -> int:
     return 0
 
 
-def _ci(root: Path, stack: str, credential: str | None = None) -> int:
+def _ci(root: Path, stack: str, kept: dict[str, str] | None = None) -> int:
+    """local-ci: the pipeline with the variables the platform stores, or with those a runner `kept`."""
     from localcloud import chapter
 
     space = _workspace(root, stack)
@@ -175,7 +176,7 @@ def _ci(root: Path, stack: str, credential: str | None = None) -> int:
         return 1
     services.start(root)
     plan = chapter.Stack.from_config(stack, space.config)
-    result = chapter.run_ci(open_cloud(root), plan, credential)
+    result = chapter.run_ci(open_cloud(root), plan, kept=kept)
     print(result.log)
     where = "as committed" if result.ci_file_present else "as last committed (pulumi destroy removed it)"
     verdict = "green" if result.returncode == 0 else f"red (exit {result.returncode})"
@@ -200,20 +201,21 @@ def _step(steps: list[tuple[str, bool]], name: str, action: Callable[[], bool]) 
 
 
 def run_demo(root: Path, stack: str) -> int:
-    """up → push → ci (green) → destroy → ci with the credential CI had (red: revoked). Exit 0
-    when every step came out as expected. Whatever fails, `pulumi destroy` runs once `pulumi up`
-    was tried (a failed up can leave resources), so a failed demo leaves nothing up."""
+    """up → push → ci (green) → destroy → ci with what CI had (red: revoked): a key stack's key, a
+    keyless stack's provider name (its job then gets the ID token the platform still issues, and
+    Google refuses it). Exit 0 when every step came out as expected. Whatever fails, `pulumi destroy`
+    runs once `pulumi up` was tried (a failed up can leave resources), so a failed demo leaves nothing up."""
     from localcloud import chapter
 
     steps: list[tuple[str, bool]] = []
-    kept: list[str | None] = []
+    kept: list[dict[str, str]] = []
 
     def ci_green() -> bool:
         space = _workspace(root, stack)
         if space is None:
             return False
         plan = chapter.Stack.from_config(stack, space.config)
-        kept.append(chapter.platform.ci_environment(open_cloud(root), plan.platform, plan.repository).get(plan.secret_name))
+        kept.append(chapter.platform.ci_environment(open_cloud(root), plan.platform, plan.repository))
         return _ci(root, stack) == 0
 
     pushed = _step(steps, "pulumi up", lambda: run_pulumi(root, stack, "up") == 0) and _step(
@@ -223,7 +225,7 @@ def run_demo(root: Path, stack: str) -> int:
         _step(steps, "CI green", ci_green)
     destroyed = _step(steps, "pulumi destroy", lambda: run_pulumi(root, stack, "destroy") == 0)
     if destroyed and dict(steps).get("CI green"):
-        print("\nThe same pipeline after destroy, with the credential CI had (a copy a runner kept):")
+        print("\nThe same pipeline after destroy, with the variables CI had (a copy a runner kept):")
         _step(steps, "CI red: access revoked", lambda: _ci(root, stack, kept[0]) != 0)
     print("\n" + "\n".join(f"{'ok ' if passed else 'FAILED'} {name}" for name, passed in steps))
     return 0 if len(steps) == 5 and all(passed for _, passed in steps) else 1

@@ -155,19 +155,26 @@ class CiRun:
     ci_file_present: bool
 
 
-def run_ci(cloud: LocalCloud, stack: Stack, credential: str | None = None, impostor: keyless.Impostor | None = None) -> CiRun:
+def run_ci(
+    cloud: LocalCloud,
+    stack: Stack,
+    credential: str | None = None,
+    impostor: keyless.Impostor | None = None,
+    kept: dict[str, str] | None = None,
+) -> CiRun:
     """The CI file as committed on the branch of the local remote (or, once `pulumi destroy`
     removed it, its last committed version), run with the credential the platform's variable
-    store holds for the repository (`credential` overrides it: a copy a runner kept; keyless,
+    store holds for the repository (`credential` overrides it: a copy a runner kept; `kept`
+    overrides the whole store: every variable a runner kept, keyless its provider's name; keyless,
     `impostor` the ID token's claims)."""
     entry = platform.find_repository(cloud, stack.platform, stack.repository)
     if entry is None:
         raise RuntimeError(f"no {stack.platform} repository {stack.repository} in {cloud.root}")
-    stored = platform.ci_environment(cloud, stack.platform, stack.repository)
+    stored = platform.ci_environment(cloud, stack.platform, stack.repository) if kept is None else kept
     value = credential if credential is not None else stored.get(stack.secret_name, "")
     # Every other variable the platform gives the job (keyless: the provider, the service account).
     variables = {name: text for name, text in stored.items() if name != stack.secret_name}
-    if stack.platform == "github":  # secrets and variables are apart there: `vars.*` only
+    if stack.platform == "github" and kept is None:  # secrets and variables are apart there: `vars.*` only
         plain = cast(dict[str, Any], platform.ci_variables(cloud, stack.platform, stack.repository).get("variables", {}))
         variables = {name: text for name, text in variables.items() if name in plain}
     scratch = Path(tempfile.mkdtemp(prefix="mlops-ci-ci-"))

@@ -4,7 +4,7 @@ variable its `id_tokens:` section names, minted for its `aud`), issued by the lo
 (localcloud/oidc_issuer.py) as the platform issues it (GitHub's issuer; GitLab: the project's instance
 URL, whatever issuer the stack's provider trusts), with the repository's ids in the local platform; and
 the route to Google's STS and IAM Credentials (localcloud/sts.py). A job runs keyless when its CI variables
-name a provider of the local cloud."""
+name a provider."""
 
 from __future__ import annotations
 
@@ -31,19 +31,6 @@ class JobIdentity:
     """GitHub: ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN."""
     gitlab_variables: dict[str, str]
     """GitLab: the `id_tokens:` variables."""
-
-
-def trusted_issuer(cloud: LocalCloud, variables: dict[str, str]) -> str | None:
-    """The issuer of the provider the job's CI variable names, as the stack created it; None when the
-    stack is not keyless (no such variable) or the provider is gone."""
-    name = variables.get(PROVIDER_VARIABLE, "")
-    if not name:
-        return None
-    try:
-        _, entry = sts.provider_of(cloud.gcp.read(), f"//iam.googleapis.com/{name}")
-    except sts.ExchangeError:
-        return None
-    return str(entry["issuerUri"])
 
 
 def id_token_requests(ci_file: Path) -> dict[str, str | list[str]]:
@@ -78,9 +65,11 @@ def job_identity(
     variables: dict[str, str],
     impostor: Impostor | None = None,
 ) -> JobIdentity | None:
-    """The ID token of a run on `branch` of `repository` (or `impostor`'s), and the routes; None for a key stack."""
+    """The ID token of a run on `branch` of `repository` (or `impostor`'s), and the routes; None for a key
+    stack (no provider variable). The platform issues the token whether or not Google still has the
+    provider: a job run after `pulumi destroy` with the variables a runner kept is refused by STS."""
     entry = platform.find_repository(cloud, kind, repository)
-    if trusted_issuer(cloud, variables) is None or entry is None:
+    if not variables.get(PROVIDER_VARIABLE) or entry is None:
         return None
     urls = cloud.urls()
     key = SigningKey(cloud.root / "oidc")

@@ -4,6 +4,7 @@ failing `pulumi up` leaves nothing half-created. Every problem is reported at on
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -141,35 +142,71 @@ def _key_creation_problems(settings: Settings, on_google: pulumi.InvokeOptions) 
     return problems
 
 
-def _credential_change_problems(settings: Settings, on_google: pulumi.InvokeOptions) -> list[str]:
-    """A stack that leaves `auth` or `keylessMode` to their defaults, which this release made keyless
-    direct (no service account), and whose service account exists: deployed by an earlier release
-    with a key (`auth` defaulted to key) or with impersonation. Its next `pulumi up` would delete the
-    account and replace the credential CI uses, silently: the stack file must say which it wants."""
-    if not settings.direct or not settings.defaulted:
-        return []
+# The provider's data source google_service_account fails a 404 with "<name> not found"
+# (terraform-provider-google tpgresource HandleDataSourceNotFoundError) and any other failure with
+# Google's own answer ("Error when reading or editing ...: googleapi: Error 403: ..."): only the
+# first says the account does not exist (Google's own 404, `Error 404: ... notFound`, says so too).
+_NOT_FOUND = re.compile(r"\bnot ?found\b|\bError 404\b", re.IGNORECASE)
+_OTHER_STATUS = re.compile(r"\bError (?!404\b)[0-9]{3}\b")
 
-    def lookup() -> gcp.serviceaccount.GetAccountResult:
-        return gcp.serviceaccount.get_account(
+
+def _account_lookup(settings: Settings, on_google: pulumi.InvokeOptions) -> tuple[str | None, str | None]:
+    """(the email of the stack's service account, None), (None, None) when Google answers it does not
+    exist (404, or IAM disabled in the stack's own project: no account there), or (None, Google's
+    answer) when the look-up failed otherwise (403, 5xx, IAM off in another project): it cannot tell."""
+    try:
+        account = gcp.serviceaccount.get_account(
             account_id=settings.service_account_id, project=settings.gcp_project, opts=on_google
         )
+    except Exception as error:  # noqa: BLE001 - the provider's failure is its message; sorted out here
+        text = str(error)
+        disabled = disabled_api(text)
+        if disabled == ("iam.googleapis.com", settings.gcp_project):
+            return None, None
+        if disabled is None and _NOT_FOUND.search(text) and not _OTHER_STATUS.search(text):
+            return None, None
+        return None, " ".join(text.split())[:400]
+    return account.email or None, None
 
-    account, problems = _google(lookup, f"{PROJECT}:auth", nothing_without="iam.googleapis.com")
-    if account is None or not account.email:
-        return problems
+
+def _credential_change_problems(settings: Settings, on_google: pulumi.InvokeOptions) -> list[str]:
+    """A keyless stack that leaves `auth` (this release's default: keyless) or `keylessMode` (direct:
+    no service account) to its default, and whose service account exists: deployed by an earlier
+    release with a key (`auth` defaulted to key) or with impersonation. Its next `pulumi up` would
+    replace the credential CI uses, silently: the stack file must say which it wants. A look-up that
+    cannot tell whether the account exists stops too."""
+    if not settings.keyless or not settings.defaulted:
+        return []
+    email, failed = _account_lookup(settings, on_google)
+    if email is None and failed is None:
+        return []
+    unset = " and ".join(f"{PROJECT}:{name}" for name in CREDENTIAL_KEYS if name in settings.defaulted)
     if "auth" in settings.defaulted:
-        keep = f"`{PROJECT}:auth: key` (the key, as before)"
+        # The account alone cannot tell a key stack (the earlier default) from a keyless one whose file dropped auth.
+        keep = (
+            f"`{PROJECT}:auth: key` (the key, as before) if it had a key, or `{PROJECT}:auth: workload-identity` with"
+            f" `{PROJECT}:keylessMode: impersonation` if it was keyless"
+        )
         switch = (
             f"`{PROJECT}:auth: workload-identity` with `{PROJECT}:keylessMode: direct` (or impersonation, to keep the account)"
         )
     else:
         keep = f"`{PROJECT}:keylessMode: impersonation` (CI acts as the account, as before)"
         switch = f"`{PROJECT}:keylessMode: direct`"
-    unset = " and ".join(f"{PROJECT}:{name}" for name in CREDENTIAL_KEYS if name in settings.defaulted)
+    default = "keyless, direct: no service account" if settings.direct else "keyless, with impersonation: no key"
+    advice = (
+        f"keep it with {keep}, or switch with {switch}: pulumi up then deletes what the old credential needed and CI"
+        " authenticates as the repository"
+    )
+    if failed:
+        return [
+            f"{unset}: not set, and the look-up of the service account {settings.service_account_id} in"
+            f" {settings.gcp_project} failed, so pulumi up cannot tell whether this release's default ({default}) would"
+            f" replace the credential this stack deployed (Google: {failed}); set it: {advice}"
+        ]
     return [
-        f"{unset}: not set, and this release's default (keyless, direct: no service account) would replace the"
-        f" credential this stack deployed with its service account {account.email}; keep it with {keep}, or switch with"
-        f" {switch}: pulumi up then deletes what the old credential needed and CI authenticates as the repository"
+        f"{unset}: not set, and this release's default ({default}) would replace the credential this stack deployed"
+        f" with its service account {email}; {advice}"
     ]
 
 

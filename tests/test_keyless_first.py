@@ -220,3 +220,122 @@ def test_the_ci_file_of_a_key_stack_is_unchanged_by_the_keyless_modes() -> None:
     from tests.helpers import make_settings
 
     assert render_ci_file(make_settings("github")) == render_ci_file(make_settings("github", keyless_mode="impersonation"))
+
+
+# --- red team (rkl): the upgrade stop must not depend on the look-up answering cleanly ---
+
+# What IAM answers `projects.serviceAccounts.get` when the caller lacks iam.serviceAccounts.get (the
+# same answer whether or not the account exists), as terraform-provider-google's data source
+# google_service_account passes it on (`Error reading Service Account ...: googleapi: Error 403`).
+FORBIDDEN: tuple[dict[str, Any], list[tuple[str, str]]] = (
+    {},
+    [("", "googleapi: Error 403: Permission 'iam.serviceAccounts.get' denied on resource (or it may not exist)., forbidden")],
+)
+# A read that fails for a reason that says nothing about the account (quota, backend).
+UNAVAILABLE: tuple[dict[str, Any], list[tuple[str, str]]] = (
+    {},
+    [("", "googleapi: Error 503: The service is currently unavailable., backendError")],
+)
+
+# IAM disabled in another project than the stack's (the quota project of the deployer's credentials):
+# it says nothing about the stack's project, where the earlier release enabled IAM for its account.
+DISABLED_ELSEWHERE: tuple[dict[str, Any], list[tuple[str, str]]] = (
+    {},
+    [
+        (
+            "",
+            "googleapi: Error 403: Identity and Access Management (IAM) API has not been used in project 999 before or it is"
+            " disabled. Enable it by visiting https://console.developers.google.com/apis/api/iam.googleapis.com/overview?project=999"
+            " then retry., accessNotConfigured (SERVICE_DISABLED)",
+        )
+    ],
+)
+
+
+@pytest.mark.parametrize("answer", [FORBIDDEN, UNAVAILABLE, DISABLED_ELSEWHERE], ids=["403", "503", "iam-off-elsewhere"])
+@pytest.mark.parametrize("overrides", [{"auth": None}, {"auth": "workload-identity"}], ids=["key-stack", "impersonation-stack"])
+def test_the_upgrade_stop_does_not_switch_when_the_account_look_up_fails(overrides: dict[str, str | None], answer: Any) -> None:
+    """Only "not found" (404) says nothing was deployed; an answer that cannot tell (403, 5xx) must
+    stop too, or a stack deployed with a key switches its credential silently (issue 21: "No existing
+    stack changes its credential silently")."""
+    problems, mocks = refused("github", {"getAccount": answer}, overrides)
+    assert "getAccount" in mocks.asked
+    unset = "mlops-ci:auth" if overrides["auth"] is None else "mlops-ci:keylessMode"
+    assert [p for p in problems if p.startswith(unset)], problems
+
+
+def test_a_key_stack_that_adds_keyless_mode_impersonation_but_not_auth_stops() -> None:
+    """A key stack (auth never set) whose file gains `keylessMode: impersonation` (as the refusal of
+    serviceAccountId in direct mode suggests) still leaves auth to its new default: its key and secret
+    would be deleted and CI switched to keyless without the stack file saying `auth`."""
+    problems, mocks = refused("github", {"getAccount": ACCOUNT_FOUND}, {"auth": None, "keylessMode": "impersonation"})
+    assert "getAccount" in mocks.asked
+    [problem] = problems
+    assert problem.startswith("mlops-ci:auth: not set"), problem
+
+
+def test_a_key_stack_with_its_own_service_account_id_is_told_about_auth() -> None:
+    """A key stack (auth never set) that named its account (`serviceAccountId`) is refused under the
+    new default for that key only, with advice (keylessMode impersonation, or dropping the key) that
+    leads to a silent switch: dropped, the look-up asks for the derived account, finds none (404) and
+    the stack goes direct, deleting the named account and its key. The refusal must name auth."""
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"auth": None, "serviceAccountId": "custom-ci-account"}, mocks=Answers({}))
+    assert [p for p in raised.value.problems if p.startswith("mlops-ci:auth")], raised.value.problems
+
+
+@pytest.mark.parametrize(
+    ("base", "prefix"),
+    [
+        ("github", "repo:acme-ml/churn-model:ref:refs/heads/"),
+        ("gitlab", "project_path:acme-ml/research/churn-model:ref_type:branch:ref:"),
+    ],
+)
+def test_a_branch_whose_runs_subject_google_refuses_is_refused(base: str, prefix: str) -> None:
+    """Google refuses a mapped google.subject over 127 bytes; the stack's own provider maps the token's
+    `sub`, which names the branch: a subject of 128 bytes is refused, one of 127 goes up."""
+    fits = "b" * (127 - len(prefix))
+    run(base, auth="workload-identity", branch=fits)
+    longer = fits + "x"  # one more byte
+    with pytest.raises(ConfigError) as raised:
+        run(base, {"auth": "workload-identity", "branch": longer}, mocks=CountingMocks())
+    [problem] = [p for p in raised.value.problems if p.startswith(f"mlops-ci:branch = '{longer}'")]
+    assert f"{prefix}{longer}" in problem
+    assert "128 bytes" in problem
+    assert "over 127 bytes" in problem
+
+
+def test_a_failed_account_look_up_says_what_google_answered() -> None:
+    problems, _ = refused("github", {"getAccount": UNAVAILABLE}, {"auth": None})
+    [problem] = problems
+    assert "googleapi: Error 503: The service is currently unavailable., backendError" in problem
+    assert "keep it with `mlops-ci:auth: key` (the key, as before) if it had a key" in problem
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # terraform-provider-google HandleDataSourceNotFoundError: a 404 becomes "<name> not found".
+        ({}, [("", "projects/acme-ml-test/serviceAccounts/dvc-ci-team-a@acme-ml-test.iam.gserviceaccount.com not found")]),
+        # Google's own 404 as the local cloud's gcp plugin passes it (localcloud/plugins/gcp.py `_account`).
+        ({}, [("", "googleapi: Error 404: Service account dvc-ci-team-a does not exist., notFound")]),
+        # IAM disabled in the stack's own project: no account can be there.
+        (
+            {},
+            [
+                (
+                    "",
+                    "googleapi: Error 403: Identity and Access Management (IAM) API has not been used in project acme-ml-test"
+                    " before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/"
+                    "iam.googleapis.com/overview?project=acme-ml-test then retry., accessNotConfigured (SERVICE_DISABLED)",
+                )
+            ],
+        ),
+    ],
+    ids=["404", "google-404", "iam-off-in-the-stacks-project"],
+)
+def test_an_account_google_says_is_not_there_lets_a_new_stack_go_direct(answer: Any) -> None:
+    mocks = Answers({"getAccount": answer})
+    evaluation = run("github", {"auth": None}, mocks=mocks)
+    assert "getAccount" in mocks.asked
+    assert not {r.type for r in evaluation.registrations} & {ACCOUNT, KEY}

@@ -451,3 +451,32 @@ def test_pack_requirements_are_the_projects_pins() -> None:
     pack = pins(POLICY_DIR / "requirements.txt")
     assert set(pack) == {"pulumi-policy", "pulumi", "pulumi-gcp", "pulumi-gitlab"}
     assert pack.items() <= pins(ROOT / "constraints.txt").items()
+
+
+def test_a_federated_grant_to_a_pool_of_another_project_violates() -> None:
+    """Red team (rkl): a principal set is a pool's (every provider of it maps the attribute as it
+    likes), so one repository's principal set in a pool of another project, beside the stack's own
+    provider, is not pinned to this stack's repository: the pool's mapping is nobody's the stack
+    checked (pre-flight reads the stack's own project only). Today every rule lets it pass."""
+    own_provider = registration(POOL_PROVIDER, {"name": PROVIDER_NAME}, name="provider")
+    other_pool = "projects/999/locations/global/workloadIdentityPools/their-pool"
+    grant = direct_grant(f"principalSet://iam.googleapis.com/{other_pool}/attribute.repository_id/987")
+    found = [v for v in analyze([own_provider, grant], POLICIES) if other_pool in v.message]
+    assert found, "a grant to a principal set of another project's pool passes every rule"
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        # IAM's federated member types are principal:, principalSet: and principalHierarchy:
+        # (pulumi/pulumi-google-native provider/pkg/provider/iam.go `iamMemberIsCaseSensitive`, adapted
+        # from terraform-provider-google-beta iam.go); the first form is its iam_test.go example. What a
+        # hierarchy spans is not verified here: the rule must judge it, not skip it.
+        "principalHierarchy://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools",
+        f"principalHierarchy://iam.googleapis.com/{POOL_NAME}",
+    ],
+)
+def test_a_grant_to_a_principal_hierarchy_violates(member: str) -> None:
+    """Red team (rkl): FEDERATED knows principalSet:// and principal:// only, so a grant to a whole
+    hierarchy of federated identities, broader than `/*`, is not checked at all."""
+    assert violations("federated-grants-pinned-to-one-repository", direct_grant(member)), member

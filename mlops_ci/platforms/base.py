@@ -176,6 +176,11 @@ class Platform(Protocol):
         which the principal set names)."""
         ...
 
+    def branch_subject(self, repository: str, branch: str) -> str:
+        """The `sub` claim of the CI token of a run on `branch` of `repository`, which the stack's own
+        provider maps to google.subject."""
+        ...
+
     def oidc_trust(self, provider: pulumi.ProviderResource, settings: Settings) -> OidcTrust:
         """The issuer and the condition that trusts this repository's CI tokens only."""
         ...

@@ -358,6 +358,11 @@ class GitHub:
     def oidc_issuer(self, base_url: str | None) -> tuple[str, str]:
         return GITHUB_ISSUER, "repository_id"
 
+    def branch_subject(self, repository: str, branch: str) -> str:
+        # docs.github.com "About security hardening with OpenID Connect", example subject claims:
+        # `repo:<owner>/<repo>:ref:refs/heads/<branch>` (a job without an environment; pull requests: `:pull_request`).
+        return f"repo:{repository}:ref:refs/heads/{branch}"
+
     def oidc_trust(self, provider: pulumi.ProviderResource, settings: Settings) -> OidcTrust:
         """Trust GitHub Actions tokens of the repository only, pinned to its numeric id and its owner's."""
         import pulumi_github as github

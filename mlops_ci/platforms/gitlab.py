@@ -364,6 +364,11 @@ class GitLab:
     def oidc_issuer(self, base_url: str | None) -> tuple[str, str]:
         return gitlab_issuer(base_url), "project_id"
 
+    def branch_subject(self, repository: str, branch: str) -> str:
+        # docs.gitlab.com "OpenID Connect (OIDC) Authentication Using ID Tokens", token payload `sub`:
+        # `project_path:<path>:ref_type:branch:ref:<branch>` (a merge request pipeline: its source branch).
+        return f"project_path:{repository}:ref_type:branch:ref:{branch}"
+
     def oidc_trust(self, provider: pulumi.ProviderResource, settings: Settings) -> OidcTrust:
         """Trust GitLab CI tokens of the project only, pinned to its numeric project and namespace ids."""
         import pulumi_gitlab as gitlab

@@ -70,11 +70,16 @@ def carries_credential(value: Any) -> bool:
 # Federated identities in IAM (https://cloud.google.com/iam/docs/principal-identifiers): the one form a
 # stack may grant, the principal set of one repository by its numeric id (GitHub `repository_id`,
 # GitLab `project_id`), which a renamed or re-created repository of the same name never matches.
-FEDERATED = ("principalSet://", "principal://")
+FEDERATED = ("principalSet://", "principal://", "principalHierarchy://")
 _ONE_REPOSITORY = re.compile(
     r"principalSet://iam\.googleapis\.com/projects/[0-9]+/locations/global/workloadIdentityPools/[a-z0-9-]{4,32}"
     r"/attribute\.(repository_id|project_id)/[0-9]+"
 )
+
+
+# The pool a federated member names (`.../workloadIdentityPools/<pool>/...`); a principal set spans every
+# provider of its pool, which maps its attributes as it likes.
+_MEMBER_POOL = re.compile(r"[a-zA-Z]+://iam\.googleapis\.com/(projects/[^/]+/locations/global/workloadIdentityPools/[^/]+)")
 
 
 def federated_member_problem(member: Any) -> str | None:
@@ -166,6 +171,32 @@ def _grants_to_federated(resource: Any) -> bool:
     return bool(_ROLE_GRANT.fullmatch(resource.resource_type)) and isinstance(member, str) and member.startswith(FEDERATED)
 
 
+def _member_pool(resource: Any) -> str | None:
+    """The pool of a grant's federated member, if the grant is to one that names a pool."""
+    found = _MEMBER_POOL.match(resource.props.get("member", "")) if _grants_to_federated(resource) else None
+    return found[1] if found else None
+
+
+def federated_grants_in_the_stacks_pool(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """A stack trusts one pool: its own provider's, or else the shared one its grants name (settings
+    allow only a provider the platform lists, pre-flight checks its mapping). A principal set of another
+    pool matches whatever that pool's providers map, which nobody checked for this stack."""
+    own = {
+        name.split("/providers/", 1)[0]
+        for r in args.resources
+        if r.resource_type == WORKLOAD_IDENTITY_PROVIDER and isinstance(name := r.props.get("name"), str)
+    }
+    grants = [(r, pool) for r in args.resources if (pool := _member_pool(r))]
+    trusted = own or {pool for _, pool in grants[:1]}
+    for resource, pool in grants:
+        if pool not in trusted:
+            report_violation(
+                f"{resource.name}: grants to a principal set of the pool {pool}, not the stack's"
+                f" ({', '.join(sorted(trusted))}): a stack trusts its own pool or the one shared provider it names",
+                resource.urn,
+            )
+
+
 def no_key_with_workload_identity(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """Keyless: a provider of its own, or a grant to a federated identity (a shared pool's)."""
     keyless = any(r.resource_type == WORKLOAD_IDENTITY_PROVIDER or _grants_to_federated(r) for r in args.resources)
@@ -233,6 +264,11 @@ POLICIES: list[Policy] = [
         description="A GitLab CI/CD variable that carries a credential is hidden (GitLab 17.4+).",
         validate=gitlab_credential_variables_hidden,
         enforcement_level=EnforcementLevel.ADVISORY,
+    ),
+    StackValidationPolicy(
+        name="federated-grants-in-the-stacks-pool",
+        description="Every grant to a federated identity names one pool: the stack's own provider's, or the shared one.",
+        validate=federated_grants_in_the_stacks_pool,
     ),
     StackValidationPolicy(
         name="no-key-with-workload-identity",

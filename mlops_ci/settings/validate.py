@@ -178,13 +178,24 @@ def keyless_only_keys_need_keyless(parsed: Parsed) -> list[str]:
 
 
 def service_account_keys_need_one(parsed: Parsed) -> list[str]:
-    if not parsed.direct:
+    """A service account's keys under direct keyless mode; with `auth` left to its default, a stack
+    file that names its account was most likely deployed with a key (the earlier default): say auth."""
+    named = [name for name in SERVICE_ACCOUNT_ONLY if name in parsed.set_keys]
+    if not parsed.direct or not named:
         return []
-    return [
+    problems = [
         f"{PROJECT}:{name}: applies to a service account; keylessMode direct creates none (keylessMode impersonation does)"
-        for name in SERVICE_ACCOUNT_ONLY
-        if name in parsed.set_keys
+        for name in named
     ]
+    if "auth" in parsed.defaulted:
+        problems.insert(
+            0,
+            f"{PROJECT}:auth: not set, and the stack file names a service account ({', '.join(named)}), which this"
+            " release's default (keyless, direct) deletes: a stack deployed with a key keeps it with"
+            f" `{PROJECT}:auth: key`; to switch, set `{PROJECT}:auth: workload-identity` with `{PROJECT}:keylessMode`"
+            " impersonation (keeps the account) or direct (without the account's keys)",
+        )
+    return problems
 
 
 def workload_identity_provider_allowed(parsed: Parsed) -> list[str]:
@@ -207,6 +218,28 @@ def shared_provider_keeps_its_condition(parsed: Parsed) -> list[str]:
     return [
         f"{PROJECT}:trustBranchOnly: cannot be combined with {PROJECT}:workloadIdentityProvider: the branch is checked by"
         " the condition of the stack's own provider, and a shared provider's condition is the platform team's"
+    ]
+
+
+# Google refuses a mapped google.subject over 127 bytes (iam v1 REST reference, WorkloadIdentityPoolProvider
+# attributeMapping: "Cannot exceed 127 bytes"); the stack's own provider maps it to the token's `sub`.
+SUBJECT_LIMIT = 127
+
+
+def branch_subject_fits(parsed: Parsed) -> list[str]:
+    """A keyless stack's own provider: the subject of its branch's runs fits Google's limit, or every
+    such run is refused its token (a shared provider's mapping is the platform team's)."""
+    platform, repository, branch = parsed.platform, parsed.texts["repository"], parsed.texts["branch"]
+    if not parsed.keyless or platform is None or not repository or parsed.texts["workloadIdentityProvider"]:
+        return []
+    subject = platform.branch_subject(repository, branch)
+    size = len(subject.encode())
+    if size <= SUBJECT_LIMIT:
+        return []
+    return [
+        f"{PROJECT}:branch = {shown(branch)}: the CI token of its runs in {repository} has the subject {subject!r},"
+        f" {size} bytes; Google refuses a google.subject (mapped from it) over {SUBJECT_LIMIT} bytes, so keyless CI"
+        " would get no credentials: choose a shorter branch (or repository path), or auth key"
     ]
 
 
@@ -288,6 +321,7 @@ CROSS_KEY_RULES: tuple[Callable[[Parsed], list[str]], ...] = (
     service_account_keys_need_one,
     workload_identity_provider_allowed,
     shared_provider_keeps_its_condition,
+    branch_subject_fits,
     namespace_problems,
     environment_problems,
     stack_file_quoting,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -49,3 +51,41 @@ def test_a_failed_up_is_destroyed_too(
     assert localcloud_main.run_demo(tmp_path, "recsys-team") == 1
     assert done == ["up", "destroy"]
     assert capsys.readouterr().out.rstrip().splitlines()[-2:] == ["FAILED pulumi up", "ok  pulumi destroy"]
+
+
+def test_a_keyless_demo_runs_the_red_step_with_what_the_runner_had(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Red team (rkl): "CI red: access revoked" runs the pipeline after destroy "with the credential
+    CI had (a copy a runner kept)". A keyless stack stores no secret, so the kept copy is None and the
+    red run is a plain local-ci after destroy: red because the provider variable is gone, which
+    proves nothing about the principal set's grants being removed (README: "which the token endpoint
+    now refuses"). The red run must get what the runner had."""
+    from localcloud import chapter
+
+    operations(monkeypatch)
+    provider = "projects/123/locations/global/workloadIdentityPools/ci-pool/providers/ci-pool"
+    stored = {"GCP_WORKLOAD_IDENTITY_PROVIDER": provider}  # direct keyless: no secret, one variable
+    plan = SimpleNamespace(platform="github", repository="acme-ml/recsys", secret_name="GOOGLE_SERVICE_ACCOUNT_KEY")
+
+    answers: dict[str, Any] = {"push": 0, "workspace": SimpleNamespace(config={}), "plan": plan, "stored": stored}
+
+    def stand_in(what: str) -> Any:
+        def answer(*_: object) -> Any:
+            return answers.get(what)
+
+        return answer
+
+    monkeypatch.setattr(localcloud_main, "run_push", stand_in("push"))
+    monkeypatch.setattr(localcloud_main, "_workspace", stand_in("workspace"))
+    monkeypatch.setattr(localcloud_main, "open_cloud", stand_in("cloud"))
+    monkeypatch.setattr(chapter.Stack, "from_config", staticmethod(stand_in("plan")))
+    monkeypatch.setattr(chapter.platform, "ci_environment", stand_in("stored"))
+    given: list[str | None] = []
+
+    def ci(root: Path, stack: str, credential: str | None = None) -> int:
+        given.append(credential)
+        return 0 if len(given) == 1 else 1
+
+    monkeypatch.setattr(localcloud_main, "_ci", ci)
+    localcloud_main.run_demo(tmp_path, "recsys-team")
+    assert len(given) == 2, "CI green, then CI red after destroy"
+    assert given[1] is not None, "the red run after destroy got nothing the runner had: it is a plain local-ci"

@@ -489,3 +489,21 @@ def test_generate_access_token_without_its_scopes_is_a_400(cloud: LocalCloud, gi
 
     assert response.status_code == 400, response.text
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def test_a_job_with_a_kept_provider_name_gets_its_token_after_the_provider_is_gone(
+    cloud: LocalCloud, gitlab: Federation, tmp_path: Path
+) -> None:
+    # The platform issues a job's ID token whatever Google holds: after `pulumi destroy` a job run with
+    # the provider name a runner kept (make demo's "CI red: access revoked") gets its token, and the STS
+    # refuses it because the provider is gone, not because the job had none.
+    with cloud.gcp.edit() as gcp_state:
+        provider = gitlab.provider_name.split("/")
+        key = next(k for k in gcp_state["poolProviders"] if k.endswith(f"/{provider[5]}/{provider[7]}"))
+        gcp_state["poolProviders"][key]["state"] = "DELETED"
+    token = gitlab_job(cloud, gitlab, tmp_path, gitlab.audience).gitlab_variables["GCP_ID_TOKEN"]
+    (tmp_path / "token").write_text(token)
+    info = credential_file(gitlab, {"file": str(tmp_path / "token")}, impersonate=False)
+
+    with pytest.raises(GoogleAuthError, match=r"invalid_target"):
+        sign_in(cloud, info)
