@@ -595,7 +595,9 @@ def mint_key(
     key_id = key_file["private_key_id"]
     valid_after = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     valid_before = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, email)])
+    # The account's unique id as the common name: X.509 bounds a CN to 64 characters (RFC 5280
+    # ub-common-name) and an account's email reaches 85. What Google's key certificates name: not verified.
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, unique_id)])
     certificate = (
         x509.CertificateBuilder()
         .subject_name(subject)

@@ -96,8 +96,8 @@ async def on_key_error(project: str, args: pulumi.ErrorHookArgs) -> bool:
             f"Google refuses to create a service-account key in project {project}: an organization policy forbids keys"
             " (iam.disableServiceAccountKeyCreation, or iam.managed.disableServiceAccountKeyCreation, enforced by"
             " default in organizations created since May 2024). Set mlops-ci:auth to workload-identity (keyless: no"
-            " key to leak or rotate) and run pulumi up again; it reuses what this run created, and pulumi destroy"
-            " removes it."
+            " key to leak or rotate) with mlops-ci:keylessMode direct (no service account: the one this run created"
+            " goes) or impersonation (CI acts as it), and run pulumi up again; pulumi destroy removes what it created."
         )
     return await retry_disabled_api(args)
 

@@ -4,7 +4,8 @@ inputs and dependencies that the real engine's `pulumi preview --json` reports.
 Normalised, because they differ by construction: secrets (preview shows `[secret]`), values the
 engine does not know in a preview (outputs of resources not created yet: offline has the mocks'
 answers), the provider's defaults its Check adds (`disabled`, `keyAlgorithm` ...: offline has no
-provider), the numeric ids the look-ups answer (offline: a hash; here: the local cloud's), whole
+provider), the numeric ids the look-ups answer (offline: a hash; here: the local cloud's), the
+federation's ids (drawn anew each run: known in a direct keyless preview, unknown with impersonation), whole
 numbers (doubles offline), and the inputs the engine or SDK add to explicit providers. Any other
 difference fails the test."""
 
@@ -72,7 +73,10 @@ def whole(value: Any) -> Any:
 
 
 def ids(value: Any) -> str:
-    return re.sub(r"\d{6,}", "<id>", json.dumps(whole(value), sort_keys=True, default=str))
+    """Numeric ids as `<id>`; a pool's or provider's id (`ci-` and a digest with a nonce drawn each
+    time the program runs, workload_identity.federation_id) as `<federation id>`."""
+    text = re.sub(r"\bci-[0-9a-f]{20}\b", "<federation id>", json.dumps(whole(value), sort_keys=True, default=str))
+    return re.sub(r"\d{6,}", "<id>", text)
 
 
 def offline_plan(path: Path) -> dict[str, dict[str, Any]]:

@@ -27,7 +27,8 @@ if CLI is None:
     pytest.skip("no Pulumi CLI (set PULUMI_CLI or build ~/.cache/mlops-ci/pulumi-3.272.0)", allow_module_level=True)
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlops-ci"
 YAML_HOSTS = sorted(CACHE.glob("pulumi-yaml-*/bin/pulumi-language-yaml"))
-TEAM = {"gcpProject": "acme-ml-vision", "platform": "github", "repository": "acme-ml/vision-experiments"}
+# The key mode, as the Python program's vision-team: its key travels through the package as a secret.
+TEAM = {"gcpProject": "acme-ml-vision", "platform": "github", "repository": "acme-ml/vision-experiments", "auth": "key"}
 
 
 class YamlProgram:

@@ -132,6 +132,11 @@ def test_auth_switched_three_times_without_destroy(space: Any) -> None:
 
     for auth in ("key", "workload-identity", "key", "workload-identity"):
         workspace.pulumi("config", "set", "mlops-ci:auth", auth, "--stack", workspace.stack)
+        # Keyless through the account the key had (the switch names its mode: never a silent one).
+        if auth == "key":
+            workspace.pulumi("config", "rm", "mlops-ci:keylessMode", "--stack", workspace.stack)
+        else:
+            workspace.pulumi("config", "set", "mlops-ci:keylessMode", "impersonation", "--stack", workspace.stack)
         workspace.up()
         delivered = platform.ci_environment(cloud, "github", repository)
         if auth == "key":
@@ -166,8 +171,10 @@ def test_a_key_forbidden_by_the_organization_is_one_clear_error_then_keyless_goe
     assert "Key creation is not allowed" not in diagnostics, diagnostics  # Google's words, replaced by what to do
     created = {kind for op, kind in changed(cloud) if op == "create"}
     assert created <= {"Service", "Bucket", "Account"}, created  # the key first: no grant, no secret, no CI file
-    # what stayed is taken over: keyless goes up on it, and destroy removes it
+    # what stayed is taken over: keyless through the account goes up on it, and destroy removes it
+    assert diagnostics.count("mlops-ci:keylessMode direct") == 1, diagnostics  # the choice the next up asks for
     workspace.pulumi("config", "set", "mlops-ci:auth", "workload-identity", "--stack", workspace.stack)
+    workspace.pulumi("config", "set", "mlops-ci:keylessMode", "impersonation", "--stack", workspace.stack)
     workspace.up()
     assert changed(cloud).count(("create", "Account")) == 1
     workspace.destroy()
@@ -295,7 +302,7 @@ def test_apis_enabled_moments_ago_are_waited_for(space: Any) -> None:
     up = workspace.up()
 
     assert "not usable yet" in output_of(up)
-    assert ("create failed", "Account") in changed(cloud)
+    assert ("create failed", "WorkloadIdentityPool") in changed(cloud)  # keyless, direct: the IAM API's first resource
     assert workspace.outputs()["workloadIdentityProvider"]
     bucket = workspace.outputs()["bucketName"]
     upload = f"{cloud.urls()['storage']}/upload/storage/v1/b/{bucket}/o?uploadType=media&name=dvcstore/data"
