@@ -29,7 +29,9 @@ from typing import Any
 
 import psutil
 
-from .servers import request_body, send_json
+from localcloud.serving import send_json
+
+from .servers import request_body
 
 MAX_PER_PAGE = 100
 

@@ -35,16 +35,6 @@ def request_body(handler: BaseHTTPRequestHandler) -> bytes:
     return handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
 
 
-def send_json(handler: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
-    """A local stand-in's answer: `payload` as JSON."""
-    data = json.dumps(payload).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(data)))
-    handler.end_headers()
-    handler.wfile.write(data)
-
-
 class TokenEndpoint(token_endpoint.TokenEndpoint):
     """Google's token endpoint (localcloud/token_endpoint.py) honouring the keys a test trusts,
     one per account; each exchange kept in `exchanges`."""

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from localcloud.kit.commands import E2E_VENV, host_env, run
-from localcloud.kit.servers import TokenEndpoint, request_body, send_json
+from localcloud.kit.servers import TokenEndpoint, request_body
 from localcloud.kit.stack import service_account_key
+from localcloud.serving import send_json
 from mlops_ci.ci.files import render_ci_file
 from tests.helpers import make_settings, reproduce_job_command, write_job_script
 
