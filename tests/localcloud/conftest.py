@@ -180,7 +180,9 @@ def _forget_localcloud_modules() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     root = tmp_path_factory.mktemp("localcloud")
-    services.start(root, idle_timeout=300)
+    # The session's users are spread over the suite, with engine tests of many minutes between them:
+    # idle for the whole run if need be (the teardown stops the services; the timeout only catches leaks).
+    services.start(root, idle_timeout=5400)
     yield open_cloud(root)
     services.stop(root)
 
