@@ -88,7 +88,8 @@ def test_a_key_an_organization_policy_forbids_names_keyless_mode() -> None:
     message = str(raised.value)
     assert message.startswith("Google refuses to create a service-account key in project acme-ml-test")
     assert "Set mlops-ci:auth to workload-identity" in message
-    assert "pulumi destroy removes it" in message
+    assert "mlops-ci:keylessMode direct" in message  # the choice the next up asks for (no silent switch)
+    assert "pulumi destroy removes what it created" in message
     assert asyncio.run(on_key_error("acme-ml-test", failed(disabled("iam.googleapis.com")))) is True  # and waits for IAM
 
 
