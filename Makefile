@@ -15,7 +15,7 @@ export LOCAL
 PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
-# `make mutation MODULE=mlops_ci/preflight.py`: one module of the mutation run; empty: all of them. Text, never code.
+# `make mutation MODULE="mlops_ci/preflight.py …"`: these modules of the mutation run; empty: all of them. Text, never code.
 MODULE ?=
 override MODULE := $(value MODULE)
 export MODULE
@@ -64,7 +64,7 @@ lint: stack-name $(VENV)/.dev $(VENV)/.policy node_modules/.installed  ## ruff, 
 bench: stack-name $(VENV)/.policy  ## one stack vs 100 stacks through the offline check (wall time, peak memory)
 	bench/run.sh
 
-mutation: stack-name $(VENV)/.mutation  ## mutation score of the validation, pre-flight and delivery code (mutmut 3.8.1 in functions, then each module constant in a fresh interpreter) over the fast tests; MODULE=<path> for one module; slow (10-25 min a module here, hours for all): before a release, not in .ci/run
+mutation: stack-name $(VENV)/.mutation  ## mutation score of the validation, pre-flight and delivery code (mutmut 3.8.1 in functions, then each module constant in a fresh interpreter) over the fast tests; MODULE="<path> …" for some modules; slow (10-25 min a module here, hours for all): before a release, not in .ci/run
 	nice -n 10 $(VENV)/bin/python -m bench.mutation.run
 
 pulumi-cli: stack-name  ## the real Pulumi CLI + our Python language host, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)

@@ -7,6 +7,7 @@ import ast
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,20 @@ def test_a_module_that_is_not_mutated_is_refused_before_anything_runs(module: st
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: MODULE: {module!r} is not one of the mutated modules: mlops_ci/")
+    named = ", ".join(map(repr, module.split()))
+    assert result.stderr.startswith(f"error: MODULE: {named} is not one of the mutated modules: mlops_ci/")
     assert not (ROOT / "mutants" / "x").exists()
+
+
+def test_several_modules_are_chosen_and_every_unknown_one_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    known = run.modules()
+    monkeypatch.setenv("MODULE", "mlops_ci/platforms/gitlab.py  mlops_ci/settings/rules.py")
+    assert run.chosen_modules(known) == [Path("mlops_ci/platforms/gitlab.py"), Path("mlops_ci/settings/rules.py")]
+    monkeypatch.setenv("MODULE", "mlops_ci/settings/rules.py x.py mlops_ci/offline/plan.py")
+    error = run.chosen_modules(known)
+    assert isinstance(error, str) and error.startswith("error: MODULE: 'x.py', 'mlops_ci/offline/plan.py' is not one")
+    monkeypatch.setenv("MODULE", "")
+    assert run.chosen_modules(known) == known
 
 
 def test_the_mutated_modules_are_the_validation_preflight_and_delivery_code() -> None:
@@ -62,3 +75,17 @@ def test_every_equivalent_mutant_says_why() -> None:
     lines = [line for line in run.EQUIVALENT.read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert all(len(line.split(None, 1)) == 2 for line in lines), lines
     assert len(run.equivalents()) == len(lines)
+
+
+def test_collecting_the_fast_tests_starts_no_thread() -> None:
+    # mutmut's fork server collects the tests once and forks each mutant's run from that process: a thread started
+    # at collection (grpc's poller, once a program runs) is missing in the fork, and the run hangs on it.
+    collect = (
+        "import sys, threading, pytest;"
+        "code = pytest.main(['--collect-only', '-qqq', '-p', 'no:cacheprovider', *sys.argv[1:]]);"
+        "print([t.name for t in threading.enumerate()]); sys.exit(code)"
+    )
+    arguments = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["pytest_add_cli_args"]
+    result = subprocess.run([sys.executable, "-c", collect, *arguments], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert result.stdout.splitlines()[-1] == "['MainThread']"

@@ -51,15 +51,16 @@ PROVIDER_NAME = (
 ACCOUNT_EMAIL = "dvc-ci-team-a@acme-ml-test.iam.gserviceaccount.com"
 
 
-@functools.cache
-def _template() -> Registration:
-    return run().one(BUCKET)
-
-
 def registration(type_: str, inputs: dict[str, Any], name: str = "resource") -> Registration:
-    """A registration as the recording monitor makes it, of any type (outputs = inputs)."""
+    """A registration as the recording monitor makes it, of any type (outputs = inputs). Built, not recorded: these
+    are parametrize arguments, and a program run at collection would leave grpc threads in every forked test run
+    (`make mutation`'s fork server collects the tests once)."""
     urn = f"urn:pulumi:team-a::mlops-ci::{type_}::{name}"
-    return dataclasses.replace(_template(), urn=urn, type=type_, name=name, inputs=inputs, outputs=inputs, parent="", provider="")
+    return Registration(
+        urn=urn, type=type_, name=name, custom=True, parent="", inputs=inputs, outputs=inputs, dependencies=(),
+        provider="", protect=False, retain_on_delete=False, delete_before_replace=False, replace_on_changes=(),
+        import_id="", ignore_changes=(), error_hooks=(),
+    )
 
 
 def secret(value: Any) -> dict[str, Any]:

@@ -76,15 +76,12 @@ def mutmut_results(module: Path) -> dict[str, int | None]:
     return json.loads(meta.read_text())["exit_code_by_key"] if meta.is_file() else {}
 
 
-def score_module(module: Path, judged: dict[str, str]) -> Score:
+def score_module(module: Path, judged: dict[str, str], workdir: Path, failing: list[str]) -> Score:
+    """mutmut's mutants of the module's functions, then its constants' mutants on the copy in `workdir`."""
     started = time.monotonic()
     dotted = str(module.with_suffix("")).replace("/", ".")
-    constants.link_installed(ROOT / "mutants")
     subprocess.run([str(MUTMUT), "run", "--max-children", "1", f"{dotted}.*"], cwd=ROOT, check=True)
     results: dict[str, bool] = {name: code not in ALIVE for name, code in mutmut_results(module).items()}
-    workdir = ROOT / "build" / "mutation" / "constants"
-    constants.copy_project(workdir)
-    failing = constants.failing_tests(workdir)
     for mutant in constants.mutants(ROOT / module):
         results[mutant.name] = constants.killed(workdir, module, mutant, failing, timeout=900)
     found = Score(str(module), mutants=len(results), seconds=time.monotonic() - started)
@@ -98,16 +95,30 @@ def score_module(module: Path, judged: dict[str, str]) -> Score:
     return found
 
 
+def chosen_modules(known: list[Path]) -> list[Path] | str:
+    """The modules MODULE names (paths separated by spaces; empty: all), or the error naming the unknown ones."""
+    named = os.environ.get("MODULE", "").split()
+    unknown = [name for name in named if Path(name) not in known]
+    if unknown:
+        listed = ", ".join(map(repr, unknown))
+        return f"error: MODULE: {listed} is not one of the mutated modules: {', '.join(map(str, known))}"
+    return [module for module in known if not named or str(module) in named]
+
+
 def main() -> int:
-    chosen = os.environ.get("MODULE", "")
-    known = modules()
-    if chosen and Path(chosen) not in known:
-        print(f"error: MODULE: {chosen!r} is not one of the mutated modules: {', '.join(map(str, known))}", file=sys.stderr)
+    chosen = chosen_modules(modules())
+    if isinstance(chosen, str):
+        print(chosen, file=sys.stderr)
         return 2
     judged = equivalents()
     # mutmut copies a file into mutants/ only when absent there: a copy left from an earlier run would be stale.
     shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-    scores = [score_module(module, judged) for module in known if not chosen or module == Path(chosen)]
+    constants.link_installed(ROOT / "mutants")
+    # One copy for the constants' mutants, and one run of the fast tier on it to know what fails anyway.
+    workdir = ROOT / "build" / "mutation" / "constants"
+    constants.copy_project(workdir)
+    failing = constants.failing_tests(workdir)
+    scores = [score_module(module, judged, workdir, failing) for module in chosen]
     print("| module | mutants | killed | equivalent | survived | score | duration |\n|---|---|---|---|---|---|---|")
     print("\n".join(score.row() for score in scores))
     for score in scores:
