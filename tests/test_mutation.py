@@ -39,7 +39,8 @@ def test_several_modules_are_chosen_and_every_unknown_one_is_named(monkeypatch: 
     assert run.chosen_modules(known) == [Path("mlops_ci/platforms/gitlab.py"), Path("mlops_ci/settings/rules.py")]
     monkeypatch.setenv("MODULE", "mlops_ci/settings/rules.py x.py mlops_ci/offline/plan.py")
     error = run.chosen_modules(known)
-    assert isinstance(error, str) and error.startswith("error: MODULE: 'x.py', 'mlops_ci/offline/plan.py' is not one")
+    assert isinstance(error, str)
+    assert error.startswith("error: MODULE: 'x.py', 'mlops_ci/offline/plan.py' is not one")
     monkeypatch.setenv("MODULE", "")
     assert run.chosen_modules(known) == known
 

@@ -5,7 +5,6 @@ auth mode against all rules, and the pack as the Pulumi engine runs it (served o
 # pyright: reportUnknownMemberType=false, reportUnknownVariableType=false
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 import subprocess
@@ -57,9 +56,22 @@ def registration(type_: str, inputs: dict[str, Any], name: str = "resource") -> 
     (`make mutation`'s fork server collects the tests once)."""
     urn = f"urn:pulumi:team-a::mlops-ci::{type_}::{name}"
     return Registration(
-        urn=urn, type=type_, name=name, custom=True, parent="", inputs=inputs, outputs=inputs, dependencies=(),
-        provider="", protect=False, retain_on_delete=False, delete_before_replace=False, replace_on_changes=(),
-        import_id="", ignore_changes=(), error_hooks=(),
+        urn=urn,
+        type=type_,
+        name=name,
+        custom=True,
+        parent="",
+        inputs=inputs,
+        outputs=inputs,
+        dependencies=(),
+        provider="",
+        protect=False,
+        retain_on_delete=False,
+        delete_before_replace=False,
+        replace_on_changes=(),
+        import_id="",
+        ignore_changes=(),
+        error_hooks=(),
     )
 
 

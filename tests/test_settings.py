@@ -255,11 +255,18 @@ def test_a_derived_name_is_readable_when_it_can_be_and_hashed_to_its_limit_when_
     assert s.derive_service_account_id("x" * 24) == f"dvc-ci-{'x' * 14}-{digest('x' * 24)}"
     # Only odd characters: the hash alone.
     assert s.derive_service_account_id("___") == f"dvc-ci-{digest('___')}"
+    # Odd characters at the ends leave no '-' there, and a cut that ends on '-' does not double it.
+    assert s.derive_service_account_id("_a_") == f"dvc-ci-a-{digest('_a_')}"
+    cut = "abcdefghijklm-nopqrstuvwxyz"
+    assert s.derive_service_account_id(cut) == f"dvc-ci-abcdefghijklm-{digest(cut)}"
 
 
 def test_a_derived_bucket_name_never_carries_google() -> None:
     # A project starting with 'goog': the readable name, prefixed.
     assert s.derive_bucket_name("goog-ml", "team-a") == "dvc-goog-ml-team-a-dvc"
+    # A long one: the readable name, prefixed and cut to the bucket limit (its '-dvc' goes first).
+    readable = s.derive_bucket_name("acme-" + "a" * 25, "x" * 40).replace("acme-", "goog-", 1)
+    assert s.derive_bucket_name("goog-" + "a" * 25, "x" * 40) == f"dvc-{readable}"[:63]
     # A stack that spells Google: hashes in place of the names, the first valid one.
     named = s.derive_bucket_name("acme-ml", "google")
     assert named == f"dvc-{digest('acme-ml/google/0')}{digest('google')}"
@@ -398,3 +405,6 @@ def test_two_template_projects_stacks_of_one_name_derive_two_service_accounts_an
     assert rules.service_account_id_problem(ours) is None
     assert rules.service_account_id_problem(theirs) is None
     assert s.derive_service_account_id("dev", "mlops-ci") == s.derive_service_account_id("dev") == "dvc-ci-dev"
+    pulumi.runtime.set_mocks(CountingMocks(), project="vision-ml", stack="dev", preview=False)
+    pulumi.runtime.set_all_config(config_for("github"), [])
+    assert load_settings().service_account_id == ours

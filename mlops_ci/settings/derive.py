@@ -29,7 +29,7 @@ def _fit(prefix: str, stack: str, suffix: str, limit: int) -> str:
         return candidate
     hashed = digest(stack)
     room = limit - len(prefix) - len(suffix) - len(hashed) - 1
-    head = slug[: max(room, 0)].rstrip("-")
+    head = slug[:room].rstrip("-")  # room >= 14: no prefix is long (a project id has at most 30 characters)
     return f"{prefix}{head}-{hashed}{suffix}" if head else f"{prefix}{hashed}{suffix}"
 
 
