@@ -141,6 +141,11 @@ PROVIDER_FLAWS: list[tuple[dict[str, Any], str]] = [
         {"oidcs": [{"issuerUri": "https://gitlab.com", "allowedAudiences": []}]},
         "trusts the issuer 'https://gitlab.com', not github's (https://token.actions.githubusercontent.com)",
     ),
+    ({"oidcs": []}, "trusts the issuer None, not github's (https://token.actions.githubusercontent.com)"),
+    (
+        {"oidcs": [{"issuerUri": "https://token.actions.githubusercontent.comX", "allowedAudiences": []}]},
+        "trusts the issuer 'https://token.actions.githubusercontent.comX', not github's",
+    ),
     (
         {"attributeMapping": {"google.subject": "assertion.sub", "attribute.repository_id": "assertion.repository"}},
         "its attribute mapping gives attribute.repository_id = 'assertion.repository', not assertion.repository_id",
@@ -168,6 +173,28 @@ def test_pre_flight_refuses_a_provider_it_cannot_find() -> None:
         f"mlops-ci:workloadIdentityProvider = '{SHARED}': no such provider in gcp:project acme-ml-test, or the credentials"
         " of `pulumi up` cannot read it (a stack shares a pool of its own project only)"
     ]
+
+
+@pytest.mark.usefixtures("shared_pool")
+@pytest.mark.parametrize(
+    ("base", "overrides", "issuer"),
+    [
+        ("github", {}, "https://token.actions.githubusercontent.com/"),
+        ("gitlab", {"gitlab__baseUrl": "https://gitlab.acme.example/api/v4/"}, "https://gitlab.acme.example"),
+        ("gitlab", {"gitlab__baseUrl": "https://acme.example/GITLAB-X/"}, "https://acme.example/GITLAB-X/"),
+    ],
+    ids=["trailing-slash", "self-managed", "self-managed-under-a-path"],
+)
+def test_a_shared_provider_of_the_platforms_issuer_is_trusted(
+    base: str, overrides: dict[str, str], issuer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issuer compared without its trailing '/'; a self-managed instance's issuer is its own root URL."""
+    listed = (*validate.SCHEMA.base_urls, *overrides.values())
+    monkeypatch.setattr(validate, "SCHEMA", dataclasses.replace(validate.SCHEMA, base_urls=listed))
+    provider = provider_answer(oidcs=[{"issuerUri": issuer, "allowedAudiences": []}])
+    chosen = {"auth": "workload-identity", "workloadIdentityProvider": SHARED, **overrides}
+    evaluation = run(base, chosen, mocks=Answers({"getWorkloadIdentityPoolProvider": provider}))
+    assert evaluation.exports["workloadIdentityProvider"] == SHARED
 
 
 ACCOUNT_FOUND = {"email": "dvc-ci-team-a@acme-ml-test.iam.gserviceaccount.com", "name": "projects/acme-ml-test/serviceAccounts/x"}
@@ -252,7 +279,16 @@ DISABLED_ELSEWHERE: tuple[dict[str, Any], list[tuple[str, str]]] = (
 )
 
 
-@pytest.mark.parametrize("answer", [FORBIDDEN, UNAVAILABLE, DISABLED_ELSEWHERE], ids=["403", "503", "iam-off-elsewhere"])
+# No answer from Google at all: nothing says whether the account exists.
+UNREACHABLE: tuple[dict[str, Any], list[tuple[str, str]]] = (
+    {},
+    [("", 'Post "https://iam.googleapis.com/v1/projects/acme-ml-test/serviceAccounts": dial tcp: connection refused')],
+)
+
+
+@pytest.mark.parametrize(
+    "answer", [FORBIDDEN, UNAVAILABLE, DISABLED_ELSEWHERE, UNREACHABLE], ids=["403", "503", "iam-off-elsewhere", "unreachable"]
+)
 @pytest.mark.parametrize("overrides", [{"auth": None}, {"auth": "workload-identity"}], ids=["key-stack", "impersonation-stack"])
 def test_the_upgrade_stop_does_not_switch_when_the_account_look_up_fails(overrides: dict[str, str | None], answer: Any) -> None:
     """Only "not found" (404) says nothing was deployed; an answer that cannot tell (403, 5xx) must
@@ -310,6 +346,15 @@ def test_a_failed_account_look_up_says_what_google_answered() -> None:
     [problem] = problems
     assert "googleapi: Error 503: The service is currently unavailable., backendError" in problem
     assert "keep it with `mlops-ci:auth: key` (the key, as before) if it had a key" in problem
+
+
+def test_a_long_answer_from_google_is_quoted_to_its_first_400_characters() -> None:
+    answer = "googleapi: Error 503: " + "backend detail " * 40
+    problems, _ = refused("github", {"getAccount": ({}, [("", answer)])}, {"auth": None})
+    [problem] = problems
+    quoted = problem.split("(Google: ", 1)[1].split("); set it", 1)[0]
+    assert len(quoted) == 400
+    assert quoted.endswith("backend detail back")
 
 
 @pytest.mark.parametrize(
