@@ -90,3 +90,13 @@ def test_collecting_the_fast_tests_starts_no_thread() -> None:
     result = subprocess.run([sys.executable, "-c", collect, *arguments], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-2000:]
     assert result.stdout.splitlines()[-1] == "['MainThread']"
+
+
+def test_a_killed_mutant_listed_as_equivalent_counts_as_killed_and_is_named_for_judging_again() -> None:
+    results = {"m.x_f__mutmut_1": True, "m.x_f__mutmut_2": False, "m.x_f__mutmut_3": False, "m.x_f__mutmut_4": True}
+    judged = {"m.x_f__mutmut_1": "renumbered since", "m.x_f__mutmut_2": "changes nothing"}
+    found = run.tally(run.Score("m.py"), results, judged)
+    assert (found.mutants, found.killed, found.equivalent) == (4, 2, 1)
+    assert found.survivors == ["m.x_f__mutmut_3"]
+    assert found.stale == ["m.x_f__mutmut_1"]
+    assert found.score == 100.0 * 2 / 3

@@ -39,6 +39,8 @@ class Score:
     killed: int = 0
     equivalent: int = 0
     survivors: list[str] = dataclasses.field(default_factory=list[str])
+    stale: list[str] = dataclasses.field(default_factory=list[str])
+    """Listed as equivalent, but killed: the list names another mutant now (renumbered), to be judged again."""
     seconds: float = 0.0
 
     @property
@@ -84,12 +86,19 @@ def score_module(module: Path, judged: dict[str, str], workdir: Path, failing: l
     results: dict[str, bool] = {name: code not in ALIVE for name, code in mutmut_results(module).items()}
     for mutant in constants.mutants(ROOT / module):
         results[mutant.name] = constants.killed(workdir, module, mutant, failing, timeout=900)
-    found = Score(str(module), mutants=len(results), seconds=time.monotonic() - started)
+    return tally(Score(str(module), seconds=time.monotonic() - started), results, judged)
+
+
+def tally(found: Score, results: dict[str, bool], judged: dict[str, str]) -> Score:
+    """`found` with each mutant (name -> killed) counted: killed, equivalent (listed and alive), or survived."""
+    found.mutants = len(results)
     for name, dead in sorted(results.items()):
-        if name in judged:
-            found.equivalent += 1
-        elif dead:
+        if dead:
             found.killed += 1
+            # mutmut numbers a function's mutants in order: an edit of the function renumbers them.
+            found.stale += [name] if name in judged else []
+        elif name in judged:
+            found.equivalent += 1
         else:
             found.survivors.append(name)
     return found
@@ -124,6 +133,8 @@ def main() -> int:
     for score in scores:
         for name in score.survivors:
             print(f"survived: {name}")
+        for name in score.stale:
+            print(f"killed, but listed as equivalent (renumbered? judge again): {name}")
     return 0 if all(score.score >= THRESHOLD for score in scores) else 1
 
 
