@@ -273,6 +273,8 @@ def test_a_derived_bucket_name_never_carries_google() -> None:
         # 'google' and close misspellings in a bucket name: look-alike digits, one letter dropped, doubled or swapped.
         (rules.bucket_name_problem, ["g00gle-x", "goog1e-x", "x-googl3", "x-goo6le", "x-goo9le", "x-gogle", "x-gooogle"]),
         (rules.bucket_name_problem, ["x-ogogle", "x-googel", "x-g-o-o-g-l-e", "x-googlle", "x-googlee", "x-goolge"]),
+        # Every other one-letter slip of 'google': each dropped letter, each swap, each doubled letter.
+        (rules.bucket_name_problem, ["x-goole", "x-googe", "x-gogole", "x-ggoogle", "x-googgle"]),
         # The team's pipeline files and the job scripts' folder.
         (rules.pipeline_file_problem, ["dvc.yaml", "sub/DVC.lock", "params.yaml", ".gitignore", ".dvcignore"]),
         (rules.pipeline_file_problem, ["data.dvc", ".dvc/config", ".mlops-ci/ci.yml"]),
@@ -364,6 +366,17 @@ def test_the_template_never_lets_a_stack_grant_its_ci_on_the_pulumi_state_bucket
     with pytest.raises(ConfigError) as raised:
         run("github", existingBucket="acme-pulumi-state", access="admin")
     assert any(p.startswith("mlops-ci:existingBucket") for p in raised.value.problems), raised.value.problems
+
+
+def test_an_existing_bucket_the_platform_allows_is_still_held_to_googles_bucket_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    # templates/python allows any existing bucket (platform.existingBuckets ['*']): the name's own rule still applies.
+    monkeypatch.setattr(validate, "SCHEMA", load_schema(Path(__file__).parent.parent / "templates" / "python" / "Pulumi.yaml"))
+    with pytest.raises(ConfigError) as raised:
+        run("github", existingBucket="Team-Data")
+    assert raised.value.problems == [
+        "mlops-ci:existingBucket = 'Team-Data': GCS bucket names: only lowercase letters, digits, '-', '_' and '.',"
+        " starting and ending with a letter or digit"
+    ]
 
 
 @pytest.mark.parametrize("tags", ["just a string", '["a", "b"]', '{"team": {"nested": "x"}}', '{"team": 1}'])
