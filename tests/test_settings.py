@@ -78,7 +78,7 @@ BAD_VALUES = [
     ("github", {"ciFile": ".github/workflows/mlops.txt"}, "mlops-ci:ciFile", ".yml or .yaml"),
     ("gitlab", {"ciFile": "../ci.yml"}, "mlops-ci:ciFile", "relative path"),
     ("gitlab", {"ciFile": "ci/pipeline.json"}, "mlops-ci:ciFile", ".yml or .yaml"),
-    ("github", {"pythonVersion": "python3.13"}, "mlops-ci:pythonVersion", "such as 3.13"),
+    ("github", {"pythonVersion": "python3.13"}, "mlops-ci:pythonVersion", ": a Python 3 minor version such as 3.13"),
     ("github", {"pythonVersion": "2.7"}, "mlops-ci:pythonVersion", "such as 3.13"),
     ("github", {"requirementsFile": "req uirements.txt"}, "mlops-ci:requirementsFile", "relative path"),
     ("github", {"requirementsFile": ".mlops-ci/requirements.txt"}, "mlops-ci:requirementsFile", "not under .mlops-ci/"),
