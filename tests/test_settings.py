@@ -84,6 +84,8 @@ BAD_VALUES = [
     ("github", {"requirementsFile": ".mlops-ci/requirements.txt"}, "mlops-ci:requirementsFile", "not under .mlops-ci/"),
     ("gitlab", {"ciFile": ".mlops-ci/ci.yml"}, "mlops-ci:ciFile", "not under .mlops-ci/: the stack commits its job script"),
     ("github", {"protectedVariable": "true"}, "mlops-ci:protectedVariable", "gitlab only"),
+    ("github", {"keyRotation": "2026 11"}, "mlops-ci:keyRotation", "= '2026 11': a label such as 2026-11"),
+    ("github", {"githubEnvironment": "github-pages"}, "mlops-ci:githubEnvironment", "not an environment GitHub manages"),
     ("github", {"bucketname": "x-data"}, "mlops-ci:bucketname", "unknown key (did you mean bucketName?)"),
 ]
 
