@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -300,6 +301,46 @@ def test_each_entry_of_a_rules_table_is_applied(rule: Any, refused: list[str]) -
 )
 def test_values_beside_a_rules_table_are_accepted(rule: Any, accepted: list[str]) -> None:
     assert [value for value in accepted if rule(value) is not None] == []
+
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+NONCE, TAG = b64(bytes(12)), b64(bytes(16))  # AES-256-GCM: a 12-byte nonce; the shortest ciphertext, the 16-byte tag
+NOT_V1 = "neither v1:<nonce>:<ciphertext> nor base64"
+BROKEN_V1 = "v1: but not a nonce and a ciphertext in base64"
+PLAIN = "base64 of plain text, not ciphertext: anyone who decodes it reads it"
+
+
+@pytest.mark.parametrize(
+    ("value", "symmetric", "problem"),
+    [
+        # The shortest ciphertext, in both forms; bytes just outside printable ASCII are ciphertext.
+        (f"v1:{NONCE}:{TAG}", True, None),
+        (f"v1:{NONCE}:{TAG}", False, None),
+        (TAG, False, None),
+        (b64(b"\x1f" + b"~" * 15), False, None),
+        (b64(b" " * 15 + b"\x7f"), False, None),
+        # A byte short, a nonce of another size, a character outside base64, a fourth part.
+        (f"v1:{NONCE}:{b64(bytes(15))}", True, BROKEN_V1),
+        (f"v1:{b64(bytes(11))}:{TAG}", True, BROKEN_V1),
+        (f"v1:{b64(bytes(13))}:{TAG}", True, BROKEN_V1),
+        (f"v1:*{NONCE}:{TAG}", True, BROKEN_V1),
+        (f"v1:{NONCE}:*{TAG}", True, BROKEN_V1),
+        (f"v1:{NONCE}:{TAG}:{TAG}", False, NOT_V1),
+        (f"v2:{NONCE}:{TAG}", False, NOT_V1),
+        (b64(bytes(15)), False, NOT_V1),
+        (f"*{TAG}", False, NOT_V1),
+        (TAG, True, "the stack file has an encryptionsalt, so its secrets are v1:<nonce>:<ciphertext>"),
+        # Printable ASCII from its first character (space) to its last (~): plain text.
+        (b64(b" " * 8 + b"~" * 8), False, PLAIN),
+        (f"v1:{NONCE}:{b64(b' ' * 8 + b'~' * 8)}", True, PLAIN),
+    ],
+)
+def test_a_secure_value_is_ciphertext_at_the_exact_sizes_and_bytes(value: str, symmetric: bool, problem: str | None) -> None:
+    assert rules.ciphertext_problem(value, symmetric) == problem
 
 
 def test_in_a_project_not_named_mlops_ci_its_own_namespace_is_refused_naming_the_mlops_ci_key() -> None:
