@@ -304,6 +304,108 @@ def test_values_beside_a_rules_table_are_accepted(rule: Any, accepted: list[str]
 
 
 
+BUCKET_CHARS = "only lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+NO_GOOGLE = "no 'goog' prefix, and no 'google' or close misspelling of it (g00gle, gogle, googel) anywhere"
+RESERVED = (
+    "must not start with a digit nor shadow a name the job or the platform uses (GCP_ID_TOKEN, GCP_SERVICE_ACCOUNT,"
+    " GCP_WORKLOAD_IDENTITY_PROVIDER, GOOGLE_APPLICATION_CREDENTIALS, HOME, LANG, MLOPS_CI_REPORT_TOKEN, PATH, PWD,"
+    " PYTHONHOME, PYTHONPATH, SHELL, TMPDIR, USER, VIRTUAL_ENV, or CI_*, GITLAB_*, GITHUB_*, RUNNER_*, ACTIONS_*, FF_*,"
+    " DOCKER_*, LD_*, PIP_*, DVC_*, GIT_*)"
+)
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "refusal"),
+    [
+        (
+            rules.stack_name_problem,
+            "a b",
+            "a stack name is 1 to 100 characters of [A-Za-z0-9_.-] (letters, digits, hyphens, underscores, periods)",
+        ),
+        (rules.printable_problem, "a\tb", "no control, format or other invisible characters (newline, tab, escape, bidirectional marks)"),
+        (rules.one_of(("pull", "push")), "write", "one of pull, push"),
+        (rules.matches(r"[0-9]+", "digits only"), "1a", "digits only"),
+        (
+            rules.gcp_project_problem,
+            "Acme-ml",
+            "a project id has 6-30 characters: lowercase letters, digits and '-', starting with a letter, not ending with '-'",
+        ),
+        (
+            rules.gcp_project_problem,
+            "acme-null-ssl",
+            "a project id cannot contain null, ssl (Google's restricted words: google, null, undefined, ssl)",
+        ),
+        (rules.bucket_name_problem, "-x", f"GCS bucket names: {BUCKET_CHARS}; 3-63 characters"),
+        (rules.bucket_name_problem, "a..b", "GCS bucket names: 3-222 characters with dots, each dot-separated part 1-63"),
+        (rules.bucket_name_problem, "10.0.0.1", "GCS bucket names: not an IP address in dotted-decimal form"),
+        (rules.bucket_name_problem, "goog", f"GCS bucket names: {NO_GOOGLE}"),
+        (
+            rules.bucket_location_problem,
+            "Europe-West66",
+            "a Cloud Storage location: a region (europe-west6), a dual-region (EUR4) or a multi-region (EU);"
+            " the list is mlops_ci/settings/locations.py (did you mean europe-west6?)",
+        ),
+        (rules.service_account_id_problem, "ci", "service-account ids have 6-30 characters matching [a-z][a-z0-9-]*[a-z0-9]"),
+        (
+            rules.workload_identity_provider_problem,
+            "projects/1/locations/global/workloadIdentityPools/gcp-pool/providers/ci-provider",
+            "a provider's full name, projects/<project number>/locations/global/workloadIdentityPools/<pool>/providers/"
+            "<provider> (`gcloud iam workload-identity-pools providers describe ... --format 'value(name)'`)",
+        ),
+        (
+            rules.branch_problem,
+            "release/.x",
+            "a branch name is parts separated by '/', each of letters, digits, '_', '-', '.',"
+            " not starting with '.' or '-', not ending with '.' or '.lock', no '..'",
+        ),
+        (
+            rules.relative_path_problem,
+            "a//b",
+            "a relative path: parts of letters, digits, '_', '-', '.' joined by '/' (no '..', no leading '/', no spaces)",
+        ),
+        (
+            rules.base_url_problem,
+            "https://ci@gitlab.example.com/",
+            "must not carry credentials (user:password@): put the token in the platform's token key, encrypted",
+        ),
+        (
+            rules.base_url_problem,
+            "https://gitlab.example.com/api/v4/?x=1",
+            "an https:// URL such as https://gitlab.example.com/api/v4/ (no '..', query or fragment)",
+        ),
+        (rules.reserved_variable_problem, "Path", RESERVED),
+        (rules.reserved_variable_problem, "2KEY", RESERVED),
+        (
+            rules.pipeline_file_problem,
+            "ci/.dvc/x.yml",
+            "not a file of the team's DVC pipeline (dvc.yaml, dvc.lock, params.yaml, .gitignore, .dvcignore, *.dvc, .dvc/...):"
+            " the stack commits its CI file and `pulumi destroy` deletes it",
+        ),
+        (
+            rules.pipeline_file_problem,
+            ".mlops-ci/requirements.txt",
+            "not under .mlops-ci/: the stack commits its job script there and `pulumi destroy` deletes it",
+        ),
+        (rules.key_rotation_problem, "2026/11?", "a label such as 2026-11: 1-64 letters, digits, '.', '_', ':', '/', '+', '-'"),
+        (rules.github_environment_problem, "...", "an environment name of 1-255 letters, digits, '_', '.', '-', not only dots"),
+        (rules.github_environment_problem, "COPILOT", "not an environment GitHub manages itself (github-pages, copilot)"),
+    ],
+)
+def test_each_rule_says_word_for_word_what_it_wants(rule: Any, value: str, refusal: str) -> None:
+    assert rule(value) == refusal
+
+
+def test_what_is_shown_of_a_value_is_ascii_and_names_what_is_not() -> None:
+    assert rules.escaped("team\u2010a\x1b[2J\u202e") == "team\\u2010a\\x1b[2J\\u202e"
+    assert rules.terminal_text("a\x1b\nb\u00e9") == "a\\x1b\nb\\xe9"
+    assert rules.shown("adm\u0131n") == "'adm\\u0131n'"
+    assert rules.non_ascii("ab\u2010c\U000e0001") == "U+2010 HYPHEN at 2, U+E0001 LANGUAGE TAG at 4"
+    assert rules.non_ascii("a\U0010fffe") == "U+10FFFE unnamed at 1"
+    assert rules.did_you_mean("Bucketname", ["bucketName", "branch"]) == " (did you mean bucketName?)"
+    assert rules.did_you_mean("\uff42ranch", ["branch"]) == " (did you mean branch?)"
+    assert rules.did_you_mean("zzz", ["bucketName", "branch"]) == ""
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
