@@ -283,6 +283,7 @@ def test_a_derived_bucket_name_never_carries_google() -> None:
         (rules.pipeline_file_problem, ["data.dvc", ".dvc/config", ".mlops-ci/ci.yml"]),
         (rules.github_environment_problem, ["github-pages", "Copilot", "..", "a" * 256]),
         (rules.key_rotation_problem, ["", "a" * 65, "2026 11"]),
+        (rules.branch_problem, ["main.", "release/v1.", "x.lock", "a..b"]),
     ],
 )
 def test_each_entry_of_a_rules_table_is_applied(rule: Any, refused: list[str]) -> None:
@@ -297,6 +298,9 @@ def test_each_entry_of_a_rules_table_is_applied(rule: Any, refused: list[str]) -
         (rules.pipeline_file_problem, ["ci/dvc.yml", "params.yml", "mlops-ci/x.yml"]),
         (rules.github_environment_problem, ["a" * 255, "pages", "ci.prod"]),
         (rules.key_rotation_problem, ["a" * 64, "2026-11", "v1:a/b+c_d.e"]),
+        # Google takes location codes in either case.
+        (rules.bucket_location_problem, ["EU", "eur4", "Europe-West6"]),
+        (rules.branch_problem, ["v1.2", "release/2026.11", "a.lockx"]),
     ],
 )
 def test_values_beside_a_rules_table_are_accepted(rule: Any, accepted: list[str]) -> None:
@@ -339,6 +343,7 @@ RESERVED = (
         (rules.bucket_name_problem, "a..b", "GCS bucket names: 3-222 characters with dots, each dot-separated part 1-63"),
         (rules.bucket_name_problem, "10.0.0.1", "GCS bucket names: not an IP address in dotted-decimal form"),
         (rules.bucket_name_problem, "goog", f"GCS bucket names: {NO_GOOGLE}"),
+        (rules.bucket_name_problem, "X-Google", f"GCS bucket names: {BUCKET_CHARS}; {NO_GOOGLE}"),
         (
             rules.bucket_location_problem,
             "Europe-West66",
