@@ -327,8 +327,6 @@ RESERVED = (
             "a stack name is 1 to 100 characters of [A-Za-z0-9_.-] (letters, digits, hyphens, underscores, periods)",
         ),
         (rules.printable_problem, "a\tb", "no control, format or other invisible characters (newline, tab, escape, bidirectional marks)"),
-        (rules.one_of(("pull", "push")), "write", "one of pull, push"),
-        (rules.matches(r"[0-9]+", "digits only"), "1a", "digits only"),
         (
             rules.gcp_project_problem,
             "Acme-ml",
@@ -398,6 +396,14 @@ RESERVED = (
 )
 def test_each_rule_says_word_for_word_what_it_wants(rule: Any, value: str, refusal: str) -> None:
     assert rule(value) == refusal
+
+
+def test_a_rule_made_of_choices_or_a_pattern_accepts_those_and_names_them_otherwise() -> None:
+    # Made here, not at collection: a rule made at import would not be the one under test.
+    choices = rules.one_of(("pull", "push"))
+    assert [choices(value) for value in ("pull", "push", "write", "")] == [None, None, "one of pull, push", "one of pull, push"]
+    digits = rules.matches(r"[0-9]+", "digits only")
+    assert [digits(value) for value in ("0", "123", "1a", "")] == [None, None, "digits only", "digits only"]
 
 
 def test_what_is_shown_of_a_value_is_ascii_and_names_what_is_not() -> None:
