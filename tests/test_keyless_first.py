@@ -50,6 +50,7 @@ def test_auth_left_unset_is_keyless_where_google_reaches_the_issuer(
     ("overrides", "problem"),
     [
         ({"keylessMode": "impersonation"}, "mlops-ci:keylessMode: applies to auth workload-identity only"),
+        ({"trustBranchOnly": "true"}, "mlops-ci:trustBranchOnly: applies to auth workload-identity only"),
         ({"workloadIdentityProvider": SHARED}, "mlops-ci:workloadIdentityProvider: applies to auth workload-identity only"),
         ({"auth": "workload-identity", "keylessMode": "proxy"}, "mlops-ci:keylessMode = 'proxy': one of direct, impersonation"),
         (

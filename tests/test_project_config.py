@@ -48,10 +48,19 @@ def test_keyless_stack_runs_with_every_default_merged(platform: str) -> None:
     assert evaluation.find(KEY) == []
 
 
-@pytest.mark.parametrize(("key", "value"), [("secretName", "MY_KEY"), ("keyRotation", "2026-12"), ("protectedVariable", "true")])
-def test_keyless_stack_still_refuses_a_key_only_setting(key: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("platform", "key", "value"),
+    [
+        ("gitlab", "secretName", "MY_KEY"),
+        ("gitlab", "keyRotation", "2026-12"),
+        ("gitlab", "protectedVariable", "true"),
+        ("gitlab", "hiddenVariable", "false"),
+        ("github", "githubEnvironment", "ci"),
+    ],
+)
+def test_keyless_stack_still_refuses_a_key_only_setting(platform: str, key: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"mlops-ci:{key}: applies to auth key only"):
-        run("gitlab", {key: value}, auth="workload-identity")
+        run(platform, {key: value}, auth="workload-identity")
 
 
 @pytest.mark.parametrize("stack", ["team a", "$(touch x)", "team\nconfig:", "t" * 101, ""])

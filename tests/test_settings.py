@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -78,12 +79,14 @@ BAD_VALUES = [
     ("github", {"ciFile": ".github/workflows/mlops.txt"}, "mlops-ci:ciFile", ".yml or .yaml"),
     ("gitlab", {"ciFile": "../ci.yml"}, "mlops-ci:ciFile", "relative path"),
     ("gitlab", {"ciFile": "ci/pipeline.json"}, "mlops-ci:ciFile", ".yml or .yaml"),
-    ("github", {"pythonVersion": "python3.13"}, "mlops-ci:pythonVersion", "such as 3.13"),
+    ("github", {"pythonVersion": "python3.13"}, "mlops-ci:pythonVersion", ": a Python 3 minor version such as 3.13"),
     ("github", {"pythonVersion": "2.7"}, "mlops-ci:pythonVersion", "such as 3.13"),
     ("github", {"requirementsFile": "req uirements.txt"}, "mlops-ci:requirementsFile", "relative path"),
     ("github", {"requirementsFile": ".mlops-ci/requirements.txt"}, "mlops-ci:requirementsFile", "not under .mlops-ci/"),
     ("gitlab", {"ciFile": ".mlops-ci/ci.yml"}, "mlops-ci:ciFile", "not under .mlops-ci/: the stack commits its job script"),
     ("github", {"protectedVariable": "true"}, "mlops-ci:protectedVariable", "gitlab only"),
+    ("github", {"keyRotation": "2026 11"}, "mlops-ci:keyRotation", "= '2026 11': a label such as 2026-11"),
+    ("github", {"githubEnvironment": "github-pages"}, "mlops-ci:githubEnvironment", "not an environment GitHub manages"),
     ("github", {"bucketname": "x-data"}, "mlops-ci:bucketname", "unknown key (did you mean bucketName?)"),
 ]
 
@@ -280,11 +283,14 @@ def test_a_derived_bucket_name_never_carries_google() -> None:
         # 'google' and close misspellings in a bucket name: look-alike digits, one letter dropped, doubled or swapped.
         (rules.bucket_name_problem, ["g00gle-x", "goog1e-x", "x-googl3", "x-goo6le", "x-goo9le", "x-gogle", "x-gooogle"]),
         (rules.bucket_name_problem, ["x-ogogle", "x-googel", "x-g-o-o-g-l-e", "x-googlle", "x-googlee", "x-goolge"]),
+        # Every other one-letter slip of 'google': each dropped letter, each swap, each doubled letter.
+        (rules.bucket_name_problem, ["x-goole", "x-googe", "x-gogole", "x-ggoogle", "x-googgle"]),
         # The team's pipeline files and the job scripts' folder.
         (rules.pipeline_file_problem, ["dvc.yaml", "sub/DVC.lock", "params.yaml", ".gitignore", ".dvcignore"]),
         (rules.pipeline_file_problem, ["data.dvc", ".dvc/config", ".mlops-ci/ci.yml"]),
         (rules.github_environment_problem, ["github-pages", "Copilot", "..", "a" * 256]),
         (rules.key_rotation_problem, ["", "a" * 65, "2026 11"]),
+        (rules.branch_problem, ["main.", "release/v1.", "x.lock", "a..b"]),
     ],
 )
 def test_each_entry_of_a_rules_table_is_applied(rule: Any, refused: list[str]) -> None:
@@ -299,10 +305,162 @@ def test_each_entry_of_a_rules_table_is_applied(rule: Any, refused: list[str]) -
         (rules.pipeline_file_problem, ["ci/dvc.yml", "params.yml", "mlops-ci/x.yml"]),
         (rules.github_environment_problem, ["a" * 255, "pages", "ci.prod"]),
         (rules.key_rotation_problem, ["a" * 64, "2026-11", "v1:a/b+c_d.e"]),
+        # Google takes location codes in either case.
+        (rules.bucket_location_problem, ["EU", "eur4", "Europe-West6"]),
+        (rules.branch_problem, ["v1.2", "release/2026.11", "a.lockx"]),
     ],
 )
 def test_values_beside_a_rules_table_are_accepted(rule: Any, accepted: list[str]) -> None:
     assert [value for value in accepted if rule(value) is not None] == []
+
+
+
+BUCKET_CHARS = "only lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+NO_GOOGLE = "no 'goog' prefix, and no 'google' or close misspelling of it (g00gle, gogle, googel) anywhere"
+RESERVED = (
+    "must not start with a digit nor shadow a name the job or the platform uses (GCP_ID_TOKEN, GCP_SERVICE_ACCOUNT,"
+    " GCP_WORKLOAD_IDENTITY_PROVIDER, GOOGLE_APPLICATION_CREDENTIALS, HOME, LANG, MLOPS_CI_REPORT_TOKEN, PATH, PWD,"
+    " PYTHONHOME, PYTHONPATH, SHELL, TMPDIR, USER, VIRTUAL_ENV, or CI_*, GITLAB_*, GITHUB_*, RUNNER_*, ACTIONS_*, FF_*,"
+    " DOCKER_*, LD_*, PIP_*, DVC_*, GIT_*)"
+)
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "refusal"),
+    [
+        (
+            rules.stack_name_problem,
+            "a b",
+            "a stack name is 1 to 100 characters of [A-Za-z0-9_.-] (letters, digits, hyphens, underscores, periods)",
+        ),
+        (rules.printable_problem, "a\tb", "no control, format or other invisible characters (newline, tab, escape, bidirectional marks)"),
+        (
+            rules.gcp_project_problem,
+            "Acme-ml",
+            "a project id has 6-30 characters: lowercase letters, digits and '-', starting with a letter, not ending with '-'",
+        ),
+        (
+            rules.gcp_project_problem,
+            "acme-null-ssl",
+            "a project id cannot contain null, ssl (Google's restricted words: google, null, undefined, ssl)",
+        ),
+        (rules.bucket_name_problem, "-x", f"GCS bucket names: {BUCKET_CHARS}; 3-63 characters"),
+        (rules.bucket_name_problem, "a..b", "GCS bucket names: 3-222 characters with dots, each dot-separated part 1-63"),
+        (rules.bucket_name_problem, "10.0.0.1", "GCS bucket names: not an IP address in dotted-decimal form"),
+        (rules.bucket_name_problem, "goog", f"GCS bucket names: {NO_GOOGLE}"),
+        (rules.bucket_name_problem, "X-Google", f"GCS bucket names: {BUCKET_CHARS}; {NO_GOOGLE}"),
+        (
+            rules.bucket_location_problem,
+            "Europe-West66",
+            "a Cloud Storage location: a region (europe-west6), a dual-region (EUR4) or a multi-region (EU);"
+            " the list is mlops_ci/settings/locations.py (did you mean europe-west6?)",
+        ),
+        (rules.service_account_id_problem, "ci", "service-account ids have 6-30 characters matching [a-z][a-z0-9-]*[a-z0-9]"),
+        (
+            rules.workload_identity_provider_problem,
+            "projects/1/locations/global/workloadIdentityPools/gcp-pool/providers/ci-provider",
+            "a provider's full name, projects/<project number>/locations/global/workloadIdentityPools/<pool>/providers/"
+            "<provider> (`gcloud iam workload-identity-pools providers describe ... --format 'value(name)'`)",
+        ),
+        (
+            rules.branch_problem,
+            "release/.x",
+            "a branch name is parts separated by '/', each of letters, digits, '_', '-', '.',"
+            " not starting with '.' or '-', not ending with '.' or '.lock', no '..'",
+        ),
+        (
+            rules.relative_path_problem,
+            "a//b",
+            "a relative path: parts of letters, digits, '_', '-', '.' joined by '/' (no '..', no leading '/', no spaces)",
+        ),
+        (
+            rules.base_url_problem,
+            "https://ci@gitlab.example.com/",
+            "must not carry credentials (user:password@): put the token in the platform's token key, encrypted",
+        ),
+        (
+            rules.base_url_problem,
+            "https://gitlab.example.com/api/v4/?x=1",
+            "an https:// URL such as https://gitlab.example.com/api/v4/ (no '..', query or fragment)",
+        ),
+        (rules.reserved_variable_problem, "Path", RESERVED),
+        (rules.reserved_variable_problem, "2KEY", RESERVED),
+        (
+            rules.pipeline_file_problem,
+            "ci/.dvc/x.yml",
+            "not a file of the team's DVC pipeline (dvc.yaml, dvc.lock, params.yaml, .gitignore, .dvcignore, *.dvc, .dvc/...):"
+            " the stack commits its CI file and `pulumi destroy` deletes it",
+        ),
+        (
+            rules.pipeline_file_problem,
+            ".mlops-ci/requirements.txt",
+            "not under .mlops-ci/: the stack commits its job script there and `pulumi destroy` deletes it",
+        ),
+        (rules.key_rotation_problem, "2026/11?", "a label such as 2026-11: 1-64 letters, digits, '.', '_', ':', '/', '+', '-'"),
+        (rules.github_environment_problem, "...", "an environment name of 1-255 letters, digits, '_', '.', '-', not only dots"),
+        (rules.github_environment_problem, "COPILOT", "not an environment GitHub manages itself (github-pages, copilot)"),
+    ],
+)
+def test_each_rule_says_word_for_word_what_it_wants(rule: Any, value: str, refusal: str) -> None:
+    assert rule(value) == refusal
+
+
+def test_a_rule_made_of_choices_or_a_pattern_accepts_those_and_names_them_otherwise() -> None:
+    # Made here, not at collection: a rule made at import would not be the one under test.
+    choices = rules.one_of(("pull", "push"))
+    assert [choices(value) for value in ("pull", "push", "write", "")] == [None, None, "one of pull, push", "one of pull, push"]
+    digits = rules.matches(r"[0-9]+", "digits only")
+    assert [digits(value) for value in ("0", "123", "1a", "")] == [None, None, "digits only", "digits only"]
+
+
+def test_what_is_shown_of_a_value_is_ascii_and_names_what_is_not() -> None:
+    assert rules.escaped("team\u2010a\x1b[2J\u202e") == "team\\u2010a\\x1b[2J\\u202e"
+    assert rules.terminal_text("a\x1b\nb\u00e9") == "a\\x1b\nb\\xe9"
+    assert rules.shown("adm\u0131n") == "'adm\\u0131n'"
+    assert rules.non_ascii("ab\u2010c\U000e0001") == "U+2010 HYPHEN at 2, U+E0001 LANGUAGE TAG at 4"
+    assert rules.non_ascii("a\U0010fffe") == "U+10FFFE unnamed at 1"
+    assert rules.did_you_mean("Bucketname", ["bucketName", "branch"]) == " (did you mean bucketName?)"
+    assert rules.did_you_mean("\uff42ranch", ["branch"]) == " (did you mean branch?)"
+    assert rules.did_you_mean("zzz", ["bucketName", "branch"]) == ""
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+NONCE, TAG = b64(bytes(12)), b64(bytes(16))  # AES-256-GCM: a 12-byte nonce; the shortest ciphertext, the 16-byte tag
+NOT_V1 = "neither v1:<nonce>:<ciphertext> nor base64"
+BROKEN_V1 = "v1: but not a nonce and a ciphertext in base64"
+PLAIN = "base64 of plain text, not ciphertext: anyone who decodes it reads it"
+
+
+@pytest.mark.parametrize(
+    ("value", "symmetric", "problem"),
+    [
+        # The shortest ciphertext, in both forms; bytes just outside printable ASCII are ciphertext.
+        (f"v1:{NONCE}:{TAG}", True, None),
+        (f"v1:{NONCE}:{TAG}", False, None),
+        (TAG, False, None),
+        (b64(b"\x1f" + b"~" * 15), False, None),
+        (b64(b" " * 15 + b"\x7f"), False, None),
+        # A byte short, a nonce of another size, a character outside base64, a fourth part.
+        (f"v1:{NONCE}:{b64(bytes(15))}", True, BROKEN_V1),
+        (f"v1:{b64(bytes(11))}:{TAG}", True, BROKEN_V1),
+        (f"v1:{b64(bytes(13))}:{TAG}", True, BROKEN_V1),
+        (f"v1:*{NONCE}:{TAG}", True, BROKEN_V1),
+        (f"v1:{NONCE}:*{TAG}", True, BROKEN_V1),
+        (f"v1:{NONCE}:{TAG}:{TAG}", False, NOT_V1),
+        (f"v2:{NONCE}:{TAG}", False, NOT_V1),
+        (b64(bytes(15)), False, NOT_V1),
+        (f"*{TAG}", False, NOT_V1),
+        (TAG, True, "the stack file has an encryptionsalt, so its secrets are v1:<nonce>:<ciphertext>"),
+        # Printable ASCII from its first character (space) to its last (~): plain text.
+        (b64(b" " * 8 + b"~" * 8), False, PLAIN),
+        (f"v1:{NONCE}:{b64(b' ' * 8 + b'~' * 8)}", True, PLAIN),
+    ],
+)
+def test_a_secure_value_is_ciphertext_at_the_exact_sizes_and_bytes(value: str, symmetric: bool, problem: str | None) -> None:
+    assert rules.ciphertext_problem(value, symmetric) == problem
 
 
 def test_in_a_project_not_named_mlops_ci_its_own_namespace_is_refused_naming_the_mlops_ci_key() -> None:
@@ -371,6 +529,17 @@ def test_the_template_never_lets_a_stack_grant_its_ci_on_the_pulumi_state_bucket
     with pytest.raises(ConfigError) as raised:
         run("github", existingBucket="acme-pulumi-state", access="admin")
     assert any(p.startswith("mlops-ci:existingBucket") for p in raised.value.problems), raised.value.problems
+
+
+def test_an_existing_bucket_the_platform_allows_is_still_held_to_googles_bucket_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    # templates/python allows any existing bucket (platform.existingBuckets ['*']): the name's own rule still applies.
+    monkeypatch.setattr(validate, "SCHEMA", load_schema(Path(__file__).parent.parent / "templates" / "python" / "Pulumi.yaml"))
+    with pytest.raises(ConfigError) as raised:
+        run("github", existingBucket="Team-Data")
+    assert raised.value.problems == [
+        "mlops-ci:existingBucket = 'Team-Data': GCS bucket names: only lowercase letters, digits, '-', '_' and '.',"
+        " starting and ending with a letter or digit"
+    ]
 
 
 @pytest.mark.parametrize("tags", ["just a string", '["a", "b"]', '{"team": {"nested": "x"}}', '{"team": 1}'])

@@ -270,7 +270,7 @@ SECRETS = [
         "base64-of-the-token",
         stack("github:token:\n    secure: Z2hwXzAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVm"),
         "github:token",
-        "base64 of plain text",
+        "(base64 of plain text, not ciphertext: anyone who decodes it reads it)",
     ),
     case(
         "secrets",
@@ -278,7 +278,7 @@ SECRETS = [
         "encryptionsalt: v1:c2FsdA==:v1:AAECAwQFBgcICQoL:AAAAAAAAAAAAAAAAAAAAAA==\n"
         + stack("github:token:\n    secure: v1:AAECAwQFBgcICQoL:Z2hwXzAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVm"),
         "github:token",
-        "base64 of plain text",
+        "(base64 of plain text, not ciphertext: anyone who decodes it reads it)",
     ),
 ]
 
