@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import pulumi
 import pulumi_gcp as gcp
+from google.protobuf import text_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
@@ -75,6 +76,8 @@ class Registration:
     ignore_changes: tuple[str, ...]
     error_hooks: tuple[str, ...]
     """Names of the error hooks the engine calls when an operation on the resource fails."""
+    aliases: tuple[str, ...] = ()
+    """Where the resource was before (`aliases`), each as the engine receives it (protobuf text)."""
 
     def plain(self, key: str) -> Any:
         return reveal(self.inputs.get(key))
@@ -128,6 +131,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     import_id=request.importId,
                     ignore_changes=tuple(request.ignoreChanges),
                     error_hooks=tuple(request.hooks.on_error),
+                    aliases=tuple(text_format.MessageToString(alias, as_one_line=True) for alias in request.aliases),
                 )
             )
         return response
