@@ -70,6 +70,7 @@ def test_google_apis_are_enabled_and_never_disabled() -> None:
 def test_bucket_is_private_labelled_and_retained() -> None:
     bucket = run(stack="vision").one(BUCKET)
     assert bucket.plain("name") == "acme-ml-test-vision-dvc"
+    assert bucket.plain("project") == "acme-ml-test"
     assert bucket.plain("location") == "europe-west6"
     assert bucket.plain("uniformBucketLevelAccess") is True
     assert bucket.plain("publicAccessPrevention") == "enforced"
