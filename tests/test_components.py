@@ -19,7 +19,8 @@ SHARED = "projects/123456789012/locations/global/workloadIdentityPools/platform-
 
 def built(build: Callable[[], pulumi.ComponentResource]) -> pulumi.ComponentResource:
     """The component `build()` makes under the offline mocks, once every registration is done."""
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     pulumi.runtime.set_mocks(OfflineMocks(), project="mlops-ci", stack="team-a", preview=False)
     made: list[pulumi.ComponentResource] = []
 
@@ -27,7 +28,10 @@ def built(build: Callable[[], pulumi.ComponentResource]) -> pulumi.ComponentReso
     def register() -> None:
         made.append(build())
 
-    register()
+    try:
+        register()
+    finally:
+        loop.close()
     return made[0]
 
 
