@@ -56,8 +56,9 @@ def test_the_teams_existing_bucket_is_no_bucket_of_the_component() -> None:
     assert remote.bucket is None
 
 
-def test_a_shared_pool_without_an_account_has_no_pool_provider_or_grant_of_the_component() -> None:
-    trust = OidcTrust(
+def github_trust() -> OidcTrust:
+    """A trust of one GitHub repository (id 1), as `GitHub.oidc_trust` gives it."""
+    return OidcTrust(
         issuer_uri="https://token.actions.githubusercontent.com",
         allowed_audiences=(),
         attribute_mapping={"google.subject": "assertion.sub"},
@@ -65,6 +66,9 @@ def test_a_shared_pool_without_an_account_has_no_pool_provider_or_grant_of_the_c
         principal_attribute="repository_id",
         principal_value=pulumi.Output.from_input("1"),
     )
+
+
+def test_a_shared_pool_without_an_account_has_no_pool_provider_or_grant_of_the_component() -> None:
     federation = built(
         lambda: WorkloadIdentity(
             "workload-identity",
@@ -73,7 +77,7 @@ def test_a_shared_pool_without_an_account_has_no_pool_provider_or_grant_of_the_c
                 "stack": "team-a",
                 "service_account": None,
                 "existing_provider": SHARED,
-                "trust": trust,
+                "trust": github_trust(),
                 "after": [],
             },
         )
