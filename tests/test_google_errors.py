@@ -5,13 +5,14 @@ error each; and which resources carry these error hooks."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any, cast
 
 import pulumi
 import pytest
 
 from mlops_ci.components import google_errors
 from mlops_ci.components.google_errors import GoogleRefusedError, on_key_error, retry_disabled_api
-from tests.helpers import ACCOUNT, BUCKET, KEY, POOL, POOL_PROVIDER, SERVICE, run
+from tests.helpers import ACCOUNT, ACCOUNT_BINDING, BUCKET, KEY, POOL, POOL_PROVIDER, SERVICE, run
 
 
 def disabled(api: str, project: str = "123456789012") -> str:
@@ -102,3 +103,20 @@ def test_which_resources_carry_which_hooks() -> None:
     assert hooks[BUCKET] == ("dvc-remote-google-api-errors",)
     keyless = run("github", auth="workload-identity")
     assert keyless.one(POOL).error_hooks == keyless.one(POOL_PROVIDER).error_hooks == ("workload-identity-google-api-errors",)
+    impersonation = run("github", auth="workload-identity", keylessMode="impersonation")
+    assert impersonation.one(ACCOUNT_BINDING).error_hooks == ("workload-identity-google-api-errors",)
+
+
+def test_the_keys_hook_names_the_stacks_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[pulumi.ErrorHook] = []
+    key_errors = google_errors.key_errors
+
+    def recorded(name: str, project: str) -> pulumi.ErrorHook:
+        made.append(key_errors(name, project))
+        return made[-1]
+
+    monkeypatch.setattr(google_errors, "key_errors", recorded)
+    run("github", gcp__project="acme-ml-vision")
+    [hook] = made
+    with pytest.raises(GoogleRefusedError, match=r"^Google refuses to create a service-account key in project acme-ml-vision:"):
+        asyncio.run(cast(Any, hook.callback(failed(KEY_REFUSED))))

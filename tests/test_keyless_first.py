@@ -13,7 +13,7 @@ from mlops_ci.ci.files import render_ci_file
 from mlops_ci.offline.runtime import numeric_id
 from mlops_ci.settings import validate
 from mlops_ci.settings.loader import ConfigError
-from tests.helpers import ACCOUNT, ACCOUNT_BINDING, GRANT, KEY, POOL, POOL_PROVIDER, CountingMocks, run
+from tests.helpers import ACCOUNT, ACCOUNT_BINDING, GRANT, KEY, POOL, POOL_PROVIDER, SERVICE, CountingMocks, run
 from tests.test_preflight import NOT_FOUND, Answers, refused
 
 NUMBER = numeric_id("acme-ml-test")
@@ -107,6 +107,15 @@ def test_a_shared_pool_gets_grants_for_this_repository_only_and_no_pool_of_the_s
     assert granted
     assert set(granted) == {member}
     assert evaluation.exports["workloadIdentityProvider"] == SHARED
+
+
+@pytest.mark.usefixtures("shared_pool")
+def test_with_a_shared_pool_the_impersonation_grant_waits_for_the_apis() -> None:
+    """With no pool of the stack to wait for, the grant on the account waits for the APIs itself."""
+    evaluation = run("github", auth="workload-identity", keylessMode="impersonation", workloadIdentityProvider=SHARED)
+    services = {r.urn: r.plain("service") for r in evaluation.find(SERVICE)}
+    waits = {services[urn] for urn in evaluation.one(ACCOUNT_BINDING).dependencies if urn in services}
+    assert waits == {"iam.googleapis.com", "sts.googleapis.com", "iamcredentials.googleapis.com"}
 
 
 @pytest.mark.usefixtures("shared_pool")

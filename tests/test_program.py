@@ -70,6 +70,7 @@ def test_google_apis_are_enabled_and_never_disabled() -> None:
 def test_bucket_is_private_labelled_and_retained() -> None:
     bucket = run(stack="vision").one(BUCKET)
     assert bucket.plain("name") == "acme-ml-test-vision-dvc"
+    assert bucket.plain("project") == "acme-ml-test"
     assert bucket.plain("location") == "europe-west6"
     assert bucket.plain("uniformBucketLevelAccess") is True
     assert bucket.plain("publicAccessPrevention") == "enforced"
@@ -88,7 +89,14 @@ def test_unprotected_bucket_is_deleted_on_destroy_but_never_forced() -> None:
 def test_service_account_says_which_repository_it_serves() -> None:
     account = run(serviceAccountId="churn-ci").one(ACCOUNT)
     assert account.plain("accountId") == "churn-ci"
-    assert "acme-ml/churn-model" in account.plain("displayName")
+    assert account.plain("project") == "acme-ml-test"
+    assert account.plain("displayName") == "mlops-ci: CI of acme-ml/churn-model"
+    assert account.plain("description") == "Managed by mlops-ci: CI access to the DVC remote bucket."
+
+
+def test_service_account_display_name_is_cut_to_googles_100_characters() -> None:
+    name = run(repository="acme-ml/" + "m" * 100).one(ACCOUNT).plain("displayName")
+    assert name == ("mlops-ci: CI of acme-ml/" + "m" * 100)[:100]
 
 
 @pytest.mark.parametrize(

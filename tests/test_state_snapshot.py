@@ -1,11 +1,13 @@
 """What `pulumi up` keeps in each example stack's state, pinned: every resource's URN (its type, its
-parents' types and its name) and its provider. A change here replaces or orphans a team's resources
-on upgrade unless it comes with an alias (tests/localcloud/test_upgrades.py): review the diff, then
-accept it with `MLOPS_CI_UPDATE_SNAPSHOTS=1 make test`."""
+parents' types and its name), its provider and its aliases, and each component's outputs. A change of
+a URN replaces or orphans a team's resources on upgrade unless it comes with an alias
+(tests/localcloud/test_upgrades.py): review the diff, then accept it with
+`MLOPS_CI_UPDATE_SNAPSHOTS=1 make test`."""
 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from pathlib import Path
 
@@ -21,8 +23,16 @@ def state_lines(path: Path) -> list[str]:
     stack = load_stack_file(path)
     evaluation = evaluate(stack.stack, stack.config, stack.secret_keys)
     # A provider reference is `<provider's URN>::<id>`: the URN's last part is the provider's name.
-    providers = {r.urn: r.provider.rsplit("::", 2)[-2] if r.provider else "-" for r in evaluation.registrations}
-    return sorted(f"{urn}  provider={provider}" for urn, provider in providers.items())
+    # A component's outputs (`register_outputs`) are in the state too: `pulumi stack export`, the console.
+    outputs = {
+        urn: f"  outputs={json.dumps(registered, sort_keys=True)}" for urn, registered in evaluation.component_outputs.items()
+    }
+    return sorted(
+        f"{r.urn}  provider={r.provider.rsplit('::', 2)[-2] if r.provider else '-'}"
+        + (f"  aliases={list(r.aliases)}" if r.aliases else "")
+        + outputs.get(r.urn, "")
+        for r in evaluation.registrations
+    )
 
 
 @pytest.mark.parametrize("path", stack_files(), ids=stack_name)

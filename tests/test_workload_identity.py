@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -192,9 +193,38 @@ def test_ids_are_drawn_at_creation_and_kept_for_the_federations_life(monkeypatch
     assert first.one(POOL_PROVIDER).plain("workloadIdentityPoolProviderId") == first.one(POOL).plain("workloadIdentityPoolId")
 
 
+@MODES
+def test_pool_and_provider_ids_are_a_digest_of_the_stack_the_seed_and_the_nonce(mode: str) -> None:
+    """The seed: the service account's unique id; direct, with no account, the project."""
+    evaluation = keyless("github", keylessMode=mode)
+    seed = evaluation.one(ACCOUNT).outputs["uniqueId"] if mode == "impersonation" else "acme-ml-test"
+    expected = federation_id("team-a", seed, runtime.OFFLINE_CALLS.nonce())
+    assert evaluation.one(POOL).plain("workloadIdentityPoolId") == expected
+    assert evaluation.one(POOL_PROVIDER).plain("workloadIdentityPoolProviderId") == expected
+
+
+def test_pool_and_provider_say_in_the_console_what_they_are() -> None:
+    evaluation = keyless("github", stack="a-very-long-stack-name-of-the-team-x")
+    pool, provider = evaluation.one(POOL), evaluation.one(POOL_PROVIDER)
+    assert pool.plain("displayName") == "mlops-ci a-very-long-stack-name-"  # Google's limit: 32 characters
+    assert pool.plain("description") == "Managed by mlops-ci: CI OIDC tokens of one repository"
+    assert provider.plain("displayName") == "mlops-ci CI OIDC"
+    assert pool.plain("project") == provider.plain("project") == "acme-ml-test"
+
+
+@MODES
+def test_the_pool_waits_for_the_apis_of_the_federation_not_for_storage(mode: str) -> None:
+    evaluation = keyless("github", keylessMode=mode)
+    services = {r.urn: r.plain("service") for r in evaluation.find(SERVICE)}
+    waits = {services[urn] for urn in evaluation.one(POOL).dependencies if urn in services}
+    impersonation: set[str] = {"iamcredentials.googleapis.com"} if mode == "impersonation" else set()
+    assert waits == {"iam.googleapis.com", "sts.googleapis.com"} | impersonation
+
+
 @pytest.mark.parametrize("unique_id", ["1", "103944778899001122334", "x" * 40])
 def test_federation_ids_satisfy_google_rules(unique_id: str) -> None:
     pool_id = federation_id("Some.Team_Stack", unique_id, "0123456789abcdef")
+    assert re.fullmatch(r"ci-[0-9a-f]{20}", pool_id), "'ci-' and 20 hex digits of the digest"
     assert 4 <= len(pool_id) <= 32
     assert pool_id[0].isalpha()
     assert not pool_id.startswith("gcp-")

@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import pulumi
 import pulumi_gcp as gcp
+from google.protobuf import text_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
@@ -75,6 +76,8 @@ class Registration:
     ignore_changes: tuple[str, ...]
     error_hooks: tuple[str, ...]
     """Names of the error hooks the engine calls when an operation on the resource fails."""
+    aliases: tuple[str, ...] = ()
+    """Where the resource was before (`aliases`), each as the engine receives it (protobuf text)."""
 
     def plain(self, key: str) -> Any:
         return reveal(self.inputs.get(key))
@@ -96,6 +99,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[Registration] = []
         self.refused: list[str] = []
         """Look-ups the real provider would refuse, or that a default provider would serve."""
+        self.component_outputs: dict[str, dict[str, Any]] = {}
+        """What each component registered as its outputs (`register_outputs`), by URN."""
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         """The engine's URN (`resource.NewURN`): the parent's whole type chain, without the root
@@ -126,9 +131,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     import_id=request.importId,
                     ignore_changes=tuple(request.ignoreChanges),
                     error_hooks=tuple(request.hooks.on_error),
+                    aliases=tuple(text_format.MessageToString(alias, as_one_line=True) for alias in request.aliases),
                 )
             )
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        return super().RegisterResourceOutputs(request)
 
     def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         if request.tok != "pulumi:pulumi:getResource":
@@ -268,6 +278,8 @@ class Evaluation:
     registrations: list[Registration]
     exports: dict[str, Any]
     secret_exports: frozenset[str]
+    component_outputs: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict[str, dict[str, Any]])
+    """What each component registered as its outputs, by URN: the engine keeps them in the state."""
 
     def find(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -338,7 +350,7 @@ def evaluate(
         sys.path.insert(0, str(program.parent))
     loop, monitor = _mocked_runtime(stack, config, secret_keys, mocks or OfflineMocks())
     exports, secret_exports = _run_program(program, loop, monitor)
-    return Evaluation(stack, list(monitor.registrations), exports, frozenset(secret_exports))
+    return Evaluation(stack, list(monitor.registrations), exports, frozenset(secret_exports), dict(monitor.component_outputs))
 
 
 def _mocked_runtime(

@@ -1,0 +1,86 @@
+"""The components as a Python program that builds them itself reads them: a resource the stack does
+not create (the team's existing bucket, a shared pool's grant on no account) is None, as typed."""
+
+# The SDK leaves `pulumi.runtime.test` untyped:
+# pyright: reportUnknownMemberType=false
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pulumi
+
+from mlops_ci.components.storage import DvcRemote
+from mlops_ci.components.workload_identity import OidcTrust, WorkloadIdentity
+from mlops_ci.offline.runtime import OfflineMocks
+
+SHARED = "projects/123456789012/locations/global/workloadIdentityPools/platform-ci/providers/github"
+
+
+def built(build: Callable[[], pulumi.ComponentResource]) -> pulumi.ComponentResource:
+    """The component `build()` makes under the offline mocks, once every registration is done."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi.runtime.set_mocks(OfflineMocks(), project="mlops-ci", stack="team-a", preview=False)
+    made: list[pulumi.ComponentResource] = []
+
+    @pulumi.runtime.test
+    def register() -> None:
+        made.append(build())
+
+    try:
+        register()
+    finally:
+        loop.close()
+    return made[0]
+
+
+def test_the_teams_existing_bucket_is_no_bucket_of_the_component() -> None:
+    remote = built(
+        lambda: DvcRemote(
+            "dvc-remote",
+            {
+                "project": "acme-ml-test",
+                "bucket_name": "acme-ml-data",
+                "existing": True,
+                "adopt": False,
+                "location": "europe-west6",
+                "remote_path": "dvcstore",
+                "labels": {},
+                "protect": True,
+                "after": [],
+            },
+        )
+    )
+    assert isinstance(remote, DvcRemote)
+    assert remote.bucket is None
+
+
+def github_trust() -> OidcTrust:
+    """A trust of one GitHub repository (id 1), as `GitHub.oidc_trust` gives it."""
+    return OidcTrust(
+        issuer_uri="https://token.actions.githubusercontent.com",
+        allowed_audiences=(),
+        attribute_mapping={"google.subject": "assertion.sub"},
+        attribute_condition=pulumi.Output.from_input('assertion.repository_id == "1"'),
+        principal_attribute="repository_id",
+        principal_value=pulumi.Output.from_input("1"),
+    )
+
+
+def test_a_shared_pool_without_an_account_has_no_pool_provider_or_grant_of_the_component() -> None:
+    federation = built(
+        lambda: WorkloadIdentity(
+            "workload-identity",
+            {
+                "project": "acme-ml-test",
+                "stack": "team-a",
+                "service_account": None,
+                "existing_provider": SHARED,
+                "trust": github_trust(),
+                "after": [],
+            },
+        )
+    )
+    assert isinstance(federation, WorkloadIdentity)
+    assert (federation.pool, federation.provider, federation.binding) == (None, None, None)
