@@ -389,3 +389,35 @@ def test_rulesets_forbidding_the_commit_are_refused_and_unreadable_ones_warned(w
         " direct commit and this token cannot read whether its user may bypass them: the commit of"
         " .github/workflows/mlops.yaml fails unless it may"
     ]
+
+
+def test_each_github_rule_is_told_in_full_naming_the_key_and_the_value() -> None:
+    assert github.GITHUB.config_problems("acme/vïsion.git", "github_key", ".github/ci.yml", False, None) == [
+        "mlops-ci:repository = 'acme/v\\xefsion.git': a GitHub repository is owner/name: owner 1-39 letters, digits or"
+        " single inner '-'; name 1-100 letters, digits, '.', '_', '-', not ending in .git",
+        "mlops-ci:secretName = 'github_key': GitHub secret names use letters, digits and '_', do not start with a digit"
+        " or with GITHUB_",
+        "mlops-ci:ciFile = '.github/ci.yml': a GitHub workflow lives directly in .github/workflows/ and ends in .yml or .yaml",
+    ]
+
+
+@pytest.mark.parametrize("repository", ["acme/.", "acme/..", "acme/vision.git"])
+def test_a_repository_name_github_reserves_is_refused(repository: str) -> None:
+    """GitHub refuses `.`, `..` and names ending in `.git` (its new-repository form)."""
+    assert github.repository_problem(repository)
+
+
+@pytest.mark.parametrize(
+    ("keyless", "base_url", "refused"),
+    [
+        (True, None, False),
+        (True, "https://api.github.com", False),
+        (True, "https://api.github.com/", False),
+        (False, "https://ghes.acme.example/api/v3/", False),
+        (True, "https://ghes.acme.example/api/v3/", True),
+    ],
+)
+def test_keyless_mode_is_refused_off_github_com_only(keyless: bool, base_url: str | None, refused: bool) -> None:
+    problems = github.GITHUB.config_problems("acme/vision", "KEY", ".github/workflows/mlops.yaml", keyless, base_url)
+    expected = "github:baseUrl: workload-identity trusts github.com's OIDC issuer only; use auth key with GitHub Enterprise Server"
+    assert problems == ([expected] if refused else [])
