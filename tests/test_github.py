@@ -322,7 +322,10 @@ def access_problems(access: direct_calls.GithubAccess | None, **fields: Any) -> 
 FULL = direct_calls.GithubAccess(("repo", "workflow"), ())
 
 
-@pytest.mark.parametrize(("config", "environment", "token"), [({"github:token": "ghp_stack"}, "ghp_env", "ghp_stack"), ({}, "ghp_env", "ghp_env"), ({}, None, "")])
+@pytest.mark.parametrize(
+    ("config", "environment", "token"),
+    [({"github:token": "ghp_stack"}, "ghp_env", "ghp_stack"), ({}, "ghp_env", "ghp_env"), ({}, None, "")],
+)
 def test_the_access_is_asked_with_the_stacks_token_where_the_provider_calls(
     config: dict[str, str], environment: str | None, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -419,5 +422,7 @@ def test_a_repository_name_github_reserves_is_refused(repository: str) -> None:
 )
 def test_keyless_mode_is_refused_off_github_com_only(keyless: bool, base_url: str | None, refused: bool) -> None:
     problems = github.GITHUB.config_problems("acme/vision", "KEY", ".github/workflows/mlops.yaml", keyless, base_url)
-    expected = "github:baseUrl: workload-identity trusts github.com's OIDC issuer only; use auth key with GitHub Enterprise Server"
+    expected = (
+        "github:baseUrl: workload-identity trusts github.com's OIDC issuer only; use auth key with GitHub Enterprise Server"
+    )
     assert problems == ([expected] if refused else [])
