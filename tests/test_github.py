@@ -18,7 +18,7 @@ from pulumi.runtime import rpc
 from mlops_ci import direct_calls
 from mlops_ci.offline.runtime import type_token
 from mlops_ci.platforms import github
-from tests.helpers import GITHUB_FILE, GITHUB_SECRET, committed_file, make_settings, run
+from tests.helpers import GITHUB_FILE, GITHUB_SECRET, KEY, committed_file, decode_key_file, make_settings, run
 
 
 def test_github_environment_holds_the_key_secret_for_the_branch_only() -> None:
@@ -34,6 +34,9 @@ def test_github_environment_holds_the_key_secret_for_the_branch_only() -> None:
     assert evaluation.find(GITHUB_SECRET) == []
     ci_file = committed_file(evaluation, GITHUB_FILE)
     assert {secret.urn, policy.urn} <= set(ci_file.dependencies)
+    assert json.loads(secret.plain("value")) == decode_key_file(evaluation.one(KEY).outputs["privateKey"])
+    delivery, provider = evaluation.one("mlops-ci:github:GithubDelivery"), evaluation.one("pulumi:providers:github")
+    assert [(r.parent, r.provider_urn) for r in (environment, policy, secret)] == [(delivery.urn, provider.urn)] * 3
     assert yaml.safe_load(ci_file.plain("content"))["jobs"]["reproduce"]["environment"] == "dvc-ci"
 
 
