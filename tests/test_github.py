@@ -18,7 +18,7 @@ from pulumi.runtime import rpc
 from mlops_ci import direct_calls
 from mlops_ci.offline.runtime import type_token
 from mlops_ci.platforms import github
-from tests.helpers import GITHUB_FILE, GITHUB_SECRET, committed_file, run
+from tests.helpers import GITHUB_FILE, GITHUB_SECRET, KEY, committed_file, decode_key_file, make_settings, run
 
 
 def test_github_environment_holds_the_key_secret_for_the_branch_only() -> None:
@@ -34,6 +34,9 @@ def test_github_environment_holds_the_key_secret_for_the_branch_only() -> None:
     assert evaluation.find(GITHUB_SECRET) == []
     ci_file = committed_file(evaluation, GITHUB_FILE)
     assert {secret.urn, policy.urn} <= set(ci_file.dependencies)
+    assert json.loads(secret.plain("value")) == decode_key_file(evaluation.one(KEY).outputs["privateKey"])
+    delivery, provider = evaluation.one("mlops-ci:github:GithubDelivery"), evaluation.one("pulumi:providers:github")
+    assert [(r.parent, r.provider_urn) for r in (environment, policy, secret)] == [(delivery.urn, provider.urn)] * 3
     assert yaml.safe_load(ci_file.plain("content"))["jobs"]["reproduce"]["environment"] == "dvc-ci"
 
 
@@ -247,3 +250,182 @@ def test_what_github_does_not_tell_is_a_warning(
     with direct_calls.replaced_by(_Told(access)):
         assert github.access_problems(settings) == []
     assert any(warned in message for message in told)
+
+
+ENVIRONMENT_REDIRECTS = (*github.OWNER_VARIABLES, *github.APP_VARIABLES)
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No variable that redirects the provider, whatever the machine sets."""
+    for name in ENVIRONMENT_REDIRECTS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("variable", ["GITHUB_OWNER", "GITHUB_ORGANIZATION"])
+def test_an_owner_variable_naming_another_owner_is_refused(variable: str, clean_environment: pytest.MonkeyPatch) -> None:
+    """upstream v6.13.0 provider.go `configureProvider`: either variable overrides the provider's `owner`."""
+    clean_environment.setenv(variable, "someone-else")
+    assert github.owner_problems(make_settings()) == [
+        f"{variable} = 'someone-else' in the environment: the GitHub provider manages that owner's repositories instead of"
+        f" 'acme-ml' (it reads the variable before the owner the stack gives it); unset {variable}"
+    ]
+    clean_environment.setenv(variable, "acme-ml")  # the repository's own owner: harmless
+    assert github.owner_problems(make_settings()) == []
+
+
+def test_an_app_in_the_environment_is_told_with_what_to_unset(clean_environment: pytest.MonkeyPatch) -> None:
+    for name in github.APP_VARIABLES:
+        clean_environment.setenv(name, "12")
+    assert github.owner_problems(make_settings()) == [
+        "GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID, GITHUB_APP_PEM_FILE in the environment: the GitHub provider"
+        " authenticates as that GitHub App (GITHUB_APP_ID = '12') instead of with github:token; unset them"
+    ]
+
+
+@pytest.mark.parametrize("unset", ["GITHUB_APP_ID", "GITHUB_APP_INSTALLATION_ID", "GITHUB_APP_PEM_FILE"])
+def test_an_app_lacking_one_variable_leaves_the_token(unset: str, clean_environment: pytest.MonkeyPatch) -> None:
+    """upstream v6.13.0 provider.go `validateAppAuth`: all three, or the token."""
+    for name in github.APP_VARIABLES:
+        if name != unset:
+            clean_environment.setenv(name, "12")
+    assert github.owner_problems(make_settings()) == []
+
+
+class _Asked(_Told):
+    """Tells `access`, and records what it was asked."""
+
+    def __init__(self, access: direct_calls.GithubAccess | None) -> None:
+        super().__init__(access)
+        self.asked: list[tuple[str, str, str, str]] = []
+
+    def github_access(self, api_url: str, token: str, repository: str, branch: str) -> direct_calls.GithubAccess | None:
+        self.asked.append((api_url, token, repository, branch))
+        return self.access
+
+
+@pytest.fixture
+def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What `pulumi.log.warn` is given while the test runs."""
+    told: list[str] = []
+
+    def warn(message: str, *_: object, **__: object) -> None:
+        told.append(message)
+
+    monkeypatch.setattr(github.pulumi.log, "warn", warn)
+    return told
+
+
+def access_problems(access: direct_calls.GithubAccess | None, **fields: Any) -> list[str]:
+    with direct_calls.replaced_by(_Told(access)):
+        return github.access_problems(make_settings(**fields))
+
+
+FULL = direct_calls.GithubAccess(("repo", "workflow"), ())
+
+
+@pytest.mark.parametrize(
+    ("config", "environment", "token"),
+    [({"github:token": "ghp_stack"}, "ghp_env", "ghp_stack"), ({}, "ghp_env", "ghp_env"), ({}, None, "")],
+)
+def test_the_access_is_asked_with_the_stacks_token_where_the_provider_calls(
+    config: dict[str, str], environment: str | None, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """github:token, else GITHUB_TOKEN (as the provider reads them); at the REST URL of github:baseUrl."""
+    monkeypatch.setattr(github.runtime_config, "get_config", config.get)
+    if environment is None:
+        monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("GITHUB_TOKEN", environment)
+    asked = _Asked(FULL)
+    with direct_calls.replaced_by(asked):
+        github.access_problems(make_settings(platform_url="https://ghes.acme.example", branch="dev"))
+    assert asked.asked == [("https://ghes.acme.example/api/v3/", token, "acme-ml/churn-model", "dev")]
+
+
+def test_github_out_of_reach_is_a_warning_naming_what_goes_unchecked(warnings: list[str]) -> None:
+    assert access_problems(None) == []
+    assert warnings == [
+        "github: https://api.github.com/ cannot be reached: the token's permission to commit .github/workflows/mlops.yaml"
+        " and the rulesets on 'main' are not checked before the resources"
+    ]
+
+
+def test_each_refused_read_is_a_warning_of_its_own(warnings: list[str]) -> None:
+    refusals = ("GitHub answers 403 to GET /user", "GitHub answers 404 to GET /repos")
+    assert access_problems(direct_calls.GithubAccess(("workflow",), (), refusals=refusals)) == []
+    assert warnings == ["github:token: GitHub answers 403 to GET /user", "github:token: GitHub answers 404 to GET /repos"]
+
+
+@pytest.mark.parametrize(("scopes", "held"), [(("repo", "read:org"), "repo, read:org"), ((), "none")])
+def test_a_classic_token_without_the_workflow_scope_is_refused(scopes: tuple[str, ...], held: str, warnings: list[str]) -> None:
+    assert access_problems(direct_calls.GithubAccess(scopes, ()), ci_file=".github/workflows/repro.yml") == [
+        f"github:token: a classic token without the `workflow` scope (it has {held}): GitHub refuses the commit of"
+        " .github/workflows/repro.yml; add the `workflow` scope, or use a fine-grained token with Contents and Workflows: write"
+    ]
+    assert warnings == []
+
+
+def test_a_token_whose_scopes_github_does_not_tell_is_a_warning(warnings: list[str]) -> None:
+    assert access_problems(direct_calls.GithubAccess(None, ())) == []
+    assert warnings == [
+        "github:token: GitHub does not tell what a fine-grained token may do: the commit of .github/workflows/mlops.yaml"
+        " needs Workflows: write (and Contents: write) on acme-ml/churn-model; without it GitHub answers that commit"
+        " with 404 Not Found, after the secret exists"
+    ]
+
+
+def test_a_classic_token_with_the_workflow_scope_passes_silently(warnings: list[str]) -> None:
+    assert access_problems(FULL) == []
+    assert warnings == []
+
+
+def test_rulesets_forbidding_the_commit_are_refused_and_unreadable_ones_warned(warnings: list[str]) -> None:
+    access = direct_calls.GithubAccess(
+        ("workflow",), ("'main' (pull_request)", "'org' (update)"), unsure_rulesets=("7 (required_signatures)", "9 (update)")
+    )
+    assert access_problems(access, branch="release") == [
+        "mlops-ci:branch = 'release': the rulesets 'main' (pull_request), 'org' (update) of acme-ml/churn-model apply to it,"
+        " forbid a direct commit and the token's user may not bypass them (GitHub: GH013 Repository rule violations):"
+        " choose another branch, or add the token's user to the rulesets' bypass list"
+    ]
+    assert warnings == [
+        "mlops-ci:branch = 'release': the rulesets 7 (required_signatures), 9 (update) of acme-ml/churn-model forbid a"
+        " direct commit and this token cannot read whether its user may bypass them: the commit of"
+        " .github/workflows/mlops.yaml fails unless it may"
+    ]
+
+
+def test_each_github_rule_is_told_in_full_naming_the_key_and_the_value() -> None:
+    assert github.GITHUB.config_problems("acme/vïsion.git", "github_key", ".github/ci.yml", False, None) == [
+        "mlops-ci:repository = 'acme/v\\xefsion.git': a GitHub repository is owner/name: owner 1-39 letters, digits or"
+        " single inner '-'; name 1-100 letters, digits, '.', '_', '-', not ending in .git",
+        "mlops-ci:secretName = 'github_key': GitHub secret names use letters, digits and '_', do not start with a digit"
+        " or with GITHUB_",
+        "mlops-ci:ciFile = '.github/ci.yml': a GitHub workflow lives directly in .github/workflows/ and ends in .yml or .yaml",
+    ]
+
+
+@pytest.mark.parametrize("repository", ["acme/.", "acme/..", "acme/vision.git"])
+def test_a_repository_name_github_reserves_is_refused(repository: str) -> None:
+    """GitHub refuses `.`, `..` and names ending in `.git` (its new-repository form)."""
+    assert github.repository_problem(repository)
+
+
+@pytest.mark.parametrize(
+    ("keyless", "base_url", "refused"),
+    [
+        (True, None, False),
+        (True, "https://api.github.com", False),
+        (True, "https://api.github.com/", False),
+        (False, "https://ghes.acme.example/api/v3/", False),
+        (True, "https://ghes.acme.example/api/v3/", True),
+    ],
+)
+def test_keyless_mode_is_refused_off_github_com_only(keyless: bool, base_url: str | None, refused: bool) -> None:
+    problems = github.GITHUB.config_problems("acme/vision", "KEY", ".github/workflows/mlops.yaml", keyless, base_url)
+    expected = (
+        "github:baseUrl: workload-identity trusts github.com's OIDC issuer only; use auth key with GitHub Enterprise Server"
+    )
+    assert problems == ([expected] if refused else [])

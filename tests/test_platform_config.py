@@ -4,6 +4,7 @@ environment redirects the token or the trust), no credentials echoed, `secure:` 
 from __future__ import annotations
 
 import pytest
+from pulumi.runtime import rpc
 
 from mlops_ci.settings.loader import ConfigError
 from tests.helpers import run
@@ -19,6 +20,14 @@ def test_the_provider_gets_an_explicit_api_whatever_the_environment(
     monkeypatch.setenv(variable, "https://attacker.example/api/")
     provider = run(base).one(f"pulumi:providers:{base}")
     assert provider.plain("baseUrl") == expected
+
+
+def test_the_github_provider_acts_for_the_repositorys_owner_with_the_stacks_token() -> None:
+    """`organization` too: upstream v6.13.0 provider.go `configureProvider` reads it before GITHUB_OWNER."""
+    provider = run("github", github__token="ghp_x", secret_keys=("github:token",)).one("pulumi:providers:github")
+    assert (provider.plain("owner"), provider.plain("organization")) == ("acme-ml", "acme-ml")
+    assert provider.plain("token") == "ghp_x"
+    assert rpc.is_rpc_secret(provider.inputs["token"])
 
 
 def test_an_encrypted_token_is_accepted() -> None:

@@ -473,3 +473,18 @@ def test_a_template_project_never_adopts_the_bucket_of_another_projects_stack_of
         preflight(settings, settings.platform.provider(settings), google)
     refusal = "mlops-ci:bucketName = 'acme-ml-test-dev-dvc': the bucket exists in acme-ml-test and is the bucket of the"
     assert any(p.startswith(refusal) and "'vision-ml'" in p for p in raised.value.problems), raised.value.problems
+
+
+def test_an_owner_variable_redirecting_the_github_provider_stops_the_stack_before_any_github_look_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every look-up would ask about the other owner's repository (upstream v6.13.0 provider.go `configureProvider`)."""
+    monkeypatch.delenv("GITHUB_OWNER", raising=False)
+    monkeypatch.delenv("GITHUB_APP_ID", raising=False)
+    monkeypatch.setenv("GITHUB_ORGANIZATION", "someone-else")
+    problems, mocks = refused("github", {})
+    assert problems == [
+        "GITHUB_ORGANIZATION = 'someone-else' in the environment: the GitHub provider manages that owner's repositories"
+        " instead of 'acme-ml' (it reads the variable before the owner the stack gives it); unset GITHUB_ORGANIZATION"
+    ]
+    assert not {"getRepository", "getBranch", "getBranchProtectionRules", "getRepositoryFile"} & set(mocks.asked)

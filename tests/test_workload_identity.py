@@ -84,10 +84,13 @@ def test_github_condition_is_pinned_to_repository_and_owner_ids() -> None:
         f'assertion.repository_id == "{repository_id}" && assertion.repository_owner_id == "{owner_id}"'
     )
     assert provider.plain("oidc") == {"issuerUri": "https://token.actions.githubusercontent.com"}
-    mapping = provider.plain("attributeMapping")
-    assert mapping["attribute.repository_id"] == "assertion.repository_id"
-    assert mapping["attribute.repository_owner_id"] == "assertion.repository_owner_id"
-    assert mapping["google.subject"] == "assertion.sub"
+    assert provider.plain("attributeMapping") == {
+        "google.subject": "assertion.sub",
+        "attribute.repository": "assertion.repository",
+        "attribute.repository_id": "assertion.repository_id",
+        "attribute.repository_owner_id": "assertion.repository_owner_id",
+        "attribute.ref": "assertion.ref",
+    }
 
 
 def test_gitlab_condition_is_pinned_to_project_and_namespace_ids() -> None:
