@@ -673,13 +673,14 @@ def test_a_requirements_file_named_otherwise_suggests_the_first_usual_name_the_b
     ]
 
 
-def test_a_gitlab_job_script_path_holding_bytes_that_are_no_text_stops_the_stack() -> None:
+@pytest.mark.parametrize(("content", "quoted"), [(b"\xff\xfe\x00binary\nmore", "'\ufffd\ufffd\\x00binary'"), (b"", "''")])
+def test_a_gitlab_job_script_path_holding_no_text_or_nothing_stops_the_stack(content: bytes, quoted: str) -> None:
     def answer(args: Mapping[str, Any], found: Any) -> Any:
         if args["filePath"] != ".mlops-ci/team-a.py":
             return found
-        content = base64.b64encode(b"\xff\xfe\x00binary\nmore").decode()
-        return {"filePath": args["filePath"], "ref": args["ref"], "content": content, "encoding": "base64"}
+        encoded = base64.b64encode(content).decode()
+        return {"filePath": args["filePath"], "ref": args["ref"], "content": encoded, "encoding": "base64"}
 
     problems, _ = refused("gitlab", {"getRepositoryFile": answer})
     assert len(problems) == 1
-    assert "(its first line: '\ufffd\ufffd\\x00binary'); the stack commits its job script there" in problems[0]
+    assert f"(its first line: {quoted}); the stack commits its job script there" in problems[0]
