@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlops_ci.offline.runtime import Evaluation, reveal
+from mlops_ci.platforms.gitlab import GITLAB
 from mlops_ci.settings import derive as s
 from mlops_ci.settings import rules, validate
 from mlops_ci.settings.loader import ConfigError, load_settings
@@ -398,3 +399,27 @@ def test_two_template_projects_stacks_of_one_name_derive_two_service_accounts_an
     assert rules.service_account_id_problem(ours) is None
     assert rules.service_account_id_problem(theirs) is None
     assert s.derive_service_account_id("dev", "mlops-ci") == s.derive_service_account_id("dev") == "dvc-ci-dev"
+
+
+def test_gitlab_rules_name_the_key_the_value_and_the_whole_rule() -> None:
+    assert GITLAB.config_problems("group/feed.atom", "MY-KEY", "ci/pipeline.json", False, None) == [
+        "mlops-ci:repository = 'group/feed.atom': a GitLab project path is group[/subgroup...]/project: each part"
+        " letters, digits, '_', '-', '.', not starting with '-' or '.', not ending in .git or .atom",
+        "mlops-ci:secretName = 'MY-KEY': GitLab variable keys have 1-255 letters, digits and '_'",
+        "mlops-ci:ciFile = 'ci/pipeline.json': a relative path of the repository ending in .yml or .yaml, outside .git/",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("repository", "ci_file", "refused"),
+    [
+        ("group/project", ".gitlab-ci.yml", []),
+        ("group/" + "p" * 255, "ci/mlops.yaml", []),
+        ("group/" + "p" * 256, "ci/mlops.yaml", ["mlops-ci:repository"]),
+    ],
+)
+def test_gitlab_paths_of_two_parts_up_to_255_characters_each_and_yaml_files_are_accepted(
+    repository: str, ci_file: str, refused: list[str]
+) -> None:
+    problems = GITLAB.config_problems(repository, "GOOGLE_SERVICE_ACCOUNT_KEY", ci_file, False, None)
+    assert [problem.split(" = ")[0] for problem in problems] == refused
