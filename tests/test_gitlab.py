@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
+from mlops_ci.offline import runtime
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
 from tests.helpers import GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, GRANT, KEY, CountingMocks, committed_file, run
 
@@ -133,3 +134,17 @@ def test_gitlab_commits_say_which_file_the_stack_manages_and_only_the_ci_files_r
     assert (job_script.plain("createCommitMessage"), job_script.plain("updateCommitMessage")) == (script_message, script_message)
     # The pre-flight refused a job script that is not the stack's: what is at these paths is the stack's to write.
     assert ci_file.plain("overwriteOnCreate") is job_script.plain("overwriteOnCreate") is True
+
+
+def test_the_gitlab_delivery_keeps_the_ci_files_path_as_its_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `pulumi stack export` shows of the component (its registered outputs)."""
+    registered: dict[str, Any] = {}
+
+    class Recording(runtime.RecordingMonitor):
+        def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+            registered[request.urn] = rpc.deserialize_properties(request.outputs)
+            return super().RegisterResourceOutputs(request)
+
+    monkeypatch.setattr(runtime, "RecordingMonitor", Recording)
+    delivery = run("gitlab", ciFile="ci/mlops.yml").one("mlops-ci:gitlab:GitlabDelivery")
+    assert registered[delivery.urn] == {"ci_file": "ci/mlops.yml"}
