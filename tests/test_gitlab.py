@@ -143,7 +143,8 @@ def test_the_gitlab_delivery_keeps_the_ci_files_path_as_its_output(monkeypatch: 
     class Recording(runtime.RecordingMonitor):
         def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
             registered[request.urn] = rpc.deserialize_properties(request.outputs)
-            return super().RegisterResourceOutputs(request)
+            monitor: Any = super()  # the SDK's mock monitor is untyped
+            return monitor.RegisterResourceOutputs(request)
 
     monkeypatch.setattr(runtime, "RecordingMonitor", Recording)
     delivery = run("gitlab", ciFile="ci/mlops.yml").one("mlops-ci:gitlab:GitlabDelivery")
