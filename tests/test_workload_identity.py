@@ -117,6 +117,7 @@ def test_self_managed_gitlab_is_the_issuer() -> None:
         ("https://gitlab.acme.example/", "https://gitlab.acme.example"),
         # An instance under a relative URL root: its tokens' issuer is its URL, root included.
         ("https://code.acme.example/GITLAB-X/api/v4/", "https://code.acme.example/GITLAB-X"),
+        ("https://code.acme.example/GITLAB-X/", "https://code.acme.example/GITLAB-X"),
     ],
 )
 def test_the_gitlab_issuer_is_the_instances_url_without_its_api_path(base_url: str | None, issuer: str) -> None:
