@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import pytest
 from pulumi.runtime import rpc
 
-from tests.helpers import GITLAB_FILE, GITLAB_VARIABLE, GRANT, KEY, CountingMocks, committed_file, run
+from mlops_ci.offline import runtime
+from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
+from tests.helpers import GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, GRANT, KEY, CountingMocks, committed_file, run
 
 VARIABLE = GITLAB_VARIABLE
 CI_FILE = GITLAB_FILE
@@ -88,7 +91,61 @@ class UnmaskableKeyMocks(CountingMocks):
 
 def test_unmaskable_value_is_refused_naming_the_key_and_no_variable_is_created() -> None:
     mocks = UnmaskableKeyMocks()
-    with pytest.raises(Exception, match=r"mlops-ci:secretName 'GOOGLE_SERVICE_ACCOUNT_KEY': the value cannot be masked"):
+    refusal = (
+        "mlops-ci:secretName 'GOOGLE_SERVICE_ACCOUNT_KEY': the value cannot be masked by GitLab (one line, >= 8 characters"
+        " of a-z A-Z 0-9 _ + = / @ : . ~ -); the variable was not created"
+    )
+    with pytest.raises(Exception, match=re.escape(refusal)):
         run("gitlab", mocks=mocks)
     assert not [c for c in mocks.created if c.startswith(VARIABLE)]
     assert not [c for c in mocks.created if c.startswith(CI_FILE)]
+
+
+def test_every_gitlab_variable_and_token_says_mlops_ci_manages_it_and_what_it_holds() -> None:
+    evaluation = run("gitlab", report="true")
+    assert {v.plain("key"): v.plain("description") for v in evaluation.find(VARIABLE)} == {
+        "GOOGLE_SERVICE_ACCOUNT_KEY": "Managed by mlops-ci: service-account key file, base64",
+        REPORT_TOKEN_VARIABLE: "Managed by mlops-ci: project access token that posts the experiment report",
+    }
+    token = evaluation.one(GITLAB_TOKEN)
+    assert token.plain("description") == "Managed by mlops-ci: posts the experiment report on merge requests"
+    rotated = run("gitlab", report="true", keyRotation="2026-12").one(GITLAB_TOKEN)
+    assert rotated.plain("description") == "Managed by mlops-ci: posts the experiment report on merge requests (rotation 2026-12)"
+
+
+def test_keyless_settings_are_plain_raw_unprotected_variables_that_say_so() -> None:
+    variables = run("gitlab", auth="workload-identity", keylessMode="impersonation").find(VARIABLE)
+    described = {
+        v.plain("key"): (v.plain("description"), v.plain("masked"), v.plain("protected"), v.plain("raw"), v.inputs.get("hidden"))
+        for v in variables
+    }
+    setting = ("Managed by mlops-ci: keyless CI setting (not a secret)", False, False, True, None)
+    assert described == {"GCP_WORKLOAD_IDENTITY_PROVIDER": setting, "GCP_SERVICE_ACCOUNT": setting}
+    assert not [v for v in variables if rpc.is_rpc_secret(v.inputs["value"])]
+
+
+def test_gitlab_commits_say_which_file_the_stack_manages_and_only_the_ci_files_runs_ci() -> None:
+    evaluation = run("gitlab")
+    ci_file, job_script = committed_file(evaluation, CI_FILE), committed_file(evaluation, CI_FILE, "job-script")
+    ci_message = "mlops-ci: .gitlab-ci.yml, managed by the stack (pulumi up, pulumi destroy)"
+    assert (ci_file.plain("createCommitMessage"), ci_file.plain("updateCommitMessage")) == (ci_message, ci_message)
+    assert ci_file.plain("deleteCommitMessage") == "mlops-ci: remove .gitlab-ci.yml (stack destroyed)"
+    script_message = "mlops-ci: .mlops-ci/team-a.py, the CI job's script, managed by the stack [skip ci]"
+    assert (job_script.plain("createCommitMessage"), job_script.plain("updateCommitMessage")) == (script_message, script_message)
+    # The pre-flight refused a job script that is not the stack's: what is at these paths is the stack's to write.
+    assert ci_file.plain("overwriteOnCreate") is job_script.plain("overwriteOnCreate") is True
+
+
+def test_the_gitlab_delivery_keeps_the_ci_files_path_as_its_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `pulumi stack export` shows of the component (its registered outputs)."""
+    registered: dict[str, Any] = {}
+
+    class Recording(runtime.RecordingMonitor):
+        def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+            registered[request.urn] = rpc.deserialize_properties(request.outputs)
+            monitor: Any = super()  # the SDK's mock monitor is untyped
+            return monitor.RegisterResourceOutputs(request)
+
+    monkeypatch.setattr(runtime, "RecordingMonitor", Recording)
+    delivery = run("gitlab", ciFile="ci/mlops.yml").one("mlops-ci:gitlab:GitlabDelivery")
+    assert registered[delivery.urn] == {"ci_file": "ci/mlops.yml"}

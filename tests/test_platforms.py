@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops_ci.platforms import PLATFORMS
+from mlops_ci.platforms.base import type_token
 from mlops_ci.settings.loader import ConfigError
 from tests.helpers import make_settings, run
 
@@ -45,3 +46,8 @@ def test_the_runs_page_is_exported() -> None:
 def test_a_key_of_another_platform_is_refused_naming_its_platform() -> None:
     with pytest.raises(ConfigError, match=r"mlops-ci:protectedVariable = 'true': applies to platform gitlab only"):
         run("github", protectedVariable="true")
+
+
+def test_a_class_no_pulumi_sdk_registers_has_no_type_token() -> None:
+    with pytest.raises(TypeError, match=r"^object carries no Pulumi type token$"):
+        type_token(object)

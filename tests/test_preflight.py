@@ -14,10 +14,13 @@ import pytest
 
 from mlops_ci import __version__
 from mlops_ci.ci.files import job_script_header
+from mlops_ci.offline import runtime
+from mlops_ci.offline.answers import numeric_id
 from mlops_ci.preflight import PreflightError, preflight
 from mlops_ci.settings.loader import ConfigError, load_settings
 from mlops_ci.settings.model import Settings, stack_label
-from tests.helpers import BUCKET, CountingMocks, config_for, run
+from mlops_ci.settings.rules import PROVIDER_VARIABLE
+from tests.helpers import BUCKET, GITLAB_FILE, GITLAB_TOKEN, CountingMocks, committed_file, config_for, run
 
 NOT_FOUND: tuple[dict[str, Any], list[tuple[str, str]]] = ({}, [("", "404 Not Found")])
 """A look-up the provider fails, as the engine reports it (an invoke failure)."""
@@ -347,6 +350,8 @@ def job_script_at_its_path(first_line: str) -> Any:
         "# The team's own script",
         # Another stack's job script: each stack has its own path, so this one was put there by hand.
         job_script_header("team-b"),
+        "",
+        "# " + "a first line longer than what the problem quotes of it " * 3,
     ],
 )
 def test_a_file_at_the_job_script_path_that_is_not_this_stacks_stops_the_stack(base: str, where: str, first_line: str) -> None:
@@ -488,3 +493,209 @@ def test_an_owner_variable_redirecting_the_github_provider_stops_the_stack_befor
         " instead of 'acme-ml' (it reads the variable before the owner the stack gives it); unset GITHUB_ORGANIZATION"
     ]
     assert not {"getRepository", "getBranch", "getBranchProtectionRules", "getRepositoryFile"} & set(mocks.asked)
+
+
+class GitlabPlan(runtime.OfflineCalls):
+    """The offline world, with gitlab.com answering `plan` for the namespace (None: it does not say)."""
+
+    def __init__(self, plan: str | None) -> None:
+        self.plan = plan
+        self.asked: list[tuple[str, str, int]] = []
+
+    def gitlab_plan(self, base_url: str, token: str, namespace_id: int) -> str | None:
+        self.asked.append((base_url, token, namespace_id))
+        return self.plan
+
+
+def report_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "mlops-ci:report" in r.getMessage()]
+
+
+def test_a_gitlab_report_on_the_free_plan_stops_the_stack_naming_the_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = GitlabPlan("free")
+    monkeypatch.setattr(runtime, "OFFLINE_CALLS", plan)
+    monkeypatch.setenv("GITLAB_TOKEN", "glpat-from-the-environment")
+    mocks = Answers({})
+    with pytest.raises(PreflightError) as raised:
+        run("gitlab", mocks=mocks, report="true", gitlab__token="glpat-example", secret_keys=("gitlab:token",))
+    assert mocks.cloud_resources == []
+    assert raised.value.problems == [
+        "mlops-ci:report = true: acme-ml/research is on GitLab's Free plan, where gitlab.com creates no project access"
+        " token, and the report needs one: set mlops-ci:report to false, or move the project to a Premium group"
+    ]
+    # The plan of the project's namespace, asked of gitlab.com's API with the stack's token first.
+    assert plan.asked == [("https://gitlab.com/api/v4/", "glpat-example", numeric_id("gitlab/acme-ml/research"))]
+
+
+@pytest.mark.parametrize(("environment", "expected"), [("glpat-from-the-environment", "glpat-from-the-environment"), (None, "")])
+def test_a_gitlab_plan_is_asked_of_the_instance_with_the_environments_token(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, environment: str | None, expected: str
+) -> None:
+    plan = GitlabPlan(None)
+    monkeypatch.setattr(runtime, "OFFLINE_CALLS", plan)
+    monkeypatch.delenv("GITLAB_TOKEN", raising=False)
+    if environment is not None:
+        monkeypatch.setenv("GITLAB_TOKEN", environment)
+    evaluation = run("gitlab", report="true", gitlab__baseUrl="https://gitlab.acme.example/api/v4/")
+    assert plan.asked == [("https://gitlab.acme.example/api/v4/", expected, numeric_id("gitlab/acme-ml/research"))]
+    # A self-managed instance has no Free plan that refuses the token: an unknown plan is no warning there.
+    assert report_warnings(caplog) == []
+    assert evaluation.find(GITLAB_TOKEN)
+
+
+def test_an_unknown_gitlab_com_plan_is_a_warning_and_a_known_one_is_none(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(runtime, "OFFLINE_CALLS", GitlabPlan("premium"))
+    assert run("gitlab", report="true").find(GITLAB_TOKEN)
+    assert report_warnings(caplog) == []
+    monkeypatch.setattr(runtime, "OFFLINE_CALLS", GitlabPlan(None))
+    assert run("gitlab", report="true").find(GITLAB_TOKEN)
+    assert report_warnings(caplog) == [
+        "mlops-ci:report = true: the plan of acme-ml/research cannot be read with this token (only the group's owners"
+        " can): on gitlab.com's Free plan, pulumi up stops when it creates the report's project access token"
+    ]
+
+
+def test_a_gitlab_project_without_a_namespace_is_not_asked_its_plan(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan = GitlabPlan("free")
+    monkeypatch.setattr(runtime, "OFFLINE_CALLS", plan)
+    project: dict[str, Any] = {"pathWithNamespace": "acme-ml/research/churn-model", "id": "7", "namespaces": []}
+    run("gitlab", mocks=Answers({"getProject": project}), report="true")
+    assert plan.asked == []
+    assert [w.split(" cannot")[0] for w in report_warnings(caplog)] == [
+        "mlops-ci:report = true: the plan of acme-ml/research/churn-model"
+    ]
+
+
+def hand_change_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    return [m for m in messages if "deleted by hand?" in m or "differs from what this configuration commits" in m]
+
+
+class DeliveredBefore(Answers):
+    """A GitLab project where the stack delivered its `variable` before, and whose branch holds
+    `files` (path -> bytes; None: absent; other paths as offline); the look-ups' arguments recorded."""
+
+    def __init__(self, variable: str, files: Mapping[str, bytes | None]) -> None:
+        super().__init__({"getProjectVariable": self.variable, "getRepositoryFile": self.file})
+        self.delivered, self.files = variable, files
+        self.arguments: list[tuple[str, dict[str, Any]]] = []
+
+    def variable(self, args: Mapping[str, Any], found: Any) -> Any:
+        self.arguments.append(("getProjectVariable", dict(args)))
+        return {"key": args["key"], "project": args["project"]} if args["key"] == self.delivered else found
+
+    def file(self, args: Mapping[str, Any], found: Any) -> Any:
+        self.arguments.append(("getRepositoryFile", dict(args)))
+        path = args["filePath"]
+        if path not in self.files:
+            return found
+        content = self.files[path]
+        if content is None:
+            return NOT_FOUND
+        return {"filePath": path, "ref": args["ref"], "content": base64.b64encode(content).decode(), "encoding": "base64"}
+
+
+HAND_CHANGED: dict[str, str | None] = {"branch": "develop", "ciFile": "ci/mlops.yml"}
+
+
+def committed_contents(**overrides: str | None) -> dict[str, bytes]:
+    """Path -> content of the job script and the CI file the stack commits."""
+    evaluation = run("gitlab", HAND_CHANGED | overrides)
+    return {
+        committed_file(evaluation, GITLAB_FILE, suffix).plain("filePath"): committed_file(evaluation, GITLAB_FILE, suffix)
+        .plain("content")
+        .encode()
+        for suffix in ("ci-file", "job-script")
+    }
+
+
+def test_gitlab_files_as_the_stack_commits_them_are_no_hand_change(caplog: pytest.LogCaptureFixture) -> None:
+    mocks = DeliveredBefore("GOOGLE_SERVICE_ACCOUNT_KEY", committed_contents())
+    run("gitlab", HAND_CHANGED, mocks=mocks)
+    assert hand_change_warnings(caplog) == []
+    project = "acme-ml/research/churn-model"
+    assert ("getProjectVariable", {"project": project, "key": "GOOGLE_SERVICE_ACCOUNT_KEY"}) in mocks.arguments
+    for path in ("ci/mlops.yml", ".mlops-ci/team-a.py"):
+        assert ("getRepositoryFile", {"project": project, "filePath": path, "ref": "develop"}) in mocks.arguments
+
+
+def test_gitlab_files_deleted_by_hand_after_the_delivery_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    run("gitlab", HAND_CHANGED, mocks=DeliveredBefore("GOOGLE_SERVICE_ACCOUNT_KEY", dict.fromkeys(committed_contents())))
+    assert hand_change_warnings(caplog) == [
+        f"{path} is missing from branch develop of acme-ml/research/churn-model although the stack delivered its CI"
+        " variables (deleted by hand?): `pulumi up` commits it again after its refresh; with `--refresh=false`, run"
+        " `pulumi refresh` first, or `pulumi destroy` stops at it"
+        for path in ("ci/mlops.yml", ".mlops-ci/team-a.py")
+    ]
+
+
+def test_a_gitlab_ci_file_edited_by_hand_into_bytes_that_are_no_text_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    files = committed_contents() | {"ci/mlops.yml": b"\xff\xfe not UTF-8 \x80"}
+    run("gitlab", HAND_CHANGED, mocks=DeliveredBefore("GOOGLE_SERVICE_ACCOUNT_KEY", files))
+    assert hand_change_warnings(caplog) == [
+        "ci/mlops.yml on branch develop of acme-ml/research/churn-model differs from what this configuration commits:"
+        " if the configuration changed, this pulumi up commits the new version; if it was edited by hand, `pulumi up`"
+        " puts the stack's version back after its refresh (with `--refresh=false` it leaves it until the stack's"
+        " version changes)"
+    ]
+
+
+@pytest.mark.parametrize("mode", ["direct", "impersonation"])
+def test_keyless_hand_changes_are_told_by_the_delivered_provider_variable(caplog: pytest.LogCaptureFixture, mode: str) -> None:
+    """Both keyless modes deliver GCP_WORKLOAD_IDENTITY_PROVIDER; only impersonation GCP_SERVICE_ACCOUNT."""
+    keyless: dict[str, str | None] = {"auth": "workload-identity", "keylessMode": mode}
+    files = dict.fromkeys(committed_contents(**keyless))
+    run("gitlab", HAND_CHANGED | keyless, mocks=DeliveredBefore("GOOGLE_SERVICE_ACCOUNT_KEY", files))
+    assert hand_change_warnings(caplog) == [], "the key's variable is not what a keyless stack delivers"
+    run("gitlab", HAND_CHANGED | keyless, mocks=DeliveredBefore(PROVIDER_VARIABLE, files))
+    assert [w.split(" is missing")[0] for w in hand_change_warnings(caplog)] == ["ci/mlops.yml", ".mlops-ci/team-a.py"]
+    # A key-mode stack delivers the key: a keyless variable found there says nothing of its files.
+    caplog.clear()
+    run("gitlab", HAND_CHANGED, mocks=DeliveredBefore(PROVIDER_VARIABLE, files))
+    assert hand_change_warnings(caplog) == []
+
+
+def test_a_gitlab_branch_the_token_may_not_push_to_is_refused_saying_what_to_do() -> None:
+    problems, _ = refused("gitlab", {"getBranch": {"name": "main", "canPush": False}})
+    assert problems == [
+        "mlops-ci:branch = 'main': the token's user may not push to it (protected branch): the CI file cannot be"
+        " committed; allow the token's role to push, or choose another branch"
+    ]
+
+
+@pytest.mark.parametrize("base", ["github", "gitlab"])
+def test_a_branch_without_the_pipeline_or_any_requirements_file_gets_no_hint(base: str) -> None:
+    where = "acme-ml/churn-model" if base == "github" else "acme-ml/research/churn-model"
+    problems, _ = refused(base, {"getRepositoryFile": no_file("dvc.yaml", "requirements-freeze.txt", "requirements.txt")})
+    assert problems == [
+        f"mlops-ci:branch = 'main': no dvc.yaml on it in {where}: the CI job reproduces a DVC pipeline (`dvc stage add`,"
+        " the guide's chapter 2.1); push it first",
+        f"mlops-ci:requirementsFile = 'requirements-freeze.txt': not on branch main in {where}",
+    ]
+
+
+def test_a_requirements_file_named_otherwise_suggests_the_first_usual_name_the_branch_has() -> None:
+    problems, _ = refused(
+        "gitlab", {"getRepositoryFile": no_file("requirements/dev.txt")}, {"requirementsFile": "requirements/dev.txt"}
+    )
+    assert problems == [
+        "mlops-ci:requirementsFile = 'requirements/dev.txt': not on branch main in acme-ml/research/churn-model;"
+        " the branch has requirements-freeze.txt: set mlops-ci:requirementsFile to it"
+    ]
+
+
+@pytest.mark.parametrize(("content", "quoted"), [(b"\xff\xfe\x00binary\nmore", "'\ufffd\ufffd\\x00binary'"), (b"", "''")])
+def test_a_gitlab_job_script_path_holding_no_text_or_nothing_stops_the_stack(content: bytes, quoted: str) -> None:
+    def answer(args: Mapping[str, Any], found: Any) -> Any:
+        if args["filePath"] != ".mlops-ci/team-a.py":
+            return found
+        encoded = base64.b64encode(content).decode()
+        return {"filePath": args["filePath"], "ref": args["ref"], "content": encoded, "encoding": "base64"}
+
+    problems, _ = refused("gitlab", {"getRepositoryFile": answer})
+    assert len(problems) == 1
+    assert f"(its first line: {quoted}); the stack commits its job script there" in problems[0]

@@ -5,6 +5,7 @@ separate job; the CI file is committed after its variable."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,17 @@ from mlops_ci.offline.project_config import ProjectConfigError
 from mlops_ci.offline.runtime import evaluate
 from mlops_ci.settings.loader import ConfigError
 from mlops_ci.settings.rules import REPORT_TOKEN_VARIABLE
-from tests.helpers import GITHUB_FILE, GITLAB_FILE, GITLAB_TOKEN, GITLAB_VARIABLE, committed_file, config_for, make_settings, run
+from tests.helpers import (
+    GITHUB_FILE,
+    GITLAB_FILE,
+    GITLAB_TOKEN,
+    GITLAB_VARIABLE,
+    CountingMocks,
+    committed_file,
+    config_for,
+    make_settings,
+    run,
+)
 
 
 def github_workflow(**fields: Any) -> dict[Any, Any]:
@@ -256,3 +267,23 @@ def test_a_gitlab_report_job_without_its_token_says_the_stack_creates_and_destro
     assert result.stderr.rstrip("\n").endswith(
         f"{REPORT_TOKEN_VARIABLE}: is not set: the stack team-a creates it with mlops-ci:report and deletes it on pulumi destroy"
     )
+
+
+class UnmaskableReportTokenMocks(CountingMocks):
+    """GitLab answering a project access token its own masking would refuse (a space in it)."""
+
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        resource_id, outputs = super().new_resource(args)
+        if args.typ == GITLAB_TOKEN:
+            outputs["token"] = "glpat report token"
+        return resource_id, outputs
+
+
+def test_an_unmaskable_report_token_is_refused_naming_the_report_and_its_variable_is_not_created() -> None:
+    mocks = UnmaskableReportTokenMocks()
+    refusal = f"mlops-ci:report ({REPORT_TOKEN_VARIABLE}): the value cannot be masked by GitLab"
+    with pytest.raises(Exception, match=re.escape(refusal)):
+        run("gitlab", mocks=mocks, report="true")
+    assert [c for c in mocks.created if c.startswith(GITLAB_TOKEN)]
+    assert not [c for c in mocks.created if c.startswith(f"{GITLAB_VARIABLE}::gitlab-report-token-variable")]
+    assert not [c for c in mocks.created if c.startswith(GITLAB_FILE)]

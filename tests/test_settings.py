@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlops_ci.offline.runtime import Evaluation, reveal
+from mlops_ci.platforms.gitlab import GITLAB
 from mlops_ci.settings import derive as s
 from mlops_ci.settings import rules, validate
 from mlops_ci.settings.loader import ConfigError, load_settings
@@ -314,7 +315,6 @@ def test_values_beside_a_rules_table_are_accepted(rule: Any, accepted: list[str]
     assert [value for value in accepted if rule(value) is not None] == []
 
 
-
 BUCKET_CHARS = "only lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
 NO_GOOGLE = "no 'goog' prefix, and no 'google' or close misspelling of it (g00gle, gogle, googel) anywhere"
 RESERVED = (
@@ -333,7 +333,11 @@ RESERVED = (
             "a b",
             "a stack name is 1 to 100 characters of [A-Za-z0-9_.-] (letters, digits, hyphens, underscores, periods)",
         ),
-        (rules.printable_problem, "a\tb", "no control, format or other invisible characters (newline, tab, escape, bidirectional marks)"),
+        (
+            rules.printable_problem,
+            "a\tb",
+            "no control, format or other invisible characters (newline, tab, escape, bidirectional marks)",
+        ),
         (
             rules.gcp_project_problem,
             "Acme-ml",
@@ -577,3 +581,27 @@ def test_two_template_projects_stacks_of_one_name_derive_two_service_accounts_an
     pulumi.runtime.set_mocks(CountingMocks(), project="vision-ml", stack="dev", preview=False)
     pulumi.runtime.set_all_config(config_for("github"), [])
     assert load_settings().service_account_id == ours
+
+
+def test_gitlab_rules_name_the_key_the_value_and_the_whole_rule() -> None:
+    assert GITLAB.config_problems("group/feed.atom", "MY-KEY", "ci/pipeline.json", False, None) == [
+        "mlops-ci:repository = 'group/feed.atom': a GitLab project path is group[/subgroup...]/project: each part"
+        " letters, digits, '_', '-', '.', not starting with '-' or '.', not ending in .git or .atom",
+        "mlops-ci:secretName = 'MY-KEY': GitLab variable keys have 1-255 letters, digits and '_'",
+        "mlops-ci:ciFile = 'ci/pipeline.json': a relative path of the repository ending in .yml or .yaml, outside .git/",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("repository", "ci_file", "refused"),
+    [
+        ("group/project", ".gitlab-ci.yml", []),
+        ("group/" + "p" * 255, "ci/mlops.yaml", []),
+        ("group/" + "p" * 256, "ci/mlops.yaml", ["mlops-ci:repository"]),
+    ],
+)
+def test_gitlab_paths_of_two_parts_up_to_255_characters_each_and_yaml_files_are_accepted(
+    repository: str, ci_file: str, refused: list[str]
+) -> None:
+    problems = GITLAB.config_problems(repository, "GOOGLE_SERVICE_ACCOUNT_KEY", ci_file, False, None)
+    assert [problem.split(" = ")[0] for problem in problems] == refused

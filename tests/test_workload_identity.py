@@ -19,6 +19,7 @@ from mlops_ci.ci.files import render_ci_file
 from mlops_ci.components.workload_identity import federation_id
 from mlops_ci.offline import runtime
 from mlops_ci.offline.runtime import numeric_id
+from mlops_ci.platforms.gitlab import GITLAB
 from mlops_ci.settings.loader import ConfigError
 from tests.helpers import (
     ACCOUNT,
@@ -107,6 +108,24 @@ def test_gitlab_condition_is_pinned_to_project_and_namespace_ids() -> None:
 def test_self_managed_gitlab_is_the_issuer() -> None:
     provider = keyless("gitlab", gitlab__baseUrl="https://gitlab.acme.example/api/v4/").one(PROVIDER)
     assert provider.plain("oidc")["issuerUri"] == "https://gitlab.acme.example"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "issuer"),
+    [
+        (None, "https://gitlab.com"),
+        ("", "https://gitlab.com"),
+        ("https://gitlab.acme.example/api/v4", "https://gitlab.acme.example"),
+        ("https://gitlab.acme.example/api/v4//", "https://gitlab.acme.example"),
+        ("https://gitlab.acme.example//api/v4/", "https://gitlab.acme.example"),
+        ("https://gitlab.acme.example/", "https://gitlab.acme.example"),
+        # An instance under a relative URL root: its tokens' issuer is its URL, root included.
+        ("https://code.acme.example/GITLAB-X/api/v4/", "https://code.acme.example/GITLAB-X"),
+        ("https://code.acme.example/GITLAB-X/", "https://code.acme.example/GITLAB-X"),
+    ],
+)
+def test_the_gitlab_issuer_is_the_instances_url_without_its_api_path(base_url: str | None, issuer: str) -> None:
+    assert GITLAB.oidc_issuer(base_url) == (issuer, "project_id")
 
 
 @pytest.mark.parametrize(

@@ -294,10 +294,11 @@ def warn_about_hand_changes(settings: Settings, on: pulumi.InvokeOptions) -> Non
     import pulumi_gitlab as gitlab
 
     from mlops_ci.ci.files import job_script_path, render_ci_file, render_job_script
-    from mlops_ci.settings.rules import SERVICE_ACCOUNT_VARIABLE
+    from mlops_ci.settings.rules import PROVIDER_VARIABLE
 
     project, branch = settings.repository, settings.branch
-    delivered_key = SERVICE_ACCOUNT_VARIABLE if settings.keyless else settings.secret_name
+    # Both keyless modes deliver the provider's variable; only impersonation the service account's.
+    delivered_key = PROVIDER_VARIABLE if settings.keyless else settings.secret_name
     delivered = looked_up(lambda: gitlab.get_project_variable(project=project, key=delivered_key, opts=on))
     if delivered is None or not delivered.key:
         return  # nothing delivered yet: the files are not the stack's yet either
