@@ -2,6 +2,9 @@
 the bucket (as CI's clients ask, at Google's token endpoint then Cloud Storage), and the GitLab plan
 look-up, which asks with the token and sends it to the instance named by `gitlab:baseUrl` only."""
 
+# google-auth's session is untyped:
+# pyright: reportUnknownMemberType=false
+
 from __future__ import annotations
 
 import base64
@@ -11,7 +14,7 @@ import urllib.request
 from collections.abc import Callable, Generator
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -46,8 +49,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         server = self.server
         assert isinstance(server, Recorder)
-        server.requests.append((self.path, self.headers))
-        status, headers, body = server.routes.get(self.path.partition("?")[0], server.answer)
+        # The request line's target as sent: `self.path` has a leading '//' collapsed (http.server, gh-87389).
+        target = self.requestline.split(" ")[1]
+        server.requests.append((target, self.headers))
+        status, headers, body = server.routes.get(target.partition("?")[0], server.answer)
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         for name, value in headers.items():
@@ -258,7 +263,7 @@ def test_cloud_storage_is_given_thirty_seconds_to_answer(
 ) -> None:
     granting(storage, {"permissions": list(READ)})
     given: list[object] = []
-    real = AuthorizedSession.request
+    real = cast(Callable[..., requests.Response], AuthorizedSession.request)
 
     def timed(self: AuthorizedSession, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         given.append(kwargs.get("timeout"))
