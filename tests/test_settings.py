@@ -307,7 +307,6 @@ def test_values_beside_a_rules_table_are_accepted(rule: Any, accepted: list[str]
     assert [value for value in accepted if rule(value) is not None] == []
 
 
-
 BUCKET_CHARS = "only lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
 NO_GOOGLE = "no 'goog' prefix, and no 'google' or close misspelling of it (g00gle, gogle, googel) anywhere"
 RESERVED = (
@@ -326,7 +325,11 @@ RESERVED = (
             "a b",
             "a stack name is 1 to 100 characters of [A-Za-z0-9_.-] (letters, digits, hyphens, underscores, periods)",
         ),
-        (rules.printable_problem, "a\tb", "no control, format or other invisible characters (newline, tab, escape, bidirectional marks)"),
+        (
+            rules.printable_problem,
+            "a\tb",
+            "no control, format or other invisible characters (newline, tab, escape, bidirectional marks)",
+        ),
         (
             rules.gcp_project_problem,
             "Acme-ml",
