@@ -304,7 +304,7 @@ def test_each_entry_of_a_rules_table_is_applied(rule: Any, refused: list[str]) -
         (rules.gcp_project_problem, ["acme-ml-test", "nul-ssh-ml"]),
         (rules.bucket_name_problem, ["go-ogre", "gle-goo", "acme-goal"]),
         (rules.pipeline_file_problem, ["ci/dvc.yml", "params.yml", "mlops-ci/x.yml"]),
-        (rules.github_environment_problem, ["a" * 255, "pages", "ci.prod"]),
+        (rules.github_environment_problem, ["a" * 255, "pages", "ci.prod", "XX", ".X."]),
         (rules.key_rotation_problem, ["a" * 64, "2026-11", "v1:a/b+c_d.e"]),
         # Google takes location codes in either case.
         (rules.bucket_location_problem, ["EU", "eur4", "Europe-West6"]),
