@@ -202,7 +202,8 @@ def base_url_problem(value: str) -> str | None:
     parsed = urllib.parse.urlsplit(value)
     if parsed.username is not None or parsed.password is not None:
         return "must not carry credentials (user:password@): put the token in the platform's token key, encrypted"
-    if not _BASE_URL.fullmatch(value) or ".." in parsed.path.split("/") or parsed.query or parsed.fragment:
+    # The pattern admits no '?' or '#': no query or fragment.
+    if not _BASE_URL.fullmatch(value) or ".." in parsed.path.split("/"):
         return "an https:// URL such as https://gitlab.example.com/api/v4/ (no '..', query or fragment)"
     return None
 
