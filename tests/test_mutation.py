@@ -41,6 +41,8 @@ def test_several_modules_are_chosen_and_every_unknown_one_is_named(monkeypatch: 
     error = run.chosen_modules(known)
     assert isinstance(error, str)
     assert error.startswith("error: MODULE: 'x.py', 'mlops_ci/offline/plan.py' is not one")
+    monkeypatch.setenv("MODULE", "./mlops_ci/preflight.py mlops_ci//platforms/gitlab.py")
+    assert run.chosen_modules(known) == [Path("mlops_ci/platforms/gitlab.py"), Path("mlops_ci/preflight.py")]
     monkeypatch.setenv("MODULE", "")
     assert run.chosen_modules(known) == known
 
@@ -94,9 +96,10 @@ def test_collecting_the_fast_tests_starts_no_thread() -> None:
 
 def test_a_killed_mutant_listed_as_equivalent_counts_as_killed_and_is_named_for_judging_again() -> None:
     results = {"m.x_f__mutmut_1": True, "m.x_f__mutmut_2": False, "m.x_f__mutmut_3": False, "m.x_f__mutmut_4": True}
-    judged = {"m.x_f__mutmut_1": "renumbered since", "m.x_f__mutmut_2": "changes nothing"}
+    judged = {"m.x_f__mutmut_1": "renumbered since", "m.x_f__mutmut_2": "changes nothing", "m.x_f__mutmut_9": "gone"}
+    judged["mm.x_g__mutmut_1"] = "another module's"
     found = run.tally(run.Score("m.py"), results, judged)
     assert (found.mutants, found.killed, found.equivalent) == (4, 2, 1)
     assert found.survivors == ["m.x_f__mutmut_3"]
-    assert found.stale == ["m.x_f__mutmut_1"]
+    assert found.stale == ["m.x_f__mutmut_9", "m.x_f__mutmut_1"]
     assert found.score == 100.0 * 2 / 3

@@ -10,13 +10,26 @@ import difflib
 import json
 import os
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from pulumi.runtime import rpc
 
 from mlops_ci.offline.runtime import evaluate
 from mlops_ci.offline.stacks import load_stack_file, stack_files, stack_name
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+
+
+def hidden(value: Any) -> Any:
+    """`value` with each secret shown as [secret]: a snapshot is committed, a secret never."""
+    if rpc.is_rpc_secret(value):
+        return "[secret]"
+    if isinstance(value, dict):
+        return {key: hidden(item) for key, item in cast(dict[str, Any], value).items()}
+    if isinstance(value, list):
+        return [hidden(item) for item in cast(list[Any], value)]
+    return value
 
 
 def state_lines(path: Path) -> list[str]:
@@ -25,7 +38,8 @@ def state_lines(path: Path) -> list[str]:
     # A provider reference is `<provider's URN>::<id>`: the URN's last part is the provider's name.
     # A component's outputs (`register_outputs`) are in the state too: `pulumi stack export`, the console.
     outputs = {
-        urn: f"  outputs={json.dumps(registered, sort_keys=True)}" for urn, registered in evaluation.component_outputs.items()
+        urn: f"  outputs={json.dumps(hidden(registered), sort_keys=True)}"
+        for urn, registered in evaluation.component_outputs.items()
     }
     return sorted(
         f"{r.urn}  provider={r.provider.rsplit('::', 2)[-2] if r.provider else '-'}"
@@ -44,3 +58,8 @@ def test_the_state_of_each_example_stack_is_as_reviewed(path: Path) -> None:
     reviewed = snapshot.read_text().splitlines() if snapshot.is_file() else []
     diff = "\n".join(difflib.unified_diff(reviewed, lines, "reviewed", "now", lineterm=""))
     assert lines == reviewed, f"{snapshot.name} differs (review, then MLOPS_CI_UPDATE_SNAPSHOTS=1):\n{diff}"
+
+
+def test_a_secret_among_a_components_outputs_is_never_written_into_a_snapshot() -> None:
+    registered = {"key": rpc.wrap_rpc_secret("-----BEGIN PRIVATE KEY-----"), "names": ["a", {"b": rpc.wrap_rpc_secret(1)}]}
+    assert hidden(registered) == {"key": "[secret]", "names": ["a", {"b": "[secret]"}]}

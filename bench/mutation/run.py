@@ -40,7 +40,7 @@ class Score:
     equivalent: int = 0
     survivors: list[str] = dataclasses.field(default_factory=list[str])
     stale: list[str] = dataclasses.field(default_factory=list[str])
-    """Listed as equivalent, but killed: the list names another mutant now (renumbered), to be judged again."""
+    """Listed as equivalent, but killed or gone: the list names another mutant now (renumbered), to be judged again."""
     seconds: float = 0.0
 
     @property
@@ -90,8 +90,11 @@ def score_module(module: Path, judged: dict[str, str], workdir: Path, failing: l
 
 
 def tally(found: Score, results: dict[str, bool], judged: dict[str, str]) -> Score:
-    """`found` with each mutant (name -> killed) counted: killed, equivalent (listed and alive), or survived."""
+    """`found` with each mutant (name -> killed) counted: killed, equivalent (listed and alive), or survived;
+    a listed name of the module that names no mutant now is stale too."""
     found.mutants = len(results)
+    dotted = found.module.removesuffix(".py").replace("/", ".")
+    found.stale += [name for name in judged if name.startswith(f"{dotted}.") and name not in results]
     for name, dead in sorted(results.items()):
         if dead:
             found.killed += 1
@@ -111,7 +114,8 @@ def chosen_modules(known: list[Path]) -> list[Path] | str:
     if unknown:
         listed = ", ".join(map(repr, unknown))
         return f"error: MODULE: {listed} is not one of the mutated modules: {', '.join(map(str, known))}"
-    return [module for module in known if not named or str(module) in named]
+    wanted = {Path(name) for name in named}  # ./mlops_ci/x.py and mlops_ci//x.py name mlops_ci/x.py
+    return [module for module in known if not named or module in wanted]
 
 
 def main() -> int:
@@ -134,7 +138,7 @@ def main() -> int:
         for name in score.survivors:
             print(f"survived: {name}")
         for name in score.stale:
-            print(f"killed, but listed as equivalent (renumbered? judge again): {name}")
+            print(f"listed as equivalent, but killed or gone (renumbered? judge again): {name}")
     return 0 if all(score.score >= THRESHOLD for score in scores) else 1
 
 

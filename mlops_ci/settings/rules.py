@@ -199,12 +199,16 @@ def relative_path_problem(value: str) -> str | None:
 
 def base_url_problem(value: str) -> str | None:
     """Never quotes `value`: a URL with credentials must not reach a log."""
-    parsed = urllib.parse.urlsplit(value)
+    url_rule = "an https:// URL such as https://gitlab.example.com/api/v4/ (no '..', query or fragment)"
+    try:
+        parsed = urllib.parse.urlsplit(value)
+    except ValueError:  # urlsplit refuses an unclosed '[' or characters NFKC normalisation changes
+        return url_rule
     if parsed.username is not None or parsed.password is not None:
         return "must not carry credentials (user:password@): put the token in the platform's token key, encrypted"
     # The pattern admits no '?' or '#': no query or fragment.
     if not _BASE_URL.fullmatch(value) or ".." in parsed.path.split("/"):
-        return "an https:// URL such as https://gitlab.example.com/api/v4/ (no '..', query or fragment)"
+        return url_rule
     return None
 
 

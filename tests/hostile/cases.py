@@ -163,6 +163,14 @@ PLATFORM_API = [
     ),
     case(
         "platform-api",
+        "unclosed-ipv6-bracket",
+        stack("gitlab:baseUrl: 'https://[::1/api/v4/'", "mlops-ci:bucketName: Bad_Bucket", platform="gitlab"),
+        "gitlab:baseUrl",
+        "an https:// URL",
+        "mlops-ci:bucketName",
+    ),
+    case(
+        "platform-api",
         "github-metadata-server",
         stack("github:baseUrl: https://169.254.169.254/"),
         "github:baseUrl",
