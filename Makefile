@@ -3,7 +3,7 @@
 # and for the tests the Pulumi CLI and act built from Go modules, cached outside the repository).
 STACK ?= vision-team
 # STACK is text, never code: make keeps a command-line value unexpanded (`$(shell ...)` stays
-# text), recipes read it from the environment ("$$STACK", never $(STACK)), and every target first
+# text), recipes read it from the environment ("$$STACK", never make's own expansion), and every target first
 # refuses a STACK that is not a stack name (an option such as --out=/x, a path, '..').
 override STACK := $(value STACK)
 export STACK

@@ -61,5 +61,5 @@ def test_the_state_of_each_example_stack_is_as_reviewed(path: Path) -> None:
 
 
 def test_a_secret_among_a_components_outputs_is_never_written_into_a_snapshot() -> None:
-    registered = {"key": rpc.wrap_rpc_secret("-----BEGIN PRIVATE KEY-----"), "names": ["a", {"b": rpc.wrap_rpc_secret(1)}]}
+    registered = {"key": rpc.wrap_rpc_secret("key material"), "names": ["a", {"b": rpc.wrap_rpc_secret(1)}]}
     assert hidden(registered) == {"key": "[secret]", "names": ["a", {"b": "[secret]"}]}

@@ -96,10 +96,15 @@ def _replace(source: str, node: ast.AST, text: str) -> str:
     return f"{source[:start]}({text}){source[end:]}"
 
 
+def dotted(relative: Path) -> str:
+    """The module's dotted name (mlops_ci/settings/rules.py: mlops_ci.settings.rules), as mutants are named."""
+    return str(relative.with_suffix("")).replace("/", ".")
+
+
 def mutants(path: Path) -> list[Mutant]:
     """Every mutant of the module's constants, in source order."""
     source = path.read_text()
-    module = str(path.relative_to(ROOT).with_suffix("")).replace("/", ".")
+    module = dotted(path.relative_to(ROOT))
     found: list[Mutant] = []
     for statement in ast.parse(source).body:
         if not _is_constant(statement):
@@ -157,9 +162,9 @@ def failing_tests(where: Path) -> list[str]:
 def relevant_tests(relative: Path) -> list[str]:
     """The test files that import the module by name: run first, so a killed mutant dies in seconds
     (the rest of the fast tier follows; pytest runs each test once)."""
-    dotted = str(relative.with_suffix("")).replace("/", ".")
-    package, _, stem = dotted.rpartition(".")
-    names = (dotted, f"from {package} import {stem}")
+    name = dotted(relative)
+    package, _, stem = name.rpartition(".")
+    names = (name, f"from {package} import {stem}")
     return sorted(
         str(path.relative_to(ROOT))
         for path in (ROOT / "tests").glob("test_*.py")

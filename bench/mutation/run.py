@@ -81,8 +81,7 @@ def mutmut_results(module: Path) -> dict[str, int | None]:
 def score_module(module: Path, judged: dict[str, str], workdir: Path, failing: list[str]) -> Score:
     """mutmut's mutants of the module's functions, then its constants' mutants on the copy in `workdir`."""
     started = time.monotonic()
-    dotted = str(module.with_suffix("")).replace("/", ".")
-    subprocess.run([str(MUTMUT), "run", "--max-children", "1", f"{dotted}.*"], cwd=ROOT, check=True)
+    subprocess.run([str(MUTMUT), "run", "--max-children", "1", f"{constants.dotted(module)}.*"], cwd=ROOT, check=True)
     results: dict[str, bool] = {name: code not in ALIVE for name, code in mutmut_results(module).items()}
     for mutant in constants.mutants(ROOT / module):
         results[mutant.name] = constants.killed(workdir, module, mutant, failing, timeout=900)
@@ -93,8 +92,8 @@ def tally(found: Score, results: dict[str, bool], judged: dict[str, str]) -> Sco
     """`found` with each mutant (name -> killed) counted: killed, equivalent (listed and alive), or survived;
     a listed name of the module that names no mutant now is stale too."""
     found.mutants = len(results)
-    dotted = found.module.removesuffix(".py").replace("/", ".")
-    found.stale += [name for name in judged if name.startswith(f"{dotted}.") and name not in results]
+    prefix = f"{constants.dotted(Path(found.module))}."
+    found.stale += [name for name in judged if name.startswith(prefix) and name not in results]
     for name, dead in sorted(results.items()):
         if dead:
             found.killed += 1
