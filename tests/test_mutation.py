@@ -103,3 +103,12 @@ def test_a_killed_mutant_listed_as_equivalent_counts_as_killed_and_is_named_for_
     assert found.survivors == ["m.x_f__mutmut_3"]
     assert found.stale == ["m.x_f__mutmut_9", "m.x_f__mutmut_1"]
     assert found.score == 100.0 * 2 / 3
+
+
+def test_the_mutants_copy_holds_every_tracked_top_level_entry() -> None:
+    # A new top-level directory the tests read (templates/, package/ came with issue 20) left out of
+    # `also_copy` stops `make mutation` before its first mutant: the fast tier fails on the copy.
+    tracked = subprocess.run(["git", "ls-tree", "--name-only", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+    mutmut = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    copied = {name.rstrip("/") for name in mutmut["also_copy"]} | set(mutmut["source_paths"]) | {"tests", "pyproject.toml"}
+    assert set(tracked.stdout.split()) - copied == set()
