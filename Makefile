@@ -86,8 +86,7 @@ bench-ci: stack-name $(VENV)/.dev $(E2E_VENV)/.installed act  ## the committed C
 	$(VENV)/bin/python bench/ci_data.py
 
 wheel: stack-name $(VENV)/.runtime  ## the package mlops-ci as a wheel in build/dist/ (what a project made by `pulumi new` installs)
-	$(VENV)/bin/pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w build/dist .
-	@printf 'export MLOPS_CI_WHEEL="%s"\n' "$$(realpath build/dist/mlops_ci-$$($(VENV)/bin/python -c 'import mlops_ci; print(mlops_ci.__version__)')-py3-none-any.whl)"
+	@$(VENV)/bin/python tools/wheel.py build/dist
 
 $(VENV)/.runtime: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)

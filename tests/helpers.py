@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -138,12 +136,3 @@ def reproduce_job_command(content: str, platform: str, needle: str) -> str:
         commands = document["reproduce"]["before_script"] + document["reproduce"]["script"]
     [command] = [command for command in commands if needle in command]
     return command
-
-
-def build_wheel(out: Path) -> Path:
-    """mlops-ci's wheel from this checkout into `out`, as `make wheel` builds it."""
-    root = Path(__file__).resolve().parent.parent
-    command = [sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation", "-q", "-w", str(out)]
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
-    (built,) = out.glob("mlops_ci-*.whl")
-    return built

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import mlops_ci
-from tests.helpers import build_wheel
+from tools.wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +31,19 @@ def test_the_wheel_holds_the_package_and_its_data_only(wheel: Path) -> None:
     assert packaged == {name for name in sources if "__pycache__" not in name}
     assert "mlops_ci/settings/config.yaml" in packaged
     assert {"mlops_ci/ci/templates/github-workflow.yaml.j2", "mlops_ci/ci/templates/gitlab-ci.yml.j2"} <= packaged
+
+
+def test_a_file_left_in_setuptools_build_directory_is_not_shipped(tmp_path: Path) -> None:
+    # setuptools copies the package into build/lib and never empties it: a module removed since an earlier build
+    # stayed there, and an in-place build shipped it.
+    left = ROOT / "build" / "lib" / "mlops_ci" / "removed_since.py"
+    left.parent.mkdir(parents=True, exist_ok=True)
+    left.write_text("REMOVED = True\n")
+    try:
+        built = build_wheel(tmp_path)
+    finally:
+        left.unlink()
+    assert "mlops_ci/removed_since.py" not in zipfile.ZipFile(built).namelist()
 
 
 def test_its_version_and_dependencies_are_the_repositorys(wheel: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from localcloud import platform
 from localcloud.engine import Workspace, find_cli
 from localcloud.kit.wheelhouse import program_wheelhouse
-from tests.helpers import build_wheel
+from tools.wheel import build_wheel
 
 from .conftest import REPOSITORY, github_answers_within_description, local_cloud, operations, storage_get
 

@@ -1,0 +1,38 @@
+"""`make wheel`: mlops-ci's wheel, built from a clean copy of the package's sources.
+
+pip builds a local directory in place, and setuptools never empties the `build/lib` it copies the package into: a
+checkout that once built an older layout would ship the files since removed. A copy of what the wheel is made of
+(pyproject.toml and the files it reads, the package) in a new directory leaves nothing to inherit. Prints the
+`export MLOPS_CI_WHEEL=…` line that a project made by `pulumi new` reads.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# What pyproject.toml builds the wheel from: itself, its readme, the dependencies' file, the package.
+SOURCES = ("pyproject.toml", "README.md", "requirements.txt")
+PACKAGE = "mlops_ci"
+
+
+def build_wheel(out: Path) -> Path:
+    """The wheel, built into `out` (created) from a copy of this checkout's package sources."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mlops-ci-wheel-") as scratch:
+        source = Path(scratch)
+        for name in SOURCES:
+            shutil.copy2(ROOT / name, source / name)
+        shutil.copytree(ROOT / PACKAGE, source / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+        command = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q"]
+        subprocess.run([*command, "--disable-pip-version-check", "-w", str(out)], check=True, timeout=300)
+    (built,) = out.glob("mlops_ci-*.whl")
+    return built
+
+
+if __name__ == "__main__":
+    print(f'export MLOPS_CI_WHEEL="{build_wheel(Path(sys.argv[1]).resolve())}"')
