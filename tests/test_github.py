@@ -56,7 +56,9 @@ def fake_github() -> Iterator[tuple[dict[str, Route], str]]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            status, body, headers = routes.get(self.path, (404, {"message": "Not Found"}, {}))
+            # The request line's target as sent: `self.path` has a leading '//' collapsed (http.server, gh-87389).
+            target = self.requestline.split(" ")[1]
+            status, body, headers = routes.get(target, (404, {"message": "Not Found"}, {}))
             data = json.dumps(body).encode()
             self.send_response(status)
             for key, value in headers.items():
