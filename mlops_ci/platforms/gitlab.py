@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from mlops_ci.settings.loader import Settings
 
 GITLAB_COM = "https://gitlab.com"
+# How each description of what the stack creates begins: a CI variable without it is the team's.
+MANAGED = "Managed by mlops-ci"
 # GitLab masks a value only if it is one line of at least 8 characters from this alphabet.
 _MASKABLE = re.compile(r"[A-Za-z0-9_+=/@:.~-]{8,}")
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -171,7 +173,7 @@ class GitlabDelivery(pulumi.ComponentResource):
             protected=protected,
             variable_type="env_var",
             environment_scope="*",
-            description=f"Managed by mlops-ci: {what}",
+            description=f"{MANAGED}: {what}",
             opts=on_gitlab,
         )
 
@@ -216,7 +218,7 @@ class GitlabDelivery(pulumi.ComponentResource):
             f"{name}-report-token",
             project=args["project"],
             name=args["report_token_name"],
-            description="Managed by mlops-ci: posts the experiment report on merge requests"
+            description=f"{MANAGED}: posts the experiment report on merge requests"
             + (f" (rotation {args['rotation']})" if args["rotation"] else ""),
             access_level=REPORT_TOKEN_ROLE,
             scopes=list(REPORT_TOKEN_SCOPES),
@@ -300,8 +302,9 @@ def warn_about_hand_changes(settings: Settings, on: pulumi.InvokeOptions) -> Non
     # Both keyless modes deliver the provider's variable; only impersonation the service account's.
     delivered_key = PROVIDER_VARIABLE if settings.keyless else settings.secret_name
     delivered = looked_up(lambda: gitlab.get_project_variable(project=project, key=delivered_key, opts=on))
-    if delivered is None or not delivered.key:
-        return  # nothing delivered yet: the files are not the stack's yet either
+    if delivered is None or not (delivered.description or "").startswith(MANAGED):
+        # Nothing delivered yet, or a variable the team set by hand: the files are not the stack's yet either.
+        return
     for path, rendered in (
         (settings.ci_file, render_ci_file(settings)),
         (job_script_path(settings.stack), render_job_script(settings)),
