@@ -4,6 +4,7 @@ constants (mutmut 3 mutates inside functions only), the list of equivalent mutan
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -112,3 +113,29 @@ def test_the_mutants_copy_holds_every_tracked_top_level_entry() -> None:
     mutmut = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
     copied = {name.rstrip("/") for name in mutmut["also_copy"]} | set(mutmut["source_paths"]) | {"tests", "pyproject.toml"}
     assert set(tracked.stdout.split()) - copied == set()
+
+
+@pytest.mark.parametrize(("functions", "fails"), [({}, False), ({"m.x_f__mutmut_1": None}, True)])
+def test_mutmut_finding_no_mutant_in_a_module_of_constants_only_is_no_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, functions: dict[str, None], fails: bool
+) -> None:
+    # mutmut exits 1 for a name that matches no mutant (mlops_ci/settings/locations.py has no function): that stopped
+    # the whole run. A failure of a module that has mutants still stops it.
+    module = Path("mlops_ci/settings/locations.py")
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    run.meta_path(module).parent.mkdir(parents=True)
+    run.meta_path(module).write_text(f'{{"exit_code_by_key": {json.dumps(functions)}}}')
+
+    def mutmut_fails(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(command, 1)
+
+    def no_constants(path: Path) -> list[constants.Mutant]:
+        return []
+
+    monkeypatch.setattr(run.subprocess, "run", mutmut_fails)
+    monkeypatch.setattr(run.constants, "mutants", no_constants)
+    if fails:
+        with pytest.raises(subprocess.CalledProcessError):
+            run.score_module(module, {}, tmp_path, [])
+    else:
+        assert run.score_module(module, {}, tmp_path, []).mutants == 0
