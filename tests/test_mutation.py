@@ -139,3 +139,12 @@ def test_mutmut_finding_no_mutant_in_a_module_of_constants_only_is_no_failure(
             run.score_module(module, {}, tmp_path, [])
     else:
         assert run.score_module(module, {}, tmp_path, []).mutants == 0
+
+
+def test_the_report_names_each_survivor_and_each_equivalent_line_to_judge_again() -> None:
+    found = run.Score("m.py", mutants=4, killed=2, equivalent=1, survivors=["m.x_f__mutmut_3"], stale=["m.x_f__mutmut_9"])
+    assert run.report([found]).splitlines()[2:] == [
+        "| m.py | 4 | 2 | 1 | 1 | 66.7 % | 0.0 min |",
+        "survived: m.x_f__mutmut_3",
+        "listed as equivalent, but killed or gone (renumbered? judge again): m.x_f__mutmut_9",
+    ]

@@ -138,15 +138,22 @@ def main() -> int:
     workdir = ROOT / "build" / "mutation" / "constants"
     constants.copy_project(workdir)
     failing = constants.failing_tests(workdir)
-    scores = [score_module(module, judged, workdir, failing) for module in chosen]
-    print("| module | mutants | killed | equivalent | survived | score | duration |\n|---|---|---|---|---|---|---|")
-    print("\n".join(score.row() for score in scores))
-    for score in scores:
-        for name in score.survivors:
-            print(f"survived: {name}")
-        for name in score.stale:
-            print(f"listed as equivalent, but killed or gone (renumbered? judge again): {name}")
+    scores: list[Score] = []
+    for module in chosen:  # each module's result as soon as it is known: a run of all of them takes hours
+        scores.append(score_module(module, judged, workdir, failing))
+        print(report(scores[-1:]), flush=True)
+    print(report(scores))
     return 0 if all(score.score >= THRESHOLD for score in scores) else 1
+
+
+def report(scores: list[Score]) -> str:
+    """The table of `scores`, then each survivor and each equivalent line to judge again."""
+    lines = ["| module | mutants | killed | equivalent | survived | score | duration |", "|---|---|---|---|---|---|---|"]
+    lines += [score.row() for score in scores]
+    for score in scores:
+        lines += [f"survived: {name}" for name in score.survivors]
+        lines += [f"listed as equivalent, but killed or gone (renumbered? judge again): {name}" for name in score.stale]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
