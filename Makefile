@@ -19,6 +19,11 @@ E2E_VENV := .venv-e2e
 MODULE ?=
 override MODULE := $(value MODULE)
 export MODULE
+# `make mutation SAMPLE=40`: that many mutants of each module and of its constants, chosen at random (the same each
+# run of the same source); empty: all of them. A whole number, checked by the runner.
+SAMPLE ?=
+override SAMPLE := $(value SAMPLE)
+export SAMPLE
 
 .PHONY: plan test check lint bench bench-ci mutation pulumi-cli pulumi-yaml act github-provider test-engine stack-name local-dir wheel
 
@@ -64,7 +69,7 @@ lint: stack-name $(VENV)/.dev $(VENV)/.policy node_modules/.installed  ## ruff, 
 bench: stack-name $(VENV)/.policy  ## one stack vs 100 stacks through the offline check (wall time, peak memory)
 	bench/run.sh
 
-mutation: stack-name $(VENV)/.mutation  ## mutation score of the validation, pre-flight and delivery code (mutmut 3.8.1 in functions, then each module constant in a fresh interpreter) over the fast tests; MODULE="<path> …" for some modules; slow (10-25 min a module here, hours for all): before a release, not in .ci/run
+mutation: stack-name $(VENV)/.mutation  ## mutation score of the validation, pre-flight and delivery code (mutmut 3.8.1 in functions, then each module constant in a fresh interpreter) over the fast tests; MODULE="<path> …" for some modules, SAMPLE=<n> for n mutants of each; slow (10-25 min a module here, hours for all): before a release, not in .ci/run
 	nice -n 10 $(VENV)/bin/python -m bench.mutation.run
 
 pulumi-cli: stack-name  ## the real Pulumi CLI + our Python language host, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)

@@ -129,9 +129,6 @@ def test_mutmut_finding_no_mutant_in_a_module_of_constants_only_is_no_failure(
     def mutmut_fails(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(command, 1)
 
-    def no_constants(path: Path) -> list[constants.Mutant]:
-        return []
-
     monkeypatch.setattr(run.subprocess, "run", mutmut_fails)
     monkeypatch.setattr(run.constants, "mutants", no_constants)
     if fails:
@@ -148,3 +145,51 @@ def test_the_report_names_each_survivor_and_each_equivalent_line_to_judge_again(
         "survived: m.x_f__mutmut_3",
         "listed as equivalent, but killed or gone (renumbered? judge again): m.x_f__mutmut_9",
     ]
+
+
+@pytest.mark.parametrize("sample", ["0", "-3", "ten", "1e3", "10000", "$(shell touch x)", " 5"])
+def test_a_sample_that_is_no_count_is_refused_with_a_bad_module_before_anything_runs(sample: str) -> None:
+    environment = {**os.environ, "SAMPLE": sample, "MODULE": "x.py"}
+    refused = subprocess.run(
+        [sys.executable, "-m", "bench.mutation.run"], cwd=ROOT, env=environment, capture_output=True, text=True, check=False
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[0].startswith("error: MODULE: 'x.py' is not one of the mutated modules")
+    assert refused.stderr.splitlines()[1:] == [
+        f"error: SAMPLE: {sample!r} is not a number of mutants a module: a whole number from 1 to 9999"
+    ]
+
+
+def test_a_sample_runs_that_many_of_each_module_the_same_each_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = Path("mlops_ci/settings/loader.py")
+    generated = {f"mlops_ci.settings.loader.x_f__mutmut_{n}": None for n in range(1, 21)}
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    run.meta_path(module).parent.mkdir(parents=True)
+    run.meta_path(module).write_text(json.dumps({"exit_code_by_key": generated}))
+    asked: list[list[str]] = []
+
+    def mutmut_kills_all_but_the_first(names: list[str], module: Path) -> None:
+        asked.append(names)
+        exit_codes = generated | {name: 0 if name == names[0] else 1 for name in names}
+        run.meta_path(module).write_text(json.dumps({"exit_code_by_key": exit_codes}))
+
+    monkeypatch.setattr(run, "run_mutmut", mutmut_kills_all_but_the_first)
+    monkeypatch.setattr(run.constants, "mutants", no_constants)
+    judged = {
+        "mlops_ci.settings.loader.x_f__mutmut_20": "listed, and not in the sample: no stale line",
+        "mlops_ci.settings.loader.x_f__mutmut_99": "gone",
+    }
+    found = run.score_module(module, judged, tmp_path, [], size=5)
+    assert len(asked[0]) == len(set(asked[0])) == 5
+    assert set(asked[0]) < set(generated)
+    assert asked[0] != list(generated)[:5]  # at random, not the first ones
+    assert (found.mutants, found.killed, found.survivors, found.sampled_from) == (5, 4, [asked[0][0]], 20)
+    assert "mlops_ci.settings.loader.x_f__mutmut_20" not in asked[0]
+    assert found.stale == ["mlops_ci.settings.loader.x_f__mutmut_99"]
+    assert found.row().startswith("| mlops_ci/settings/loader.py | 5 of 20 | 4 |")
+    assert run.sampled(list(generated), 5, module) == asked[0]
+    assert run.sampled(list(generated), 20, module) == list(generated)
+
+
+def no_constants(path: Path) -> list[constants.Mutant]:
+    return []

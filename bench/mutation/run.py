@@ -15,14 +15,19 @@ import dataclasses
 import fnmatch
 import json
 import os
+import random
+import re
 import shutil
 import subprocess
 import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import TypeVar
 
 from bench.mutation import constants
+
+Item = TypeVar("Item")
 
 ROOT = constants.ROOT
 EQUIVALENT = Path(__file__).with_name("equivalent.txt")
@@ -30,6 +35,8 @@ MUTMUT = Path(sys.executable).with_name("mutmut")
 # mutmut's exit codes (mutmut/stats.py status_by_exit_code) that leave a mutant alive: survived, no tests.
 ALIVE = {0, 5, 33}
 THRESHOLD = 95.0
+# A name that matches no mutant: mutmut generates the mutants and collects its statistics, then stops on it.
+NO_MUTANT = "mlops_ci.__no_mutant__"
 
 
 @dataclasses.dataclass
@@ -42,6 +49,8 @@ class Score:
     stale: list[str] = dataclasses.field(default_factory=list[str])
     """Listed as equivalent, but killed or gone: the list names another mutant now (renumbered), to be judged again."""
     seconds: float = 0.0
+    sampled_from: int = 0
+    """With SAMPLE: how many mutants the module has; `mutants` is how many of them ran."""
 
     @property
     def score(self) -> float:
@@ -49,8 +58,9 @@ class Score:
         return 100.0 * self.killed / judged if judged else 100.0
 
     def row(self) -> str:
+        ran = f"{self.mutants} of {self.sampled_from}" if self.sampled_from else str(self.mutants)
         return (
-            f"| {self.module} | {self.mutants} | {self.killed} | {self.equivalent} | {len(self.survivors)}"
+            f"| {self.module} | {ran} | {self.killed} | {self.equivalent} | {len(self.survivors)}"
             f" | {self.score:.1f} % | {self.seconds / 60:.1f} min |"
         )
 
@@ -83,25 +93,56 @@ def mutmut_results(module: Path) -> dict[str, int | None]:
     return json.loads(meta.read_text())["exit_code_by_key"] if meta.is_file() else {}
 
 
-def score_module(module: Path, judged: dict[str, str], workdir: Path, failing: list[str]) -> Score:
-    """mutmut's mutants of the module's functions, then its constants' mutants on the copy in `workdir`."""
-    started = time.monotonic()
-    ran = subprocess.run([str(MUTMUT), "run", "--max-children", "1", f"{constants.dotted(module)}.*"], cwd=ROOT)
+def run_mutmut(names: list[str], module: Path) -> None:
+    """mutmut's run of the mutants `names` (patterns) of `module`."""
+    ran = subprocess.run([str(MUTMUT), "run", "--max-children", "1", *names], cwd=ROOT)
     # mutmut fails on a name that matches no mutant: a module of constants only has none (its .meta, written, is empty).
     if ran.returncode and (mutmut_results(module) or not meta_path(module).is_file()):
         ran.check_returncode()
-    results: dict[str, bool] = {name: code not in ALIVE for name, code in mutmut_results(module).items()}
-    for mutant in constants.mutants(ROOT / module):
+
+
+def generate(known: list[Path]) -> None:
+    """Every module's mutants and mutmut's test statistics, no mutant run: mutmut stops at NO_MUTANT, which matches none."""
+    subprocess.run([str(MUTMUT), "run", "--max-children", "1", NO_MUTANT], cwd=ROOT)
+    missing = [str(module) for module in known if not meta_path(module).is_file()]
+    if missing:
+        raise RuntimeError(f"mutmut generated no mutants of {', '.join(missing)}")
+
+
+def sampled(items: list[Item], size: int | None, module: Path) -> list[Item]:
+    """`size` of `items` at random, the same on every run of the same source (seeded by the module's path), or all."""
+    if size is None or size >= len(items):
+        return items
+    return random.Random(str(module)).sample(items, size)
+
+
+def score_module(module: Path, judged: dict[str, str], workdir: Path, failing: list[str], size: int | None = None) -> Score:
+    """mutmut's mutants of the module's functions, then its constants' mutants on the copy in `workdir`; with `size`,
+    that many of each, chosen at random (`generate` made the mutants first)."""
+    started = time.monotonic()
+    consts = constants.mutants(ROOT / module)
+    if size is None:
+        run_mutmut([f"{constants.dotted(module)}.*"], module)
+    chosen = sampled(list(mutmut_results(module)), size, module)
+    if size is not None and chosen:
+        run_mutmut(chosen, module)
+    picked = set(chosen)
+    results: dict[str, bool] = {name: code not in ALIVE for name, code in mutmut_results(module).items() if name in picked}
+    for mutant in sampled(consts, size, module):
         results[mutant.name] = constants.killed(workdir, module, mutant, failing, timeout=900)
-    return tally(Score(str(module), seconds=time.monotonic() - started), results, judged)
+    found = Score(str(module), seconds=time.monotonic() - started)
+    known = {*mutmut_results(module), *(mutant.name for mutant in consts)}
+    found.sampled_from = 0 if size is None else len(known)
+    return tally(found, results, judged, known)
 
 
-def tally(found: Score, results: dict[str, bool], judged: dict[str, str]) -> Score:
+def tally(found: Score, results: dict[str, bool], judged: dict[str, str], known: set[str] | None = None) -> Score:
     """`found` with each mutant (name -> killed) counted: killed, equivalent (listed and alive), or survived;
-    a listed name of the module that names no mutant now is stale too."""
+    a listed name of the module that names no mutant now (none of `known`, by default the results) is stale too."""
     found.mutants = len(results)
     prefix = f"{constants.dotted(Path(found.module))}."
-    found.stale += [name for name in judged if name.startswith(prefix) and name not in results]
+    names = set(results) if known is None else known
+    found.stale += [name for name in judged if name.startswith(prefix) and name not in names]
     for name, dead in sorted(results.items()):
         if dead:
             found.killed += 1
@@ -125,10 +166,20 @@ def chosen_modules(known: list[Path]) -> list[Path] | str:
     return [module for module in known if not named or module in wanted]
 
 
+def sample_size() -> int | str | None:
+    """SAMPLE: how many mutants of each module, and of its constants, to run (empty: all), or the error."""
+    text = os.environ.get("SAMPLE", "")
+    if not text:
+        return None
+    if re.fullmatch(r"[1-9][0-9]{0,3}", text) is None:
+        return f"error: SAMPLE: {text!r} is not a number of mutants a module: a whole number from 1 to 9999"
+    return int(text)
+
+
 def main() -> int:
-    chosen = chosen_modules(modules())
-    if isinstance(chosen, str):
-        print(chosen, file=sys.stderr)
+    chosen, size = chosen_modules(modules()), sample_size()
+    if isinstance(chosen, str) or isinstance(size, str):  # every problem at once
+        print("\n".join(problem for problem in (chosen, size) if isinstance(problem, str)), file=sys.stderr)
         return 2
     judged = equivalents()
     # mutmut copies a file into mutants/ only when absent there: a copy left from an earlier run would be stale.
@@ -138,9 +189,11 @@ def main() -> int:
     workdir = ROOT / "build" / "mutation" / "constants"
     constants.copy_project(workdir)
     failing = constants.failing_tests(workdir)
+    if size is not None:
+        generate(chosen)  # to choose from
     scores: list[Score] = []
     for module in chosen:  # each module's result as soon as it is known: a run of all of them takes hours
-        scores.append(score_module(module, judged, workdir, failing))
+        scores.append(score_module(module, judged, workdir, failing, size))
         print(report(scores[-1:]), flush=True)
     print(report(scores))
     return 0 if all(score.score >= THRESHOLD for score in scores) else 1
