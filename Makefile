@@ -15,7 +15,7 @@ export LOCAL
 PYTHON ?= python3
 VENV := .venv
 E2E_VENV := .venv-e2e
-# `make mutation MODULE="mlops_ci/preflight.py …"`: these modules of the mutation run; empty: all of them. Text, never code.
+# `make mutation MODULE="mlops_ci/preflight.py …"`: these modules of the mutation run, in this order; empty: all of them. Text, never code.
 MODULE ?=
 override MODULE := $(value MODULE)
 export MODULE

@@ -42,8 +42,8 @@ def test_several_modules_are_chosen_and_every_unknown_one_is_named(monkeypatch: 
     error = run.chosen_modules(known)
     assert isinstance(error, str)
     assert error.startswith("error: MODULE: 'x.py', 'mlops_ci/offline/plan.py' is not one")
-    monkeypatch.setenv("MODULE", "./mlops_ci/preflight.py mlops_ci//platforms/gitlab.py")
-    assert run.chosen_modules(known) == [Path("mlops_ci/platforms/gitlab.py"), Path("mlops_ci/preflight.py")]
+    monkeypatch.setenv("MODULE", "./mlops_ci/preflight.py mlops_ci//platforms/gitlab.py mlops_ci/preflight.py")
+    assert run.chosen_modules(known) == [Path("mlops_ci/preflight.py"), Path("mlops_ci/platforms/gitlab.py")]
     monkeypatch.setenv("MODULE", "")
     assert run.chosen_modules(known) == known
 

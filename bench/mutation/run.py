@@ -156,14 +156,15 @@ def tally(found: Score, results: dict[str, bool], judged: dict[str, str], known:
 
 
 def chosen_modules(known: list[Path]) -> list[Path] | str:
-    """The modules MODULE names (paths separated by spaces; empty: all), or the error naming the unknown ones."""
+    """The modules MODULE names, in its order (paths separated by spaces; empty: all), or the error naming the unknown
+    ones."""
     named = os.environ.get("MODULE", "").split()
     unknown = [name for name in named if Path(name) not in known]
     if unknown:
         listed = ", ".join(map(repr, unknown))
         return f"error: MODULE: {listed} is not one of the mutated modules: {', '.join(map(str, known))}"
-    wanted = {Path(name) for name in named}  # ./mlops_ci/x.py and mlops_ci//x.py name mlops_ci/x.py
-    return [module for module in known if not named or module in wanted]
+    wanted = dict.fromkeys(Path(name) for name in named)  # ./mlops_ci/x.py and mlops_ci//x.py name mlops_ci/x.py
+    return list(wanted) if named else known  # in the order named: the ones that matter most first
 
 
 def sample_size() -> int | str | None:
