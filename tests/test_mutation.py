@@ -99,7 +99,7 @@ def test_a_killed_mutant_listed_as_equivalent_counts_as_killed_and_is_named_for_
     results = {"m.x_f__mutmut_1": True, "m.x_f__mutmut_2": False, "m.x_f__mutmut_3": False, "m.x_f__mutmut_4": True}
     judged = {"m.x_f__mutmut_1": "renumbered since", "m.x_f__mutmut_2": "changes nothing", "m.x_f__mutmut_9": "gone"}
     judged["mm.x_g__mutmut_1"] = "another module's"
-    found = run.tally(run.Score("m.py"), results, judged)
+    found = run.tally(run.Score("m.py", results=results), judged)
     assert (found.mutants, found.killed, found.equivalent) == (4, 2, 1)
     assert found.survivors == ["m.x_f__mutmut_3"]
     assert found.stale == ["m.x_f__mutmut_9", "m.x_f__mutmut_1"]
@@ -133,9 +133,9 @@ def test_mutmut_finding_no_mutant_in_a_module_of_constants_only_is_no_failure(
     monkeypatch.setattr(run.constants, "mutants", no_constants)
     if fails:
         with pytest.raises(subprocess.CalledProcessError):
-            run.score_module(module, {}, tmp_path, [])
+            run.score_functions(module, {})
     else:
-        assert run.score_module(module, {}, tmp_path, []).mutants == 0
+        assert run.score_constants(run.score_functions(module, {}), {}, tmp_path, []).mutants == 0
 
 
 def test_the_report_names_each_survivor_and_each_equivalent_line_to_judge_again() -> None:
@@ -179,11 +179,11 @@ def test_a_sample_runs_that_many_of_each_module_the_same_each_time(tmp_path: Pat
         "mlops_ci.settings.loader.x_f__mutmut_20": "listed, and not in the sample: no stale line",
         "mlops_ci.settings.loader.x_f__mutmut_99": "gone",
     }
-    found = run.score_module(module, judged, tmp_path, [], size=5)
+    found = run.score_constants(run.score_functions(module, judged, size=5), judged, tmp_path, [], size=5)
     assert len(asked[0]) == len(set(asked[0])) == 5
     assert set(asked[0]) < set(generated)
     assert asked[0] != list(generated)[:5]  # at random, not the first ones
-    assert (found.mutants, found.killed, found.survivors, found.sampled_from) == (5, 4, [asked[0][0]], 20)
+    assert (found.mutants, found.killed, found.survivors, len(found.known)) == (5, 4, [asked[0][0]], 20)
     assert "mlops_ci.settings.loader.x_f__mutmut_20" not in asked[0]
     assert found.stale == ["mlops_ci.settings.loader.x_f__mutmut_99"]
     assert found.row().startswith("| mlops_ci/settings/loader.py | 5 of 20 | 4 |")

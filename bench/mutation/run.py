@@ -49,8 +49,11 @@ class Score:
     stale: list[str] = dataclasses.field(default_factory=list[str])
     """Listed as equivalent, but killed or gone: the list names another mutant now (renumbered), to be judged again."""
     seconds: float = 0.0
-    sampled_from: int = 0
-    """With SAMPLE: how many mutants the module has; `mutants` is how many of them ran."""
+    results: dict[str, bool] = dataclasses.field(default_factory=dict[str, bool])
+    """Each mutant run: name -> killed."""
+    known: set[str] = dataclasses.field(default_factory=set[str])
+    """Every mutant the module has (with SAMPLE, more than ran)."""
+    sampled: bool = False
 
     @property
     def score(self) -> float:
@@ -58,7 +61,7 @@ class Score:
         return 100.0 * self.killed / judged if judged else 100.0
 
     def row(self) -> str:
-        ran = f"{self.mutants} of {self.sampled_from}" if self.sampled_from else str(self.mutants)
+        ran = f"{self.mutants} of {len(self.known)}" if self.sampled else str(self.mutants)
         return (
             f"| {self.module} | {ran} | {self.killed} | {self.equivalent} | {len(self.survivors)}"
             f" | {self.score:.1f} % | {self.seconds / 60:.1f} min |"
@@ -116,34 +119,40 @@ def sampled(items: list[Item], size: int | None, module: Path) -> list[Item]:
     return random.Random(str(module)).sample(items, size)
 
 
-def score_module(module: Path, judged: dict[str, str], workdir: Path, failing: list[str], size: int | None = None) -> Score:
-    """mutmut's mutants of the module's functions, then its constants' mutants on the copy in `workdir`; with `size`,
-    that many of each, chosen at random (`generate` made the mutants first)."""
+def score_functions(module: Path, judged: dict[str, str], size: int | None = None) -> Score:
+    """mutmut's mutants of the module's functions; with `size`, that many at random (`generate` made them first)."""
     started = time.monotonic()
-    consts = constants.mutants(ROOT / module)
     if size is None:
         run_mutmut([f"{constants.dotted(module)}.*"], module)
     chosen = sampled(list(mutmut_results(module)), size, module)
     if size is not None and chosen:
         run_mutmut(chosen, module)
     picked = set(chosen)
-    results: dict[str, bool] = {name: code not in ALIVE for name, code in mutmut_results(module).items() if name in picked}
-    for mutant in sampled(consts, size, module):
-        results[mutant.name] = constants.killed(workdir, module, mutant, failing, timeout=900)
-    found = Score(str(module), seconds=time.monotonic() - started)
-    known = {*mutmut_results(module), *(mutant.name for mutant in consts)}
-    found.sampled_from = 0 if size is None else len(known)
-    return tally(found, results, judged, known)
+    results = {name: code not in ALIVE for name, code in mutmut_results(module).items() if name in picked}
+    found = Score(str(module), results=results, known=set(mutmut_results(module)), sampled=size is not None)
+    return tally(found, judged, time.monotonic() - started)
 
 
-def tally(found: Score, results: dict[str, bool], judged: dict[str, str], known: set[str] | None = None) -> Score:
-    """`found` with each mutant (name -> killed) counted: killed, equivalent (listed and alive), or survived;
-    a listed name of the module that names no mutant now (none of `known`, by default the results) is stale too."""
-    found.mutants = len(results)
+def score_constants(found: Score, judged: dict[str, str], workdir: Path, failing: list[str], size: int | None = None) -> Score:
+    """`found` with its module's constants' mutants counted too, each a fresh fast tier on the copy in `workdir`;
+    with `size`, that many at random."""
+    started, module = time.monotonic(), Path(found.module)
+    every = constants.mutants(ROOT / module)
+    results = found.results | {
+        m.name: constants.killed(workdir, module, m, failing, timeout=900) for m in sampled(every, size, module)
+    }
+    more = Score(found.module, results=results, known=found.known | {m.name for m in every}, sampled=found.sampled)
+    return tally(more, judged, found.seconds + time.monotonic() - started)
+
+
+def tally(found: Score, judged: dict[str, str], seconds: float = 0.0) -> Score:
+    """`found` with each of its mutants (name -> killed) counted: killed, equivalent (listed and alive), or survived;
+    a listed name of the module that names none of its mutants now is stale too."""
+    found.seconds = seconds
+    found.mutants = len(found.results)
     prefix = f"{constants.dotted(Path(found.module))}."
-    names = set(results) if known is None else known
-    found.stale += [name for name in judged if name.startswith(prefix) and name not in names]
-    for name, dead in sorted(results.items()):
+    found.stale += [name for name in judged if name.startswith(prefix) and name not in (found.known or found.results)]
+    for name, dead in sorted(found.results.items()):
         if dead:
             found.killed += 1
             # mutmut numbers a function's mutants in order: an edit of the function renumbers them.
@@ -192,10 +201,15 @@ def main() -> int:
     failing = constants.failing_tests(workdir)
     if size is not None:
         generate(chosen)  # to choose from
+    # Every module's functions first, then the constants (each a whole fast tier): the quick figures come first, and
+    # each is printed as soon as it is known (a run of all modules takes hours).
     scores: list[Score] = []
-    for module in chosen:  # each module's result as soon as it is known: a run of all of them takes hours
-        scores.append(score_module(module, judged, workdir, failing, size))
-        print(report(scores[-1:]), flush=True)
+    for module in chosen:
+        scores.append(score_functions(module, judged, size))
+        print(f"functions only:\n{report(scores[-1:])}", flush=True)
+    for index, found in enumerate(scores):
+        scores[index] = score_constants(found, judged, workdir, failing, size)
+        print(f"functions and constants:\n{report(scores[index : index + 1])}", flush=True)
     print(report(scores))
     return 0 if all(score.score >= THRESHOLD for score in scores) else 1
 
