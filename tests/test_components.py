@@ -1,6 +1,6 @@
 """The components as a Python program that builds them itself reads them: a resource the stack does
-not create (the team's existing bucket, a shared pool's grant on no account) is None, as typed; the
-options it gives a component reach the component."""
+not create (the team's existing bucket, a shared pool's grant on no account, a keyless delivery's
+secret) is None, as typed; the options it gives a component reach the component."""
 
 # The SDK leaves `pulumi.runtime.test` untyped:
 # pyright: reportUnknownMemberType=false
@@ -11,10 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pulumi
+import pulumi_github as github
 
 from mlops_ci.components.storage import DvcRemote
 from mlops_ci.components.workload_identity import OidcTrust, WorkloadIdentity
 from mlops_ci.offline.runtime import OfflineMocks, evaluate
+from mlops_ci.platforms.github import GithubDelivery
 from tests.helpers import config_for
 
 SHARED = "projects/123456789012/locations/global/workloadIdentityPools/platform-ci/providers/github"
@@ -87,6 +89,31 @@ def test_a_shared_pool_without_an_account_has_no_pool_provider_or_grant_of_the_c
     )
     assert isinstance(federation, WorkloadIdentity)
     assert (federation.pool, federation.provider, federation.binding) == (None, None, None)
+
+
+def test_a_keyless_github_delivery_has_no_secret() -> None:
+    delivery = built(
+        lambda: GithubDelivery(
+            "github",
+            {
+                "provider": github.Provider("github-provider", owner="acme-ml", token="t"),
+                "repository": "acme-ml/churn-model",
+                "branch": "main",
+                "secret_name": "GCP_SA_KEY",
+                "environment": "",
+                "secret_value": None,
+                "variables": {"GCP_WORKLOAD_IDENTITY_PROVIDER": SHARED},
+                "ci_file": ".github/workflows/mlops.yaml",
+                "ci_content": "on: push\n",
+                "job_script_path": ".mlops-ci/team-a.py",
+                "job_script": "print()\n",
+                "after": [],
+            },
+        )
+    )
+    assert isinstance(delivery, GithubDelivery)
+    assert delivery.secret is None
+    assert len(delivery.variables) == 1
 
 
 # A platform team's program that keeps each team's chapter under a component of its own.
