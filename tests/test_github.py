@@ -159,6 +159,7 @@ def test_the_branch_rules_are_read_past_the_first_page(fake_github: tuple[dict[s
         ("https://ghes.example.com/api/v3/", "https://ghes.example.com/api/v3/"),
         ("https://api.octo.ghe.com", "https://api.octo.ghe.com/"),
         ("https://ghes.example.com/github", "https://ghes.example.com/github/api/v3/"),
+        ("https://ghes.example.com/GHX/", "https://ghes.example.com/GHX/api/v3/"),  # only '/' is stripped, never a letter
         ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/api/v3/"),
         (None, "https://api.github.com/"),
     ],
@@ -423,6 +424,7 @@ def test_a_repository_name_github_reserves_is_refused(repository: str) -> None:
         (True, "https://api.github.com/", False),
         (False, "https://ghes.acme.example/api/v3/", False),
         (True, "https://ghes.acme.example/api/v3/", True),
+        (True, "https://api.github.com/X", True),  # github.com's API exactly: a path under it is another URL
     ],
 )
 def test_keyless_mode_is_refused_off_github_com_only(keyless: bool, base_url: str | None, refused: bool) -> None:

@@ -24,6 +24,12 @@ def test_registry_names_each_platform_by_its_config_value() -> None:
             ".github/workflows/repro.yml",
             "https://ghe.acme.example/acme-ml/churn-model/actions/workflows/repro.yml",
         ),
+        (  # a server under a path: only '/' is stripped, never a letter
+            "github",
+            "https://acme.example/GHX/",
+            ".github/workflows/mlops.yaml",
+            "https://acme.example/GHX/acme-ml/churn-model/actions/workflows/mlops.yaml",
+        ),
         ("gitlab", None, ".gitlab-ci.yml", "https://gitlab.com/acme-ml/research/churn-model/-/pipelines"),
         (
             "gitlab",

@@ -697,6 +697,19 @@ def test_a_requirements_file_named_otherwise_suggests_the_first_usual_name_the_b
     ]
 
 
+def test_an_empty_github_file_at_the_job_script_path_stops_the_stack() -> None:
+    """GitHub answers an empty file with content "": its first line is quoted as empty."""
+
+    def answer(args: Mapping[str, Any], found: Any) -> Any:
+        if args["file"] != ".mlops-ci/team-a.py":
+            return found
+        return {"file": args["file"], "branch": args["branch"], "sha": "e" * 40, "content": ""}
+
+    problems, _ = refused("github", {"getRepositoryFile": answer})
+    assert len(problems) == 1
+    assert "(its first line: ''); the stack commits its job script there" in problems[0]
+
+
 @pytest.mark.parametrize(("content", "quoted"), [(b"\xff\xfe\x00binary\nmore", "'\ufffd\ufffd\\x00binary'"), (b"", "''")])
 def test_a_gitlab_job_script_path_holding_no_text_or_nothing_stops_the_stack(content: bytes, quoted: str) -> None:
     def answer(args: Mapping[str, Any], found: Any) -> Any:

@@ -137,13 +137,16 @@ def test_github_secret_holds_the_key_json_on_one_line_as_a_secret() -> None:
     value = secret.plain("value")
     assert "\n" not in value
     key_file = decode_key_file(evaluation.one(KEY).outputs["privateKey"])
-    assert json.loads(value) == key_file
+    assert value == json.dumps(key_file, separators=(",", ":"))  # minified: no space either
 
 
-def test_github_provider_gets_the_owner_and_a_secret_token() -> None:
+def test_github_provider_gets_the_owner_githubs_api_and_a_secret_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK takes GITHUB_BASE_URL for a base URL left out: the stack's token must not go there.
+    monkeypatch.setenv("GITHUB_BASE_URL", "https://ghes.elsewhere.example/api/v3/")
     evaluation = run(github__token="ghp_example", secret_keys=("github:token",))
     provider = evaluation.one("pulumi:providers:github")
     assert provider.plain("owner") == "acme-ml"
+    assert provider.plain("baseUrl") == "https://api.github.com/"
     assert rpc.is_rpc_secret(provider.inputs["token"])
     on_github = evaluation.find(SECRET) + evaluation.find(GITHUB_FILE)
     assert len(on_github) == 3  # the secret, the job script, the workflow
