@@ -532,8 +532,7 @@ def test_a_gitlab_branch_closed_to_the_token_and_a_free_plan_are_told_at_once(mo
     problems, _ = refused("gitlab", {"getBranch": {"name": "main", "canPush": False}}, {"report": "true"})
     assert [problem.split(": ")[1] for problem in problems] == [
         "the token's user may not push to it (protected branch)",
-        "acme-ml/research is on GitLab's Free plan, where gitlab.com creates no project access token, and the report"
-        " needs one",
+        "acme-ml/research is on GitLab's Free plan, where gitlab.com creates no project access token, and the report needs one",
     ]
 
 
