@@ -528,6 +528,15 @@ def test_a_gitlab_report_on_the_free_plan_stops_the_stack_naming_the_group(monke
     assert plan.asked == [("https://gitlab.com/api/v4/", "glpat-example", numeric_id("gitlab/acme-ml/research"))]
 
 
+def test_a_gitlab_branch_closed_to_the_token_and_a_free_plan_are_told_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "OFFLINE_CALLS", GitlabPlan("free"))
+    problems, _ = refused("gitlab", {"getBranch": {"name": "main", "canPush": False}}, {"report": "true"})
+    assert [problem.split(": ")[1] for problem in problems] == [
+        "the token's user may not push to it (protected branch)",
+        "acme-ml/research is on GitLab's Free plan, where gitlab.com creates no project access token, and the report needs one",
+    ]
+
+
 @pytest.mark.parametrize(("environment", "expected"), [("glpat-from-the-environment", "glpat-from-the-environment"), (None, "")])
 def test_a_gitlab_plan_is_asked_of_the_instance_with_the_environments_token(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, environment: str | None, expected: str
