@@ -605,3 +605,16 @@ def test_gitlab_paths_of_two_parts_up_to_255_characters_each_and_yaml_files_are_
 ) -> None:
     problems = GITLAB.config_problems(repository, "GOOGLE_SERVICE_ACCOUNT_KEY", ci_file, False, None)
     assert [problem.split(" = ")[0] for problem in problems] == refused
+
+
+def test_an_explicit_stack_name_is_the_settings_stack_not_the_running_stacks() -> None:
+    # The component (components/package.py) loads the settings of the stack its name stands for, inside
+    # another stack: its labels, derived names and refusals are that stack's.
+    pulumi.runtime.set_mocks(CountingMocks(), project="mlops-ci", stack="team-a", preview=False)
+    pulumi.runtime.set_all_config(config_for("github"), [])
+    settings = load_settings("vision")
+    assert (settings.stack, settings.service_account_id) == ("vision", "dvc-ci-vision")
+    pulumi.runtime.set_all_config(config_for("github", access="all"), [])
+    with pytest.raises(ConfigError) as raised:
+        load_settings("vision")
+    assert str(raised.value).startswith("stack 'vision' has 1 configuration problem; nothing was created:\n  - mlops-ci:access")
