@@ -189,7 +189,11 @@ def test_distinct_stacks_get_distinct_valid_stack_labels(first: str, second: str
 
 def test_the_stack_label_is_the_stack_name_when_it_can_be() -> None:
     assert [stack_label(name) for name in ("vision-team", "team_a", "a" * 63)] == ["vision-team", "team_a", "a" * 63]
-    assert stack_label("Team-A").startswith("team-a-")
+    # Otherwise lower case, '-' for the rest, a hash of the exact name: pinned, as the labels of deployed buckets are.
+    assert (stack_label("Team-A"), stack_label("team.a")) == ("team-a-5ee609b6", f"team-a-{digest('team.a')}")
+    assert digest("Team-A") == "5ee609b6"
+    # Too long: cut so that the label, its '-' and the hash are exactly Google's 63.
+    assert stack_label("T" * 100) == f"{'t' * 54}-{digest('T' * 100)}"
 
 
 def test_derived_names_are_readable_for_plain_stack_names() -> None:
