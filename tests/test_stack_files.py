@@ -10,7 +10,7 @@ import pytest
 from mlops_ci.offline.stacks import StackFileError, load_stack_file
 from mlops_ci.settings import validate as settings
 from mlops_ci.settings.loader import ConfigError
-from mlops_ci.settings.stack_file import quote_it_problems, stack_file
+from mlops_ci.settings.stack_file import cli_text, quote_it_problems, stack_file
 from tests.helpers import CountingMocks, run
 
 HEAD = "config:\n  gcp:project: acme-ml\n  mlops-ci:platform: github\n  mlops-ci:repository: a/b\n"
@@ -96,3 +96,24 @@ def test_a_stack_with_an_unquoted_python_version_is_refused_before_any_resource(
     with pytest.raises(ConfigError, match=r"mlops-ci:pythonVersion = 3.10 \(unquoted\): Pulumi reads it as '3.1'"):
         run("github", mocks=mocks, pythonVersion="3.1")
     assert mocks.created == []
+
+
+# go-yaml v3's resolution of plain numbers (resolve.go: `_` dropped, 0b/0o/0x and leading-zero octal, int64 then
+# uint64, else float64) and Go's `%v` of a float64 (strconv 'g', shortest digits, exponent form below 1e-4 or from
+# 1e6, at least two exponent digits).
+GO_READS = [
+    ("0b101", "5"), ("-0b101", "-5"), ("-0x1F", "-31"), ("+12", "12"), ("-010", "-8"), ("0_1", "1"), ("09", "9"),
+    ("0x" + "0" * 76 + "1F", "31"),
+    ("-9223372036854775808", "-9223372036854775808"), ("-9223372036854775809", "-9.223372036854776e+18"),
+    ("18446744073709551615", "18446744073709551615"), ("0xFFFFFFFFFFFFFFFF", "18446744073709551615"),
+    ("18446744073709551616", "1.8446744073709552e+19"), ("0x10000000000000000", "0x10000000000000000"),
+    ("1" * 81, "1.1111111111111111e+80"),
+    ("1e5", "100000"), ("123456.5", "123456.5"), ("1e6", "1e+06"), ("0.0001", "0.0001"), ("0.00001", "1e-05"),
+    ("-2.5e-7", "-2.5e-07"), ("-1.5", "-1.5"), ("0.0", "0"), ("-.5", "-0.5"), ("1.50", "1.5"), ("1E3", "1000"),
+    ("0o8", "0o8"), ("0x", "0x"), ("2024-1-2", "2024-01-02 00:00:00 +0000 UTC"), ("False", "false"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("written", "expected"), GO_READS, ids=[w[:24] for w, _ in GO_READS])
+def test_numbers_reach_the_program_as_go_reads_and_prints_them(written: str, expected: str) -> None:
+    assert cli_text(written) == expected
