@@ -132,6 +132,7 @@ def test_every_problem_is_reported_at_once() -> None:
         {"secretName": "GCP_KEY_2"},
         {"repository": "a/b.c_d-e"},
         {"access": "admin", "protectBucket": "false", "keyRotation": "2026-11"},
+        {"branch": "b" * 255},
     ],
 )
 def test_valid_values_are_accepted(overrides: dict[str, str]) -> None:
@@ -622,7 +623,17 @@ def test_an_explicit_stack_name_is_the_settings_stack_not_the_running_stacks() -
     pulumi.runtime.set_all_config(config_for("github", access="all"), [])
     with pytest.raises(ConfigError) as raised:
         load_settings("vision")
-    assert str(raised.value).startswith("stack 'vision' has 1 configuration problem; nothing was created:\n  - mlops-ci:access")
+    assert str(raised.value) == (
+        "stack 'vision' has 1 configuration problem; nothing was created:\n  - mlops-ci:access = 'all': one of pull, push, admin"
+    )
+    pulumi.runtime.set_all_config(config_for("github", access="all", branch="a..b"), [])
+    with pytest.raises(ConfigError) as raised:
+        load_settings("vision")
+    assert str(raised.value).splitlines() == [
+        "stack 'vision' has 2 configuration problems; nothing was created:",
+        f"  - mlops-ci:branch = 'a..b': {rules.branch_problem('a..b')}",
+        "  - mlops-ci:access = 'all': one of pull, push, admin",
+    ]
 
 
 SHARED_PROVIDER = "projects/123/locations/global/workloadIdentityPools/platform-ci/providers/github"
@@ -735,6 +746,12 @@ ENVIRONMENT_RULE = "when the stack file lacks the key; configuration comes from 
                 "gcp:storageCustomEndpoint: refused: it would send the Google API calls of `pulumi up`, with its"
                 " credentials, to another host",
             ],
+        ),
+        (
+            {},
+            {},
+            {"acme__thing": "x"},
+            ["acme:thing: unknown namespace 'acme'; mlops-ci reads mlops-ci:, gcp:, github:, gitlab: keys only"],
         ),
         (
             {},
