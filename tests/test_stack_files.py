@@ -4,13 +4,15 @@ YAML, duplicate keys or bytes that are not UTF-8; plain scalars kept as written.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
+import yaml
 
 from mlops_ci.offline.stacks import StackFileError, load_stack_file
 from mlops_ci.settings import validate as settings
 from mlops_ci.settings.loader import ConfigError
-from mlops_ci.settings.stack_file import cli_text, quote_it_problems, stack_file
+from mlops_ci.settings.stack_file import MAX_DEPTH, MAX_NODES, BoundedLoader, cli_text, quote_it_problems, stack_file
 from tests.helpers import CountingMocks, run
 
 HEAD = "config:\n  gcp:project: acme-ml\n  mlops-ci:platform: github\n  mlops-ci:repository: a/b\n"
@@ -117,3 +119,31 @@ GO_READS = [
 @pytest.mark.parametrize(("written", "expected"), GO_READS, ids=[w[:24] for w, _ in GO_READS])
 def test_numbers_reach_the_program_as_go_reads_and_prints_them(written: str, expected: str) -> None:
     assert cli_text(written) == expected
+
+
+def compose(text: str) -> yaml.Node:
+    return cast(yaml.Node, yaml.compose(text, Loader=BoundedLoader))  # pyright: ignore[reportUnknownMemberType] (untyped)
+
+
+def refusal(text: str) -> str:
+    with pytest.raises(yaml.MarkedYAMLError) as raised:
+        compose(text)
+    return str(raised.value.problem)
+
+
+def test_the_bounds_of_a_stack_file_are_exact_and_an_alias_that_repeats_a_value_is_read() -> None:
+    # MAX_DEPTH levels of nesting, as written or once aliases are expanded; MAX_NODES values, an alias counting as
+    # the whole value it stands for.
+    assert isinstance(compose("[" * MAX_DEPTH + "]" * MAX_DEPTH), yaml.SequenceNode)
+    assert refusal("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)) == f"nested deeper than {MAX_DEPTH} levels"
+    nested = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    assert isinstance(compose(f"a: &n {nested}\nb: *n\n"), yaml.MappingNode)
+    assert refusal(f"a: &n {nested}\nb: [*n]\n") == f"nested deeper than {MAX_DEPTH} levels once its aliases are expanded"
+    values = MAX_NODES - 1  # the sequence holding them is a value too
+    assert isinstance(compose("[" + ", ".join(["v"] * values) + "]"), yaml.SequenceNode)
+    assert refusal("[" + ", ".join(["v"] * (values + 1)) + "]") == (
+        f"more than {MAX_NODES} values once its aliases are expanded (an alias bomb)"
+    )
+    half = (MAX_NODES - 2) // 2  # a mapping, a sequence of `half` values, its alias
+    assert isinstance(compose("a: &v [" + ", ".join(["v"] * (half - 2)) + "]\nb: *v\n"), yaml.MappingNode)
+    assert refusal("a: &v [" + ", ".join(["v"] * half) + "]\nb: *v\n").startswith(f"more than {MAX_NODES} values")
