@@ -802,3 +802,14 @@ def test_each_refusal_says_word_for_word_what_it_wants(
     with pytest.raises(ConfigError) as raised:
         load_settings()
     assert raised.value.problems == refusals
+
+
+def test_a_bare_platform_key_beside_an_unknown_platform_names_the_platform_to_choose() -> None:
+    pulumi.runtime.set_mocks(CountingMocks(), project="vision-ml", stack="dev", preview=False)
+    pulumi.runtime.set_all_config({**config_for("github", platform="bitbucket"), "vision-ml:token": "x"}, ["vision-ml:token"])
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert (
+        "vision-ml:token: in this project's own namespace (vision-ml:), which mlops-ci does not read: set <platform>:token"
+        " instead (`pulumi config rm vision-ml:token; pulumi config set <platform>:token …`)"
+    ) in raised.value.problems
