@@ -756,6 +756,15 @@ ENVIRONMENT_RULE = "when the stack file lacks the key; configuration comes from 
         (
             {},
             {},
+            {"g\u0441p__project": "x"},
+            [
+                "g\\u0441p:project: unknown namespace 'g\\u0441p' (did you mean gcp?); it has non-ASCII characters"
+                " (U+0441 CYRILLIC SMALL LETTER ES at 1); mlops-ci reads mlops-ci:, gcp:, github:, gitlab: keys only"
+            ],
+        ),
+        (
+            {},
+            {},
             {"github__token": "ghp_x"},
             [
                 "github:token: must be encrypted: `pulumi config set --secret github:token` (or the platform's token"
