@@ -147,3 +147,11 @@ def test_the_bounds_of_a_stack_file_are_exact_and_an_alias_that_repeats_a_value_
     half = (MAX_NODES - 2) // 2  # a mapping, a sequence of `half` values, its alias
     assert isinstance(compose("a: &v [" + ", ".join(["v"] * (half - 2)) + "]\nb: *v\n"), yaml.MappingNode)
     assert refusal("a: &v [" + ", ".join(["v"] * half) + "]\nb: *v\n").startswith(f"more than {MAX_NODES} values")
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"), [("0x" + "0" * 100 + "1F", "31"), ("-0b" + "0" * 100 + "1", "-1"), ("0x_", "0x_")]
+)
+def test_a_number_is_read_whatever_its_leading_zeros(written: str, expected: str) -> None:
+    # go-yaml hands strconv.ParseInt the whole form; leading zeros never make it overflow.
+    assert cli_text(written) == expected
