@@ -747,6 +747,31 @@ ENVIRONMENT_RULE = "when the stack file lacks the key; configuration comes from 
                 " credentials, to another host",
             ],
         ),
+        ({}, {}, {"gcp__project": None}, ["gcp:project: required (the Google Cloud project id)"]),
+        (
+            {},
+            {},
+            {"gcp__project": "Acme-ml"},
+            [
+                "gcp:project = 'Acme-ml': a project id has 6-30 characters: lowercase letters, digits and '-', starting"
+                " with a letter, not ending with '-'"
+            ],
+        ),
+        (
+            {},
+            {},
+            {"bucketLocation": ""},
+            [
+                "mlops-ci:bucketLocation = '': a Cloud Storage location: a region (europe-west6), a dual-region (EUR4) or"
+                " a multi-region (EU); the list is mlops_ci/settings/locations.py"
+            ],
+        ),
+        (
+            {},
+            {},
+            {"auth": "workload-identity", "secretName": "MY_KEY"},
+            ["mlops-ci:secretName: applies to auth key only; workload-identity creates no key"],
+        ),
         (
             {},
             {},
