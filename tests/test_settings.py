@@ -748,6 +748,16 @@ ENVIRONMENT_RULE = "when the stack file lacks the key; configuration comes from 
             ],
         ),
         ({}, {}, {"gcp__project": None}, ["gcp:project: required (the Google Cloud project id)"]),
+        ({}, {}, {"protectBucket": "yes"}, ["mlops-ci:protectBucket = 'yes': must be true or false"]),
+        (
+            {},
+            {},
+            {"branch": "main\t"},
+            [
+                "mlops-ci:branch = 'main\\t': no control, format or other invisible characters (newline, tab, escape,"
+                " bidirectional marks)"
+            ],
+        ),
         (
             {},
             {},
