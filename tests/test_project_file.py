@@ -12,7 +12,7 @@ from mlops_ci.offline.stacks import STACKS_DIR, load_stack_file, stack_files
 from mlops_ci.platforms import PLATFORMS
 from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES, Settings, field_name
 from mlops_ci.settings.namespaces import GOOGLE, GOOGLE_KEYS
-from mlops_ci.settings.schema import SCHEMA, declared_config
+from mlops_ci.settings.schema import SCHEMA, declared_config, load_schema
 from mlops_ci.settings.validate import DERIVED_WHEN_EMPTY, KEY_ONLY, RULES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,3 +87,38 @@ def test_the_templates_questions_stay_in_step_with_the_packages_keys() -> None:
         assert ("empty" in description) == ("empty" in str(declared[name]["description"])), (key, description)
     for name, default in TEMPLATE_DEFAULTS.items():
         assert RULES[name](default) is None, name
+
+
+def test_the_schema_reads_the_project_files_platform_section_and_stack_directory_as_written(tmp_path: Path) -> None:
+    project_file = tmp_path / "Pulumi.yaml"
+    project_file.write_text(
+        "name: team\nstackConfigDir: stacks\nplatform:\n  existingBuckets: ['acme-{stack}-dvc', 2026]\n"
+        "  baseUrls: [https://gitlab.acme.example/api/v4/]\n  repositories: [acme/*]\n  projects: [acme-*]\n"
+        "  workloadIdentityProviders: [projects/1/*]\n"
+    )
+    schema = load_schema(project_file)
+    assert (schema.project, schema.stack_config_dir) == ("mlops-ci", tmp_path / "stacks")
+    assert (schema.existing_buckets, schema.base_urls, schema.repositories, schema.projects) == (
+        ("acme-{stack}-dvc", "2026"),
+        ("https://gitlab.acme.example/api/v4/",),
+        ("acme/*",),
+        ("acme-*",),
+    )
+    assert schema.workload_identity_providers == ("projects/1/*",)
+    # The keys are the package's, whatever the project file declares.
+    declared = declared_config()
+    assert [(k.name, k.type, k.description, k.default, k.secret) for k in schema.keys] == [
+        (name, d["type"], d["description"], d.get("default"), d.get("secret", False)) for name, d in declared.items()
+    ]
+    assert schema.key("branch").default_text == "main"
+    assert [k.default_text for k in schema.keys if k.type == "boolean"] == [
+        str(k.default).lower() for k in schema.keys if k.type == "boolean"
+    ]
+    # Without a stack directory or a platform section (or with an empty one): the project's directory, nothing allowed.
+    for text in ("name: team\n", "name: team\nplatform:\n"):
+        project_file.write_text(text)
+        bare = load_schema(project_file)
+        assert bare.stack_config_dir == tmp_path
+        assert bare.existing_buckets == bare.base_urls == bare.repositories == bare.projects == ()
+        assert bare.workload_identity_providers == ()
+    assert load_schema(tmp_path / "absent.yaml").stack_config_dir == tmp_path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -131,6 +132,7 @@ def test_every_problem_is_reported_at_once() -> None:
         {"secretName": "GCP_KEY_2"},
         {"repository": "a/b.c_d-e"},
         {"access": "admin", "protectBucket": "false", "keyRotation": "2026-11"},
+        {"branch": "b" * 255},
     ],
 )
 def test_valid_values_are_accepted(overrides: dict[str, str]) -> None:
@@ -189,7 +191,11 @@ def test_distinct_stacks_get_distinct_valid_stack_labels(first: str, second: str
 
 def test_the_stack_label_is_the_stack_name_when_it_can_be() -> None:
     assert [stack_label(name) for name in ("vision-team", "team_a", "a" * 63)] == ["vision-team", "team_a", "a" * 63]
-    assert stack_label("Team-A").startswith("team-a-")
+    # Otherwise lower case, '-' for the rest, a hash of the exact name: pinned, as the labels of deployed buckets are.
+    assert (stack_label("Team-A"), stack_label("team.a")) == ("team-a-5ee609b6", f"team-a-{digest('team.a')}")
+    assert digest("Team-A") == "5ee609b6"
+    # Too long: cut so that the label, its '-' and the hash are exactly Google's 63.
+    assert stack_label("T" * 100) == f"{'t' * 54}-{digest('T' * 100)}"
 
 
 def test_derived_names_are_readable_for_plain_stack_names() -> None:
@@ -605,3 +611,249 @@ def test_gitlab_paths_of_two_parts_up_to_255_characters_each_and_yaml_files_are_
 ) -> None:
     problems = GITLAB.config_problems(repository, "GOOGLE_SERVICE_ACCOUNT_KEY", ci_file, False, None)
     assert [problem.split(" = ")[0] for problem in problems] == refused
+
+
+def test_an_explicit_stack_name_is_the_settings_stack_not_the_running_stacks() -> None:
+    # The component (components/package.py) loads the settings of the stack its name stands for, inside
+    # another stack: its labels, derived names and refusals are that stack's.
+    pulumi.runtime.set_mocks(CountingMocks(), project="mlops-ci", stack="team-a", preview=False)
+    pulumi.runtime.set_all_config(config_for("github"), [])
+    settings = load_settings("vision")
+    assert (settings.stack, settings.service_account_id) == ("vision", "dvc-ci-vision")
+    pulumi.runtime.set_all_config(config_for("github", access="all"), [])
+    with pytest.raises(ConfigError) as raised:
+        load_settings("vision")
+    assert str(raised.value) == (
+        "stack 'vision' has 1 configuration problem; nothing was created:\n  - mlops-ci:access = 'all': one of pull, push, admin"
+    )
+    pulumi.runtime.set_all_config(config_for("github", access="all", branch="a..b"), [])
+    with pytest.raises(ConfigError) as raised:
+        load_settings("vision")
+    assert str(raised.value).splitlines() == [
+        "stack 'vision' has 2 configuration problems; nothing was created:",
+        f"  - mlops-ci:branch = 'a..b': {rules.branch_problem('a..b')}",
+        "  - mlops-ci:access = 'all': one of pull, push, admin",
+    ]
+
+
+SHARED_PROVIDER = "projects/123/locations/global/workloadIdentityPools/platform-ci/providers/github"
+ASK = "ask whoever runs `pulumi up` to add it"
+LONG_BRANCH = "b" * 100
+ENVIRONMENT_RULE = "when the stack file lacks the key; configuration comes from the stack file only: unset it"
+
+
+@pytest.mark.parametrize(
+    ("platform_section", "environment", "overrides", "refusals"),
+    [
+        (
+            {"existing_buckets": ("*",)},
+            {"PULUMI_BACKEND_URL": "gs://acme-pulumi-state/pulumi/stacks"},
+            {"existingBucket": "acme-pulumi-state"},
+            [
+                "mlops-ci:existingBucket = 'acme-pulumi-state': the bucket of Pulumi's state (PULUMI_BACKEND_URL"
+                " 'gs://acme-pulumi-state/pulumi/stacks'): never a DVC remote, whatever Pulumi.yaml platform.existingBuckets"
+                " allows (its CI would read or rewrite every stack's state)"
+            ],
+        ),
+        (
+            {},
+            {},
+            {"auth": None, "serviceAccountId": "ml-ci-runner"},
+            [
+                "mlops-ci:auth: not set, and the stack file names a service account (serviceAccountId), which this"
+                " release's default (keyless, direct) deletes: a stack deployed with a key keeps it with"
+                " `mlops-ci:auth: key`; to switch, set `mlops-ci:auth: workload-identity` with `mlops-ci:keylessMode`"
+                " impersonation (keeps the account) or direct (without the account's keys)",
+                "mlops-ci:serviceAccountId: applies to a service account; keylessMode direct creates none"
+                " (keylessMode impersonation does)",
+            ],
+        ),
+        (
+            {"workload_identity_providers": (SHARED_PROVIDER,)},
+            {},
+            {"auth": "workload-identity", "workloadIdentityProvider": SHARED_PROVIDER, "trustBranchOnly": "true"},
+            [
+                "mlops-ci:trustBranchOnly: cannot be combined with mlops-ci:workloadIdentityProvider: the branch is"
+                " checked by the condition of the stack's own provider, and a shared provider's condition is the"
+                " platform team's"
+            ],
+        ),
+        (
+            {},
+            {},
+            {"auth": "workload-identity", "branch": LONG_BRANCH},
+            [
+                f"mlops-ci:branch = '{LONG_BRANCH}': the CI token of its runs in acme-ml/churn-model has the subject"
+                f" 'repo:acme-ml/churn-model:ref:refs/heads/{LONG_BRANCH}', 140 bytes; Google refuses a google.subject"
+                " (mapped from it) over 127 bytes, so keyless CI would get no credentials: choose a shorter branch"
+                " (or repository path), or auth key"
+            ],
+        ),
+        (
+            {"base_urls": ()},
+            {},
+            {"github__baseUrl": "https://github.acme.example/api/v3/"},
+            [
+                "github:baseUrl = 'https://github.acme.example/api/v3/': not an API the platform lets stack files send"
+                f" its token to (Pulumi.yaml platform.baseUrls: none); {ASK}"
+            ],
+        ),
+        (
+            {"existing_buckets": ("acme-{stack}-dvc", "shared-*")},
+            {},
+            {"existingBucket": "other-dvc"},
+            [
+                "mlops-ci:existingBucket = 'other-dvc': not a bucket the platform lets this stack use (Pulumi.yaml"
+                " platform.existingBuckets: acme-{stack}-dvc, shared-*, for this stack acme-team-a-dvc, shared-*);"
+                f" {ASK}"
+            ],
+        ),
+        (
+            {"existing_buckets": ()},
+            {},
+            {"existingBucket": "other-dvc"},
+            [
+                "mlops-ci:existingBucket = 'other-dvc': not a bucket the platform lets this stack use (Pulumi.yaml"
+                f" platform.existingBuckets: none); {ASK}"
+            ],
+        ),
+        (
+            {"projects": ("acme-ml-*", "acme-lab-*")},
+            {},
+            {"gcp__project": "other-ml-test"},
+            [
+                "gcp:project = 'other-ml-test': not a project the platform lets this stack use (Pulumi.yaml"
+                f" platform.projects: acme-ml-*, acme-lab-*); {ASK}"
+            ],
+        ),
+        (
+            {},
+            {"PULUMI_CONFIG_ANYTHING": "x", "PULUMI_CONFIG_GCP_PROJECT": "y"},
+            {},
+            [
+                f"PULUMI_CONFIG_ANYTHING (environment): refused: Pulumi's SDK reads it as config {ENVIRONMENT_RULE}",
+                f"PULUMI_CONFIG_GCP_PROJECT (environment): refused: Pulumi's SDK reads it as gcp:project {ENVIRONMENT_RULE}",
+            ],
+        ),
+        (
+            {},
+            {},
+            {"gcp__credentials": "{}", "gcp__storageCustomEndpoint": "http://x/", "gcp__region": "eu"},
+            [
+                "gcp:credentials: refused: the credentials of `pulumi up` are those of whoever runs it (their"
+                " environment), never a stack file's",
+                "gcp:region: unknown key: the Google provider gets gcp:project only (bucketLocation is mlops-ci:bucketLocation)",
+                "gcp:storageCustomEndpoint: refused: it would send the Google API calls of `pulumi up`, with its"
+                " credentials, to another host",
+            ],
+        ),
+        ({}, {}, {"gcp__project": None}, ["gcp:project: required (the Google Cloud project id)"]),
+        ({}, {}, {"protectBucket": "yes"}, ["mlops-ci:protectBucket = 'yes': must be true or false"]),
+        (
+            {},
+            {},
+            {"branch": "main\t"},
+            [
+                "mlops-ci:branch = 'main\\t': no control, format or other invisible characters (newline, tab, escape,"
+                " bidirectional marks)"
+            ],
+        ),
+        (
+            {},
+            {},
+            {"gcp__project": "Acme-ml"},
+            [
+                "gcp:project = 'Acme-ml': a project id has 6-30 characters: lowercase letters, digits and '-', starting"
+                " with a letter, not ending with '-'"
+            ],
+        ),
+        (
+            {},
+            {},
+            {"bucketLocation": ""},
+            [
+                "mlops-ci:bucketLocation = '': a Cloud Storage location: a region (europe-west6), a dual-region (EUR4) or"
+                " a multi-region (EU); the list is mlops_ci/settings/locations.py"
+            ],
+        ),
+        (
+            {},
+            {},
+            {"auth": "workload-identity", "secretName": "MY_KEY"},
+            ["mlops-ci:secretName: applies to auth key only; workload-identity creates no key"],
+        ),
+        (
+            {},
+            {},
+            {"acme__thing": "x"},
+            ["acme:thing: unknown namespace 'acme'; mlops-ci reads mlops-ci:, gcp:, github:, gitlab: keys only"],
+        ),
+        (
+            {},
+            {},
+            {"g\u0441p__project": "x"},
+            [
+                "g\\u0441p:project: unknown namespace 'g\\u0441p' (did you mean gcp?); it has non-ASCII characters"
+                " (U+0441 CYRILLIC SMALL LETTER ES at 1); mlops-ci reads mlops-ci:, gcp:, github:, gitlab: keys only"
+            ],
+        ),
+        (
+            {},
+            {},
+            {"github__token": "ghp_x"},
+            [
+                "github:token: must be encrypted: `pulumi config set --secret github:token` (or the platform's token"
+                " variable in the environment); a plain-text token in a committed stack file is readable by everyone"
+                " who can read it"
+            ],
+        ),
+        (
+            {},
+            {},
+            {"pulumi__tags": '{"vcs:repo": "a", "pulumi:project": "b", "team": "c"}'},
+            [
+                "pulumi:tags: pulumi:project, vcs:repo: tags the CLI sets itself (the project, its repository); only"
+                " pulumi:template and tags of your own"
+            ],
+        ),
+        (
+            {},
+            {},
+            {"repository": "acme/" + "r" * 300},
+            [f"mlops-ci:repository = 'acme/{'r' * 35}'...: 305 characters, at most 255"],
+        ),
+        (
+            {},
+            {},
+            {"repository": None},
+            ["mlops-ci:repository: required (GitHub owner/name, or GitLab group[/subgroup...]/project.)"],
+        ),
+    ],
+)
+def test_each_refusal_says_word_for_word_what_it_wants(
+    platform_section: dict[str, Any],
+    environment: dict[str, str],
+    overrides: dict[str, str | None],
+    refusals: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The refusals of a key beside the others (cross-key rules, namespaces, the environment) and of reading a value.
+    monkeypatch.setattr(validate, "SCHEMA", dataclasses.replace(validate.SCHEMA, **platform_section))
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    pulumi.runtime.set_mocks(CountingMocks(), project="mlops-ci", stack="team-a", preview=False)
+    pulumi.runtime.set_all_config(config_for("github", **overrides), [])
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert raised.value.problems == refusals
+
+
+def test_a_bare_platform_key_beside_an_unknown_platform_names_the_platform_to_choose() -> None:
+    pulumi.runtime.set_mocks(CountingMocks(), project="vision-ml", stack="dev", preview=False)
+    pulumi.runtime.set_all_config({**config_for("github", platform="bitbucket"), "vision-ml:token": "x"}, ["vision-ml:token"])
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert (
+        "vision-ml:token: in this project's own namespace (vision-ml:), which mlops-ci does not read: set <platform>:token"
+        " instead (`pulumi config rm vision-ml:token; pulumi config set <platform>:token …`)"
+    ) in raised.value.problems

@@ -4,13 +4,15 @@ YAML, duplicate keys or bytes that are not UTF-8; plain scalars kept as written.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
+import yaml
 
 from mlops_ci.offline.stacks import StackFileError, load_stack_file
 from mlops_ci.settings import validate as settings
 from mlops_ci.settings.loader import ConfigError
-from mlops_ci.settings.stack_file import quote_it_problems, stack_file
+from mlops_ci.settings.stack_file import MAX_DEPTH, MAX_NODES, BoundedLoader, cli_text, quote_it_problems, stack_file
 from tests.helpers import CountingMocks, run
 
 HEAD = "config:\n  gcp:project: acme-ml\n  mlops-ci:platform: github\n  mlops-ci:repository: a/b\n"
@@ -66,7 +68,7 @@ def test_scalars_reach_the_program_as_the_cli_hands_them(tmp_path: Path, written
 
 @pytest.mark.parametrize("written", [".inf", ".nan"])
 def test_values_the_cli_cannot_read_are_one_clear_error(tmp_path: Path, written: str) -> None:
-    with pytest.raises(StackFileError, match=r":5:\d+: invalid YAML: .*Pulumi cannot read this value"):
+    with pytest.raises(StackFileError, match=rf":5:10: invalid YAML: \{written}: Pulumi cannot read this value \(quote it"):
         load_stack_file(write(tmp_path, HEAD + f"  t:key: {written}\n"))
 
 
@@ -96,3 +98,61 @@ def test_a_stack_with_an_unquoted_python_version_is_refused_before_any_resource(
     with pytest.raises(ConfigError, match=r"mlops-ci:pythonVersion = 3.10 \(unquoted\): Pulumi reads it as '3.1'"):
         run("github", mocks=mocks, pythonVersion="3.1")
     assert mocks.created == []
+
+
+# go-yaml v3's resolution of plain numbers (resolve.go: `_` dropped, 0b/0o/0x and leading-zero octal, int64 then
+# uint64, else float64) and Go's `%v` of a float64 (strconv 'g', shortest digits, exponent form below 1e-4 or from
+# 1e6, at least two exponent digits).
+GO_READS = [
+    ("0b101", "5"), ("-0b101", "-5"), ("-0x1F", "-31"), ("+12", "12"), ("-010", "-8"), ("0_1", "1"), ("09", "9"),
+    ("0x" + "0" * 76 + "1F", "31"),
+    ("-9223372036854775808", "-9223372036854775808"), ("-9223372036854775809", "-9.223372036854776e+18"),
+    ("18446744073709551615", "18446744073709551615"), ("0xFFFFFFFFFFFFFFFF", "18446744073709551615"),
+    ("18446744073709551616", "1.8446744073709552e+19"), ("0x10000000000000000", "0x10000000000000000"),
+    ("1" * 81, "1.1111111111111111e+80"), ("1" + "0" * 400, "1" + "0" * 400), ("0o" + "7" * 30, "0o" + "7" * 30),
+    ("1__0", "10"),
+    ("1e5", "100000"), ("123456.5", "123456.5"), ("1e6", "1e+06"), ("0.0001", "0.0001"), ("0.00001", "1e-05"),
+    ("-2.5e-7", "-2.5e-07"), ("-1.5", "-1.5"), ("0.0", "0"), ("-.5", "-0.5"), ("1.50", "1.5"), ("1E3", "1000"),
+    ("0o8", "0o8"), ("0x", "0x"), ("2024-1-2", "2024-01-02 00:00:00 +0000 UTC"), ("False", "false"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("written", "expected"), GO_READS, ids=[w[:24] for w, _ in GO_READS])
+def test_numbers_reach_the_program_as_go_reads_and_prints_them(written: str, expected: str) -> None:
+    assert cli_text(written) == expected
+
+
+def compose(text: str) -> yaml.Node:
+    return cast(yaml.Node, yaml.compose(text, Loader=BoundedLoader))  # pyright: ignore[reportUnknownMemberType] (untyped)
+
+
+def refusal(text: str) -> str:
+    with pytest.raises(yaml.MarkedYAMLError) as raised:
+        compose(text)
+    return str(raised.value.problem)
+
+
+def test_the_bounds_of_a_stack_file_are_exact_and_an_alias_that_repeats_a_value_is_read() -> None:
+    # MAX_DEPTH levels of nesting, as written or once aliases are expanded; MAX_NODES values, an alias counting as
+    # the whole value it stands for.
+    assert isinstance(compose("[" * MAX_DEPTH + "]" * MAX_DEPTH), yaml.SequenceNode)
+    assert refusal("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)) == f"nested deeper than {MAX_DEPTH} levels"
+    nested = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    assert isinstance(compose(f"a: &n {nested}\nb: *n\n"), yaml.MappingNode)
+    assert refusal(f"a: &n {nested}\nb: [*n]\n") == f"nested deeper than {MAX_DEPTH} levels once its aliases are expanded"
+    values = MAX_NODES - 1  # the sequence holding them is a value too
+    assert isinstance(compose("[" + ", ".join(["v"] * values) + "]"), yaml.SequenceNode)
+    assert refusal("[" + ", ".join(["v"] * (values + 1)) + "]") == (
+        f"more than {MAX_NODES} values once its aliases are expanded (an alias bomb)"
+    )
+    half = (MAX_NODES - 2) // 2  # a mapping, a sequence of `half` values, its alias
+    assert isinstance(compose("a: &v [" + ", ".join(["v"] * (half - 2)) + "]\nb: *v\n"), yaml.MappingNode)
+    assert refusal("a: &v [" + ", ".join(["v"] * half) + "]\nb: *v\n").startswith(f"more than {MAX_NODES} values")
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"), [("0x" + "0" * 100 + "1F", "31"), ("-0b" + "0" * 100 + "1", "-1"), ("0x_", "0x_")]
+)
+def test_a_number_is_read_whatever_its_leading_zeros(written: str, expected: str) -> None:
+    # go-yaml hands strconv.ParseInt the whole form; leading zeros never make it overflow.
+    assert cli_text(written) == expected

@@ -16,7 +16,7 @@ from pulumi.runtime.config import get_config_env_key
 from mlops_ci.platforms import PLATFORMS
 from mlops_ci.platforms.base import PLATFORM_KEYS
 from mlops_ci.settings.parse import PROJECT, Parsed
-from mlops_ci.settings.rules import did_you_mean, escaped, non_ascii
+from mlops_ci.settings.rules import did_you_mean, escaped, non_ascii, shown
 from mlops_ci.settings.schema import SCHEMA
 
 GOOGLE = "gcp"
@@ -52,7 +52,7 @@ def _look_alike(text: str) -> str:
 
 def _unknown_namespace(key: str, namespace: str) -> str:
     return (
-        f"{escaped(key)}: unknown namespace {escaped(namespace)!r}{did_you_mean(namespace, READ_KEYS)}{_look_alike(namespace)};"
+        f"{escaped(key)}: unknown namespace {shown(namespace)}{did_you_mean(namespace, READ_KEYS)}{_look_alike(namespace)};"
         f" mlops-ci reads {', '.join(f'{n}:' for n in READ_KEYS)} keys only"
     )
 
