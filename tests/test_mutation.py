@@ -193,3 +193,23 @@ def test_a_sample_runs_that_many_of_each_module_the_same_each_time(tmp_path: Pat
 
 def no_constants(path: Path) -> list[constants.Mutant]:
     return []
+
+
+def test_a_constant_listed_as_equivalent_is_not_called_gone_in_the_functions_only_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The functions' row is printed before the constants run: a constant listed as equivalent is not gone then.
+    module = Path("mlops_ci/settings/rules.py")
+    generated = {"mlops_ci.settings.rules.x_f__mutmut_1": 1}
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    run.meta_path(module).parent.mkdir(parents=True)
+    run.meta_path(module).write_text(json.dumps({"exit_code_by_key": generated}))
+    monkeypatch.setattr(run, "run_mutmut", lambda names, module: None)
+    constant = constants.Mutant("mlops_ci.settings.rules.RULE__const_1", 1, "a change", "RULE = 2")
+    monkeypatch.setattr(run.constants, "mutants", lambda path: [constant])
+    monkeypatch.setattr(run.constants, "killed", lambda *args, **kwargs: False)
+    judged = {constant.name: "changes nothing", "mlops_ci.settings.rules.GONE__const_1": "gone"}
+    functions = run.score_functions(module, judged)
+    assert functions.stale == []
+    found = run.score_constants(functions, judged, tmp_path, [])
+    assert (found.mutants, found.killed, found.equivalent, found.stale) == (2, 1, 1, ["mlops_ci.settings.rules.GONE__const_1"])
