@@ -46,6 +46,38 @@ def test_a_file_left_in_setuptools_build_directory_is_not_shipped(tmp_path: Path
     assert "mlops_ci/removed_since.py" not in zipfile.ZipFile(built).namelist()
 
 
+def test_a_wheel_of_an_older_version_left_in_the_output_is_not_taken_for_the_new_one(tmp_path: Path) -> None:
+    # build/dist keeps the wheels of earlier versions: `make wheel` failed there after a version bump.
+    older = tmp_path / "mlops_ci-0.0.1-py3-none-any.whl"
+    older.write_bytes(b"an earlier build")
+    built = build_wheel(tmp_path)
+    assert built == tmp_path / f"mlops_ci-{mlops_ci.__version__}-py3-none-any.whl"
+    assert older.read_bytes() == b"an earlier build"
+
+
+def test_the_printed_export_line_names_the_wheel_to_the_templates_requirements_whatever_the_checkouts_path(
+    tmp_path: Path,
+) -> None:
+    # The line is pasted into a shell, and the template's requirements.txt reads `file://${MLOPS_CI_WHEEL}`: a space
+    # broke that line ("Invalid requirement"), a '"', '$' or '`' the shell's.
+    out = tmp_path / 'd\u00e9p\u00f4t "$HOME" `false` it\'s #1 100%'
+    printed = subprocess.run(
+        [sys.executable, "tools/wheel.py", str(out)], cwd=ROOT, capture_output=True, text=True, check=True, timeout=300
+    ).stdout
+    [line] = printed.splitlines()
+    pip = f"{sys.executable} -m pip install --dry-run --no-deps --no-index --disable-pip-version-check"
+    shell = subprocess.run(
+        ["bash", "-c", f"{line}\n{pip} -r templates/python/requirements.txt"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert f"Would install mlops-ci-{mlops_ci.__version__}" in shell.stdout, shell.stderr
+    assert str(out) in shell.stdout  # pip's "Processing <path>": the path decoded
+
+
 def test_its_version_and_dependencies_are_the_repositorys(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         metadata = Parser().parsestr(archive.read(f"mlops_ci-{mlops_ci.__version__}.dist-info/METADATA").decode())
