@@ -213,3 +213,21 @@ def test_a_constant_listed_as_equivalent_is_not_called_gone_in_the_functions_onl
     assert functions.stale == []
     found = run.score_constants(functions, judged, tmp_path, [])
     assert (found.mutants, found.killed, found.equivalent, found.stale) == (2, 1, 1, ["mlops_ci.settings.rules.GONE__const_1"])
+
+
+def test_the_sample_is_the_same_in_every_process_and_differs_between_modules() -> None:
+    # Seeded by the module's path, not by hash() (another in each interpreter): the next run samples the same mutants.
+    script = "from pathlib import Path; from bench.mutation import run; print(run.sampled(list(range(100)), 5, Path('m.py')))"
+    picks = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(picks) == 1
+    assert run.sampled(list(range(100)), 5, Path("m.py")) != run.sampled(list(range(100)), 5, Path("n.py"))
