@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 import mlops_ci
+import tools.wheel as wheel_tool
 from tools.wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +78,28 @@ def test_the_printed_export_line_names_the_wheel_to_the_templates_requirements_w
     )
     assert f"Would install mlops-ci-{mlops_ci.__version__}" in shell.stdout, shell.stderr
     assert str(out) in shell.stdout  # pip's "Processing <path>": the path decoded
+
+
+def test_every_file_pyproject_names_goes_into_the_copy_the_wheel_is_built_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setuptools skips a file named in `dynamic` that is absent, without a word: a second requirements file added to
+    # pyproject.toml but not copied would be a wheel without those dependencies.
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "mlops_ci", checkout / "mlops_ci", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("README.md", "requirements.txt"):
+        shutil.copy2(ROOT / name, checkout / name)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    named = 'dependencies = { file = ["requirements.txt"] }'
+    assert named in pyproject
+    (checkout / "pyproject.toml").write_text(pyproject.replace(named, named.replace('"]', '", "extra.txt"]')))
+    (checkout / "extra.txt").write_text("extra-pin==1.0\n")
+    monkeypatch.setattr(wheel_tool, "ROOT", checkout)
+    built = build_wheel(tmp_path / "dist")
+    with zipfile.ZipFile(built) as archive:
+        metadata = Parser().parsestr(archive.read(f"mlops_ci-{mlops_ci.__version__}.dist-info/METADATA").decode())
+    assert "extra-pin==1.0" in (metadata.get_all("Requires-Dist") or [])
+    assert metadata["Description-Content-Type"] == "text/markdown"  # the readme too
 
 
 def test_its_version_and_dependencies_are_the_repositorys(wheel: Path) -> None:

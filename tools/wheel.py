@@ -12,13 +12,25 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# What pyproject.toml builds the wheel from: itself, its readme, the dependencies' file, the package.
-SOURCES = ("pyproject.toml", "README.md", "requirements.txt")
 PACKAGE = "mlops_ci"
+
+
+def sources() -> list[str]:
+    """What pyproject.toml builds the wheel from beside the package: itself, its readme, and every file its dynamic
+    fields read (setuptools skips an absent one without a word: a wheel without those dependencies)."""
+    pyproject: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    readme = pyproject["project"].get("readme", {})
+    named = [readme] if isinstance(readme, str) else [readme["file"]] if "file" in readme else []
+    for field in pyproject.get("tool", {}).get("setuptools", {}).get("dynamic", {}).values():
+        files = field.get("file", [])
+        named += [files] if isinstance(files, str) else files
+    return ["pyproject.toml", *named]
 
 
 def build_wheel(out: Path) -> Path:
@@ -27,7 +39,7 @@ def build_wheel(out: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="mlops-ci-wheel-") as scratch:
         source, dist = Path(scratch) / "source", Path(scratch) / "dist"
         source.mkdir()
-        for name in SOURCES:
+        for name in sources():
             shutil.copy2(ROOT / name, source / name)
         shutil.copytree(ROOT / PACKAGE, source / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
         command = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q"]
