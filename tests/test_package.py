@@ -102,6 +102,27 @@ def test_every_file_pyproject_names_goes_into_the_copy_the_wheel_is_built_from(
     assert metadata["Description-Content-Type"] == "text/markdown"  # the readme too
 
 
+def test_a_symbolic_link_in_the_package_stops_the_build_before_its_target_is_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A link committed as a template (`*.j2` is package data) shipped whatever it points to on the builder's machine.
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "mlops_ci", checkout / "mlops_ci", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+        shutil.copy2(ROOT / name, checkout / name)
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY\n")
+    (checkout / "mlops_ci" / "ci" / "templates" / "leak.j2").symlink_to(secret)
+    monkeypatch.setattr(wheel_tool, "ROOT", checkout)
+    with pytest.raises(SystemExit) as stopped:
+        build_wheel(tmp_path / "dist")
+    assert str(stopped.value) == (
+        "make wheel: mlops_ci/ci/templates/leak.j2 is a symbolic link: the wheel would hold what it points to;"
+        " replace it by the file"
+    )
+    assert not (tmp_path / "dist").exists()
+
+
 def test_its_version_and_dependencies_are_the_repositorys(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         metadata = Parser().parsestr(archive.read(f"mlops_ci-{mlops_ci.__version__}.dist-info/METADATA").decode())

@@ -35,6 +35,11 @@ def sources() -> list[str]:
 
 def build_wheel(out: Path) -> Path:
     """The wheel, built into `out` (created) from a copy of this checkout's package sources."""
+    # The copy, and setuptools, follow a link: the wheel would hold its target, from anywhere on this machine.
+    links = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / PACKAGE).rglob("*") if path.is_symlink())
+    if links:
+        named = f"{', '.join(links)} {'is a symbolic link' if len(links) == 1 else 'are symbolic links'}"
+        raise SystemExit(f"make wheel: {named}: the wheel would hold what it points to; replace it by the file")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mlops-ci-wheel-") as scratch:
         source, dist = Path(scratch) / "source", Path(scratch) / "dist"
