@@ -242,3 +242,21 @@ def test_the_sample_is_the_same_in_every_process_and_differs_between_modules() -
 
 def no_run(names: list[str], module: Path) -> None:
     """mutmut's run, left out: the .meta file written by the test stands for it."""
+
+
+def test_make_hands_sample_and_module_to_the_runner_as_text_never_as_code(tmp_path: Path) -> None:
+    # `make mutation SAMPLE=… MODULE=…`: the runner refuses what is no count or no module; make must not run it first.
+    marker = tmp_path / "ran"
+    sample = f"$(shell touch {marker}) 5 `touch {marker}`"
+    module = f"mlops_ci/preflight.py  $$(touch {marker})\nmlops_ci/preflight.py"
+    shown = 'shown: ; @printf "%s|%s" "$$SAMPLE" "$$MODULE"'
+    printed = subprocess.run(
+        ["make", "-s", "--no-print-directory", "--eval", shown, "shown", f"SAMPLE={sample}", f"MODULE={module}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert printed.stdout == f"{sample}|{module}"
+    assert not marker.exists()
