@@ -85,10 +85,7 @@ def test_every_file_pyproject_names_goes_into_the_copy_the_wheel_is_built_from(
 ) -> None:
     # setuptools skips a file named in `dynamic` that is absent, without a word: a second requirements file added to
     # pyproject.toml but not copied would be a wheel without those dependencies.
-    checkout = tmp_path / "checkout"
-    shutil.copytree(ROOT / "mlops_ci", checkout / "mlops_ci", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("README.md", "requirements.txt"):
-        shutil.copy2(ROOT / name, checkout / name)
+    checkout = copy_of_the_sources(tmp_path / "checkout")
     pyproject = (ROOT / "pyproject.toml").read_text()
     named = 'dependencies = { file = ["requirements.txt"] }'
     assert named in pyproject
@@ -106,10 +103,7 @@ def test_a_symbolic_link_in_the_package_stops_the_build_before_its_target_is_shi
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A link committed as a template (`*.j2` is package data) shipped whatever it points to on the builder's machine.
-    checkout = tmp_path / "checkout"
-    shutil.copytree(ROOT / "mlops_ci", checkout / "mlops_ci", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md", "requirements.txt"):
-        shutil.copy2(ROOT / name, checkout / name)
+    checkout = copy_of_the_sources(tmp_path / "checkout")
     secret = tmp_path / "id_rsa"
     secret.write_text("PRIVATE KEY\n")
     (checkout / "mlops_ci" / "ci" / "templates" / "leak.j2").symlink_to(secret)
@@ -121,6 +115,14 @@ def test_a_symbolic_link_in_the_package_stops_the_build_before_its_target_is_shi
         " replace it by the file"
     )
     assert not (tmp_path / "dist").exists()
+
+
+def copy_of_the_sources(checkout: Path) -> Path:
+    """A checkout of the wheel's sources only (the package, pyproject.toml and the files it names), to alter."""
+    shutil.copytree(ROOT / "mlops_ci", checkout / "mlops_ci", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+        shutil.copy2(ROOT / name, checkout / name)
+    return checkout
 
 
 def test_its_version_and_dependencies_are_the_repositorys(wheel: Path) -> None:
