@@ -193,3 +193,70 @@ def test_a_sample_runs_that_many_of_each_module_the_same_each_time(tmp_path: Pat
 
 def no_constants(path: Path) -> list[constants.Mutant]:
     return []
+
+
+def test_a_constant_listed_as_equivalent_is_not_called_gone_in_the_functions_only_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The functions' row is printed before the constants run: a constant listed as equivalent is not gone then.
+    module = Path("mlops_ci/settings/rules.py")
+    generated = {"mlops_ci.settings.rules.x_f__mutmut_1": 1}
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    run.meta_path(module).parent.mkdir(parents=True)
+    run.meta_path(module).write_text(json.dumps({"exit_code_by_key": generated}))
+    constant = constants.Mutant("mlops_ci.settings.rules.RULE__const_1", 1, "a change", "RULE = 2")
+
+    def one_constant(path: Path) -> list[constants.Mutant]:
+        return [constant]
+
+    def constant_survives(workdir: Path, module: Path, mutant: constants.Mutant, failing: list[str], timeout: float) -> bool:
+        return False
+
+    monkeypatch.setattr(run, "run_mutmut", no_run)
+    monkeypatch.setattr(run.constants, "mutants", one_constant)
+    monkeypatch.setattr(run.constants, "killed", constant_survives)
+    judged = {constant.name: "changes nothing", "mlops_ci.settings.rules.GONE__const_1": "gone"}
+    functions = run.score_functions(module, judged)
+    assert functions.stale == []
+    found = run.score_constants(functions, judged, tmp_path, [])
+    assert (found.mutants, found.killed, found.equivalent, found.stale) == (2, 1, 1, ["mlops_ci.settings.rules.GONE__const_1"])
+
+
+def test_the_sample_is_the_same_in_every_process_and_differs_between_modules() -> None:
+    # Seeded by the module's path, not by hash() (another in each interpreter): the next run samples the same mutants.
+    script = "from pathlib import Path; from bench.mutation import run; print(run.sampled(list(range(100)), 5, Path('m.py')))"
+    picks = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(picks) == 1
+    assert run.sampled(list(range(100)), 5, Path("m.py")) != run.sampled(list(range(100)), 5, Path("n.py"))
+
+
+def no_run(names: list[str], module: Path) -> None:
+    """mutmut's run, left out: the .meta file written by the test stands for it."""
+
+
+def test_make_hands_sample_and_module_to_the_runner_as_text_never_as_code(tmp_path: Path) -> None:
+    # `make mutation SAMPLE=… MODULE=…`: the runner refuses what is no count or no module; make must not run it first.
+    marker = tmp_path / "ran"
+    sample = f"$(shell touch {marker}) 5 `touch {marker}`"
+    module = f"mlops_ci/preflight.py  $$(touch {marker})\nmlops_ci/preflight.py"
+    shown = 'shown: ; @printf "%s|%s" "$$SAMPLE" "$$MODULE"'
+    printed = subprocess.run(
+        ["make", "-s", "--no-print-directory", "--eval", shown, "shown", f"SAMPLE={sample}", f"MODULE={module}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert printed.stdout == f"{sample}|{module}"
+    assert not marker.exists()

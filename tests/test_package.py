@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 import mlops_ci
+import tools.wheel as wheel_tool
 from tools.wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +46,83 @@ def test_a_file_left_in_setuptools_build_directory_is_not_shipped(tmp_path: Path
     finally:
         left.unlink()
     assert "mlops_ci/removed_since.py" not in zipfile.ZipFile(built).namelist()
+
+
+def test_a_wheel_of_an_older_version_left_in_the_output_is_not_taken_for_the_new_one(tmp_path: Path) -> None:
+    # build/dist keeps the wheels of earlier versions: `make wheel` failed there after a version bump.
+    older = tmp_path / "mlops_ci-0.0.1-py3-none-any.whl"
+    older.write_bytes(b"an earlier build")
+    built = build_wheel(tmp_path)
+    assert built == tmp_path / f"mlops_ci-{mlops_ci.__version__}-py3-none-any.whl"
+    assert older.read_bytes() == b"an earlier build"
+
+
+def test_the_printed_export_line_names_the_wheel_to_the_templates_requirements_whatever_the_checkouts_path(
+    tmp_path: Path,
+) -> None:
+    # The line is pasted into a shell, and the template's requirements.txt reads `file://${MLOPS_CI_WHEEL}`: a space
+    # broke that line ("Invalid requirement"), a '"', '$' or '`' the shell's.
+    out = tmp_path / 'd\u00e9p\u00f4t "$HOME" `false` it\'s #1 100%'
+    printed = subprocess.run(
+        [sys.executable, "tools/wheel.py", str(out)], cwd=ROOT, capture_output=True, text=True, check=True, timeout=300
+    ).stdout
+    [line] = printed.splitlines()
+    pip = f"{sys.executable} -m pip install --dry-run --no-deps --no-index --disable-pip-version-check"
+    shell = subprocess.run(
+        ["bash", "-c", f"{line}\n{pip} -r templates/python/requirements.txt"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert f"Would install mlops-ci-{mlops_ci.__version__}" in shell.stdout, shell.stderr
+    assert str(out) in shell.stdout  # pip's "Processing <path>": the path decoded
+
+
+def test_every_file_pyproject_names_goes_into_the_copy_the_wheel_is_built_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setuptools skips a file named in `dynamic` that is absent, without a word: a second requirements file added to
+    # pyproject.toml but not copied would be a wheel without those dependencies.
+    checkout = copy_of_the_sources(tmp_path / "checkout")
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    named = 'dependencies = { file = ["requirements.txt"] }'
+    assert named in pyproject
+    (checkout / "pyproject.toml").write_text(pyproject.replace(named, named.replace('"]', '", "extra.txt"]')))
+    (checkout / "extra.txt").write_text("extra-pin==1.0\n")
+    monkeypatch.setattr(wheel_tool, "ROOT", checkout)
+    built = build_wheel(tmp_path / "dist")
+    with zipfile.ZipFile(built) as archive:
+        metadata = Parser().parsestr(archive.read(f"mlops_ci-{mlops_ci.__version__}.dist-info/METADATA").decode())
+    assert "extra-pin==1.0" in (metadata.get_all("Requires-Dist") or [])
+    assert metadata["Description-Content-Type"] == "text/markdown"  # the readme too
+
+
+def test_a_symbolic_link_in_the_package_stops_the_build_before_its_target_is_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A link committed as a template (`*.j2` is package data) shipped whatever it points to on the builder's machine.
+    checkout = copy_of_the_sources(tmp_path / "checkout")
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY\n")
+    (checkout / "mlops_ci" / "ci" / "templates" / "leak.j2").symlink_to(secret)
+    monkeypatch.setattr(wheel_tool, "ROOT", checkout)
+    with pytest.raises(SystemExit) as stopped:
+        build_wheel(tmp_path / "dist")
+    assert str(stopped.value) == (
+        "make wheel: mlops_ci/ci/templates/leak.j2 is a symbolic link: the wheel would hold what it points to;"
+        " replace it by the file"
+    )
+    assert not (tmp_path / "dist").exists()
+
+
+def copy_of_the_sources(checkout: Path) -> Path:
+    """A checkout of the wheel's sources only (the package, pyproject.toml and the files it names), to alter."""
+    shutil.copytree(ROOT / "mlops_ci", checkout / "mlops_ci", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+        shutil.copy2(ROOT / name, checkout / name)
+    return checkout
 
 
 def test_its_version_and_dependencies_are_the_repositorys(wheel: Path) -> None:

@@ -303,7 +303,8 @@ def warn_about_hand_changes(settings: Settings, on: pulumi.InvokeOptions) -> Non
     delivered_key = PROVIDER_VARIABLE if settings.keyless else settings.secret_name
     delivered = looked_up(lambda: gitlab.get_project_variable(project=project, key=delivered_key, opts=on))
     if delivered is None or not (delivered.description or "").startswith(MANAGED):
-        # Nothing delivered yet, or a variable the team set by hand: the files are not the stack's yet either.
+        # Nothing delivered yet, or a variable the team set by hand: the files are not the stack's yet either. A GitLab
+        # whose variables API has no description (before 16.2) never warns: the refresh of every up and destroy stays.
         return
     for path, rendered in (
         (settings.ci_file, render_ci_file(settings)),
