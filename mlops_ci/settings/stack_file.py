@@ -142,8 +142,8 @@ def _go_float(value: float) -> str:
     """Go's `%v` of a float64: the shortest digits, in exponent form below 1e-4 or from 1e6."""
     if math.isinf(value) or math.isnan(value):
         raise UnreadableScalarError(repr(value))
-    if value == 0:
-        return "0"
+    if value == 0:  # strconv keeps the sign bit: -0.0 prints "-0"
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
     shortest = decimal.Decimal(repr(value))
     sign, digit_tuple, _ = shortest.as_tuple()
     digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
