@@ -184,3 +184,11 @@ def test_the_templates_requirements_never_take_mlops_ci_from_a_package_index(whe
         chosen: list[dict[str, Any]] = json.loads(report.read_text())["install"] if resolved.returncode == 0 else []
         urls = [str(entry["download_info"]["url"]) for entry in chosen]
         assert not [url for url in urls if url.startswith(index.as_uri())], (links, urls)
+
+
+@pytest.mark.parametrize("arguments", [[], ["a", "b"]])
+def test_the_wheel_builder_without_one_directory_says_how_it_is_called(arguments: list[str]) -> None:
+    command = [sys.executable, "tools/wheel.py", *arguments]
+    called = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    usage = "usage: python tools/wheel.py <directory for the wheel> (make wheel: build/dist)\n"
+    assert (called.returncode, called.stderr) == (1, usage)

@@ -62,4 +62,6 @@ def export_line(wheel: Path) -> str:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python tools/wheel.py <directory for the wheel> (make wheel: build/dist)")
     print(export_line(build_wheel(Path(sys.argv[1]).resolve())))
