@@ -85,6 +85,12 @@ def test_the_program_asks_to_quote_a_value_the_cli_would_change(tmp_path: Path) 
     ]
 
 
+def test_the_quote_it_check_reads_a_deep_stack_file_within_bounds_not_into_a_traceback(tmp_path: Path) -> None:
+    # Nested deeper than Python's recursion limit: PyYAML's own loader would stop in a RecursionError.
+    path = write(tmp_path, HEAD + "  mlops-ci:pythonVersion: 3.10\n  t:deep: " + "[" * 3000 + "]" * 3000 + "\n")
+    assert quote_it_problems(path, ["mlops-ci:pythonVersion"]) == []  # beyond MAX_DEPTH: refused as the loader refuses it
+
+
 def test_a_stack_with_an_unquoted_python_version_is_refused_before_any_resource(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
