@@ -260,3 +260,27 @@ def test_make_hands_sample_and_module_to_the_runner_as_text_never_as_code(tmp_pa
     )
     assert printed.stdout == f"{sample}|{module}"
     assert not marker.exists()
+
+
+def test_each_constants_verdict_is_printed_as_soon_as_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A constant costs a whole fast tier: a run stopped midway keeps the verdicts it printed.
+    module = Path("mlops_ci/settings/rules.py")
+    dotted = constants.dotted(module)
+    names = [f"{dotted}.LIMIT__const_1", f"{dotted}.LIMIT__const_2"]
+    mutants = [constants.Mutant(name, 1, f"LIMIT = {n}", "") for n, name in enumerate(names)]
+
+    def two_constants(path: Path) -> list[constants.Mutant]:
+        return mutants
+
+    def only_the_first_killed(
+        where: Path, relative: Path, mutant: constants.Mutant, deselected: list[str], timeout: float
+    ) -> bool:
+        return mutant.name == names[0]
+
+    monkeypatch.setattr(run.constants, "mutants", two_constants)
+    monkeypatch.setattr(run.constants, "killed", only_the_first_killed)
+    found = run.score_constants(run.Score(str(module)), {}, tmp_path, [])
+    assert capsys.readouterr().out.splitlines() == [f"killed: {names[0]} (LIMIT = 0)", f"survived: {names[1]} (LIMIT = 1)"]
+    assert (found.killed, found.survivors) == (1, [names[1]])

@@ -140,9 +140,10 @@ def score_constants(found: Score, judged: dict[str, str], workdir: Path, failing
     with `size`, that many at random."""
     started, module = time.monotonic(), Path(found.module)
     every = constants.mutants(ROOT / module)
-    results = found.results | {
-        m.name: constants.killed(workdir, module, m, failing, timeout=900) for m in sampled(every, size, module)
-    }
+    results = dict(found.results)
+    for mutant in sampled(every, size, module):  # each a whole fast tier: its verdict printed as soon as known
+        results[mutant.name] = constants.killed(workdir, module, mutant, failing, timeout=900)
+        print(f"{'killed' if results[mutant.name] else 'survived'}: {mutant.name} ({mutant.description})", flush=True)
     more = Score(found.module, results=results, known=found.known | {m.name for m in every}, sampled=found.sampled)
     return tally(more, judged, found.seconds + time.monotonic() - started)
 
