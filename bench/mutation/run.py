@@ -124,12 +124,14 @@ def score_functions(module: Path, judged: dict[str, str], size: int | None = Non
     started = time.monotonic()
     if size is None:
         run_mutmut([f"{constants.dotted(module)}.*"], module)
-    chosen = sampled(list(mutmut_results(module)), size, module)
+    exit_codes = mutmut_results(module)  # every mutant of the module; with `size`, none run yet
+    chosen = sampled(list(exit_codes), size, module)
     if size is not None and chosen:
         run_mutmut(chosen, module)
+        exit_codes = mutmut_results(module)
     picked = set(chosen)
-    results = {name: code not in ALIVE for name, code in mutmut_results(module).items() if name in picked}
-    found = Score(str(module), results=results, known=set(mutmut_results(module)), sampled=size is not None)
+    results = {name: code not in ALIVE for name, code in exit_codes.items() if name in picked}
+    found = Score(str(module), results=results, known=set(exit_codes), sampled=size is not None)
     # The constants' mutants are scored later: one listed as equivalent is not gone yet.
     functions = {name: why for name, why in judged.items() if "__const_" not in name}
     return tally(found, functions, time.monotonic() - started)
