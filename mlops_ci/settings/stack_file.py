@@ -101,13 +101,14 @@ class UnreadableScalarError(ValueError):
 # go-yaml keeps an integer that fits neither int64 nor uint64 as a float when it is written in
 # decimal, as text otherwise; a float beyond float64 stays text too (`resolve.go`, gopkg.in/yaml.v3).
 _LONGEST_INT = 80  # digits past the leading zeros: past these no base fits 64 bits (and Python's int() refuses 4300)
+_PREFIXED_BASES = {"0b": 2, "0x": 16, "0o": 8}  # go-yaml's prefixes (lower case only), cut before the digits
 
 
 def _resolve_number(plain: str) -> Resolved:
     digits = plain.replace("_", "")
     body = digits.lstrip("+-")
-    base = {"0b": 2, "0x": 16, "0o": 8}.get(body[:2], 8 if len(body) > 1 and body.startswith("0") else 10)
-    written = body[2:] if body[:2] in ("0b", "0x", "0o") else body
+    base = _PREFIXED_BASES.get(body[:2], 8 if len(body) > 1 and body.startswith("0") else 10)
+    written = body[2:] if body[:2] in _PREFIXED_BASES else body
     significant = written.lstrip("0") or written[-1:]  # Go reads any number of leading zeros; `0x`: no digit at all
     if _INT.fullmatch(plain) and len(significant) <= _LONGEST_INT:
         try:  # `09`: no octal number (go: not an int either)
