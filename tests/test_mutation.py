@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import tomllib
 from pathlib import Path
 
@@ -135,7 +136,7 @@ def test_mutmut_finding_no_mutant_in_a_module_of_constants_only_is_no_failure(
         with pytest.raises(subprocess.CalledProcessError):
             run.score_functions(module, {})
     else:
-        assert run.score_constants(run.score_functions(module, {}), {}, tmp_path, []).mutants == 0
+        assert run.score_constants(run.score_functions(module, {}), {}, [tmp_path], []).mutants == 0
 
 
 def test_the_report_names_each_survivor_and_each_equivalent_line_to_judge_again() -> None:
@@ -179,7 +180,7 @@ def test_a_sample_runs_that_many_of_each_module_the_same_each_time(tmp_path: Pat
         "mlops_ci.settings.loader.x_f__mutmut_20": "listed, and not in the sample: no stale line",
         "mlops_ci.settings.loader.x_f__mutmut_99": "gone",
     }
-    found = run.score_constants(run.score_functions(module, judged, size=5), judged, tmp_path, [], size=5)
+    found = run.score_constants(run.score_functions(module, judged, size=5), judged, [tmp_path], [], size=5)
     assert len(asked[0]) == len(set(asked[0])) == 5
     assert set(asked[0]) < set(generated)
     assert asked[0] != list(generated)[:5]  # at random, not the first ones
@@ -218,7 +219,7 @@ def test_a_constant_listed_as_equivalent_is_not_called_gone_in_the_functions_onl
     judged = {constant.name: "changes nothing", "mlops_ci.settings.rules.GONE__const_1": "gone"}
     functions = run.score_functions(module, judged)
     assert functions.stale == []
-    found = run.score_constants(functions, judged, tmp_path, [])
+    found = run.score_constants(functions, judged, [tmp_path], [])
     assert (found.mutants, found.killed, found.equivalent, found.stale) == (2, 1, 1, ["mlops_ci.settings.rules.GONE__const_1"])
 
 
@@ -249,16 +250,17 @@ def test_make_hands_sample_and_module_to_the_runner_as_text_never_as_code(tmp_pa
     marker = tmp_path / "ran"
     sample = f"$(shell touch {marker}) 5 `touch {marker}`"
     module = f"mlops_ci/preflight.py  $$(touch {marker})\nmlops_ci/preflight.py"
-    shown = 'shown: ; @printf "%s|%s" "$$SAMPLE" "$$MODULE"'
+    part = f"constants $(shell touch {marker})"
+    shown = 'shown: ; @printf "%s|%s|%s" "$$SAMPLE" "$$MODULE" "$$PART"'
     printed = subprocess.run(
-        ["make", "-s", "--no-print-directory", "--eval", shown, "shown", f"SAMPLE={sample}", f"MODULE={module}"],
+        ["make", "-s", "--no-print-directory", "--eval", shown, "shown", f"SAMPLE={sample}", f"MODULE={module}", f"PART={part}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
-    assert printed.stdout == f"{sample}|{module}"
+    assert printed.stdout == f"{sample}|{module}|{part}"
     assert not marker.exists()
 
 
@@ -281,6 +283,83 @@ def test_each_constants_verdict_is_printed_as_soon_as_known(
 
     monkeypatch.setattr(run.constants, "mutants", two_constants)
     monkeypatch.setattr(run.constants, "killed", only_the_first_killed)
-    found = run.score_constants(run.Score(str(module)), {}, tmp_path, [])
+    found = run.score_constants(run.Score(str(module)), {}, [tmp_path], [])
     assert capsys.readouterr().out.splitlines() == [f"killed: {names[0]} (LIMIT = 0)", f"survived: {names[1]} (LIMIT = 1)"]
     assert (found.killed, found.survivors) == (1, [names[1]])
+
+
+@pytest.mark.parametrize("part", ["constant", "functions constants", "all", "$(shell touch x)"])
+def test_a_part_that_is_neither_is_refused_with_a_bad_sample_before_anything_runs(part: str) -> None:
+    environment = {**os.environ, "PART": part, "SAMPLE": "0", "MODULE": ""}
+    refused = subprocess.run(
+        [sys.executable, "-m", "bench.mutation.run"], cwd=ROOT, env=environment, capture_output=True, text=True, check=False
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "error: SAMPLE: '0' is not a number of mutants a module: a whole number from 1 to 9999",
+        f"error: PART: {part!r} is neither 'functions' nor 'constants' (empty: both)",
+    ]
+
+
+def test_only_the_constants_run_mutmut_never_and_leave_the_functions_equivalent_lines_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = Path("mlops_ci/settings/rules.py")
+    constant = constants.Mutant("mlops_ci.settings.rules.RULE__const_1", 1, "a change", "RULE = 2")
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+
+    def one_copy() -> tuple[list[Path], list[str]]:
+        return [tmp_path], []
+
+    def one_constant(path: Path) -> list[constants.Mutant]:
+        return [constant]
+
+    monkeypatch.setattr(run, "modules", [module].copy)
+    monkeypatch.setattr(run, "constants_copies", one_copy)
+    monkeypatch.setattr(run, "subprocess", None)  # mutmut is never called
+    monkeypatch.setattr(run, "equivalents", {"mlops_ci.settings.rules.x_f__mutmut_1": "a function's"}.copy)
+    monkeypatch.setattr(run.constants, "mutants", one_constant)
+    monkeypatch.setattr(run.constants, "killed", survives)
+    monkeypatch.setenv("PART", "constants")
+    monkeypatch.setenv("SAMPLE", "")
+    monkeypatch.setenv("MODULE", "")
+    assert run.main() == 1
+    printed = capsys.readouterr().out
+    assert "functions only" not in printed
+    assert printed.startswith(f"survived: {constant.name} (a change)\nconstants:\n| module |")
+    assert "| mlops_ci/settings/rules.py | 1 | 0 | 0 | 1 | 0.0 % |" in printed
+    assert "judge again" not in printed
+
+
+def test_the_constants_mutants_run_at_once_each_on_a_copy_no_other_is_using(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = Path("mlops_ci/settings/rules.py")
+    mutants = [constants.Mutant(f"mlops_ci.settings.rules.LIMIT__const_{n}", 1, "a change", "") for n in range(1, 7)]
+    copies = [tmp_path / "one", tmp_path / "two"]
+    both_busy = threading.Barrier(2, timeout=30)  # broken unless two mutants run at the same time
+    busy: list[Path] = []
+    used: list[Path] = []
+
+    def killed_on_a_free_copy(
+        where: Path, relative: Path, mutant: constants.Mutant, deselected: list[str], timeout: float
+    ) -> bool:
+        assert where not in busy
+        busy.append(where)
+        used.append(where)
+        both_busy.wait()
+        busy.remove(where)
+        return True
+
+    def six_constants(path: Path) -> list[constants.Mutant]:
+        return mutants
+
+    monkeypatch.setattr(run.constants, "mutants", six_constants)
+    monkeypatch.setattr(run.constants, "killed", killed_on_a_free_copy)
+    found = run.score_constants(run.Score(str(module)), {}, copies, [])
+    assert (found.mutants, found.killed) == (6, 6)
+    assert sorted(used) == sorted(copies * 3)
+
+
+def survives(where: Path, relative: Path, mutant: constants.Mutant, deselected: list[str], timeout: float) -> bool:
+    return False

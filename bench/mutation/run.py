@@ -11,10 +11,12 @@ module scores under 95 %.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import fnmatch
 import json
 import os
+import queue
 import random
 import re
 import shutil
@@ -37,6 +39,8 @@ ALIVE = {0, 5, 33}
 THRESHOLD = 95.0
 # A name that matches no mutant: mutmut generates the mutants and collects its statistics, then stops on it.
 NO_MUTANT = "mlops_ci.__no_mutant__"
+# PART: what of each module to mutate, in the order run.
+PARTS = ("functions", "constants")
 
 
 @dataclasses.dataclass
@@ -137,15 +141,29 @@ def score_functions(module: Path, judged: dict[str, str], size: int | None = Non
     return tally(found, functions, time.monotonic() - started)
 
 
-def score_constants(found: Score, judged: dict[str, str], workdir: Path, failing: list[str], size: int | None = None) -> Score:
-    """`found` with its module's constants' mutants counted too, each a fresh fast tier on the copy in `workdir`;
-    with `size`, that many at random."""
+def score_constants(
+    found: Score, judged: dict[str, str], workdirs: list[Path], failing: list[str], size: int | None = None
+) -> Score:
+    """`found` with its module's constants' mutants counted too, each a fresh fast tier on one of the copies in
+    `workdirs` (as many at once as there are copies); with `size`, that many at random."""
     started, module = time.monotonic(), Path(found.module)
     every = constants.mutants(ROOT / module)
-    results = dict(found.results)
-    for mutant in sampled(every, size, module):  # each a whole fast tier: its verdict printed as soon as known
-        results[mutant.name] = constants.killed(workdir, module, mutant, failing, timeout=900)
-        print(f"{'killed' if results[mutant.name] else 'survived'}: {mutant.name} ({mutant.description})", flush=True)
+    free: queue.SimpleQueue[Path] = queue.SimpleQueue()
+    for workdir in workdirs:
+        free.put(workdir)
+
+    def verdict(mutant: constants.Mutant) -> tuple[str, bool]:
+        workdir = free.get()  # a copy no other mutant is using
+        try:
+            dead = constants.killed(workdir, module, mutant, failing, timeout=900)
+        finally:
+            free.put(workdir)
+        # Each a whole fast tier: its verdict printed as soon as known (a run stopped midway keeps it).
+        print(f"{'killed' if dead else 'survived'}: {mutant.name} ({mutant.description})", flush=True)
+        return mutant.name, dead
+
+    with concurrent.futures.ThreadPoolExecutor(len(workdirs)) as pool:
+        results = dict(found.results) | dict(pool.map(verdict, sampled(every, size, module)))
     more = Score(found.module, results=results, known=found.known | {m.name for m in every}, sampled=found.sampled)
     return tally(more, judged, found.seconds + time.monotonic() - started)
 
@@ -191,30 +209,52 @@ def sample_size() -> int | str | None:
     return int(text)
 
 
+def chosen_parts() -> tuple[str, ...] | str:
+    """PART: the mutants of each module to run, `functions` (mutmut's) or `constants` (empty: both), or the error."""
+    text = os.environ.get("PART", "")
+    if text in PARTS:
+        return (text,)
+    return PARTS if not text else f"error: PART: {text!r} is neither 'functions' nor 'constants' (empty: both)"
+
+
+def constants_copies() -> tuple[list[Path], list[str]]:
+    """A copy of the project for each core, to run that many constants' mutants at once, and the fast tests that fail
+    on the copies anyway. The copies run the fast tier all at once: a test that fails only beside another fails here."""
+    workdirs = [ROOT / "build" / "mutation" / f"constants-{n}" for n in range(os.cpu_count() or 1)]
+    for workdir in workdirs:
+        constants.copy_project(workdir)
+    with concurrent.futures.ThreadPoolExecutor(len(workdirs)) as pool:
+        failing = sorted({test for tests in pool.map(constants.failing_tests, workdirs) for test in tests})
+    for test in failing:
+        print(f"fails unmutated, left out of the constants' runs: {test}", flush=True)
+    return workdirs, failing
+
+
 def main() -> int:
-    chosen, size = chosen_modules(modules()), sample_size()
-    if isinstance(chosen, str) or isinstance(size, str):  # every problem at once
-        print("\n".join(problem for problem in (chosen, size) if isinstance(problem, str)), file=sys.stderr)
+    chosen, size, parts = chosen_modules(modules()), sample_size(), chosen_parts()
+    if isinstance(chosen, str) or isinstance(size, str) or isinstance(parts, str):  # every problem at once
+        print("\n".join(problem for problem in (chosen, size, parts) if isinstance(problem, str)), file=sys.stderr)
         return 2
     judged = equivalents()
     # mutmut copies a file into mutants/ only when absent there: a copy left from an earlier run would be stale.
     shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     constants.link_installed(ROOT / "mutants")
-    # One copy for the constants' mutants, and one run of the fast tier on it to know what fails anyway.
-    workdir = ROOT / "build" / "mutation" / "constants"
-    constants.copy_project(workdir)
-    failing = constants.failing_tests(workdir)
-    if size is not None:
-        generate(chosen)  # to choose from
     # Every module's functions first, then the constants (each a whole fast tier): the quick figures come first, and
     # each is printed as soon as it is known (a run of all modules takes hours).
-    scores: list[Score] = []
-    for module in chosen:
-        scores.append(score_functions(module, judged, size))
-        print(f"functions only:\n{report(scores[-1:])}", flush=True)
-    for index, found in enumerate(scores):
-        scores[index] = score_constants(found, judged, workdir, failing, size)
-        print(f"functions and constants:\n{report(scores[index : index + 1])}", flush=True)
+    scores = [Score(str(module)) for module in chosen]
+    if "functions" in parts:
+        if size is not None:
+            generate(chosen)  # to choose from
+        for index, module in enumerate(chosen):
+            scores[index] = score_functions(module, judged, size)
+            print(f"functions only:\n{report(scores[index : index + 1])}", flush=True)
+    if "constants" in parts:
+        workdirs, failing = constants_copies()
+        # The functions' equivalent lines are judged only by a run of the functions.
+        judged = judged if "functions" in parts else {name: why for name, why in judged.items() if "__const_" in name}
+        for index, found in enumerate(scores):
+            scores[index] = score_constants(found, judged, workdirs, failing, size)
+            print(f"{' and '.join(parts)}:\n{report(scores[index : index + 1])}", flush=True)
     print(report(scores))
     return 0 if all(score.score >= THRESHOLD for score in scores) else 1
 
