@@ -100,7 +100,7 @@ def test_a_killed_mutant_listed_as_equivalent_counts_as_killed_and_is_named_for_
     results = {"m.x_f__mutmut_1": True, "m.x_f__mutmut_2": False, "m.x_f__mutmut_3": False, "m.x_f__mutmut_4": True}
     judged = {"m.x_f__mutmut_1": "renumbered since", "m.x_f__mutmut_2": "changes nothing", "m.x_f__mutmut_9": "gone"}
     judged["mm.x_g__mutmut_1"] = "another module's"
-    found = run.tally(run.Score("m.py", results=results), judged)
+    found = run.tally(run.Score("m.py", results=results, known=set(results)), judged)
     assert (found.mutants, found.killed, found.equivalent) == (4, 2, 1)
     assert found.survivors == ["m.x_f__mutmut_3"]
     assert found.stale == ["m.x_f__mutmut_9", "m.x_f__mutmut_1"]

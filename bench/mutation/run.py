@@ -174,7 +174,7 @@ def tally(found: Score, judged: dict[str, str], seconds: float = 0.0) -> Score:
     found.seconds = seconds
     found.mutants = len(found.results)
     prefix = f"{constants.dotted(Path(found.module))}."
-    found.stale += [name for name in judged if name.startswith(prefix) and name not in (found.known or found.results)]
+    found.stale += [name for name in judged if name.startswith(prefix) and name not in found.known]
     for name, dead in sorted(found.results.items()):
         if dead:
             found.killed += 1
