@@ -210,12 +210,14 @@ def test_a_constant_listed_as_equivalent_is_not_called_gone_in_the_functions_onl
     def one_constant(path: Path) -> list[constants.Mutant]:
         return [constant]
 
-    def constant_survives(workdir: Path, module: Path, mutant: constants.Mutant, failing: list[str], timeout: float) -> bool:
-        return False
+    def constant_survives(
+        workdir: Path, module: Path, mutant: constants.Mutant, failing: list[str], timeout: float, first: list[str]
+    ) -> str | None:
+        return None
 
     monkeypatch.setattr(run, "run_mutmut", no_run)
     monkeypatch.setattr(run.constants, "mutants", one_constant)
-    monkeypatch.setattr(run.constants, "killed", constant_survives)
+    monkeypatch.setattr(run.constants, "killer", constant_survives)
     judged = {constant.name: "changes nothing", "mlops_ci.settings.rules.GONE__const_1": "gone"}
     functions = run.score_functions(module, judged)
     assert functions.stale == []
@@ -277,14 +279,17 @@ def test_each_constants_verdict_is_printed_as_soon_as_known(
         return mutants
 
     def only_the_first_killed(
-        where: Path, relative: Path, mutant: constants.Mutant, deselected: list[str], timeout: float
-    ) -> bool:
-        return mutant.name == names[0]
+        where: Path, relative: Path, mutant: constants.Mutant, deselected: list[str], timeout: float, first: list[str]
+    ) -> str | None:
+        return "tests/test_rules.py::test_limit" if mutant.name == names[0] else None
 
     monkeypatch.setattr(run.constants, "mutants", two_constants)
-    monkeypatch.setattr(run.constants, "killed", only_the_first_killed)
+    monkeypatch.setattr(run.constants, "killer", only_the_first_killed)
     found = run.score_constants(run.Score(str(module)), {}, [tmp_path], [])
-    assert capsys.readouterr().out.splitlines() == [f"killed: {names[0]} (LIMIT = 0)", f"survived: {names[1]} (LIMIT = 1)"]
+    assert capsys.readouterr().out.splitlines() == [
+        f"killed: {names[0]} (LIMIT = 0) by tests/test_rules.py::test_limit",
+        f"survived: {names[1]} (LIMIT = 1)",
+    ]
     assert (found.killed, found.survivors) == (1, [names[1]])
 
 
@@ -319,7 +324,7 @@ def test_only_the_constants_run_mutmut_never_and_leave_the_functions_equivalent_
     monkeypatch.setattr(run, "subprocess", None)  # mutmut is never called
     monkeypatch.setattr(run, "equivalents", {"mlops_ci.settings.rules.x_f__mutmut_1": "a function's"}.copy)
     monkeypatch.setattr(run.constants, "mutants", one_constant)
-    monkeypatch.setattr(run.constants, "killed", survives)
+    monkeypatch.setattr(run.constants, "killer", survives)
     monkeypatch.setenv("PART", "constants")
     monkeypatch.setenv("SAMPLE", "")
     monkeypatch.setenv("MODULE", "")
@@ -342,24 +347,66 @@ def test_the_constants_mutants_run_at_once_each_on_a_copy_no_other_is_using(
     used: list[Path] = []
 
     def killed_on_a_free_copy(
-        where: Path, relative: Path, mutant: constants.Mutant, deselected: list[str], timeout: float
-    ) -> bool:
+        where: Path, relative: Path, mutant: constants.Mutant, deselected: list[str], timeout: float, first: list[str]
+    ) -> str | None:
         assert where not in busy
         busy.append(where)
         used.append(where)
         both_busy.wait()
         busy.remove(where)
-        return True
+        return "tests/test_rules.py::test_limit"
 
     def six_constants(path: Path) -> list[constants.Mutant]:
         return mutants
 
     monkeypatch.setattr(run.constants, "mutants", six_constants)
-    monkeypatch.setattr(run.constants, "killed", killed_on_a_free_copy)
+    monkeypatch.setattr(run.constants, "killer", killed_on_a_free_copy)
     found = run.score_constants(run.Score(str(module)), {}, copies, [])
     assert (found.mutants, found.killed) == (6, 6)
     assert sorted(used) == sorted(copies * 3)
 
 
-def survives(where: Path, relative: Path, mutant: constants.Mutant, deselected: list[str], timeout: float) -> bool:
-    return False
+def survives(
+    where: Path, relative: Path, mutant: constants.Mutant, deselected: list[str], timeout: float, first: list[str]
+) -> str | None:
+    return None
+
+
+def test_a_constants_mutant_is_killed_by_the_first_failing_test_and_the_module_is_restored(tmp_path: Path) -> None:
+    package = "mlops_ci"  # the module's name spelled apart: no test file of the checkout imports it (relevant_tests)
+    module = Path(package, "limits.py")
+    (tmp_path / package).mkdir()
+    (tmp_path / module).write_text("LIMIT = 1\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "bench").symlink_to(ROOT / "bench")  # the ordering plugin, copied into the real runs' copies
+    for name in ("test_first.py", "test_limits.py"):
+        test = f"from {package} import limits\n\n\ndef test_limit() -> None:\n    assert limits.LIMIT == 1\n"
+        (tmp_path / "tests" / name).write_text(test)
+    grown, same = (constants.Mutant(f"{package}.limits.LIMIT__const_{n}", 1, "", f"LIMIT = {n}\n") for n in (2, 1))
+    assert constants.killer(tmp_path, module, grown, [], 60, []) == "tests/test_first.py::test_limit"
+    assert constants.killer(tmp_path, module, grown, [], 60, ["tests/test_limits.py"]) == "tests/test_limits.py::test_limit"
+    assert constants.killer(tmp_path, module, grown, ["tests/test_first.py"], 60, []) == "tests/test_limits.py::test_limit"
+    assert constants.killer(tmp_path, module, same, [], 60, []) is None
+    assert (tmp_path / module).read_text() == "LIMIT = 1\n"
+
+
+def test_the_test_file_that_killed_a_constant_runs_first_for_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = Path("mlops_ci/settings/rules.py")
+    mutants = [constants.Mutant(f"mlops_ci.settings.rules.LIMIT__const_{n}", 1, "a change", "") for n in range(1, 4)]
+    killers = iter(["tests/test_b.py::test_one", "tests/test_a.py::test_two", None])
+    firsts: list[list[str]] = []
+
+    def records_the_first_files(
+        where: Path, relative: Path, mutant: constants.Mutant, deselected: list[str], timeout: float, first: list[str]
+    ) -> str | None:
+        firsts.append(first)
+        return next(killers)
+
+    def three_constants(path: Path) -> list[constants.Mutant]:
+        return mutants
+
+    monkeypatch.setattr(run.constants, "mutants", three_constants)
+    monkeypatch.setattr(run.constants, "killer", records_the_first_files)
+    found = run.score_constants(run.Score(str(module)), {}, [tmp_path], [])
+    assert firsts == [[], ["tests/test_b.py"], ["tests/test_a.py", "tests/test_b.py"]]
+    assert (found.killed, found.survivors) == (2, [mutants[2].name])

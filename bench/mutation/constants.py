@@ -29,6 +29,8 @@ COPIED = (
     *tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["also_copy"],
 )
 FAST_TIER = ("-p", "no:cacheprovider", "-q", "-x", "--ignore=tests/e2e", "--ignore=tests/engine", "--ignore=tests/localcloud")
+# The plugin that runs the test files most likely to kill a mutant first (its `--first` options).
+FIRST = ("-p", "bench.mutation.first_files")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +163,7 @@ def failing_tests(where: Path) -> list[str]:
 
 def relevant_tests(relative: Path) -> list[str]:
     """The test files that import the module by name: run first, so a killed mutant dies in seconds
-    (the rest of the fast tier follows; pytest runs each test once)."""
+    (the rest of the fast tier follows)."""
     name = dotted(relative)
     package, _, stem = name.rpartition(".")
     names = (name, f"from {package} import {stem}")
@@ -172,29 +174,27 @@ def relevant_tests(relative: Path) -> list[str]:
     )
 
 
-def killed(where: Path, relative: Path, mutant: Mutant, deselected: list[str], timeout: float) -> bool:
-    """Whether the fast tier fails with the mutant in place (a fresh interpreter); the copy is restored after."""
+def killer(where: Path, relative: Path, mutant: Mutant, deselected: list[str], timeout: float, first: list[str]) -> str | None:
+    """The fast test that fails first with the mutant in place (a fresh interpreter), or None: it survived. The test
+    files `first` run first (the ones that killed the module's other mutants), then the ones that import the module
+    by name, then the rest. The copy is restored after."""
     target = where / relative
     original = target.read_text()
     target.write_text(mutant.source)
+    files = (f"--first={file}" for file in [*first, *relevant_tests(relative)])
     try:
         run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                *FAST_TIER,
-                *(f"--deselect={t}" for t in deselected),
-                *relevant_tests(relative),
-                "tests",
-            ],
+            [sys.executable, "-m", "pytest", *FAST_TIER, *FIRST, *files, *(f"--deselect={t}" for t in deselected), "tests"],
             cwd=where,
             capture_output=True,
+            text=True,
             check=False,
             timeout=timeout,
         )
-        return run.returncode != 0
     except subprocess.TimeoutExpired:
-        return True  # as mutmut counts a timeout
+        return "(timeout)"  # as mutmut counts a timeout: killed
     finally:
         target.write_text(original)
+    # pytest -q ends with its short summary: `FAILED tests/test_x.py::test_y - …`.
+    failed = (line.split()[1] for line in run.stdout.splitlines() if line.startswith(("FAILED ", "ERROR ")))
+    return None if run.returncode == 0 else next(failed, f"(pytest exit {run.returncode})")

@@ -152,15 +152,21 @@ def score_constants(
     for workdir in workdirs:
         free.put(workdir)
 
+    killers: list[str] = []  # the test files that killed this module's constants, the latest first
+
     def verdict(mutant: constants.Mutant) -> tuple[str, bool]:
         workdir = free.get()  # a copy no other mutant is using
         try:
-            dead = constants.killed(workdir, module, mutant, failing, timeout=900)
+            test = constants.killer(workdir, module, mutant, failing, timeout=900, first=killers[:])
         finally:
             free.put(workdir)
+        if test is not None and test.startswith("tests/"):
+            file = test.split("::")[0]
+            killers[:] = [file, *(other for other in killers if other != file)]
         # Each a whole fast tier: its verdict printed as soon as known (a run stopped midway keeps it).
-        print(f"{'killed' if dead else 'survived'}: {mutant.name} ({mutant.description})", flush=True)
-        return mutant.name, dead
+        shown = f"{mutant.name} ({mutant.description})"
+        print(f"killed: {shown} by {test}" if test else f"survived: {shown}", flush=True)
+        return mutant.name, test is not None
 
     with concurrent.futures.ThreadPoolExecutor(len(workdirs)) as pool:
         results = dict(found.results) | dict(pool.map(verdict, sampled(every, size, module)))
