@@ -410,3 +410,39 @@ def test_the_test_file_that_killed_a_constant_runs_first_for_the_next(tmp_path: 
     found = run.score_constants(run.Score(str(module)), {}, [tmp_path], [])
     assert firsts == [[], ["tests/test_b.py"], ["tests/test_a.py", "tests/test_b.py"]]
     assert (found.killed, found.survivors) == (2, [mutants[2].name])
+
+
+def a_project(where: Path, tests: str) -> Path:
+    """A project of one module, mlops_ci/limits.py (`LIMIT = 1`), and one test file, tests/test_limits.py: `tests`; with
+    the ordering plugin (bench/, copied into the real runs' copies). The module's path."""
+    module = Path("mlops_ci", "limits.py")
+    (where / "mlops_ci").mkdir()
+    (where / module).write_text("LIMIT = 1\n")
+    (where / "tests").mkdir()
+    (where / "tests" / "test_limits.py").write_text(tests)
+    (where / "bench").symlink_to(ROOT / "bench")
+    return module
+
+
+def test_a_fast_test_erroring_unmutated_is_left_out_of_the_constants_runs_as_a_failing_one(tmp_path: Path) -> None:
+    a_project(
+        tmp_path,
+        "import pytest\n\n\n@pytest.fixture\ndef port() -> int:\n    raise OSError('in use')\n\n\n"
+        "def test_serves(port: int) -> None:\n    pass\n\n\ndef test_fails() -> None:\n    assert False\n\n\n"
+        "def test_passes() -> None:\n    pass\n",
+    )
+    assert sorted(constants.failing_tests(tmp_path)) == ["tests/test_limits.py::test_fails", "tests/test_limits.py::test_serves"]
+
+
+def test_the_killer_is_read_from_pytests_summary_never_from_a_tests_output(tmp_path: Path) -> None:
+    tests = (
+        "import logging\n\nimport pytest\n\nfrom mlops_ci import limits\n\n\n"
+        "@pytest.mark.parametrize('case', ['one - two [x]'])\n"
+        "def test_limit(case: str) -> None:\n"
+        "    print('FAILED ')\n"
+        "    logging.getLogger('mlops_ci').error('ERROR tests/elsewhere.py')\n"
+        "    assert limits.LIMIT == 1\n"
+    )
+    module = a_project(tmp_path, tests)
+    grown = constants.Mutant("mlops_ci.limits.LIMIT__const_1", 1, "", "LIMIT = 2\n")
+    assert constants.killer(tmp_path, module, grown, [], 60, []) == "tests/test_limits.py::test_limit[one - two [x]]"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 import shutil
 import subprocess
 import sys
@@ -28,9 +29,14 @@ COPIED = (
     "pyproject.toml",
     *tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["also_copy"],
 )
-FAST_TIER = ("-p", "no:cacheprovider", "-q", "-x", "--ignore=tests/e2e", "--ignore=tests/engine", "--ignore=tests/localcloud")
+SLOW_TIERS = ("--ignore=tests/e2e", "--ignore=tests/engine", "--ignore=tests/localcloud")
+# `-rfE`: the short summary names the tests that failed and the ones that errored (a fixture, a collection).
+FAST_TIER = ("-p", "no:cacheprovider", "-q", "-x", "-rfE", *SLOW_TIERS)
 # The plugin that runs the test files most likely to kill a mutant first (its `--first` options).
 FIRST = ("-p", "bench.mutation.first_files")
+# A line of pytest's short summary: `FAILED <node id> - <message>` (or ERROR); a node id holds spaces and " - " only
+# inside its parameters' brackets.
+SUMMARY_LINE = re.compile(r"(?:FAILED|ERROR) ([^\s\[]+(?:\[.*\])?)(?: - |$)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,13 +158,19 @@ def link_installed(where: Path) -> None:
 def failing_tests(where: Path) -> list[str]:
     """Node ids of the fast tests that fail on the unmutated copy (none expected): deselected after,
     so that no mutant counts as killed by a test that fails anyway."""
-    args = [a for a in FAST_TIER if a != "-x"]
+    args = [a for a in FAST_TIER if a != "-x"]  # the mutants' command otherwise: a plugin that fails to load fails here
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", *args, "-rf", "-o", "addopts="], cwd=where, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "pytest", *args, *FIRST, "tests"], cwd=where, capture_output=True, text=True, check=False
     )
     if run.returncode not in (0, 1):  # 2: collection errors, interrupted; 3-5: pytest itself
         raise RuntimeError(f"the fast tests do not run on the copy in {where}:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
-    return [line.split()[1] for line in run.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    return summarised(run.stdout)
+
+
+def summarised(output: str) -> list[str]:
+    """The node ids pytest's short summary names, in its order; never a line of a test's output (shown above it)."""
+    _, header, summary = output.rpartition(" short test summary info ")
+    return [found[1] for line in summary.splitlines() if header and (found := SUMMARY_LINE.match(line))]
 
 
 def relevant_tests(relative: Path) -> list[str]:
@@ -195,6 +207,4 @@ def killer(where: Path, relative: Path, mutant: Mutant, deselected: list[str], t
         return "(timeout)"  # as mutmut counts a timeout: killed
     finally:
         target.write_text(original)
-    # pytest -q ends with its short summary: `FAILED tests/test_x.py::test_y - …`.
-    failed = (line.split()[1] for line in run.stdout.splitlines() if line.startswith(("FAILED ", "ERROR ")))
-    return None if run.returncode == 0 else next(failed, f"(pytest exit {run.returncode})")
+    return None if run.returncode == 0 else next(iter(summarised(run.stdout)), f"(pytest exit {run.returncode})")
