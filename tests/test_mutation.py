@@ -328,7 +328,11 @@ def test_only_the_constants_run_mutmut_never_and_leave_the_functions_equivalent_
     monkeypatch.setenv("PART", "constants")
     monkeypatch.setenv("SAMPLE", "")
     monkeypatch.setenv("MODULE", "")
+    kept = tmp_path / "mutants" / "mlops_ci" / "settings" / "rules.py.meta"  # an earlier run's, for `mutmut show`
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{}")
     assert run.main() == 1
+    assert kept.read_text() == "{}"
     printed = capsys.readouterr().out
     assert "functions only" not in printed
     assert printed.startswith(f"survived: {constant.name} (a change)\nconstants:\n| module |")
@@ -446,3 +450,16 @@ def test_the_killer_is_read_from_pytests_summary_never_from_a_tests_output(tmp_p
     module = a_project(tmp_path, tests)
     grown = constants.Mutant("mlops_ci.limits.LIMIT__const_1", 1, "", "LIMIT = 2\n")
     assert constants.killer(tmp_path, module, grown, [], 60, []) == "tests/test_limits.py::test_limit[one - two [x]]"
+
+
+def test_a_sample_of_the_constants_alone_says_of_how_many(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = Path("mlops_ci/settings/rules.py")
+    mutants = [constants.Mutant(f"mlops_ci.settings.rules.LIMIT__const_{n}", 1, "a change", "") for n in (1, 2)]
+
+    def two_constants(path: Path) -> list[constants.Mutant]:
+        return mutants
+
+    monkeypatch.setattr(run.constants, "mutants", two_constants)
+    monkeypatch.setattr(run.constants, "killer", survives)
+    found = run.score_constants(run.Score(str(module)), {}, [tmp_path], [], size=1)  # PART=constants: no functions' run
+    assert found.row().startswith(f"| {module} | 1 of 2 | 0 | 0 | 1 |")

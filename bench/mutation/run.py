@@ -170,7 +170,7 @@ def score_constants(
 
     with concurrent.futures.ThreadPoolExecutor(len(workdirs)) as pool:
         results = dict(found.results) | dict(pool.map(verdict, sampled(every, size, module)))
-    more = Score(found.module, results=results, known=found.known | {m.name for m in every}, sampled=found.sampled)
+    more = Score(found.module, results=results, known=found.known | {m.name for m in every}, sampled=size is not None)
     return tally(more, judged, found.seconds + time.monotonic() - started)
 
 
@@ -242,13 +242,14 @@ def main() -> int:
         print("\n".join(problem for problem in (chosen, size, parts) if isinstance(problem, str)), file=sys.stderr)
         return 2
     judged = equivalents()
-    # mutmut copies a file into mutants/ only when absent there: a copy left from an earlier run would be stale.
-    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-    constants.link_installed(ROOT / "mutants")
     # Every module's functions first, then the constants (each a whole fast tier): the quick figures come first, and
     # each is printed as soon as it is known (a run of all modules takes hours).
     scores = [Score(str(module)) for module in chosen]
     if "functions" in parts:
+        # mutmut copies a file into mutants/ only when absent there: a copy left from an earlier run would be stale.
+        # (A run of the constants alone keeps it: `mutmut show` of the functions' survivors.)
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+        constants.link_installed(ROOT / "mutants")
         if size is not None:
             generate(chosen)  # to choose from
         for index, module in enumerate(chosen):
