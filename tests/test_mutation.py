@@ -463,3 +463,17 @@ def test_a_sample_of_the_constants_alone_says_of_how_many(tmp_path: Path, monkey
     monkeypatch.setattr(run.constants, "killer", survives)
     found = run.score_constants(run.Score(str(module)), {}, [tmp_path], [], size=1)  # PART=constants: no functions' run
     assert found.row().startswith(f"| {module} | 1 of 2 | 0 | 0 | 1 |")
+
+
+def test_a_constants_run_interrupted_is_no_verdict(tmp_path: Path) -> None:
+    tests = (
+        "import os\nimport signal\n\nfrom mlops_ci import limits\n\n\n"
+        "def test_limit() -> None:\n"
+        "    if limits.LIMIT != 1:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the run: pytest stops, exit 2\n"
+    )
+    module = a_project(tmp_path, tests)
+    grown = constants.Mutant("mlops_ci.limits.LIMIT__const_1", 1, "", "LIMIT = 2\n")
+    with pytest.raises(KeyboardInterrupt):
+        constants.killer(tmp_path, module, grown, [], 60, [])
+    assert (tmp_path / module).read_text() == "LIMIT = 1\n"

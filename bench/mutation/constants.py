@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tomllib
@@ -189,7 +190,7 @@ def relevant_tests(relative: Path) -> list[str]:
 def killer(where: Path, relative: Path, mutant: Mutant, deselected: list[str], timeout: float, first: list[str]) -> str | None:
     """The fast test that fails first with the mutant in place (a fresh interpreter), or None: it survived. The test
     files `first` run first (the ones that killed the module's other mutants), then the ones that import the module
-    by name, then the rest. The copy is restored after."""
+    by name, then the rest. The copy is restored after; an interrupted run (Ctrl-C) has no verdict: KeyboardInterrupt."""
     target = where / relative
     original = target.read_text()
     target.write_text(mutant.source)
@@ -207,4 +208,7 @@ def killer(where: Path, relative: Path, mutant: Mutant, deselected: list[str], t
         return "(timeout)"  # as mutmut counts a timeout: killed
     finally:
         target.write_text(original)
-    return None if run.returncode == 0 else next(iter(summarised(run.stdout)), f"(pytest exit {run.returncode})")
+    failed = summarised(run.stdout)
+    if run.returncode in (2, -signal.SIGINT) and not failed:  # interrupted (Ctrl-C): no verdict, the run stops
+        raise KeyboardInterrupt(f"the fast tests of {mutant.name} were interrupted")
+    return None if run.returncode == 0 else next(iter(failed), f"(pytest exit {run.returncode})")
