@@ -477,3 +477,21 @@ def test_a_constants_run_interrupted_is_no_verdict(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         constants.killer(tmp_path, module, grown, [], 60, [])
     assert (tmp_path / module).read_text() == "LIMIT = 1\n"
+
+
+def test_the_constants_copies_are_one_per_core_this_run_may_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copied: list[Path] = []
+
+    def passes(where: Path) -> list[str]:
+        return []
+
+    def two_of_them(pid: int) -> set[int]:
+        return {0, 1}
+
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    monkeypatch.setattr(run.constants, "copy_project", copied.append)
+    monkeypatch.setattr(run.constants, "failing_tests", passes)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)  # the machine's (a container's host): `taskset -c 0,1` lets it use 2
+    monkeypatch.setattr(os, "sched_getaffinity", two_of_them, raising=False)
+    assert run.constants_copies() == (copied, [])
+    assert copied == [tmp_path / "build" / "mutation" / f"constants-{n}" for n in (0, 1)]

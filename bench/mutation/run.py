@@ -226,7 +226,7 @@ def chosen_parts() -> tuple[str, ...] | str:
 def constants_copies() -> tuple[list[Path], list[str]]:
     """A copy of the project for each core, to run that many constants' mutants at once, and the fast tests that fail
     on the copies anyway. The copies run the fast tier all at once: a test that fails only beside another fails here."""
-    workdirs = [ROOT / "build" / "mutation" / f"constants-{n}" for n in range(os.cpu_count() or 1)]
+    workdirs = [ROOT / "build" / "mutation" / f"constants-{n}" for n in range(cores())]
     for workdir in workdirs:
         constants.copy_project(workdir)
     with concurrent.futures.ThreadPoolExecutor(len(workdirs)) as pool:
@@ -234,6 +234,11 @@ def constants_copies() -> tuple[list[Path], list[str]]:
     for test in failing:
         print(f"fails unmutated, left out of the constants' runs: {test}", flush=True)
     return workdirs, failing
+
+
+def cores() -> int:
+    """The cores this run may use (`taskset`, a container's cpuset), not the machine's (`os.cpu_count`)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def main() -> int:
