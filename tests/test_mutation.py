@@ -428,6 +428,12 @@ def a_project(where: Path, tests: str) -> Path:
     return module
 
 
+def killed_by(where: Path, tests: str) -> str | None:
+    """The killer of a mutant of `a_project(where, tests)`'s module (`LIMIT = 2`)."""
+    module = a_project(where, tests)
+    return constants.killer(where, module, constants.Mutant("mlops_ci.limits.LIMIT__const_1", 1, "", "LIMIT = 2\n"), [], 60, [])
+
+
 def test_a_fast_test_erroring_unmutated_is_left_out_of_the_constants_runs_as_a_failing_one(tmp_path: Path) -> None:
     a_project(
         tmp_path,
@@ -444,12 +450,11 @@ def test_the_killer_is_read_from_pytests_summary_never_from_a_tests_output(tmp_p
         "@pytest.mark.parametrize('case', ['one - two [x]'])\n"
         "def test_limit(case: str) -> None:\n"
         "    print('FAILED ')\n"
+        "    print('ERROR tests/elsewhere.py - printed')\n"
         "    logging.getLogger('mlops_ci').error('ERROR tests/elsewhere.py')\n"
         "    assert limits.LIMIT == 1\n"
     )
-    module = a_project(tmp_path, tests)
-    grown = constants.Mutant("mlops_ci.limits.LIMIT__const_1", 1, "", "LIMIT = 2\n")
-    assert constants.killer(tmp_path, module, grown, [], 60, []) == "tests/test_limits.py::test_limit[one - two [x]]"
+    assert killed_by(tmp_path, tests) == "tests/test_limits.py::test_limit[one - two [x]]"
 
 
 def test_a_sample_of_the_constants_alone_says_of_how_many(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -472,11 +477,9 @@ def test_a_constants_run_interrupted_is_no_verdict(tmp_path: Path) -> None:
         "    if limits.LIMIT != 1:\n"
         "        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the run: pytest stops, exit 2\n"
     )
-    module = a_project(tmp_path, tests)
-    grown = constants.Mutant("mlops_ci.limits.LIMIT__const_1", 1, "", "LIMIT = 2\n")
     with pytest.raises(KeyboardInterrupt):
-        constants.killer(tmp_path, module, grown, [], 60, [])
-    assert (tmp_path / module).read_text() == "LIMIT = 1\n"
+        killed_by(tmp_path, tests)
+    assert (tmp_path / "mlops_ci" / "limits.py").read_text() == "LIMIT = 1\n"
 
 
 def test_the_constants_copies_are_one_per_core_this_run_may_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
