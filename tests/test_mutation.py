@@ -452,7 +452,7 @@ def test_the_killer_is_read_from_pytests_summary_never_from_a_tests_output(tmp_p
         "    print('FAILED ')\n"
         "    print('ERROR tests/elsewhere.py - printed')\n"
         "    logging.getLogger('mlops_ci').error('ERROR tests/elsewhere.py')\n"
-        "    assert limits.LIMIT == 1\n"
+        "    assert [limits.LIMIT] == [1]  # a message with brackets: 'assert [2] == [1]'\n"
     )
     assert killed_by(tmp_path, tests) == "tests/test_limits.py::test_limit[one - two [x]]"
 
@@ -498,3 +498,19 @@ def test_the_constants_copies_are_one_per_core_this_run_may_use(tmp_path: Path, 
     monkeypatch.setattr(os, "sched_getaffinity", two_of_them, raising=False)
     assert run.constants_copies() == (copied, [])
     assert copied == [tmp_path / "build" / "mutation" / f"constants-{n}" for n in (0, 1)]
+
+
+def test_only_the_exit_codes_that_prove_a_kill_count_as_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not checked (a run stopped before it), interrupted, skipped, suspicious: no kill proven, so alive, named to judge.
+    module = Path("mlops_ci/settings/loader.py")
+    codes = {"killed": 1, "timeout": 255, "survived": 0, "not_checked": None, "interrupted": 2, "skipped": 34, "odd": 35}
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    run.meta_path(module).parent.mkdir(parents=True)
+    exit_codes = {f"mlops_ci.settings.loader.x_{name}__mutmut_1": code for name, code in codes.items()}
+    run.meta_path(module).write_text(json.dumps({"exit_code_by_key": exit_codes}))
+    monkeypatch.setattr(run, "run_mutmut", no_run)
+    found = run.score_functions(module, {})
+    assert (found.mutants, found.killed) == (7, 2)
+    assert [name.split(".")[-1] for name in found.survivors] == [
+        f"x_{name}__mutmut_1" for name in ("interrupted", "not_checked", "odd", "skipped", "survived")
+    ]

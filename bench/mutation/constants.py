@@ -37,7 +37,7 @@ FAST_TIER = ("-p", "no:cacheprovider", "-q", "-x", "-rfE", *SLOW_TIERS)
 FIRST = ("-p", "bench.mutation.first_files")
 # A line of pytest's short summary: `FAILED <node id> - <message>` (or ERROR); a node id holds spaces and " - " only
 # inside its parameters' brackets.
-SUMMARY_LINE = re.compile(r"(?:FAILED|ERROR) ([^\s\[]+(?:\[.*\])?)(?: - |$)")
+SUMMARY_LINE = re.compile(r"(?:FAILED|ERROR) ([^\s\[]+(?:\[.*?\])?)(?: - |$)")
 
 
 @dataclasses.dataclass(frozen=True)

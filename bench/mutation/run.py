@@ -34,8 +34,9 @@ Item = TypeVar("Item")
 ROOT = constants.ROOT
 EQUIVALENT = Path(__file__).with_name("equivalent.txt")
 MUTMUT = Path(sys.executable).with_name("mutmut")
-# mutmut's exit codes (mutmut/stats.py status_by_exit_code) that leave a mutant alive: survived, no tests.
-ALIVE = {0, 5, 33}
+# mutmut's exit codes that prove a kill (mutmut/stats.py status_by_exit_code): killed, timeout, segfault, caught by
+# type check. No other does: survived, no tests, not checked (None: a run stopped), interrupted, skipped, suspicious.
+KILLING = {1, 3, 24, -24, 36, 152, 255, -11, -9, 37}
 THRESHOLD = 95.0
 # A name that matches no mutant: mutmut generates the mutants and collects its statistics, then stops on it.
 NO_MUTANT = "mlops_ci.__no_mutant__"
@@ -134,7 +135,7 @@ def score_functions(module: Path, judged: dict[str, str], size: int | None = Non
         run_mutmut(chosen, module)
         exit_codes = mutmut_results(module)
     picked = set(chosen)
-    results = {name: code not in ALIVE for name, code in exit_codes.items() if name in picked}
+    results = {name: code in KILLING for name, code in exit_codes.items() if name in picked}
     found = Score(str(module), results=results, known=set(exit_codes), sampled=size is not None)
     # The constants' mutants are scored later: one listed as equivalent is not gone yet.
     functions = {name: why for name, why in judged.items() if "__const_" not in name}
