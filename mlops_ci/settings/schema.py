@@ -98,9 +98,9 @@ def load_schema(project_file: Path = PROJECT_FILE) -> ProjectSchema:
     keys = tuple(
         ConfigKey(
             name=name,
-            type=declaration.get("type", "string"),
-            description=declaration.get("description", ""),
-            default=declaration.get("default", declaration.get("value")),
+            type=declaration["type"],
+            description=declaration["description"],
+            default=declaration.get("default"),
             secret=bool(declaration.get("secret", False)),
         )
         for name, declaration in declared.items()
