@@ -29,6 +29,7 @@ SHARED = f"projects/{NUMBER}/locations/global/workloadIdentityPools/platform-ci/
         ("gitlab", "https://gitlab.com/api/v4/", True),
         ("github", "https://github.acme.example/api/v3/", False),
         ("gitlab", "https://gitlab.acme.example/api/v4/", False),
+        ("gitlab", "https://gitlab.com/api/v4X", False),  # gitlab.com's host, not its API: a key, as for any other
     ],
 )
 def test_auth_left_unset_is_keyless_where_google_reaches_the_issuer(

@@ -106,6 +106,20 @@ def test_a_stack_with_an_unquoted_python_version_is_refused_before_any_resource(
     assert mocks.created == []
 
 
+def test_an_unquoted_google_project_is_told_to_be_quoted_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not only mlops-ci's own keys: `gcp:project: 1.10` reaches the program as '1.1', not the text written.
+    path = write(tmp_path, HEAD.replace("acme-ml", "1.10"))
+
+    def stack_file_of(stack: str) -> Path:
+        return path
+
+    monkeypatch.setattr(settings, "stack_file", stack_file_of)
+    mocks = CountingMocks()
+    with pytest.raises(ConfigError, match=r"gcp:project = 1.10 \(unquoted\): Pulumi reads it as '1.1'; quote it"):
+        run("github", mocks=mocks, **{"gcp:project": "1.1"})
+    assert mocks.created == []
+
+
 # go-yaml v3's resolution of plain numbers (resolve.go: `_` dropped, 0b/0o/0x and leading-zero octal, int64 then
 # uint64, else float64) and Go's `%v` of a float64 (strconv 'g', shortest digits, exponent form below 1e-4 or from
 # 1e6, at least two exponent digits).
