@@ -116,7 +116,7 @@ def test_an_unquoted_google_project_is_told_to_be_quoted_too(tmp_path: Path, mon
     monkeypatch.setattr(settings, "stack_file", stack_file_of)
     mocks = CountingMocks()
     with pytest.raises(ConfigError, match=r"gcp:project = 1.10 \(unquoted\): Pulumi reads it as '1.1'; quote it"):
-        run("github", mocks=mocks, **{"gcp:project": "1.1"})
+        run("github", {"gcp:project": "1.1"}, mocks=mocks)
     assert mocks.created == []
 
 
