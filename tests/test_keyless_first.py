@@ -274,6 +274,11 @@ UNAVAILABLE: tuple[dict[str, Any], list[tuple[str, str]]] = (
     {},
     [("", "googleapi: Error 503: The service is currently unavailable., backendError")],
 )
+# A failure with another status whose text says "not found" of something else: its status decides, not the words.
+BACKEND_NOT_FOUND: tuple[dict[str, Any], list[tuple[str, str]]] = (
+    {},
+    [("", "googleapi: Error 502: upstream backend not found, please retry., backendError")],
+)
 
 # IAM disabled in another project than the stack's (the quota project of the deployer's credentials):
 # it says nothing about the stack's project, where the earlier release enabled IAM for its account.
@@ -298,7 +303,9 @@ UNREACHABLE: tuple[dict[str, Any], list[tuple[str, str]]] = (
 
 
 @pytest.mark.parametrize(
-    "answer", [FORBIDDEN, UNAVAILABLE, DISABLED_ELSEWHERE, UNREACHABLE], ids=["403", "503", "iam-off-elsewhere", "unreachable"]
+    "answer",
+    [FORBIDDEN, UNAVAILABLE, BACKEND_NOT_FOUND, DISABLED_ELSEWHERE, UNREACHABLE],
+    ids=["403", "503", "502-not-found", "iam-off-elsewhere", "unreachable"],
 )
 @pytest.mark.parametrize("overrides", [{"auth": None}, {"auth": "workload-identity"}], ids=["key-stack", "impersonation-stack"])
 def test_the_upgrade_stop_does_not_switch_when_the_account_look_up_fails(overrides: dict[str, str | None], answer: Any) -> None:
