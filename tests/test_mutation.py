@@ -475,6 +475,7 @@ def test_a_constants_run_interrupted_is_no_verdict(tmp_path: Path) -> None:
         "import os\nimport signal\n\nfrom mlops_ci import limits\n\n\n"
         "def test_limit() -> None:\n"
         "    if limits.LIMIT != 1:\n"
+        "        signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job inherits SIGINT ignored\n"
         "        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the run: pytest stops, exit 2\n"
     )
     with pytest.raises(KeyboardInterrupt):
