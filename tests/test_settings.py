@@ -287,8 +287,9 @@ def test_a_derived_bucket_name_never_carries_google() -> None:
     [
         # Google's restricted words in a project id, each on its own.
         (rules.gcp_project_problem, ["my-google-1", "my-null-ml", "undefined-ml", "acme-ssl-ml"]),
-        # 'google' and close misspellings in a bucket name: look-alike digits, one letter dropped, doubled or swapped.
-        (rules.bucket_name_problem, ["g00gle-x", "goog1e-x", "x-googl3", "x-goo6le", "x-goo9le", "x-gogle", "x-gooogle"]),
+        # 'google' and close misspellings in a bucket name: look-alike digits (each alone: "goog1e-x" would be the
+        # 'goog' prefix), one letter dropped, doubled or swapped.
+        (rules.bucket_name_problem, ["g00gle-x", "x-goog1e", "x-googl3", "x-goo6le", "x-goo9le", "x-gogle", "x-gooogle"]),
         (rules.bucket_name_problem, ["x-ogogle", "x-googel", "x-g-o-o-g-l-e", "x-googlle", "x-googlee", "x-goolge"]),
         # Every other one-letter slip of 'google': each dropped letter, each swap, each doubled letter.
         (rules.bucket_name_problem, ["x-goole", "x-googe", "x-gogole", "x-ggoogle", "x-googgle"]),
