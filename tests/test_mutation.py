@@ -515,3 +515,19 @@ def test_only_the_exit_codes_that_prove_a_kill_count_as_killed(tmp_path: Path, m
     assert [name.split(".")[-1] for name in found.survivors] == [
         f"x_{name}__mutmut_1" for name in ("interrupted", "not_checked", "odd", "skipped", "survived")
     ]
+
+
+def test_a_constants_failing_property_test_is_not_shrunk(tmp_path: Path) -> None:
+    # Hypothesis shrinks a failing example for up to five minutes: a kill needs only the failure.
+    tests = (
+        "from pathlib import Path\n\nfrom hypothesis import given, settings, strategies as st\n\n"
+        "from mlops_ci import limits\n\n\n"
+        "@settings(database=None)\n@given(st.lists(st.integers(), min_size=30))\n"
+        "def test_limit(values: list[int]) -> None:\n"
+        "    with Path('examples.txt').open('a') as examples:\n"
+        "        examples.write('one\\n')\n"
+        "    assert limits.LIMIT == 1\n"
+    )
+    assert killed_by(tmp_path, tests) == "tests/test_limits.py::test_limit"
+    # The first example fails; Hypothesis runs it once more to report it. Shrinking 30 integers would run dozens.
+    assert len((tmp_path / "examples.txt").read_text().splitlines()) <= 2

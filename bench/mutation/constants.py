@@ -32,7 +32,9 @@ COPIED = (
 )
 SLOW_TIERS = ("--ignore=tests/e2e", "--ignore=tests/engine", "--ignore=tests/localcloud")
 # `-rfE`: the short summary names the tests that failed and the ones that errored (a fixture, a collection).
-FAST_TIER = ("-p", "no:cacheprovider", "-q", "-x", "-rfE", *SLOW_TIERS)
+# The profile of bench/mutation/no_shrink.py: a failing property test's example is not shrunk.
+NO_SHRINK = ("-p", "bench.mutation.no_shrink", "--hypothesis-profile=mutation")
+FAST_TIER = ("-p", "no:cacheprovider", "-q", "-x", "-rfE", *NO_SHRINK, *SLOW_TIERS)
 # The plugin that runs the test files most likely to kill a mutant first (its `--first` options).
 FIRST = ("-p", "bench.mutation.first_files")
 # A line of pytest's short summary: `FAILED <node id> - <message>` (or ERROR); a node id holds spaces and " - " only
