@@ -858,3 +858,8 @@ def test_a_bare_platform_key_beside_an_unknown_platform_names_the_platform_to_ch
         "vision-ml:token: in this project's own namespace (vision-ml:), which mlops-ci does not read: set <platform>:token"
         " instead (`pulumi config rm vision-ml:token; pulumi config set <platform>:token …`)"
     ) in raised.value.problems
+
+
+def test_the_keys_left_unchecked_when_empty_each_have_a_rule() -> None:
+    # An entry without a row in RULES is never read: it would say a key is derived when nothing derives it here.
+    assert set(validate.DERIVED_WHEN_EMPTY) <= set(validate.RULES)

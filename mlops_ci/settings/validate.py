@@ -55,7 +55,7 @@ RULES: dict[str, Rule] = {
     "githubEnvironment": github_environment_problem,
 }
 DERIVED_WHEN_EMPTY = (
-    "existingBucket", "bucketName", "serviceAccountId", "ciFile", "githubEnvironment", "keyRotation", "workloadIdentityProvider"
+    "existingBucket", "bucketName", "serviceAccountId", "githubEnvironment", "keyRotation", "workloadIdentityProvider"
 )  # fmt: skip
 # Keys about the stack's own bucket: an existing bucket is the team's, not the stack's to shape.
 OWN_BUCKET_ONLY = ("bucketName", "bucketLocation", "protectBucket")
