@@ -22,7 +22,8 @@ from mlops_ci.settings.schema import SCHEMA
 GOOGLE = "gcp"
 GOOGLE_KEYS = ("project",)
 # The Google provider's keys that carry credentials, and those that send its calls elsewhere
-# (/work/notes/upstream-gcp.md §8: every functional `*CustomEndpoint`, `universeDomain`).
+# (hashicorp/terraform-provider-google's provider schema and its transport Config: every `*CustomEndpoint`,
+# `universe_domain`, `prefer_regional_endpoints` and `prefer_global_endpoints`, which pick another host).
 GOOGLE_CREDENTIAL_KEYS = ("credentials", "accessToken", "impersonateServiceAccount", "impersonateServiceAccountDelegates")
 GOOGLE_ENDPOINT_KEYS = ("universeDomain", "preferGlobalEndpoints", "preferRegionalEndpoints")
 READ_KEYS: dict[str, tuple[str, ...]] = {

@@ -72,6 +72,9 @@ NAMESPACES = [
         "another host",
     ),
     case("namespaces", "gcp-universe", stack("gcp:universeDomain: evil.example"), "gcp:universeDomain", "another host"),
+    # The provider's regional endpoints are other hosts (terraform-provider-google's transport: PreferRegionalEndpoints).
+    case("namespaces", "gcp-regional", stack("gcp:preferRegionalEndpoints: true"), "gcp:preferRegionalEndpoints", "another host"),
+    case("namespaces", "gcp-global", stack("gcp:preferGlobalEndpoints: true"), "gcp:preferGlobalEndpoints", "another host"),
     case("namespaces", "gcp-region", stack("gcp:region: europe-west6"), "gcp:region", "gcp:project only"),
     case("namespaces", "gcp-labels", stack('gcp:defaultLabels: \'{"a": "b"}\''), "gcp:defaultLabels", "gcp:project only"),
     case(
