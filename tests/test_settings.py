@@ -506,7 +506,9 @@ def test_a_secret_pulumi_tags_is_refused_as_every_other_key_that_is_not_a_secret
     assert any(p.startswith("pulumi:tags: not a secret") for p in raised.value.problems), raised.value.problems
 
 
-@pytest.mark.parametrize("cli_tag", ["pulumi:project", "pulumi:description", "vcs:owner", "vcs:repo"])
+@pytest.mark.parametrize(
+    "cli_tag", ["pulumi:project", "pulumi:description", "vcs:owner", "vcs:repo", "github:owner", "gitlab:repo"]
+)
 def test_a_stack_file_may_not_rewrite_the_clis_own_stack_tags(cli_tag: str) -> None:
     # Red team (tpl): the CLI copies every entry of `pulumi:tags` over the tags it computes itself
     # (pulumi/pulumi pkg/backend/stack.go, GetEnvironmentTagsForCurrentStack, called by the Pulumi Cloud
@@ -729,7 +731,14 @@ ENVIRONMENT_RULE = "when the stack file lacks the key; configuration comes from 
         ),
         (
             {},
-            {"PULUMI_CONFIG_ANYTHING": "x", "PULUMI_CONFIG_GCP_PROJECT": "y"},
+            # The CLI's own variables pass: which keys are secret, the passphrase and its file.
+            {
+                "PULUMI_CONFIG_ANYTHING": "x",
+                "PULUMI_CONFIG_GCP_PROJECT": "y",
+                "PULUMI_CONFIG_SECRET_KEYS": "[]",
+                "PULUMI_CONFIG_PASSPHRASE": "p",
+                "PULUMI_CONFIG_PASSPHRASE_FILE": "/dev/null",
+            },
             {},
             [
                 f"PULUMI_CONFIG_ANYTHING (environment): refused: Pulumi's SDK reads it as config {ENVIRONMENT_RULE}",

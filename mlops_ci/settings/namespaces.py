@@ -42,8 +42,9 @@ CLI_KEYS = ("pulumi:tags",)
 # gitHub:owner/repo, gitlab:owner/repo). Only `pulumi:template` (what `pulumi new` writes) is let through.
 TAG_TEMPLATE = "pulumi:template"
 CLI_TAG_PREFIXES = ("pulumi:", "vcs:", "github:", "gitlab:")
-# The CLI's own variables: the config itself, which keys are secret, the passphrase.
-CLI_VARIABLES = ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+# The CLI's own `PULUMI_CONFIG_*` variables: which keys are secret, the passphrase (PULUMI_CONFIG itself, the config,
+# is read apart: parsed.from_environment).
+CLI_VARIABLES = ("PULUMI_CONFIG_SECRET_KEYS", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
 
 def _look_alike(text: str) -> str:
