@@ -589,7 +589,10 @@ def test_two_template_projects_stacks_of_one_name_derive_two_service_accounts_an
     assert s.derive_service_account_id("dev", "mlops-ci") == s.derive_service_account_id("dev") == "dvc-ci-dev"
     pulumi.runtime.set_mocks(CountingMocks(), project="vision-ml", stack="dev", preview=False)
     pulumi.runtime.set_all_config(config_for("github"), [])
-    assert load_settings().service_account_id == ours
+    settings = load_settings()
+    assert settings.service_account_id == ours
+    # The bucket's labels say which Pulumi project too: pre-flight reads them back by these names.
+    assert settings.labels == {"managed-by": "mlops-ci", "stack": "dev", "pulumi-project": "vision-ml"}
 
 
 def test_gitlab_rules_name_the_key_the_value_and_the_whole_rule() -> None:
