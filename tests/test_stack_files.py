@@ -156,6 +156,7 @@ def refusal(text: str) -> str:
 def test_the_bounds_of_a_stack_file_are_exact_and_an_alias_that_repeats_a_value_is_read() -> None:
     # MAX_DEPTH levels of nesting, as written or once aliases are expanded; MAX_NODES values, an alias counting as
     # the whole value it stands for.
+    assert (MAX_DEPTH, MAX_NODES) == (32, 10_000)  # as the README says: "32 levels, 10,000 values"
     assert isinstance(compose("[" * MAX_DEPTH + "]" * MAX_DEPTH), yaml.SequenceNode)
     assert refusal("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)) == f"nested deeper than {MAX_DEPTH} levels"
     nested = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
