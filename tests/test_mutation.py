@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,7 @@ def test_mutmut_finding_no_mutant_in_a_module_of_constants_only_is_no_failure(
         return subprocess.CompletedProcess(command, 1)
 
     monkeypatch.setattr(run.subprocess, "run", mutmut_fails)
-    monkeypatch.setattr(run.constants, "mutants", no_constants)
+    monkeypatch.setattr(run.constants, "mutants", constants_of([]))
     if fails:
         with pytest.raises(subprocess.CalledProcessError):
             run.score_functions(module, {})
@@ -175,7 +176,7 @@ def test_a_sample_runs_that_many_of_each_module_the_same_each_time(tmp_path: Pat
         run.meta_path(module).write_text(json.dumps({"exit_code_by_key": exit_codes}))
 
     monkeypatch.setattr(run, "run_mutmut", mutmut_kills_all_but_the_first)
-    monkeypatch.setattr(run.constants, "mutants", no_constants)
+    monkeypatch.setattr(run.constants, "mutants", constants_of([]))
     judged = {
         "mlops_ci.settings.loader.x_f__mutmut_20": "listed, and not in the sample: no stale line",
         "mlops_ci.settings.loader.x_f__mutmut_99": "gone",
@@ -192,8 +193,13 @@ def test_a_sample_runs_that_many_of_each_module_the_same_each_time(tmp_path: Pat
     assert run.sampled(list(generated), 20, module) == list(generated)
 
 
-def no_constants(path: Path) -> list[constants.Mutant]:
-    return []
+def constants_of(mutants: list[constants.Mutant]) -> Callable[[Path], list[constants.Mutant]]:
+    """A stand-in for constants.mutants: these mutants, whatever the module."""
+
+    def listed(path: Path) -> list[constants.Mutant]:
+        return mutants
+
+    return listed
 
 
 def test_a_constant_listed_as_equivalent_is_not_called_gone_in_the_functions_only_row(
@@ -207,17 +213,9 @@ def test_a_constant_listed_as_equivalent_is_not_called_gone_in_the_functions_onl
     run.meta_path(module).write_text(json.dumps({"exit_code_by_key": generated}))
     constant = constants.Mutant("mlops_ci.settings.rules.RULE__const_1", 1, "a change", "RULE = 2")
 
-    def one_constant(path: Path) -> list[constants.Mutant]:
-        return [constant]
-
-    def constant_survives(
-        workdir: Path, module: Path, mutant: constants.Mutant, failing: list[str], timeout: float, first: list[str]
-    ) -> str | None:
-        return None
-
     monkeypatch.setattr(run, "run_mutmut", no_run)
-    monkeypatch.setattr(run.constants, "mutants", one_constant)
-    monkeypatch.setattr(run.constants, "killer", constant_survives)
+    monkeypatch.setattr(run.constants, "mutants", constants_of([constant]))
+    monkeypatch.setattr(run.constants, "killer", survives)
     judged = {constant.name: "changes nothing", "mlops_ci.settings.rules.GONE__const_1": "gone"}
     functions = run.score_functions(module, judged)
     assert functions.stale == []
@@ -275,15 +273,12 @@ def test_each_constants_verdict_is_printed_as_soon_as_known(
     names = [f"{dotted}.LIMIT__const_1", f"{dotted}.LIMIT__const_2"]
     mutants = [constants.Mutant(name, 1, f"LIMIT = {n}", "") for n, name in enumerate(names)]
 
-    def two_constants(path: Path) -> list[constants.Mutant]:
-        return mutants
-
     def only_the_first_killed(
         where: Path, relative: Path, mutant: constants.Mutant, deselected: list[str], timeout: float, first: list[str]
     ) -> str | None:
         return "tests/test_rules.py::test_limit" if mutant.name == names[0] else None
 
-    monkeypatch.setattr(run.constants, "mutants", two_constants)
+    monkeypatch.setattr(run.constants, "mutants", constants_of(mutants))
     monkeypatch.setattr(run.constants, "killer", only_the_first_killed)
     found = run.score_constants(run.Score(str(module)), {}, [tmp_path], [])
     assert capsys.readouterr().out.splitlines() == [
@@ -316,14 +311,11 @@ def test_only_the_constants_run_mutmut_never_and_leave_the_functions_equivalent_
     def one_copy() -> tuple[list[Path], list[str]]:
         return [tmp_path], []
 
-    def one_constant(path: Path) -> list[constants.Mutant]:
-        return [constant]
-
     monkeypatch.setattr(run, "modules", [module].copy)
     monkeypatch.setattr(run, "constants_copies", one_copy)
     monkeypatch.setattr(run, "subprocess", None)  # mutmut is never called
     monkeypatch.setattr(run, "equivalents", {"mlops_ci.settings.rules.x_f__mutmut_1": "a function's"}.copy)
-    monkeypatch.setattr(run.constants, "mutants", one_constant)
+    monkeypatch.setattr(run.constants, "mutants", constants_of([constant]))
     monkeypatch.setattr(run.constants, "killer", survives)
     monkeypatch.setenv("PART", "constants")
     monkeypatch.setenv("SAMPLE", "")
@@ -360,10 +352,7 @@ def test_the_constants_mutants_run_at_once_each_on_a_copy_no_other_is_using(
         busy.remove(where)
         return "tests/test_rules.py::test_limit"
 
-    def six_constants(path: Path) -> list[constants.Mutant]:
-        return mutants
-
-    monkeypatch.setattr(run.constants, "mutants", six_constants)
+    monkeypatch.setattr(run.constants, "mutants", constants_of(mutants))
     monkeypatch.setattr(run.constants, "killer", killed_on_a_free_copy)
     found = run.score_constants(run.Score(str(module)), {}, copies, [])
     assert (found.mutants, found.killed) == (6, 6)
@@ -377,16 +366,10 @@ def survives(
 
 
 def test_a_constants_mutant_is_killed_by_the_first_failing_test_and_the_module_is_restored(tmp_path: Path) -> None:
-    package = "mlops_ci"  # the module's name spelled apart: no test file of the checkout imports it (relevant_tests)
-    module = Path(package, "limits.py")
-    (tmp_path / package).mkdir()
-    (tmp_path / module).write_text("LIMIT = 1\n")
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "bench").symlink_to(ROOT / "bench")  # the ordering plugin, copied into the real runs' copies
-    for name in ("test_first.py", "test_limits.py"):
-        test = f"from {package} import limits\n\n\ndef test_limit() -> None:\n    assert limits.LIMIT == 1\n"
-        (tmp_path / "tests" / name).write_text(test)
-    grown, same = (constants.Mutant(f"{package}.limits.LIMIT__const_{n}", 1, "", f"LIMIT = {n}\n") for n in (2, 1))
+    test = "from mlops_ci import limits\n\n\ndef test_limit() -> None:\n    assert limits.LIMIT == 1\n"
+    module = a_project(tmp_path, test)
+    (tmp_path / "tests" / "test_first.py").write_text(test)
+    grown, same = (constants.Mutant(f"mlops_ci.limits.LIMIT__const_{n}", 1, "", f"LIMIT = {n}\n") for n in (2, 1))
     assert constants.killer(tmp_path, module, grown, [], 60, []) == "tests/test_first.py::test_limit"
     assert constants.killer(tmp_path, module, grown, [], 60, ["tests/test_limits.py"]) == "tests/test_limits.py::test_limit"
     assert constants.killer(tmp_path, module, grown, ["tests/test_first.py"], 60, []) == "tests/test_limits.py::test_limit"
@@ -406,13 +389,12 @@ def test_the_test_file_that_killed_a_constant_runs_first_for_the_next(tmp_path: 
         firsts.append(first)
         return next(killers)
 
-    def three_constants(path: Path) -> list[constants.Mutant]:
-        return mutants
-
-    monkeypatch.setattr(run.constants, "mutants", three_constants)
+    monkeypatch.setattr(run.constants, "mutants", constants_of(mutants))
     monkeypatch.setattr(run.constants, "killer", records_the_first_files)
     found = run.score_constants(run.Score(str(module)), {}, [tmp_path], [])
-    assert firsts == [[], ["tests/test_b.py"], ["tests/test_a.py", "tests/test_b.py"]]
+    importing = constants.relevant_tests(module)  # found once for the module, after the killers
+    assert importing
+    assert firsts == [importing, ["tests/test_b.py", *importing], ["tests/test_a.py", "tests/test_b.py", *importing]]
     assert (found.killed, found.survivors) == (2, [mutants[2].name])
 
 
@@ -461,10 +443,7 @@ def test_a_sample_of_the_constants_alone_says_of_how_many(tmp_path: Path, monkey
     module = Path("mlops_ci/settings/rules.py")
     mutants = [constants.Mutant(f"mlops_ci.settings.rules.LIMIT__const_{n}", 1, "a change", "") for n in (1, 2)]
 
-    def two_constants(path: Path) -> list[constants.Mutant]:
-        return mutants
-
-    monkeypatch.setattr(run.constants, "mutants", two_constants)
+    monkeypatch.setattr(run.constants, "mutants", constants_of(mutants))
     monkeypatch.setattr(run.constants, "killer", survives)
     found = run.score_constants(run.Score(str(module)), {}, [tmp_path], [], size=1)  # PART=constants: no functions' run
     assert found.row().startswith(f"| {module} | 1 of 2 | 0 | 0 | 1 |")

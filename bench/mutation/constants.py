@@ -32,11 +32,10 @@ COPIED = (
 )
 SLOW_TIERS = ("--ignore=tests/e2e", "--ignore=tests/engine", "--ignore=tests/localcloud")
 # `-rfE`: the short summary names the tests that failed and the ones that errored (a fixture, a collection).
-# The profile of bench/mutation/no_shrink.py: a failing property test's example is not shrunk.
-NO_SHRINK = ("-p", "bench.mutation.no_shrink", "--hypothesis-profile=mutation")
-FAST_TIER = ("-p", "no:cacheprovider", "-q", "-x", "-rfE", *NO_SHRINK, *SLOW_TIERS)
-# The plugin that runs the test files most likely to kill a mutant first (its `--first` options).
-FIRST = ("-p", "bench.mutation.first_files")
+# The plugins of the runs: bench/mutation/no_shrink.py's profile (a failing property test's example is not shrunk),
+# bench/mutation/first_files.py (the test files most likely to kill a mutant first: its `--first` options).
+PLUGINS = ("-p", "bench.mutation.no_shrink", "--hypothesis-profile=mutation", "-p", "bench.mutation.first_files")
+FAST_TIER = ("-p", "no:cacheprovider", "-q", "-x", "-rfE", *PLUGINS, *SLOW_TIERS)
 # A line of pytest's short summary: `FAILED <node id> - <message>` (or ERROR); a node id holds spaces and " - " only
 # inside its parameters' brackets.
 SUMMARY_LINE = re.compile(r"(?:FAILED|ERROR) ([^\s\[]+(?:\[.*?\])?)(?: - |$)")
@@ -162,9 +161,7 @@ def failing_tests(where: Path) -> list[str]:
     """Node ids of the fast tests that fail on the unmutated copy (none expected): deselected after,
     so that no mutant counts as killed by a test that fails anyway."""
     args = [a for a in FAST_TIER if a != "-x"]  # the mutants' command otherwise: a plugin that fails to load fails here
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", *args, *FIRST, "tests"], cwd=where, capture_output=True, text=True, check=False
-    )
+    run = subprocess.run([sys.executable, "-m", "pytest", *args, "tests"], cwd=where, capture_output=True, text=True, check=False)
     if run.returncode not in (0, 1):  # 2: collection errors, interrupted; 3-5: pytest itself
         raise RuntimeError(f"the fast tests do not run on the copy in {where}:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
     return summarised(run.stdout)
@@ -191,15 +188,15 @@ def relevant_tests(relative: Path) -> list[str]:
 
 def killer(where: Path, relative: Path, mutant: Mutant, deselected: list[str], timeout: float, first: list[str]) -> str | None:
     """The fast test that fails first with the mutant in place (a fresh interpreter), or None: it survived. The test
-    files `first` run first (the ones that killed the module's other mutants), then the ones that import the module
-    by name, then the rest. The copy is restored after; an interrupted run (Ctrl-C) has no verdict: KeyboardInterrupt."""
+    files `first` run first, in that order, then the rest. The copy is restored after; an interrupted run (Ctrl-C)
+    has no verdict: KeyboardInterrupt."""
     target = where / relative
     original = target.read_text()
     target.write_text(mutant.source)
-    files = (f"--first={file}" for file in [*first, *relevant_tests(relative)])
+    files = (f"--first={file}" for file in first)
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "pytest", *FAST_TIER, *FIRST, *files, *(f"--deselect={t}" for t in deselected), "tests"],
+            [sys.executable, "-m", "pytest", *FAST_TIER, *files, *(f"--deselect={t}" for t in deselected), "tests"],
             cwd=where,
             capture_output=True,
             text=True,

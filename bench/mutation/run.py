@@ -154,11 +154,12 @@ def score_constants(
         free.put(workdir)
 
     killers: list[str] = []  # the test files that killed this module's constants, the latest first
+    importing = constants.relevant_tests(module)  # then the test files that import the module
 
     def verdict(mutant: constants.Mutant) -> tuple[str, bool]:
         workdir = free.get()  # a copy no other mutant is using
         try:
-            test = constants.killer(workdir, module, mutant, failing, timeout=900, first=killers[:])
+            test = constants.killer(workdir, module, mutant, failing, timeout=900, first=[*killers, *importing])
         finally:
             free.put(workdir)
         if test is not None and test.startswith("tests/"):
