@@ -91,32 +91,35 @@ def test_the_quote_it_check_reads_a_deep_stack_file_within_bounds_not_into_a_tra
     assert quote_it_problems(path, ["mlops-ci:pythonVersion"]) == []  # beyond MAX_DEPTH: refused as the loader refuses it
 
 
-def test_a_stack_with_an_unquoted_python_version_is_refused_before_any_resource(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("content", "handed_over", "refusal"),
+    [
+        (
+            HEAD + "  mlops-ci:pythonVersion: 3.10\n",
+            {"pythonVersion": "3.1"},
+            r"mlops-ci:pythonVersion = 3.10 \(unquoted\): Pulumi reads it as '3.1'",
+        ),
+        # Not only mlops-ci's own keys: `gcp:project: 1.10` reaches the program as '1.1', not the text written.
+        (
+            HEAD.replace("acme-ml", "1.10"),
+            {"gcp:project": "1.1"},
+            r"gcp:project = 1.10 \(unquoted\): Pulumi reads it as '1.1'; quote it",
+        ),
+    ],
+    ids=["python-version", "google-project"],
+)
+def test_a_stack_with_an_unquoted_number_is_refused_before_any_resource(
+    content: str, handed_over: dict[str, str], refusal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = write(tmp_path, HEAD + "  mlops-ci:pythonVersion: 3.10\n")
+    path = write(tmp_path, content)
 
     def stack_file_of(stack: str) -> Path:
         return path
 
     monkeypatch.setattr(settings, "stack_file", stack_file_of)
     mocks = CountingMocks()
-    with pytest.raises(ConfigError, match=r"mlops-ci:pythonVersion = 3.10 \(unquoted\): Pulumi reads it as '3.1'"):
-        run("github", mocks=mocks, pythonVersion="3.1")
-    assert mocks.created == []
-
-
-def test_an_unquoted_google_project_is_told_to_be_quoted_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Not only mlops-ci's own keys: `gcp:project: 1.10` reaches the program as '1.1', not the text written.
-    path = write(tmp_path, HEAD.replace("acme-ml", "1.10"))
-
-    def stack_file_of(stack: str) -> Path:
-        return path
-
-    monkeypatch.setattr(settings, "stack_file", stack_file_of)
-    mocks = CountingMocks()
-    with pytest.raises(ConfigError, match=r"gcp:project = 1.10 \(unquoted\): Pulumi reads it as '1.1'; quote it"):
-        run("github", {"gcp:project": "1.1"}, mocks=mocks)
+    with pytest.raises(ConfigError, match=refusal):
+        run("github", handed_over, mocks=mocks)
     assert mocks.created == []
 
 
