@@ -555,11 +555,12 @@ def test_an_existing_bucket_the_platform_allows_is_still_held_to_googles_bucket_
     ]
 
 
-@pytest.mark.parametrize("tags", ["just a string", '["a", "b"]', '{"team": {"nested": "x"}}', '{"team": 1}'])
+@pytest.mark.parametrize("tags", ["just a string", "", '["a", "b"]', '{"team": {"nested": "x"}}', '{"team": 1}'])
 def test_a_pulumi_tags_the_cli_refuses_is_refused_offline_too(tags: str) -> None:
     # Red team (tpl): the CLI refuses a pulumi:tags that is not an object of strings ("pulumi:tags must be an
     # object of strings", pulumi/pulumi pkg/backend/stack.go) when a Pulumi Cloud backend starts an update,
     # after `make check` said OK (the file backend ignores pulumi:tags); the program lets any value through.
+    # An empty value too: the CLI reads it as the string "" (sdk/go/common/resource/config/value.go, ToObject), not {}.
     with pytest.raises(ConfigError) as raised:
         run("github", {"pulumi__tags": tags})
     assert any(p.startswith("pulumi:tags") for p in raised.value.problems), raised.value.problems

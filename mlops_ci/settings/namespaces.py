@@ -101,7 +101,8 @@ def _tags_problem(secret: bool) -> str | None:
     key = CLI_KEYS[0]
     if secret:
         return f"{key}: not a secret: write it in plain text (`secure:` hides from review what the stack's tags say)"
-    tags = _tag_names(pulumi.Config("pulumi").get("tags") or "{}")
+    # Present, as key_problem found it; an empty value is the string "", which the CLI refuses too, not {}.
+    tags = _tag_names(pulumi.Config("pulumi").require("tags"))
     if tags is None:
         return f"{key}: must be an object of strings (tag name: text), as the CLI requires"
     owned = sorted(t for t in tags if t != TAG_TEMPLATE and t.lower().startswith(CLI_TAG_PREFIXES))
