@@ -325,7 +325,10 @@ def test_a_key_stack_that_adds_keyless_mode_impersonation_but_not_auth_stops() -
     problems, mocks = refused("github", {"getAccount": ACCOUNT_FOUND}, {"auth": None, "keylessMode": "impersonation"})
     assert "getAccount" in mocks.asked
     [problem] = problems
-    assert problem.startswith("mlops-ci:auth: not set"), problem
+    # The default it would get is impersonation's (its keylessMode is set), not direct's.
+    assert problem.startswith(
+        "mlops-ci:auth: not set, and this release's default (keyless, with impersonation: no key) would"
+    ), problem
 
 
 def test_a_key_stack_with_its_own_service_account_id_is_told_about_auth() -> None:
