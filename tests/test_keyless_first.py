@@ -14,7 +14,7 @@ from mlops_ci.offline.runtime import numeric_id
 from mlops_ci.settings import validate
 from mlops_ci.settings.loader import ConfigError
 from tests.helpers import ACCOUNT, ACCOUNT_BINDING, GRANT, KEY, POOL, POOL_PROVIDER, SERVICE, CountingMocks, run
-from tests.test_preflight import NOT_FOUND, Answers, refused
+from tests.test_preflight import NOT_FOUND, Answers, refused, service_disabled
 
 NUMBER = numeric_id("acme-ml-test")
 SHARED = f"projects/{NUMBER}/locations/global/workloadIdentityPools/platform-ci/providers/github"
@@ -187,6 +187,18 @@ def test_pre_flight_refuses_a_provider_it_cannot_find() -> None:
 
 
 @pytest.mark.usefixtures("shared_pool")
+def test_pre_flight_names_the_shared_provider_whose_look_up_finds_iam_off() -> None:
+    overrides = {"auth": "workload-identity", "workloadIdentityProvider": SHARED}
+    answers = {"getWorkloadIdentityPoolProvider": service_disabled("iam.googleapis.com", "acme-ml-test")}
+    problems, _ = refused("github", answers, overrides)
+    assert problems == [
+        f"mlops-ci:workloadIdentityProvider = '{SHARED}': Google answers that iam.googleapis.com is disabled in project"
+        " acme-ml-test (or was enabled minutes ago): enable it there (`gcloud services enable iam.googleapis.com"
+        " --project acme-ml-test`), wait a few minutes, and run pulumi up again"
+    ]
+
+
+@pytest.mark.usefixtures("shared_pool")
 @pytest.mark.parametrize(
     ("base", "overrides", "issuer"),
     [
@@ -229,6 +241,7 @@ def test_a_deployed_stack_whose_credential_the_new_defaults_would_change_stops(
     assert ACCOUNT_FOUND["email"] in problem
     assert f"keep it with {keep}" in problem
     assert f"switch with {switch}" in problem
+    assert problem.endswith("pulumi up then deletes what the old credential needed and CI authenticates as the repository")
 
 
 @pytest.mark.parametrize(
