@@ -156,6 +156,20 @@ def refusal(text: str) -> str:
     return str(raised.value.problem)
 
 
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("a: 1\nb: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "\n", "line 2, column 35"),
+        ("a: 1\nb: &l [*l]\n", "line 2, column 8"),
+    ],
+)
+def test_a_refused_value_is_shown_where_it_is_written(text: str, where: str) -> None:
+    # A stack file holds many keys: the refusal says where the value is, as PyYAML's own errors do.
+    with pytest.raises(yaml.MarkedYAMLError) as raised:
+        compose(text)
+    assert f'in "<unicode string>", {where}:' in str(raised.value)
+
+
 def test_the_bounds_of_a_stack_file_are_exact_and_an_alias_that_repeats_a_value_is_read() -> None:
     # MAX_DEPTH levels of nesting, as written or once aliases are expanded; MAX_NODES values, an alias counting as
     # the whole value it stands for.
