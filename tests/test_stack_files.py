@@ -12,7 +12,7 @@ import yaml
 from mlops_ci.offline.stacks import StackFileError, load_stack_file
 from mlops_ci.settings import validate as settings
 from mlops_ci.settings.loader import ConfigError
-from mlops_ci.settings.stack_file import MAX_DEPTH, MAX_NODES, BoundedLoader, cli_text, quote_it_problems, stack_file
+from mlops_ci.settings.stack_file import MAX_BYTES, MAX_DEPTH, MAX_NODES, BoundedLoader, cli_text, quote_it_problems, stack_file
 from tests.helpers import CountingMocks, run
 
 HEAD = "config:\n  gcp:project: acme-ml\n  mlops-ci:platform: github\n  mlops-ci:repository: a/b\n"
@@ -89,6 +89,17 @@ def test_the_quote_it_check_reads_a_deep_stack_file_within_bounds_not_into_a_tra
     # Nested deeper than Python's recursion limit: PyYAML's own loader would stop in a RecursionError.
     path = write(tmp_path, HEAD + "  mlops-ci:pythonVersion: 3.10\n  t:deep: " + "[" * 3000 + "]" * 3000 + "\n")
     assert quote_it_problems(path, ["mlops-ci:pythonVersion"]) == []  # beyond MAX_DEPTH: refused as the loader refuses it
+
+
+def test_the_quote_it_check_reads_a_stack_file_of_up_to_max_bytes(tmp_path: Path) -> None:
+    # The offline reader's bound (1 MiB): a file of exactly MAX_BYTES is read, one byte more is left to its refusal.
+    body = HEAD + "  mlops-ci:pythonVersion: 3.10\n"
+    comment = "#" * (MAX_BYTES - len(body) - 1) + "\n"
+    path = write(tmp_path, body + comment)
+    assert path.stat().st_size == MAX_BYTES
+    assert len(quote_it_problems(path, ["mlops-ci:pythonVersion"])) == 1
+    write(tmp_path, body + "#" + comment)
+    assert quote_it_problems(path, ["mlops-ci:pythonVersion"]) == []
 
 
 @pytest.mark.parametrize(
