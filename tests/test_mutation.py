@@ -481,18 +481,28 @@ def test_the_constants_copies_are_one_per_core_this_run_may_use(tmp_path: Path, 
 
 
 def test_only_the_exit_codes_that_prove_a_kill_count_as_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Not checked (a run stopped before it), interrupted, skipped, suspicious: no kill proven, so alive, named to judge.
+    # Not checked (a run stopped before it), interrupted, skipped, suspicious, and 255 (mutmut's "timeout" when its
+    # worker raised: pytest found no test by an id it was given): no kill proven, so alive, named to judge.
     module = Path("mlops_ci/settings/loader.py")
-    codes = {"killed": 1, "timeout": 255, "survived": 0, "not_checked": None, "interrupted": 2, "skipped": 34, "odd": 35}
+    codes = {
+        "killed": 1,
+        "timeout": -24,
+        "survived": 0,
+        "not_checked": None,
+        "interrupted": 2,
+        "skipped": 34,
+        "odd": 35,
+        "not_run": 255,
+    }
     monkeypatch.setattr(run, "ROOT", tmp_path)
     run.meta_path(module).parent.mkdir(parents=True)
     exit_codes = {f"mlops_ci.settings.loader.x_{name}__mutmut_1": code for name, code in codes.items()}
     run.meta_path(module).write_text(json.dumps({"exit_code_by_key": exit_codes}))
     monkeypatch.setattr(run, "run_mutmut", no_run)
     found = run.score_functions(module, {})
-    assert (found.mutants, found.killed) == (7, 2)
+    assert (found.mutants, found.killed) == (8, 2)
     assert [name.split(".")[-1] for name in found.survivors] == [
-        f"x_{name}__mutmut_1" for name in ("interrupted", "not_checked", "odd", "skipped", "survived")
+        f"x_{name}__mutmut_1" for name in ("interrupted", "not_checked", "not_run", "odd", "skipped", "survived")
     ]
 
 

@@ -29,6 +29,13 @@ class Case:
     def stack(self) -> str:
         return f"{self.kind}-{self.name}"
 
+    @property
+    def test_id(self) -> str:
+        """The stack's name with each character that is not printable ASCII as U+XXXX: `make mutation` (mutmut) names
+        the tests to run by id, and pytest found no test by the id it escapes itself (`printing-blank\\u3164stack`)
+        in a process that had collected the tests before."""
+        return "".join(c if c.isascii() and c.isprintable() else f"U+{ord(c):04X}" for c in self.stack)
+
 
 def stack(*lines: str, platform: str = "github", head: bool = True) -> str:
     top = HEAD.format(platform=platform, repository=REPOSITORIES[platform]) if head else "config:\n"

@@ -38,7 +38,7 @@ def assert_printable(*outputs: str) -> None:
         assert "Traceback" not in output
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.stack)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.test_id)
 def test_make_plan_refuses_it(
     case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -55,7 +55,7 @@ def test_make_plan_refuses_it(
     assert not out.exists()
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.stack)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.test_id)
 def test_make_check_refuses_it(
     case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
