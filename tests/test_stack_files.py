@@ -91,6 +91,12 @@ def test_the_quote_it_check_reads_a_deep_stack_file_within_bounds_not_into_a_tra
     assert quote_it_problems(path, ["mlops-ci:pythonVersion"]) == []  # beyond MAX_DEPTH: refused as the loader refuses it
 
 
+@pytest.mark.parametrize("content", ["", "# a comment only\n", "- a list\n", "text\n"])
+def test_the_quote_it_check_of_a_stack_file_that_is_no_mapping_finds_nothing(tmp_path: Path, content: str) -> None:
+    # An empty stack file is the CLI's "no config"; a list or a text the CLI refuses itself, before the program runs.
+    assert quote_it_problems(write(tmp_path, content), ["mlops-ci:pythonVersion"]) == []
+
+
 def test_the_quote_it_check_reads_a_stack_file_of_up_to_max_bytes(tmp_path: Path) -> None:
     # The offline reader's bound (1 MiB): a file of exactly MAX_BYTES is read, one byte more is left to its refusal.
     body = HEAD + "  mlops-ci:pythonVersion: 3.10\n"
