@@ -53,6 +53,7 @@ def test_a_broken_stack_file_is_one_error_naming_file_line_and_column(
 # Seen with the real CLI (tests/engine/test_cli_config.py): the text the program receives.
 NUMBERS = "[08, 1.0, 1e3, 1e-7, 0.000001, 1e20, 1e21, 1.5e300, -0.0, 12345678901234567890, -9223372036854775809]"
 STRINGS = '["<b>&", \u00e9, "\\u2028", "\\t", "\\x01", 2024-01-01]'
+INT64 = "[9223372036854775807, -9223372036854775808]"
 KEYS = "{1: x, b: y, 1.5: z, ~: n, 2024-01-01: d, 0x10: h}"
 CLI_READS = [
     ("3.10", "3.1"), ("3.12", "3.12"), ("010", "8"), ("0o17", "15"), ("1e3", "1000"), ("1.0", "1"), ("0x1F", "31"),
@@ -63,6 +64,7 @@ CLI_READS = [
     # Inside an object, Go's encoding/json: its numbers (read back as an int64 where the text is one), its escapes
     # (<, >, &, U+2028), a date as Go's text of it, a key as Go's %v of it.
     (NUMBERS, "[8,1,1000,1e-7,0.000001,100000000000000000000,1e+21,1.5e+300,0,12345678901234567000,-9223372036854776000]"),
+    (INT64, "[9223372036854775807,-9223372036854775808]"),
     (STRINGS, '["\\u003cb\\u003e\\u0026","\u00e9","\\u2028","\\t","\\u0001","2024-01-01 00:00:00 +0000 UTC"]'),
     (KEYS, '{"1":"x","1.5":"z","16":"h","2024-01-01 00:00:00 +0000 UTC":"d","\\u003cnil\\u003e":"n","b":"y"}'),
 ]  # fmt: skip

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.engine.conftest import PASSPHRASE, ROOT, Engine
-from tests.test_stack_files import CLI_READS, KEYS, NUMBERS, STRINGS
+from tests.test_stack_files import CLI_READS, INT64, KEYS, NUMBERS, STRINGS
 
 pytestmark = pytest.mark.engine
 
@@ -247,6 +247,12 @@ SCALARS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "numbers": an_object(NUMBERS),
     "strings": an_object(STRINGS),
     "keys": an_object(KEYS),
+    # The program gets int64's bounds exact; `pulumi config --json` shows them through a float64.
+    "int64": (
+        INT64,
+        dict(CLI_READS)[INT64],
+        {"value": dict(CLI_READS)[INT64], "objectValue": [9223372036854776000, -9223372036854776000]},
+    ),
     "list": ('[1, "a", true, 3.10]', '[1,"a",true,3.1]', {"value": '[1,"a",true,3.1]', "objectValue": [1, "a", True, 3.1]}),
     "mapping": (
         "{b: 1, a: x, c: [yes]}",
