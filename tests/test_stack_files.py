@@ -12,6 +12,7 @@ import yaml
 from mlops_ci.offline.stacks import StackFileError, load_stack_file
 from mlops_ci.settings import validate as settings
 from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.namespaces import tags_written_as_text
 from mlops_ci.settings.stack_file import MAX_DEPTH, MAX_NODES, BoundedLoader, cli_text, quote_it_problems, stack_file
 from tests.helpers import CountingMocks, run
 
@@ -115,8 +116,17 @@ def test_the_quote_it_check_reads_a_deep_stack_file_within_bounds_not_into_a_tra
             {"gcp:project": "1.1"},
             r"gcp:project = 1.10 \(unquoted\): Pulumi reads it as '1.1'; quote it",
         ),
+        # The tags' object written as text (`pulumi config set pulumi:tags '{"team": "ml"}'`): the program gets the
+        # JSON a mapping gives; the CLI keeps a string and refuses it as tags (pulumi/pulumi pkg/backend/stack.go
+        # GetEnvironmentTagsForCurrentStack, config/value.go ToObject).
+        (
+            HEAD + '  pulumi:tags: \'{"team": "ml"}\'\n',
+            {"pulumi__tags": '{"team":"ml"}'},
+            r"pulumi:tags: written as text, which the CLI reads as a string, not an object of strings",
+        ),
+        (HEAD + "  pulumi:tags: |\n    {}\n", {"pulumi__tags": "{}\n"}, r"pulumi:tags: written as text"),
     ],
-    ids=["python-version", "google-project"],
+    ids=["python-version", "google-project", "tags-quoted", "tags-block"],
 )
 def test_a_stack_with_an_unquoted_number_is_refused_before_any_resource(
     content: str, handed_over: dict[str, str], refusal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -131,6 +141,14 @@ def test_a_stack_with_an_unquoted_number_is_refused_before_any_resource(
     with pytest.raises(ConfigError, match=refusal):
         run("github", handed_over, mocks=mocks)
     assert mocks.created == []
+
+
+@pytest.mark.parametrize("written", ["\n    team: ml", " {}", " {team: ml}", " ''", " '[]'", " x"])
+def test_tags_written_as_a_mapping_or_as_text_that_is_no_object_are_not_told_to_be_a_mapping(
+    tmp_path: Path, written: str
+) -> None:
+    # A mapping is what the CLI wants; text that holds no object is refused as no object of strings already.
+    assert tags_written_as_text(write(tmp_path, HEAD + f"  pulumi:tags:{written}\n")) == []
 
 
 # go-yaml v3's resolution of plain numbers (resolve.go: `_` dropped, 0b/0o/0x and leading-zero octal, int64 then
