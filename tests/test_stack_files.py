@@ -103,6 +103,14 @@ def test_the_quote_it_check_reads_a_deep_stack_file_within_bounds_not_into_a_tra
 
 
 @pytest.mark.parametrize(
+    "content", ["", "- a\n", "x\n", "config: 5\n", "config: [a]\n", "other:\n  mlops-ci:pythonVersion: 3.10\n"]
+)
+def test_the_quote_it_check_reads_the_config_mapping_only_and_never_into_a_traceback(tmp_path: Path, content: str) -> None:
+    # Files the CLI refuses, or whose config holds nothing to quote (the offline reader refuses them, named).
+    assert quote_it_problems(write(tmp_path, content), ["mlops-ci:pythonVersion"]) == []
+
+
+@pytest.mark.parametrize(
     ("content", "handed_over", "refusal"),
     [
         (
