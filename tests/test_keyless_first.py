@@ -339,9 +339,9 @@ def test_a_key_stack_that_adds_keyless_mode_impersonation_but_not_auth_stops() -
     assert "getAccount" in mocks.asked
     [problem] = problems
     # The default it would get is impersonation's (its keylessMode is set), not direct's.
-    assert problem.startswith(
-        "mlops-ci:auth: not set, and this release's default (keyless, with impersonation: no key) would"
-    ), problem
+    assert problem.startswith("mlops-ci:auth: not set, and this release's default (keyless, with impersonation: no key) would"), (
+        problem
+    )
 
 
 def test_a_key_stack_with_its_own_service_account_id_is_told_about_auth() -> None:

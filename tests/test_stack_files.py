@@ -12,6 +12,7 @@ import yaml
 from mlops_ci.offline.stacks import StackFileError, load_stack_file
 from mlops_ci.settings import validate as settings
 from mlops_ci.settings.loader import ConfigError
+from mlops_ci.settings.namespaces import tags_written_as_text
 from mlops_ci.settings.stack_file import MAX_BYTES, MAX_DEPTH, MAX_NODES, BoundedLoader, cli_text, quote_it_problems, stack_file
 from tests.helpers import CountingMocks, run
 
@@ -51,12 +52,22 @@ def test_a_broken_stack_file_is_one_error_naming_file_line_and_column(
 
 
 # Seen with the real CLI (tests/engine/test_cli_config.py): the text the program receives.
+NUMBERS = "[08, 1.0, 1e3, 1e-7, 0.000001, 1e20, 1e21, 1.5e300, -0.0, 12345678901234567890, -9223372036854775809]"
+STRINGS = '["<b>&", \u00e9, "\\u2028", "\\t", "\\x01", 2024-01-01]'
+INT64 = "[9223372036854775807, -9223372036854775808]"
+KEYS = "{1: x, b: y, 1.5: z, ~: n, 2024-01-01: d, 0x10: h}"
 CLI_READS = [
     ("3.10", "3.1"), ("3.12", "3.12"), ("010", "8"), ("0o17", "15"), ("1e3", "1000"), ("1.0", "1"), ("0x1F", "31"),
     ("1_000", "1000"), ("12345678901234567890", "12345678901234567890"), ("yes", "yes"), ("no", "no"), ("on", "on"),
     ("off", "off"), ("true", "true"), ("True", "true"), ("TRUE", "true"), ("~", ""), ("null", ""), ("", ""),
     ("2024-01-01", "2024-01-01 00:00:00 +0000 UTC"), ("12:30:00", "12:30:00"), ("1:30", "1:30"), ('"3.10"', "3.10"),
     ('[1, "a", true, 3.10]', '[1,"a",true,3.1]'), ("{b: 1, a: x, c: [yes]}", '{"a":"x","b":1,"c":["yes"]}'),
+    # Inside an object, Go's encoding/json: its numbers (read back as an int64 where the text is one), its escapes
+    # (<, >, &, U+2028), a date as Go's text of it, a key as Go's %v of it.
+    (NUMBERS, "[8,1,1000,1e-7,0.000001,100000000000000000000,1e+21,1.5e+300,0,12345678901234567000,-9223372036854776000]"),
+    (INT64, "[9223372036854775807,-9223372036854775808]"),
+    (STRINGS, '["\\u003cb\\u003e\\u0026","\u00e9","\\u2028","\\t","\\u0001","2024-01-01 00:00:00 +0000 UTC"]'),
+    (KEYS, '{"1":"x","1.5":"z","16":"h","2024-01-01 00:00:00 +0000 UTC":"d","\\u003cnil\\u003e":"n","b":"y"}'),
 ]  # fmt: skip
 
 
@@ -91,12 +102,6 @@ def test_the_quote_it_check_reads_a_deep_stack_file_within_bounds_not_into_a_tra
     assert quote_it_problems(path, ["mlops-ci:pythonVersion"]) == []  # beyond MAX_DEPTH: refused as the loader refuses it
 
 
-@pytest.mark.parametrize("content", ["", "# a comment only\n", "- a list\n", "text\n"])
-def test_the_quote_it_check_of_a_stack_file_that_is_no_mapping_finds_nothing(tmp_path: Path, content: str) -> None:
-    # An empty stack file is the CLI's "no config"; a list or a text the CLI refuses itself, before the program runs.
-    assert quote_it_problems(write(tmp_path, content), ["mlops-ci:pythonVersion"]) == []
-
-
 def test_the_quote_it_check_reads_a_stack_file_of_up_to_max_bytes(tmp_path: Path) -> None:
     # The offline reader's bound (1 MiB): a file of exactly MAX_BYTES is read, one byte more is left to its refusal.
     body = HEAD + "  mlops-ci:pythonVersion: 3.10\n"
@@ -106,6 +111,14 @@ def test_the_quote_it_check_reads_a_stack_file_of_up_to_max_bytes(tmp_path: Path
     assert len(quote_it_problems(path, ["mlops-ci:pythonVersion"])) == 1
     write(tmp_path, body + "#" + comment)
     assert quote_it_problems(path, ["mlops-ci:pythonVersion"]) == []
+
+
+@pytest.mark.parametrize(
+    "content", ["", "- a\n", "x\n", "config: 5\n", "config: [a]\n", "other:\n  mlops-ci:pythonVersion: 3.10\n"]
+)
+def test_the_quote_it_check_reads_the_config_mapping_only_and_never_into_a_traceback(tmp_path: Path, content: str) -> None:
+    # Files the CLI refuses, or whose config holds nothing to quote (the offline reader refuses them, named).
+    assert quote_it_problems(write(tmp_path, content), ["mlops-ci:pythonVersion"]) == []
 
 
 @pytest.mark.parametrize(
@@ -122,8 +135,17 @@ def test_the_quote_it_check_reads_a_stack_file_of_up_to_max_bytes(tmp_path: Path
             {"gcp:project": "1.1"},
             r"gcp:project = 1.10 \(unquoted\): Pulumi reads it as '1.1'; quote it",
         ),
+        # The tags' object written as text (`pulumi config set pulumi:tags '{"team": "ml"}'`): the program gets the
+        # JSON a mapping gives; the CLI keeps a string and refuses it as tags (pulumi/pulumi pkg/backend/stack.go
+        # GetEnvironmentTagsForCurrentStack, config/value.go ToObject).
+        (
+            HEAD + '  pulumi:tags: \'{"team": "ml"}\'\n',
+            {"pulumi__tags": '{"team":"ml"}'},
+            r"pulumi:tags: written as text, which the CLI reads as a string, not an object of strings",
+        ),
+        (HEAD + "  pulumi:tags: |\n    {}\n", {"pulumi__tags": "{}\n"}, r"pulumi:tags: written as text"),
     ],
-    ids=["python-version", "google-project"],
+    ids=["python-version", "google-project", "tags-quoted", "tags-block"],
 )
 def test_a_stack_with_an_unquoted_number_is_refused_before_any_resource(
     content: str, handed_over: dict[str, str], refusal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -138,6 +160,14 @@ def test_a_stack_with_an_unquoted_number_is_refused_before_any_resource(
     with pytest.raises(ConfigError, match=refusal):
         run("github", handed_over, mocks=mocks)
     assert mocks.created == []
+
+
+@pytest.mark.parametrize("written", ["\n    team: ml", " {}", " {team: ml}", " ''", " '[]'", " x"])
+def test_tags_written_as_a_mapping_or_as_text_that_is_no_object_are_not_told_to_be_a_mapping(
+    tmp_path: Path, written: str
+) -> None:
+    # A mapping is what the CLI wants; text that holds no object is refused as no object of strings already.
+    assert tags_written_as_text(write(tmp_path, HEAD + f"  pulumi:tags:{written}\n")) == []
 
 
 # go-yaml v3's resolution of plain numbers (resolve.go: `_` dropped, 0b/0o/0x and leading-zero octal, int64 then

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import json
 from pathlib import Path
 from typing import Any, cast
@@ -121,11 +123,43 @@ def shown_path(path: Path) -> str:
     return escaped(str(path))
 
 
+# Go's encoding/json escapes these too (json.Marshal's HTML escaping, and JavaScript's line terminators).
+_GO_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def _go_json_number(number: int | float) -> str:
+    """Go's encoding/json of a number the CLI keeps: an int64 as itself, any other as a float64 (a uint64 too,
+    as config.object reads its JSON back: UseNumber, Int64 or else Float64), in plain notation from 1e-6 to
+    1e21, shortest digits; "-0" reads back as the int64 0."""
+    if isinstance(number, int) and -(2**63) <= number < 2**63:
+        return str(number)
+    value = float(number)
+    if value == 0:
+        return "0"
+    if 1e-6 <= abs(value) < 1e21:
+        plain = format(decimal.Decimal(repr(value)), "f")
+        return plain.rstrip("0").rstrip(".") if "." in plain else plain
+    return repr(value).replace("e-0", "e-")  # Go writes 1e-7 where Python writes 1e-07
+
+
+def _go_json(value: object) -> str:
+    """The compact JSON the CLI hands over for an object (pulumi/pulumi sdk/go/common/resource/config/object.go
+    MarshalJSON, Go's encoding/json): keys sorted, each key Go's %v of the YAML key, a date as Go's text of it."""
+    if isinstance(value, dict):
+        entries = {"<nil>" if k is None else go_text(k): v for k, v in cast(dict[Resolved, object], value).items()}
+        return "{" + ",".join(f"{_go_json(key)}:{_go_json(entries[key])}" for key in sorted(entries)) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_go_json(item) for item in cast(list[object], value)) + "]"
+    if isinstance(value, datetime.date):
+        return _go_json(go_text(value))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _go_json_number(value)
+    return json.dumps(value, ensure_ascii=False).translate(_GO_JSON_ESCAPES)
+
+
 def _wire_value(value: object) -> str:
-    # The CLI hands a scalar over as Go's text of it, an object as compact JSON with sorted keys.
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return go_text(cast(Resolved, value))
+    # The CLI hands a scalar over as Go's text of it, an object as Go's compact JSON with sorted keys.
+    return _go_json(cast(object, value)) if isinstance(value, dict | list) else go_text(cast(Resolved, value))
 
 
 # Top-level keys of a stack file (`ProjectStack`, sdk/go/common/workspace/project.go) that the

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import cast
 
-import pulumi
-from pulumi.runtime.config import get_config_env_key
+import yaml
+from pulumi.runtime.config import get_config, get_config_env_key
 
 from mlops_ci.platforms import PLATFORMS
 from mlops_ci.platforms.base import PLATFORM_KEYS
 from mlops_ci.settings.parse import PROJECT, Parsed
 from mlops_ci.settings.rules import did_you_mean, escaped, non_ascii, shown
 from mlops_ci.settings.schema import SCHEMA
+from mlops_ci.settings.stack_file import config_entries
 
 GOOGLE = "gcp"
 GOOGLE_KEYS = ("project",)
@@ -84,8 +86,10 @@ def _project_key_problem(key: str, name: str, parsed: Parsed) -> str:
     return f"{rule}; its keys are {PROJECT}:<key>{did_you_mean(name, SCHEMA.names)}"
 
 
-def _tag_names(raw: str) -> list[str] | None:
+def _tag_names(raw: object) -> list[str] | None:
     """The names of `pulumi:tags`, or None where it is not an object of strings."""
+    if not isinstance(raw, str):
+        return None  # PULUMI_CONFIG's JSON: null, a number, an object (refused apart, environment_problems)
     try:
         tags: object = json.loads(raw)
     except ValueError:
@@ -101,8 +105,9 @@ def _tags_problem(secret: bool) -> str | None:
     key = CLI_KEYS[0]
     if secret:
         return f"{key}: not a secret: write it in plain text (`secure:` hides from review what the stack's tags say)"
-    # Present, as key_problem found it; an empty value is the string "", which the CLI refuses too, not {}.
-    tags = _tag_names(pulumi.Config("pulumi").require("tags"))
+    # Present, as key_problem found it: the stack's text (an empty value is "", which the CLI refuses too, not {}),
+    # or any JSON value PULUMI_CONFIG holds (null is no value to `Config.require`: a traceback).
+    tags = _tag_names(get_config(key))
     if tags is None:
         return f"{key}: must be an object of strings (tag name: text), as the CLI requires"
     owned = sorted(t for t in tags if t != TAG_TEMPLATE and t.lower().startswith(CLI_TAG_PREFIXES))
@@ -112,6 +117,18 @@ def _tags_problem(secret: bool) -> str | None:
             f" only {TAG_TEMPLATE} and tags of your own"
         )
     return None
+
+
+def tags_written_as_text(path: Path) -> list[str]:
+    """`pulumi:tags` written in the stack file as text that holds an object (quoted, or a block): the program gets
+    the JSON a mapping gives, but the CLI keeps it a string, and refuses it as tags (config/value.go ToObject)."""
+    key = CLI_KEYS[0]
+    return [
+        f"{key}: written as text, which the CLI reads as a string, not an object of strings: write it as a mapping"
+        f" (`pulumi config rm {key}; pulumi config set --path {key}.<name> <text>`)"
+        for key_node, value_node in config_entries(path)
+        if key_node.value == key and isinstance(value_node, yaml.ScalarNode) and _tag_names(str(value_node.value)) is not None
+    ]
 
 
 def google_key_problem(key: str, name: str) -> str:

@@ -179,31 +179,39 @@ def stack_file(stack: str, project_file: Path = PROJECT_FILE) -> Path:
     return schema.stack_config_dir / f"Pulumi.{stack}.yaml"
 
 
-def quote_it_problems(path: Path, string_keys: Iterable[str]) -> list[str]:
-    """For each key of `string_keys` written as a plain scalar the CLI hands over as other text."""
+def config_entries(path: Path) -> list[tuple[yaml.Node, yaml.Node]]:
+    """The `config:` entries of the stack file as written (key node, value node); none where there is no such
+    file (config from elsewhere) or the CLI refuses it before the program runs (refused offline too)."""
     if not path.is_file() or path.stat().st_size > MAX_BYTES:
-        return []  # config from elsewhere (`pulumi config set` writes quoted strings), or refused offline
+        return []
     try:
         document = cast(yaml.Node | None, yaml.compose(path.read_text(), Loader=BoundedLoader))  # pyright: ignore[reportUnknownMemberType] (untyped)
     except (yaml.YAMLError, UnicodeDecodeError):
-        return []  # the CLI itself refuses such a file before the program runs
+        return []
+    top = cast(list[tuple[yaml.Node, yaml.Node]], document.value) if isinstance(document, yaml.MappingNode) else []
+    return [
+        entry
+        for section_key, section in top
+        if section_key.value == "config" and isinstance(section, yaml.MappingNode)
+        for entry in cast(list[tuple[yaml.Node, yaml.Node]], section.value)
+    ]
+
+
+def quote_it_problems(path: Path, string_keys: Iterable[str]) -> list[str]:
+    """For each key of `string_keys` written as a plain scalar the CLI hands over as other text."""
     wanted = set(string_keys)
     problems: list[str] = []
-    top = cast(list[tuple[yaml.Node, yaml.Node]], document.value) if isinstance(document, yaml.MappingNode) else []
-    for section_key, section in top:
-        if section_key.value != "config" or not isinstance(section, yaml.MappingNode):
+    for key_node, value_node in config_entries(path):
+        if key_node.value not in wanted or not isinstance(value_node, yaml.ScalarNode) or value_node.style:
             continue
-        for key_node, value_node in cast(list[tuple[yaml.Node, yaml.Node]], section.value):
-            if key_node.value not in wanted or not isinstance(value_node, yaml.ScalarNode) or value_node.style:
-                continue
-            written = str(value_node.value)
-            try:
-                received = cli_text(written)
-            except UnreadableScalarError:
-                continue  # the CLI refuses the whole file
-            if received != written:
-                problems.append(
-                    f"{key_node.value} = {escaped(written)} (unquoted): Pulumi reads it as {received!r}; quote it:"
-                    f' {key_node.value}: "{escaped(written)}"'
-                )
+        written = str(value_node.value)
+        try:
+            received = cli_text(written)
+        except UnreadableScalarError:
+            continue  # the CLI refuses the whole file
+        if received != written:
+            problems.append(
+                f"{key_node.value} = {escaped(written)} (unquoted): Pulumi reads it as {received!r}; quote it:"
+                f' {key_node.value}: "{escaped(written)}"'
+            )
     return problems

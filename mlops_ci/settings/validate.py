@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from mlops_ci.platforms import PLATFORMS
 from mlops_ci.settings.model import ACCESS_PRESETS, AUTH_MODES, KEYLESS_MODES, stack_label
-from mlops_ci.settings.namespaces import environment_problems, namespace_problems
+from mlops_ci.settings.namespaces import environment_problems, namespace_problems, tags_written_as_text
 from mlops_ci.settings.parse import PROJECT, Parsed
 from mlops_ci.settings.rules import (
     Rule,
@@ -244,14 +244,15 @@ def branch_subject_fits(parsed: Parsed) -> list[str]:
 
 
 def stack_file_quoting(parsed: Parsed) -> list[str]:
-    """Where the stack file says 3.10 and the CLI hands over 3.1, the author must quote it; and the
-    stack file is a file of its own (a link can point at any file of the machine running the CLI)."""
+    """Where the stack file says 3.10 and the CLI hands over 3.1, the author must quote it; where it quotes the
+    tags' object, not; and the stack file is a file of its own (a link can point at any file of the machine
+    running the CLI)."""
     path = stack_file(parsed.stack)
     if path.is_symlink():
         return [f"{path.name}: a symbolic link: a stack file is a file of its own, in the stacks folder"]
     string_keys = [f"{PROJECT}:{key.name}" for key in SCHEMA.keys if key.type == "string"]
     string_keys += ["gcp:project", *(f"{name}:baseUrl" for name in PLATFORMS)]
-    return quote_it_problems(path, string_keys)
+    return quote_it_problems(path, string_keys) + tags_written_as_text(path)
 
 
 def base_url_problems(parsed: Parsed) -> list[str]:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.engine.conftest import PASSPHRASE, ROOT, Engine
+from tests.test_stack_files import CLI_READS, INT64, KEYS, NUMBERS, STRINGS
 
 pytestmark = pytest.mark.engine
 
@@ -212,6 +213,12 @@ def test_a_secret_true_key_set_with_secret_reaches_the_program_as_a_secret(engin
 
 # --- YAML scalars in a stack file -------------------------------------------------------------------
 
+
+def an_object(written: str) -> tuple[str, str, dict[str, Any]]:
+    text = dict(CLI_READS)[written]
+    return written, text, {"value": text, "objectValue": json.loads(text)}
+
+
 # key: (unquoted YAML in the stack file, string the program gets, `pulumi config --json` entry)
 SCALARS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "f310": ("3.10", "3.1", {"value": "3.1"}),
@@ -236,6 +243,16 @@ SCALARS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "date": ("2024-01-01", "2024-01-01 00:00:00 +0000 UTC", {"value": "2024-01-01 00:00:00 +0000 UTC"}),
     "clock": ("12:30:00", "12:30:00", {"value": "12:30:00"}),  # no YAML 1.1 sexagesimal numbers
     "sexagesimal": ("1:30", "1:30", {"value": "1:30"}),
+    # Go's encoding/json inside an object: what the offline reader must write (tests/test_stack_files.py).
+    "numbers": an_object(NUMBERS),
+    "strings": an_object(STRINGS),
+    "keys": an_object(KEYS),
+    # The program gets int64's bounds exact; `pulumi config --json` shows them through a float64.
+    "int64": (
+        INT64,
+        dict(CLI_READS)[INT64],
+        {"value": dict(CLI_READS)[INT64], "objectValue": [9223372036854776000, -9223372036854776000]},
+    ),
     "list": ('[1, "a", true, 3.10]', '[1,"a",true,3.1]', {"value": '[1,"a",true,3.1]', "objectValue": [1, "a", True, 3.1]}),
     "mapping": (
         "{b: 1, a: x, c: [yes]}",

@@ -246,6 +246,19 @@ ENVIRONMENT.append(
         environment={"PULUMI_CONFIG": '{"gcp:credentials": "{}"}'},
     )
 )
+# PULUMI_CONFIG is JSON: a key it holds can be any JSON value, not the text the CLI hands over (`pulumi.Config.get`
+# returns it as it is), and null is no value at all to `require`.
+ENVIRONMENT.extend(
+    case(
+        "environment",
+        f"config-json-tags-{name}",
+        stack(),
+        "pulumi:tags: must be an object of strings",
+        "pulumi:tags: from the PULUMI_CONFIG environment variable",
+        environment={"PULUMI_CONFIG": f'{{"pulumi:tags": {value}}}'},
+    )
+    for name, value in [("null", "null"), ("number", "5"), ("object", '{"team": "ml"}')]
+)
 
 SECRETS = [
     case(
