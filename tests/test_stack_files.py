@@ -211,6 +211,9 @@ def refusal(text: str) -> str:
     [
         ("a: 1\nb: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "\n", "line 2, column 35"),
         ("a: 1\nb: &l [*l]\n", "line 2, column 8"),
+        # Too deep or too many once the aliases are expanded: the value that holds them.
+        ("a: &n " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\nb: [*n]\n", "line 1, column 1"),
+        ("x: 1\ny:\n  a: &v [" + ", ".join(["v"] * ((MAX_NODES - 2) // 2)) + "]\n  b: *v\n", "line 3, column 3"),
     ],
 )
 def test_a_refused_value_is_shown_where_it_is_written(text: str, where: str) -> None:
