@@ -156,7 +156,7 @@ def test_a_stack_with_an_unquoted_number_is_refused_before_any_resource(
     path = write(tmp_path, content)
 
     def stack_file_of(stack: str) -> Path:
-        return path
+        return path if stack == "team-a" else tmp_path / "another-stack.yaml"  # the file of the stack being run
 
     monkeypatch.setattr(settings, "stack_file", stack_file_of)
     mocks = CountingMocks()
