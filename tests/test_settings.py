@@ -107,6 +107,13 @@ def test_bad_value_is_rejected_before_any_resource(platform: str, overrides: dic
     assert mocks.created == []
 
 
+def test_a_keyless_stack_of_an_unknown_platform_is_told_of_both_not_a_traceback() -> None:
+    # No platform to ask which keys shape its report token: the key-only rule still applies.
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"platform": "bitbucket", "auth": "workload-identity", "secretName": "MY_KEY"})
+    assert [p.split(" ")[0] for p in raised.value.problems] == ["mlops-ci:platform", "mlops-ci:secretName:"]
+
+
 def test_every_problem_is_reported_at_once() -> None:
     mocks = CountingMocks()
     with pytest.raises(ConfigError) as raised:
