@@ -129,6 +129,13 @@ def test_gitlab_asks_a_shared_provider_for_its_default_audience() -> None:
 
 
 @pytest.mark.usefixtures("shared_pool")
+def test_a_long_branch_is_no_problem_of_a_stack_with_a_shared_provider() -> None:
+    # The subject limit binds the stack's own provider, which maps google.subject from the token's `sub`; a shared
+    # provider's mapping is the platform team's.
+    run("github", auth="workload-identity", workloadIdentityProvider=SHARED, branch="b" * 128)
+
+
+@pytest.mark.usefixtures("shared_pool")
 def test_a_shared_provider_cannot_restrict_the_branch() -> None:
     with pytest.raises(ConfigError, match="mlops-ci:trustBranchOnly: cannot be combined with mlops-ci:workloadIdentityProvider"):
         run("github", auth="workload-identity", workloadIdentityProvider=SHARED, trustBranchOnly="true")
