@@ -114,6 +114,15 @@ def test_a_keyless_stack_of_an_unknown_platform_is_told_of_both_not_a_traceback(
     assert [p.split(" ")[0] for p in raised.value.problems] == ["mlops-ci:platform", "mlops-ci:secretName:"]
 
 
+def test_a_secret_base_url_is_told_to_be_plain_text_only() -> None:
+    # Its value is hidden from review: the one problem is that it is a secret, not where it points.
+    with pytest.raises(ConfigError) as raised:
+        run("github", {"github__baseUrl": "https://ghe.acme.example/api/v3/"}, secret_keys=("github:baseUrl",))
+    assert raised.value.problems == [
+        "github:baseUrl: not a secret: write it in plain text (`secure:` hides from review where the platform's token goes)"
+    ]
+
+
 def test_every_problem_is_reported_at_once() -> None:
     mocks = CountingMocks()
     with pytest.raises(ConfigError) as raised:
