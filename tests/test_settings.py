@@ -722,6 +722,16 @@ ENVIRONMENT_RULE = "when the stack file lacks the key; configuration comes from 
             ],
         ),
         (
+            {"base_urls": ("https://ghe.acme.example/api/v3", "https://ghe.acme.example/api/v4")},
+            {},
+            {"github__baseUrl": "https://github.acme.example/api/v3/"},
+            [
+                "github:baseUrl = 'https://github.acme.example/api/v3/': not an API the platform lets stack files send"
+                " its token to (Pulumi.yaml platform.baseUrls: https://ghe.acme.example/api/v3,"
+                f" https://ghe.acme.example/api/v4); {ASK}"
+            ],
+        ),
+        (
             {"existing_buckets": ("acme-{stack}-dvc", "shared-*")},
             {},
             {"existingBucket": "other-dvc"},
