@@ -37,6 +37,9 @@ def test_github_environment_holds_the_key_secret_for_the_branch_only() -> None:
     assert json.loads(secret.plain("value")) == decode_key_file(evaluation.one(KEY).outputs["privateKey"])
     delivery, provider = evaluation.one("mlops-ci:github:GithubDelivery"), evaluation.one("pulumi:providers:github")
     assert [(r.parent, r.provider_urn) for r in (environment, policy, secret)] == [(delivery.urn, provider.urn)] * 3
+    # Named after the delivery, as every other resource of it: a rename would replace them on the next `up`.
+    named = [r.name for r in (delivery, environment, policy, secret)]
+    assert named[1:] == [f"{named[0]}-environment", f"{named[0]}-environment-branch", f"{named[0]}-secret"]
     assert yaml.safe_load(ci_file.plain("content"))["jobs"]["reproduce"]["environment"] == "dvc-ci"
 
 
