@@ -13,7 +13,16 @@ from mlops_ci.offline.stacks import StackFileError, load_stack_file
 from mlops_ci.settings import validate as settings
 from mlops_ci.settings.loader import ConfigError
 from mlops_ci.settings.namespaces import tags_written_as_text
-from mlops_ci.settings.stack_file import MAX_BYTES, MAX_DEPTH, MAX_NODES, BoundedLoader, cli_text, quote_it_problems, stack_file
+from mlops_ci.settings.stack_file import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_NODES,
+    BoundedLoader,
+    cli_text,
+    config_entries,
+    quote_it_problems,
+    stack_file,
+)
 from tests.helpers import CountingMocks, run
 
 HEAD = "config:\n  gcp:project: acme-ml\n  mlops-ci:platform: github\n  mlops-ci:repository: a/b\n"
@@ -94,7 +103,7 @@ def test_the_program_asks_to_quote_a_value_the_cli_would_change(tmp_path: Path) 
     )
     assert stack_file("team-a", tmp_path / "Pulumi.yaml") == path
     keys = ["mlops-ci:pythonVersion", "mlops-ci:branch", "mlops-ci:keyRotation"]
-    assert quote_it_problems(path, keys) == [
+    assert quote_it_problems(config_entries(path), keys) == [
         "mlops-ci:pythonVersion = 3.10 (unquoted): Pulumi reads it as '3.1'; quote it: mlops-ci:pythonVersion: \"3.10\""
     ]
 
@@ -102,7 +111,9 @@ def test_the_program_asks_to_quote_a_value_the_cli_would_change(tmp_path: Path) 
 def test_the_quote_it_check_reads_a_deep_stack_file_within_bounds_not_into_a_traceback(tmp_path: Path) -> None:
     # Nested deeper than Python's recursion limit: PyYAML's own loader would stop in a RecursionError.
     path = write(tmp_path, HEAD + "  mlops-ci:pythonVersion: 3.10\n  t:deep: " + "[" * 3000 + "]" * 3000 + "\n")
-    assert quote_it_problems(path, ["mlops-ci:pythonVersion"]) == []  # beyond MAX_DEPTH: refused as the loader refuses it
+    assert (
+        quote_it_problems(config_entries(path), ["mlops-ci:pythonVersion"]) == []
+    )  # beyond MAX_DEPTH: refused as the loader refuses it
 
 
 def test_the_quote_it_check_reads_a_stack_file_of_up_to_max_bytes(tmp_path: Path) -> None:
@@ -111,9 +122,9 @@ def test_the_quote_it_check_reads_a_stack_file_of_up_to_max_bytes(tmp_path: Path
     comment = "#" * (MAX_BYTES - len(body) - 1) + "\n"
     path = write(tmp_path, body + comment)
     assert path.stat().st_size == MAX_BYTES
-    assert len(quote_it_problems(path, ["mlops-ci:pythonVersion"])) == 1
+    assert len(quote_it_problems(config_entries(path), ["mlops-ci:pythonVersion"])) == 1
     write(tmp_path, body + "#" + comment)
-    assert quote_it_problems(path, ["mlops-ci:pythonVersion"]) == []
+    assert quote_it_problems(config_entries(path), ["mlops-ci:pythonVersion"]) == []
 
 
 @pytest.mark.parametrize(
@@ -121,7 +132,7 @@ def test_the_quote_it_check_reads_a_stack_file_of_up_to_max_bytes(tmp_path: Path
 )
 def test_the_quote_it_check_reads_the_config_mapping_only_and_never_into_a_traceback(tmp_path: Path, content: str) -> None:
     # Files the CLI refuses, or whose config holds nothing to quote (the offline reader refuses them, named).
-    assert quote_it_problems(write(tmp_path, content), ["mlops-ci:pythonVersion"]) == []
+    assert quote_it_problems(config_entries(write(tmp_path, content)), ["mlops-ci:pythonVersion"]) == []
 
 
 @pytest.mark.parametrize(
@@ -170,7 +181,7 @@ def test_tags_written_as_a_mapping_or_as_text_that_is_no_object_are_not_told_to_
     tmp_path: Path, written: str
 ) -> None:
     # A mapping is what the CLI wants; text that holds no object is refused as no object of strings already.
-    assert tags_written_as_text(write(tmp_path, HEAD + f"  pulumi:tags:{written}\n")) == []
+    assert tags_written_as_text(config_entries(write(tmp_path, HEAD + f"  pulumi:tags:{written}\n"))) == []
 
 
 # go-yaml v3's resolution of plain numbers (resolve.go: `_` dropped, 0b/0o/0x and leading-zero octal, int64 then

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import cast
 
 import yaml
@@ -19,7 +18,7 @@ from mlops_ci.platforms.base import PLATFORM_KEYS
 from mlops_ci.settings.parse import PROJECT, Parsed
 from mlops_ci.settings.rules import did_you_mean, escaped, non_ascii, shown
 from mlops_ci.settings.schema import SCHEMA
-from mlops_ci.settings.stack_file import config_entries
+from mlops_ci.settings.stack_file import ConfigEntries
 
 GOOGLE = "gcp"
 GOOGLE_KEYS = ("project",)
@@ -119,14 +118,14 @@ def _tags_problem(secret: bool) -> str | None:
     return None
 
 
-def tags_written_as_text(path: Path) -> list[str]:
-    """`pulumi:tags` written in the stack file as text that holds an object (quoted, or a block): the program gets
+def tags_written_as_text(entries: ConfigEntries) -> list[str]:
+    """`pulumi:tags` written (in `config_entries`) as text that holds an object (quoted, or a block): the program gets
     the JSON a mapping gives, but the CLI keeps it a string, and refuses it as tags (config/value.go ToObject)."""
     key = CLI_KEYS[0]
     return [
         f"{key}: written as text, which the CLI reads as a string, not an object of strings: write it as a mapping"
         f" (`pulumi config rm {key}; pulumi config set --path {key}.<name> <text>`)"
-        for key_node, value_node in config_entries(path)
+        for key_node, value_node in entries
         if key_node.value == key and isinstance(value_node, yaml.ScalarNode) and _tag_names(str(value_node.value)) is not None
     ]
 

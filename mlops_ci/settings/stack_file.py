@@ -179,7 +179,11 @@ def stack_file(stack: str, project_file: Path = PROJECT_FILE) -> Path:
     return schema.stack_config_dir / f"Pulumi.{stack}.yaml"
 
 
-def config_entries(path: Path) -> list[tuple[yaml.Node, yaml.Node]]:
+# The `config:` entries of a stack file as written: (key node, value node).
+ConfigEntries = list[tuple[yaml.Node, yaml.Node]]
+
+
+def config_entries(path: Path) -> ConfigEntries:
     """The `config:` entries of the stack file as written (key node, value node); none where there is no such
     file (config from elsewhere) or the CLI refuses it before the program runs (refused offline too)."""
     if not path.is_file() or path.stat().st_size > MAX_BYTES:
@@ -197,11 +201,11 @@ def config_entries(path: Path) -> list[tuple[yaml.Node, yaml.Node]]:
     ]
 
 
-def quote_it_problems(path: Path, string_keys: Iterable[str]) -> list[str]:
-    """For each key of `string_keys` written as a plain scalar the CLI hands over as other text."""
+def quote_it_problems(entries: ConfigEntries, string_keys: Iterable[str]) -> list[str]:
+    """For each key of `string_keys` written (in `config_entries`) as a plain scalar the CLI hands over as other text."""
     wanted = set(string_keys)
     problems: list[str] = []
-    for key_node, value_node in config_entries(path):
+    for key_node, value_node in entries:
         if key_node.value not in wanted or not isinstance(value_node, yaml.ScalarNode) or value_node.style:
             continue
         written = str(value_node.value)

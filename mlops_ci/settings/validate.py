@@ -33,7 +33,7 @@ from mlops_ci.settings.rules import (
     workload_identity_provider_problem,
 )
 from mlops_ci.settings.schema import SCHEMA
-from mlops_ci.settings.stack_file import quote_it_problems, stack_file
+from mlops_ci.settings.stack_file import config_entries, quote_it_problems, stack_file
 
 # The rule of each `mlops-ci:` key that has one, whatever the platform. Keys in DERIVED_WHEN_EMPTY
 # are checked only when set: empty means a name derived from the stack, valid by construction.
@@ -252,7 +252,8 @@ def stack_file_quoting(parsed: Parsed) -> list[str]:
         return [f"{path.name}: a symbolic link: a stack file is a file of its own, in the stacks folder"]
     string_keys = [f"{PROJECT}:{key.name}" for key in SCHEMA.keys if key.type == "string"]
     string_keys += ["gcp:project", *(f"{name}:baseUrl" for name in PLATFORMS)]
-    return quote_it_problems(path, string_keys) + tags_written_as_text(path)
+    entries = config_entries(path)  # the file read once for both checks
+    return quote_it_problems(entries, string_keys) + tags_written_as_text(entries)
 
 
 def base_url_problems(parsed: Parsed) -> list[str]:
