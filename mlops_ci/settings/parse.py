@@ -9,6 +9,8 @@ usable value in their place.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -99,6 +101,24 @@ def resolve_credential(texts: dict[str, str], platform: Platform | None, url: st
         texts["auth"] = "workload-identity" if public_host(platform, url) else "key"
     texts["keylessMode"] = texts["keylessMode"] or "direct"
     return defaulted
+
+
+def config_variable_problem() -> str | None:
+    """The refusal of a `PULUMI_CONFIG` environment variable that is not a JSON object: Pulumi's SDK parses it on
+    every config read (`pulumi.runtime.config.get_config_env`) and fails with a traceback, so no key can be read."""
+    text = os.environ.get("PULUMI_CONFIG")
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        return None
+    return (
+        "PULUMI_CONFIG (environment): refused: not a JSON object of config keys, so Pulumi's SDK cannot read"
+        " any key; configuration comes from the stack file only: unset it"
+    )
 
 
 def _present_keys() -> dict[str, bool]:

@@ -259,6 +259,18 @@ ENVIRONMENT.extend(
     )
     for name, value in [("null", "null"), ("number", "5"), ("object", '{"team": "ml"}')]
 )
+# Not a JSON object: the SDK parses PULUMI_CONFIG on every config read and fails on it (a traceback before).
+ENVIRONMENT.extend(
+    case(
+        "environment",
+        f"config-{name}",
+        stack(),
+        "PULUMI_CONFIG (environment)",
+        "not a JSON object",
+        environment={"PULUMI_CONFIG": value},
+    )
+    for name, value in [("not-json", "{gcp:project: x"), ("empty", ""), ("list", '["gcp:project"]'), ("text", '"x"')]
+)
 
 SECRETS = [
     case(
