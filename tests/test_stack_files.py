@@ -42,6 +42,11 @@ def write(tmp_path: Path, content: bytes | str) -> Path:
             ":6:3: ",
             "duplicate key 'mlops-ci:branch' (first at line 5)",
         ),
+        (
+            HEAD + '  "mlops-ci:branch": main\n  mlops-ci:branch: dev\n',
+            ":6:3: ",
+            "duplicate key 'mlops-ci:branch' (first at line 5)",
+        ),
         (HEAD + "  mlops-ci:branch: [main\n", ":6:1: ", "invalid YAML"),
         (HEAD + "  mlops-ci:branch: ma\tin: x\n", ":5:", "invalid YAML"),
         (HEAD.encode() + b"  mlops-ci:branch: caf\xe9\n", ":5:23: ", "not UTF-8 text (byte 0xe9)"),
@@ -78,6 +83,17 @@ CLI_READS = [
     (STRINGS, '["\\u003cb\\u003e\\u0026","\u00e9","\\u2028","\\t","\\u0001","2024-01-01 00:00:00 +0000 UTC"]'),
     (KEYS, '{"1":"x","1.5":"z","16":"h","2024-01-01 00:00:00 +0000 UTC":"d","\\u003cnil\\u003e":"n","b":"y"}'),
 ]  # fmt: skip
+
+
+def test_keys_are_the_text_written_as_go_yaml_reads_them(tmp_path: Path) -> None:
+    """go-yaml sets a Go string key from the scalar as written: `true:` and `1:` are two keys (Python's True == 1
+    made them one, a duplicate), each refused by its own text."""
+    path = write(tmp_path, HEAD + "  true: a\n  1: b\n")
+    with pytest.raises(StackFileError) as raised:
+        load_stack_file(path)
+    assert raised.value.problems == [
+        f"{key}: config keys are <namespace>:<name>, e.g. mlops-ci:branch" for key in ("'true'", "'1'")
+    ]
 
 
 @pytest.mark.parametrize(("written", "expected"), CLI_READS)

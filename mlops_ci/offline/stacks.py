@@ -54,8 +54,20 @@ class _StackFileLoader(BoundedLoader):
     bounds of `BoundedLoader`; a key is a scalar (a list or mapping as a key is no config key), and
     never a merge key."""
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._text_keys: set[int] = set()
+        """id(node) of the mappings whose keys are Go strings."""
+
+    def construct_document(self, node: yaml.Node) -> object:
+        # The file's sections and its config keys are Go strings, which go-yaml v3 sets from a scalar as written
+        # (decode.go, scalar: `out.SetString(n.Value)`): `true:` is the key "true", apart from `1:`.
+        sections = cast(list[tuple[yaml.Node, yaml.Node]], node.value if isinstance(node, yaml.MappingNode) else [])
+        self._text_keys = {id(node)} | {id(value) for key, value in sections if key.value == "config"}
+        return cast(object, super().construct_document(node))  # pyright: ignore[reportUnknownMemberType] (untyped)
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        first_line: dict[object, int] = {}
+        first_line: dict[str, int] = {}
         for key_node, _ in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise yaml.MarkedYAMLError(problem="a list or mapping as a key: keys are text", problem_mark=key_node.start_mark)
@@ -64,12 +76,17 @@ class _StackFileLoader(BoundedLoader):
                 raise yaml.MarkedYAMLError(
                     problem="a merge key (<<) brings in keys no line names: write each key out", problem_mark=key_node.start_mark
                 )
-            key = cast(object, self.construct_object(key_node, deep=deep))  # pyright: ignore[reportUnknownMemberType] (untyped)
+            # go-yaml v3 (decode.go, mapping) compares the keys as written: `1` and `true` are two keys, `a` and
+            # `'a'` one.
+            key = str(key_node.value)
             if key in first_line:
                 raise yaml.MarkedYAMLError(
                     problem=f"duplicate key {key!r} (first at line {first_line[key]})", problem_mark=key_node.start_mark
                 )
             first_line[key] = key_node.start_mark.line + 1
+        if id(node) in self._text_keys:
+            pairs = cast(list[tuple[yaml.Node, yaml.Node]], node.value)
+            return {str(key.value): cast(object, self.construct_object(value, deep=deep)) for key, value in pairs}  # pyright: ignore[reportUnknownMemberType] (untyped)
         return super().construct_mapping(node, deep=deep)
 
 
