@@ -73,7 +73,7 @@ lint: stack-name $(VENV)/.dev $(VENV)/.policy node_modules/.installed  ## ruff, 
 bench: stack-name $(VENV)/.policy  ## one stack vs 100 stacks through the offline check (wall time, peak memory)
 	bench/run.sh
 
-mutation: stack-name $(VENV)/.mutation  ## mutation score of the validation, pre-flight and delivery code (mutmut 3.8.1 in functions, then each module constant in a fresh interpreter) over the fast tests; MODULE="<path> …" for some modules, SAMPLE=<n> for n mutants of each, PART=functions|constants for one part; slow (10-25 min a module here, hours for all): before a release, not in .ci/run
+mutation: stack-name $(VENV)/.mutation node_modules/.installed /usr/bin/shellcheck  ## mutation score of the validation, pre-flight and delivery code (mutmut 3.8.1 in functions, then each module constant in a fresh interpreter) over the fast tests; MODULE="<path> …" for some modules, SAMPLE=<n> for n mutants of each, PART=functions|constants for one part; slow (10-25 min a module here, hours for all): before a release, not in .ci/run
 	nice -n 10 $(VENV)/bin/python -m bench.mutation.run
 
 pulumi-cli: stack-name  ## the real Pulumi CLI + our Python language host, built from Go modules into ~/.cache/mlops-ci (prints the bin dir)
