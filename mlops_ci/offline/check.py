@@ -78,7 +78,7 @@ def check_stack(path: Path) -> StackReport:
     stack = stack_name(path)
     try:
         stack_config = load_stack_file(path)
-        evaluation = evaluate(stack_config.stack, stack_config.config, stack_config.secret_keys)
+        evaluation = evaluate(stack_config.stack, stack_config.config, stack_config.secret_keys, stacks_dir=path.parent)
         violations = analyze(evaluation.registrations, POLICIES)
         findings = [Finding(v.policy, v.subject, v.message, not v.mandatory) for v in violations] + ci_schema_findings(evaluation)
     except StackFileError as error:

@@ -99,7 +99,7 @@ def plan(stack: str, out: Path, stacks_dir: Path = STACKS_DIR) -> str:
         known = ", ".join(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"no stack file {shown_path(stack_file)} (stacks: {escaped(known)})")
     stack_config = load_stack_file(stack_file)
-    evaluation = evaluate(stack_config.stack, stack_config.config, stack_config.secret_keys)
+    evaluation = evaluate(stack_config.stack, stack_config.config, stack_config.secret_keys, stacks_dir=stacks_dir)
     written: dict[str, Path] = {}
     for path, content in ci_files(evaluation).items():
         target = out / stack / path

@@ -34,6 +34,7 @@ from mlops_ci.offline.project_config import apply_project_config
 from mlops_ci.platforms import PLATFORMS, Platform
 from mlops_ci.platforms.base import type_token
 from mlops_ci.settings.schema import PROJECT_FILE
+from mlops_ci.settings.stack_file import stacks_folder
 
 # The program beside the project file: this repository's `__main__.py`, or a project's that uses the package.
 PROGRAM = PROJECT_FILE.parent / "__main__.py"
@@ -342,14 +343,20 @@ def evaluate(
     secret_keys: tuple[str, ...] = (),
     mocks: pulumi.runtime.Mocks | None = None,
     program: Path = PROGRAM,
+    stacks_dir: Path | None = None,
 ) -> Evaluation:
     """Run `program` as `pulumi up` would for `stack` with `config`, against mocks: first the CLI's
-    merge of the project's config declarations (`ProjectConfigError` where the CLI would refuse)."""
+    merge of the project's config declarations (`ProjectConfigError` where the CLI would refuse). The
+    stack file is in `stacks_dir` (by default Pulumi.yaml's `stackConfigDir`)."""
     config = apply_project_config(stack, config, secret_keys)
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))
     loop, monitor = _mocked_runtime(stack, config, secret_keys, mocks or OfflineMocks())
-    exports, secret_exports = _run_program(program, loop, monitor)
+    folder = stacks_folder.set(stacks_dir)
+    try:
+        exports, secret_exports = _run_program(program, loop, monitor)
+    finally:
+        stacks_folder.reset(folder)
     return Evaluation(stack, list(monitor.registrations), exports, frozenset(secret_exports), dict(monitor.component_outputs))
 
 

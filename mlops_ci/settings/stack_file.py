@@ -9,6 +9,7 @@ asks for quotes wherever the two differ, rather than building Python 3.1's CI jo
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import decimal
 import math
@@ -173,10 +174,15 @@ def go_text(value: Resolved) -> str:
     return str(value)
 
 
+# The folder of the stack files when it is not Pulumi.yaml's `stackConfigDir`: the offline plan and check read
+# another when given one (`--stacks`), and the program must read the file they read.
+stacks_folder: contextvars.ContextVar[Path | None] = contextvars.ContextVar("stacks_folder", default=None)
+
+
 def stack_file(stack: str, project_file: Path = PROJECT_FILE) -> Path:
-    """Where the CLI looks for the stack's file (`stackConfigDir` of Pulumi.yaml)."""
+    """Where the CLI looks for the stack's file (`stackConfigDir` of Pulumi.yaml, or `stacks_folder`)."""
     schema = SCHEMA if project_file == PROJECT_FILE else load_schema(project_file)
-    return schema.stack_config_dir / f"Pulumi.{stack}.yaml"
+    return (stacks_folder.get() or schema.stack_config_dir) / f"Pulumi.{stack}.yaml"
 
 
 # The `config:` entries of a stack file as written: (key node, value node).

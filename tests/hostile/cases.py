@@ -555,6 +555,9 @@ PARSER = [
     case("parser", "two-colons", stack("mlops-ci:a:b: x"), "config keys are <namespace>:<name>"),
     case("parser", "merge-key", stack("<<: {mlops-ci:access: admin}"), "merge key (<<)", "write each key out"),
     case("parser", "merge-key-alias", stack("t:x: &m {gcp:credentials: x}", "<<: *m"), "merge key (<<)"),
+    # Read from the file the plan or check was given (--stacks), not from stacks/ of the project.
+    case("parser", "unquoted-number", stack("mlops-ci:pythonVersion: 3.10"), "mlops-ci:pythonVersion = 3.10 (unquoted)"),
+    case("parser", "tags-as-text", stack('pulumi:tags: \'{"team": "ml"}\''), "pulumi:tags: written as text"),
 ]
 
 # Terminal control in keys and values: the refusal shows them escaped (checked for every case).
