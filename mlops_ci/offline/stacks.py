@@ -13,6 +13,8 @@ from typing import Any, cast
 import yaml
 
 from mlops_ci.offline.project_config import apply_project_config
+from mlops_ci.platforms import PLATFORMS
+from mlops_ci.platforms.base import PLATFORM_SECRET_KEY
 from mlops_ci.settings.rules import ciphertext_problem, did_you_mean, escaped, shown
 from mlops_ci.settings.schema import SCHEMA
 from mlops_ci.settings.stack_file import MAX_BYTES, BoundedLoader, Resolved, UnreadableScalarError, go_text, resolve
@@ -202,13 +204,17 @@ def _sections(path: Path, document: object) -> dict[str, object]:
 
 def _secret_problem(key: str, value: object, passphrase: bool) -> str | None:
     broken = ciphertext_problem(value, passphrase) if isinstance(value, str) else "not text"
-    if broken:
-        return (
-            f"{escaped(key)}: the secure: value is not Pulumi ciphertext ({broken})"
-            + f": set it with `pulumi config set --secret {escaped(key)} <value>` (a plain value under secure: is"
-            " readable by everyone who can read the file, and `pulumi up` fails on it)"
-        )
-    return None
+    if not broken:
+        return None
+    namespace, _, name = key.partition(":")
+    if namespace in PLATFORMS and name == PLATFORM_SECRET_KEY:
+        advice = f"set it with `pulumi config set --secret {escaped(key)} <value>`"
+    else:
+        advice = "the key is no secret: write its value in plain text, without secure:"
+    return (
+        f"{escaped(key)}: the secure: value is not Pulumi ciphertext ({broken}): {advice} (a plain value under secure:"
+        " is readable by everyone who can read the file, and `pulumi up` fails on it)"
+    )
 
 
 def load_stack_file(path: Path) -> StackConfig:

@@ -27,6 +27,8 @@ def type_token(resource_class: type) -> str:
 
 # The keys of a platform's own config namespace (`github:token`) the program reads.
 PLATFORM_KEYS = ("token", "baseUrl")
+# The one key of a stack file that is a secret: the platform's token (every other is refused under `secure:`).
+PLATFORM_SECRET_KEY = "token"
 
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ import yaml
 from pulumi.runtime.config import get_config, get_config_env_key
 
 from mlops_ci.platforms import PLATFORMS
-from mlops_ci.platforms.base import PLATFORM_KEYS
+from mlops_ci.platforms.base import PLATFORM_KEYS, PLATFORM_SECRET_KEY
 from mlops_ci.settings.parse import PROJECT, Parsed
 from mlops_ci.settings.rules import did_you_mean, escaped, non_ascii, shown
 from mlops_ci.settings.schema import SCHEMA
@@ -155,7 +155,7 @@ def _platform_key_problem(key: str, name: str, secret: bool, parsed: Parsed) -> 
         return _unknown_key(key, name, PLATFORM_KEYS)
     if name == "baseUrl" and secret:
         return f"{key}: not a secret: write it in plain text (`secure:` hides from review where the platform's token goes)"
-    if name == "token" and not secret:
+    if name == PLATFORM_SECRET_KEY and not secret:
         # Never quoted: the value is the credential.
         return (
             f"{key}: must be encrypted: `pulumi config set --secret {key}` (or the platform's token variable"

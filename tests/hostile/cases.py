@@ -297,7 +297,10 @@ SECRETS = [
     ),
     case("secrets", "not-text", stack("github:token:\n    secure: 1234"), "github:token", "not text"),
     case("secrets", "a-list", stack("github:token:\n    secure: [a, b]"), "github:token", "not text"),
-    case("secrets", "empty", stack("github:token:\n    secure: ''"), "github:token", "not Pulumi ciphertext"),
+    case("secrets", "empty", stack("github:token:\n    secure: ''"), "github:token", "`pulumi config set --secret github:token"),
+    # Only the platform's token is a secret: any other key is told to be written plain, not to be encrypted.
+    case("secrets", "tags-empty", stack("pulumi:tags:\n    secure: ''"), "pulumi:tags", "the key is no secret"),
+    case("secrets", "branch-garbage", stack("mlops-ci:branch:\n    secure: main"), "mlops-ci:branch", "the key is no secret"),
     case(
         "secrets",
         "base64-with-salt",
