@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import decimal
 import json
 from pathlib import Path
 from typing import Any, cast
@@ -17,7 +16,15 @@ from mlops_ci.platforms import PLATFORMS
 from mlops_ci.platforms.base import PLATFORM_SECRET_KEY
 from mlops_ci.settings.rules import ciphertext_problem, did_you_mean, escaped, shown
 from mlops_ci.settings.schema import SCHEMA
-from mlops_ci.settings.stack_file import MAX_BYTES, BoundedLoader, Resolved, UnreadableScalarError, go_text, resolve
+from mlops_ci.settings.stack_file import (
+    MAX_BYTES,
+    BoundedLoader,
+    Resolved,
+    UnreadableScalarError,
+    go_text,
+    plain_decimal,
+    resolve,
+)
 
 STACKS_DIR = SCHEMA.stack_config_dir.resolve()
 # Offline there is no passphrase or cloud key to decrypt `secure:` values; the program only
@@ -156,8 +163,7 @@ def _go_json_number(number: int | float) -> str:
     if value == 0:
         return "0"
     if 1e-6 <= abs(value) < 1e21:
-        plain = format(decimal.Decimal(repr(value)), "f")
-        return plain.rstrip("0").rstrip(".") if "." in plain else plain
+        return plain_decimal(value)
     return repr(value).replace("e-0", "e-")  # Go writes 1e-7 where Python writes 1e-07
 
 

@@ -153,7 +153,14 @@ def _go_float(value: float) -> str:
     text = ("-" if sign else "") + digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
     if exponent < -4 or exponent >= 6:
         return f"{text}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    return ("-" if sign else "") + format(abs(shortest), "f").rstrip("0").rstrip(".")
+    return plain_decimal(value)
+
+
+def plain_decimal(value: float) -> str:
+    """The shortest digits of `value` in plain notation, without trailing zeros nor a trailing point: Go's `'f'`
+    format with precision -1 (strconv.FormatFloat), as `%v` and encoding/json write a float in their plain ranges."""
+    plain = format(decimal.Decimal(repr(value)), "f")
+    return plain.rstrip("0").rstrip(".") if "." in plain else plain
 
 
 def cli_text(plain: str) -> str:
