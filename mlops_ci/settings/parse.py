@@ -111,7 +111,7 @@ def config_variable_problem() -> str | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past Python's recursion limit: the SDK's json.loads fails too
         value = None
     if isinstance(value, dict):
         return None

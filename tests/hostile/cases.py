@@ -269,7 +269,14 @@ ENVIRONMENT.extend(
         "not a JSON object",
         environment={"PULUMI_CONFIG": value},
     )
-    for name, value in [("not-json", "{gcp:project: x"), ("empty", ""), ("list", '["gcp:project"]'), ("text", '"x"')]
+    for name, value in [
+        ("not-json", "{gcp:project: x"),
+        ("empty", ""),
+        ("list", '["gcp:project"]'),
+        ("text", '"x"'),
+        # Nested past Python's recursion limit: json.loads raises RecursionError, not ValueError (a traceback before).
+        ("deep", "[" * 100_000),
+    ]
 )
 
 SECRETS = [
@@ -561,6 +568,8 @@ PARSER = [
     # Read from the file the plan or check was given (--stacks), not from stacks/ of the project.
     case("parser", "unquoted-number", stack("mlops-ci:pythonVersion: 3.10"), "mlops-ci:pythonVersion = 3.10 (unquoted)"),
     case("parser", "tags-as-text", stack('pulumi:tags: \'{"team": "ml"}\''), "pulumi:tags: written as text"),
+    # JSON nested past Python's recursion limit: json.loads raises RecursionError, not ValueError (a traceback before).
+    case("parser", "tags-deep", stack("pulumi:tags: '" + "[" * 100_000 + "'"), "pulumi:tags: must be an object of strings"),
 ]
 
 # Terminal control in keys and values: the refusal shows them escaped (checked for every case).
