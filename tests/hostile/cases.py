@@ -278,6 +278,29 @@ ENVIRONMENT.extend(
         ("deep", "[" * 100_000),
     ]
 )
+# A key the stack file lacks, from PULUMI_CONFIG as a JSON value that is no text: `pulumi.Config.get` returns it as it
+# is (a traceback in the program before); refused as from the environment, the key read as absent.
+ENVIRONMENT.extend(
+    case(
+        "environment",
+        f"config-json-{name}",
+        text,
+        f"{key}: from the PULUMI_CONFIG environment variable",
+        *words,
+        environment={"PULUMI_CONFIG": f'{{"{key}": {value}}}'},
+    )
+    for name, key, value, text, words in [
+        ("base-url-number", "github:baseUrl", "5", stack(), ()),
+        ("base-url-list", "github:baseUrl", '["https://evil.example/"]', stack(), ()),
+        (
+            "project-number",
+            "gcp:project",
+            "5",
+            stack("mlops-ci:platform: github", "mlops-ci:repository: acme-ml/churn", head=False),
+            ("gcp:project: required",),
+        ),
+    ]
+)
 
 SECRETS = [
     case(
