@@ -328,9 +328,18 @@ SECRETS = [
     case("secrets", "not-text", stack("github:token:\n    secure: 1234"), "github:token", "not text"),
     case("secrets", "a-list", stack("github:token:\n    secure: [a, b]"), "github:token", "not text"),
     case("secrets", "empty", stack("github:token:\n    secure: ''"), "github:token", "`pulumi config set --secret github:token"),
-    # Only the platform's token is a secret: any other key is told to be written plain, not to be encrypted.
+    # Only the platform's token is a secret: any other key mlops-ci reads is told to be written plain, not to be encrypted.
     case("secrets", "tags-empty", stack("pulumi:tags:\n    secure: ''"), "pulumi:tags", "the key is no secret"),
     case("secrets", "branch-garbage", stack("mlops-ci:branch:\n    secure: main"), "mlops-ci:branch", "the key is no secret"),
+    # A key mlops-ci does not read is never told to be written plain: gcp:credentials is a credential.
+    case(
+        "secrets",
+        "credentials-garbage",
+        stack("gcp:credentials:\n    secure: '{}'"),
+        "gcp:credentials",
+        "mlops-ci reads no such key: remove it",
+    ),
+    case("secrets", "token-typo-garbage", stack("github:tokn:\n    secure: ghp_x"), "github:tokn", "mlops-ci reads no such key"),
     case(
         "secrets",
         "base64-with-salt",
