@@ -82,6 +82,9 @@ CLI_READS = [
     (INT64, "[9223372036854775807,-9223372036854775808]"),
     (STRINGS, '["\\u003cb\\u003e\\u0026","\u00e9","\\u2028","\\t","\\u0001","2024-01-01 00:00:00 +0000 UTC"]'),
     (KEYS, '{"1":"x","1.5":"z","16":"h","2024-01-01 00:00:00 +0000 UTC":"d","\\u003cnil\\u003e":"n","b":"y"}'),
+    # An explicit !!str is text as written, as quotes are (go-yaml v3 Node.indicatedString; seen with gopkg.in/yaml.v3
+    # v3.0.1 through the CLI's read, write and read again of a stack file, workspace/loaders.go).
+    ("!!str 3.10", "3.10"), ("!!str 010", "010"), ("[!!str 1.0, 1.0]", '["1.0",1]'),
 ]  # fmt: skip
 
 
@@ -122,6 +125,12 @@ def test_the_program_asks_to_quote_a_value_the_cli_would_change(tmp_path: Path) 
     assert quote_it_problems(config_entries(path), keys) == [
         "mlops-ci:pythonVersion = 3.10 (unquoted): Pulumi reads it as '3.1'; quote it: mlops-ci:pythonVersion: \"3.10\""
     ]
+
+
+def test_a_value_tagged_text_needs_no_quotes(tmp_path: Path) -> None:
+    # go-yaml takes `!!str 3.10` as it takes "3.10": the CLI hands over 3.10.
+    path = write(tmp_path, HEAD + "  mlops-ci:pythonVersion: !!str 3.10\n  mlops-ci:branch: !<tag:yaml.org,2002:str> 010\n")
+    assert quote_it_problems(config_entries(path), ["mlops-ci:pythonVersion", "mlops-ci:branch"]) == []
 
 
 def test_the_quote_it_check_reads_a_deep_stack_file_within_bounds_not_into_a_traceback(tmp_path: Path) -> None:

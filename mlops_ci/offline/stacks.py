@@ -14,6 +14,7 @@ import yaml
 from mlops_ci.offline.project_config import apply_project_config
 from mlops_ci.platforms import PLATFORMS
 from mlops_ci.platforms.base import PLATFORM_SECRET_KEY
+from mlops_ci.settings.namespaces import CLI_KEYS, READ_KEYS
 from mlops_ci.settings.rules import ciphertext_problem, did_you_mean, escaped, shown
 from mlops_ci.settings.schema import SCHEMA
 from mlops_ci.settings.stack_file import (
@@ -215,8 +216,10 @@ def _secret_problem(key: str, value: object, passphrase: bool) -> str | None:
     namespace, _, name = key.partition(":")
     if namespace in PLATFORMS and name == PLATFORM_SECRET_KEY:
         advice = f"set it with `pulumi config set --secret {escaped(key)} <value>`"
-    else:
+    elif key in CLI_KEYS or name in READ_KEYS.get(namespace, ()):
         advice = "the key is no secret: write its value in plain text, without secure:"
+    else:  # never "write it plain": gcp:credentials or a misspelt token is a secret, but one mlops-ci refuses anyway
+        advice = "mlops-ci reads no such key: remove it"
     return (
         f"{escaped(key)}: the secure: value is not Pulumi ciphertext ({broken}): {advice} (a plain value under secure:"
         " is readable by everyone who can read the file, and `pulumi up` fails on it)"

@@ -91,7 +91,7 @@ def _tag_names(raw: object) -> list[str] | None:
         return None  # PULUMI_CONFIG's JSON: null, a number, an object (refused apart, environment_problems)
     try:
         tags: object = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past Python's recursion limit: no object of strings either
         return None
     if not isinstance(tags, dict):
         return None

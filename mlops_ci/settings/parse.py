@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from typing import cast
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -111,7 +112,7 @@ def config_variable_problem() -> str | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past Python's recursion limit: the SDK's json.loads fails too
         value = None
     if isinstance(value, dict):
         return None
@@ -119,6 +120,14 @@ def config_variable_problem() -> str | None:
         "PULUMI_CONFIG (environment): refused: not a JSON object of config keys, so Pulumi's SDK cannot read"
         " any key; configuration comes from the stack file only: unset it"
     )
+
+
+def _config_text(namespace: str, name: str) -> str | None:
+    """The key's text, or None where it has none. `pulumi.Config.get` returns what PULUMI_CONFIG's JSON holds for a key
+    the stack lacks as it is (a number, a list): no text, so no value here (that key is refused apart,
+    environment_problems), not a traceback in a string method."""
+    value = cast(object, pulumi.Config(namespace).get(name))
+    return value if isinstance(value, str) else None
 
 
 def _present_keys() -> dict[str, bool]:
@@ -130,15 +139,14 @@ def _present_keys() -> dict[str, bool]:
 def parse(stack: str | None = None) -> Parsed:
     """Read every key of the schema, `gcp:project` and the platform's base URL, for `stack` (by
     default the Pulumi stack running the program)."""
-    config = pulumi.Config(PROJECT)
     texts: dict[str, str] = {}
     problems: list[str] = []
     for key in SCHEMA.keys:
-        texts[key.name], broken = _read_key(key, config.get(key.name))
+        texts[key.name], broken = _read_key(key, _config_text(PROJECT, key.name))
         problems += broken
     platform = PLATFORMS.get(texts["platform"])
     set_keys = frozenset(key.name for key in SCHEMA.keys if texts[key.name] != (key.default_text or ""))
-    platform_url = (pulumi.Config(platform.name).get("baseUrl") or None) if platform else None
+    platform_url = (_config_text(platform.name, "baseUrl") or None) if platform else None
     defaulted = resolve_credential(texts, platform, platform_url)
     return Parsed(
         stack=pulumi.get_stack() if stack is None else stack,
@@ -148,7 +156,7 @@ def parse(stack: str | None = None) -> Parsed:
         set_keys=set_keys,
         present=_present_keys(),
         from_environment=frozenset(set(runtime_config.get_config_env()) - set(runtime_config.CONFIG.get())),
-        gcp_project=pulumi.Config("gcp").get("project") or "",
+        gcp_project=_config_text("gcp", "project") or "",
         platform_url=platform_url,
         problems=tuple(problems),
         defaulted=defaulted,

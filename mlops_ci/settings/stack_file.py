@@ -43,6 +43,9 @@ MAX_NODES = 10_000
 """Scalars, sequences and mappings, each alias counted as the whole node it stands for."""
 
 
+_TEXT_TAG = "tag:yaml.org,2002:str"
+
+
 class BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader within the bounds above; also refuses an alias inside the value it
     stands for (a recursive value) and the tags no config value has (binary, set, omap, pairs)."""
@@ -73,6 +76,9 @@ class BoundedLoader(yaml.SafeLoader):
             node = cast(yaml.Node, super().compose_node(parent, index))  # pyright: ignore[reportUnknownMemberType] (untyped)
         finally:
             self._open_anchors.pop()
+        if isinstance(event, yaml.ScalarEvent) and event.tag == _TEXT_TAG and isinstance(node, yaml.ScalarNode):
+            # go-yaml takes an explicit !!str as it takes quotes (yaml.v3 Node.indicatedString): `!!str 3.10` is 3.10.
+            node.style = node.style or "'"
         self._measure(node, event.start_mark)
         return node
 

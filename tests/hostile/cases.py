@@ -269,7 +269,37 @@ ENVIRONMENT.extend(
         "not a JSON object",
         environment={"PULUMI_CONFIG": value},
     )
-    for name, value in [("not-json", "{gcp:project: x"), ("empty", ""), ("list", '["gcp:project"]'), ("text", '"x"')]
+    for name, value in [
+        ("not-json", "{gcp:project: x"),
+        ("empty", ""),
+        ("list", '["gcp:project"]'),
+        ("text", '"x"'),
+        # Nested past Python's recursion limit: json.loads raises RecursionError, not ValueError (a traceback before).
+        ("deep", "[" * 100_000),
+    ]
+)
+# A key the stack file lacks, from PULUMI_CONFIG as a JSON value that is no text: `pulumi.Config.get` returns it as it
+# is (a traceback in the program before); refused as from the environment, the key read as absent.
+ENVIRONMENT.extend(
+    case(
+        "environment",
+        f"config-json-{name}",
+        text,
+        f"{key}: from the PULUMI_CONFIG environment variable",
+        *words,
+        environment={"PULUMI_CONFIG": f'{{"{key}": {value}}}'},
+    )
+    for name, key, value, text, words in [
+        ("base-url-number", "github:baseUrl", "5", stack(), ()),
+        ("base-url-list", "github:baseUrl", '["https://evil.example/"]', stack(), ()),
+        (
+            "project-number",
+            "gcp:project",
+            "5",
+            stack("mlops-ci:platform: github", "mlops-ci:repository: acme-ml/churn", head=False),
+            ("gcp:project: required",),
+        ),
+    ]
 )
 
 SECRETS = [
@@ -298,9 +328,18 @@ SECRETS = [
     case("secrets", "not-text", stack("github:token:\n    secure: 1234"), "github:token", "not text"),
     case("secrets", "a-list", stack("github:token:\n    secure: [a, b]"), "github:token", "not text"),
     case("secrets", "empty", stack("github:token:\n    secure: ''"), "github:token", "`pulumi config set --secret github:token"),
-    # Only the platform's token is a secret: any other key is told to be written plain, not to be encrypted.
+    # Only the platform's token is a secret: any other key mlops-ci reads is told to be written plain, not to be encrypted.
     case("secrets", "tags-empty", stack("pulumi:tags:\n    secure: ''"), "pulumi:tags", "the key is no secret"),
     case("secrets", "branch-garbage", stack("mlops-ci:branch:\n    secure: main"), "mlops-ci:branch", "the key is no secret"),
+    # A key mlops-ci does not read is never told to be written plain: gcp:credentials is a credential.
+    case(
+        "secrets",
+        "credentials-garbage",
+        stack("gcp:credentials:\n    secure: '{}'"),
+        "gcp:credentials",
+        "mlops-ci reads no such key: remove it",
+    ),
+    case("secrets", "token-typo-garbage", stack("github:tokn:\n    secure: ghp_x"), "github:tokn", "mlops-ci reads no such key"),
     case(
         "secrets",
         "base64-with-salt",
@@ -561,6 +600,8 @@ PARSER = [
     # Read from the file the plan or check was given (--stacks), not from stacks/ of the project.
     case("parser", "unquoted-number", stack("mlops-ci:pythonVersion: 3.10"), "mlops-ci:pythonVersion = 3.10 (unquoted)"),
     case("parser", "tags-as-text", stack('pulumi:tags: \'{"team": "ml"}\''), "pulumi:tags: written as text"),
+    # JSON nested past Python's recursion limit: json.loads raises RecursionError, not ValueError (a traceback before).
+    case("parser", "tags-deep", stack("pulumi:tags: '" + "[" * 100_000 + "'"), "pulumi:tags: must be an object of strings"),
 ]
 
 # Terminal control in keys and values: the refusal shows them escaped (checked for every case).
