@@ -70,8 +70,10 @@ class _StackFileLoader(BoundedLoader):
         """id(node) of the mappings whose keys are Go strings."""
 
     def construct_document(self, node: yaml.Node) -> object:
-        # The file's sections and its config keys are Go strings, which go-yaml v3 sets from a scalar as written
-        # (decode.go, scalar: `out.SetString(n.Value)`): `true:` is the key "true", apart from `1:`.
+        # The file's sections and its config keys are Go strings: the CLI reads the file with go-yaml v3 into generic
+        # values, then their encoding into its types (pulumi/pulumi sdk/go/common/workspace/loaders.go), so `true:`
+        # is the key "true", apart from `1:` (Python's True == 1 made them one). Kept as written: the same text for
+        # every <namespace>:<name> key, and any other key is refused.
         sections = cast(list[tuple[yaml.Node, yaml.Node]], node.value if isinstance(node, yaml.MappingNode) else [])
         self._text_keys = {id(node)} | {id(value) for key, value in sections if key.value == "config"}
         return cast(object, super().construct_document(node))  # pyright: ignore[reportUnknownMemberType] (untyped)
