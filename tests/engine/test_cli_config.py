@@ -243,6 +243,9 @@ SCALARS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "date": ("2024-01-01", "2024-01-01 00:00:00 +0000 UTC", {"value": "2024-01-01 00:00:00 +0000 UTC"}),
     "clock": ("12:30:00", "12:30:00", {"value": "12:30:00"}),  # no YAML 1.1 sexagesimal numbers
     "sexagesimal": ("1:30", "1:30", {"value": "1:30"}),
+    # An explicit !!str is text as written, as quotes are (the offline reader's CLI_READS rows of it).
+    "strTagged": ("!!str 3.10", "3.10", {"value": "3.10"}),
+    "strTaggedInList": ("[!!str 1.0, 1.0]", '["1.0",1]', {"value": '["1.0",1]', "objectValue": ["1.0", 1]}),
     # Go's encoding/json inside an object: what the offline reader must write (tests/test_stack_files.py).
     "numbers": an_object(NUMBERS),
     "strings": an_object(STRINGS),
