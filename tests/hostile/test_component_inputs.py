@@ -72,11 +72,12 @@ def test_two_teams_in_one_program_register_no_urn_twice(tmp_path: Path) -> None:
     assert twice == []
 
 
-def test_every_resource_of_the_component_is_its_child(tmp_path: Path) -> None:
+@pytest.mark.parametrize("platform", ["github", "gitlab"])
+def test_every_resource_of_the_component_is_its_child(platform: str, tmp_path: Path) -> None:
     """Children parent=self: the providers too, or they sit beside the program's own resources of that
     name (a YAML program's `gcp-provider`) and outlive a `pulumi destroy --target` of the component."""
     program = tmp_path / "__main__.py"
-    program.write_text(TWO_TEAMS.rsplit("\n", 2)[0] + "\n")
+    program.write_text(TWO_TEAMS.rsplit("\n", 2)[0].replace('"github"', repr(platform)) + "\n")
 
     evaluation = evaluate("platform", PROGRAM_CONFIG, program=program)
 
