@@ -659,6 +659,22 @@ def test_an_explicit_stack_name_is_the_settings_stack_not_the_running_stacks() -
     ]
 
 
+def test_an_unreadable_pulumi_config_is_the_one_problem_of_the_stack_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key can be read (Pulumi's SDK parses PULUMI_CONFIG on every read), so that one problem, for the stack
+    the settings are for: the running one, or the one a component stands for."""
+    pulumi.runtime.set_mocks(CountingMocks(), project="mlops-ci", stack="team-a", preview=False)
+    pulumi.runtime.set_all_config(config_for("github"), [])
+    monkeypatch.setenv("PULUMI_CONFIG", "[]")
+    for asked, named in [(None, "team-a"), ("vision", "vision")]:
+        with pytest.raises(ConfigError) as raised:
+            load_settings(asked)
+        assert str(raised.value).splitlines() == [
+            f"stack '{named}' has 1 configuration problem; nothing was created:",
+            "  - PULUMI_CONFIG (environment): refused: not a JSON object of config keys, so Pulumi's SDK cannot read"
+            " any key; configuration comes from the stack file only: unset it",
+        ]
+
+
 SHARED_PROVIDER = "projects/123/locations/global/workloadIdentityPools/platform-ci/providers/github"
 ASK = "ask whoever runs `pulumi up` to add it"
 LONG_BRANCH = "b" * 100
