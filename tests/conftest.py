@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from localcloud.kit.servers import TokenEndpoint
 from tests.helpers import CountingMocks
+
+# No time limit per example: on a loaded machine (CI, `make mutation`'s two runs at once) an example's time says
+# nothing of the code, and Hypothesis' 200 ms deadline failed tests that pass (equivalent mutants came out killed).
+settings.register_profile("mlops-ci", deadline=None)
+settings.load_profile("mlops-ci")
 
 
 @pytest.fixture
