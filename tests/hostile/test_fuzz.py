@@ -24,7 +24,7 @@ values = st.one_of(
 extra_keys = st.tuples(st.sampled_from(["gcp", "mlops-ci", "github", "gitlab", "mlopsci", "x"]), st.text(min_size=1, max_size=20))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(
     chosen=st.dictionaries(st.sampled_from(KEYS), values, max_size=6),
     extra=st.lists(extra_keys, max_size=2),
@@ -58,7 +58,7 @@ yaml_fragments = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.one_of(yaml_fragments, st.text(max_size=30)), max_size=12))
 def test_any_stack_file_is_read_or_refused_in_one_error(tmp_path: Path, lines: list[str]) -> None:
     path = tmp_path / "Pulumi.fuzz.yaml"
